@@ -1,0 +1,5 @@
+"""Allow ``python -m kprov``."""
+
+from kprov.cli.main import run
+
+run()

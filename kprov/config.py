@@ -1,0 +1,254 @@
+"""Profiles, the config file, environment overrides and the state directory.
+
+Precedence, written once: command-line option > KPROV_* environment variable > profile in the
+config file > built-in default. Automation (cron, CI) can run with no config file at all by
+setting KPROV_BASE_URL, KPROV_API_KEY and KPROV_API_SECRET.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kprov.errors import ConfigError
+
+ENV_CONFIG = "KPROV_CONFIG"
+ENV_PROFILE = "KPROV_PROFILE"
+ENV_BASE_URL = "KPROV_BASE_URL"
+ENV_API_KEY = "KPROV_API_KEY"
+ENV_TOKEN_URL = "KPROV_TOKEN_URL"
+ENV_STATE_DIR = "KPROV_STATE_DIR"
+ENV_MAPPING = "KPROV_MAPPING"
+
+DEFAULT_PROFILE = "default"
+SANDBOX_PROFILE = "sandbox"
+SANDBOX_PORT = 8765
+SANDBOX_API_KEY = "sandbox-key"
+# Not a secret: the built-in local sandbox accepts these fixed credentials and nothing else.
+SANDBOX_API_SECRET = "sandbox-secret"
+
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named API target: where to connect and with which (non-secret) API key."""
+
+    name: str
+    base_url: str
+    api_key: str
+    token_url: str | None = None
+    admin_external_id: str | None = None
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"base_url": self.base_url, "api_key": self.api_key}
+        if self.token_url:
+            data["token_url"] = self.token_url
+        if self.admin_external_id:
+            data["admin_external_id"] = self.admin_external_id
+        if self.rate_limits:
+            data["rate_limits"] = dict(self.rate_limits)
+        return data
+
+
+def builtin_sandbox_profile() -> Profile:
+    """The profile of the local sandbox (`kprov sandbox serve` on its default port)."""
+    return Profile(
+        name=SANDBOX_PROFILE,
+        base_url=f"http://127.0.0.1:{SANDBOX_PORT}/v0",
+        api_key=SANDBOX_API_KEY,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where it talks and where it keeps state."""
+
+    profile: Profile
+    config_path: Path
+    state_dir: Path
+    mapping_path: Path
+    is_builtin_sandbox: bool = False
+
+    @property
+    def token_url(self) -> str:
+        return self.profile.token_url or self.profile.base_url.rstrip("/") + "/oauth/token"
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("kprov", appauthor=False) / "config.yaml"
+
+
+def default_state_root() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("kprov", appauthor=False) / "profiles"
+
+
+def validate_base_url(url: str) -> str:
+    """Refuse URLs that would send credentials somewhere unexpected or in clear text."""
+    url = url.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(
+            f"base URL {url!r} is not an http(s) URL",
+            hint="Give the full versioned URL, e.g. https://api.knewton.com/v0",
+        )
+    host = re.sub(r"^https?://", "", url).split("/")[0].split(":")[0]
+    if url.startswith("http://") and host not in {"127.0.0.1", "localhost", "::1", "[::1]"}:
+        raise ConfigError(
+            f"base URL {url!r} uses plain http to a remote host",
+            hint="Use https:// for a real API; plain http is only allowed for a local sandbox.",
+        )
+    return url
+
+
+class ConfigFile:
+    """The YAML config file: profiles and the current profile. Written atomically, mode 0600."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current_profile: str | None = None
+        self.profiles: dict[str, Profile] = {}
+        if path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        import yaml
+
+        try:
+            raw = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(
+                f"cannot read config file {self.path}: {exc}",
+                hint="Fix or remove the file, or point KPROV_CONFIG at another one.",
+            ) from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {self.path} is not a mapping")
+        self.current_profile = raw.get("current_profile")
+        for name, body in (raw.get("profiles") or {}).items():
+            if not isinstance(body, dict) or "base_url" not in body or "api_key" not in body:
+                raise ConfigError(
+                    f"profile {name!r} in {self.path} needs base_url and api_key",
+                    hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
+                )
+            limits = body.get("rate_limits") or {}
+            if not isinstance(limits, dict) or not all(
+                isinstance(v, int) and v > 0 for v in limits.values()
+            ):
+                raise ConfigError(
+                    f"profile {name!r}: rate_limits must map 'METHOD /path' to a positive "
+                    "number of requests per minute"
+                )
+            self.profiles[str(name)] = Profile(
+                name=str(name),
+                base_url=str(body["base_url"]),
+                api_key=str(body["api_key"]),
+                token_url=body.get("token_url"),
+                admin_external_id=body.get("admin_external_id"),
+                rate_limits={str(k): int(v) for k, v in limits.items()},
+            )
+
+    def save(self) -> None:
+        import yaml
+
+        data: dict[str, Any] = {}
+        if self.current_profile:
+            data["current_profile"] = self.current_profile
+        data["profiles"] = {name: p.to_dict() for name, p in sorted(self.profiles.items())}
+        write_private_file(self.path, yaml.safe_dump(data, sort_keys=False))
+
+    def add(self, profile: Profile) -> None:
+        if not _PROFILE_NAME.match(profile.name):
+            raise ConfigError(
+                f"profile name {profile.name!r} is not allowed",
+                hint="Use letters, digits, '.', '_' or '-' (at most 64 characters).",
+            )
+        self.profiles[profile.name] = profile
+        if self.current_profile is None:
+            self.current_profile = profile.name
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Atomically replace *path* with *text*, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def config_path_from(option: str | None, env: Mapping[str, str]) -> Path:
+    if option:
+        return Path(option).expanduser()
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]).expanduser()
+    return default_config_path()
+
+
+def resolve_settings(
+    *,
+    config_option: str | None = None,
+    profile_option: str | None = None,
+    mapping_option: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Combine options, environment and config file into the settings a command runs with."""
+    env = os.environ if env is None else env
+    config_path = config_path_from(config_option, env)
+    config = ConfigFile(config_path)
+    name = profile_option or env.get(ENV_PROFILE) or config.current_profile or DEFAULT_PROFILE
+
+    stored = config.profiles.get(name)
+    is_builtin_sandbox = stored is None and name == SANDBOX_PROFILE
+    if is_builtin_sandbox:
+        stored = builtin_sandbox_profile()
+
+    base_url = env.get(ENV_BASE_URL) or (stored.base_url if stored else None)
+    api_key = env.get(ENV_API_KEY) or (stored.api_key if stored else None)
+    if not base_url or not api_key:
+        missing = " and ".join(
+            label
+            for label, value in (("a base URL", base_url), ("an API key", api_key))
+            if not value
+        )
+        raise ConfigError(
+            f"profile {name!r} has {missing} missing (config file: {config_path})",
+            hint=(
+                f"Run `kprov profile add {name} --base-url URL --api-key KEY`, or set "
+                f"{ENV_BASE_URL} and {ENV_API_KEY} (and KPROV_API_SECRET) for automation. "
+                "To try kprov locally, use `--profile sandbox`."
+            ),
+        )
+    profile = Profile(
+        name=name,
+        base_url=validate_base_url(base_url),
+        api_key=api_key,
+        token_url=env.get(ENV_TOKEN_URL) or (stored.token_url if stored else None),
+        admin_external_id=stored.admin_external_id if stored else None,
+        rate_limits=stored.rate_limits if stored else {},
+    )
+    state_dir = Path(env[ENV_STATE_DIR]).expanduser() if env.get(ENV_STATE_DIR) else None
+    state_dir = state_dir or default_state_root() / name
+    if mapping_option:
+        mapping_path = Path(mapping_option).expanduser()
+    elif env.get(ENV_MAPPING):
+        mapping_path = Path(env[ENV_MAPPING]).expanduser()
+    else:
+        mapping_path = state_dir / "mapping.csv"
+    return Settings(
+        profile=profile,
+        config_path=config_path,
+        state_dir=state_dir,
+        mapping_path=mapping_path,
+        is_builtin_sandbox=is_builtin_sandbox,
+    )

@@ -1,0 +1,104 @@
+"""Seeded fault injection and rate limiting for the sandbox."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Fault(Enum):
+    NONE = "none"
+    UNAVAILABLE_BEFORE = "503"  # 503, nothing applied
+    ERROR_AFTER = "500after"  # the change is applied, then a 500 is answered
+    DROP_BEFORE = "drop"  # connection closed without an answer, nothing applied
+    DROP_AFTER = "dropafter"  # applied, then the connection is closed without an answer
+    RATE_LIMITED = "429"  # 429 with Retry-After: 1, nothing applied
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Probability of each fault per API request (the token endpoint is spared)."""
+
+    unavailable: float = 0.0
+    error_after: float = 0.0
+    drop: float = 0.0
+    rate_limited: float = 0.0
+
+    @classmethod
+    def from_total(cls, total: float) -> FaultRates:
+        """--fail-rate: a realistic mix adding up to *total*."""
+        return cls(
+            unavailable=total * 0.4,
+            error_after=total * 0.3,
+            drop=total * 0.2,
+            rate_limited=total * 0.1,
+        )
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultRates:
+        """'503=0.05,500after=0.03,drop=0.02,429=0.01' -> FaultRates."""
+        names = {"503": "unavailable", "500after": "error_after", "drop": "drop",
+                 "429": "rate_limited"}
+        values: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, number = part.partition("=")
+            if key not in names:
+                raise ValueError(f"unknown fault {key!r}; use one of {', '.join(names)}")
+            rate = float(number)
+            if not 0 <= rate <= 1:
+                raise ValueError(f"fault rate {rate} is not between 0 and 1")
+            values[names[key]] = rate
+        return cls(**values)
+
+    @property
+    def total(self) -> float:
+        return self.unavailable + self.error_after + self.drop + self.rate_limited
+
+
+class FaultInjector:
+    """Draws one fault per request from a seeded generator (thread-safe)."""
+
+    def __init__(self, rates: FaultRates, seed: int | None = None) -> None:
+        self.rates = rates
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> Fault:
+        if self.rates.total <= 0:
+            return Fault.NONE
+        with self._lock:
+            roll = self._rng.random()
+            half = self._rng.random() < 0.5
+        for fault, rate in (
+            (Fault.UNAVAILABLE_BEFORE, self.rates.unavailable),
+            (Fault.ERROR_AFTER, self.rates.error_after),
+            (Fault.DROP_AFTER if half else Fault.DROP_BEFORE, self.rates.drop),
+            (Fault.RATE_LIMITED, self.rates.rate_limited),
+        ):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return Fault.NONE
+
+
+class RequestRateLimiter:
+    """A global token bucket of *rate* requests per second with one second of burst."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
