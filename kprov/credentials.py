@@ -92,7 +92,9 @@ def store_api_secret(profile: str, secret: Secret) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, profile, secret.reveal())
     except NoKeyringError:
-        raise _no_backend_message(profile, ENV_API_SECRET, "place to store the API secret") from None
+        raise _no_backend_message(
+            profile, ENV_API_SECRET, "place to store the API secret"
+        ) from None
     except KeyringError as exc:
         raise ConfigError(
             f"the keyring refused to store the secret for profile {profile!r}: "

@@ -162,7 +162,9 @@ class KnewtonClient:
         with self._token_lock(user):
             if self._tokens.get(user) is stale:
                 self._tokens[user] = Token(
-                    access_token="", refresh_token=stale.refresh_token, expires_at=0.0,
+                    access_token="",
+                    refresh_token=stale.refresh_token,
+                    expires_at=0.0,
                     account_id=stale.account_id,
                 )
 
@@ -201,18 +203,27 @@ class KnewtonClient:
                     hint="The API key or secret was refused: check the profile's api_key "
                     "and run `kprov auth login` again (or fix KPROV_API_SECRET).",
                 )
-            cls = TokenRefused if user is not None and response.status_code < 500 else (
-                error_for_status(response.status_code)
+            cls = (
+                TokenRefused
+                if user is not None and response.status_code < 500
+                else (error_for_status(response.status_code))
             )
             raise cls(
-                message, status=response.status_code, error_id=error_id,
-                method="POST", path="/oauth/token",
+                message,
+                status=response.status_code,
+                error_id=error_id,
+                method="POST",
+                path="/oauth/token",
             )
         body = self._json(response, "POST", "/oauth/token")
         access = body.get("access_token")
         if not access:
-            raise ApiError("token response has no access_token", method="POST",
-                           path="/oauth/token", status=response.status_code)
+            raise ApiError(
+                "token response has no access_token",
+                method="POST",
+                path="/oauth/token",
+                status=response.status_code,
+            )
         expires_in = body.get("expires_in")
         expires_at = None
         if isinstance(expires_in, (int, float)) and expires_in > 0:
@@ -260,7 +271,9 @@ class KnewtonClient:
                 if attempt >= self._retry.max_attempts:
                     raise NetworkError(
                         f"no answer after {attempt} attempts ({type(exc).__name__})",
-                        method=method, path=path, outcome_unknown=True,
+                        method=method,
+                        path=path,
+                        outcome_unknown=True,
                         hint="Check the network and the base URL, then rerun: kprov resumes "
                         "where it stopped.",
                     ) from None
@@ -397,12 +410,22 @@ class KnewtonClient:
 
         The token response's ``account_id`` is used when present, saving a GET (reads have the
         smallest quota); otherwise ``GET /accounts/current`` under that user's own token.
-        Raises TokenRefused when no account has that external id.
+        Raises TokenRefused when no account has that external id. The user's token is not kept:
+        recovery touches each user once, and a million cached tokens would be a leak.
         """
-        token = self.token_for(external_user_id)
-        if token.account_id:
-            return token.account_id
-        return self.current_account(as_user=external_user_id).id
+        try:
+            token = self.token_for(external_user_id)
+            if token.account_id:
+                return token.account_id
+            return self.current_account(as_user=external_user_id).id
+        finally:
+            self.forget_user(external_user_id)
+
+    def forget_user(self, external_user_id: str) -> None:
+        """Drop a user's cached token."""
+        with self._token_locks_guard:
+            self._tokens.pop(external_user_id, None)
+            self._token_locks.pop(external_user_id, None)
 
     def batch_create_accounts(self, external_user_ids: Iterable[str]) -> list[BatchItemResult]:
         """One POST /batch of at most 50 account creations; results in request order."""

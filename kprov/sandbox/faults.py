@@ -40,8 +40,12 @@ class FaultRates:
     @classmethod
     def parse(cls, spec: str) -> FaultRates:
         """'503=0.05,500after=0.03,drop=0.02,429=0.01' -> FaultRates."""
-        names = {"503": "unavailable", "500after": "error_after", "drop": "drop",
-                 "429": "rate_limited"}
+        names = {
+            "503": "unavailable",
+            "500after": "error_after",
+            "drop": "drop",
+            "429": "rate_limited",
+        }
         values: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             key, _, number = part.partition("=")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,15 +26,26 @@ ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
     ("DELETE", re.compile(rf"^/accounts/{_ID}$"), "DELETE /accounts/{id}", "delete_account"),
     ("POST", re.compile(r"^/batch$"), "POST /batch", "batch"),
     ("POST", re.compile(r"^/learning-instances$"), "POST /learning-instances", "create_instance"),
-    ("GET", re.compile(rf"^/learning-instances/{_ID}$"), "GET /learning-instances/{id}",
-     "get_instance"),
-    ("DELETE", re.compile(rf"^/learning-instances/{_ID}$"), "DELETE /learning-instances/{id}",
-     "delete_instance"),
+    (
+        "GET",
+        re.compile(rf"^/learning-instances/{_ID}$"),
+        "GET /learning-instances/{id}",
+        "get_instance",
+    ),
+    (
+        "DELETE",
+        re.compile(rf"^/learning-instances/{_ID}$"),
+        "DELETE /learning-instances/{id}",
+        "delete_instance",
+    ),
     ("POST", re.compile(r"^/registrations$"), "POST /registrations", "create_registration"),
-    ("GET", re.compile(rf"^/registrations/{_ID}$"), "GET /registrations/{id}",
-     "get_registration"),
-    ("DELETE", re.compile(rf"^/registrations/{_ID}$"), "DELETE /registrations/{id}",
-     "delete_registration"),
+    ("GET", re.compile(rf"^/registrations/{_ID}$"), "GET /registrations/{id}", "get_registration"),
+    (
+        "DELETE",
+        re.compile(rf"^/registrations/{_ID}$"),
+        "DELETE /registrations/{id}",
+        "delete_registration",
+    ),
 ]
 
 
@@ -43,6 +56,11 @@ class _DropConnection(Exception):
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are separate writes: without NODELAY, Nagle + delayed ACK add 40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -76,10 +94,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(2)
-        except OSError:
-            pass
 
     def _handle(self, method: str) -> None:
         raw = self._read_body()
@@ -91,7 +107,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not url.path.startswith(API_PREFIX + "/"):
             self._answer(404, {"message": "not found", "error_id": "no-route"})
             return
-        path = url.path[len(API_PREFIX):]
+        path = url.path[len(API_PREFIX) :]
         if self.server.latency:
             time.sleep(self.server.latency)
         if self.server.limiter is not None and not self.server.limiter.allow():
@@ -112,8 +128,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 # "current" is matched first; it never reaches the {id} routes.
                 self._route(label, handler, match.groups(), raw)
                 return
-        self._answer(405 if any(p.match(path) for _, p, _, _ in ROUTES) else 404,
-                     {"message": f"no route for {method} {path}", "error_id": "no-route"})
+        self._answer(
+            405 if any(p.match(path) for _, p, _, _ in ROUTES) else 404,
+            {"message": f"no route for {method} {path}", "error_id": "no-route"},
+        )
 
     def _token(self, raw: bytes) -> None:
         store = self.server.store
@@ -129,8 +147,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not (self.headers.get("Content-Type") or "").startswith(
             "application/x-www-form-urlencoded"
         ):
-            self._answer(400, {"message": "token requests must be form-encoded",
-                               "error_id": "bad-content-type"})
+            self._answer(
+                400,
+                {"message": "token requests must be form-encoded", "error_id": "bad-content-type"},
+            )
             return
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         try:
@@ -147,8 +167,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._answer(503, {"message": "service unavailable", "error_id": "injected-503"})
             return
         if fault is Fault.RATE_LIMITED:
-            self._answer(429, {"message": "rate limit exceeded"},
-                         {"Retry-After": "1", "X-Knewton-Rate-Exceeded": "token-limited"})
+            self._answer(
+                429,
+                {"message": "rate limit exceeded"},
+                {"Retry-After": "1", "X-Knewton-Rate-Exceeded": "token-limited"},
+            )
             return
         if fault is Fault.DROP_BEFORE:
             self._drop()
@@ -192,8 +215,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._answer(200, store.snapshot())
         elif path == "/_sandbox/stats":
             with store.lock:
-                self._answer(200, {"requests": dict(store.requests),
-                                   "max_batch_seen": store.max_batch_seen})
+                self._answer(
+                    200, {"requests": dict(store.requests), "max_batch_seen": store.max_batch_seen}
+                )
         else:
             self._answer(404, {"message": "not found"})
 
@@ -228,8 +252,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     def start_background(self) -> SandboxHTTPServer:
         """Serve from a daemon thread (tests, the in-process sandbox profile)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True,
-                                        name="kprov-sandbox")
+        self._thread = threading.Thread(
+            target=self.serve_forever, daemon=True, name="kprov-sandbox"
+        )
         self._thread.start()
         return self
 

@@ -213,8 +213,12 @@ class SandboxStore:
                 raise SandboxError(422, f"Duplicate account with {ext}")
             account_id = str(uuid.uuid4())
             self._apply({"op": "account", "id": account_id, "ext": ext})
-        return {"external_user_id": ext, "entitlements": [], "id": account_id,
-                "email_verified": False}
+        return {
+            "external_user_id": ext,
+            "entitlements": [],
+            "id": account_id,
+            "email_verified": False,
+        }
 
     def batch(self, who: Principal, body: Any) -> dict[str, Any]:
         self._require_admin(who)
@@ -232,24 +236,40 @@ class SandboxStore:
                 or str(item.get("method", "")).lower() != "post"
                 or item.get("relative_url") != "/accounts"
             ):
-                responses.append({"code": 400, "body": {
-                    "code": 400, "error_message": "only post /accounts is supported"}})
+                responses.append(
+                    {
+                        "code": 400,
+                        "body": {"code": 400, "error_message": "only post /accounts is supported"},
+                    }
+                )
                 continue
             try:
                 created = self.create_account(who, item.get("body"))
             except SandboxError as exc:
-                responses.append({"code": exc.status, "body": {
-                    "code": exc.status, "error_message": exc.message}})
+                responses.append(
+                    {"code": exc.status, "body": {"code": exc.status, "error_message": exc.message}}
+                )
                 continue
-            responses.append({"code": 200, "body": {
-                "external_user_id": created["external_user_id"],
-                "account_id": created["id"], "entitlements": []}})
+            responses.append(
+                {
+                    "code": 200,
+                    "body": {
+                        "external_user_id": created["external_user_id"],
+                        "account_id": created["id"],
+                        "entitlements": [],
+                    },
+                }
+            )
         return {"responses": responses}
 
     def account_json(self, account_id: str) -> dict[str, Any]:
         account = self.accounts[account_id]
-        return {"external_user_id": account["external_user_id"], "id": account_id,
-                "entitlements": [], "email_verified": False}
+        return {
+            "external_user_id": account["external_user_id"],
+            "id": account_id,
+            "entitlements": [],
+            "email_verified": False,
+        }
 
     def get_account(self, who: Principal, account_id: str) -> dict[str, Any]:
         with self.lock:

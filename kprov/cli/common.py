@@ -1,0 +1,119 @@
+"""Options and steps several commands share: reading rosters, opening the mapping."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from kprov.config import Settings
+from kprov.errors import InputError
+from kprov.rosters import Roster, RosterOptions, load_roster
+from kprov.state.lock import StateLock
+from kprov.state.mapping import MappingIndex, MappingJournal
+
+INPUT_PANEL = "Input"
+OUTPUT_PANEL = "Output"
+RUN_PANEL = "Run"
+
+ID_COLUMN_OPTION = typer.Option(
+    "external_user_id",
+    "--id-column",
+    help="Name of the id column in CSV rosters.",
+    rich_help_panel=INPUT_PANEL,
+)
+HASH_IDS_OPTION = typer.Option(
+    False,
+    "--hash-ids",
+    help="Derive anonymized external ids from SIS ids with HMAC-SHA256 "
+    "(key: KPROV_ID_KEY or the keyring).",
+    rich_help_panel=INPUT_PANEL,
+)
+MAPPING_OPTION = typer.Option(
+    None,
+    "--mapping",
+    help="Mapping file (default: KPROV_MAPPING, then mapping.csv in the state directory).",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+CONCURRENCY_OPTION = typer.Option(
+    4,
+    "--concurrency",
+    "-c",
+    min=1,
+    max=64,
+    help="Requests in flight at once.",
+    rich_help_panel=RUN_PANEL,
+)
+DRY_RUN_OPTION = typer.Option(
+    False,
+    "--dry-run",
+    help="Say what would be sent; send nothing.",
+    rich_help_panel=RUN_PANEL,
+)
+LOCK_TIMEOUT_OPTION = typer.Option(
+    0.0,
+    "--lock-timeout",
+    min=0,
+    help="Seconds to wait for another kprov run to finish.",
+    rich_help_panel=RUN_PANEL,
+)
+REPORT_OPTION = typer.Option(
+    None,
+    "--report",
+    help="Write one row per roster line to FILE.csv or FILE.json.",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
+)
+JSON_OPTION = typer.Option(
+    False,
+    "--json",
+    help="Print a machine-readable summary on stdout.",
+    rich_help_panel=OUTPUT_PANEL,
+)
+YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+
+
+@dataclass(frozen=True)
+class RosterArgs:
+    paths: list[Path]
+    id_column: str
+    hash_ids: bool
+
+
+def read_roster(settings: Settings, args: RosterArgs) -> Roster:
+    """Read and validate rosters; any problem raises InputError (exit 2) before any request."""
+    if not args.paths:
+        raise InputError("no roster given", hint="Name one or more CSV, YAML or OneRoster files.")
+    hash_key = None
+    if args.hash_ids:
+        from kprov.credentials import resolve_id_key
+
+        hash_key = resolve_id_key(settings).reveal().encode("utf-8")
+    return load_roster(args.paths, RosterOptions(id_column=args.id_column, hash_key=hash_key))
+
+
+@contextmanager
+def locked_mapping(
+    settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
+) -> Iterator[tuple[MappingJournal, MappingIndex]]:
+    """Hold the state lock, load (and repair) the mapping, and close it afterwards."""
+    with StateLock(settings.state_dir, timeout=lock_timeout, command=command):
+        journal = MappingJournal(settings.mapping_path)
+        try:
+            index = journal.load()
+            for repair in index.repairs:
+                sys.stderr.write(f"kprov: warning: {repair}\n")
+            yield journal, index
+        finally:
+            journal.close()
+
+
+def command_line() -> str:
+    """argv without anything after the command words (no secrets are ever in argv anyway)."""
+    words = [w for w in sys.argv[1:] if not w.startswith("-")][:2]
+    return "kprov " + " ".join(words)

@@ -1,0 +1,147 @@
+"""`kprov mapping`: read, export and verify the external id -> account id mapping."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kprov.cli.common import CONCURRENCY_OPTION, JSON_OPTION, MAPPING_OPTION
+from kprov.cli.output import Progress, command_group, emit_json, exit_with, globals_of, guarded
+from kprov.errors import ExitCode, InputError
+
+app = command_group(
+    "Show, export or verify the mapping file. Example: kprov mapping show stu-000123"
+)
+
+
+@app.command("show")
+@guarded
+def show(
+    ctx: typer.Context,
+    external_id: str = typer.Argument(..., help="External id (or SIS id, matched too)."),
+    mapping: str | None = MAPPING_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show every mapping row of one id (its history, newest last).
+
+    Example: kprov mapping show stu-000123
+    """
+    from kprov.state.mapping import MappingJournal
+
+    settings = globals_of(ctx).settings(mapping)
+    rows = (
+        [
+            e
+            for e in MappingJournal(settings.mapping_path).entries()
+            if external_id in (e.external_user_id, e.sis_id)
+        ]
+        if settings.mapping_path.exists()
+        else []
+    )
+    if not rows:
+        raise InputError(f"{external_id!r} is not in the mapping ({settings.mapping_path})")
+    if json_output:
+        emit_json({"rows": [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]})
+        return
+    for entry in rows:
+        typer.echo("  ".join(f"{k}={v}" for k, v in zip(_FIELDS, entry.row(), strict=True) if v))
+
+
+_FIELDS = ("external_user_id", "account_id", "created_at", "sis_id", "status")
+
+
+@app.command("export")
+@guarded
+def export(
+    ctx: typer.Context,
+    export_format: str = typer.Option("csv", "--format", help="csv or json."),
+    mapping: str | None = MAPPING_OPTION,
+) -> None:
+    """Print the current mapping (one row per id, latest state) as CSV or JSON on stdout.
+
+    Example: kprov mapping export --format json > mapping.json
+    """
+    import csv
+    import json
+
+    from kprov.state.mapping import HEADER, MappingJournal
+
+    if export_format not in ("csv", "json"):
+        raise InputError(f"--format {export_format!r}: use csv or json")
+    settings = globals_of(ctx).settings(mapping)
+    journal = MappingJournal(settings.mapping_path)
+    latest = (
+        {e.external_user_id: e for e in journal.entries()}
+        if (settings.mapping_path.exists())
+        else {}
+    )
+    if export_format == "json":
+        json.dump(
+            [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()], sys.stdout, indent=1
+        )
+        sys.stdout.write("\n")
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(e.row() for e in latest.values())
+
+
+@app.command("verify")
+@guarded
+def verify(
+    ctx: typer.Context,
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Check only N random ids.", show_default=False
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for --sample."),
+    concurrency: int = CONCURRENCY_OPTION,
+    mapping: str | None = MAPPING_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Check mapped ids against the API and report every mismatch (exit 1 if any).
+
+    Each id is checked under that user's own token, which proves the id -> account link.
+
+    Example: kprov mapping verify --sample 200
+    """
+    from dataclasses import asdict
+
+    from kprov.provision.session import build_client
+    from kprov.provision.verify import select_ids, verify_ids
+    from kprov.state.mapping import MappingJournal
+
+    g = globals_of(ctx)
+    settings = g.settings(mapping)
+    index = MappingJournal(settings.mapping_path).load()
+    ids = select_ids(index, sample, seed)
+    if not json_output and not g.quiet:
+        typer.echo(
+            f"checking {len(ids):,} of {len(index):,} mapped ids "
+            f"(about {len(ids) * 2:,} requests, {concurrency} at a time)",
+            err=True,
+        )
+    with (
+        build_client(settings, pool_size=concurrency) as client,
+        Progress("verify", len(ids), enabled=not (g.quiet or json_output)) as progress,
+    ):
+        mismatches = verify_ids(
+            client, index, ids, concurrency=concurrency, progress=progress.advance
+        )
+    if json_output:
+        emit_json(
+            {
+                "ok": not mismatches,
+                "checked": len(ids),
+                "mismatches": [asdict(m) for m in mismatches],
+            }
+        )
+    else:
+        for m in mismatches:
+            typer.echo(
+                f"mismatch: {m.external_user_id}: mapped {m.mapped_account_id}, API "
+                f"{m.api_account_id or '-'}: {m.problem}"
+            )
+        if not g.quiet:
+            typer.echo(f"checked {len(ids):,} ids: {len(mismatches)} mismatch(es)")
+    exit_with(ExitCode.ITEM_FAILURES if mismatches else ExitCode.OK)

@@ -1,0 +1,1 @@
+"""The core: plans and executes provisioning through small interfaces, knows no terminal."""

@@ -1,0 +1,169 @@
+"""Streaming CSV reading with line numbers, strict UTF-8 (BOM allowed) and precise problems."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import IO
+
+from kprov.rosters.model import LEARNER, ROLES, Origin, Person, Problem, Roster
+
+MAX_LINE_BYTES = 1 << 20  # a roster line longer than 1 MiB is a broken export, not data
+DEFAULT_ID_COLUMN = "external_user_id"
+
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+class CsvRecords:
+    """Rows of one CSV file as (first line number, {column: value}), problems gathered aside.
+
+    Undecodable bytes, over-long lines, ragged rows and broken quoting become problems naming
+    the line; reading continues so that one run reports every problem of the file.
+    """
+
+    def __init__(self, name: str, stream: IO[bytes], problems: list[Problem]) -> None:
+        self.name = name
+        self._stream = stream
+        self._problems = problems
+        self._physical_line = 0
+        self.header: list[str] = []
+
+    def _lines(self) -> Iterator[str]:
+        first = True
+        while True:
+            raw = self._stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            self._physical_line += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                self._problem(
+                    self._physical_line,
+                    f"line is longer than {MAX_LINE_BYTES // 1024} KiB; the file is probably "
+                    "not a roster export (or lacks line breaks)",
+                )
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = self._stream.readline(MAX_LINE_BYTES + 1)
+                continue
+            if first:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+                first = False
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._problem(
+                    self._physical_line,
+                    f"byte 0x{raw[exc.start]:02X} is not valid UTF-8",
+                    column=len(raw[: exc.start].decode("utf-8", "replace")) + 1,
+                    fix="save the file as UTF-8 (in Excel: 'CSV UTF-8'), or convert it with "
+                    "`iconv -f WINDOWS-1252 -t UTF-8`",
+                )
+                yield "\n"  # keep line numbers aligned; the row is reported, not used
+
+    def _problem(
+        self, line: int | None, message: str, *, column: int | None = None, fix: str = ""
+    ) -> None:
+        text = f"{message}; {fix}" if fix else message
+        self._problems.append(Problem(self.name, line, text, column))
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        reader = csv.reader(self._lines(), strict=True)
+        start = 1
+        try:
+            for fields in reader:
+                line, start = start, self._physical_line + 1
+                if not self.header:
+                    if not fields or all(not f.strip() for f in fields):
+                        continue
+                    self.header = [f.strip() for f in fields]
+                    self._check_header(line)
+                    continue
+                if not fields or fields == [""] or fields == ["\n"]:
+                    continue
+                if len(fields) != len(self.header):
+                    self._problem(
+                        line,
+                        f"row has {len(fields)} fields but the header has {len(self.header)}",
+                        fix="check for a missing or extra comma, or an unquoted comma in a value",
+                    )
+                    continue
+                yield line, dict(zip(self.header, fields, strict=True))
+        except csv.Error as exc:
+            self._problem(
+                self._physical_line,
+                f"cannot parse CSV ({exc})",
+                fix="check quoting: a value with commas or quotes must be in double quotes",
+            )
+        if not self.header:
+            self._problem(None, "the file is empty: no header row", fix="export it again")
+
+    def _check_header(self, line: int) -> None:
+        seen: dict[str, int] = {}
+        for index, name in enumerate(self.header, start=1):
+            key = name.lower()
+            if key in seen:
+                self._problem(
+                    line,
+                    f"column {name!r} appears twice in the header (columns {seen[key]} and "
+                    f"{index})",
+                    column=index,
+                    fix="remove or rename one of them",
+                )
+            seen.setdefault(key, index)
+
+    def column(self, wanted: str) -> str | None:
+        """The header's spelling of *wanted*, matched case-insensitively."""
+        for name in self.header:
+            if name.lower() == wanted.lower():
+                return name
+        return None
+
+
+def read_roster_csv(
+    name: str,
+    stream: IO[bytes],
+    problems: list[Problem],
+    roster: Roster,
+    *,
+    id_column: str = DEFAULT_ID_COLUMN,
+) -> None:
+    """Read a plain roster CSV: an id column, optional ``role`` and ``instance`` columns."""
+    records = CsvRecords(name, stream, problems)
+    columns: tuple[str, str | None, str | None] | None = None
+    for line, row in records.rows():
+        if columns is None:
+            id_name = records.column(id_column)
+            if id_name is None:
+                break
+            columns = (id_name, records.column("role"), records.column("instance"))
+        id_name, role_name, instance_name = columns
+        raw_role = row[role_name] if role_name else ""
+        role = raw_role.strip().lower() or LEARNER
+        if role not in ROLES:
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    f"role {raw_role!r} is not one of: {', '.join(ROLES)}; fix the value "
+                    "(an empty role means learner)",
+                    records.header.index(role_name) + 1 if role_name else None,
+                )
+            )
+            continue
+        instance = row[instance_name].strip() if instance_name else ""
+        roster.people.append(
+            Person(
+                external_id=row[id_name],
+                role=role,
+                origin=Origin(name, line),
+                instance_key=instance or None,
+            )
+        )
+    if records.header and records.column(id_column) is None:
+        problems.append(
+            Problem(
+                name,
+                1,
+                f"no {id_column!r} column (found: {', '.join(records.header)}); "
+                f"name the id column {id_column!r}, or pass --id-column NAME",
+            )
+        )

@@ -1,0 +1,166 @@
+"""YAML rosters: a list of users, or a mapping with ``users:``. Safe loading only.
+
+Aliases are refused outright: a roster never needs them, and they are how an "alias bomb"
+turns a few hundred bytes into gigabytes. Values are taken as written (``00123`` stays a
+string with its zeros), and every user keeps the line it was written on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kprov.rosters.model import LEARNER, ROLES, Origin, Person, Problem, Roster
+
+MAX_YAML_BYTES = 20 * 1024 * 1024
+ID_KEYS = ("external_user_id", "id")
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        super().__init__("alias")
+        self.mark = mark
+
+
+class RosterLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (and so alias bombs) before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_document(path: Path, problems: list[Problem]) -> yaml.Node | None:
+    """Compose (not construct) a YAML file into nodes with line marks, or record why not."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    f"file is {size:,} bytes; YAML inputs are limited to "
+                    f"{MAX_YAML_BYTES // (1024 * 1024)} MiB: use CSV for large rosters",
+                )
+            )
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(name, None, f"cannot read: {exc.strerror}"))
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                name,
+                line,
+                f"byte 0x{raw[exc.start]:02X} is not valid UTF-8; save the file as UTF-8",
+            )
+        )
+        return None
+    try:
+        return yaml.compose(text, Loader=RosterLoader)
+    except _AliasRefused as exc:
+        line = exc.mark.line + 1 if exc.mark else None
+        column = exc.mark.column + 1 if exc.mark else None
+        problems.append(
+            Problem(
+                name,
+                line,
+                "YAML aliases (*name) are not allowed in kprov inputs; write the values out",
+                column,
+            )
+        )
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        problems.append(
+            Problem(
+                name,
+                mark.line + 1 if mark else None,
+                f"invalid YAML: {exc.problem}",
+                mark.column + 1 if mark else None,
+            )
+        )
+    except yaml.YAMLError as exc:
+        problems.append(Problem(name, None, f"invalid YAML: {exc}"))
+    return None
+
+
+def scalar_text(node: yaml.Node) -> str | None:
+    """A scalar's text as written; None for null or a non-scalar."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    if node.tag.endswith(":null"):
+        return None
+    return str(node.value)
+
+
+def mapping_items(node: yaml.MappingNode) -> dict[str, yaml.Node]:
+    return {str(key.value): value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def line_of(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def read_roster_yaml(path: Path, problems: list[Problem], roster: Roster) -> None:
+    """A list of ids or of {external_user_id, role, instance} mappings, or ``users: [...]``."""
+    name = str(path)
+    root = load_yaml_document(path, problems)
+    if root is None:
+        if not any(p.file == name for p in problems):
+            problems.append(Problem(name, None, "the file is empty; list users under 'users:'"))
+        return
+    users = root
+    if isinstance(root, yaml.MappingNode):
+        found = mapping_items(root).get("users")
+        if found is None:
+            problems.append(
+                Problem(
+                    name,
+                    line_of(root),
+                    "no 'users:' list in this mapping; write `users:` followed by a list of users",
+                )
+            )
+            return
+        users = found
+    if not isinstance(users, yaml.SequenceNode):
+        problems.append(Problem(name, line_of(users), "expected a list of users"))
+        return
+    for item in users.value:
+        line = line_of(item)
+        column = int(item.start_mark.column) + 1
+        role: str | None = LEARNER
+        instance: str | None = None
+        if isinstance(item, yaml.ScalarNode):
+            external_id = scalar_text(item) or ""
+        elif isinstance(item, yaml.MappingNode):
+            fields = mapping_items(item)
+            id_node = next((fields[k] for k in ID_KEYS if k in fields), None)
+            if id_node is None:
+                problems.append(Problem(name, line, "user has no external_user_id", column))
+                continue
+            external_id = scalar_text(id_node) or ""
+            if "role" in fields:
+                role = (scalar_text(fields["role"]) or LEARNER).strip().lower()
+            if "instance" in fields:
+                instance = (scalar_text(fields["instance"]) or "").strip() or None
+        else:
+            problems.append(Problem(name, line, "a user must be an id or a mapping", column))
+            continue
+        if role not in ROLES:
+            problems.append(
+                Problem(name, line, f"role {role!r} is not one of: {', '.join(ROLES)}", column)
+            )
+            continue
+        roster.people.append(
+            Person(
+                external_id=external_id, role=role, origin=Origin(name, line), instance_key=instance
+            )
+        )

@@ -1,0 +1,1 @@
+"""Local state: the mapping journal, instance and registration records, and the run lock."""
