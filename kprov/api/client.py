@@ -101,9 +101,9 @@ class KnewtonClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url or f"{self.base_url}/oauth/token"
-        self._basic = "Basic " + base64.b64encode(
-            f"{api_key}:{api_secret.reveal()}".encode()
-        ).decode("ascii")
+        self._basic = Secret(
+            "Basic " + base64.b64encode(f"{api_key}:{api_secret.reveal()}".encode()).decode()
+        )
         self._admin_scope = admin_external_id
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -187,7 +187,7 @@ class KnewtonClient:
             "POST",
             self.token_url,
             path="/oauth/token",
-            headers={"Authorization": self._basic},
+            headers={"Authorization": self._basic.reveal()},
             data=form,
             log_body=redact(form),
         )

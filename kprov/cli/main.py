@@ -70,12 +70,20 @@ def root(
         verbose=verbose,
         no_color=no_color,
     )
+    _configure_logging(debug)
+
+
+def _configure_logging(debug: bool) -> None:
+    """--debug logs to this invocation's stderr; handlers from an earlier one are dropped."""
+    logger = logging.getLogger("kprov")
+    for handler in [h for h in logger.handlers if getattr(h, "kprov_debug", False)]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     if debug:
         handler = logging.StreamHandler(sys.stderr)
+        handler.kprov_debug = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-        logger = logging.getLogger("kprov")
         logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kprov.config import Settings
 from kprov.credentials import resolve_api_secret
+from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
     from kprov.api.client import KnewtonClient
+    from kprov.api.pacing import RetryPolicy
 
 
 def new_run_id() -> str:
     """Short id sent as ``request-label`` on every call, so support can find a run's requests."""
     return "kprov-" + secrets.token_hex(6)
+
+
+def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    """Retry tuning for unusual networks (and fast tests): KPROV_RETRY_BASE_DELAY (seconds,
+    default 0.5) and KPROV_RETRY_MAX_ATTEMPTS (default 6)."""
+    from kprov.api.pacing import RetryPolicy
+
+    try:
+        base = float(env.get("KPROV_RETRY_BASE_DELAY", "0.5"))
+        attempts = int(env.get("KPROV_RETRY_MAX_ATTEMPTS", "6"))
+    except ValueError:
+        raise ConfigError(
+            "KPROV_RETRY_BASE_DELAY must be a number and KPROV_RETRY_MAX_ATTEMPTS a whole number"
+        ) from None
+    if base < 0 or attempts < 1:
+        raise ConfigError("KPROV_RETRY_BASE_DELAY must be >= 0 and KPROV_RETRY_MAX_ATTEMPTS >= 1")
+    return RetryPolicy(max_attempts=attempts, base_delay=base, max_delay=max(base, 30.0))
 
 
 def build_client(
@@ -34,6 +55,7 @@ def build_client(
         token_url=settings.token_url,
         admin_external_id=settings.profile.admin_external_id,
         pool_size=pool_size,
+        retry=retry_policy_from_env(os.environ),
         request_label=run_id,
         test_accounts=test_accounts,
     )

@@ -16,6 +16,10 @@ from kprov.rosters.model import LEARNER, ROLES, Origin, Person, Problem, Roster
 
 MAX_YAML_BYTES = 20 * 1024 * 1024
 ID_KEYS = ("external_user_id", "id")
+_CORE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
 
 
 class _AliasRefused(yaml.YAMLError):
@@ -105,6 +109,22 @@ def mapping_items(node: yaml.MappingNode) -> dict[str, yaml.Node]:
     return {str(key.value): value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
 
 
+def _foreign_tag(node: yaml.Node) -> str | None:
+    """A tag outside YAML's core schema (e.g. !!python/...), anywhere in *node*."""
+    if str(node.tag) not in _CORE_TAGS:
+        return str(node.tag)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    for child in children:
+        found = _foreign_tag(child)
+        if found:
+            return found
+    return None
+
+
 def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
@@ -136,6 +156,14 @@ def read_roster_yaml(path: Path, problems: list[Problem], roster: Roster) -> Non
     for item in users.value:
         line = line_of(item)
         column = int(item.start_mark.column) + 1
+        foreign = _foreign_tag(item)
+        if foreign:
+            problems.append(
+                Problem(
+                    name, line, f"YAML tag {foreign!r} is not allowed; write plain values", column
+                )
+            )
+            continue
         role: str | None = LEARNER
         instance: str | None = None
         if isinstance(item, yaml.ScalarNode):

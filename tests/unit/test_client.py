@@ -1,0 +1,329 @@
+"""The API client against canned HTTP answers (responses): exact request shapes and recovery."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+
+from kprov.api.client import KnewtonClient
+from kprov.api.errors import (
+    AuthenticationError,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    TokenRefused,
+    Unprocessable,
+)
+from kprov.api.pacing import Pacer, RetryPolicy, parse_retry_after
+from kprov.credentials import Secret
+
+BASE = "https://api.example.test/v0"
+TOKEN_URL = f"{BASE}/oauth/token"
+SECRET = "s3cr3t-value-never-shown"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make_client(clock: FakeClock | None = None, **kwargs: object) -> KnewtonClient:
+    clock = clock or FakeClock()
+    return KnewtonClient(
+        base_url=BASE,
+        api_key="key-1",
+        api_secret=Secret(SECRET),
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01),
+        sleep=clock.sleep,
+        clock=clock,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def token_answer(n: int = 1, **extra: object) -> dict[str, object]:
+    return {"access_token": f"acc-{n}", "refresh_token": f"ref-{n}", "expires_in": 3599, **extra}
+
+
+def form_of(call: responses.Call) -> dict[str, str]:
+    body = call.request.body
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    return {k: v[0] for k, v in parse_qs(text).items()}
+
+
+@responses.activate
+def test_admin_token_request_is_form_encoded_with_basic_auth_and_no_scope() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1", "external_user_id": "admin"})
+    account = make_client().current_account()
+    token_call = responses.calls[0]
+    assert token_call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    expected = base64.b64encode(f"key-1:{SECRET}".encode()).decode()
+    assert token_call.request.headers["Authorization"] == f"Basic {expected}"
+    assert form_of(token_call) == {"grant_type": "client_credentials"}
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer acc-1"
+    assert account.id == "a-1"
+
+
+@responses.activate
+def test_admin_scope_is_sent_when_the_profile_names_the_admin_external_id() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    make_client(admin_external_id="sys-admin").current_account()
+    assert form_of(responses.calls[0]) == {"grant_type": "client_credentials", "scope": "sys-admin"}
+
+
+@responses.activate
+def test_user_token_uses_scope_and_is_cached_per_user() -> None:
+    responses.post(TOKEN_URL, json=token_answer(7))
+    responses.post(
+        f"{BASE}/registrations",
+        json={"id": "r-1", "type": "learner", "account_id": "acc", "learning_instance_id": "li"},
+    )
+    client = make_client()
+    for _ in range(3):
+        client.create_registration(
+            registration_type="learner",
+            account_id="acc",
+            learning_instance_id="li",
+            as_user="teacher-9",
+        )
+    token_calls = [c for c in responses.calls if c.request.url == TOKEN_URL]
+    assert len(token_calls) == 1
+    assert form_of(token_calls[0]) == {"grant_type": "client_credentials", "scope": "teacher-9"}
+
+
+@responses.activate
+def test_expired_token_is_refreshed_once_and_the_call_retried() -> None:
+    responses.post(TOKEN_URL, json=token_answer(1))
+    responses.post(TOKEN_URL, json=token_answer(2))
+    responses.get(f"{BASE}/accounts/current", status=401, json={"message": "token expired"})
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    assert make_client().current_account().id == "a-1"
+    assert form_of(responses.calls[2]) == {"grant_type": "refresh_token", "refresh_token": "ref-1"}
+    assert responses.calls[3].request.headers["Authorization"] == "Bearer acc-2"
+
+
+@responses.activate
+def test_failed_refresh_falls_back_to_client_credentials() -> None:
+    responses.post(TOKEN_URL, json=token_answer(1))
+    responses.post(TOKEN_URL, status=400, json={"message": "invalid refresh token"})
+    responses.post(TOKEN_URL, json=token_answer(3))
+    responses.get(f"{BASE}/accounts/current", status=401, json={"message": "expired"})
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    assert make_client().current_account().id == "a-1"
+    assert form_of(responses.calls[3]) == {"grant_type": "client_credentials"}
+    assert responses.calls[4].request.headers["Authorization"] == "Bearer acc-3"
+
+
+@responses.activate
+def test_token_close_to_expiry_is_renewed_before_use() -> None:
+    clock = FakeClock()
+    responses.post(
+        TOKEN_URL, json={"access_token": "short", "refresh_token": "r", "expires_in": 60}
+    )
+    responses.post(TOKEN_URL, json=token_answer(2))
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    client = make_client(clock)
+    client.current_account()
+    clock.now += 45  # inside the 30 s renewal margin
+    client.current_account()
+    assert form_of(responses.calls[2]) == {"grant_type": "refresh_token", "refresh_token": "r"}
+
+
+@responses.activate
+def test_refused_credentials_raise_authentication_error_with_exit_code_3() -> None:
+    responses.post(TOKEN_URL, status=401, json={"message": "bad client", "error_id": "e-9"})
+    with pytest.raises(AuthenticationError) as caught:
+        make_client().current_account()
+    assert caught.value.exit_code == 3
+    assert caught.value.error_id == "e-9"
+    assert SECRET not in str(caught.value)
+
+
+@responses.activate
+def test_unknown_user_scope_raises_token_refused() -> None:
+    responses.post(TOKEN_URL, status=400, json={"message": "no such user"})
+    with pytest.raises(TokenRefused):
+        make_client().account_id_of("nobody")
+
+
+@responses.activate
+def test_server_errors_are_retried_with_backoff_then_succeed() -> None:
+    clock = FakeClock()
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.get(f"{BASE}/accounts/current", status=503, json={"message": "down"})
+    responses.get(f"{BASE}/accounts/current", status=502, body="bad gateway")
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    assert make_client(clock).current_account().id == "a-1"
+    assert len(clock.sleeps) == 2
+    assert all(0 <= s <= 0.02 for s in clock.sleeps)
+
+
+@responses.activate
+def test_server_errors_past_the_attempt_limit_raise_with_outcome_unknown() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/accounts", status=500, json={"message": "boom", "error_id": "x1"})
+    with pytest.raises(ServerError) as caught:
+        make_client().create_account("stu-1")
+    assert caught.value.outcome_unknown
+    assert len([c for c in responses.calls if c.request.url.endswith("/accounts")]) == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, PermissionDenied), (404, NotFound), (422, Unprocessable), (409, Unprocessable)],
+)
+@responses.activate
+def test_client_errors_are_not_retried(status: int, error: type[Exception]) -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/accounts", status=status, json={"message": "no", "error_id": "i-1"})
+    with pytest.raises(error):
+        make_client().create_account("stu-1")
+    assert len([c for c in responses.calls if c.request.url.endswith("/accounts")]) == 1
+
+
+@responses.activate
+def test_429_with_retry_after_pauses_every_worker_and_does_not_spend_attempts() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    responses.post(TOKEN_URL, json=token_answer())
+    for _ in range(5):  # more 429s than max_attempts: 429 means nothing was processed
+        responses.get(
+            f"{BASE}/accounts/current",
+            status=429,
+            headers={"Retry-After": "2"},
+            json={"message": "slow down"},
+        )
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    client = make_client(clock, pacer=pacer)
+    assert client.current_account().id == "a-1"
+    assert pacer.rate_limited_count == 5
+    assert sum(clock.sleeps) >= 10  # 5 pauses of 2 s, observed through the shared pacer
+
+
+def test_pause_all_blocks_other_workers_until_it_expires() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    pacer.pause_all(3.0)
+    pacer.wait_turn()  # a different worker arriving now waits out the pause
+    assert clock.sleeps == [3.0]
+    pacer.wait_turn()
+    assert clock.sleeps == [3.0]
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("junk") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@responses.activate
+def test_connection_errors_are_retried_then_raise_network_error() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/batch", body=requests.ConnectionError("reset"))
+    with pytest.raises(NetworkError) as caught:
+        make_client().batch_create_accounts(["a"])
+    assert caught.value.outcome_unknown
+    assert caught.value.exit_code == 4
+
+
+@responses.activate
+def test_batch_maps_account_id_and_per_item_errors_in_order() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(
+        f"{BASE}/batch",
+        json={
+            "responses": [
+                {"code": 200, "body": {"external_user_id": "a", "account_id": "id-a"}},
+                {"code": 422, "body": {"code": 422, "error_message": "Duplicate account with b"}},
+            ]
+        },
+    )
+    first, second = make_client().batch_create_accounts(["a", "b"])
+    sent = json.loads(responses.calls[1].request.body)
+    assert sent["requests"][0] == {
+        "method": "post",
+        "relative_url": "/accounts",
+        "body": {"external_user_id": "a"},
+    }
+    assert (first.ok, first.account_id) == (True, "id-a")
+    assert (second.ok, second.status, second.error_message) == (
+        False,
+        422,
+        "Duplicate account with b",
+    )
+
+
+def test_batch_refuses_more_than_fifty_requests_without_sending() -> None:
+    with responses.RequestsMock() as mocked, pytest.raises(ValueError):
+        make_client().batch_create_accounts([f"u{i}" for i in range(51)])
+    assert len(mocked.calls) == 0
+
+
+@responses.activate
+def test_create_account_reads_id_not_account_id() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/accounts", json={"external_user_id": "abc", "id": "uuid-1"})
+    assert make_client().create_account("abc").id == "uuid-1"
+
+
+@responses.activate
+def test_account_id_of_uses_the_token_account_id_when_given() -> None:
+    responses.post(TOKEN_URL, json=token_answer(account_id="from-token"))
+    assert make_client().account_id_of("stu-1") == "from-token"
+    assert len(responses.calls) == 1  # no GET: reads have the smallest quota
+
+
+@responses.activate
+def test_account_id_of_falls_back_to_accounts_current_under_the_users_token() -> None:
+    responses.post(TOKEN_URL, json=token_answer(5))
+    responses.get(f"{BASE}/accounts/current", json={"id": "acc-5", "external_user_id": "stu-5"})
+    assert make_client().account_id_of("stu-5") == "acc-5"
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer acc-5"
+
+
+@responses.activate
+def test_request_label_and_test_header_are_sent() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/accounts", json={"id": "x"})
+    make_client(request_label="kprov-run1", test_accounts=True).create_account("abc")
+    sent = responses.calls[1].request.headers
+    assert sent["request-label"] == "kprov-run1"
+    assert sent["X-Knewton-Test"] == "true"
+
+
+@responses.activate
+def test_debug_log_redacts_secrets_and_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(TOKEN_URL, json=token_answer(2))
+    responses.get(f"{BASE}/accounts/current", status=401, json={"message": "expired"})
+    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    with caplog.at_level(logging.DEBUG, logger="kprov.http"):
+        client = make_client()
+        client.current_account()
+    text = caplog.text + repr(client.__dict__)
+    assert "accounts/current" in caplog.text
+    for secret in (SECRET, "acc-1", "ref-1", "acc-2", "ref-2"):
+        assert secret not in text
+    assert base64.b64encode(f"key-1:{SECRET}".encode()).decode() not in caplog.text
+
+
+def test_secret_never_shows_in_repr() -> None:
+    assert SECRET not in repr(Secret(SECRET))
+    assert SECRET not in str(Secret(SECRET))

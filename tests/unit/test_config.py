@@ -1,0 +1,152 @@
+"""Profiles, environment overrides, credentials and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from kprov.config import ConfigFile, Profile, resolve_settings
+from kprov.credentials import (
+    Secret,
+    delete_api_secret,
+    resolve_api_secret,
+    resolve_id_key,
+    store_api_secret,
+)
+from kprov.errors import ConfigError, ExitCode
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if self.store.pop((service, username), None) is None:
+            raise PasswordDeleteError("none")
+
+
+def test_exit_codes_are_stable() -> None:
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 5, 6]
+    assert ExitCode.LOCKED == 5 and ExitCode.SAFETY_LIMIT == 6
+
+
+def test_environment_alone_is_enough_for_automation() -> None:
+    env = {
+        "KPROV_BASE_URL": "https://api.example.test/v0/",
+        "KPROV_API_KEY": "k",
+        "KPROV_STATE_DIR": "/tmp/s",
+        "KPROV_CONFIG": "/nonexistent/c.yaml",
+    }
+    settings = resolve_settings(env=env)
+    assert settings.profile.base_url == "https://api.example.test/v0"
+    assert settings.token_url == "https://api.example.test/v0/oauth/token"
+    assert settings.mapping_path == Path("/tmp/s/mapping.csv")
+
+
+def test_env_overrides_the_profile_and_profile_selects_the_state_dir(tmp_path: Path) -> None:
+    config = ConfigFile(tmp_path / "c.yaml")
+    config.add(
+        Profile(
+            "prod",
+            "https://api.example.test/v0",
+            "k1",
+            token_url="https://auth.example.test/oauth/token",
+        )
+    )
+    config.save()
+    env = {"KPROV_CONFIG": str(tmp_path / "c.yaml"), "KPROV_API_KEY": "k2"}
+    settings = resolve_settings(env=env)
+    assert settings.profile.name == "prod"
+    assert settings.profile.api_key == "k2"
+    assert settings.token_url == "https://auth.example.test/oauth/token"
+    assert settings.state_dir.name == "prod"
+
+
+def test_config_file_is_private(tmp_path: Path) -> None:
+    config = ConfigFile(tmp_path / "dir" / "c.yaml")
+    config.add(Profile("p", "https://x.test/v0", "k"))
+    config.save()
+    assert (config.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_missing_profile_explains_both_fixes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings(env={"KPROV_CONFIG": str(tmp_path / "none.yaml")})
+    text = str(caught.value)
+    assert "kprov profile add" in text and "KPROV_BASE_URL" in text
+    assert caught.value.exit_code == 3
+
+
+def test_plain_http_to_a_remote_host_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="plain http"):
+        resolve_settings(
+            env={
+                "KPROV_CONFIG": str(tmp_path / "c.yaml"),
+                "KPROV_BASE_URL": "http://api.example.test/v0",
+                "KPROV_API_KEY": "k",
+            }
+        )
+
+
+def test_builtin_sandbox_profile_needs_no_setup(tmp_path: Path) -> None:
+    settings = resolve_settings(
+        profile_option="sandbox", env={"KPROV_CONFIG": str(tmp_path / "c.yaml")}
+    )
+    assert settings.is_builtin_sandbox
+    assert settings.profile.base_url.startswith("http://127.0.0.1:")
+    assert resolve_api_secret(settings, env={}).reveal() == "sandbox-secret"
+
+
+def _settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return resolve_settings(
+        env={
+            "KPROV_CONFIG": str(tmp_path / "c.yaml"),
+            "KPROV_BASE_URL": "https://x.test/v0",
+            "KPROV_API_KEY": "k",
+        }
+    )
+
+
+def test_secret_from_env_wins_over_keyring(tmp_path: Path) -> None:
+    secret = resolve_api_secret(_settings(tmp_path), env={"KPROV_API_SECRET": "from-env"})
+    assert secret.reveal() == "from-env"
+
+
+def test_no_keyring_backend_gives_one_clear_message_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_api_secret(_settings(tmp_path), env={})
+    assert "no usable keyring backend" in str(caught.value)
+    assert "KPROV_API_SECRET" in str(caught.value)
+
+
+def test_keyring_store_resolve_and_delete(tmp_path: Path) -> None:
+    keyring.set_keyring(MemoryKeyring())
+    settings = _settings(tmp_path)
+    with pytest.raises(ConfigError, match="kprov auth login"):
+        resolve_api_secret(settings, env={})
+    store_api_secret("default", Secret("kept"))
+    assert resolve_api_secret(settings, env={}).reveal() == "kept"
+    assert delete_api_secret("default") is True
+    assert delete_api_secret("default") is False
+
+
+def test_id_key_comes_from_env_or_explains_why_it_matters(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert resolve_id_key(settings, env={"KPROV_ID_KEY": "abc"}).reveal() == "abc"
+    keyring.set_keyring(MemoryKeyring())
+    with pytest.raises(ConfigError, match="KPROV_ID_KEY"):
+        resolve_id_key(settings, env={})
