@@ -1,0 +1,176 @@
+"""The sandbox follows the reference: permissions, limits, errors, persistence, faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from kprov.api.client import KnewtonClient
+from kprov.api.errors import PermissionDenied, TokenRefused, Unprocessable
+from kprov.api.pacing import RetryPolicy
+from kprov.credentials import Secret
+from kprov.sandbox.faults import FaultInjector, FaultRates
+from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
+
+
+def client_for(box: Sandbox) -> KnewtonClient:
+    return KnewtonClient(
+        base_url=box.base_url,
+        api_key=SANDBOX_KEY,
+        api_secret=Secret("sandbox-secret"),
+        retry=RetryPolicy(base_delay=0.001),
+    )
+
+
+def setup_class(client: KnewtonClient) -> tuple[str, str, str]:
+    teacher, student = client.batch_create_accounts(["t1", "s1"])
+    instance = client.create_learning_instance(graph_id="gref-1", name="Algebra I")
+    assert teacher.account_id and student.account_id
+    return teacher.account_id, student.account_id, instance.id
+
+
+def test_errors_are_json_with_message_and_error_id(sandbox: Sandbox) -> None:
+    answer = requests.get(sandbox.base_url + "/accounts/current", timeout=5)
+    assert answer.status_code == 401
+    assert set(answer.json()) == {"message", "error_id"}
+
+
+def test_token_endpoint_requires_basic_auth_and_form_encoding(sandbox: Sandbox) -> None:
+    url = sandbox.base_url + "/oauth/token"
+    assert (
+        requests.post(url, data={"grant_type": "client_credentials"}, timeout=5).status_code == 401
+    )
+    assert (
+        requests.post(
+            url,
+            json={"grant_type": "client_credentials"},
+            auth=(SANDBOX_KEY, "sandbox-secret"),
+            timeout=5,
+        ).status_code
+        == 400
+    )
+    ok = requests.post(
+        url,
+        data={"grant_type": "client_credentials"},
+        auth=(SANDBOX_KEY, "sandbox-secret"),
+        timeout=5,
+    )
+    assert {"access_token", "refresh_token", "expires_in"} <= set(ok.json())
+
+
+def test_only_the_partner_admin_creates_accounts_and_registers_instructors(
+    sandbox: Sandbox,
+) -> None:
+    client = client_for(sandbox)
+    teacher, student, instance = setup_class(client)
+    with pytest.raises(PermissionDenied):
+        client.create_registration(
+            registration_type="instructor",
+            account_id=teacher,
+            learning_instance_id=instance,
+            as_user="s1",
+        )
+    client.create_registration(
+        registration_type="instructor", account_id=teacher, learning_instance_id=instance
+    )
+    with pytest.raises(PermissionDenied):  # a learner's own token may not register learners
+        client.create_registration(
+            registration_type="learner",
+            account_id=student,
+            learning_instance_id=instance,
+            as_user="s1",
+        )
+    client.create_registration(
+        registration_type="learner", account_id=student, learning_instance_id=instance, as_user="t1"
+    )
+    with pytest.raises(Unprocessable, match="already registered"):
+        client.create_registration(
+            registration_type="learner",
+            account_id=student,
+            learning_instance_id=instance,
+            as_user="t1",
+        )
+
+
+def test_strict_mode_refuses_learner_registration_by_the_admin() -> None:
+    box = start_sandbox(strict_learner_permissions=True)
+    try:
+        client = client_for(box)
+        _teacher, student, instance = setup_class(client)
+        with pytest.raises(PermissionDenied):
+            client.create_registration(
+                registration_type="learner", account_id=student, learning_instance_id=instance
+            )
+    finally:
+        box.server.stop()
+
+
+def test_batch_over_fifty_and_names_with_email_are_refused(sandbox: Sandbox) -> None:
+    client = client_for(sandbox)
+    token = client.token_for().access_token
+    body = {
+        "requests": [
+            {"method": "post", "relative_url": "/accounts", "body": {"external_user_id": f"u{i}"}}
+            for i in range(51)
+        ]
+    }
+    answer = requests.post(
+        sandbox.base_url + "/batch",
+        json=body,
+        timeout=5,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 422
+    with pytest.raises(Unprocessable, match="email"):
+        client.create_learning_instance(graph_id="g", name="Mr Smith smith@school.org")
+
+
+def test_deleting_an_instance_invalidates_its_registrations(sandbox: Sandbox) -> None:
+    client = client_for(sandbox)
+    teacher, _student, instance = setup_class(client)
+    registration = client.create_registration(
+        registration_type="instructor", account_id=teacher, learning_instance_id=instance
+    )
+    client.delete_learning_instance(instance)
+    assert client.get_registration(registration.id).invalid is True
+
+
+def test_expired_tokens_get_401_and_the_client_recovers() -> None:
+    clock = {"now": 1000.0}
+    box = start_sandbox(token_ttl=60)
+    box.store._clock = lambda: clock["now"]  # type: ignore[method-assign]
+    try:
+        client = client_for(box)
+        client.current_account()
+        clock["now"] += 3600
+        assert client.current_account().external_user_id == "partner-admin"
+        assert box.requests()["GET /accounts/current"] == 3  # one 401, then the retry
+    finally:
+        box.server.stop()
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.jsonl"
+    first = start_sandbox(state_path=state)
+    setup_class(client_for(first))
+    first.server.stop()
+    second = start_sandbox(state_path=state)
+    try:
+        client = client_for(second)
+        assert client.account_id_of("s1")
+        with pytest.raises(TokenRefused):
+            client.account_id_of("nobody")
+    finally:
+        second.server.stop()
+
+
+def test_fault_injection_is_seeded() -> None:
+    rates = FaultRates.parse("503=0.2,500after=0.1,drop=0.1,429=0.05")
+    injectors = [FaultInjector(rates, seed=5), FaultInjector(rates, seed=5)]
+    draws = [[injector.draw() for _ in range(200)] for injector in injectors]
+    assert draws[0] == draws[1]
+    assert {d.value for d in draws[0]} >= {"none", "503"}
+    with pytest.raises(ValueError):
+        FaultRates.parse("teapot=0.1")
