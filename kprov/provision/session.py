@@ -48,6 +48,8 @@ def build_client(
     from kprov.api.client import KnewtonClient
 
     secret = resolve_api_secret(settings)
+    if settings.is_builtin_sandbox:
+        ensure_embedded_sandbox(settings)
     return KnewtonClient(
         base_url=settings.profile.base_url,
         api_key=settings.profile.api_key,
@@ -59,3 +61,46 @@ def build_client(
         request_label=run_id,
         test_accounts=test_accounts,
     )
+
+
+_embedded_server: object | None = None
+
+
+def ensure_embedded_sandbox(settings: Settings) -> None:
+    """For the built-in `sandbox` profile: serve the sandbox in-process if nobody else does.
+
+    Its state lives in the profile's state directory, so the next command sees this one's
+    accounts. It stops when the command exits.
+    """
+    global _embedded_server
+    import atexit
+    import socket
+    from urllib.parse import urlsplit
+
+    if _embedded_server is not None:
+        return
+    url = urlsplit(settings.profile.base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((host, port)) == 0:
+            return  # `kprov sandbox serve` (or another command's sandbox) is already there
+    from kprov.config import SANDBOX_API_KEY, SANDBOX_API_SECRET
+    from kprov.sandbox.server import SandboxHTTPServer
+    from kprov.sandbox.store import SandboxStore
+
+    store = SandboxStore(
+        api_key=SANDBOX_API_KEY,
+        api_secret=SANDBOX_API_SECRET,
+        state_path=settings.state_dir / "sandbox-server.jsonl",
+    )
+    try:
+        server = SandboxHTTPServer((host, port), store).start_background()
+    except OSError as exc:
+        store.close()
+        raise ConfigError(
+            f"cannot start the built-in sandbox on {host}:{port}: {exc.strerror}",
+            hint="Start one yourself with `kprov sandbox serve`, or free that port.",
+        ) from None
+    _embedded_server = server
+    atexit.register(server.stop)

@@ -1,0 +1,106 @@
+"""Shared plumbing for the benchmark scripts: a sandbox in its own process, a clean state."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SANDBOX_KEY = "sandbox-key"
+SANDBOX_SECRET = "sandbox-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class BenchSandbox:
+    base_url: str
+    root: str
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(self.root + "/_sandbox/stats", timeout=10) as answer:
+            return dict(json.load(answer)["requests"])
+
+
+@contextmanager
+def sandbox_process(*args: str) -> Iterator[BenchSandbox]:
+    """`kprov sandbox serve ARGS` in a separate process (its own GIL), stopped afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kprov", "sandbox", "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(root + "/_sandbox/stats", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield BenchSandbox(base_url=root + "/v0", root=root)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def kprov_environment(box: BenchSandbox) -> Iterator[dict[str, str]]:
+    """A fresh config and state directory, with KPROV_* pointing at the sandbox."""
+    with tempfile.TemporaryDirectory(prefix="kprov-bench-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KPROV_")}
+        env.update(
+            {
+                "KPROV_BASE_URL": box.base_url,
+                "KPROV_API_KEY": SANDBOX_KEY,
+                "KPROV_API_SECRET": SANDBOX_SECRET,
+                "KPROV_CONFIG": str(Path(home) / "config.yaml"),
+                "KPROV_STATE_DIR": str(Path(home) / "state"),
+            }
+        )
+        env["BENCH_HOME"] = home
+        yield env
+
+
+def write_ids(
+    path: Path, ids: list[str], extra_header: str = "", rows: list[str] | None = None
+) -> Path:
+    header = "external_user_id" + (f",{extra_header}" if extra_header else "")
+    lines = rows if rows is not None else ids
+    path.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_kprov(env: dict[str, str], *args: str) -> tuple[float, dict[str, object], int]:
+    """Run the real command; return (wall seconds, its --json summary, exit code)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "kprov", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    elapsed = time.monotonic() - started
+    try:
+        summary = json.loads(done.stdout)
+    except ValueError:
+        summary = {"stdout": done.stdout[-500:], "stderr": done.stderr[-2000:]}
+    return elapsed, summary, done.returncode
