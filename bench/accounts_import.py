@@ -69,7 +69,7 @@ def main() -> int:
         batches = int(summary["batches"])  # type: ignore[arg-type]
         bound = batches / args.rate
         before = box.stats().get("POST /batch", 0)
-        rerun_wall, rerun, rerun_code = run_kprov(env, "accounts", "import", str(roster))
+        rerun_wall, _rerun, rerun_code = run_kprov(env, "accounts", "import", str(roster))
         rerun_batches = box.stats().get("POST /batch", 0) - before
         sample = serial_seconds(box.base_url, args.serial_sample)
         serial = sample * args.users / args.serial_sample
