@@ -62,7 +62,7 @@ def sandbox_process(*args: str) -> Iterator[BenchSandbox]:
 
 
 @contextmanager
-def kprov_environment(box: BenchSandbox) -> Iterator[dict[str, str]]:
+def kprov_environment(box: BenchSandbox, rate_limits: str = "off") -> Iterator[dict[str, str]]:
     """A fresh config and state directory, with KPROV_* pointing at the sandbox."""
     with tempfile.TemporaryDirectory(prefix="kprov-bench-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KPROV_")}

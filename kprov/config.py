@@ -23,6 +23,7 @@ ENV_API_KEY = "KPROV_API_KEY"
 ENV_TOKEN_URL = "KPROV_TOKEN_URL"
 ENV_STATE_DIR = "KPROV_STATE_DIR"
 ENV_MAPPING = "KPROV_MAPPING"
+ENV_RATE_LIMITS = "KPROV_RATE_LIMITS"
 
 DEFAULT_PROFILE = "default"
 SANDBOX_PROFILE = "sandbox"
@@ -43,7 +44,8 @@ class Profile:
     api_key: str
     token_url: str | None = None
     admin_external_id: str | None = None
-    rate_limits: Mapping[str, int] = field(default_factory=dict)
+    rate_limits: Mapping[str, int] = field(default_factory=dict)  # overrides, per minute
+    rate_limits_off: bool = False  # for servers without quotas (a local sandbox)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"base_url": self.base_url, "api_key": self.api_key}
@@ -51,7 +53,9 @@ class Profile:
             data["token_url"] = self.token_url
         if self.admin_external_id:
             data["admin_external_id"] = self.admin_external_id
-        if self.rate_limits:
+        if self.rate_limits_off:
+            data["rate_limits"] = "off"
+        elif self.rate_limits:
             data["rate_limits"] = dict(self.rate_limits)
         return data
 
@@ -62,6 +66,7 @@ def builtin_sandbox_profile() -> Profile:
         name=SANDBOX_PROFILE,
         base_url=f"http://127.0.0.1:{SANDBOX_PORT}/v0",
         api_key=SANDBOX_API_KEY,
+        rate_limits_off=True,
     )
 
 
@@ -138,13 +143,15 @@ class ConfigFile:
                     f"profile {name!r} in {self.path} needs base_url and api_key",
                     hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
                 )
-            limits = body.get("rate_limits") or {}
+            limits = body.get("rate_limits")
+            limits_off = limits is False or str(limits).lower() == "off"
+            limits = {} if limits_off or limits is None else limits
             if not isinstance(limits, dict) or not all(
                 isinstance(v, int) and v > 0 for v in limits.values()
             ):
                 raise ConfigError(
-                    f"profile {name!r}: rate_limits must map 'METHOD /path' to a positive "
-                    "number of requests per minute"
+                    f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
+                    "positive number of requests per minute, e.g. {'POST /batch': 90}"
                 )
             self.profiles[str(name)] = Profile(
                 name=str(name),
@@ -153,6 +160,7 @@ class ConfigFile:
                 token_url=body.get("token_url"),
                 admin_external_id=body.get("admin_external_id"),
                 rate_limits={str(k): int(v) for k, v in limits.items()},
+                rate_limits_off=limits_off,
             )
 
     def save(self) -> None:
@@ -236,6 +244,7 @@ def resolve_settings(
         token_url=env.get(ENV_TOKEN_URL) or (stored.token_url if stored else None),
         admin_external_id=stored.admin_external_id if stored else None,
         rate_limits=stored.rate_limits if stored else {},
+        rate_limits_off=stored.rate_limits_off if stored else False,
     )
     state_dir = Path(env[ENV_STATE_DIR]).expanduser() if env.get(ENV_STATE_DIR) else None
     state_dir = state_dir or default_state_root() / name
@@ -252,3 +261,22 @@ def resolve_settings(
         mapping_path=mapping_path,
         is_builtin_sandbox=is_builtin_sandbox,
     )
+
+
+def quotas_for(profile: Profile, env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Per-minute quotas the client paces itself to: KPROV_RATE_LIMITS, else the profile's
+    overrides on top of the documented quotas, else none for a server without quotas."""
+    from kprov.api.pacing import DOCUMENTED_QUOTAS, parse_quotas
+
+    env = os.environ if env is None else env
+    if env.get(ENV_RATE_LIMITS):
+        try:
+            return parse_quotas(env[ENV_RATE_LIMITS])
+        except ValueError as exc:
+            raise ConfigError(
+                f"{ENV_RATE_LIMITS}: {exc}",
+                hint="Use 'off', 'documented', or e.g. 'POST /batch=90,GET=15'.",
+            ) from None
+    if profile.rate_limits_off:
+        return {}
+    return {**DOCUMENTED_QUOTAS, **profile.rate_limits}

@@ -33,6 +33,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("KPROV_CONFIG", str(home / "config.yaml"))
     monkeypatch.setenv("KPROV_STATE_DIR", str(home / "state"))
     monkeypatch.setenv("KPROV_RETRY_BASE_DELAY", "0.01")
+    monkeypatch.setenv("KPROV_RATE_LIMITS", "off")  # tests that pace say so themselves
     previous = keyring.get_keyring()
     keyring.set_keyring(fail.Keyring())
     yield home

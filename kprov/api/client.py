@@ -31,7 +31,14 @@ from kprov.api.models import (
     Registration,
     Token,
 )
-from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, parse_retry_after
+from kprov.api.pacing import (
+    RETRY_STATUSES,
+    Pacer,
+    QuotaLimiter,
+    RetryPolicy,
+    endpoint_of,
+    parse_retry_after,
+)
 from kprov.credentials import Secret
 
 MAX_BATCH = 50
@@ -94,6 +101,7 @@ class KnewtonClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         pacer: Pacer | None = None,
+        limiter: QuotaLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         request_label: str | None = None,
@@ -110,6 +118,7 @@ class KnewtonClient:
         self._sleep = sleep
         self._clock = clock
         self.pacer = pacer or Pacer(clock=clock, sleep=sleep)
+        self.limiter = limiter or QuotaLimiter({}, clock=clock, sleep=sleep)
         self._request_label = request_label
         self._test_accounts = test_accounts
         self._tokens: dict[str | None, Token] = {}
@@ -188,6 +197,7 @@ class KnewtonClient:
             self.token_url,
             path="/oauth/token",
             headers={"Authorization": self._basic.reveal()},
+            identity=user,
             data=form,
             log_body=redact(form),
         )
@@ -245,20 +255,23 @@ class KnewtonClient:
         *,
         path: str,
         headers: dict[str, str],
+        identity: str | None = ADMIN,
         log_body: Any = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send with retries on 429/5xx/connection errors; returns the final response.
+        """Send with pacing and retries on 429/5xx/connection errors; returns the last answer.
 
         Raises NetworkError when no answer came back after every attempt.
         """
         if self._request_label:
             headers = {**headers, "request-label": self._request_label}
+        endpoint = endpoint_of(method, path)
         attempt = 0
         rate_limit_waits = 0
         while True:
             attempt += 1
-            self.pacer.wait_turn()
+            self.limiter.acquire(identity, endpoint)
+            self.pacer.enter()
             started = self._clock()
             with self._count_lock:
                 self.request_count += 1
@@ -267,6 +280,7 @@ class KnewtonClient:
                     method, url, headers=headers, timeout=self._timeout, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.pacer.leave()
                 log.debug("%s %s -> no answer (%s)", method, path, type(exc).__name__)
                 if attempt >= self._retry.max_attempts:
                     raise NetworkError(
@@ -279,30 +293,41 @@ class KnewtonClient:
                     ) from None
                 self._sleep(self._retry.backoff(attempt))
                 continue
+            status = response.status_code
+            self.pacer.leave(rate_limited=status == 429)
             if log.isEnabledFor(logging.DEBUG):
                 self._log_exchange(method, path, log_body, response, self._clock() - started)
-            status = response.status_code
             if status not in RETRY_STATUSES:
+                self.limiter.on_success(identity, endpoint)
                 return response
             if status == 429:
+                # Nothing was processed: resend unchanged. A 429 does not use up an attempt.
+                attempt -= 1
                 rate_limit_waits += 1
-                attempt -= 1  # nothing was processed: a 429 does not use up an attempt
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if retry_after is not None:
-                    self.pacer.pause_all(retry_after)
-                    delay = 0.0
-                else:
-                    self.pacer.note_rate_limited()
-                    delay = self._retry.backoff(min(rate_limit_waits, 8))
                 if rate_limit_waits > self._retry.max_rate_limit_waits:
                     return response
-                if delay:
-                    self._sleep(delay)
+                self._after_rate_limit(response, identity, endpoint)
                 continue
             if attempt >= self._retry.max_attempts:
                 return response
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             self._sleep(max(retry_after or 0.0, self._retry.backoff(attempt)))
+
+    def _after_rate_limit(
+        self, response: requests.Response, identity: str | None, endpoint: str
+    ) -> None:
+        """Back off as the 429 asks: one token's bucket, or everyone."""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        scope = response.headers.get("X-Knewton-Rate-Exceeded", "").strip().lower()
+        hint = parse_retry_after(response.headers.get("X-Knewton-Rate-Delay"))
+        hint = hint / 1000.0 if hint is not None else 0.0  # the header is in milliseconds
+        if retry_after is not None:
+            self.pacer.pause_all(retry_after)
+        elif scope == "token-limited":
+            self.limiter.on_token_limited(identity, endpoint, hint)
+        else:  # ip-limited, partner-limited, partner-soft-limited, or unsaid
+            delay = self.pacer.back_off_all()
+            log.debug("429 (%s) on %s: everyone waits %.1f s", scope or "?", endpoint, delay)
 
     def _log_exchange(
         self,
@@ -344,7 +369,13 @@ class KnewtonClient:
             if body is not None:
                 kwargs["json"] = body
             response = self._send(
-                method, self.base_url + path, path=path, headers=headers, log_body=body, **kwargs
+                method,
+                self.base_url + path,
+                path=path,
+                headers=headers,
+                identity=as_user,
+                log_body=body,
+                **kwargs,
             )
             if response.status_code == 401 and not refreshed:
                 refreshed = True

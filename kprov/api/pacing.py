@@ -6,10 +6,11 @@ it: otherwise the others keep hitting the limit and every one of them pays a pen
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -50,29 +51,52 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Pacer:
-    """Shared gate in front of every request: honours a global pause after a 429."""
+    """Shared gate in front of every request: global pauses and adaptive concurrency.
+
+    - A 429 with Retry-After, or one that limits the IP or the partner (not just one token),
+      pauses *every* worker: the others would only hit the same limit.
+    - The number of requests in flight adapts (AIMD): halved on a 429, grown by about one per
+      round of successes, never above the ``--concurrency`` ceiling.
+    """
 
     def __init__(
         self,
         *,
+        ceiling: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._slot_free = threading.Condition(self._lock)
         self._paused_until = 0.0
+        self._ceiling = float(ceiling) if ceiling else math.inf
+        self._window = self._ceiling
+        self._in_flight = 0
+        self._global_strikes = 0
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
         self.rate_limited_count = 0
+
+    @property
+    def window(self) -> float:
+        return self._window
 
     def pause_all(self, seconds: float) -> None:
         """Make every worker wait *seconds* from now (a later pause extends, never shortens)."""
         with self._lock:
-            self.rate_limited_count += 1
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    def note_rate_limited(self) -> None:
+    def back_off_all(self) -> float:
+        """Exponential pause for everyone after an IP- or partner-wide 429; returns it."""
         with self._lock:
-            self.rate_limited_count += 1
+            self._global_strikes += 1
+            delay = min(self._backoff_cap, self._backoff_base * 2 ** (self._global_strikes - 1))
+            self._paused_until = max(self._paused_until, self._clock() + delay)
+        return delay
 
     def wait_turn(self) -> None:
         """Block until no global pause is in force."""
@@ -82,3 +106,139 @@ class Pacer:
             if remaining <= 0:
                 return
             self._sleep(remaining)
+
+    def enter(self) -> None:
+        """Wait out any global pause, then for a free in-flight slot."""
+        self.wait_turn()
+        if self._ceiling == math.inf:
+            with self._lock:
+                self._in_flight += 1
+            return
+        with self._slot_free:
+            while self._in_flight >= max(1, int(self._window)):
+                self._slot_free.wait(0.5)
+            self._in_flight += 1
+
+    def leave(self, *, rate_limited: bool = False) -> None:
+        with self._slot_free:
+            self._in_flight -= 1
+            if rate_limited:
+                self.rate_limited_count += 1
+                if self._ceiling != math.inf:
+                    self._window = max(1.0, self._window / 2)
+            else:
+                self._global_strikes = 0
+                if self._window < self._ceiling:
+                    self._window = min(self._ceiling, self._window + 1.0 / self._window)
+            self._slot_free.notify_all()
+
+
+# The documented per-minute quotas, per access token and endpoint (rate limits page).
+DOCUMENTED_QUOTAS: dict[str, int] = {
+    "POST /accounts": 750,
+    "POST /batch": 90,
+    "POST /registrations": 375,
+    "DELETE /registrations": 375,
+    "POST /learning-instances": 750,
+    "DELETE /accounts": 150,
+    "GET": 15,  # every GET
+    "POST /oauth/token": 6000,  # 100 token requests per second per IP: one shared bucket
+}
+SHARED_BUCKETS = frozenset({"POST /oauth/token"})
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """'DELETE /registrations/abc' -> 'DELETE /registrations/{id}' (quota keys)."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[2] != "current":
+        path = "/".join([*parts[:2], "{id}", *parts[3:]])
+    return f"{method.upper()} {path}"
+
+
+def parse_quotas(spec: str) -> dict[str, int]:
+    """'off' -> {}; 'documented' -> the documented quotas; 'POST /batch=90,GET=15' -> those."""
+    spec = spec.strip()
+    if spec.lower() in ("off", "none", "0"):
+        return {}
+    if spec.lower() in ("", "documented", "default", "knewton"):
+        return dict(DOCUMENTED_QUOTAS)
+    quotas = dict(DOCUMENTED_QUOTAS)
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.rpartition("=")
+        if not key or not value.strip().isdigit() or int(value) <= 0:
+            raise ValueError(f"rate limit {part!r} is not 'METHOD /path=PER_MINUTE'")
+        quotas[" ".join(key.split())] = int(value)
+    return quotas
+
+
+class QuotaLimiter:
+    """Paces each (token, endpoint) pair at its per-minute quota, evenly, never above it.
+
+    Requests are given slots ``60/quota`` seconds apart (plus a small safety margin), so any
+    minute-long window holds at most the quota: the API never has a reason to answer 429 in
+    steady state. A ``token-limited`` 429 pushes that bucket back and slows it a little; the
+    pace recovers towards the quota as requests succeed.
+    """
+
+    SAFETY = 1.02
+
+    def __init__(
+        self,
+        quotas: Mapping[str, int],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.quotas = dict(quotas)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next: dict[tuple[str | None, str], float] = {}
+        self._slowdown: dict[tuple[str | None, str], float] = {}
+
+    def quota_of(self, endpoint: str) -> int | None:
+        return self.quotas.get(endpoint) or self.quotas.get(endpoint.split(" ", 1)[0])
+
+    def interval(self, endpoint: str) -> float | None:
+        quota = self.quota_of(endpoint)
+        return None if not quota else 60.0 / quota * self.SAFETY
+
+    def _key(self, identity: str | None, endpoint: str) -> tuple[str | None, str]:
+        if endpoint in SHARED_BUCKETS:
+            return ("*", endpoint)
+        if endpoint not in self.quotas and endpoint.split(" ", 1)[0] in self.quotas:
+            return (identity, endpoint.split(" ", 1)[0])
+        return (identity, endpoint)
+
+    def acquire(self, identity: str | None, endpoint: str) -> None:
+        """Wait for this token's next slot on this endpoint."""
+        base = self.interval(endpoint)
+        if base is None:
+            return
+        key = self._key(identity, endpoint)
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next.get(key, now))
+            self._next[key] = slot + base * self._slowdown.get(key, 1.0)
+        if slot > now:
+            self._sleep(slot - now)
+
+    def on_success(self, identity: str | None, endpoint: str) -> None:
+        key = self._key(identity, endpoint)
+        with self._lock:
+            factor = self._slowdown.get(key)
+            if factor is not None:
+                factor = max(1.0, factor - 0.02)
+                if factor == 1.0:
+                    del self._slowdown[key]
+                else:
+                    self._slowdown[key] = factor
+
+    def on_token_limited(self, identity: str | None, endpoint: str, delay: float) -> None:
+        """The API says this token is over its quota: back off this bucket only."""
+        base = self.interval(endpoint) or 1.0
+        key = self._key(identity, endpoint)
+        with self._lock:
+            factor = min(4.0, self._slowdown.get(key, 1.0) * 1.25)
+            self._slowdown[key] = factor
+            self._next[key] = max(self._next.get(key, 0.0), self._clock() + max(delay, base * 2))

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kprov.config import Settings
+from kprov.config import Settings, quotas_for
 from kprov.credentials import resolve_api_secret
 from kprov.errors import ConfigError
 
@@ -46,10 +46,12 @@ def build_client(
     test_accounts: bool = False,
 ) -> KnewtonClient:
     from kprov.api.client import KnewtonClient
+    from kprov.api.pacing import Pacer, QuotaLimiter
 
     secret = resolve_api_secret(settings)
     if settings.is_builtin_sandbox:
         ensure_embedded_sandbox(settings)
+    quotas = quotas_for(settings.profile)
     return KnewtonClient(
         base_url=settings.profile.base_url,
         api_key=settings.profile.api_key,
@@ -58,6 +60,8 @@ def build_client(
         admin_external_id=settings.profile.admin_external_id,
         pool_size=pool_size,
         retry=retry_policy_from_env(os.environ),
+        pacer=Pacer(ceiling=pool_size),
+        limiter=QuotaLimiter(quotas) if quotas else None,
         request_label=run_id,
         test_accounts=test_accounts,
     )

@@ -27,6 +27,7 @@ def kprov_env(box: Sandbox, home: Path) -> dict[str, str]:
     env["KPROV_CONFIG"] = str(home / "config.yaml")
     env["KPROV_STATE_DIR"] = str(home / "state")
     env["KPROV_RETRY_BASE_DELAY"] = "0.01"
+    env["KPROV_RATE_LIMITS"] = "off"
     return env
 
 

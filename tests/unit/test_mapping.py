@@ -75,7 +75,7 @@ def test_damaged_middle_line_stops_with_advice(tmp_path: Path) -> None:
 def test_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("id,name\n1,x\n")
-    with pytest.raises(ConfigError, match="does not start with the mapping header"):
+    with pytest.raises(ConfigError, match="does not start with the mapping file header"):
         MappingJournal(path).load()
 
 
