@@ -15,6 +15,7 @@ from kprov.errors import InputError
 from kprov.rosters import Roster, RosterOptions, load_roster
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
+from kprov.state.registry import Registry
 
 INPUT_PANEL = "Input"
 OUTPUT_PANEL = "Output"
@@ -111,6 +112,44 @@ def locked_mapping(
             yield journal, index
         finally:
             journal.close()
+
+
+@dataclass
+class LocalState:
+    journal: MappingJournal
+    mapping: MappingIndex
+    registry: Registry
+
+
+@contextmanager
+def locked_state(
+    settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
+) -> Iterator[LocalState]:
+    """The mapping and the instance/registration registry, under the state lock."""
+    with locked_mapping(settings, lock_timeout=lock_timeout, command=command) as (
+        journal,
+        mapping,
+    ):
+        registry = Registry.open(settings.state_dir)
+        try:
+            for repair in registry.repairs:
+                sys.stderr.write(f"kprov: warning: {repair}\n")
+            yield LocalState(journal, mapping, registry)
+        finally:
+            registry.close()
+
+
+def confirm_or_refuse(question: str, *, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless --yes (cron never hangs on a prompt)."""
+    if yes:
+        return
+    from kprov.cli.output import is_terminal
+
+    if not is_terminal(sys.stdin):
+        raise InputError(
+            "refusing without confirmation", hint="Pass --yes when running without a terminal."
+        )
+    typer.confirm(question, abort=True)
 
 
 def command_line() -> str:

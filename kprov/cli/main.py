@@ -8,7 +8,7 @@ import sys
 import typer
 
 from kprov import __version__
-from kprov.cli import accounts, auth, mapping, profile, sandbox
+from kprov.cli import accounts, auth, instances, mapping, profile, register, registrations, sandbox
 from kprov.cli.output import Globals
 
 app = typer.Typer(
@@ -26,6 +26,10 @@ app = typer.Typer(
 app.add_typer(profile.app, name="profile")
 app.add_typer(auth.app, name="auth")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(instances.app, name="instances")
+app.command("register")(register.register)
+app.command("unregister")(register.unregister)
+app.add_typer(registrations.app, name="registrations")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(sandbox.app, name="sandbox")
 

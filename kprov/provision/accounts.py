@@ -12,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,6 +25,7 @@ from kprov.api.errors import (
     TokenRefused,
 )
 from kprov.errors import KprovError
+from kprov.provision.pool import Pool, StopRun
 from kprov.rosters.model import Person
 from kprov.state.mapping import (
     STATUS_CREATED,
@@ -132,15 +132,6 @@ def recover_existing(client: KnewtonClient, external_id: str, message: str) -> A
     return AccountResult(Outcome.RECOVERED, account_id)
 
 
-class _StopRun(Exception):
-    """Raised inside a worker when the whole run must stop (auth refused, API down)."""
-
-    def __init__(self, cause: KprovError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.partial: dict[str, AccountResult] = {}  # outcomes settled before the stop
-
-
 class AccountImporter:
     """Creates the accounts a roster needs and records every one of them durably."""
 
@@ -188,58 +179,46 @@ class AccountImporter:
     def _run_batches(
         self, pending: list[Person], options: ImportOptions, result: ImportResult
     ) -> None:
-        assert self.client is not None
-        batches = iter(chunked(pending, min(options.batch_size, MAX_BATCH)))
-        stop = threading.Event()
-        in_flight: dict[Future[dict[str, AccountResult]], list[Person]] = {}
-        workers = max(1, options.concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kprov-batch") as pool:
-            while True:
-                while not stop.is_set() and len(in_flight) < workers * 2:
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    in_flight[pool.submit(self._one_batch, batch, stop)] = batch
-                if not in_flight:
-                    break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch = in_flight.pop(future)
-                    try:
-                        outcomes = future.result()
-                    except _StopRun as exc:
-                        stop.set()
-                        result.stopped_by = result.stopped_by or exc.cause
-                        outcomes = {
-                            p.external_id: AccountResult(
-                                Outcome.NOT_ATTEMPTED, None, f"outcome unknown ({exc}); rerun"
-                            )
-                            for p in batch
-                        }
-                        outcomes.update(exc.partial)
-                    result.by_id.update(outcomes)
-                    result.batches_sent += 1
-                    self._progress(len(batch))
-        for batch in batches:  # what the stop left unsent
+        def settle(batch: list[Person], outcomes: dict[str, AccountResult]) -> None:
+            result.by_id.update(outcomes)
+            result.batches_sent += 1
+            self._progress(len(batch))
+
+        def stopped(batch: list[Person], stop: StopRun) -> None:
+            settle(
+                batch,
+                {
+                    p.external_id: AccountResult(
+                        Outcome.NOT_ATTEMPTED, None, f"outcome unknown ({stop.cause}); rerun"
+                    )
+                    for p in batch
+                }
+                | (stop.partial or {}),
+            )
+
+        def skipped(batch: list[Person]) -> None:
             for person in batch:
                 result.by_id[person.external_id] = AccountResult(
                     Outcome.NOT_ATTEMPTED, None, "run stopped before this batch was sent"
                 )
 
-    def _one_batch(self, batch: list[Person], stop: threading.Event) -> dict[str, AccountResult]:
+        pool: Pool[list[Person], dict[str, AccountResult]] = Pool(
+            self._one_batch,
+            concurrency=options.concurrency,
+            on_done=settle,
+            on_stopped=stopped,
+            on_skipped=skipped,
+            name="kprov-batch",
+        )
+        result.stopped_by = pool.run(chunked(pending, min(options.batch_size, MAX_BATCH)))
+
+    def _one_batch(self, batch: list[Person]) -> dict[str, AccountResult]:
         assert self.client is not None
-        if stop.is_set():
-            return {
-                p.external_id: AccountResult(
-                    Outcome.NOT_ATTEMPTED, None, "run stopped before this batch was sent"
-                )
-                for p in batch
-            }
         sis_of = {p.external_id: p.sis_id or "" for p in batch}
         try:
             items = self.client.batch_create_accounts(p.external_id for p in batch)
         except STOPPING_ERRORS as exc:
-            raise _StopRun(exc) from None
+            raise StopRun(exc) from None
         except ApiError as exc:
             return {p.external_id: AccountResult(Outcome.FAILED, None, str(exc)) for p in batch}
         outcomes: dict[str, AccountResult] = {}
@@ -266,7 +245,7 @@ class AccountImporter:
                 try:
                     outcome = recover_existing(self.client, ext, message)
                 except STOPPING_ERRORS as exc:
-                    raise _StopRun(exc) from None
+                    raise StopRun(exc) from None
                 outcomes[ext] = outcome
                 if outcome.outcome is Outcome.RECOVERED and outcome.account_id:
                     recovered.append(
@@ -274,8 +253,8 @@ class AccountImporter:
                             ext, outcome.account_id, now_iso(), sis_of[ext], STATUS_RECOVERED
                         )
                     )
-        except _StopRun as stop_run:
-            stop_run.partial = outcomes
+        except StopRun as stop_run:
+            stop_run.partial = dict(outcomes)
             raise
         finally:
             self._record(recovered)

@@ -29,6 +29,7 @@ class Person:
     origin: Origin
     instance_key: str | None = None
     sis_id: str | None = None  # set when --hash-ids derived external_id from it
+    account_only: bool = False  # a OneRoster users.csv row: an account, not an enrollment
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,12 @@ def read_oneroster(path: Path, problems: list[Problem], roster: Roster) -> None:
             roles[sourced_id] = ROLE_MAP[raw_role]
             first_line.setdefault(sourced_id, line)
             roster.people.append(
-                Person(sourced_id, ROLE_MAP[raw_role], Origin(f"{name}!users.csv", line))
+                Person(
+                    sourced_id,
+                    ROLE_MAP[raw_role],
+                    Origin(f"{name}!users.csv", line),
+                    account_only=True,
+                )
             )
 
         classes_file = open_member("classes.csv")

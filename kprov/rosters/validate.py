@@ -89,6 +89,7 @@ def validate_people(
                 origin=origin,
                 instance_key=person.instance_key,
                 sis_id=person.external_id,
+                account_only=person.account_only,
             )
         key = (person.external_id, person.instance_key)
         earlier = first_seen.get(key)

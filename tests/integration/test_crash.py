@@ -41,21 +41,21 @@ def run_import(roster: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def kill_on_batch(box: Sandbox, batch_number: int, holder: dict[str, Any]) -> None:
-    """SIGKILL the client after the server applied batch N but before it answers."""
-    original = box.store.batch
+def kill_on(box: Sandbox, method: str, number: int, holder: dict[str, Any]) -> None:
+    """SIGKILL the client after the server applied call N of *method*, before it answers."""
+    original = getattr(box.store, method)
     count = {"n": 0}
     lock = threading.Lock()
 
-    def batch(who: Any, body: Any) -> Any:
+    def wrapped(who: Any, body: Any) -> Any:
         answer = original(who, body)
         with lock:
             count["n"] += 1
-            if count["n"] == batch_number and holder.get("process"):
+            if count["n"] == number and holder.get("process"):
                 os.kill(holder["process"].pid, signal.SIGKILL)
         return answer
 
-    box.store.batch = batch  # type: ignore[method-assign]
+    setattr(box.store, method, wrapped)
 
 
 def assert_exact(box: Sandbox, home: Path, roster_ids: list[str]) -> None:
@@ -90,7 +90,7 @@ def test_kill_9_then_rerun_leaves_a_complete_and_exact_mapping(
         env = kprov_env(box, home)
         holder: dict[str, Any] = {}
         if mode == "batch":
-            kill_on_batch(box, int(when), holder)
+            kill_on(box, "batch", int(when), holder)
         process = run_import(roster, env)
         holder["process"] = process
         if mode == "timer":  # a moment after the first batch reached the server
@@ -103,7 +103,7 @@ def test_kill_9_then_rerun_leaves_a_complete_and_exact_mapping(
         assert process.returncode == -signal.SIGKILL, "the kill must land mid-import"
         killed_with = len(MappingJournal(home / "state" / "mapping.csv").load())
         assert killed_with < USERS
-        box.store.batch = type(box.store).batch.__get__(box.store)  # type: ignore[method-assign]
+        box.store.__dict__.pop("batch", None)  # back to the class's method
         rerun = subprocess.run(
             [sys.executable, "-m", "kprov", "accounts", "import", str(roster)],
             env=env,
@@ -113,5 +113,43 @@ def test_kill_9_then_rerun_leaves_a_complete_and_exact_mapping(
         )
         assert rerun.returncode == 0, rerun.stderr
         assert_exact(box, home, ids)
+    finally:
+        box.server.stop()
+
+
+def register_roster(path: Path, instances: int, learners: int) -> Path:
+    rows = ["external_user_id,role,instance"]
+    for c in range(instances):
+        rows.append(f"t{c},instructor,k{c}")
+        rows.extend(f"l{c}-{i},learner,k{c}" for i in range(learners))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("kill_at", sorted(random.Random(SEED).sample(range(5, 120), 2)))
+def test_kill_9_during_registration_then_rerun_registers_each_exactly_once(
+    tmp_path: Path, isolated_env: Path, kill_at: int
+) -> None:
+    box = start_sandbox(latency_ms=5, strict_learner_permissions=True)
+    try:
+        roster = register_roster(tmp_path / "r.csv", instances=4, learners=30)
+        env = kprov_env(box, isolated_env)
+        command = [sys.executable, "-m", "kprov", "register", str(roster), "--graph-id", "g"]
+        holder: dict[str, Any] = {}
+        kill_on(box, "create_registration", kill_at, holder)
+        holder["process"] = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        holder["process"].wait(60)
+        assert holder["process"].returncode == -signal.SIGKILL
+        box.store.__dict__.pop("create_registration", None)
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        with box.store.lock:
+            pairs = [
+                (r["account_id"], r["learning_instance_id"])
+                for r in box.store.registrations.values()
+            ]
+        assert len(pairs) == len(set(pairs)) == 4 * 31
     finally:
         box.server.stop()

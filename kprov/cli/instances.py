@@ -1,0 +1,219 @@
+"""`kprov instances`: learning instances (classes), recorded locally under a stable key."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from kprov.cli.common import JSON_OPTION, YES_OPTION, command_line, confirm_or_refuse, locked_state
+from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.errors import InputError
+
+app = command_group(
+    "Create, show, list and delete learning instances. Example: kprov instances create "
+    "--graph-id gref-algebra --name 'Algebra I P3' --key alg1-p3"
+)
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def check_instance_fields(name: str, graph_id: str, start: str | None, end: str | None) -> None:
+    """Refuse, before sending, what the API would refuse or should never see."""
+    problems = []
+    if not name.strip():
+        problems.append("--name is empty")
+    if _EMAIL.search(name):
+        problems.append(
+            f"--name {name!r} contains an email address; instance names must not hold personal data"
+        )
+    if not graph_id.strip():
+        problems.append("--graph-id is empty")
+    for label, value in (("--name", name), ("--graph-id", graph_id)):
+        if len(value) > 256:
+            problems.append(f"{label} is {len(value)} characters; the API allows 256")
+    for label, value in (("--start", start), ("--end", end)):
+        if value and not _DATE.match(value):
+            problems.append(f"{label} {value!r} is not an ISO 8601 date (e.g. 2026-09-01)")
+    if problems:
+        raise InputError(
+            "cannot create this learning instance; nothing was sent:", problems=problems
+        )
+
+
+@app.command("create")
+@guarded
+def create(
+    ctx: typer.Context,
+    graph_id: str = typer.Option(
+        ..., "--graph-id", help="Knowledge graph id (uuid or gref- label); immutable."
+    ),
+    name: str = typer.Option(..., "--name", help="Display name; no personal data."),
+    start: str | None = typer.Option(None, "--start", help="Start date, ISO 8601."),
+    end: str | None = typer.Option(None, "--end", help="End date, ISO 8601."),
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Your stable key for it (e.g. the SIS "
+        "section id); running again with the same key creates "
+        "nothing.",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create a learning instance and record it locally (key -> id, graph id, name).
+
+    Example: kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
+    """
+    from kprov.provision.session import build_client
+    from kprov.state.journal import now_iso
+    from kprov.state.registry import InstanceRecord
+
+    check_instance_fields(name, graph_id, start, end)
+    settings = globals_of(ctx).settings()
+    with locked_state(settings, command=command_line()) as state:
+        existing = state.registry.instance_index.find(key) if key else None
+        if existing is not None:
+            outcome, record = "already_exists", existing
+        else:
+            with build_client(settings, pool_size=1) as client:
+                instance = client.create_learning_instance(
+                    graph_id=graph_id, name=name, start_date=start, end_date=end
+                )
+            record = InstanceRecord(
+                key or instance.id, instance.id, graph_id, name, start or "", end or "", now_iso()
+            )
+            state.registry.instances.record(record, state.registry.instance_index)
+            outcome = "created"
+    if json_output:
+        emit_json(
+            {
+                "ok": True,
+                "outcome": outcome,
+                "key": record.key,
+                "instance_id": record.instance_id,
+                "graph_id": record.graph_id,
+                "name": record.name,
+            }
+        )
+    else:
+        typer.echo(f"{outcome}: {record.key} -> {record.instance_id} ({record.name})")
+
+
+@app.command("get")
+@guarded
+def get(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Instance id or your key."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show a learning instance as the API has it (GET /learning-instances/{id}).
+
+    Example: kprov instances get alg1-p3
+    """
+    from kprov.provision.session import build_client
+    from kprov.state.registry import Registry
+
+    settings = globals_of(ctx).settings()
+    record = Registry.open(settings.state_dir).instance_index.find(ref)
+    instance_id = record.instance_id if record else ref
+    with build_client(settings, pool_size=1) as client:
+        instance = client.get_learning_instance(instance_id)
+    data = {
+        "id": instance.id,
+        "key": record.key if record else None,
+        "graph_id": instance.graph_id,
+        "name": instance.name,
+        "start_date": instance.start_date,
+        "end_date": instance.end_date,
+    }
+    if json_output:
+        emit_json(data)
+    else:
+        for k, v in data.items():
+            typer.echo(f"{k}: {v if v is not None else '-'}")
+
+
+@app.command("list")
+@guarded
+def list_instances(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """List the learning instances kprov created (local state: the API has no listing).
+
+    Example: kprov instances list --json
+    """
+    from kprov.state.registry import Registry
+
+    settings = globals_of(ctx).settings()
+    registry = Registry.open(settings.state_dir)
+    records = sorted(registry.instance_index.by_key.values(), key=lambda r: r.key)
+    counts: dict[str, int] = {}
+    for registration in registry.registration_index.active.values():
+        counts[registration.instance_id] = counts.get(registration.instance_id, 0) + 1
+    rows = [
+        {
+            "key": r.key,
+            "instance_id": r.instance_id,
+            "graph_id": r.graph_id,
+            "name": r.name,
+            "registrations": counts.get(r.instance_id, 0),
+        }
+        for r in records
+    ]
+    if json_output:
+        emit_json({"instances": rows})
+        return
+    if not rows:
+        typer.echo("no learning instances recorded yet")
+    for row in rows:
+        typer.echo(
+            f"{row['key']}\t{row['instance_id']}\t{row['registrations']} registrations"
+            f"\t{row['name']}"
+        )
+
+
+@app.command("delete")
+@guarded
+def delete(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Instance id or your key."),
+    yes: bool = YES_OPTION,
+) -> None:
+    """Delete a learning instance; its registrations become invalid.
+
+    Example: kprov instances delete alg1-p3 --yes
+    """
+    from kprov.provision.session import build_client
+    from kprov.state.journal import now_iso
+    from kprov.state.registry import INSTANCE_DELETED, InstanceRecord
+
+    settings = globals_of(ctx).settings()
+    with locked_state(settings, command=command_line()) as state:
+        record = state.registry.instance_index.find(ref)
+        instance_id = record.instance_id if record else ref
+        registrations = list(state.registry.registration_index.in_instance(instance_id))
+        confirm_or_refuse(
+            f"Delete learning instance {ref} ({instance_id})? Its {len(registrations)} "
+            "registrations become invalid and their goal analytics are lost.",
+            yes=yes,
+        )
+        with build_client(settings, pool_size=1) as client:
+            client.delete_learning_instance(instance_id)
+        for registration in registrations:
+            state.registry.registrations.record_removed(
+                registration, state.registry.registration_index
+            )
+        state.registry.instances.record(
+            InstanceRecord(
+                record.key if record else instance_id,
+                instance_id,
+                record.graph_id if record else "",
+                record.name if record else "",
+                created_at=now_iso(),
+                status=INSTANCE_DELETED,
+            ),
+            state.registry.instance_index,
+        )
+    typer.echo(
+        f"deleted learning instance {instance_id}; {len(registrations)} registrations "
+        "are now invalid"
+    )

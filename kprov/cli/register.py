@@ -1,0 +1,320 @@
+"""`kprov register` and `kprov unregister`: enrolments in learning instances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kprov.cli.common import (
+    CONCURRENCY_OPTION,
+    DRY_RUN_OPTION,
+    HASH_IDS_OPTION,
+    ID_COLUMN_OPTION,
+    INPUT_PANEL,
+    JSON_OPTION,
+    LOCK_TIMEOUT_OPTION,
+    MAPPING_OPTION,
+    REPORT_OPTION,
+    RUN_PANEL,
+    YES_OPTION,
+    RosterArgs,
+    command_line,
+    confirm_or_refuse,
+    locked_state,
+    read_roster,
+)
+from kprov.cli.output import (
+    Progress,
+    emit_json,
+    exit_with,
+    globals_of,
+    guarded,
+    print_error,
+    render_counts,
+)
+from kprov.errors import ExitCode, InputError
+
+INSTANCE_OPTION = typer.Option(
+    None,
+    "--instance",
+    "-i",
+    help="Learning instance id or key, for lines without an 'instance' column.",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+
+
+@guarded
+def register(
+    ctx: typer.Context,
+    rosters: list[Path] = typer.Argument(
+        None,
+        help="Rosters (CSV, YAML, OneRoster); an "
+        "'instance' column registers many instances at once.",
+        show_default=False,
+    ),
+    instance: str | None = INSTANCE_OPTION,
+    learner: list[str] = typer.Option(
+        [], "--learner", help="External id of a learner (repeatable).", rich_help_panel=INPUT_PANEL
+    ),
+    instructor: list[str] = typer.Option(
+        [],
+        "--instructor",
+        help="External id of an instructor (repeatable).",
+        rich_help_panel=INPUT_PANEL,
+    ),
+    graph_id: str | None = typer.Option(
+        None,
+        "--graph-id",
+        help="Create unknown instances "
+        "on the way, with this knowledge graph (name: the "
+        "OneRoster class title, else the key).",
+        rich_help_panel=INPUT_PANEL,
+        show_default=False,
+    ),
+    no_create: bool = typer.Option(
+        False,
+        "--no-create",
+        help="Do not create missing accounts; report those lines as failed.",
+        rich_help_panel=RUN_PANEL,
+    ),
+    id_column: str = ID_COLUMN_OPTION,
+    hash_ids: bool = HASH_IDS_OPTION,
+    mapping: str | None = MAPPING_OPTION,
+    concurrency: int = CONCURRENCY_OPTION,
+    dry_run: bool = DRY_RUN_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    report: Path | None = REPORT_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Register learners and instructors in learning instances; a rerun sends nothing new.
+
+    Missing accounts are created first (batch path). Instructors are registered with the
+    partner admin's token, learners with an instructor's token.
+
+    Example: kprov register --instance alg1-p3 roster.csv
+    Example: kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
+    """
+    from kprov.provision.enroll import EnrollOptions, register_roster
+    from kprov.provision.report import check_report_path, write_report
+    from kprov.provision.session import build_client, new_run_id
+    from kprov.rosters import Roster
+    from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
+    from kprov.rosters.validate import id_problems
+
+    g = globals_of(ctx)
+    settings = g.settings(mapping)
+    if report:
+        check_report_path(report)
+    if rosters:
+        roster = read_roster(settings, RosterArgs(rosters, id_column, hash_ids))
+    else:
+        roster = Roster()
+    inline = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
+    if inline and not instance:
+        raise InputError("--learner and --instructor need --instance ID|KEY")
+    for position, (ext, role) in enumerate(inline, start=1):
+        problems = id_problems(ext, check_pii=True)
+        if problems:
+            raise InputError(f"cannot use {ext!r} as an id; nothing was sent:", problems=problems)
+        roster.people.append(Person(ext, role, Origin("<command line>", position), instance))
+    if not roster.people:
+        raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
+    run_id = new_run_id()
+    options = EnrollOptions(
+        concurrency=concurrency, dry_run=dry_run, create_accounts=not no_create, graph_id=graph_id
+    )
+    with (
+        locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state,
+        Progress(
+            "registrations", len(roster.people), enabled=not (g.quiet or json_output or dry_run)
+        ) as progress,
+    ):
+        outcome = register_roster(
+            roster.people,
+            default_instance=instance,
+            registry=state.registry,
+            journal=state.journal,
+            mapping=state.mapping,
+            client_factory=lambda: build_client(settings, pool_size=concurrency, run_id=run_id),
+            options=options,
+            class_titles=roster.class_titles,
+            progress=progress.advance,
+        )
+    result = outcome.registrations
+    counts = result.counts()
+    accounts = outcome.accounts.counts() if outcome.accounts else {}
+    if report:
+        write_report(
+            report,
+            (
+                _report_row(r)
+                for r in sorted(
+                    result.results,
+                    key=lambda r: (
+                        r.enrollment.person.origin.file,
+                        r.enrollment.person.origin.line,
+                    ),
+                )
+            ),
+        )
+    failures = [r for r in result.results if r.outcome.value in ("failed", "not_attempted")]
+    summary: dict[str, Any] = {
+        "ok": not failures and result.stopped_by is None,
+        "run_id": run_id,
+        "dry_run": dry_run,
+        "lines": len(result.results),
+        "registered": counts["registered"],
+        "already_registered": counts["already_registered"],
+        "registered_id_unknown": counts["registered_id_unknown"],
+        "failed": counts["failed"],
+        "not_attempted": counts["not_attempted"],
+        "would_register": counts["would_register"],
+        "accounts_created": accounts.get("created", 0),
+        "accounts_recovered": accounts.get("recovered", 0),
+        "instances_created": [r.key for r in result.instances_created],
+        "requests": outcome.requests,
+        "rate_limited": outcome.rate_limited,
+        "seconds": round(result.elapsed, 3),
+    }
+    failure_rows = [
+        {
+            "file": r.enrollment.person.origin.file,
+            "line": r.enrollment.person.origin.line,
+            "external_user_id": r.enrollment.person.external_id,
+            "instance": r.enrollment.instance_ref,
+            "outcome": r.outcome.value,
+            "reason": r.reason,
+        }
+        for r in failures
+    ]
+    if json_output:
+        emit_json({**summary, "failures": failure_rows[:1000]})
+    else:
+        if not g.quiet:
+            keys = (
+                ["would_register", "already_registered"]
+                if dry_run
+                else ["registered", "already_registered", "registered_id_unknown", "failed"]
+            )
+            if summary["not_attempted"]:
+                keys.append("not_attempted")
+            render_counts(
+                f"registrations ({run_id})", [(k, summary[k]) for k in keys], no_color=g.no_color
+            )
+        for row in failure_rows[:50]:
+            typer.echo(
+                f"{row['outcome']}: {row['file']}:{row['line']}: "
+                f"{row['external_user_id']} in {row['instance']}: {row['reason']}",
+                err=True,
+            )
+        if len(failure_rows) > 50:
+            typer.echo(f"... and {len(failure_rows) - 50} more (see --report)", err=True)
+    if result.stopped_by is not None:
+        print_error(result.stopped_by)
+        typer.echo(
+            "kprov: every result received was saved; rerun the same command to resume.", err=True
+        )
+        exit_with(result.stopped_by.exit_code)
+    exit_with(ExitCode.ITEM_FAILURES if failures else ExitCode.OK)
+
+
+def _report_row(result: Any) -> dict[str, Any]:
+    person = result.enrollment.person
+    return {
+        "file": person.origin.file,
+        "line": person.origin.line,
+        "external_user_id": person.external_id,
+        "sis_id": person.sis_id or "",
+        "role": person.role,
+        "instance": result.enrollment.instance_ref,
+        "outcome": result.outcome.value,
+        "account_id": result.enrollment.account_id,
+        "reason": result.reason
+        or ("registration id " + result.registration_id if result.registration_id else ""),
+    }
+
+
+@guarded
+def unregister(
+    ctx: typer.Context,
+    external_ids: list[str] = typer.Argument(
+        None, help="External ids to remove.", show_default=False
+    ),
+    instance: str = typer.Option(..., "--instance", "-i", help="Learning instance id or key."),
+    roster: Path | None = typer.Option(
+        None,
+        "--roster",
+        help="Remove everyone in this roster from the instance.",
+        show_default=False,
+    ),
+    max_removals: int | None = typer.Option(
+        None,
+        "--max-removals",
+        min=0,
+        help="Stop (exit 6) before removing more than N.",
+        show_default=False,
+    ),
+    id_column: str = ID_COLUMN_OPTION,
+    hash_ids: bool = HASH_IDS_OPTION,
+    mapping: str | None = MAPPING_OPTION,
+    concurrency: int = CONCURRENCY_OPTION,
+    yes: bool = YES_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Remove registrations (DELETE /registrations/{id}); the learner's goal analytics for
+    that instance are discarded.
+
+    Example: kprov unregister --instance alg1-p3 s-000123 --max-removals 5
+    """
+    from kprov.provision.registrations import check_max_removals, plan_removals, unregister
+    from kprov.provision.session import build_client
+
+    g = globals_of(ctx)
+    settings = g.settings(mapping)
+    ids = list(external_ids or [])
+    if roster is not None:
+        people = read_roster(settings, RosterArgs([roster], id_column, hash_ids)).people
+        ids.extend(p.external_id for p in people)
+    if not ids:
+        raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
+    with locked_state(settings, command=command_line()) as state:
+        record = state.registry.instance_index.find(instance)
+        instance_id = record.instance_id if record else instance
+        removable, refused = plan_removals(ids, instance_id, state.registry, state.mapping)
+        check_max_removals(len(removable), max_removals)
+        result = None
+        if removable:
+            confirm_or_refuse(
+                f"Remove {len(removable)} registration(s) from {instance}? Their goal "
+                "analytics for this instance are discarded.",
+                yes=yes,
+            )
+            with build_client(settings, pool_size=concurrency) as client:
+                result = unregister(client, state.registry, removable, concurrency=concurrency)
+    removed = result.removed if result else []
+    failed = refused + (result.failed if result else [])
+    if json_output:
+        emit_json(
+            {
+                "ok": not failed,
+                "removed": [r.external_user_id for r in removed],
+                "failed": [
+                    {"external_user_id": r.external_user_id, "reason": r.reason} for r in failed
+                ],
+            }
+        )
+    else:
+        if not g.quiet:
+            typer.echo(
+                f"removed {len(removed)} registration(s) from {instance}; goal "
+                "analytics for them in this instance are discarded"
+            )
+        for failure in failed:
+            typer.echo(f"not removed: {failure.external_user_id}: {failure.reason}", err=True)
+    if result is not None and result.stopped_by is not None:
+        print_error(result.stopped_by)
+        exit_with(result.stopped_by.exit_code)
+    exit_with(ExitCode.ITEM_FAILURES if failed else ExitCode.OK)

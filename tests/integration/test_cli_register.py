@@ -1,0 +1,224 @@
+"""`kprov instances`, `register`, `unregister`, `registrations` end to end over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kprov.sandbox.faults import FaultRates
+from tests.conftest import Sandbox, start_sandbox
+from tests.helpers import run_cli
+
+
+def semester_roster(path: Path, instances: int, learners: int) -> Path:
+    rows = ["external_user_id,role,instance"]
+    for c in range(instances):
+        rows.append(f"t-{c:03d},instructor,class-{c:03d}")
+        rows.extend(f"s-{c:03d}-{i:03d},learner,class-{c:03d}" for i in range(learners))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def server_enrolments(box: Sandbox) -> set[tuple[str, str, str]]:
+    """(external id, instance name, type) of every valid registration on the server."""
+    with box.store.lock:
+        ext_of = {a["id"]: a["external_user_id"] for a in box.store.accounts.values()}
+        name_of = {i["id"]: i["name"] for i in box.store.instances.values()}
+        return {
+            (ext_of[r["account_id"]], name_of[r["learning_instance_id"]], r["type"])
+            for r in box.store.registrations.values()
+            if not r["invalid"]
+        }
+
+
+def roster_enrolments(path: Path) -> set[tuple[str, str, str]]:
+    lines = path.read_text().splitlines()[1:]
+    return {
+        tuple(line.split(","))[0:1] + (line.split(",")[2], line.split(",")[1]) for line in lines
+    }  # type: ignore[misc]
+
+
+def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    for key, value in box.env().items():
+        monkeypatch.setenv(key, value)
+    return box
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "lenient"])
+def test_forty_classes_from_one_roster_then_a_rerun_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strict: bool
+) -> None:
+    box = use(start_sandbox(strict_learner_permissions=strict), monkeypatch)
+    try:
+        roster = semester_roster(tmp_path / "semester.csv", instances=40, learners=50)
+        result = run_cli(
+            "register", str(roster), "--graph-id", "gref-algebra", "--concurrency", "8", "--json"
+        )
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        assert (summary["registered"], summary["failed"]) == (2040, 0)
+        assert summary["accounts_created"] == 2040 and len(summary["instances_created"]) == 40
+        assert server_enrolments(box) == roster_enrolments(roster)
+        posts = box.requests()["POST /registrations"]
+        assert posts == 2040
+        again = run_cli("register", str(roster), "--graph-id", "gref-algebra", "--json")
+        assert json.loads(again.stdout)["already_registered"] == 2040
+        assert box.requests()["POST /registrations"] == posts
+        assert box.write_requests() == posts + 41 + 40  # batches and instances: none again
+    finally:
+        box.server.stop()
+
+
+def test_learners_are_registered_with_the_instructors_token(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = semester_roster(tmp_path / "r.csv", instances=2, learners=3)
+    assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+    with sandbox_env.store.lock:
+        scopes = sandbox_env.store.requests  # token requests: admin + one per instructor
+        assert scopes["POST /oauth/token"] == 3
+
+
+def test_register_under_faults_ends_exact_with_no_registration_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = use(
+        start_sandbox(
+            faults=FaultRates(unavailable=0.05, error_after=0.03, drop=0.02),
+            seed=7,
+            strict_learner_permissions=True,
+        ),
+        monkeypatch,
+    )
+    try:
+        roster = semester_roster(tmp_path / "semester.csv", instances=10, learners=30)
+        first = run_cli("register", str(roster), "--graph-id", "g", "--concurrency", "6")
+        if first.exit_code != 0:
+            assert first.exit_code in (1, 4), first.output
+            assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+        assert server_enrolments(box) == roster_enrolments(roster)
+        with box.store.lock:
+            pairs = [
+                (r["account_id"], r["learning_instance_id"])
+                for r in box.store.registrations.values()
+            ]
+        assert len(pairs) == len(set(pairs)) == 310
+    finally:
+        box.server.stop()
+
+
+def test_instance_without_instructor_fails_with_advice_under_strict_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = use(start_sandbox(strict_learner_permissions=True), monkeypatch)
+    try:
+        roster = tmp_path / "r.csv"
+        roster.write_text("external_user_id,instance\ns-1,lonely\n", encoding="utf-8")
+        result = run_cli("register", str(roster), "--graph-id", "g")
+        assert result.exit_code == 1
+        assert "add its instructor to the roster" in result.stderr
+    finally:
+        box.server.stop()
+
+
+def test_instance_without_instructor_uses_the_admin_where_allowed(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id,instance\ns-1,lonely\n", encoding="utf-8")
+    assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+
+
+def test_unknown_instance_exits_2_and_sends_nothing(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    roster = semester_roster(tmp_path / "r.csv", instances=1, learners=1)
+    result = run_cli("register", str(roster))
+    assert result.exit_code == 2
+    assert "'class-000'" in result.stderr and "--graph-id" in result.stderr
+    assert sandbox_env.requests() == {}
+
+
+def test_more_than_500_in_one_instance_is_an_input_error(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = semester_roster(tmp_path / "r.csv", instances=1, learners=501)
+    result = run_cli("register", str(roster), "--graph-id", "g")
+    assert result.exit_code == 2
+    assert f"{roster}:502:" in result.stderr and "allows 500" in result.stderr
+    assert sandbox_env.requests() == {}
+
+
+def test_instances_create_is_idempotent_by_key_and_refuses_emails(sandbox_env: Sandbox) -> None:
+    first = json.loads(
+        run_cli(
+            "instances", "create", "--graph-id", "g", "--name", "Alg I", "--key", "alg", "--json"
+        ).stdout
+    )
+    second = json.loads(
+        run_cli(
+            "instances", "create", "--graph-id", "g", "--name", "Alg I", "--key", "alg", "--json"
+        ).stdout
+    )
+    assert first["outcome"] == "created" and second["outcome"] == "already_exists"
+    assert first["instance_id"] == second["instance_id"]
+    assert sandbox_env.requests()["POST /learning-instances"] == 1
+    bad = run_cli("instances", "create", "--graph-id", "g", "--name", "Ms Lee lee@school.org")
+    assert bad.exit_code == 2 and "email" in bad.stderr
+    assert sandbox_env.requests()["POST /learning-instances"] == 1
+    listed = json.loads(run_cli("instances", "list", "--json").stdout)["instances"]
+    assert [i["key"] for i in listed] == ["alg"]
+    got = json.loads(run_cli("instances", "get", "alg", "--json").stdout)
+    assert got["name"] == "Alg I"
+
+
+def test_inline_register_then_unregister_exactly_the_named_ones(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    assert (
+        run_cli("instances", "create", "--graph-id", "g", "--name", "Bio", "--key", "bio").exit_code
+        == 0
+    )
+    result = run_cli(
+        "register",
+        "--instance",
+        "bio",
+        "--instructor",
+        "t-1",
+        "--learner",
+        "s-1",
+        "--learner",
+        "s-2",
+        "--learner",
+        "s-3",
+    )
+    assert result.exit_code == 0, result.output
+    refused = run_cli(
+        "unregister", "--instance", "bio", "s-1", "s-2", "--max-removals", "1", "--yes"
+    )
+    assert refused.exit_code == 6
+    assert len(server_enrolments(sandbox_env)) == 4
+    done = run_cli("unregister", "--instance", "bio", "s-1", "s-2", "--yes", "--json")
+    assert done.exit_code == 0, done.output
+    assert sorted(json.loads(done.stdout)["removed"]) == ["s-1", "s-2"]
+    assert server_enrolments(sandbox_env) == {
+        ("t-1", "Bio", "instructor"),
+        ("s-3", "Bio", "learner"),
+    }
+    listed = json.loads(run_cli("registrations", "list", "--instance", "bio", "--json").stdout)
+    assert {r["external_user_id"] for r in listed["registrations"]} == {"t-1", "s-3"}
+    registration_id = listed["registrations"][0]["registration_id"]
+    shown = json.loads(run_cli("registrations", "get", registration_id, "--json").stdout)
+    assert shown["id"] == registration_id
+    assert run_cli("unregister", "--instance", "bio", "s-1", "--yes").exit_code == 1  # gone
+
+
+def test_deleting_an_instance_invalidates_its_registrations(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    run_cli("instances", "create", "--graph-id", "g", "--name", "Chem", "--key", "chem")
+    run_cli("register", "--instance", "chem", "--instructor", "t-9", "--learner", "s-9")
+    assert run_cli("instances", "delete", "chem").exit_code == 2  # no terminal, no --yes
+    assert run_cli("instances", "delete", "chem", "--yes").exit_code == 0
+    assert server_enrolments(sandbox_env) == set()
+    assert json.loads(run_cli("instances", "list", "--json").stdout)["instances"] == []
