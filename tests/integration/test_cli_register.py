@@ -34,10 +34,12 @@ def server_enrolments(box: Sandbox) -> set[tuple[str, str, str]]:
 
 
 def roster_enrolments(path: Path) -> set[tuple[str, str, str]]:
-    lines = path.read_text().splitlines()[1:]
-    return {
-        tuple(line.split(","))[0:1] + (line.split(",")[2], line.split(",")[1]) for line in lines
-    }  # type: ignore[misc]
+    """(external id, instance, role) per roster line; sandbox names instances by their key."""
+    found = set()
+    for line in path.read_text().splitlines()[1:]:
+        ext, role, instance = line.split(",")
+        found.add((ext, instance, role))
+    return found
 
 
 def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
