@@ -31,6 +31,14 @@ def serve(
         help="Requests per second before 429 with Retry-After: 1.",
         rich_help_panel="Realism",
     ),
+    knewton_limits: bool = typer.Option(
+        False,
+        "--knewton-limits",
+        help="Enforce the "
+        "documented per-token, per-endpoint quotas (429 "
+        "with X-Knewton-Rate-Exceeded, no Retry-After).",
+        rich_help_panel="Realism",
+    ),
     token_ttl: float = typer.Option(
         3599.0, "--token-ttl", help="Access token lifetime, seconds.", rich_help_panel="Realism"
     ),

@@ -7,7 +7,10 @@ is built only if something must be sent, so a run with nothing to do sends nothi
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kprov.api.client import KnewtonClient
@@ -24,7 +27,7 @@ from kprov.provision.registrations import (
     resolve_instances,
 )
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Person
+from kprov.rosters.model import INSTRUCTOR, LEARNER, Person
 from kprov.state.mapping import MappingIndex, MappingJournal
 from kprov.state.registry import Registry
 
@@ -107,72 +110,113 @@ def register_roster(
     instance_ids, to_create = resolve_instances(refs, registry, specs)
 
     client: KnewtonClient | None = None
+    client_lock = threading.Lock()
 
     def get_client() -> KnewtonClient:
         nonlocal client
-        if client is None:
-            client = client_factory()
-        return client
+        with client_lock:
+            if client is None:
+                client = client_factory()
+            return client
 
+    started = time.monotonic()
     result = RegisterResult()
-    accounts: ImportResult | None = None
     unmapped = [p for p, _r in lines if p.external_id not in mapping.account_of]
-    missing_people: list[Person] = []
-    try:
-        if unmapped and options.create_accounts:
-            importer = AccountImporter(
-                None if options.dry_run else get_client(), journal, mapping, progress=progress
-            )
-            accounts = importer.run(
-                unmapped, ImportOptions(concurrency=options.concurrency, dry_run=options.dry_run)
-            )
-            result.stopped_by = accounts.stopped_by
-        elif unmapped:
-            missing_people = unmapped
-        if to_create and not options.dry_run and result.stopped_by is None:
+    missing_people = [] if options.create_accounts else unmapped
+    to_import = unmapped if options.create_accounts else []
+    importer = AccountImporter(
+        None if options.dry_run or not to_import else get_client(),
+        journal,
+        mapping,
+        progress=progress,
+    )
+    import_options = ImportOptions(concurrency=options.concurrency, dry_run=options.dry_run)
+    accounts = ImportResult()
+
+    def import_accounts(people: list[Person]) -> None:
+        if people:
+            done = importer.run(people, import_options)
+            accounts.by_id.update(done.by_id)
+            accounts.batches_sent += done.batches_sent
+            accounts.stopped_by = accounts.stopped_by or done.stopped_by
+
+    def create_instances() -> None:
+        if to_create and not options.dry_run:
             registrar = Registrar(get_client(), registry, mapping)
             instance_ids.update(registrar.create_instances(to_create, specs, result))
-        enrollments: list[Enrollment] = []
+
+    def enrollments_for(role: str) -> list[Enrollment]:
+        chosen: list[Enrollment] = []
         for person, ref in lines:
+            if person.role != role:
+                continue
             account_id = mapping.account_of.get(person.external_id, "")
             instance_id = instance_ids.get(ref, "")
-            if not options.dry_run and (not account_id or not instance_id):
-                reason = (
-                    "not in the mapping (run `kprov accounts import`, or drop --no-create)"
-                    if not account_id
-                    else "its instance was not created"
-                )
-                if accounts is not None and not account_id:
-                    fate = accounts.by_id.get(person.external_id)
-                    reason = f"no account: {fate.reason}" if fate and fate.reason else reason
-                outcome = (
-                    RegOutcome.NOT_ATTEMPTED if result.stopped_by is not None else RegOutcome.FAILED
-                )
-                result.results.append(
-                    EnrollmentResult(
-                        Enrollment(person, ref, instance_id, account_id), outcome, reason=reason
-                    )
-                )
+            if options.dry_run or (account_id and instance_id):
+                chosen.append(Enrollment(person, ref, instance_id or ref, account_id))
                 continue
-            enrollments.append(Enrollment(person, ref, instance_id or ref, account_id))
-        needs_sending = any(
+            reason = (
+                "not in the mapping (run `kprov accounts import`, or drop --no-create)"
+                if not account_id
+                else "its instance was not created"
+            )
+            fate = accounts.by_id.get(person.external_id)
+            if not account_id and fate is not None and fate.reason:
+                reason = f"no account: {fate.reason}"
+            stopped = result.stopped_by is not None or accounts.stopped_by is not None
+            result.results.append(
+                EnrollmentResult(
+                    Enrollment(person, ref, instance_id, account_id),
+                    RegOutcome.NOT_ATTEMPTED if stopped else RegOutcome.FAILED,
+                    reason=reason,
+                )
+            )
+        return chosen
+
+    def register(enrollments: list[Enrollment]) -> None:
+        needs_sending = not options.dry_run and any(
             (e.account_id, e.instance_id) not in registry.registration_index.active
             for e in enrollments
         )
         registrar = Registrar(
-            get_client() if needs_sending and not options.dry_run else None,
-            registry,
-            mapping,
-            progress=progress,
+            get_client() if needs_sending else None, registry, mapping, progress=progress
         )
         registrar.run(
             enrollments, concurrency=options.concurrency, dry_run=options.dry_run, result=result
         )
+
+    try:
+        # Pipelined to spend each quota in parallel: instructors' accounts and the instances
+        # first; then the learners' accounts while the instructors are registered; then the
+        # learners (under their instructors' tokens).
+        instructors = [p for p in to_import if p.role == INSTRUCTOR]
+        instructor_ids = {p.external_id for p in instructors}
+        learners = [p for p in to_import if p.external_id not in instructor_ids]
+        with ThreadPoolExecutor(1, thread_name_prefix="kprov-side") as side:
+            instances_done = side.submit(create_instances)
+            import_accounts(instructors)
+            instances_done.result()
+            learners_done = side.submit(import_accounts, learners)
+            if accounts.stopped_by is None and result.stopped_by is None:
+                register(enrollments_for(INSTRUCTOR))
+            else:
+                enrollments_for(INSTRUCTOR)
+            learners_done.result()
+        result.stopped_by = result.stopped_by or accounts.stopped_by
+        learner_enrollments = enrollments_for(LEARNER)
+        if result.stopped_by is None:
+            register(learner_enrollments)
+        else:
+            result.results.extend(
+                EnrollmentResult(e, RegOutcome.NOT_ATTEMPTED, reason="run stopped before it")
+                for e in learner_enrollments
+            )
+        result.elapsed = time.monotonic() - started
     finally:
         if client is not None:
             client.close()
     return EnrollResult(
-        accounts=accounts,
+        accounts=accounts if to_import else None,
         registrations=result,
         unmapped=missing_people,
         rate_limited=client.pacer.rate_limited_count if client else 0,

@@ -106,3 +106,53 @@ class RequestRateLimiter:
                 self._tokens -= 1
                 return True
             return False
+
+
+# The documented per-minute quotas (per access token and endpoint), read from the rate-limits
+# page independently of the client's copy.
+KNEWTON_QUOTAS = {
+    "POST /accounts": 750,
+    "POST /batch": 90,
+    "POST /registrations": 375,
+    "DELETE /registrations/{id}": 375,
+    "POST /learning-instances": 750,
+    "DELETE /accounts/{id}": 150,
+}
+KNEWTON_GET_QUOTA = 15
+KNEWTON_TOKEN_REQUESTS_PER_SECOND = 100
+
+
+class KnewtonLimits:
+    """Sliding-window quotas as the API documents them; a 429 carries no Retry-After."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], list[float]] = {}
+        self.refused = 0
+
+    def _admit(self, key: tuple[str, str], limit: int, span: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            stamps = self._windows.setdefault(key, [])
+            cutoff = now - span
+            drop = 0
+            while drop < len(stamps) and stamps[drop] <= cutoff:
+                drop += 1
+            if drop:
+                del stamps[:drop]
+            if len(stamps) >= limit:
+                self.refused += 1
+                return False
+            stamps.append(now)
+            return True
+
+    def admit_token_request(self) -> bool:
+        return self._admit(("*", "POST /oauth/token"), KNEWTON_TOKEN_REQUESTS_PER_SECOND, 1.0)
+
+    def admit(self, account_id: str, label: str) -> bool:
+        """Count one request of *account_id*'s token on endpoint *label* (per minute)."""
+        limit = KNEWTON_GET_QUOTA if label.startswith("GET ") else KNEWTON_QUOTAS.get(label)
+        if limit is None:
+            return True
+        bucket = "GET" if label.startswith("GET ") else label
+        return self._admit((account_id, bucket), limit, 60.0)

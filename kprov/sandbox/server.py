@@ -13,7 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kprov.sandbox.faults import Fault, FaultInjector, FaultRates, RequestRateLimiter
+from kprov.sandbox.faults import (
+    Fault,
+    FaultInjector,
+    FaultRates,
+    KnewtonLimits,
+    RequestRateLimiter,
+)
 from kprov.sandbox.store import Principal, SandboxError, SandboxStore
 
 API_PREFIX = "/v0"
@@ -120,6 +126,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             return
         if path == "/oauth/token" and method == "POST":
+            limits = self.server.knewton_limits
+            if limits is not None and not limits.admit_token_request():
+                self._quota_exceeded("ip-limited")
+                return
             self._token(raw)
             return
         for route_method, pattern, label, handler in ROUTES:
@@ -132,6 +142,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             405 if any(p.match(path) for _, p, _, _ in ROUTES) else 404,
             {"message": f"no route for {method} {path}", "error_id": "no-route"},
         )
+
+    def _quota_exceeded(self, scope: str) -> None:
+        store = self.server.store
+        with store.lock:
+            store.requests["429"] += 1
+        self._answer(429, {"message": "rate limit exceeded"}, {"X-Knewton-Rate-Exceeded": scope})
 
     def _token(self, raw: bytes) -> None:
         store = self.server.store
@@ -179,6 +195,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         try:
             auth = self.headers.get("Authorization", "")
             who = store.principal(auth[7:] if auth.startswith("Bearer ") else None)
+            limits = self.server.knewton_limits
+            if limits is not None and not limits.admit(who.account_id, label):
+                self._quota_exceeded("token-limited")
+                return
             body = json.loads(raw) if raw else None
             status, answer = self._dispatch(handler, who, args, body)
         except SandboxError as exc:
@@ -235,6 +255,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         latency_ms: float = 0.0,
         faults: FaultInjector | None = None,
         rate_limit: float | None = None,
+        knewton_limits: bool = False,
         verbose: bool = False,
     ) -> None:
         super().__init__(address, SandboxHandler)
@@ -242,6 +263,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.latency = latency_ms / 1000.0
         self.faults = faults or FaultInjector(FaultRates())
         self.limiter = RequestRateLimiter(rate_limit) if rate_limit else None
+        self.knewton_limits = KnewtonLimits() if knewton_limits else None
         self.verbose = verbose
         self._thread: threading.Thread | None = None
 
