@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import kprov_environment, run_kprov, sandbox_process  # noqa: E402
+from _common import kprov_environment, run_kprov, sandbox_process
 
 
 def main() -> int:
@@ -33,18 +33,28 @@ def main() -> int:
     args = parser.parse_args()
     people = args.instances * (args.learners + 1)
     bound = math.ceil(people / 50) / 1.5 + args.learners / 6.25
-    with sandbox_process("--knewton-limits", "--strict", "--latency-ms",
-                         str(args.latency_ms)) as box, \
-            kprov_environment(box, rate_limits="documented") as env, \
-            tempfile.TemporaryDirectory() as scratch:
+    with (
+        sandbox_process(
+            "--knewton-limits", "--strict", "--latency-ms", str(args.latency_ms)
+        ) as box,
+        kprov_environment(box, rate_limits="documented") as env,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         rows = ["external_user_id,role,instance"]
         for c in range(args.instances):
             rows.append(f"kt-{c:03d},instructor,kl-{c:03d}")
             rows.extend(f"kl-{c:03d}-{i:03d},learner,kl-{c:03d}" for i in range(args.learners))
         roster = Path(scratch) / "roster.csv"
         roster.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        wall, summary, code = run_kprov(env, "register", str(roster), "--graph-id", "gref-b",
-                                        "--concurrency", str(args.concurrency))
+        wall, summary, code = run_kprov(
+            env,
+            "register",
+            str(roster),
+            "--graph-id",
+            "gref-b",
+            "--concurrency",
+            str(args.concurrency),
+        )
         stats = box.stats()
     ok = code == 0 and summary.get("registered") == people
     print(

@@ -19,6 +19,7 @@ from kprov.cli.common import (
     YES_OPTION,
     RosterArgs,
     command_line,
+    confirm_or_refuse,
     locked_mapping,
     read_roster,
 )
@@ -312,15 +313,8 @@ def disable(
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
-    if not yes:
-        from kprov.cli.output import is_terminal
+    confirm_or_refuse(f"Disable account {target}? Its external id can never be reused.", yes=yes)
 
-        if not is_terminal(__import__("sys").stdin):
-            raise InputError(
-                "refusing to disable without confirmation",
-                hint="Pass --yes when running without a terminal.",
-            )
-        typer.confirm(f"Disable account {target}? Its external id can never be reused.", abort=True)
     with (
         locked_mapping(settings, command=command_line()) as (journal, index),
         build_client(settings, pool_size=1) as client,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -156,3 +157,20 @@ def command_line() -> str:
     """argv without anything after the command words (no secrets are ever in argv anyway)."""
     words = [w for w in sys.argv[1:] if not w.startswith("-")][:2]
     return "kprov " + " ".join(words)
+
+
+def registration_report_row(result: Any) -> dict[str, Any]:
+    """One --report row for a registration result."""
+    person = result.enrollment.person
+    return {
+        "file": person.origin.file,
+        "line": person.origin.line,
+        "external_user_id": person.external_id,
+        "sis_id": person.sis_id or "",
+        "role": person.role,
+        "instance": result.enrollment.instance_ref,
+        "outcome": result.outcome.value,
+        "account_id": result.enrollment.account_id,
+        "reason": result.reason
+        or ("registration id " + result.registration_id if result.registration_id else ""),
+    }

@@ -8,7 +8,17 @@ import sys
 import typer
 
 from kprov import __version__
-from kprov.cli import accounts, auth, instances, mapping, profile, register, registrations, sandbox
+from kprov.cli import (
+    accounts,
+    auth,
+    instances,
+    mapping,
+    profile,
+    register,
+    registrations,
+    sandbox,
+    sync,
+)
 from kprov.cli.output import Globals
 
 app = typer.Typer(
@@ -27,6 +37,7 @@ app.add_typer(profile.app, name="profile")
 app.add_typer(auth.app, name="auth")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(instances.app, name="instances")
+app.command("sync")(sync.sync)
 app.command("register")(register.register)
 app.command("unregister")(register.unregister)
 app.add_typer(registrations.app, name="registrations")

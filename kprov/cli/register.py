@@ -24,6 +24,7 @@ from kprov.cli.common import (
     confirm_or_refuse,
     locked_state,
     read_roster,
+    registration_report_row,
 )
 from kprov.cli.output import (
     Progress,
@@ -97,7 +98,7 @@ def register(
     Example: kprov register --instance alg1-p3 roster.csv
     Example: kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
     """
-    from kprov.provision.enroll import EnrollOptions, register_roster
+    from kprov.provision.enroll import EnrollOptions, register_roster, specs_for_unknown
     from kprov.provision.report import check_report_path, write_report
     from kprov.provision.session import build_client, new_run_id
     from kprov.rosters import Roster
@@ -123,9 +124,7 @@ def register(
     if not roster.people:
         raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
     run_id = new_run_id()
-    options = EnrollOptions(
-        concurrency=concurrency, dry_run=dry_run, create_accounts=not no_create, graph_id=graph_id
-    )
+    options = EnrollOptions(concurrency=concurrency, dry_run=dry_run, create_accounts=not no_create)
     with (
         locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state,
         Progress(
@@ -140,8 +139,10 @@ def register(
             mapping=state.mapping,
             client_factory=lambda: build_client(settings, pool_size=concurrency, run_id=run_id),
             options=options,
-            class_titles=roster.class_titles,
             progress=progress.advance,
+            specs=specs_for_unknown(
+                roster.people, instance, state.registry, graph_id, roster.class_titles
+            ),
         )
     result = outcome.registrations
     counts = result.counts()
@@ -150,7 +151,7 @@ def register(
         write_report(
             report,
             (
-                _report_row(r)
+                registration_report_row(r)
                 for r in sorted(
                     result.results,
                     key=lambda r: (
@@ -219,22 +220,6 @@ def register(
         )
         exit_with(result.stopped_by.exit_code)
     exit_with(ExitCode.ITEM_FAILURES if failures else ExitCode.OK)
-
-
-def _report_row(result: Any) -> dict[str, Any]:
-    person = result.enrollment.person
-    return {
-        "file": person.origin.file,
-        "line": person.origin.line,
-        "external_user_id": person.external_id,
-        "sis_id": person.sis_id or "",
-        "role": person.role,
-        "instance": result.enrollment.instance_ref,
-        "outcome": result.outcome.value,
-        "account_id": result.enrollment.account_id,
-        "reason": result.reason
-        or ("registration id " + result.registration_id if result.registration_id else ""),
-    }
 
 
 @guarded

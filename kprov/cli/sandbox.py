@@ -102,8 +102,10 @@ def serve(
             latency_ms=latency_ms,
             faults=FaultInjector(rates, seed),
             rate_limit=rate_limit,
+            knewton_limits=knewton_limits,
             verbose=verbose,
         )
+
     except OSError as exc:
         raise InputError(
             f"cannot listen on {host}:{port}: {exc.strerror}",

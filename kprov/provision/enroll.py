@@ -37,9 +37,24 @@ class EnrollOptions:
     concurrency: int = 4
     dry_run: bool = False
     create_accounts: bool = True
-    graph_id: str | None = None  # create unknown instances with this knowledge graph
-    start_date: str = ""
-    end_date: str = ""
+
+
+def specs_for_unknown(
+    people: Sequence[Person],
+    default_instance: str | None,
+    registry: Registry,
+    graph_id: str | None,
+    titles: dict[str, str],
+) -> dict[str, InstanceSpec]:
+    """With --graph-id: how to create each instance the roster names and kprov lacks."""
+    if not graph_id:
+        return {}
+    refs = {p.instance_key or default_instance for p in people if not p.account_only}
+    return {
+        ref: InstanceSpec(graph_id, titles.get(ref, ref))
+        for ref in sorted(r for r in refs if r)
+        if registry.instance_index.find(ref) is None
+    }
 
 
 def enrollment_lines(
@@ -91,22 +106,15 @@ def register_roster(
     mapping: MappingIndex,
     client_factory: Callable[[], KnewtonClient],
     options: EnrollOptions,
-    class_titles: dict[str, str] | None = None,
+    specs: dict[str, InstanceSpec] | None = None,
     progress: Callable[[int], None] | None = None,
+    close_client: bool = True,
 ) -> EnrollResult:
+    """Register every line; *specs* say how to create instances kprov does not know yet."""
     lines = enrollment_lines(people, default_instance)
     check_entity_limits(lines)
     refs = [ref for _p, ref in lines]
-    specs: dict[str, InstanceSpec] = {}
-    if options.graph_id:
-        titles = class_titles or {}
-        specs = {
-            ref: InstanceSpec(
-                options.graph_id, titles.get(ref, ref), options.start_date, options.end_date
-            )
-            for ref in dict.fromkeys(refs)
-            if registry.instance_index.find(ref) is None
-        }
+    specs = specs or {}
     instance_ids, to_create = resolve_instances(refs, registry, specs)
 
     client: KnewtonClient | None = None
@@ -213,7 +221,7 @@ def register_roster(
             )
         result.elapsed = time.monotonic() - started
     finally:
-        if client is not None:
+        if client is not None and close_client:
             client.close()
     return EnrollResult(
         accounts=accounts if to_import else None,

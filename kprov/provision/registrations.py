@@ -249,7 +249,8 @@ class Registrar:
                         enrollment,
                         RegOutcome.FAILED,
                         existing.registration_id,
-                        f"already registered as {existing.type}; unregister first to change role",
+                        f"already registered as {existing.type}; to change the role, remove that "
+                        "registration first (kprov unregister, or kprov sync --prune)",
                     )
                 )
             else:
