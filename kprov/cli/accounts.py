@@ -63,12 +63,16 @@ def import_accounts(
     report: Path | None = REPORT_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Create an account for every roster id not yet in the mapping (POST /batch, 50 a call).
+    """Create the accounts a roster needs (POST /batch, 50 a call).
+
+    Every roster id not yet in the mapping gets an account; the mapping records it.
 
     Ids already mapped are skipped, so a rerun sends nothing new. Accounts that exist on the
     API but not in the mapping are recovered and recorded.
 
-    Example: kprov accounts import sample_rosters/students.csv --report import.csv
+    \b
+    Examples:
+      kprov accounts import sample_rosters/students.csv --report import.csv
     """
     from kprov.provision.accounts import AccountImporter, ImportOptions
     from kprov.provision.report import check_report_path, write_report
@@ -187,7 +191,9 @@ def create(
 ) -> None:
     """Create one account (POST /accounts) and record it in the mapping.
 
-    Example: kprov accounts create stu-000123
+    \b
+    Examples:
+      kprov accounts create stu-000123
     """
     from kprov.provision.accounts import create_single
     from kprov.provision.session import build_client
@@ -259,7 +265,9 @@ def get(
 ) -> None:
     """Show an account (GET /accounts/{id}).
 
-    Example: kprov accounts get --external stu-000123
+    \b
+    Examples:
+      kprov accounts get --external stu-000123
     """
     from kprov.provision.session import build_client
 
@@ -280,9 +288,11 @@ def _show_account(account: Any, json_output: bool) -> None:
 @app.command("current")
 @guarded
 def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """Show the account the partner-admin token belongs to (GET /accounts/current).
+    """Show whose the partner-admin token is (GET /accounts/current).
 
-    Example: kprov accounts current
+    \b
+    Examples:
+      kprov accounts current
     """
     from kprov.provision.session import build_client
 
@@ -302,11 +312,15 @@ def disable(
     mapping: str | None = MAPPING_OPTION,
     yes: bool = YES_OPTION,
 ) -> None:
-    """Disable an account (DELETE /accounts/{id}); the mapping keeps it, marked disabled.
+    """Disable an account (DELETE /accounts/{id}).
+
+    The mapping keeps its row, marked disabled.
 
     The external id can never be used for a new account afterwards.
 
-    Example: kprov accounts disable --external stu-000123 --yes
+    \b
+    Examples:
+      kprov accounts disable --external stu-000123 --yes
     """
     from kprov.provision.accounts import disable_account
     from kprov.provision.session import build_client

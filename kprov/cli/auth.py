@@ -25,10 +25,13 @@ def login(
         True, "--verify/--no-verify", help="Check the secret with the API before storing it."
     ),
 ) -> None:
-    """Store the profile's API secret in the system keyring (hidden input).
+    """Store the API secret in the system keyring (hidden input).
 
-    Example: kprov --profile prod auth login   (or: pass-cli show knewton | kprov auth login
-    --secret-stdin)
+    \b
+    Examples:
+      kprov --profile prod auth login
+      pass show knewton/prod | kprov --profile prod auth login --secret-stdin
+
     """
     from kprov.credentials import Secret, store_api_secret
 
@@ -66,9 +69,11 @@ def status(
     ctx: typer.Context,
     json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Get a partner-admin token and show whose it is (GET /accounts/current).
+    """Check the credentials: get a token and show whose it is.
 
-    Example: kprov --profile sandbox auth status
+    \b
+    Examples:
+      kprov --profile sandbox auth status
     """
     from kprov.provision.session import build_client
 
@@ -99,7 +104,9 @@ def status(
 def logout(ctx: typer.Context) -> None:
     """Delete the profile's stored secret from the keyring.
 
-    Example: kprov --profile prod auth logout
+    \b
+    Examples:
+      kprov --profile prod auth logout
     """
     from kprov.credentials import delete_api_secret
 

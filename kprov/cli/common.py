@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kprov.config import Settings
 from kprov.errors import InputError
-from kprov.rosters import Roster, RosterOptions, load_roster
-from kprov.state.lock import StateLock
-from kprov.state.mapping import MappingIndex, MappingJournal
-from kprov.state.registry import Registry
+
+if TYPE_CHECKING:  # imported where used: `kprov --help` must stay fast
+    from kprov.config import Settings
+    from kprov.rosters import Roster
+    from kprov.state.mapping import MappingIndex, MappingJournal
+    from kprov.state.registry import Registry
+
 
 INPUT_PANEL = "Input"
 OUTPUT_PANEL = "Output"
@@ -96,6 +98,8 @@ def read_roster(settings: Settings, args: RosterArgs) -> Roster:
         from kprov.credentials import resolve_id_key
 
         hash_key = resolve_id_key(settings).reveal().encode("utf-8")
+    from kprov.rosters import RosterOptions, load_roster
+
     return load_roster(args.paths, RosterOptions(id_column=args.id_column, hash_key=hash_key))
 
 
@@ -104,6 +108,9 @@ def locked_mapping(
     settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
 ) -> Iterator[tuple[MappingJournal, MappingIndex]]:
     """Hold the state lock, load (and repair) the mapping, and close it afterwards."""
+    from kprov.state.lock import StateLock
+    from kprov.state.mapping import MappingJournal
+
     with StateLock(settings.state_dir, timeout=lock_timeout, command=command):
         journal = MappingJournal(settings.mapping_path)
         try:
@@ -131,7 +138,10 @@ def locked_state(
         journal,
         mapping,
     ):
+        from kprov.state.registry import Registry
+
         registry = Registry.open(settings.state_dir)
+
         try:
             for repair in registry.repairs:
                 sys.stderr.write(f"kprov: warning: {repair}\n")

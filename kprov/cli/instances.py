@@ -61,9 +61,11 @@ def create(
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Create a learning instance and record it locally (key -> id, graph id, name).
+    """Create a learning instance and record it under a key.
 
-    Example: kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
+    \b
+    Examples:
+      kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
     """
     from kprov.provision.session import build_client
     from kprov.state.journal import now_iso
@@ -107,9 +109,11 @@ def get(
     ref: str = typer.Argument(..., help="Instance id or your key."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Show a learning instance as the API has it (GET /learning-instances/{id}).
+    """Show a learning instance as the API has it.
 
-    Example: kprov instances get alg1-p3
+    \b
+    Examples:
+      kprov instances get alg1-p3
     """
     from kprov.provision.session import build_client
     from kprov.state.registry import Registry
@@ -137,9 +141,13 @@ def get(
 @app.command("list")
 @guarded
 def list_instances(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """List the learning instances kprov created (local state: the API has no listing).
+    """List the learning instances kprov created.
 
-    Example: kprov instances list --json
+    This is local state: the API has no listing.
+
+    \b
+    Examples:
+      kprov instances list --json
     """
     from kprov.state.registry import Registry
 
@@ -180,7 +188,9 @@ def delete(
 ) -> None:
     """Delete a learning instance; its registrations become invalid.
 
-    Example: kprov instances delete alg1-p3 --yes
+    \b
+    Examples:
+      kprov instances delete alg1-p3 --yes
     """
     from kprov.provision.session import build_client
     from kprov.state.journal import now_iso

@@ -19,20 +19,27 @@ from kprov.cli import (
     sandbox,
     sync,
 )
+from kprov.cli.help import KprovTyper
 from kprov.cli.output import Globals
 
-app = typer.Typer(
+app = KprovTyper(
     name="kprov",
     help=(
         "Provision Knewton accounts, learning instances and registrations from school "
-        "rosters, safely and idempotently.\n\n"
-        "Example: kprov --profile sandbox accounts import sample_rosters/students.csv"
+        "rosters, safely and idempotently: kprov keeps the platform in step with a student "
+        "information system, from a terminal or unattended from cron.\n\n"
+        "\b\nExamples:\n"
+        "  kprov --profile sandbox sync sample_rosters/semester.yaml\n"
+        "  kprov accounts import roster.csv --report import.csv\n"
+        "  kprov register --instance alg1-p3 roster.csv\n"
+        "  kprov sync /srv/sis/semester.yaml --prune --log-file /var/log/kprov.log\n\n"
+        "Exit codes: 0 done, 1 some items failed, 2 invalid input (nothing sent), "
+        "3 configuration or authentication, 4 API unreachable (rerun resumes), "
+        "5 another run holds the lock, 6 a safety limit stopped the run."
     ),
     no_args_is_help=True,
-    rich_markup_mode="markdown",
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
 app.add_typer(profile.app, name="profile")
 app.add_typer(auth.app, name="auth")
 app.add_typer(accounts.app, name="accounts")

@@ -25,7 +25,9 @@ def show(
 ) -> None:
     """Show every mapping row of one id (its history, newest last).
 
-    Example: kprov mapping show stu-000123
+    \b
+    Examples:
+      kprov mapping show stu-000123
     """
     from kprov.state.mapping import MappingJournal
 
@@ -58,9 +60,13 @@ def export(
     export_format: str = typer.Option("csv", "--format", help="csv or json."),
     mapping: str | None = MAPPING_OPTION,
 ) -> None:
-    """Print the current mapping (one row per id, latest state) as CSV or JSON on stdout.
+    """Print the mapping as CSV or JSON on stdout.
 
-    Example: kprov mapping export --format json > mapping.json
+    One row per id, in its latest state.
+
+    \b
+    Examples:
+      kprov mapping export --format json > mapping.json
     """
     import csv
     import json
@@ -99,11 +105,13 @@ def verify(
     mapping: str | None = MAPPING_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Check mapped ids against the API and report every mismatch (exit 1 if any).
+    """Check mapped ids against the API; exit 1 on any mismatch.
 
     Each id is checked under that user's own token, which proves the id -> account link.
 
-    Example: kprov mapping verify --sample 200
+    \b
+    Examples:
+      kprov mapping verify --sample 200
     """
     from dataclasses import asdict
 

@@ -51,12 +51,9 @@ class Globals:
 
 def command_group(help_text: str) -> typer.Typer:
     """A sub-command group with the house settings (help as Markdown, no locals in traces)."""
-    return typer.Typer(
-        help=help_text,
-        no_args_is_help=True,
-        rich_markup_mode="markdown",
-        pretty_exceptions_show_locals=False,
-    )
+    from kprov.cli.help import KprovTyper
+
+    return KprovTyper(help=help_text, no_args_is_help=True)
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -41,9 +41,13 @@ def add(
     ),
     use: bool = typer.Option(False, "--use", help="Make it the current profile."),
 ) -> None:
-    """Add or replace a profile. The secret is stored separately: `kprov auth login`.
+    """Add or replace a profile (base URL and API key).
 
-    Example: kprov profile add prod --base-url https://api.knewton.com/v0 --api-key KEY --use
+    The secret is stored separately: `kprov auth login`.
+
+    \b
+    Examples:
+      kprov profile add prod --base-url https://api.knewton.com/v0 --api-key KEY --use
     """
     from kprov.config import Profile, validate_base_url
 
@@ -73,7 +77,9 @@ def list_profiles(
 ) -> None:
     """List profiles; the current one is marked with '*'.
 
-    Example: kprov profile list
+    \b
+    Examples:
+      kprov profile list
     """
     config = _config_file(ctx)
     rows = [
@@ -104,7 +110,9 @@ def list_profiles(
 def use_profile(ctx: typer.Context, name: str = typer.Argument(..., help="Profile name.")) -> None:
     """Make NAME the current profile.
 
-    Example: kprov profile use prod
+    \b
+    Examples:
+      kprov profile use prod
     """
     config = _config_file(ctx)
     if name not in config.profiles:

@@ -90,13 +90,17 @@ def register(
     report: Path | None = REPORT_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Register learners and instructors in learning instances; a rerun sends nothing new.
+    """Register learners and instructors in learning instances.
+
+    A rerun sends nothing new.
 
     Missing accounts are created first (batch path). Instructors are registered with the
     partner admin's token, learners with an instructor's token.
 
-    Example: kprov register --instance alg1-p3 roster.csv
-    Example: kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
+    \b
+    Examples:
+      kprov register --instance alg1-p3 roster.csv
+      kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
     """
     from kprov.provision.enroll import EnrollOptions, register_roster, specs_for_unknown
     from kprov.provision.report import check_report_path, write_report
@@ -249,10 +253,14 @@ def unregister(
     yes: bool = YES_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Remove registrations (DELETE /registrations/{id}); the learner's goal analytics for
-    that instance are discarded.
+    """Remove registrations from a learning instance.
 
-    Example: kprov unregister --instance alg1-p3 s-000123 --max-removals 5
+    DELETE /registrations/{id}: the goal analytics of those learners for that instance
+    are discarded.
+
+    \b
+    Examples:
+      kprov unregister --instance alg1-p3 s-000123 --max-removals 5
     """
     from kprov.provision.registrations import check_max_removals, plan_removals, unregister
     from kprov.provision.session import build_client

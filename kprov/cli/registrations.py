@@ -19,9 +19,13 @@ def list_registrations(
     instance: str = typer.Option(..., "--instance", "-i", help="Instance id or key."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """List the registrations kprov recorded in an instance (the API has no listing).
+    """List the registrations kprov recorded in an instance.
 
-    Example: kprov registrations list --instance alg1-p3 --json
+    This is local state: the API has no listing.
+
+    \b
+    Examples:
+      kprov registrations list --instance alg1-p3 --json
     """
     from kprov.state.registry import Registry
 
@@ -60,9 +64,11 @@ def get(
     registration_id: str = typer.Argument(..., help="Registration id."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Show a registration as the API has it (GET /registrations/{id}).
+    """Show a registration as the API has it.
 
-    Example: kprov registrations get d0effd52-c3a7-4a3c-827a-3ac5eaa049a1
+    \b
+    Examples:
+      kprov registrations get d0effd52-c3a7-4a3c-827a-3ac5eaa049a1
     """
     from kprov.provision.session import build_client
 

@@ -74,7 +74,9 @@ def serve(
 ) -> None:
     """Serve the documented API on HOST:PORT until Ctrl-C.
 
-    Example: kprov sandbox serve --latency-ms 20 --fail-rate 0.05 --seed 7
+    \b
+    Examples:
+      kprov sandbox serve --latency-ms 20 --fail-rate 0.05 --seed 7
     """
     from pathlib import Path
 

@@ -74,12 +74,17 @@ def sync(
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Converge the platform to MANIFEST: accounts, instances, instructors, learners and
-    (with --prune) removals. Nothing to do means nothing sent and, under cron, nothing printed.
+    """Make the platform match a semester manifest (for cron).
 
-    Example: kprov sync semester.yaml --plan
-    Example (crontab): 0 2 * * * kprov sync /srv/sis/semester.yaml --prune --log-file
-    /var/log/kprov.log
+    Accounts, instances, instructors, learners and (with --prune) removals, in that order.
+    Nothing to do means nothing sent and, under cron, nothing printed.
+
+    \b
+    Examples:
+      kprov sync semester.yaml --plan
+      kprov sync semester.yaml --prune --max-removals 5%
+      kprov sync /srv/sis/semester.yaml --prune --log-file /var/log/kprov.log
+
     """
     from kprov.provision.manifest import read_manifest
     from kprov.provision.session import build_client, new_run_id
