@@ -34,8 +34,10 @@ def main() -> int:
     sub = median_seconds([*base, "sync", "--help"], args.runs)
     bare = median_seconds([sys.executable, "-c", "pass"], args.runs)
     verdict = "ok" if max(top, sub) < 0.3 else "OVER"
-    print(f"help_startup runs={args.runs}: kprov --help={top:.3f}s sync --help={sub:.3f}s "
-          f"(python -c pass={bare:.3f}s) bar=0.300s {verdict}")
+    print(
+        f"help_startup runs={args.runs}: kprov --help={top:.3f}s sync --help={sub:.3f}s "
+        f"(python -c pass={bare:.3f}s) bar=0.300s {verdict}"
+    )
     return 0
 
 
