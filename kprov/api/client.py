@@ -162,9 +162,8 @@ class KnewtonClient:
             return token
 
     def _expiring(self, token: Token) -> bool:
-        return token.expires_at is not None and token.expires_at - self._clock() < (
-            TOKEN_REFRESH_MARGIN
-        )
+        return token.renew_at is not None and self._clock() >= token.renew_at
+
 
     def _invalidate(self, user: str | None, stale: Token) -> None:
         """Drop *stale* after a 401 so the next token_for() refreshes it (once, not per thread)."""
@@ -173,7 +172,8 @@ class KnewtonClient:
                 self._tokens[user] = Token(
                     access_token="",
                     refresh_token=stale.refresh_token,
-                    expires_at=0.0,
+                    renew_at=0.0,
+
                     account_id=stale.account_id,
                 )
 
@@ -235,14 +235,17 @@ class KnewtonClient:
                 status=response.status_code,
             )
         expires_in = body.get("expires_in")
-        expires_at = None
+        renew_at = None
         if isinstance(expires_in, (int, float)) and expires_in > 0:
-            expires_at = self._clock() + float(expires_in)
+            # Renew a little before expiry: 30 s, or a tenth of a short lifetime.
+            margin = min(TOKEN_REFRESH_MARGIN, float(expires_in) / 10)
+            renew_at = self._clock() + float(expires_in) - margin
         account_id = body.get("account_id")
         return Token(
             access_token=str(access),
             refresh_token=body.get("refresh_token"),
-            expires_at=expires_at,
+            renew_at=renew_at,
+
             account_id=str(account_id) if account_id else None,
         )
 

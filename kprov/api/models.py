@@ -12,7 +12,8 @@ class Token:
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False, default=None)
-    expires_at: float | None = None  # monotonic clock; None when the server gave no lifetime
+    renew_at: float | None = None  # monotonic time to renew it; None: no lifetime was given
+
     account_id: str | None = None
 
 

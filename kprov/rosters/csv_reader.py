@@ -47,6 +47,16 @@ class CsvRecords:
             if first:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
                 first = False
+            if b"\x00" in raw:
+                self._problem(
+                    self._physical_line,
+                    "line contains a NUL byte",
+                    column=raw.index(b"\x00") + 1,
+                    fix="the file is binary or UTF-16: save it as UTF-8 CSV",
+                )
+                yield "\n"
+                continue
+
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -140,7 +140,8 @@ def test_token_close_to_expiry_is_renewed_before_use() -> None:
     responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
     client = make_client(clock)
     client.current_account()
-    clock.now += 45  # inside the 30 s renewal margin
+    clock.now += 55  # a short lifetime is renewed a tenth before it ends (here 6 s)
+
     client.current_account()
     assert form_of(responses.calls[2]) == {"grant_type": "refresh_token", "refresh_token": "r"}
 
