@@ -164,7 +164,6 @@ class KnewtonClient:
     def _expiring(self, token: Token) -> bool:
         return token.renew_at is not None and self._clock() >= token.renew_at
 
-
     def _invalidate(self, user: str | None, stale: Token) -> None:
         """Drop *stale* after a 401 so the next token_for() refreshes it (once, not per thread)."""
         with self._token_lock(user):
@@ -173,7 +172,6 @@ class KnewtonClient:
                     access_token="",
                     refresh_token=stale.refresh_token,
                     renew_at=0.0,
-
                     account_id=stale.account_id,
                 )
 
@@ -245,7 +243,6 @@ class KnewtonClient:
             access_token=str(access),
             refresh_token=body.get("refresh_token"),
             renew_at=renew_at,
-
             account_id=str(account_id) if account_id else None,
         )
 

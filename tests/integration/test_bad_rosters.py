@@ -41,8 +41,10 @@ def test_other_commands_refuse_the_same_input(
     bad = CORPUS / "email_id.csv"
     if command[0] == "sync":
         manifest = tmp_path / "semester.yaml"
-        manifest.write_text(f"defaults: {{graph_id: g}}\ninstances:\n  - key: k\n    name: K\n"
-                            f"    people:\n      - roster: {bad}\n")
+        manifest.write_text(
+            f"defaults: {{graph_id: g}}\ninstances:\n  - key: k\n    name: K\n"
+            f"    people:\n      - roster: {bad}\n"
+        )
         result = run_cli("sync", str(manifest))
     else:
         result = run_cli(*command, str(bad))
