@@ -73,6 +73,7 @@ def kprov_environment(box: BenchSandbox, rate_limits: str = "off") -> Iterator[d
                 "KPROV_API_SECRET": SANDBOX_SECRET,
                 "KPROV_CONFIG": str(Path(home) / "config.yaml"),
                 "KPROV_STATE_DIR": str(Path(home) / "state"),
+                "KPROV_RATE_LIMITS": rate_limits,
             }
         )
         env["BENCH_HOME"] = home

@@ -76,7 +76,14 @@ class CsvRecords:
         self._problems.append(Problem(self.name, line, text, column))
 
     def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """Rows as {column: value}; see ``field_rows`` for the fast positional form."""
+        for line, fields in self.field_rows():
+            yield line, dict(zip(self.header, fields, strict=True))
+
+    def field_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Rows as lists in header order (``header`` is set before the first one)."""
         reader = csv.reader(self._lines(), strict=True)
+
         start = 1
         try:
             for fields in reader:
@@ -96,7 +103,7 @@ class CsvRecords:
                         fix="check for a missing or extra comma, or an unquoted comma in a value",
                     )
                     continue
-                yield line, dict(zip(self.header, fields, strict=True))
+                yield line, fields
         except csv.Error as exc:
             self._problem(
                 self._physical_line,
@@ -120,6 +127,9 @@ class CsvRecords:
                 )
             seen.setdefault(key, index)
 
+    def index(self, column: str | None) -> int | None:
+        return None if column is None else self.header.index(column)
+
     def column(self, wanted: str) -> str | None:
         """The header's spelling of *wanted*, matched case-insensitively."""
         for name in self.header:
@@ -138,16 +148,17 @@ def read_roster_csv(
 ) -> None:
     """Read a plain roster CSV: an id column, optional ``role`` and ``instance`` columns."""
     records = CsvRecords(name, stream, problems)
-    columns: tuple[str, str | None, str | None] | None = None
-    for line, row in records.rows():
+    columns: tuple[int, int | None, int | None] | None = None
+    for line, row in records.field_rows():
         if columns is None:
             id_name = records.column(id_column)
             if id_name is None:
                 break
-            columns = (id_name, records.column("role"), records.column("instance"))
-        id_name, role_name, instance_name = columns
-        raw_role = row[role_name] if role_name else ""
-        role = raw_role.strip().lower() or LEARNER
+            columns = (records.index(id_name), records.index(records.column("role")),
+                       records.index(records.column("instance")))  # fmt: skip
+        id_at, role_at, instance_at = columns
+        raw_role = row[role_at] if role_at is not None else ""
+        role = (raw_role.strip().lower() or LEARNER) if raw_role else LEARNER
         if role not in ROLES:
             problems.append(
                 Problem(
@@ -155,19 +166,12 @@ def read_roster_csv(
                     line,
                     f"role {raw_role!r} is not one of: {', '.join(ROLES)}; fix the value "
                     "(an empty role means learner)",
-                    records.header.index(role_name) + 1 if role_name else None,
+                    (role_at or 0) + 1,
                 )
             )
             continue
-        instance = row[instance_name].strip() if instance_name else ""
-        roster.people.append(
-            Person(
-                external_id=row[id_name],
-                role=role,
-                origin=Origin(name, line),
-                instance_key=instance or None,
-            )
-        )
+        instance = row[instance_at].strip() if instance_at is not None else ""
+        roster.people.append(Person(row[id_at], role, Origin(name, line), instance or None))
     if records.header and records.column(id_column) is None:
         problems.append(
             Problem(

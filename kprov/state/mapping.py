@@ -75,8 +75,16 @@ class MappingJournal(CsvJournal):
         """Read the journal into an index, repairing a torn last line first."""
         index = MappingIndex()
         index.repairs.extend(self.repair_tail())
-        for _line, row in self.rows():
-            index.apply(MappingEntry(*row))
+        account_of, sis_of, disabled = index.account_of, index.sis_of, index.disabled
+        for _line, row in self.rows():  # inlined MappingIndex.apply: a million rows count
+            ext = row[0]
+            account_of[ext] = row[1]
+            if row[3]:
+                sis_of[ext] = row[3]
+            if row[4] == STATUS_DISABLED:
+                disabled.add(ext)
+            elif disabled:
+                disabled.discard(ext)
         return index
 
     def entries(self) -> Iterator[MappingEntry]:
