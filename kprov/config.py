@@ -60,11 +60,22 @@ class Profile:
         return data
 
 
+def sandbox_port(env: Mapping[str, str] | None = None) -> int:
+    """The built-in sandbox's port: KPROV_SANDBOX_PORT, else 8765."""
+    env = os.environ if env is None else env
+    raw = env.get("KPROV_SANDBOX_PORT", "")
+    if not raw:
+        return SANDBOX_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"KPROV_SANDBOX_PORT {raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
 def builtin_sandbox_profile() -> Profile:
     """The profile of the local sandbox (`kprov sandbox serve` on its default port)."""
     return Profile(
         name=SANDBOX_PROFILE,
-        base_url=f"http://127.0.0.1:{SANDBOX_PORT}/v0",
+        base_url=f"http://127.0.0.1:{sandbox_port()}/v0",
         api_key=SANDBOX_API_KEY,
         rate_limits_off=True,
     )

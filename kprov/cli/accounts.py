@@ -16,6 +16,7 @@ from kprov.cli.common import (
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
     REPORT_OPTION,
+    TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
     command_line,
@@ -35,13 +36,6 @@ from kprov.cli.output import (
 from kprov.errors import ExitCode, InputError
 
 app = command_group("Create and look up accounts. Example: kprov accounts import roster.csv")
-
-TEST_ACCOUNTS_OPTION = typer.Option(
-    False,
-    "--test-accounts",
-    help="Mark created accounts as test accounts (X-Knewton-Test).",
-    rich_help_panel="Run",
-)
 
 
 @app.command("import")

@@ -80,6 +80,12 @@ JSON_OPTION = typer.Option(
     rich_help_panel=OUTPUT_PANEL,
 )
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+TEST_ACCOUNTS_OPTION = typer.Option(
+    False,
+    "--test-accounts",
+    help="Mark the accounts kprov creates as test accounts (X-Knewton-Test: true).",
+    rich_help_panel=RUN_PANEL,
+)
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,21 @@
 
 Rich-rendered help costs a tenth of a second of imports on every `--help`; plain click help
 is instant, pastes cleanly into tickets and READMEs, and reads well in screen readers. The
-options keep their groups (Input, Run, Output, ...) as plain sections.
+options keep their groups (Input, Run, Output, ...) as plain sections. (Typer vendors its
+own click, so the click types are not named here.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 GENERAL = "Options"
 
 
-def format_grouped_options(
-    command: click.Command, ctx: click.Context, formatter: click.HelpFormatter
-) -> None:
+def format_grouped_options(command: Any, ctx: Any, formatter: Any) -> None:
     arguments: list[tuple[str, str]] = []
     groups: dict[str, list[tuple[str, str]]] = {GENERAL: []}
     for param in command.get_params(ctx):
@@ -40,12 +38,12 @@ def format_grouped_options(
 
 
 class GroupedHelpCommand(TyperCommand):
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         format_grouped_options(self, ctx, formatter)
 
 
 class GroupedHelpGroup(TyperGroup):
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         format_grouped_options(self, ctx, formatter)
         self.format_commands(ctx, formatter)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -125,10 +126,12 @@ def verify(
     ids = select_ids(index, sample, seed)
     if not json_output and not g.quiet:
         typer.echo(
-            f"checking {len(ids):,} of {len(index):,} mapped ids "
-            f"(about {len(ids) * 2:,} requests, {concurrency} at a time)",
+            f"checking {len(ids):,} of {len(index):,} mapped ids: {len(ids):,} token "
+            f"requests and at most as many reads, each under the user's own token; "
+            f"{_duration_estimate(settings, len(ids), concurrency)}",
             err=True,
         )
+
     with (
         build_client(settings, pool_size=concurrency) as client,
         Progress("verify", len(ids), enabled=not (g.quiet or json_output)) as progress,
@@ -153,3 +156,16 @@ def verify(
         if not g.quiet:
             typer.echo(f"checked {len(ids):,} ids: {len(mismatches)} mismatch(es)")
     exit_with(ExitCode.ITEM_FAILURES if mismatches else ExitCode.OK)
+
+
+def _duration_estimate(settings: Any, count: int, concurrency: int) -> str:
+    """How long verification will take, from the token quota and a typical round trip."""
+    from kprov.config import quotas_for
+
+    per_minute = quotas_for(settings.profile).get("POST /oauth/token")
+    floor = count * 2 * 0.05 / max(1, concurrency)  # two calls of ~50 ms each, in parallel
+    if per_minute:
+        floor = max(floor, count / (per_minute / 60.0))
+    minutes = floor / 60
+    shown = f"{floor:,.0f} s" if floor < 120 else f"{minutes:,.0f} min"
+    return f"expect about {shown} (use --sample N to check fewer)"

@@ -18,6 +18,7 @@ from kprov.cli.common import (
     MAPPING_OPTION,
     REPORT_OPTION,
     RUN_PANEL,
+    TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
     command_line,
@@ -86,6 +87,7 @@ def register(
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     dry_run: bool = DRY_RUN_OPTION,
+    test_accounts: bool = TEST_ACCOUNTS_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     report: Path | None = REPORT_OPTION,
     json_output: bool = JSON_OPTION,
@@ -141,7 +143,9 @@ def register(
             registry=state.registry,
             journal=state.journal,
             mapping=state.mapping,
-            client_factory=lambda: build_client(settings, pool_size=concurrency, run_id=run_id),
+            client_factory=lambda: build_client(
+                settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
+            ),
             options=options,
             progress=progress.advance,
             specs=specs_for_unknown(

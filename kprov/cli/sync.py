@@ -19,6 +19,7 @@ from kprov.cli.common import (
     OUTPUT_PANEL,
     REPORT_OPTION,
     RUN_PANEL,
+    TEST_ACCOUNTS_OPTION,
     command_line,
     locked_state,
     registration_report_row,
@@ -61,6 +62,7 @@ def sync(
         show_default=False,
     ),
     concurrency: int = CONCURRENCY_OPTION,
+    test_accounts: bool = TEST_ACCOUNTS_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
@@ -129,7 +131,7 @@ def sync(
                     concurrency=concurrency,
                     progress=progress.advance,
                     client_factory=lambda: build_client(
-                        settings, pool_size=concurrency, run_id=run_id
+                        settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
                     ),
                 )
     except KprovError as error:
