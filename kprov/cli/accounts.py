@@ -29,6 +29,7 @@ from kprov.cli.output import (
     command_group,
     emit_json,
     exit_with,
+    finish_run,
     globals_of,
     guarded,
     render_counts,
@@ -145,30 +146,19 @@ def import_accounts(
             typer.echo(f"failed: {failure['external_user_id']}: {failure['reason']}", err=True)
         if len(failures) > 50:
             typer.echo(f"... and {len(failures) - 50} more (see --report)", err=True)
-    if result.stopped_by is not None:
-        from kprov.cli.output import print_error
-
-        print_error(result.stopped_by)
-        typer.echo(
-            "kprov: every result received was saved; rerun the same command to resume.", err=True
-        )
-        exit_with(result.stopped_by.exit_code)
-    exit_with(ExitCode.ITEM_FAILURES if result.failed else ExitCode.OK)
+    finish_run(result.stopped_by, failed=bool(result.failed))
 
 
 def _report_row(line: Any) -> dict[str, Any]:
-    person = line.person
-    return {
-        "file": person.origin.file,
-        "line": person.origin.line,
-        "external_user_id": person.external_id,
-        "sis_id": person.sis_id or "",
-        "role": person.role,
-        "instance": person.instance_key or "",
-        "outcome": line.outcome.value,
-        "account_id": line.account_id or "",
-        "reason": line.reason or "",
-    }
+    from kprov.provision.report import report_row
+
+    return report_row(
+        line.person,
+        instance=line.person.instance_key or "",
+        outcome=line.outcome.value,
+        account_id=line.account_id or "",
+        reason=line.reason or "",
+    )
 
 
 @app.command("create")

@@ -177,16 +177,15 @@ def command_line() -> str:
 
 def registration_report_row(result: Any) -> dict[str, Any]:
     """One --report row for a registration result."""
-    person = result.enrollment.person
-    return {
-        "file": person.origin.file,
-        "line": person.origin.line,
-        "external_user_id": person.external_id,
-        "sis_id": person.sis_id or "",
-        "role": person.role,
-        "instance": result.enrollment.instance_ref,
-        "outcome": result.outcome.value,
-        "account_id": result.enrollment.account_id,
-        "reason": result.reason
-        or ("registration id " + result.registration_id if result.registration_id else ""),
-    }
+    from kprov.provision.report import report_row
+
+    reason = result.reason or (
+        f"registration id {result.registration_id}" if result.registration_id else ""
+    )
+    return report_row(
+        result.enrollment.person,
+        instance=result.enrollment.instance_ref,
+        outcome=result.outcome.value,
+        account_id=result.enrollment.account_id,
+        reason=reason,
+    )

@@ -136,6 +136,18 @@ def exit_with(code: ExitCode) -> None:
         raise typer.Exit(int(code))
 
 
+def finish_run(stopped_by: KprovError | None, *, failed: bool) -> None:
+    """End a provisioning command: the stopping error's code (and how to resume), else 1 when
+    items failed, else 0."""
+    if stopped_by is not None:
+        print_error(stopped_by)
+        sys.stderr.write(
+            "kprov: every result received was saved; rerun the same command to resume.\n"
+        )
+        exit_with(stopped_by.exit_code)
+    exit_with(ExitCode.ITEM_FAILURES if failed else ExitCode.OK)
+
+
 class Progress:
     """Items-done reporting: a Rich bar on a terminal, periodic plain lines otherwise."""
 

@@ -30,13 +30,12 @@ from kprov.cli.common import (
 from kprov.cli.output import (
     Progress,
     emit_json,
-    exit_with,
+    finish_run,
     globals_of,
     guarded,
-    print_error,
     render_counts,
 )
-from kprov.errors import ExitCode, InputError
+from kprov.errors import InputError
 
 INSTANCE_OPTION = typer.Option(
     None,
@@ -221,13 +220,7 @@ def register(
             )
         if len(failure_rows) > 50:
             typer.echo(f"... and {len(failure_rows) - 50} more (see --report)", err=True)
-    if result.stopped_by is not None:
-        print_error(result.stopped_by)
-        typer.echo(
-            "kprov: every result received was saved; rerun the same command to resume.", err=True
-        )
-        exit_with(result.stopped_by.exit_code)
-    exit_with(ExitCode.ITEM_FAILURES if failures else ExitCode.OK)
+    finish_run(result.stopped_by, failed=bool(failures))
 
 
 @guarded
@@ -311,7 +304,4 @@ def unregister(
             )
         for failure in failed:
             typer.echo(f"not removed: {failure.external_user_id}: {failure.reason}", err=True)
-    if result is not None and result.stopped_by is not None:
-        print_error(result.stopped_by)
-        exit_with(result.stopped_by.exit_code)
-    exit_with(ExitCode.ITEM_FAILURES if failed else ExitCode.OK)
+    finish_run(result.stopped_by if result else None, failed=bool(failed))

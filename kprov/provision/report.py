@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kprov.errors import InputError
+from kprov.rosters.model import Person
 
 REPORT_FIELDS = (
     "file",
@@ -21,6 +22,23 @@ REPORT_FIELDS = (
     "account_id",
     "reason",
 )
+
+
+def report_row(
+    person: Person, *, instance: str, outcome: str, account_id: str, reason: str
+) -> dict[str, Any]:
+    """One report row: where the line came from, who it names, and what became of it."""
+    return {
+        "file": person.origin.file,
+        "line": person.origin.line,
+        "external_user_id": person.external_id,
+        "sis_id": person.sis_id or "",
+        "role": person.role,
+        "instance": instance,
+        "outcome": outcome,
+        "account_id": account_id,
+        "reason": reason,
+    }
 
 
 def check_report_path(path: Path) -> None:
