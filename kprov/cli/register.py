@@ -130,27 +130,29 @@ def register(
         raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
     run_id = new_run_id()
     options = EnrollOptions(concurrency=concurrency, dry_run=dry_run, create_accounts=not no_create)
-    with (
-        locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state,
-        Progress(
-            "registrations", len(roster.people), enabled=not (g.quiet or json_output or dry_run)
-        ) as progress,
-    ):
-        outcome = register_roster(
-            roster.people,
-            default_instance=instance,
-            registry=state.registry,
-            journal=state.journal,
-            mapping=state.mapping,
-            client_factory=lambda: build_client(
-                settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
-            ),
-            options=options,
-            progress=progress.advance,
-            specs=specs_for_unknown(
-                roster.people, instance, state.registry, graph_id, roster.class_titles
-            ),
+    with locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state:
+        work = len(roster.people) + len(
+            {p.external_id for p in roster.people} - state.mapping.account_of.keys()
+        )  # registrations, plus the accounts created on the way
+        progress_bar = Progress(
+            "registrations", work, enabled=not (g.quiet or json_output or dry_run)
         )
+        with progress_bar as progress:
+            outcome = register_roster(
+                roster.people,
+                default_instance=instance,
+                registry=state.registry,
+                journal=state.journal,
+                mapping=state.mapping,
+                client_factory=lambda: build_client(
+                    settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
+                ),
+                options=options,
+                progress=progress.advance,
+                specs=specs_for_unknown(
+                    roster.people, instance, state.registry, graph_id, roster.class_titles
+                ),
+            )
     result = outcome.registrations
     counts = result.counts()
     accounts = outcome.accounts.counts() if outcome.accounts else {}

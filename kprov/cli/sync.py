@@ -165,7 +165,7 @@ def sync(
         line = ", ".join(
             f"{k.replace('_', ' ')} {v}"
             for k, v in summary.items()
-            if isinstance(v, int) and k not in ("exit_code",) and v
+            if type(v) is int and k != "exit_code" and v
         )
         typer.echo(f"sync {run_id}: {line or 'nothing to do'} ({summary['seconds']} s)")
     if failures or result.stopped_by is not None:
