@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -126,6 +127,8 @@ class KnewtonClient:
         self._token_locks_guard = threading.Lock()
         self.request_count = 0
         self._count_lock = threading.Lock()
+        self._calls = threading.local()  # per-thread facts about the call in progress
+
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, pool_size), max_retries=0)
         self.session.mount("http://", adapter)
@@ -268,6 +271,8 @@ class KnewtonClient:
         endpoint = endpoint_of(method, path)
         attempt = 0
         rate_limit_waits = 0
+        self._calls.resent_after_unknown = False
+
         while True:
             attempt += 1
             self.limiter.acquire(identity, endpoint)
@@ -291,8 +296,11 @@ class KnewtonClient:
                         hint="Check the network and the base URL, then rerun: kprov resumes "
                         "where it stopped.",
                     ) from None
+                if not isinstance(exc, requests.exceptions.ConnectTimeout):
+                    self._calls.resent_after_unknown = True  # it may have been applied
                 self._sleep(self._retry.backoff(attempt))
                 continue
+
             status = response.status_code
             self.pacer.leave(rate_limited=status == 429)
             if log.isEnabledFor(logging.DEBUG):
@@ -310,6 +318,8 @@ class KnewtonClient:
                 continue
             if attempt >= self._retry.max_attempts:
                 return response
+            if status != 503:  # 503 says "not processed"; other 5xx may follow a change
+                self._calls.resent_after_unknown = True
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             self._sleep(max(retry_after or 0.0, self._retry.backoff(attempt)))
 
@@ -516,7 +526,11 @@ class KnewtonClient:
         if end_date:
             body["end_date"] = end_date
         response = self._request("POST", "/learning-instances", body=body)
-        return LearningInstance.from_json(self._json(response, "POST", "/learning-instances"))
+        instance = LearningInstance.from_json(self._json(response, "POST", "/learning-instances"))
+        if getattr(self._calls, "resent_after_unknown", False):
+            # An earlier attempt may have created one too; the API cannot list instances.
+            instance = replace(instance, possible_duplicate=True)
+        return instance
 
     def get_learning_instance(self, instance_id: str) -> LearningInstance:
         path = f"/learning-instances/{instance_id}"

@@ -52,9 +52,11 @@ class LearningInstance:
     name: str | None
     start_date: str | None = None
     end_date: str | None = None
+    possible_duplicate: bool = False  # created on a resend after an answer was lost
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> LearningInstance:
+
         return cls(
             id=str(body["id"]),
             graph_id=body.get("graph_id"),

@@ -200,8 +200,10 @@ def register(
         }
         for r in failures
     ]
+    for warning in result.warnings:
+        typer.echo(f"kprov: warning: {warning}", err=True)
     if json_output:
-        emit_json({**summary, "failures": failure_rows[:1000]})
+        emit_json({**summary, "failures": failure_rows[:1000], "warnings": result.warnings})
     else:
         if not g.quiet:
             keys = (

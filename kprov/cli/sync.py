@@ -158,6 +158,7 @@ def sync(
                 **summary,
                 "plan": plan.as_json(),
                 "failures": failures[:1000],
+                "warnings": result.enroll.registrations.warnings if result.enroll else [],
                 **({"error": error_json(result.stopped_by)} if result.stopped_by else {}),
             }
         )
@@ -168,6 +169,9 @@ def sync(
             if type(v) is int and k != "exit_code" and v
         )
         typer.echo(f"sync {run_id}: {line or 'nothing to do'} ({summary['seconds']} s)")
+    warnings = result.enroll.registrations.warnings if result.enroll else []
+    for warning in warnings:
+        typer.echo(f"kprov: warning: {warning}", err=True)
     if failures or result.stopped_by is not None:
         typer.echo(
             f"kprov sync {manifest_path}: {len(failures)} failure(s)"

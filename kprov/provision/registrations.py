@@ -85,6 +85,8 @@ class EnrollmentResult:
 class RegisterResult:
     results: list[EnrollmentResult] = field(default_factory=list)
     instances_created: list[InstanceRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
     stopped_by: KprovError | None = None
     elapsed: float = 0.0
 
@@ -219,6 +221,13 @@ class Registrar:
             )
             self.registry.instances.record(record, self.registry.instance_index)
             result.instances_created.append(record)
+            if instance.possible_duplicate:
+                result.warnings.append(
+                    f"learning instance {ref!r} ({instance.id}) was created on a resend after an "
+                    f"answer was lost: an earlier attempt may have left an empty duplicate named "
+                    f"{spec.name!r} that the API cannot list; kprov uses {instance.id} only"
+                )
+
             created[ref] = instance.id
         return created
 

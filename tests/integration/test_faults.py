@@ -47,10 +47,13 @@ def test_semester_under_faults_and_expiring_tokens_ends_exact(
             monkeypatch.setenv(key, value)
         manifest, expected = write_semester(tmp_path, classes=20, learners=49)
         first = run_cli("sync", str(manifest), "--concurrency", "8")
+        stderr = first.stderr
         if first.exit_code != 0:  # at most one rerun
             assert first.exit_code in (1, 4), first.output
             second = run_cli("sync", str(manifest))
             assert second.exit_code == 0, second.output
+            stderr += second.stderr
+
         with box.store.lock:
             ext_of = {a["id"]: a["external_user_id"] for a in box.store.accounts.values()}
             name_of = {i["id"]: i["name"] for i in box.store.instances.values()}
@@ -71,6 +74,8 @@ def test_semester_under_faults_and_expiring_tokens_ends_exact(
         # instance: the API has no listing and no idempotency key to prevent or find it.
         used = {r["learning_instance_id"] for r in registrations}
         assert len(used) == 20 and instances >= 20
+        assert stderr.count("empty duplicate") >= instances - 20  # and the user is told
+
         assert MappingJournal(state_dir / "mapping.csv").load().account_of == accounts
         assert len(accounts) == 1000
 

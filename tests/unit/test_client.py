@@ -328,3 +328,15 @@ def test_debug_log_redacts_secrets_and_tokens(caplog: pytest.LogCaptureFixture) 
 def test_secret_never_shows_in_repr() -> None:
     assert SECRET not in repr(Secret(SECRET))
     assert SECRET not in str(Secret(SECRET))
+
+
+@responses.activate
+def test_an_instance_created_on_a_resend_after_a_lost_answer_is_flagged() -> None:
+    responses.post(TOKEN_URL, json=token_answer())
+    responses.post(f"{BASE}/learning-instances", status=500, json={"message": "oops"})
+    responses.post(f"{BASE}/learning-instances", json={"id": "li-2", "name": "A"})
+    responses.post(f"{BASE}/learning-instances", status=503, json={"message": "busy"})
+    responses.post(f"{BASE}/learning-instances", json={"id": "li-3", "name": "B"})
+    client = make_client()
+    assert client.create_learning_instance(graph_id="g", name="A").possible_duplicate
+    assert not client.create_learning_instance(graph_id="g", name="B").possible_duplicate
