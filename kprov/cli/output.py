@@ -12,8 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -222,9 +221,3 @@ def render_counts(title: str, rows: list[tuple[str, int]], *, no_color: bool) ->
     else:
         summary = ", ".join(f"{name} {count}" for name, count in rows)
         sys.stdout.write(f"{title}: {summary}\n")
-
-
-@contextmanager
-def timed() -> Iterator[Callable[[], float]]:
-    started = time.monotonic()
-    yield lambda: time.monotonic() - started

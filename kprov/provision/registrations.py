@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -516,13 +516,3 @@ def unregister(
     )
     result.stopped_by = pool.run(removals)
     return result
-
-
-def iter_lines(result: RegisterResult) -> Iterator[EnrollmentResult]:
-    """Results in roster order (file, line)."""
-    return iter(
-        sorted(
-            result.results,
-            key=lambda r: (r.enrollment.person.origin.file, r.enrollment.person.origin.line),
-        )
-    )

@@ -110,9 +110,6 @@ class RegistrationIndex:
     def in_instance(self, instance_id: str) -> Iterator[RegistrationRecord]:
         return (r for r in self.active.values() if r.instance_id == instance_id)
 
-    def by_registration_id(self, registration_id: str) -> RegistrationRecord | None:
-        return next((r for r in self.active.values() if r.registration_id == registration_id), None)
-
 
 class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
