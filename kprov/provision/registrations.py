@@ -41,6 +41,8 @@ from kprov.state.mapping import MappingIndex
 from kprov.state.registry import InstanceRecord, RegistrationRecord, Registry
 
 MAX_REGISTRATIONS = 500  # per learning instance and per account (entity limits)
+MAX_FIELD = 256  # characters in any character field (entity limits)
+
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CONFLICT_WORDS = ("already", "exist", "duplicate", "conflict")
 RUN_STOPPERS = (AuthenticationError, NetworkError, ServerError)
@@ -147,13 +149,24 @@ def resolve_instances(
 
 
 def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
-    """More than 500 registrations for one instance or one account is refused up front."""
+    """Refused up front: more than 500 registrations for one instance or one account, and an
+    instance key longer than a character field may be (it may become the instance's name)."""
     per_instance: dict[str, list[Person]] = defaultdict(list)
     per_account: dict[str, list[Person]] = defaultdict(list)
+    problems: list[Problem] = []
     for person, ref in lines:
         per_instance[ref].append(person)
         per_account[person.external_id].append(person)
-    problems: list[Problem] = []
+        if len(ref) > MAX_FIELD and len(per_instance[ref]) == 1:
+            problems.append(
+                Problem(
+                    person.origin.file,
+                    person.origin.line,
+                    f"instance {ref[:40]!r}... is {len(ref)} characters; the "
+                    f"API allows {MAX_FIELD}: use a shorter key",
+                )
+            )
+
     for label, groups in (("learning instance", per_instance), ("account", per_account)):
         for name, people in groups.items():
             if len(people) > MAX_REGISTRATIONS:

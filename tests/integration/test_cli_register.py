@@ -224,3 +224,14 @@ def test_deleting_an_instance_invalidates_its_registrations(
     assert run_cli("instances", "delete", "chem", "--yes").exit_code == 0
     assert server_enrolments(sandbox_env) == set()
     assert json.loads(run_cli("instances", "list", "--json").stdout)["instances"] == []
+
+
+def test_an_instance_key_too_long_for_the_api_is_an_input_error(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id,instance\ns-1," + "k" * 300 + "\n", encoding="utf-8")
+    result = run_cli("register", str(roster), "--graph-id", "g")
+    assert result.exit_code == 2
+    assert f"{roster}:2: instance 'kkkk" in result.stderr and "allows 256" in result.stderr
+    assert sandbox_env.requests() == {}

@@ -153,3 +153,48 @@ def test_kill_9_during_registration_then_rerun_registers_each_exactly_once(
         assert len(pairs) == len(set(pairs)) == 4 * 31
     finally:
         box.server.stop()
+
+
+def test_kill_9_during_sync_then_rerun_converges_exactly(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    box = start_sandbox(latency_ms=5, strict_learner_permissions=True)
+    try:
+        lines = ["defaults: {graph_id: g}", "instances:"]
+        for c in range(3):
+            roster = tmp_path / f"c{c}.csv"
+            roster.write_text("external_user_id\n" + "".join(f"y{c}-{i}\n" for i in range(40)))
+            lines += [
+                f"  - key: c{c}",
+                f"    name: C{c}",
+                "    people:",
+                f"      - instructors: [yt{c}]",
+                f"      - roster: {roster.name}",
+            ]
+        manifest = tmp_path / "semester.yaml"
+        manifest.write_text("\n".join(lines) + "\n")
+        env = kprov_env(box, isolated_env)
+        command = [sys.executable, "-m", "kprov", "sync", str(manifest)]
+        kill_at = random.Random(SEED + 1).randrange(10, 100)
+        holder: dict[str, Any] = {}
+        kill_on(box, "create_registration", kill_at, holder)
+        holder["process"] = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        holder["process"].wait(60)
+        assert holder["process"].returncode == -signal.SIGKILL
+        box.store.__dict__.pop("create_registration", None)
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        quiet = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+        with box.store.lock:
+            pairs = [
+                (r["account_id"], r["learning_instance_id"])
+                for r in box.store.registrations.values()
+            ]
+            instances = len(box.store.instances)
+        assert len(pairs) == len(set(pairs)) == 3 * 41
+        assert instances == 3
+    finally:
+        box.server.stop()
