@@ -503,7 +503,10 @@ class KnewtonClient:
             return BatchItemResult(external_user_id, 0, error_message="malformed batch item")
         code = item.get("code")
         status = int(code) if isinstance(code, (int, str)) and str(code).isdigit() else 0
-        body = item.get("body") if isinstance(item.get("body"), dict) else {}
+        body = item.get("body")
+        if not isinstance(body, dict):
+            body = {}
+
         account_id = body.get("account_id") or body.get("id")
         if 200 <= status < 300 and account_id:
             return BatchItemResult(external_user_id, status, account_id=str(account_id))

@@ -33,9 +33,10 @@ def check_instance_fields(name: str, graph_id: str, start: str | None, end: str 
     for label, value in (("--name", name), ("--graph-id", graph_id)):
         if len(value) > 256:
             problems.append(f"{label} is {len(value)} characters; the API allows 256")
-    for label, value in (("--start", start), ("--end", end)):
-        if value and not _DATE.match(value):
-            problems.append(f"{label} {value!r} is not an ISO 8601 date (e.g. 2026-09-01)")
+    for label, date in (("--start", start), ("--end", end)):
+        if date and not _DATE.match(date):
+            problems.append(f"{label} {date!r} is not an ISO 8601 date (e.g. 2026-09-01)")
+
     if problems:
         raise InputError(
             "cannot create this learning instance; nothing was sent:", problems=problems

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from kprov.cli.output import command_group, emit_json, globals_of, guarded
 from kprov.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kprov.config import ConfigFile
+
 
 app = command_group(
     "Manage profiles (API targets). Example: kprov profile add prod "
@@ -13,7 +19,7 @@ app = command_group(
 )
 
 
-def _config_file(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _config_file(ctx: typer.Context) -> ConfigFile:
     import os
 
     from kprov.config import ConfigFile, config_path_from

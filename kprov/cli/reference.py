@@ -14,8 +14,8 @@ END = "<!-- command-reference:end -->"
 def _paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]
     if hasattr(command, "list_commands"):  # a group (Typer may vendor its own click)
-        for name in command.list_commands(None):  # type: ignore[arg-type]
-            sub = command.get_command(None, name)  # type: ignore[arg-type]
+        for name in command.list_commands(None):
+            sub = command.get_command(None, name)
 
             if sub is not None and not sub.hidden:
                 found.extend(_paths(sub, (*prefix, name)))

@@ -159,14 +159,15 @@ def compute_plan(
             plan.role_changes.append((planned, existing))
     external_of = {account: ext for ext, account in mapping.account_of.items()}
     key_of = {instance_id: key for key, instance_id in instance_id_of.items()}
-    for record in active.values():
-        key = key_of.get(record.instance_id)
-        if key is None:
+    for registration in active.values():
+        managed_key = key_of.get(registration.instance_id)
+        if managed_key is None:
             continue  # not an instance this manifest manages
         plan.managed_registrations += 1
-        ext = record.external_user_id or external_of.get(record.account_id, "")
-        if (ext, key) not in desired:
-            plan.removals.append((key, record))
+        ext = registration.external_user_id or external_of.get(registration.account_id, "")
+        if (ext, managed_key) not in desired:
+            plan.removals.append((managed_key, registration))
+
     plan.removal_limit = removal_limit(max_removals, plan.managed_registrations)
     return plan
 

@@ -44,6 +44,8 @@ def verify_ids(
 
     def check(external_id: str) -> Mismatch | None:
         mapped = index.account_of[external_id]
+        found: Mismatch | None
+
         try:
             actual = client.account_id_of(external_id)
         except TokenRefused:

@@ -154,8 +154,9 @@ def read_roster_csv(
             id_name = records.column(id_column)
             if id_name is None:
                 break
-            columns = (records.index(id_name), records.index(records.column("role")),
+            columns = (records.header.index(id_name), records.index(records.column("role")),
                        records.index(records.column("instance")))  # fmt: skip
+
         id_at, role_at, instance_at = columns
         raw_role = row[role_at] if role_at is not None else ""
         role = (raw_role.strip().lower() or LEARNER) if raw_role else LEARNER

@@ -71,12 +71,12 @@ def load_yaml_document(path: Path, problems: list[Problem]) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=RosterLoader)
     except _AliasRefused as exc:
-        line = exc.mark.line + 1 if exc.mark else None
+        alias_line = exc.mark.line + 1 if exc.mark else None
         column = exc.mark.column + 1 if exc.mark else None
         problems.append(
             Problem(
                 name,
-                line,
+                alias_line,
                 "YAML aliases (*name) are not allowed in kprov inputs; write the values out",
                 column,
             )

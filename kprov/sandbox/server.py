@@ -278,7 +278,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return f"http://{host!s}:{port}{API_PREFIX}"
 
     def start_background(self) -> SandboxHTTPServer:
         """Serve from a daemon thread (tests, the in-process sandbox profile)."""
