@@ -68,7 +68,19 @@ class Sandbox:
             if label.split(" ")[0] in ("POST", "DELETE") and label != "POST /oauth/token"
         )
 
+    def enrolments(self) -> set[tuple[str, str, str]]:
+        """(external id, instance name, type) of every valid registration on the server."""
+        with self.store.lock:
+            ext_of = {a["id"]: a["external_user_id"] for a in self.store.accounts.values()}
+            name_of = {i["id"]: i["name"] for i in self.store.instances.values()}
+            return {
+                (ext_of[r["account_id"]], name_of[r["learning_instance_id"]], r["type"])
+                for r in self.store.registrations.values()
+                if not r["invalid"]
+            }
+
     def http_get(self, path: str) -> Any:
+
         root = self.base_url.rsplit("/v0", 1)[0]
         with urllib.request.urlopen(root + path, timeout=5) as answer:
             return json.load(answer)

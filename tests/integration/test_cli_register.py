@@ -21,18 +21,6 @@ def semester_roster(path: Path, instances: int, learners: int) -> Path:
     return path
 
 
-def server_enrolments(box: Sandbox) -> set[tuple[str, str, str]]:
-    """(external id, instance name, type) of every valid registration on the server."""
-    with box.store.lock:
-        ext_of = {a["id"]: a["external_user_id"] for a in box.store.accounts.values()}
-        name_of = {i["id"]: i["name"] for i in box.store.instances.values()}
-        return {
-            (ext_of[r["account_id"]], name_of[r["learning_instance_id"]], r["type"])
-            for r in box.store.registrations.values()
-            if not r["invalid"]
-        }
-
-
 def roster_enrolments(path: Path) -> set[tuple[str, str, str]]:
     """(external id, instance, role) per roster line; sandbox names instances by their key."""
     found = set()
@@ -62,7 +50,7 @@ def test_forty_classes_from_one_roster_then_a_rerun_sends_nothing(
         summary = json.loads(result.stdout)
         assert (summary["registered"], summary["failed"]) == (2040, 0)
         assert summary["accounts_created"] == 2040 and len(summary["instances_created"]) == 40
-        assert server_enrolments(box) == roster_enrolments(roster)
+        assert box.enrolments() == roster_enrolments(roster)
         posts = box.requests()["POST /registrations"]
         assert posts == 2040
         again = run_cli("register", str(roster), "--graph-id", "gref-algebra", "--json")
@@ -100,7 +88,7 @@ def test_register_under_faults_ends_exact_with_no_registration_twice(
         if first.exit_code != 0:
             assert first.exit_code in (1, 4), first.output
             assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
-        assert server_enrolments(box) == roster_enrolments(roster)
+        assert box.enrolments() == roster_enrolments(roster)
         with box.store.lock:
             pairs = [
                 (r["account_id"], r["learning_instance_id"])
@@ -199,11 +187,11 @@ def test_inline_register_then_unregister_exactly_the_named_ones(
         "unregister", "--instance", "bio", "s-1", "s-2", "--max-removals", "1", "--yes"
     )
     assert refused.exit_code == 6
-    assert len(server_enrolments(sandbox_env)) == 4
+    assert len(sandbox_env.enrolments()) == 4
     done = run_cli("unregister", "--instance", "bio", "s-1", "s-2", "--yes", "--json")
     assert done.exit_code == 0, done.output
     assert sorted(json.loads(done.stdout)["removed"]) == ["s-1", "s-2"]
-    assert server_enrolments(sandbox_env) == {
+    assert sandbox_env.enrolments() == {
         ("t-1", "Bio", "instructor"),
         ("s-3", "Bio", "learner"),
     }
@@ -222,7 +210,7 @@ def test_deleting_an_instance_invalidates_its_registrations(
     run_cli("register", "--instance", "chem", "--instructor", "t-9", "--learner", "s-9")
     assert run_cli("instances", "delete", "chem").exit_code == 2  # no terminal, no --yes
     assert run_cli("instances", "delete", "chem", "--yes").exit_code == 0
-    assert server_enrolments(sandbox_env) == set()
+    assert sandbox_env.enrolments() == set()
     assert json.loads(run_cli("instances", "list", "--json").stdout)["instances"] == []
 
 

@@ -53,24 +53,13 @@ class Semester:
         }
 
 
-def server_state(box: Sandbox) -> set[tuple[str, str, str]]:
-    with box.store.lock:
-        ext_of = {a["id"]: a["external_user_id"] for a in box.store.accounts.values()}
-        name_of = {i["id"]: i["name"] for i in box.store.instances.values()}
-        return {
-            (ext_of[r["account_id"]], name_of[r["learning_instance_id"]], r["type"])
-            for r in box.store.registrations.values()
-            if not r["invalid"]
-        }
-
-
 def first_night(folder: Path, box: Sandbox) -> Semester:
     semester = Semester(folder)
     semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(20)])
     semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(20)])
     result = run_cli("sync", str(semester.write()))
     assert result.exit_code == 0, result.output
-    assert server_state(box) == semester.expected()
+    assert box.enrolments() == semester.expected()
     return semester
 
 
@@ -92,7 +81,7 @@ def test_adds_and_drops_converge_with_prune(sandbox_env: Sandbox, tmp_path: Path
     semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(2, 20)] + ["a-new"])
     result = run_cli("sync", str(semester.write()), "--prune", "--max-removals", "5")
     assert result.exit_code == 0, result.output
-    assert server_state(sandbox_env) == semester.expected()
+    assert sandbox_env.enrolments() == semester.expected()
 
 
 def test_drops_without_prune_are_only_reported_in_the_plan(
@@ -103,7 +92,7 @@ def test_drops_without_prune_are_only_reported_in_the_plan(
     plan = json.loads(run_cli("sync", str(semester.write()), "--plan", "--json").stdout)["plan"]
     assert plan["removals_without_prune"] == 1 and plan["registrations_to_remove"] == 0
     assert run_cli("sync", str(semester.write())).exit_code == 0
-    assert ("a-0", "Class alg", "learner") in server_state(sandbox_env)
+    assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
 
 
 def test_an_instructor_change_replaces_the_instructor(sandbox_env: Sandbox, tmp_path: Path) -> None:
@@ -111,7 +100,7 @@ def test_an_instructor_change_replaces_the_instructor(sandbox_env: Sandbox, tmp_
     semester.set_class("bio", ["t-3"], [f"b-{i}" for i in range(20)])
     result = run_cli("sync", str(semester.write()), "--prune", "--max-removals", "1")
     assert result.exit_code == 0, result.output
-    assert server_state(sandbox_env) == semester.expected()
+    assert sandbox_env.enrolments() == semester.expected()
 
 
 def test_a_role_change_needs_prune_and_then_replaces_the_registration(
@@ -123,7 +112,7 @@ def test_a_role_change_needs_prune_and_then_replaces_the_registration(
     assert refused.exit_code == 1 and "--prune" in refused.stderr
     done = run_cli("sync", str(semester.write()), "--prune", "--max-removals", "1")
     assert done.exit_code == 0, done.output
-    assert server_state(sandbox_env) == semester.expected()
+    assert sandbox_env.enrolments() == semester.expected()
 
 
 def test_prune_over_the_limit_removes_nothing_but_applies_additions_and_exits_6(
@@ -134,7 +123,7 @@ def test_prune_over_the_limit_removes_nothing_but_applies_additions_and_exits_6(
     result = run_cli("sync", str(semester.write()), "--prune")
     assert result.exit_code == 6
     assert "nothing was removed" in result.stderr
-    state = server_state(sandbox_env)
+    state = sandbox_env.enrolments()
     assert ("a-brand-new", "Class alg", "learner") in state
     assert ("a-5", "Class alg", "learner") in state
 
