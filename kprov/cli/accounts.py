@@ -74,10 +74,11 @@ def import_accounts(
     from kprov.provision.session import build_client, new_run_id
 
     g = globals_of(ctx)
-    settings = g.settings(mapping)
     if report:
         check_report_path(report)
-    roster = read_roster(settings, RosterArgs(rosters, id_column, hash_ids))
+    roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
+    settings = g.settings(mapping)
+
     run_id = new_run_id()
     with locked_mapping(settings, lock_timeout=lock_timeout, command=command_line()) as (
         journal,

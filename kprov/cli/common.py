@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,15 +95,20 @@ class RosterArgs:
     hash_ids: bool
 
 
-def read_roster(settings: Settings, args: RosterArgs) -> Roster:
-    """Read and validate rosters; any problem raises InputError (exit 2) before any request."""
+def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
+    """Read and validate rosters; any problem raises InputError (exit 2) before any request.
+
+    The settings are resolved only when --hash-ids needs the profile's key, so bad input is
+    reported as bad input even on a machine that is not configured yet.
+    """
     if not args.paths:
         raise InputError("no roster given", hint="Name one or more CSV, YAML or OneRoster files.")
     hash_key = None
     if args.hash_ids:
         from kprov.credentials import resolve_id_key
 
-        hash_key = resolve_id_key(settings).reveal().encode("utf-8")
+        hash_key = resolve_id_key(settings()).reveal().encode("utf-8")
+
     from kprov.rosters import RosterOptions, load_roster
 
     return load_roster(args.paths, RosterOptions(id_column=args.id_column, hash_key=hash_key))

@@ -111,13 +111,14 @@ def register(
     from kprov.rosters.validate import id_problems
 
     g = globals_of(ctx)
-    settings = g.settings(mapping)
     if report:
         check_report_path(report)
     if rosters:
-        roster = read_roster(settings, RosterArgs(rosters, id_column, hash_ids))
+        roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
     else:
         roster = Roster()
+    settings = g.settings(mapping)
+
     inline = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
     if inline and not instance:
         raise InputError("--learner and --instructor need --instance ID|KEY")
@@ -267,11 +268,12 @@ def unregister(
     from kprov.provision.session import build_client
 
     g = globals_of(ctx)
-    settings = g.settings(mapping)
     ids = list(external_ids or [])
     if roster is not None:
-        people = read_roster(settings, RosterArgs([roster], id_column, hash_ids)).people
-        ids.extend(p.external_id for p in people)
+        people = read_roster(lambda: g.settings(mapping), RosterArgs([roster], id_column, hash_ids))
+        ids.extend(p.external_id for p in people.people)
+    settings = g.settings(mapping)
+
     if not ids:
         raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
     with locked_state(settings, command=command_line()) as state:

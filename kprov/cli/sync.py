@@ -97,13 +97,14 @@ def sync(
     run_id = new_run_id()
     interactive = is_terminal(sys.stdout)
     try:
-        settings = g.settings(mapping)
         hash_key = None
         if hash_ids or _manifest_wants_hashing(manifest_path):
             from kprov.credentials import resolve_id_key
 
-            hash_key = resolve_id_key(settings).reveal().encode("utf-8")
-        manifest = read_manifest(manifest_path, hash_key=hash_key)
+            hash_key = resolve_id_key(g.settings(mapping)).reveal().encode("utf-8")
+        manifest = read_manifest(manifest_path, hash_key=hash_key)  # bad input first: exit 2
+        settings = g.settings(mapping)
+
         with locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state:
             plan = compute_plan(
                 manifest, state.mapping, state.registry, prune=prune, max_removals=max_removals

@@ -61,7 +61,7 @@ def problems_error(problems: Sequence[Problem], what: str = "roster") -> InputEr
     return InputError(
         f"{len(problems)} problem(s) in the {what}; nothing was sent:",
         problems=shown,
-        hint="Fix the lines named above and run the same command again.",
+        hint="Fix what is named above and run the same command again.",
     )
 
 

@@ -75,3 +75,10 @@ def test_an_oversized_yaml_roster_is_refused(sandbox_env: Sandbox, tmp_path: Pat
     result = run_cli("accounts", "import", str(path))
     assert result.exit_code == 2 and "use CSV for large rosters" in result.stderr
     assert sandbox_env.requests() == {}
+
+
+def test_bad_input_is_reported_as_such_even_before_any_configuration(tmp_path: Path) -> None:
+    # no KPROV_BASE_URL, no profile: the roster's problem still comes first, as exit 2
+    result = run_cli("accounts", "import", str(CORPUS / "email_id.csv"))
+    assert result.exit_code == 2
+    assert "looks like an email address" in result.stderr
