@@ -49,16 +49,11 @@ def login(
     if not secret:
         raise InputError("the secret is empty; nothing was stored")
     if verify:
-        from kprov.api.client import KnewtonClient
+        from kprov.provision.session import build_client
 
-        with KnewtonClient(
-            base_url=settings.profile.base_url,
-            api_key=settings.profile.api_key,
-            api_secret=secret,
-            token_url=settings.token_url,
-            admin_external_id=settings.profile.admin_external_id,
-        ) as client:
+        with build_client(settings, pool_size=1, secret=secret) as client:
             client.token_for()
+
     store_api_secret(settings.profile.name, secret)
     typer.echo(f"secret for profile {settings.profile.name!r} stored in the keyring")
 

@@ -270,8 +270,9 @@ def unregister(
     g = globals_of(ctx)
     ids = list(external_ids or [])
     if roster is not None:
-        people = read_roster(lambda: g.settings(mapping), RosterArgs([roster], id_column, hash_ids))
-        ids.extend(p.external_id for p in people.people)
+        listed = read_roster(lambda: g.settings(mapping), RosterArgs([roster], id_column, hash_ids))
+        ids.extend(p.external_id for p in listed.people)
+
     settings = g.settings(mapping)
 
     if not ids:

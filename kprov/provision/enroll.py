@@ -181,7 +181,22 @@ def register_roster(
             )
         return chosen
 
+    def not_attempted(enrollments: list[Enrollment]) -> None:
+        """Every line keeps a fate, even when the run stopped before reaching it."""
+        active = registry.registration_index.active
+        for e in enrollments:
+            existing = active.get((e.account_id, e.instance_id))
+            if existing is not None and existing.type == e.role:
+                result.results.append(
+                    EnrollmentResult(e, RegOutcome.ALREADY_REGISTERED, existing.registration_id)
+                )
+            else:
+                result.results.append(
+                    EnrollmentResult(e, RegOutcome.NOT_ATTEMPTED, reason="run stopped before it")
+                )
+
     def register(enrollments: list[Enrollment]) -> None:
+
         needs_sending = not options.dry_run and any(
             (e.account_id, e.instance_id) not in registry.registration_index.active
             for e in enrollments
@@ -205,20 +220,19 @@ def register_roster(
             import_accounts(instructors)
             instances_done.result()
             learners_done = side.submit(import_accounts, learners)
+            instructor_enrollments = enrollments_for(INSTRUCTOR)
             if accounts.stopped_by is None and result.stopped_by is None:
-                register(enrollments_for(INSTRUCTOR))
+                register(instructor_enrollments)
             else:
-                enrollments_for(INSTRUCTOR)
+                not_attempted(instructor_enrollments)
             learners_done.result()
         result.stopped_by = result.stopped_by or accounts.stopped_by
         learner_enrollments = enrollments_for(LEARNER)
         if result.stopped_by is None:
             register(learner_enrollments)
         else:
-            result.results.extend(
-                EnrollmentResult(e, RegOutcome.NOT_ATTEMPTED, reason="run stopped before it")
-                for e in learner_enrollments
-            )
+            not_attempted(learner_enrollments)
+
         result.elapsed = time.monotonic() - started
     finally:
         if client is not None and close_client:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kprov.config import Settings, quotas_for
-from kprov.credentials import resolve_api_secret
+from kprov.credentials import Secret, resolve_api_secret
 from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,11 +44,14 @@ def build_client(
     pool_size: int = 8,
     run_id: str | None = None,
     test_accounts: bool = False,
+    secret: Secret | None = None,
 ) -> KnewtonClient:
+    """The client for a command; *secret* is given only by `auth login`, to test a new one."""
     from kprov.api.client import KnewtonClient
     from kprov.api.pacing import Pacer, QuotaLimiter
 
-    secret = resolve_api_secret(settings)
+    secret = secret or resolve_api_secret(settings)
+
     if settings.is_builtin_sandbox:
         ensure_embedded_sandbox(settings)
     quotas = quotas_for(settings.profile)

@@ -178,6 +178,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         store = self.server.store
         with store.lock:
             store.requests[label] += 1
+            if self.headers.get("X-Knewton-Test", "").lower() == "true":
+                store.requests[f"{label} marked X-Knewton-Test"] += 1
+
         fault = self.server.faults.draw()
         if fault is Fault.UNAVAILABLE_BEFORE:
             self._answer(503, {"message": "service unavailable", "error_id": "injected-503"})

@@ -223,3 +223,29 @@ def test_an_instance_key_too_long_for_the_api_is_an_input_error(
     assert result.exit_code == 2
     assert f"{roster}:2: instance 'kkkk" in result.stderr and "allows 256" in result.stderr
     assert sandbox_env.requests() == {}
+
+
+def test_test_accounts_flag_marks_account_creation_only(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = semester_roster(tmp_path / "r.csv", instances=1, learners=2)
+    result = run_cli("register", str(roster), "--graph-id", "g", "--test-accounts")
+    assert result.exit_code == 0, result.output
+    requests = sandbox_env.requests()
+    assert requests["POST /batch marked X-Knewton-Test"] == requests["POST /batch"]
+    assert "POST /registrations marked X-Knewton-Test" not in requests
+
+
+def test_when_the_api_goes_down_every_line_still_gets_a_fate(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = semester_roster(tmp_path / "r.csv", instances=2, learners=2)
+    assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+    grown = semester_roster(tmp_path / "r2.csv", instances=2, learners=4)
+    sandbox_env.server.stop()  # the API is gone for the second run
+    monkeypatch.setenv("KPROV_RETRY_MAX_ATTEMPTS", "1")
+    result = run_cli("register", str(grown), "--json")
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert summary["lines"] == 10  # 2 instructors + 8 learners, each accounted for
+    assert summary["already_registered"] == 6 and summary["not_attempted"] == 4

@@ -172,7 +172,21 @@ def test_an_overlapping_run_exits_5_and_writes_nothing(
     assert sandbox_env.write_requests() == 0
 
 
+def test_report_has_one_row_per_manifest_line(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    semester = Semester(tmp_path)
+    semester.set_class("alg", ["t-1"], ["a-1", "a-2"])
+    report = tmp_path / "night.json"
+    assert run_cli("sync", str(semester.write()), "--report", str(report)).exit_code == 0
+    rows = json.loads(report.read_text())
+    assert sorted((r["external_user_id"], r["role"], r["outcome"]) for r in rows) == [
+        ("a-1", "learner", "registered"),
+        ("a-2", "learner", "registered"),
+        ("t-1", "instructor", "registered"),
+    ]
+
+
 def test_log_file_records_every_run(sandbox_env: Sandbox, tmp_path: Path) -> None:
+
     semester = Semester(tmp_path)
     semester.set_class("alg", ["t-1"], ["a-1"])
     log = tmp_path / "logs" / "kprov.log"

@@ -117,6 +117,30 @@ def test_kill_9_then_rerun_leaves_a_complete_and_exact_mapping(
         box.server.stop()
 
 
+def kill_on_registration_then_rerun(
+    box: Sandbox, command: list[str], env: dict[str, str], kill_at: int
+) -> subprocess.CompletedProcess[str]:
+    """Run *command*, SIGKILL it right after registration N was applied, then rerun it."""
+    holder: dict[str, Any] = {}
+    kill_on(box, "create_registration", kill_at, holder)
+    holder["process"] = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    holder["process"].wait(60)
+    assert holder["process"].returncode == -signal.SIGKILL
+    box.store.__dict__.pop("create_registration", None)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    return rerun
+
+
+def registration_pairs(box: Sandbox) -> list[tuple[str, str]]:
+    with box.store.lock:
+        return [
+            (r["account_id"], r["learning_instance_id"]) for r in box.store.registrations.values()
+        ]
+
+
 def register_roster(path: Path, instances: int, learners: int) -> Path:
     rows = ["external_user_id,role,instance"]
     for c in range(instances):
@@ -135,21 +159,8 @@ def test_kill_9_during_registration_then_rerun_registers_each_exactly_once(
         roster = register_roster(tmp_path / "r.csv", instances=4, learners=30)
         env = kprov_env(box, isolated_env)
         command = [sys.executable, "-m", "kprov", "register", str(roster), "--graph-id", "g"]
-        holder: dict[str, Any] = {}
-        kill_on(box, "create_registration", kill_at, holder)
-        holder["process"] = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        holder["process"].wait(60)
-        assert holder["process"].returncode == -signal.SIGKILL
-        box.store.__dict__.pop("create_registration", None)
-        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-        assert rerun.returncode == 0, rerun.stderr
-        with box.store.lock:
-            pairs = [
-                (r["account_id"], r["learning_instance_id"])
-                for r in box.store.registrations.values()
-            ]
+        kill_on_registration_then_rerun(box, command, env, kill_at)
+        pairs = registration_pairs(box)
         assert len(pairs) == len(set(pairs)) == 4 * 31
     finally:
         box.server.stop()
@@ -176,23 +187,11 @@ def test_kill_9_during_sync_then_rerun_converges_exactly(
         env = kprov_env(box, isolated_env)
         command = [sys.executable, "-m", "kprov", "sync", str(manifest)]
         kill_at = random.Random(SEED + 1).randrange(10, 100)
-        holder: dict[str, Any] = {}
-        kill_on(box, "create_registration", kill_at, holder)
-        holder["process"] = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        holder["process"].wait(60)
-        assert holder["process"].returncode == -signal.SIGKILL
-        box.store.__dict__.pop("create_registration", None)
-        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-        assert rerun.returncode == 0, rerun.stderr
+        kill_on_registration_then_rerun(box, command, env, kill_at)
         quiet = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+        pairs = registration_pairs(box)
         with box.store.lock:
-            pairs = [
-                (r["account_id"], r["learning_instance_id"])
-                for r in box.store.registrations.values()
-            ]
             instances = len(box.store.instances)
         assert len(pairs) == len(set(pairs)) == 3 * 41
         assert instances == 3

@@ -174,3 +174,22 @@ def test_fault_injection_is_seeded() -> None:
     assert {d.value for d in draws[0]} >= {"none", "503"}
     with pytest.raises(ValueError):
         FaultRates.parse("teapot=0.1")
+
+
+def test_knewton_limits_answer_429_per_token_without_retry_after() -> None:
+    box = start_sandbox(knewton_limits=True)
+    try:
+        client = client_for(box)
+        token = client.token_for().access_token
+        headers = {"Authorization": f"Bearer {token}"}
+        url = box.base_url + "/accounts/current"
+        answers = [requests.get(url, headers=headers, timeout=5) for _ in range(16)]
+        assert [a.status_code for a in answers[:15]] == [200] * 15  # every GET: 15 a minute
+        refused = answers[15]
+        assert refused.status_code == 429
+        assert refused.headers["X-Knewton-Rate-Exceeded"] == "token-limited"
+        assert "Retry-After" not in refused.headers
+        teacher = client.batch_create_accounts(["t-quota"])[0]
+        assert teacher.ok  # another endpoint's quota is untouched
+    finally:
+        box.server.stop()

@@ -150,3 +150,26 @@ def test_id_key_comes_from_env_or_explains_why_it_matters(tmp_path: Path) -> Non
     keyring.set_keyring(MemoryKeyring())
     with pytest.raises(ConfigError, match="KPROV_ID_KEY"):
         resolve_id_key(settings, env={})
+
+
+def test_config_file_rate_limits_can_be_off_or_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "profiles:\n"
+        "  local: {base_url: 'http://127.0.0.1:9/v0', api_key: k, rate_limits: off}\n"
+        "  big: {base_url: 'https://x.test/v0', api_key: k, rate_limits: {'POST /batch': 300}}\n"
+        "  bad: {base_url: 'https://x.test/v0', api_key: k}\n"
+    )
+    config = ConfigFile(path)
+    assert config.profiles["local"].rate_limits_off
+    assert dict(config.profiles["big"].rate_limits) == {"POST /batch": 300}
+    config.save()  # round trip keeps both forms
+    again = ConfigFile(path)
+    assert again.profiles["local"].rate_limits_off
+    assert dict(again.profiles["big"].rate_limits) == {"POST /batch": 300}
+    path.write_text(
+        "profiles:\n  p: {base_url: 'https://x.test/v0', api_key: k, "
+        "rate_limits: {'POST /batch': fast}}\n"
+    )
+    with pytest.raises(ConfigError, match="rate_limits"):
+        ConfigFile(path)
