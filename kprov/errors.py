@@ -9,12 +9,16 @@ class ExitCode(IntEnum):
     """Stable process exit codes; documented in README.md and pinned by tests."""
 
     OK = 0
-    ITEM_FAILURES = 1
-    INPUT = 2
-    CONFIG = 3
-    API = 4
-    LOCKED = 5
-    SAFETY_LIMIT = 6
+    ITEM_FAILURES = 1  # the run finished; some items failed and stay pending for the next run
+    INPUT = 2  # bad usage or input files: nothing was sent
+    CONFIG = 3  # configuration or credentials
+    API = 4  # the API or the network failed: a rerun resumes where this one stopped
+    LOCKED = 5  # another kprov run holds the state lock
+    SAFETY_LIMIT = 6  # a safety limit (removal brake) stopped part of the run
+    NOT_FOUND = 7  # the API says the thing named does not exist: fix the name, do not retry
+    STALE_PLAN = 8  # a saved plan no longer matches the local state: nothing was sent
+    STORAGE = 9  # local files could not be written (disk full, read-only, permissions)
+    INTERRUPTED = 130  # Ctrl-C / SIGINT: what was answered is recorded; rerun resumes
 
 
 class KprovError(Exception):
@@ -65,3 +69,24 @@ class SafetyLimitError(KprovError):
     """A safety limit (such as --max-removals) stopped the run."""
 
     exit_code = ExitCode.SAFETY_LIMIT
+
+
+class StalePlanError(KprovError):
+    """A saved plan was made from local state that has changed since; nothing was sent."""
+
+    exit_code = ExitCode.STALE_PLAN
+
+
+class StorageError(KprovError):
+    """A local file could not be read or written safely (ENOSPC, EFBIG, EACCES, EROFS, ...).
+
+    The message names the file and what to do. Whatever was recorded before stays recorded.
+    """
+
+    exit_code = ExitCode.STORAGE
+
+
+class Interrupted(KprovError):
+    """The operator asked the run to stop (Ctrl-C, SIGINT, SIGTERM) before this was sent."""
+
+    exit_code = ExitCode.INTERRUPTED

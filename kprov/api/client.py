@@ -35,10 +35,8 @@ from kprov.api.models import (
 from kprov.api.pacing import (
     RETRY_STATUSES,
     Pacer,
-    QuotaLimiter,
     RetryPolicy,
     endpoint_of,
-    parse_retry_after,
 )
 from kprov.credentials import Secret
 
@@ -102,7 +100,7 @@ class KnewtonClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         pacer: Pacer | None = None,
-        limiter: QuotaLimiter | None = None,
+        cancel: threading.Event | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         request_label: str | None = None,
@@ -119,7 +117,7 @@ class KnewtonClient:
         self._sleep = sleep
         self._clock = clock
         self.pacer = pacer or Pacer(clock=clock, sleep=sleep)
-        self.limiter = limiter or QuotaLimiter({}, clock=clock, sleep=sleep)
+        self.cancel = cancel or threading.Event()  # set: no new request is sent
         self._request_label = request_label
         self._test_accounts = test_accounts
         self._tokens: dict[str | None, Token] = {}
@@ -275,8 +273,7 @@ class KnewtonClient:
 
         while True:
             attempt += 1
-            self.limiter.acquire(identity, endpoint)
-            self.pacer.enter()
+            self.pacer.acquire(identity, endpoint, cancel=self.cancel)
             started = self._clock()
             with self._count_lock:
                 self.request_count += 1
@@ -285,7 +282,7 @@ class KnewtonClient:
                     method, url, headers=headers, timeout=self._timeout, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                self.pacer.leave()
+                self.pacer.release(identity, endpoint, status=None, headers={})
                 log.debug("%s %s -> no answer (%s)", method, path, type(exc).__name__)
                 if attempt >= self._retry.max_attempts:
                     raise NetworkError(
@@ -302,11 +299,12 @@ class KnewtonClient:
                 continue
 
             status = response.status_code
-            self.pacer.leave(rate_limited=status == 429)
+            server_wait = self.pacer.release(
+                identity, endpoint, status=status, headers=response.headers
+            )
             if log.isEnabledFor(logging.DEBUG):
                 self._log_exchange(method, path, log_body, response, self._clock() - started)
             if status not in RETRY_STATUSES:
-                self.limiter.on_success(identity, endpoint)
                 return response
             if status == 429:
                 # Nothing was processed: resend unchanged. A 429 does not use up an attempt.
@@ -314,30 +312,14 @@ class KnewtonClient:
                 rate_limit_waits += 1
                 if rate_limit_waits > self._retry.max_rate_limit_waits:
                     return response
-                self._after_rate_limit(response, identity, endpoint)
+                if server_wait:
+                    self._sleep(server_wait)
                 continue
             if attempt >= self._retry.max_attempts:
                 return response
             if status != 503:  # 503 says "not processed"; other 5xx may follow a change
                 self._calls.resent_after_unknown = True
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self._sleep(max(retry_after or 0.0, self._retry.backoff(attempt)))
-
-    def _after_rate_limit(
-        self, response: requests.Response, identity: str | None, endpoint: str
-    ) -> None:
-        """Back off as the 429 asks: one token's bucket, or everyone."""
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        scope = response.headers.get("X-Knewton-Rate-Exceeded", "").strip().lower()
-        hint = parse_retry_after(response.headers.get("X-Knewton-Rate-Delay"))
-        hint = hint / 1000.0 if hint is not None else 0.0  # the header is in milliseconds
-        if retry_after is not None:
-            self.pacer.pause_all(retry_after)
-        elif scope == "token-limited":
-            self.limiter.on_token_limited(identity, endpoint, hint)
-        else:  # ip-limited, partner-limited, partner-soft-limited, or unsaid
-            delay = self.pacer.back_off_all()
-            log.debug("429 (%s) on %s: everyone waits %.1f s", scope or "?", endpoint, delay)
+            self._sleep(max(server_wait, self._retry.backoff(attempt)))
 
     def _log_exchange(
         self,

@@ -1,6 +1,13 @@
-"""Typed API errors carrying status, the server's message and its error_id."""
+"""Typed API errors carrying status, the server's message and its error_id.
+
+A refused write (422, or an undocumented 409) is classified narrowly into one subclass of
+``Unprocessable``; only the caller may decide what a class means for its item, and anything
+not recognised stays a plain ``Unprocessable`` (fail safe: the item stays pending).
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from kprov.errors import ExitCode, KprovError
 
@@ -9,7 +16,8 @@ class ApiError(KprovError):
     """The API answered with an error, or could not be reached.
 
     ``outcome_unknown`` is True when the request may have been applied even though no success
-    answer arrived (timeouts, dropped connections, 5xx): callers must reconcile, not assume.
+    answer arrived (timeouts, dropped connections, 5xx, malformed answers): callers must
+    reconcile, not assume.
     """
 
     exit_code = ExitCode.API
@@ -52,11 +60,92 @@ class PermissionDenied(ApiError):
 
 
 class NotFound(ApiError):
-    """404: no such resource, or not visible to this token."""
+    """404: no such resource, or not visible to this token. Retrying cannot help."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Refusal(StrEnum):
+    """What a 422/409 refusal means, as far as its text says; UNKNOWN when it is unclear."""
+
+    DUPLICATE_ACCOUNT = "duplicate_account"  # an account with this external id exists
+    ALREADY_REGISTERED = "already_registered"  # this account is registered in this instance
+    ENTITY_LIMIT = "entity_limit"  # 500 registrations per instance/account, 256-char fields
+    INSTANCE_UNAVAILABLE = "instance_unavailable"  # unknown, closed or deleted instance
+    ACCOUNT_UNAVAILABLE = "account_unavailable"  # unknown or disabled account
+    INVALID_FIELD = "invalid_field"  # a field the API will not take as sent
+    UNKNOWN = "unknown"
 
 
 class Unprocessable(ApiError):
-    """422 (or an undocumented 409): invalid field, entity limit or duplicate."""
+    """422 (or an undocumented 409) that no narrower class recognised: a failure, pending."""
+
+    refusal = Refusal.UNKNOWN
+
+
+class DuplicateAccount(Unprocessable):
+    """An account with this external id already exists (recover its id; never re-create)."""
+
+    refusal = Refusal.DUPLICATE_ACCOUNT
+
+
+class AlreadyRegistered(Unprocessable):
+    """This account is already registered in this instance.
+
+    ``registered_type`` is the type the answer names ("learner"/"instructor"), or None when
+    the answer does not say; the caller compares it with the type it asked for.
+    """
+
+    refusal = Refusal.ALREADY_REGISTERED
+    registered_type: str | None = None
+
+
+class EntityLimitReached(Unprocessable):
+    refusal = Refusal.ENTITY_LIMIT
+
+
+class InstanceUnavailable(Unprocessable):
+    refusal = Refusal.INSTANCE_UNAVAILABLE
+
+
+class AccountUnavailable(Unprocessable):
+    refusal = Refusal.ACCOUNT_UNAVAILABLE
+
+
+class InvalidField(Unprocessable):
+    refusal = Refusal.INVALID_FIELD
+
+
+REFUSAL_CLASSES: dict[Refusal, type[Unprocessable]] = {
+    cls.refusal: cls
+    for cls in (
+        Unprocessable,
+        DuplicateAccount,
+        AlreadyRegistered,
+        EntityLimitReached,
+        InstanceUnavailable,
+        AccountUnavailable,
+        InvalidField,
+    )
+}
+
+
+class MalformedAnswer(ApiError):
+    """The answer does not have the documented shape (not JSON, ids that are not UUIDs, a
+    batch whose items do not match its requests...). Whatever it said is not recorded; the
+    request may still have been applied, so the outcome is unknown."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        kwargs.setdefault("outcome_unknown", True)
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class RedirectRefused(ApiError):
+    """The API answered with a redirect: kprov never follows one with credentials."""
+
+
+class ServerWaitTooLong(ApiError):
+    """The server asked kprov to wait longer than the cap (Retry-After, rate delay)."""
 
 
 class RateLimited(ApiError):
@@ -68,11 +157,15 @@ class ServerError(ApiError):
 
 
 class NetworkError(ApiError):
-    """No answer (connection refused, reset or timed out) after every retry was spent."""
+    """No answer (connection refused, reset, timed out, deadline passed) after every retry."""
 
 
 def error_for_status(status: int) -> type[ApiError]:
-    """One place that maps an HTTP status to the exception class callers catch."""
+    """One place that maps an HTTP status to the exception class callers catch.
+
+    422/409 map to the generic ``Unprocessable`` here; ``api.answers.classify_refusal``
+    narrows it from the answer's text.
+    """
     if status == 403:
         return PermissionDenied
     if status == 404:

@@ -1,7 +1,8 @@
-"""Retry policy as data, and the pacer every worker consults before it sends.
+"""When a request may go: retry policy as data, quota buckets, the in-flight ceiling.
 
-A 429 with Retry-After pauses *all* workers that share the client, not just the one that saw
-it: otherwise the others keep hitting the limit and every one of them pays a penalty.
+``Pacer`` is the one object the client consults around every attempt (``acquire`` before,
+``release`` after) and the executor's scheduler consults before it hands work to a worker
+(``try_reserve`` + ``using``), so no worker sleeps on a bucket while another could send.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -50,7 +52,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class Pacer:
+class ConcurrencyWindow:
     """Shared gate in front of every request: global pauses and adaptive concurrency.
 
     - A 429 with Retry-After, or one that limits the IP or the partner (not just one token),
@@ -203,7 +205,8 @@ class QuotaLimiter:
         quota = self.quota_of(endpoint)
         return None if not quota else 60.0 / quota * self.SAFETY
 
-    def _key(self, identity: str | None, endpoint: str) -> tuple[str | None, str]:
+    def key(self, identity: str | None, endpoint: str) -> tuple[str | None, str]:
+        """The bucket a request counts against."""
         if endpoint in SHARED_BUCKETS:
             return ("*", endpoint)
         if endpoint not in self.quotas and endpoint.split(" ", 1)[0] in self.quotas:
@@ -215,7 +218,7 @@ class QuotaLimiter:
         base = self.interval(endpoint)
         if base is None:
             return
-        key = self._key(identity, endpoint)
+        key = self.key(identity, endpoint)
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get(key, now))
@@ -224,7 +227,7 @@ class QuotaLimiter:
             self._sleep(slot - now)
 
     def on_success(self, identity: str | None, endpoint: str) -> None:
-        key = self._key(identity, endpoint)
+        key = self.key(identity, endpoint)
         with self._lock:
             factor = self._slowdown.get(key)
             if factor is not None:
@@ -237,8 +240,121 @@ class QuotaLimiter:
     def on_token_limited(self, identity: str | None, endpoint: str, delay: float) -> None:
         """The API says this token is over its quota: back off this bucket only."""
         base = self.interval(endpoint) or 1.0
-        key = self._key(identity, endpoint)
+        key = self.key(identity, endpoint)
         with self._lock:
             factor = min(4.0, self._slowdown.get(key, 1.0) * 1.25)
             self._slowdown[key] = factor
             self._next[key] = max(self._next.get(key, 0.0), self._clock() + max(delay, base * 2))
+
+    def delay(self, identity: str | None, endpoint: str) -> float:
+        """Seconds until this bucket admits a send; 0 when one may go now. Reserves nothing."""
+        if self.interval(endpoint) is None:
+            return 0.0
+        key = self.key(identity, endpoint)
+        with self._lock:
+            return max(0.0, self._next.get(key, 0.0) - self._clock())
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A send slot in one bucket, granted by ``Pacer.try_reserve`` to a task not yet started."""
+
+    key: tuple[str | None, str]
+
+
+class Pacer:
+    """The one gate around every attempt: quota bucket, (learned) rate, in-flight ceiling.
+
+    Contract (the client and the executor rely on exactly this):
+    - ``acquire(identity, endpoint, cancel=...)`` blocks until this attempt may be sent; it
+      raises ``Interrupted`` (without sending) once *cancel* is set, also while it waits.
+      A reservation made by ``try_reserve`` and installed with ``using`` on this thread is
+      consumed instead of waiting for the bucket.
+    - ``release(identity, endpoint, status=..., headers=...)`` after the answer (status None:
+      no answer came); frees the in-flight slot, learns from the answer, and returns how many
+      seconds the server asked *this* request to wait before it is resent (Retry-After on a
+      429/503, X-Knewton-Rate-Delay), 0.0 when it asked nothing.
+    - ``try_reserve(identity, endpoint)``: a ``Reservation`` when the bucket admits a send now,
+      else the seconds until it will (never blocks).
+    - ``rate_limited_count``: 429 answers seen.
+    """
+
+    def __init__(
+        self,
+        *,
+        quotas: Mapping[str, int] | None = None,
+        ceiling: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limiter = QuotaLimiter(quotas or {}, clock=clock, sleep=sleep)
+        self.window = ConcurrencyWindow(ceiling=ceiling, clock=clock, sleep=sleep)
+        self._local = threading.local()
+
+    @property
+    def rate_limited_count(self) -> int:
+        return self.window.rate_limited_count
+
+    def try_reserve(self, identity: str | None, endpoint: str) -> Reservation | float:
+        wait = self.limiter.delay(identity, endpoint)
+        if wait > 0:
+            return wait
+        self.limiter.acquire(identity, endpoint)  # admits at once: the bucket was free
+        return Reservation(self.limiter.key(identity, endpoint))
+
+    @contextmanager
+    def using(self, reservation: Reservation | None) -> Iterator[None]:
+        """Let the next ``acquire`` on this thread for the same bucket use *reservation*."""
+        self._local.reservation = reservation
+        try:
+            yield
+        finally:
+            self._local.reservation = None
+
+    def acquire(
+        self, identity: str | None, endpoint: str, *, cancel: threading.Event | None = None
+    ) -> None:
+        _check(cancel)
+        reservation = getattr(self._local, "reservation", None)
+        if reservation is not None and reservation.key == self.limiter.key(identity, endpoint):
+            self._local.reservation = None
+        else:
+            self.limiter.acquire(identity, endpoint)
+        self.window.enter()
+        if cancel is not None and cancel.is_set():
+            self.window.leave()
+            _check(cancel)
+
+    def release(
+        self,
+        identity: str | None,
+        endpoint: str,
+        *,
+        status: int | None,
+        headers: Mapping[str, str],
+    ) -> float:
+        self.window.leave(rate_limited=status == 429)
+        if status is None:
+            return 0.0
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if status != 429:
+            if status < 400:
+                self.limiter.on_success(identity, endpoint)
+            return (retry_after or 0.0) if status == 503 else 0.0
+        scope = headers.get("X-Knewton-Rate-Exceeded", "").strip().lower()
+        hint = parse_retry_after(headers.get("X-Knewton-Rate-Delay"))
+        hint = hint / 1000.0 if hint is not None else 0.0  # the header is in milliseconds
+        if retry_after is not None:
+            self.window.pause_all(retry_after)
+        elif scope == "token-limited":
+            self.limiter.on_token_limited(identity, endpoint, hint)
+        else:  # ip-limited, partner-limited, partner-soft-limited, or unsaid
+            self.window.back_off_all()
+        return 0.0
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        from kprov.errors import Interrupted
+
+        raise Interrupted("stopped before sending: the run was interrupted")

@@ -16,8 +16,8 @@ from kprov.errors import InputError
 if TYPE_CHECKING:  # imported where used: `kprov --help` must stay fast
     from kprov.config import Settings
     from kprov.rosters import Roster
+    from kprov.state.local import LocalState
     from kprov.state.mapping import MappingIndex, MappingJournal
-    from kprov.state.registry import Registry
 
 
 INPUT_PANEL = "Input"
@@ -115,50 +115,27 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
 
 
 @contextmanager
-def locked_mapping(
-    settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
-) -> Iterator[tuple[MappingJournal, MappingIndex]]:
-    """Hold the state lock, load (and repair) the mapping, and close it afterwards."""
-    from kprov.state.lock import StateLock
-    from kprov.state.mapping import MappingJournal
-
-    with StateLock(settings.state_dir, timeout=lock_timeout, command=command):
-        journal = MappingJournal(settings.mapping_path)
-        try:
-            index = journal.load()
-            for repair in index.repairs:
-                sys.stderr.write(f"kprov: warning: {repair}\n")
-            yield journal, index
-        finally:
-            journal.close()
-
-
-@dataclass
-class LocalState:
-    journal: MappingJournal
-    mapping: MappingIndex
-    registry: Registry
-
-
-@contextmanager
 def locked_state(
     settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
 ) -> Iterator[LocalState]:
     """The mapping and the instance/registration registry, under the state lock."""
-    with locked_mapping(settings, lock_timeout=lock_timeout, command=command) as (
-        journal,
-        mapping,
-    ):
-        from kprov.state.registry import Registry
+    from kprov.state.local import open_local_state
 
-        registry = Registry.open(settings.state_dir)
+    with open_local_state(
+        settings.state_dir, settings.mapping_path, lock_timeout=lock_timeout, command=command
+    ) as state:
+        for warning in state.warnings:
+            sys.stderr.write(f"kprov: warning: {warning}\n")
+        yield state
 
-        try:
-            for repair in registry.repairs:
-                sys.stderr.write(f"kprov: warning: {repair}\n")
-            yield LocalState(journal, mapping, registry)
-        finally:
-            registry.close()
+
+@contextmanager
+def locked_mapping(
+    settings: Settings, *, lock_timeout: float = 0.0, command: str = ""
+) -> Iterator[tuple[MappingJournal, MappingIndex]]:
+    """Hold the state lock and load (and repair) the mapping."""
+    with locked_state(settings, lock_timeout=lock_timeout, command=command) as state:
+        yield state.journal, state.mapping
 
 
 def confirm_or_refuse(question: str, *, yes: bool) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from kprov.rosters import Problem, RosterOptions, problems_error
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
-from kprov.rosters.model import INSTRUCTOR, LEARNER, ROLES, Origin, Person, Roster
+from kprov.rosters.model import INSTRUCTOR, LEARNER, ROLES, Origin, Person, Roster, Skipped
 from kprov.rosters.oneroster import read_oneroster
 from kprov.rosters.validate import validate_people
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, mapping_items, scalar_text
@@ -57,6 +57,13 @@ class Manifest:
     path: Path
     instances: dict[str, InstanceSpecLine] = field(default_factory=dict)
     people: list[Person] = field(default_factory=list)  # each with instance_key set
+    # Delta bundles: enrollments marked tobedeleted, each with instance_key set. They are
+    # removals (through the same brake), never implied by absence.
+    removals: list[Person] = field(default_factory=list)
+    # Instance keys whose whole membership the manifest states (plain rosters, inline lists,
+    # bulk bundles): only there may a registration missing from the manifest be pruned.
+    authoritative: set[str] = field(default_factory=set)
+    skipped: list[Skipped] = field(default_factory=list)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
 
@@ -272,6 +279,7 @@ def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
             manifest.people.extend(
                 p for p in roster.people if not p.account_only and p.instance_key
             )
+            manifest.skipped.extend(roster.skipped_rows)
             continue
         read_file(ref.path, problems, roster, options)
         for person in roster.people:
@@ -297,4 +305,5 @@ def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
     if problems:
         raise problems_error(problems, what="manifest")
     manifest.people = people
+    manifest.authoritative = set(manifest.instances)  # narrowed for delta bundles
     return manifest

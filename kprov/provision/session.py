@@ -48,7 +48,7 @@ def build_client(
 ) -> KnewtonClient:
     """The client for a command; *secret* is given only by `auth login`, to test a new one."""
     from kprov.api.client import KnewtonClient
-    from kprov.api.pacing import Pacer, QuotaLimiter
+    from kprov.api.pacing import Pacer
 
     secret = secret or resolve_api_secret(settings)
 
@@ -63,8 +63,7 @@ def build_client(
         admin_external_id=settings.profile.admin_external_id,
         pool_size=pool_size,
         retry=retry_policy_from_env(os.environ),
-        pacer=Pacer(ceiling=pool_size),
-        limiter=QuotaLimiter(quotas) if quotas else None,
+        pacer=Pacer(quotas=quotas, ceiling=pool_size),
         request_label=run_id,
         test_accounts=test_accounts,
     )

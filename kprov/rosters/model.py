@@ -53,10 +53,44 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    """A class (section) a bundle describes; it becomes the learning instance keyed ``key``."""
+
+    key: str  # the class's sourcedId / SIS ID
+    title: str  # the instance's name
+    origin: Origin
+    start_date: str = ""  # ISO 8601 dates, already parsed and checked
+    end_date: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A row deliberately not provisioned (disabled user, role kprov does not provision...);
+    reported to the operator, never silently dropped."""
+
+    origin: Origin
+    external_id: str
+    reason: str
+
+
 @dataclass
 class Roster:
     """Everything read from a set of roster files, before validation decides it is usable."""
 
     people: list[Person] = field(default_factory=list)
-    class_titles: dict[str, str] = field(default_factory=dict)  # OneRoster classes.csv
-    skipped: int = 0  # rows deliberately ignored (tobedeleted, roles kprov does not provision)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)  # bundles: class key -> info
+    removals: list[Person] = field(default_factory=list)  # delta rows marked tobedeleted
+    skipped_rows: list[Skipped] = field(default_factory=list)
+    # False when part of the input is a delta (or absent): it lists changes, not everyone,
+    # so what it does not list must never be read as "removed".
+    complete: bool = True
+
+    @property
+    def class_titles(self) -> dict[str, str]:
+        """Class key -> title (compatibility view of ``classes``)."""
+        return {key: info.title for key, info in self.classes.items()}
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_rows)

@@ -15,7 +15,16 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from kprov.rosters.csv_reader import CsvRecords
-from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person, Problem, Roster
+from kprov.rosters.model import (
+    INSTRUCTOR,
+    LEARNER,
+    ClassInfo,
+    Origin,
+    Person,
+    Problem,
+    Roster,
+    Skipped,
+)
 
 ROLE_MAP = {"teacher": INSTRUCTOR, "student": LEARNER}
 NOT_PROVISIONED = {"administrator", "aide", "guardian", "parent", "relative", "proctor"}
@@ -108,13 +117,14 @@ def read_oneroster(path: Path, problems: list[Problem], roster: Roster) -> None:
         roles: dict[str, str] = {}
         first_line: dict[str, int] = {}
         for line, row in users:
+            origin = Origin(f"{name}!users.csv", line)
             if row.get("status", "").strip().lower() == "tobedeleted":
-                roster.skipped += 1
+                roster.skipped_rows.append(Skipped(origin, row["sourcedId"], "tobedeleted"))
                 continue
             sourced_id = row["sourcedId"]
             raw_role = row["role"].strip().lower()
             if raw_role in NOT_PROVISIONED:
-                roster.skipped += 1
+                roster.skipped_rows.append(Skipped(origin, sourced_id, f"role {raw_role}"))
                 continue
             if raw_role not in ROLE_MAP:
                 problems.append(
@@ -141,9 +151,12 @@ def read_oneroster(path: Path, problems: list[Problem], roster: Roster) -> None:
             classes = _records(
                 f"{name}!classes.csv", classes_file, problems, ("sourcedId", "title")
             )
-            for _line, row in classes or []:
+            for line, row in classes or []:
                 if row.get("status", "").strip().lower() != "tobedeleted":
-                    roster.class_titles[row["sourcedId"].strip()] = row["title"].strip()
+                    key = row["sourcedId"].strip()
+                    roster.classes[key] = ClassInfo(
+                        key, row["title"].strip(), Origin(f"{name}!classes.csv", line)
+                    )
 
         enrollments_file = open_member("enrollments.csv")
         if enrollments_file is None:
@@ -153,12 +166,13 @@ def read_oneroster(path: Path, problems: list[Problem], roster: Roster) -> None:
             label, enrollments_file, problems, ("classSourcedId", "userSourcedId", "role")
         )
         for line, row in enrollments or []:
+            origin = Origin(label, line)
             if row.get("status", "").strip().lower() == "tobedeleted":
-                roster.skipped += 1
+                roster.skipped_rows.append(Skipped(origin, row["userSourcedId"], "tobedeleted"))
                 continue
             raw_role = row["role"].strip().lower()
             if raw_role in NOT_PROVISIONED:
-                roster.skipped += 1
+                roster.skipped_rows.append(Skipped(origin, row["userSourcedId"], raw_role))
                 continue
             if raw_role not in ROLE_MAP:
                 problems.append(

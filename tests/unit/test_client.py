@@ -219,7 +219,7 @@ def test_429_with_retry_after_pauses_every_worker_and_does_not_spend_attempts() 
 
 def test_pause_all_blocks_other_workers_until_it_expires() -> None:
     clock = FakeClock()
-    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    pacer = Pacer(clock=clock, sleep=clock.sleep).window
     pacer.pause_all(3.0)
     pacer.wait_turn()  # a different worker arriving now waits out the pause
     assert clock.sleeps == [3.0]

@@ -8,6 +8,7 @@ import responses
 from kprov.api.client import KnewtonClient
 from kprov.api.pacing import (
     DOCUMENTED_QUOTAS,
+    ConcurrencyWindow,
     Pacer,
     QuotaLimiter,
     RetryPolicy,
@@ -74,6 +75,7 @@ def test_unlisted_endpoints_are_not_paced() -> None:
 
 
 def client_with(clock: FakeClock, quotas: dict[str, int], pacer: Pacer) -> KnewtonClient:
+    pacer.limiter = QuotaLimiter(quotas, clock=clock, sleep=clock.sleep)
     return KnewtonClient(
         base_url=BASE,
         api_key="k",
@@ -82,7 +84,6 @@ def client_with(clock: FakeClock, quotas: dict[str, int], pacer: Pacer) -> Knewt
         sleep=clock.sleep,
         clock=clock,
         pacer=pacer,
-        limiter=QuotaLimiter(quotas, clock=clock, sleep=clock.sleep),
     )
 
 
@@ -106,7 +107,7 @@ def test_token_limited_429_delays_only_that_bucket_and_resends_unchanged() -> No
     batch_calls = [c for c in responses.calls if c.request.url.endswith("/batch")]
     assert batch_calls[0].request.body == batch_calls[1].request.body
     assert pacer.rate_limited_count == 1
-    pacer.wait_turn()  # no global pause: other tokens and endpoints go on
+    pacer.window.wait_turn()  # no global pause: other tokens and endpoints go on
     assert sum(clock.sleeps) >= 2 * 60 / 90
 
 
@@ -129,7 +130,7 @@ def test_ip_limited_429_pauses_everyone_exponentially() -> None:
 
 
 def test_adaptive_window_halves_on_429_and_grows_back_slowly() -> None:
-    pacer = Pacer(ceiling=8)
+    pacer = ConcurrencyWindow(ceiling=8)
     pacer.enter()
     pacer.leave(rate_limited=True)
     assert pacer.window == 4
