@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 7  # the API says the thing named does not exist: fix the name, do not retry
     STALE_PLAN = 8  # a saved plan no longer matches the local state: nothing was sent
     STORAGE = 9  # local files could not be written (disk full, read-only, permissions)
+    CHANGES_PENDING = 10  # only with --plan --detailed-exitcode: the plan has changes to apply
     INTERRUPTED = 130  # Ctrl-C / SIGINT: what was answered is recorded; rerun resumes
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
-    DRY_RUN_OPTION,
+    DETAILED_EXITCODE_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
-    JSON_OPTION,
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
+    OUT_OPTION,
+    PLAN_OPTION,
     REPORT_OPTION,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
@@ -24,17 +26,11 @@ from kprov.cli.common import (
     locked_mapping,
     read_roster,
 )
-from kprov.cli.output import (
-    Progress,
-    command_group,
-    emit_json,
-    exit_with,
-    finish_run,
-    globals_of,
-    guarded,
-    render_counts,
-)
-from kprov.errors import ExitCode, InputError
+from kprov.cli.output import Globals, command_group, emit_data, globals_of, guarded
+from kprov.errors import InputError
+
+if TYPE_CHECKING:
+    from kprov.provision.planner import Request
 
 app = command_group("Create and look up accounts. Example: kprov accounts import roster.csv")
 
@@ -45,18 +41,19 @@ def import_accounts(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         ...,
-        help="CSV or YAML rosters, or OneRoster bundles (directory or .zip).",
+        help="CSV or YAML rosters, or OneRoster/SDS bundles (directory or .zip).",
         show_default=False,
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
-    dry_run: bool = DRY_RUN_OPTION,
+    plan_only: bool = PLAN_OPTION,
+    out: Path | None = OUT_OPTION,
+    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
     test_accounts: bool = TEST_ACCOUNTS_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     report: Path | None = REPORT_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Create the accounts a roster needs (POST /batch, 50 a call).
 
@@ -68,98 +65,22 @@ def import_accounts(
     \b
     Examples:
       kprov accounts import sample_rosters/students.csv --report import.csv
+      kprov accounts import roster.csv --plan --out import-plan.json
     """
-    from kprov.provision.accounts import AccountImporter, ImportOptions
-    from kprov.provision.report import check_report_path, write_report
-    from kprov.provision.session import build_client, new_run_id
+    from kprov.cli.flow import RunOptions, provision
+    from kprov.provision.commands import accounts_request
 
-    g = globals_of(ctx)
-    if report:
-        check_report_path(report)
-    roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
-    settings = g.settings(mapping)
+    def request(g: Globals) -> Request:
+        args = RosterArgs(rosters, id_column, hash_ids)
+        roster = read_roster(lambda: g.settings(mapping), args)
+        return accounts_request(roster, sources=[str(p) for p in rosters])
 
-    run_id = new_run_id()
-    with locked_mapping(settings, lock_timeout=lock_timeout, command=command_line()) as (
-        journal,
-        index,
-    ):
-        pending = sum(
-            1 for p in {p.external_id for p in roster.people} if p not in index.account_of
-        )
-        client = None
-        if pending and not dry_run:
-            client = build_client(
-                settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
-            )
-        try:
-            with Progress(
-                "accounts", pending, enabled=not (g.quiet or json_output or dry_run)
-            ) as progress:
-                importer = AccountImporter(client, journal, index, progress=progress.advance)
-                result = importer.run(
-                    roster.people, ImportOptions(concurrency=concurrency, dry_run=dry_run)
-                )
-        finally:
-            if client is not None:
-                client.close()
-    counts = result.counts()
-    rate_limited = client.pacer.rate_limited_count if client else 0
-    if report:
-        write_report(report, (_report_row(line) for line in result.lines(roster.people)))
-    summary: dict[str, Any] = {
-        "ok": result.failed == 0 and result.stopped_by is None,
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "roster_lines": len(roster.people),
-        "accounts": len(result.by_id),
-        "created": counts["created"],
-        "already_mapped": counts["already_mapped"],
-        "recovered": counts["recovered"],
-        "failed": counts["failed"],
-        "not_attempted": counts["not_attempted"],
-        "would_create": counts["would_create"],
-        "skipped_rows": roster.skipped,
-        "batches": result.batches_sent,
-        "rate_limited": rate_limited,
-        "seconds": round(result.elapsed, 3),
-        "mapping": str(settings.mapping_path),
-    }
-    failures = [
-        {"external_user_id": ext, "outcome": r.outcome.value, "reason": r.reason}
-        for ext, r in result.by_id.items()
-        if r.outcome.value in ("failed", "not_attempted")
-    ]
-    if json_output:
-        emit_json({**summary, "failures": failures[:1000]})
-    elif not g.quiet or failures:
-        rows = [(k, summary[k]) for k in ("created", "already_mapped", "recovered", "failed")]
-        if dry_run:
-            rows = [
-                ("would_create", summary["would_create"]),
-                ("already_mapped", summary["already_mapped"]),
-            ]
-        if summary["not_attempted"]:
-            rows.append(("not_attempted", summary["not_attempted"]))
-        if not g.quiet:
-            render_counts(f"accounts ({run_id})", rows, no_color=g.no_color)
-        for failure in failures[:50]:
-            typer.echo(f"failed: {failure['external_user_id']}: {failure['reason']}", err=True)
-        if len(failures) > 50:
-            typer.echo(f"... and {len(failures) - 50} more (see --report)", err=True)
-    finish_run(result.stopped_by, failed=bool(result.failed))
-
-
-def _report_row(line: Any) -> dict[str, Any]:
-    from kprov.provision.report import report_row
-
-    return report_row(
-        line.person,
-        instance=line.person.instance_key or "",
-        outcome=line.outcome.value,
-        account_id=line.account_id or "",
-        reason=line.reason or "",
-    )
+    options = RunOptions(
+        concurrency=concurrency, plan_only=plan_only, out=out,
+        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
+        test_accounts=test_accounts, mapping=mapping,
+    )  # fmt: skip
+    provision(ctx, request, options)
 
 
 @app.command("create")
@@ -172,52 +93,35 @@ def create(
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
     test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
-    """Create one account (POST /accounts) and record it in the mapping.
+    """Create one account and record it in the mapping.
 
     \b
     Examples:
       kprov accounts create stu-000123
     """
-    from kprov.provision.accounts import create_single
-    from kprov.provision.session import build_client
+    from kprov.cli.flow import RunOptions, provision
+    from kprov.provision.commands import accounts_request
+    from kprov.rosters import Roster
+    from kprov.rosters.model import LEARNER, Origin, Person
     from kprov.rosters.validate import hash_external_id, id_problems
 
-    g = globals_of(ctx)
-    settings = g.settings(mapping)
-    problems = id_problems(external_id, check_pii=not hash_ids)
-    if problems:
-        raise InputError(
-            f"cannot use {external_id!r} as an id; nothing was sent:", problems=problems
-        )
-    sis_id = ""
-    if hash_ids:
-        from kprov.credentials import resolve_id_key
+    def request(g: Globals) -> Request:
+        problems = id_problems(external_id, check_pii=not hash_ids)
+        if problems:
+            raise InputError(
+                f"cannot use {external_id!r} as an id; nothing was sent:", problems=problems
+            )
+        ext, sis_id = external_id, None
+        if hash_ids:
+            from kprov.credentials import resolve_id_key
 
-        sis_id = external_id
-        external_id = hash_external_id(sis_id, resolve_id_key(settings).reveal().encode())
-    with (
-        locked_mapping(settings, command=command_line()) as (journal, index),
-        build_client(settings, pool_size=1, test_accounts=test_accounts) as client,
-    ):
-        result = create_single(client, journal, index, external_id, sis_id)
-    if json_output:
-        emit_json(
-            {
-                "ok": result.account_id is not None,
-                "external_user_id": external_id,
-                "outcome": result.outcome.value,
-                "account_id": result.account_id,
-                "reason": result.reason,
-            }
-        )
-    else:
-        typer.echo(
-            f"{result.outcome.value}: {external_id} -> {result.account_id or '-'}"
-            + (f" ({result.reason})" if result.reason else "")
-        )
-    exit_with(ExitCode.OK if result.account_id else ExitCode.ITEM_FAILURES)
+            key = resolve_id_key(g.settings(mapping)).reveal().encode()
+            ext, sis_id = hash_external_id(external_id, key), external_id
+        person = Person(ext, LEARNER, Origin("<command line>", 1), sis_id=sis_id)
+        return replace(accounts_request(Roster(people=[person])), command="accounts create")
+
+    provision(ctx, request, RunOptions(concurrency=1, test_accounts=test_accounts, mapping=mapping))
 
 
 def _resolve_account_id(settings: Any, account_id: str | None, external: str | None) -> str:
@@ -246,7 +150,6 @@ def get(
         None, "--external", help="Look up by external id through the mapping.", show_default=False
     ),
     mapping: str | None = MAPPING_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Show an account (GET /accounts/{id}).
 
@@ -260,19 +163,19 @@ def get(
     target = _resolve_account_id(settings, account_id, external)
     with build_client(settings, pool_size=1) as client:
         account = client.get_account(target)
-    _show_account(account, json_output)
+    _show_account(ctx, account)
 
 
-def _show_account(account: Any, json_output: bool) -> None:
-    if json_output:
-        emit_json({"id": account.id, "external_user_id": account.external_user_id})
+def _show_account(ctx: typer.Context, account: Any) -> None:
+    if globals_of(ctx).json:
+        emit_data(ctx, {"id": account.id, "external_user_id": account.external_user_id})
     else:
         typer.echo(f"account {account.id}  external id {account.external_user_id}")
 
 
 @app.command("current")
 @guarded
-def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+def current(ctx: typer.Context) -> None:
     """Show whose the partner-admin token is (GET /accounts/current).
 
     \b
@@ -283,7 +186,7 @@ def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
 
     settings = globals_of(ctx).settings()
     with build_client(settings, pool_size=1) as client:
-        _show_account(client.current_account(), json_output)
+        _show_account(ctx, client.current_account())
 
 
 @app.command("disable")
@@ -307,7 +210,7 @@ def disable(
     Examples:
       kprov accounts disable --external stu-000123 --yes
     """
-    from kprov.provision.accounts import disable_account
+    from kprov.provision.admin import disable_account
     from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings(mapping)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -53,11 +53,32 @@ CONCURRENCY_OPTION = typer.Option(
     help="Requests in flight at once.",
     rich_help_panel=RUN_PANEL,
 )
-DRY_RUN_OPTION = typer.Option(
+PLAN_OPTION = typer.Option(
     False,
+    "--plan",
     "--dry-run",
-    help="Say what would be sent; send nothing.",
+    help="Show the plan (who is added, removed, and why); send nothing.",
     rich_help_panel=RUN_PANEL,
+)
+OUT_OPTION = typer.Option(
+    None,
+    "--out",
+    help="With --plan: save the plan to FILE.json, to review and then `kprov apply FILE.json`.",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
+)
+DETAILED_EXITCODE_OPTION = typer.Option(
+    False,
+    "--detailed-exitcode",
+    help="With --plan: exit 10 when the plan has changes, 0 when there is nothing to do.",
+    rich_help_panel=OUTPUT_PANEL,
+)
+LOG_FILE_OPTION = typer.Option(
+    None,
+    "--log-file",
+    help="Append one JSON line per run to FILE (who was added, removed, what failed).",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
 )
 LOCK_TIMEOUT_OPTION = typer.Option(
     0.0,
@@ -69,7 +90,7 @@ LOCK_TIMEOUT_OPTION = typer.Option(
 REPORT_OPTION = typer.Option(
     None,
     "--report",
-    help="Write one row per roster line to FILE.csv or FILE.json.",
+    help="Write every line's fate to FILE.csv, FILE.json or FILE.html (plans and runs).",
     rich_help_panel=OUTPUT_PANEL,
     show_default=False,
 )
@@ -155,19 +176,3 @@ def command_line() -> str:
     """argv without anything after the command words (no secrets are ever in argv anyway)."""
     words = [w for w in sys.argv[1:] if not w.startswith("-")][:2]
     return "kprov " + " ".join(words)
-
-
-def registration_report_row(result: Any) -> dict[str, Any]:
-    """One --report row for a registration result."""
-    from kprov.provision.report import report_row
-
-    reason = result.reason or (
-        f"registration id {result.registration_id}" if result.registration_id else ""
-    )
-    return report_row(
-        result.enrollment.person,
-        instance=result.enrollment.instance_ref,
-        outcome=result.outcome.value,
-        account_id=result.enrollment.account_id,
-        reason=reason,
-    )

@@ -63,3 +63,90 @@ class KprovTyper(typer.Typer):
     def command(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("cls", GroupedHelpCommand)
         return super().command(*args, **kwargs)
+
+
+GLOBAL_FLAGS = frozenset({"--json", "--debug", "--verbose", "-v", "--quiet", "-q", "--no-color"})
+GLOBAL_WITH_VALUE = frozenset({"--profile", "-p", "--config"})
+
+
+def _leaf(group: Any, args: list[str]) -> tuple[Any, int]:
+    """The command *args* name (walking through sub-groups) and where its own words begin."""
+    command, index = group, 0
+    while index < len(args) and hasattr(command, "commands"):
+        word = args[index]
+        if word == "--":
+            break
+        if word.startswith("-"):
+            skip = word in GLOBAL_WITH_VALUE and "=" not in word
+            index += 2 if skip else 1
+            continue
+        found = command.commands.get(word)
+        if found is None:
+            break
+        command, index = found, index + 1
+    return command, index
+
+
+def hoist_global_options(group: Any, args: list[str]) -> list[str]:
+    """Move global options written after the sub-command in front of it, so
+    `kprov sync x.yaml --profile p --json` means `kprov --profile p --json sync x.yaml`.
+    Options the sub-command defines itself, and anything after `--`, stay where they are."""
+    leaf, start = _leaf(group, args)
+    own = {name for param in getattr(leaf, "params", []) for name in param.opts}
+    front, kept = args[:start], []
+    index = start
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            kept.extend(args[index:])
+            break
+        name = word.split("=", 1)[0]
+        if name in own or name not in GLOBAL_FLAGS | GLOBAL_WITH_VALUE:
+            kept.append(word)
+        elif name in GLOBAL_WITH_VALUE and "=" not in word and index + 1 < len(args):
+            front[:0] = [word, args[index + 1]]
+            index += 1
+        else:
+            front[:0] = [word]
+        index += 1
+    return front + kept
+
+
+class RootGroup(GroupedHelpGroup):
+    """The `kprov` group: global options anywhere, and JSON usage errors with --json."""
+
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: Any = None, **extra: Any
+    ) -> Any:
+        import sys
+
+        words = hoist_global_options(self, list(sys.argv[1:] if args is None else args))
+        head = words[: words.index("--")] if "--" in words else words
+        if "--json" not in head:
+            return super().main(words, prog_name, **extra)
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort
+
+        standalone = extra.pop("standalone_mode", True)
+        try:
+            code = super().main(words, prog_name, standalone_mode=False, **extra)
+        except ClickException as error:
+            from kprov.cli.render import emit_json, envelope
+            from kprov.errors import InputError
+
+            usage = InputError(f"usage: {error.format_message()}")
+            emit_json(
+                envelope(" ".join(w for w in head if not w.startswith("-")), usage.exit_code, usage)
+            )
+            error.show()
+            if not standalone:
+                raise
+            sys.exit(error.exit_code)
+        except Abort:
+            if not standalone:
+                raise
+            sys.stderr.write("Aborted!\n")
+            sys.exit(1)
+        if standalone:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code

@@ -19,7 +19,7 @@ from kprov.cli import (
     sandbox,
     sync,
 )
-from kprov.cli.help import KprovTyper
+from kprov.cli.help import KprovTyper, RootGroup
 from kprov.cli.output import Globals
 
 app = KprovTyper(
@@ -33,11 +33,15 @@ app = KprovTyper(
         "  kprov accounts import roster.csv --report import.csv\n"
         "  kprov register --instance alg1-p3 roster.csv\n"
         "  kprov sync /srv/sis/semester.yaml --prune --log-file /var/log/kprov.log\n\n"
+        "Global options work before or after the command (kprov sync x.yaml --json).\n\n"
         "Exit codes: 0 done, 1 some items failed, 2 invalid input (nothing sent), "
-        "3 configuration or authentication, 4 API unreachable (rerun resumes), "
-        "5 another run holds the lock, 6 a safety limit stopped the run."
+        "3 configuration or authentication, 4 API or network failed (rerun resumes), "
+        "5 another run holds the lock, 6 the removal limit stopped removals, 7 not found, "
+        "8 a saved plan is stale (nothing sent), 9 local storage failed, 10 changes pending "
+        "(--plan --detailed-exitcode), 130 interrupted."
     ),
     no_args_is_help=True,
+    cls=RootGroup,
 )
 
 app.add_typer(profile.app, name="profile")
@@ -45,6 +49,7 @@ app.add_typer(auth.app, name="auth")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(instances.app, name="instances")
 app.command("sync")(sync.sync)
+app.command("apply")(sync.apply)
 app.command("register")(register.register)
 app.command("unregister")(register.unregister)
 app.add_typer(registrations.app, name="registrations")
@@ -80,6 +85,9 @@ def root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print more detail."),
     no_color: bool = typer.Option(False, "--no-color", help="No colours (NO_COLOR works too)."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print one JSON document on stdout (errors too)."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Show the version."
     ),
@@ -91,6 +99,7 @@ def root(
         quiet=quiet,
         verbose=verbose,
         no_color=no_color,
+        json=json_output,
     )
     _configure_logging(debug)
 

@@ -1,14 +1,12 @@
-"""Rendering and the one place where errors become exit codes.
+"""Global options, the terminal, and the one place where outcomes become exit codes.
 
-Commands return plain results; this module shows them with Rich on a terminal, as plain lines
-under cron, or as JSON with ``--json``. Expected failures (``KprovError``) are printed as
-advice and mapped to their documented exit code; they never show a traceback.
+Expected failures (``KprovError``) are printed as advice and end with their documented exit
+code; they never show a traceback. Plans and runs end with ``exit_code_for``.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import time
@@ -23,7 +21,10 @@ from kprov.errors import ExitCode, KprovError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kprov.cli.render import View
     from kprov.config import Settings
+    from kprov.provision.plan import Plan
+    from kprov.provision.result import RunResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,7 +32,7 @@ R = TypeVar("R")
 
 @dataclass
 class Globals:
-    """Options of the root command, shared by every sub-command through ``ctx.obj``."""
+    """Options of the root command (accepted before or after the sub-command)."""
 
     config: str | None = None
     profile: str | None = None
@@ -39,6 +40,7 @@ class Globals:
     quiet: bool = False
     verbose: bool = False
     no_color: bool = False
+    json: bool = False
 
     def settings(self, mapping: str | None = None) -> Settings:
         from kprov.config import resolve_settings
@@ -48,8 +50,34 @@ class Globals:
         )
 
 
+def exit_code_for(
+    *,
+    error: KprovError | None = None,
+    result: RunResult | None = None,
+    plan: Plan | None = None,
+    detailed: bool = False,
+) -> ExitCode:
+    """The exit code of a command, decided here and nowhere else (README: Exit codes).
+
+    An error that stopped the command wins; then the removal brake (6); then lines that
+    failed or were not attempted (1). A plan shown with --detailed-exitcode says whether it
+    has changes (10) or not (0).
+    """
+    if error is not None:
+        return error.exit_code
+    if result is not None:
+        if result.stopped_by is not None:
+            return result.stopped_by.exit_code
+        if result.brake_engaged:
+            return ExitCode.SAFETY_LIMIT
+        return ExitCode.ITEM_FAILURES if result.failures() else ExitCode.OK
+    if plan is not None and detailed and plan.has_changes:
+        return ExitCode.CHANGES_PENDING
+    return ExitCode.OK
+
+
 def command_group(help_text: str) -> typer.Typer:
-    """A sub-command group with the house settings (help as Markdown, no locals in traces)."""
+    """A sub-command group with the house settings (plain grouped help, no locals)."""
     from kprov.cli.help import KprovTyper
 
     return KprovTyper(help=help_text, no_args_is_help=True)
@@ -85,49 +113,54 @@ def is_terminal(stream: Any = None) -> bool:
         return False
 
 
-def print_error(error: KprovError, *, as_json: bool = False) -> None:
-    """What happened, then what to do: on stderr (and as JSON on stdout with --json)."""
-    if as_json:
-        emit_json({"ok": False, "exit_code": int(error.exit_code), "error": error_json(error)})
-    lines = str(error).splitlines() or [type(error).__name__]
-    sys.stderr.write(f"kprov: error: {lines[0]}\n")
-    for line in lines[1:]:
-        sys.stderr.write(f"{line}\n")
-    sys.stderr.flush()
+def make_view(g: Globals, *, cron_quiet: bool = False) -> View:
+    from kprov.cli.render import View
+
+    return View(
+        json=g.json,
+        quiet=g.quiet,
+        verbose=g.verbose,
+        no_color=g.no_color,
+        terminal=is_terminal(sys.stdout),
+        cron_quiet=cron_quiet,
+    )
 
 
-def error_json(error: KprovError) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
-    if error.hint:
-        data["hint"] = error.hint
-    for attribute in ("status", "error_id", "problems"):
-        value = getattr(error, attribute, None)
-        if value:
-            data[attribute] = value
-    return data
-
-
-def emit_json(data: Mapping[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    sys.stdout.flush()
+def command_name(ctx: typer.Context) -> str:
+    """`accounts import`, `sync`, ...: the words after `kprov`."""
+    words = []
+    node: Any = ctx
+    while node.parent is not None:
+        words.append(node.info_name or "")
+        node = node.parent
+    return " ".join(reversed(words))
 
 
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn expected errors into their exit code and a message; Ctrl-C into exit 130."""
+    """Expected errors become their exit code and advice (and the envelope with --json)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        as_json = bool(kwargs.get("json_output"))
+        ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
         try:
             return func(*args, **kwargs)
         except KprovError as error:
-            print_error(error, as_json=as_json)
-            raise typer.Exit(int(error.exit_code)) from None
+            from kprov.cli.render import show_error
+
+            g = globals_of(ctx) if ctx is not None else Globals()
+            show_error(error, make_view(g), command_name(ctx) if ctx is not None else "")
+            raise typer.Exit(int(exit_code_for(error=error))) from None
         except KeyboardInterrupt:
-            sys.stderr.write("kprov: interrupted; what was done is saved, rerun to resume\n")
-            raise typer.Exit(130) from None
+            sys.stderr.write("kprov: interrupted; what was done is recorded, rerun to resume\n")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper
+
+
+def emit_json(data: Mapping[str, Any]) -> None:
+    from kprov.cli.render import emit_json as emit
+
+    emit(data)
 
 
 def exit_with(code: ExitCode) -> None:
@@ -135,16 +168,12 @@ def exit_with(code: ExitCode) -> None:
         raise typer.Exit(int(code))
 
 
-def finish_run(stopped_by: KprovError | None, *, failed: bool) -> None:
-    """End a provisioning command: the stopping error's code (and how to resume), else 1 when
-    items failed, else 0."""
-    if stopped_by is not None:
-        print_error(stopped_by)
-        sys.stderr.write(
-            "kprov: every result received was saved; rerun the same command to resume.\n"
-        )
-        exit_with(stopped_by.exit_code)
-    exit_with(ExitCode.ITEM_FAILURES if failed else ExitCode.OK)
+def emit_data(ctx: typer.Context, data: Mapping[str, Any]) -> None:
+    """--json output of commands that show data (not plans or runs): the common envelope's
+    keys around the data."""
+    from kprov.cli.render import emit_json, envelope
+
+    emit_json(envelope(command_name(ctx), ExitCode.OK, **data))
 
 
 class Progress:
@@ -205,19 +234,3 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
-
-
-def render_counts(title: str, rows: list[tuple[str, int]], *, no_color: bool) -> None:
-    """A summary table on a terminal; one plain line otherwise (cron mail stays short)."""
-    if is_terminal(sys.stdout):
-        from rich.table import Table
-
-        table = Table(title=title, show_header=True)
-        table.add_column("outcome")
-        table.add_column("count", justify="right")
-        for name, count in rows:
-            table.add_row(name, f"{count:,}")
-        make_console(no_color=no_color).print(table)
-    else:
-        summary = ", ".join(f"{name} {count}" for name, count in rows)
-        sys.stdout.write(f"{title}: {summary}\n")

@@ -3,48 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
-    DRY_RUN_OPTION,
+    DETAILED_EXITCODE_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     INPUT_PANEL,
-    JSON_OPTION,
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
+    OUT_OPTION,
+    PLAN_OPTION,
     REPORT_OPTION,
     RUN_PANEL,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
-    command_line,
-    confirm_or_refuse,
-    locked_state,
     read_roster,
-    registration_report_row,
 )
-from kprov.cli.output import (
-    Progress,
-    emit_json,
-    finish_run,
-    globals_of,
-    guarded,
-    render_counts,
-)
+from kprov.cli.output import Globals, guarded
 from kprov.errors import InputError
+
+if TYPE_CHECKING:
+    from kprov.provision.planner import Request
+    from kprov.rosters.model import Person
 
 INSTANCE_OPTION = typer.Option(
     None,
     "--instance",
     "-i",
-    help="Learning instance id or key, for lines without an 'instance' column.",
+    help="Learning instance id or key, for rosters without an 'instance' column.",
     rich_help_panel=INPUT_PANEL,
     show_default=False,
 )
+
+
+def _inline_people(instructors: list[str], learners: list[str]) -> list[Person]:
+    """--instructor/--learner ids, checked like roster ids."""
+    from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
+    from kprov.rosters.validate import id_problems
+
+    people = []
+    inline = [(i, INSTRUCTOR) for i in instructors] + [(i, LEARNER) for i in learners]
+    for position, (ext, role) in enumerate(inline, start=1):
+        problems = id_problems(ext, check_pii=True)
+        if problems:
+            raise InputError(f"cannot use {ext!r} as an id; nothing was sent:", problems=problems)
+        people.append(Person(ext, role, Origin("<command line>", position)))
+    return people
 
 
 @guarded
@@ -52,7 +61,7 @@ def register(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         None,
-        help="Rosters (CSV, YAML, OneRoster); an "
+        help="Rosters (CSV, YAML, OneRoster, SDS); an "
         "'instance' column registers many instances at once.",
         show_default=False,
     ),
@@ -71,7 +80,7 @@ def register(
         "--graph-id",
         help="Create unknown instances "
         "on the way, with this knowledge graph (name: the "
-        "OneRoster class title, else the key).",
+        "bundle's class title, else the key).",
         rich_help_panel=INPUT_PANEL,
         show_default=False,
     ),
@@ -85,147 +94,56 @@ def register(
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
-    dry_run: bool = DRY_RUN_OPTION,
+    plan_only: bool = PLAN_OPTION,
+    out: Path | None = OUT_OPTION,
+    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
     test_accounts: bool = TEST_ACCOUNTS_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     report: Path | None = REPORT_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Register learners and instructors in learning instances.
 
     A rerun sends nothing new.
 
-    Missing accounts are created first (batch path). Instructors are registered with the
-    partner admin's token, learners with an instructor's token.
+    Missing accounts are created on the way (batch path). Instructors are registered with the
+    partner admin's token, learners with an instructor's token, each as soon as their
+    account and instance exist.
 
     \b
     Examples:
       kprov register --instance alg1-p3 roster.csv
       kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
+      kprov register roster-with-instance-column.csv --graph-id gref-algebra --plan
     """
-    from kprov.provision.enroll import EnrollOptions, register_roster, specs_for_unknown
-    from kprov.provision.report import check_report_path, write_report
-    from kprov.provision.session import build_client, new_run_id
+    from kprov.cli.flow import RunOptions, provision
+    from kprov.provision.commands import register_request
     from kprov.rosters import Roster
-    from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
-    from kprov.rosters.validate import id_problems
 
-    g = globals_of(ctx)
-    if report:
-        check_report_path(report)
-    if rosters:
-        roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
-    else:
+    def request(g: Globals) -> Request:
         roster = Roster()
-    settings = g.settings(mapping)
+        if rosters:
+            args = RosterArgs(rosters, id_column, hash_ids)
+            roster = read_roster(lambda: g.settings(mapping), args)
+        inline = _inline_people(instructor, learner)
+        if inline and not instance:
+            raise InputError("--learner and --instructor need --instance ID|KEY")
+        roster.people.extend(inline)
+        if not roster.people:
+            raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
+        return register_request(
+            roster,
+            instance=instance,
+            graph_id=graph_id,
+            create_accounts=not no_create,
+            sources=[str(p) for p in rosters or []],
+        )
 
-    inline = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
-    if inline and not instance:
-        raise InputError("--learner and --instructor need --instance ID|KEY")
-    for position, (ext, role) in enumerate(inline, start=1):
-        problems = id_problems(ext, check_pii=True)
-        if problems:
-            raise InputError(f"cannot use {ext!r} as an id; nothing was sent:", problems=problems)
-        roster.people.append(Person(ext, role, Origin("<command line>", position), instance))
-    if not roster.people:
-        raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
-    run_id = new_run_id()
-    options = EnrollOptions(concurrency=concurrency, dry_run=dry_run, create_accounts=not no_create)
-    with locked_state(settings, lock_timeout=lock_timeout, command=command_line()) as state:
-        work = len(roster.people) + len(
-            {p.external_id for p in roster.people} - state.mapping.account_of.keys()
-        )  # registrations, plus the accounts created on the way
-        progress_bar = Progress(
-            "registrations", work, enabled=not (g.quiet or json_output or dry_run)
-        )
-        with progress_bar as progress:
-            outcome = register_roster(
-                roster.people,
-                default_instance=instance,
-                registry=state.registry,
-                journal=state.journal,
-                mapping=state.mapping,
-                client_factory=lambda: build_client(
-                    settings, pool_size=concurrency, run_id=run_id, test_accounts=test_accounts
-                ),
-                options=options,
-                progress=progress.advance,
-                specs=specs_for_unknown(
-                    roster.people, instance, state.registry, graph_id, roster.class_titles
-                ),
-            )
-    result = outcome.registrations
-    counts = result.counts()
-    accounts = outcome.accounts.counts() if outcome.accounts else {}
-    if report:
-        write_report(
-            report,
-            (
-                registration_report_row(r)
-                for r in sorted(
-                    result.results,
-                    key=lambda r: (
-                        r.enrollment.person.origin.file,
-                        r.enrollment.person.origin.line,
-                    ),
-                )
-            ),
-        )
-    failures = [r for r in result.results if r.outcome.value in ("failed", "not_attempted")]
-    summary: dict[str, Any] = {
-        "ok": not failures and result.stopped_by is None,
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "lines": len(result.results),
-        "registered": counts["registered"],
-        "already_registered": counts["already_registered"],
-        "registered_id_unknown": counts["registered_id_unknown"],
-        "failed": counts["failed"],
-        "not_attempted": counts["not_attempted"],
-        "would_register": counts["would_register"],
-        "accounts_created": accounts.get("created", 0),
-        "accounts_recovered": accounts.get("recovered", 0),
-        "instances_created": [r.key for r in result.instances_created],
-        "requests": outcome.requests,
-        "rate_limited": outcome.rate_limited,
-        "seconds": round(result.elapsed, 3),
-    }
-    failure_rows = [
-        {
-            "file": r.enrollment.person.origin.file,
-            "line": r.enrollment.person.origin.line,
-            "external_user_id": r.enrollment.person.external_id,
-            "instance": r.enrollment.instance_ref,
-            "outcome": r.outcome.value,
-            "reason": r.reason,
-        }
-        for r in failures
-    ]
-    for warning in result.warnings:
-        typer.echo(f"kprov: warning: {warning}", err=True)
-    if json_output:
-        emit_json({**summary, "failures": failure_rows[:1000], "warnings": result.warnings})
-    else:
-        if not g.quiet:
-            keys = (
-                ["would_register", "already_registered"]
-                if dry_run
-                else ["registered", "already_registered", "registered_id_unknown", "failed"]
-            )
-            if summary["not_attempted"]:
-                keys.append("not_attempted")
-            render_counts(
-                f"registrations ({run_id})", [(k, summary[k]) for k in keys], no_color=g.no_color
-            )
-        for row in failure_rows[:50]:
-            typer.echo(
-                f"{row['outcome']}: {row['file']}:{row['line']}: "
-                f"{row['external_user_id']} in {row['instance']}: {row['reason']}",
-                err=True,
-            )
-        if len(failure_rows) > 50:
-            typer.echo(f"... and {len(failure_rows) - 50} more (see --report)", err=True)
-    finish_run(result.stopped_by, failed=bool(failures))
+    options = RunOptions(
+        concurrency=concurrency, plan_only=plan_only, out=out,
+        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
+        test_accounts=test_accounts, mapping=mapping,
+    )  # fmt: skip
+    provision(ctx, request, options)
 
 
 @guarded
@@ -245,70 +163,49 @@ def unregister(
         None,
         "--max-removals",
         min=0,
-        help="Stop (exit 6) before removing more than N.",
+        help="Remove nothing (exit 6) if more than N would be removed.",
         show_default=False,
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
+    plan_only: bool = PLAN_OPTION,
+    out: Path | None = OUT_OPTION,
+    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    report: Path | None = REPORT_OPTION,
     yes: bool = YES_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Remove registrations from a learning instance.
 
     DELETE /registrations/{id}: the goal analytics of those learners for that instance
-    are discarded.
+    are discarded. Asks on a terminal; without one, needs --yes.
 
     \b
     Examples:
       kprov unregister --instance alg1-p3 s-000123 --max-removals 5
+      kprov unregister --instance alg1-p3 --roster leavers.csv --plan
     """
-    from kprov.provision.registrations import check_max_removals, plan_removals, unregister
-    from kprov.provision.session import build_client
+    from kprov.cli.flow import RunOptions, provision
+    from kprov.provision.commands import unregister_request
+    from kprov.rosters.model import LEARNER, Origin, Person
 
-    g = globals_of(ctx)
-    ids = list(external_ids or [])
-    if roster is not None:
-        listed = read_roster(lambda: g.settings(mapping), RosterArgs([roster], id_column, hash_ids))
-        ids.extend(p.external_id for p in listed.people)
+    def request(g: Globals) -> Request:
+        people = [
+            Person(ext, LEARNER, Origin("<command line>", n))
+            for n, ext in enumerate(external_ids or [], start=1)
+        ]
+        if roster is not None:
+            args = RosterArgs([roster], id_column, hash_ids)
+            people.extend(read_roster(lambda: g.settings(mapping), args).people)
+        if not people:
+            raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
+        return unregister_request(people, instance=instance, max_removals=max_removals)
 
-    settings = g.settings(mapping)
-
-    if not ids:
-        raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
-    with locked_state(settings, command=command_line()) as state:
-        record = state.registry.instance_index.find(instance)
-        instance_id = record.instance_id if record else instance
-        removable, refused = plan_removals(ids, instance_id, state.registry, state.mapping)
-        check_max_removals(len(removable), max_removals)
-        result = None
-        if removable:
-            confirm_or_refuse(
-                f"Remove {len(removable)} registration(s) from {instance}? Their goal "
-                "analytics for this instance are discarded.",
-                yes=yes,
-            )
-            with build_client(settings, pool_size=concurrency) as client:
-                result = unregister(client, state.registry, removable, concurrency=concurrency)
-    removed = result.removed if result else []
-    failed = refused + (result.failed if result else [])
-    if json_output:
-        emit_json(
-            {
-                "ok": not failed,
-                "removed": [r.external_user_id for r in removed],
-                "failed": [
-                    {"external_user_id": r.external_user_id, "reason": r.reason} for r in failed
-                ],
-            }
-        )
-    else:
-        if not g.quiet:
-            typer.echo(
-                f"removed {len(removed)} registration(s) from {instance}; goal "
-                "analytics for them in this instance are discarded"
-            )
-        for failure in failed:
-            typer.echo(f"not removed: {failure.external_user_id}: {failure.reason}", err=True)
-    finish_run(result.stopped_by if result else None, failed=bool(failed))
+    options = RunOptions(
+        concurrency=concurrency, plan_only=plan_only, out=out,
+        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
+        yes=yes, mapping=mapping, must_confirm_removals=True,
+    )  # fmt: skip
+    provision(ctx, request, options)

@@ -1,62 +1,170 @@
-"""Per-line reports (--report FILE.csv|FILE.json) for partners to reconcile with their SIS."""
+"""Reports (--report FILE.csv|.json|.html): every line's fate, for plans and runs alike.
+
+CSV and JSON list every row (kept lines, removals and skipped rows included) for partners to
+reconcile with their SIS. HTML is one self-contained page a person can open or mail: totals,
+a per-class table, the failures with their reasons, and who was removed.
+"""
 
 from __future__ import annotations
 
 import csv
+import html
 import json
-from collections.abc import Iterable
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from kprov.errors import InputError
-from kprov.rosters.model import Person
+from kprov.errors import InputError, StorageError
+from kprov.provision.plan import Item, Plan, plan_fate
+from kprov.provision.result import FAILING, RunResult, run_fate
 
-REPORT_FIELDS = (
-    "file",
-    "line",
-    "external_user_id",
-    "sis_id",
-    "role",
-    "instance",
-    "outcome",
-    "account_id",
-    "reason",
-)
-
-
-def report_row(
-    person: Person, *, instance: str, outcome: str, account_id: str, reason: str
-) -> dict[str, Any]:
-    """One report row: where the line came from, who it names, and what became of it."""
-    return {
-        "file": person.origin.file,
-        "line": person.origin.line,
-        "external_user_id": person.external_id,
-        "sis_id": person.sis_id or "",
-        "role": person.role,
-        "instance": instance,
-        "outcome": outcome,
-        "account_id": account_id,
-        "reason": reason,
-    }
+REPORT_FIELDS = ("file", "line", "external_user_id", "sis_id", "role", "instance", "action",
+                 "outcome", "account_id", "registration_id", "reason")  # fmt: skip
+FORMATS = (".csv", ".json", ".html")
 
 
 def check_report_path(path: Path) -> None:
     """Refuse an unknown report format before any work is done."""
-    if path.suffix.lower() not in (".csv", ".json"):
-        raise InputError(f"--report {path}: use a .csv or .json file name")
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(f"--report {path}: use a .csv, .json or .html file name")
 
 
-def write_report(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write one row per roster line; returns how many rows were written."""
-    check_report_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    materialised = [{k: row.get(k) for k in REPORT_FIELDS} for row in rows]
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(materialised, indent=1) + "\n", encoding="utf-8")
+def create_private(path: Path, *, append: bool = False) -> IO[str]:
+    """Open a file kprov writes for the operator: 0600, never through a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write {path}: {exc.strerror}",
+            hint="Choose a path you can write (not a symlink), or fix its permissions.",
+        ) from None
+    return os.fdopen(fd, "a" if append else "w", encoding="utf-8", newline="")
+
+
+def _row(item: Item, outcome: str, reason: str, **ids: str) -> dict[str, Any]:
+    return {
+        "file": item.origin.file if item.origin else "",
+        "line": item.origin.line if item.origin else "",
+        "external_user_id": item.external_id,
+        "sis_id": item.sis_id,
+        "role": item.role,
+        "instance": item.instance,
+        "action": item.action.value,
+        "outcome": outcome,
+        "account_id": ids.get("account_id") or item.account_id,
+        "registration_id": ids.get("registration_id") or item.registration_id,
+        "reason": reason,
+    }
+
+
+def report_rows(subject: Plan | RunResult) -> Iterator[dict[str, Any]]:
+    """One row per plan item, kept line and skipped row, in the plan's order."""
+    plan = subject.plan if isinstance(subject, RunResult) else subject
+    if isinstance(subject, RunResult):
+        for o in subject.outcomes:
+            yield _row(o.item, run_fate(o), o.detail or o.item.reason, account_id=o.account_id,
+                       registration_id=o.registration_id)  # fmt: skip
     else:
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
-            writer.writeheader()
-            writer.writerows(materialised)
-    return len(materialised)
+        for item in plan.items:
+            yield _row(item, plan_fate(item, plan), item.reason)
+    for person, reason in plan.kept:
+        yield {
+            "file": person.origin.file, "line": person.origin.line,
+            "external_user_id": person.external_id, "sis_id": person.sis_id or "",
+            "role": person.role, "instance": person.instance_key or plan.extra.get("instance", ""),
+            "action": "none", "outcome": reason, "account_id": "", "registration_id": "",
+            "reason": "",
+        }  # fmt: skip
+    for skipped in plan.skipped:
+        yield {
+            "file": skipped.origin.file, "line": skipped.origin.line,
+            "external_user_id": skipped.external_id, "sis_id": "", "role": "", "instance": "",
+            "action": "none", "outcome": "skipped", "account_id": "", "registration_id": "",
+            "reason": skipped.reason,
+        }  # fmt: skip
+
+
+def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
+    """Write the report; returns how many rows it holds."""
+    check_report_path(path)
+    suffix = path.suffix.lower()
+    rows = report_rows(subject)
+    count = 0
+    try:
+        with create_private(path) as handle:
+            if suffix == ".csv":
+                writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow(row)
+                    count += 1
+            elif suffix == ".json":
+                materialised = list(rows)
+                count = len(materialised)
+                json.dump(materialised, handle, indent=1)
+                handle.write("\n")
+            else:
+                materialised = list(rows)
+                count = len(materialised)
+                handle.write(_html(title, subject, materialised))
+    except OSError as exc:
+        raise StorageError(f"cannot write the report {path}: {exc.strerror}") from None
+    return count
+
+
+def _html(title: str, subject: Plan | RunResult, rows: list[dict[str, Any]]) -> str:
+    e = html.escape
+    counts = subject.counts()
+    per_class: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row["instance"]:
+            per_class[row["instance"]][_column(row["outcome"])] += 1
+    failures = [r for r in rows if r["outcome"] in FAILING or r["outcome"] == "cannot"]
+    removed = [r for r in rows if r["action"] == "unregister"]
+    columns = ("added", "removed", "failed", "unchanged", "other")
+
+    def table(head: tuple[str, ...], body: list[tuple[Any, ...]]) -> str:
+        cells = "".join(f"<th>{e(h)}</th>" for h in head)
+        lines = "".join(
+            "<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in line) + "</tr>" for line in body
+        )
+        return f"<table><tr>{cells}</tr>{lines}</table>"
+
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+        "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}"
+        "th{background:#eee}.bad td{color:#a00}</style></head><body>",
+        f"<h1>{e(title)}</h1><h2>Totals</h2>",
+        table(("outcome", "count"), sorted(counts.items())),
+        "<h2>Per class</h2>",
+        table(("instance", *columns),
+              [(k, *(per_class[k][c] for c in columns)) for k in sorted(per_class)]),
+        f"<h2>Failures ({len(failures)})</h2>",
+        table(("where", "external id", "instance", "outcome", "reason"),
+              [(f"{r['file']}:{r['line']}", r["external_user_id"], r["instance"], r["outcome"],
+                r["reason"]) for r in failures]),
+        f"<h2>Removals ({len(removed)})</h2>",
+        table(("external id", "instance", "role", "outcome", "reason"),
+              [(r["external_user_id"], r["instance"], r["role"], r["outcome"], r["reason"])
+               for r in removed]),
+        "</body></html>\n",
+    ]  # fmt: skip
+    return "".join(parts)
+
+
+def _column(outcome: str) -> str:
+    if outcome in ("registered", "registered_id_unknown", "would_register"):
+        return "added"
+    if outcome in ("removed", "would_remove"):
+        return "removed"
+    if outcome in FAILING or outcome == "cannot":
+        return "failed"
+    if outcome in ("already_registered", "already_mapped"):
+        return "unchanged"
+    return "other"

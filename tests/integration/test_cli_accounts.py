@@ -25,6 +25,11 @@ def server_accounts(box: Sandbox) -> dict[str, str]:
         }
 
 
+def counts(result: object) -> dict[str, int]:
+    """The outcome counts of a --json run (the envelope's `counts`)."""
+    return dict(json.loads(result.stdout)["counts"])  # type: ignore[attr-defined]
+
+
 def mapping_of(state_dir: Path) -> dict[str, str]:
     return MappingJournal(state_dir / "mapping.csv").load().account_of
 
@@ -35,8 +40,9 @@ def test_import_creates_every_account_and_maps_it_to_the_servers_id(
     roster = write_roster(tmp_path / "r.csv", [f"stu-{i:04d}" for i in range(120)])
     result = run_cli("accounts", "import", str(roster), "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert (summary["created"], summary["failed"], summary["batches"]) == (120, 0, 3)
+    summary = counts(result)
+    assert (summary["created"], summary.get("failed", 0)) == (120, 0)
+    assert sandbox_env.requests()["POST /batch"] == 3
     assert mapping_of(state_dir) == server_accounts(sandbox_env)
     assert sandbox_env.store.max_batch_seen == 50
 
@@ -47,7 +53,7 @@ def test_rerun_sends_no_request_when_all_are_mapped(sandbox_env: Sandbox, tmp_pa
     before = sandbox_env.requests()
     result = run_cli("accounts", "import", str(roster), "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["already_mapped"] == 60
+    assert counts(result) == {"already_mapped": 60}
     assert sandbox_env.requests() == before  # not even a token request
 
 
@@ -59,8 +65,7 @@ def test_rerun_with_new_lines_sends_only_the_new_ones(sandbox_env: Sandbox, tmp_
     result = run_cli(
         "accounts", "import", str(write_roster(tmp_path / "b.csv", ["s1", "s2", "s3"])), "--json"
     )
-    summary = json.loads(result.stdout)
-    assert (summary["created"], summary["already_mapped"]) == (1, 2)
+    assert counts(result) == {"created": 1, "already_mapped": 2}
     assert sandbox_env.requests()["POST /batch"] == 2
 
 
@@ -71,7 +76,7 @@ def test_dry_run_sends_nothing_and_needs_no_secret(
     roster = write_roster(tmp_path / "r.csv", ["s1", "s2"])
     result = run_cli("accounts", "import", str(roster), "--dry-run", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["would_create"] == 2
+    assert counts(result) == {"would_create": 2}
     assert sandbox_env.requests() == {}
     assert mapping_of(state_dir) == {}
 
@@ -104,8 +109,7 @@ def test_existing_accounts_missing_from_the_mapping_are_recovered(
     result = run_cli(
         "accounts", "import", str(roster), "--json", "--report", str(tmp_path / "rep.csv")
     )
-    summary = json.loads(result.stdout)
-    assert (summary["created"], summary["recovered"], summary["failed"]) == (2, 2, 0)
+    assert counts(result) == {"created": 2, "recovered": 2}
     assert mapping_of(state_dir) == server_accounts(sandbox_env)
     rows = list(csv.DictReader((tmp_path / "rep.csv").open()))
     assert [(r["line"], r["external_user_id"], r["outcome"]) for r in rows] == [
@@ -125,7 +129,7 @@ def test_import_under_seeded_faults_ends_complete_and_exact(
             monkeypatch.setenv(key, value)
         roster = write_roster(tmp_path / "r.csv", [f"u{i:05d}" for i in range(2000)])
         first = run_cli("accounts", "import", str(roster), "--concurrency", "8", "--json")
-        summary = json.loads(first.stdout)
+        summary = counts(first)
         if first.exit_code != 0:  # allowed: at most one rerun
             assert first.exit_code in (1, 4), first.output
             rerun = run_cli("accounts", "import", str(roster), "--json")
@@ -136,7 +140,7 @@ def test_import_under_seeded_faults_ends_complete_and_exact(
         assert box.store.max_batch_seen <= 50
         batches = box.requests()["POST /batch"]
         final = run_cli("accounts", "import", str(roster), "--json")
-        assert json.loads(final.stdout)["already_mapped"] == 2000
+        assert counts(final) == {"already_mapped": 2000}
         assert box.requests()["POST /batch"] == batches
     finally:
         box.server.stop()
@@ -153,7 +157,7 @@ def test_torn_mapping_line_is_repaired_and_the_account_recovered(
     result = run_cli("accounts", "import", str(roster), "--json")
     assert result.exit_code == 0, result.output
     assert "cut short by a crash" in result.stderr
-    assert json.loads(result.stdout)["recovered"] == 1
+    assert counts(result) == {"already_mapped": 2, "recovered": 1}
     assert mapping_of(state_dir) == server_accounts(sandbox_env)
 
 
@@ -211,11 +215,12 @@ def test_hash_ids_sends_only_anonymized_ids_and_records_the_sis_id(
 def test_accounts_create_get_and_disable(sandbox_env: Sandbox, state_dir: Path) -> None:
     created = run_cli("accounts", "create", "stu-77", "--json")
     assert created.exit_code == 0, created.output
-    account_id = json.loads(created.stdout)["account_id"]
-    again = json.loads(run_cli("accounts", "create", "stu-77", "--json").stdout)
-    assert again["outcome"] == "already_mapped"
+    [item] = json.loads(created.stdout)["items"]
+    assert item["outcome"] == "created"
+    account_id = item["account_id"]
+    assert counts(run_cli("accounts", "create", "stu-77", "--json")) == {"already_mapped": 1}
     got = json.loads(run_cli("accounts", "get", "--external", "stu-77", "--json").stdout)
-    assert got == {"id": account_id, "external_user_id": "stu-77"}
+    assert (got["ok"], got["id"], got["external_user_id"]) == (True, account_id, "stu-77")
     assert run_cli("accounts", "create", "jane@x.org").exit_code == 2
     assert run_cli("accounts", "disable", "--external", "stu-77").exit_code == 2  # no --yes
     assert run_cli("accounts", "disable", "--external", "stu-77", "--yes").exit_code == 0

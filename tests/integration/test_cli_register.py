@@ -47,14 +47,13 @@ def test_forty_classes_from_one_roster_then_a_rerun_sends_nothing(
             "register", str(roster), "--graph-id", "gref-algebra", "--concurrency", "8", "--json"
         )
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.stdout)
-        assert (summary["registered"], summary["failed"]) == (2040, 0)
-        assert summary["accounts_created"] == 2040 and len(summary["instances_created"]) == 40
+        summary = json.loads(result.stdout)["counts"]
+        assert summary == {"created": 2040, "instance_created": 40, "registered": 2040}
         assert box.enrolments() == roster_enrolments(roster)
         posts = box.requests()["POST /registrations"]
         assert posts == 2040
         again = run_cli("register", str(roster), "--graph-id", "gref-algebra", "--json")
-        assert json.loads(again.stdout)["already_registered"] == 2040
+        assert json.loads(again.stdout)["counts"] == {"already_registered": 2040}
         assert box.requests()["POST /registrations"] == posts
         assert box.write_requests() == posts + 41 + 40  # batches and instances: none again
     finally:
@@ -190,7 +189,8 @@ def test_inline_register_then_unregister_exactly_the_named_ones(
     assert len(sandbox_env.enrolments()) == 4
     done = run_cli("unregister", "--instance", "bio", "s-1", "s-2", "--yes", "--json")
     assert done.exit_code == 0, done.output
-    assert sorted(json.loads(done.stdout)["removed"]) == ["s-1", "s-2"]
+    removed = [i for i in json.loads(done.stdout)["items"] if i["outcome"] == "removed"]
+    assert sorted(i["external_user_id"] for i in removed) == ["s-1", "s-2"]
     assert sandbox_env.enrolments() == {
         ("t-1", "Bio", "instructor"),
         ("s-3", "Bio", "learner"),
@@ -247,5 +247,10 @@ def test_when_the_api_goes_down_every_line_still_gets_a_fate(
     result = run_cli("register", str(grown), "--json")
     assert result.exit_code == 4
     summary = json.loads(result.stdout)
-    assert summary["lines"] == 10  # 2 instructors + 8 learners, each accounted for
-    assert summary["already_registered"] == 6 and summary["not_attempted"] == 4
+    # 2 instructors + 8 learners, each accounted for: 6 already there, 4 new learners whose
+    # accounts (4 more items) could not be created either
+    assert summary["counts"] == {"already_registered": 6, "not_attempted": 8}
+    lines = [i for i in summary["items"] if i["action"] == "register"]
+    assert sorted(i["external_user_id"] for i in lines) == sorted(
+        f"s-{c:03d}-{n:03d}" for c in range(2) for n in (2, 3)
+    )

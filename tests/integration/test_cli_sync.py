@@ -89,8 +89,11 @@ def test_drops_without_prune_are_only_reported_in_the_plan(
 ) -> None:
     semester = first_night(tmp_path, sandbox_env)
     semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(1, 20)])
-    plan = json.loads(run_cli("sync", str(semester.write()), "--plan", "--json").stdout)["plan"]
-    assert plan["removals_without_prune"] == 1 and plan["registrations_to_remove"] == 0
+    plan = json.loads(run_cli("sync", str(semester.write()), "--plan", "--json").stdout)
+    assert plan["counts"] == {"already_registered": 41, "held": 1}
+    [held] = plan["items"]
+    assert (held["external_user_id"], held["action"]) == ("a-0", "hold")
+    assert "pass --prune" in held["reason"]
     assert run_cli("sync", str(semester.write())).exit_code == 0
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
 
@@ -177,7 +180,7 @@ def test_report_has_one_row_per_manifest_line(sandbox_env: Sandbox, tmp_path: Pa
     semester.set_class("alg", ["t-1"], ["a-1", "a-2"])
     report = tmp_path / "night.json"
     assert run_cli("sync", str(semester.write()), "--report", str(report)).exit_code == 0
-    rows = json.loads(report.read_text())
+    rows = [r for r in json.loads(report.read_text()) if r["action"] == "register"]
     assert sorted((r["external_user_id"], r["role"], r["outcome"]) for r in rows) == [
         ("a-1", "learner", "registered"),
         ("a-2", "learner", "registered"),
@@ -195,7 +198,8 @@ def test_log_file_records_every_run(sandbox_env: Sandbox, tmp_path: Path) -> Non
     assert run_cli("sync", str(manifest), "--log-file", str(log)).exit_code == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["exit_code"] for r in records] == [0, 0]
-    assert records[0]["registered"] == 2 and records[1]["registered"] == 0
+    assert records[0]["counts"]["registered"] == 2
+    assert records[1]["counts"] == {"already_registered": 2}
     assert all(r["time"].endswith("Z") and r["run_id"].startswith("kprov-") for r in records)
 
 

@@ -1,0 +1,312 @@
+"""The one flow of every provisioning command: read input, plan, then show or apply the plan.
+
+`accounts import`, `register`, `unregister`, `sync` and `apply` differ only in how they read
+their input into a planner ``Request`` (or a saved ``Plan``); planning, confirmation,
+execution, rendering, reports, logs and the exit code are this module's, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from kprov.cli.output import Globals, exit_code_for, globals_of, is_terminal, make_view
+from kprov.cli.render import View, run_document, show_plan, show_run
+from kprov.errors import ExitCode, KprovError
+
+if TYPE_CHECKING:
+    from kprov.config import Settings
+    from kprov.provision.plan import Plan
+    from kprov.provision.planner import Request
+    from kprov.provision.result import RunResult
+    from kprov.state.local import LocalState
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the provisioning commands share; every field is an option of theirs."""
+
+    concurrency: int = 4
+    plan_only: bool = False  # --plan / --dry-run: show, send nothing
+    out: Path | None = None  # --out PLAN.json, with --plan
+    detailed_exitcode: bool = False
+    report: Path | None = None
+    log_file: Path | None = None
+    lock_timeout: float = 0.0
+    test_accounts: bool = False
+    yes: bool = False
+    mapping: str | None = None
+    ask_before_removing: bool = False  # ask on a terminal when the plan removes (sync --prune)
+    must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
+    cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
+    progress: bool = False  # a progress bar (set from the view: a terminal, not --quiet/--json)
+
+
+def check_outputs(options: RunOptions) -> None:
+    """Refuse unusable output options before any work is done."""
+    from kprov.errors import InputError
+    from kprov.provision.report import check_report_path
+
+    if options.report is not None:
+        check_report_path(options.report)
+    if options.out is not None and not options.plan_only:
+        raise InputError("--out saves a plan: use it with --plan (then `kprov apply FILE`)")
+    if options.detailed_exitcode and not options.plan_only:
+        raise InputError("--detailed-exitcode describes a plan: use it with --plan")
+
+
+def provision(
+    ctx: typer.Context, make_request: Callable[[Globals], Request], options: RunOptions
+) -> None:
+    """Plan the request against local state; show the plan, or apply it."""
+    from kprov.cli.common import command_line
+    from kprov.provision.planner import build_plan
+    from kprov.provision.session import new_run_id
+    from kprov.state.local import open_local_state
+
+    g = globals_of(ctx)
+    view = make_view(g, cron_quiet=options.cron_quiet)
+    options = replace(options, progress=_progress_wanted(view))
+    check_outputs(options)
+    run_id = new_run_id()
+    started = time.monotonic()
+    request = make_request(g)  # bad input is reported before any configuration problem
+    settings = g.settings(options.mapping)
+    with (
+        _logged_errors(options, run_id, request.command, started),
+        open_local_state(
+            settings.state_dir,
+            settings.mapping_path,
+            lock_timeout=options.lock_timeout,
+            command=command_line(),
+        ) as state,
+    ):
+        _warn(state.warnings)
+        plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
+                        fingerprint=options.out is not None)  # fmt: skip
+        if options.plan_only:
+            _finish_plan(plan, view, options, run_id, started)
+            return
+        _confirm_removals(plan, options)
+        result = execute(plan, settings, state, options, run_id)
+    _finish_run(result, view, options, started)
+
+
+def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
+    """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
+    from kprov.cli.common import command_line
+    from kprov.provision.saved_plan import check_still_applies, load_plan
+    from kprov.provision.session import new_run_id
+    from kprov.state.local import open_local_state
+
+    g = globals_of(ctx)
+    view = make_view(g, cron_quiet=options.cron_quiet)
+    options = replace(options, progress=_progress_wanted(view))
+    check_outputs(options)
+    run_id = new_run_id()
+    started = time.monotonic()
+    plan = load_plan(path)
+    settings = g.settings(options.mapping)
+    with (
+        _logged_errors(options, run_id, plan.command, started),
+        open_local_state(
+            settings.state_dir,
+            settings.mapping_path,
+            lock_timeout=options.lock_timeout,
+            command=command_line(),
+        ) as state,
+    ):
+        _warn(state.warnings)
+        check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
+        result = execute(plan, settings, state, options, run_id)
+    _finish_run(result, view, options, started)
+
+
+def _progress_wanted(view: View) -> bool:
+    return is_terminal(sys.stderr) and not (view.quiet or view.json)
+
+
+def _stamped(plan: Plan, settings: Settings, state: LocalState, *, fingerprint: bool) -> Plan:
+    from kprov.provision.saved_plan import state_fingerprint
+    from kprov.state.journal import now_iso
+
+    return replace(
+        plan,
+        profile=settings.profile.name,
+        base_url=settings.profile.base_url,
+        created_at=now_iso(),
+        fingerprint=state_fingerprint(state) if fingerprint else "",
+    )
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        sys.stderr.write(f"kprov: warning: {warning}\n")
+
+
+def _confirm_removals(plan: Plan, options: RunOptions) -> None:
+    from kprov.cli.common import confirm_or_refuse
+    from kprov.provision.plan import Action
+
+    removals = 0 if plan.removals_withheld else sum(
+        1 for i in plan.items if i.action is Action.UNREGISTER
+    )  # fmt: skip
+    if not removals or options.yes:
+        return
+    question = (
+        f"Remove {removals} registration(s)? Their goal analytics in those instances are discarded."
+    )
+    if options.must_confirm_removals:
+        confirm_or_refuse(question, yes=options.yes)
+    elif options.ask_before_removing and is_terminal(sys.stdin):
+        typer.confirm(question, abort=True)
+
+
+def execute(
+    plan: Plan, settings: Settings, state: LocalState, options: RunOptions, run_id: str
+) -> RunResult:
+    """Apply *plan*; the API client is built only when something must be sent."""
+    from kprov.cli.output import Progress
+    from kprov.provision.execute import Executor
+    from kprov.provision.ports import ClientApi, OfflineApi
+    from kprov.provision.session import build_client
+
+    if not plan.has_changes:
+        return Executor(OfflineApi(), state, run_id=run_id).run(plan)
+    client = build_client(
+        settings,
+        pool_size=options.concurrency,
+        run_id=run_id,
+        test_accounts=options.test_accounts,
+    )
+    bar = Progress(plan.command, len(plan.items), enabled=options.progress)
+    with client, interruptible(client.cancel), bar as progress:
+        executor = Executor(
+            ClientApi(client),
+            state,
+            concurrency=options.concurrency,
+            run_id=run_id,
+            progress=progress.advance,
+        )
+        return executor.run(plan)
+
+
+@contextlib.contextmanager
+def interruptible(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): send nothing new, let what is in flight finish and be
+    recorded. Second: abandon what is in flight at once (the rerun recovers it, as after a
+    kill -9: every answer already received is durable)."""
+    presses = 0
+
+    def handler(signum: int, _frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            cancel.set()
+            sys.stderr.write(
+                "\nkprov: stopping: no new request will be sent; waiting for those in flight "
+                "(press Ctrl-C again to abandon them)\n"
+            )
+            return
+        sys.stderr.write("\nkprov: abandoned the requests in flight; the rerun recovers them\n")
+        sys.stderr.flush()
+        os._exit(int(ExitCode.INTERRUPTED))
+
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, started: float) -> None:
+    from kprov.provision.report import write_report
+    from kprov.provision.saved_plan import save_plan
+
+    code = exit_code_for(plan=plan, detailed=options.detailed_exitcode)
+    if options.out is not None:
+        save_plan(plan, options.out)
+    if options.report is not None:
+        write_report(options.report, plan, title=f"kprov plan: {plan.command}")
+    show_plan(plan, view, run_id=run_id, code=code)
+    _log(options.log_file, run_id, "plan", code, {"counts": plan.counts()}, started)
+    if options.out is not None and not view.json and not view.quiet:
+        sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `kprov apply "
+                         f"{options.out}`\n")  # fmt: skip
+    _exit(code)
+
+
+def _finish_run(result: RunResult, view: View, options: RunOptions, started: float) -> None:
+    from kprov.provision.report import write_report
+
+    code = exit_code_for(result=result)
+    if options.report is not None:
+        write_report(options.report, result, title=f"kprov {result.plan.command} {result.run_id}")
+    show_run(result, view, code=code)
+    if options.log_file is not None:
+        document = run_document(result, code)
+        removed = [i for i in document.pop("items") if i["action"] == "unregister"]
+        failed = [i for i in run_document(result, code)["items"] if i["outcome"] in
+                  ("failed", "not_attempted")]  # fmt: skip
+        document.update(removed=removed, failures=failed[:1000])
+        _log(options.log_file, result.run_id, "apply", code, document, started)
+    _exit(code)
+
+
+@contextlib.contextmanager
+def _logged_errors(
+    options: RunOptions, run_id: str, command: str, started: float
+) -> Iterator[None]:
+    try:
+        yield
+    except KprovError as error:
+        data = {
+            "command": command,
+            "error": {"message": error.message, "type": type(error).__name__},
+        }
+        _log(options.log_file, run_id, "error", error.exit_code, data, started)
+        raise
+
+
+def _log(
+    log_file: Path | None, run_id: str, stage: str, code: int, data: dict[str, Any], started: float
+) -> None:
+    """One JSON line per run, appended: when, which run, how it ended, what it did."""
+    if log_file is None:
+        return
+    import json
+
+    from kprov.provision.report import create_private
+
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run_id": run_id,
+        "stage": stage,
+        "exit_code": int(code),
+        "seconds": round(time.monotonic() - started, 3),
+        **{k: v for k, v in data.items() if k not in ("exit_code", "run_id")},
+    }
+    try:
+        with create_private(log_file, append=True) as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+    except KprovError as exc:
+        sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {exc.message}\n")
+
+
+def _exit(code: ExitCode) -> None:
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))

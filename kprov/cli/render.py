@@ -1,0 +1,247 @@
+"""One way to show a plan, a run or an error: a Rich table on a terminal, plain lines when
+piped or under cron, one JSON envelope with --json.
+
+Every JSON document kprov prints has the same envelope: ``ok``, ``command``, ``exit_code``
+and ``error`` (null, or ``{code, type, message, hint, ...}``); plans and runs add
+``run_id``, ``mode``, ``counts`` and ``items``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from kprov.errors import ExitCode, KprovError
+
+if TYPE_CHECKING:
+    from kprov.provision.plan import Item, Plan
+    from kprov.provision.result import RunResult
+
+JSON_ITEMS_CAP = 10_000  # --json lists at most this many items; reports list every one
+TERMINAL_CAP = 20  # people listed per kind on a terminal
+PLAIN_CAP = 1000  # ... and when piped (removals are always listed in full)
+
+
+@dataclass(frozen=True)
+class View:
+    """How to show things: decided once per command from options and the environment."""
+
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    no_color: bool = False
+    terminal: bool = False  # stdout is a terminal
+    cron_quiet: bool = False  # print nothing when all is well and nobody is watching
+
+
+def emit_json(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    stream.write(json.dumps(data, indent=2, default=str) + "\n")
+    stream.flush()
+
+
+def error_json(error: KprovError) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "code": int(error.exit_code),
+        "type": type(error).__name__,
+        "message": error.message,
+    }
+    if error.hint:
+        data["hint"] = error.hint
+    for attribute in ("status", "error_id", "problems"):
+        value = getattr(error, attribute, None)
+        if value:
+            data[attribute] = value
+    return data
+
+
+def envelope(command: str, code: ExitCode, error: KprovError | None = None, **data: Any) -> dict:
+    from kprov import __version__
+
+    return {
+        "ok": code in (ExitCode.OK, ExitCode.CHANGES_PENDING),
+        "command": command,
+        "exit_code": int(code),
+        "kprov": __version__,
+        **data,
+        "error": error_json(error) if error is not None else None,
+    }
+
+
+def show_error(error: KprovError, view: View, command: str) -> None:
+    """What happened, then what to do: on stderr (and the envelope on stdout with --json)."""
+    if view.json:
+        emit_json(envelope(command, error.exit_code, error))
+    lines = str(error).splitlines() or [type(error).__name__]
+    sys.stderr.write(f"kprov: error: {lines[0]}\n")
+    for line in lines[1:]:
+        sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+
+
+def _items_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "items": rows[:JSON_ITEMS_CAP],
+        "items_total": len(rows),
+        "items_truncated": len(rows) > JSON_ITEMS_CAP,
+    }
+
+
+def _brake_json(plan: Plan) -> dict[str, Any] | None:
+    brake = plan.brake
+    if brake is None:
+        return None
+    return {**brake.__dict__, "engaged": brake.engaged}
+
+
+def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
+    from kprov.provision.report import report_rows
+
+    rows = [r for r in report_rows(plan) if r["action"] != "none"]
+    return envelope(
+        plan.command, code, mode="plan", run_id=run_id, counts=plan.counts(),
+        changes=plan.has_changes, brake=_brake_json(plan), warnings=list(plan.warnings),
+        **_items_json(rows),
+    )  # fmt: skip
+
+
+def run_document(
+    result: RunResult, code: ExitCode, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    from kprov.provision.report import report_rows
+
+    rows = [r for r in report_rows(result) if r["action"] != "none"]
+    return envelope(
+        result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
+        counts=result.counts(), brake=_brake_json(result.plan), warnings=result.warnings,
+        requests=result.requests, rate_limited=result.rate_limited,
+        seconds=round(result.elapsed, 3), **(extra or {}), **_items_json(rows),
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------- human views
+
+
+def _line(item: Item, word: str) -> str:
+    who = f"{item.role} {item.external_id}".strip() if item.external_id else ""
+    where = f" ({item.where})" if item.origin else ""
+    if item.action.value == "create_instance":
+        spec = item.spec
+        name = f" named {spec.name!r}" if spec is not None else ""
+        return f"{word}: instance {item.instance}{name}"
+    target = f" in {item.instance}" if item.instance else ""
+    why = f": {item.reason}" if item.reason else ""
+    return f"{word}: {who}{target}{where}{why}"
+
+
+def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
+    if view.json:
+        emit_json(plan_document(plan, run_id, code))
+        return
+    if view.quiet:
+        return
+    from kprov.provision.plan import plan_fate
+
+    out = _console(view)
+    counts = plan.counts()
+    _counts_table(out, view, f"plan: {plan.command}", counts)
+    groups: dict[str, list[Item]] = {}
+    for item in plan.items:
+        groups.setdefault(plan_fate(item, plan), []).append(item)
+    for word, items in groups.items():
+        removal = word in ("would_remove", "withheld")
+        cap = TERMINAL_CAP if view.terminal else (len(items) if removal else PLAIN_CAP)
+        for item in items[:cap]:
+            _print(out, view, _line(item, word), bad=word == "cannot")
+        if len(items) > cap:
+            _print(out, view, f"... and {len(items) - cap} more {word} (--report FILE lists all)")
+    if plan.removals_withheld and plan.brake is not None:
+        brake = plan.brake
+        text = (
+            f"removals ({brake.removals}) exceed the limit ({brake.limit}, {brake.spec} of "
+            f"{brake.managed}): nothing would be removed (exit 6)"
+        )
+        _print(out, view, text, bad=True)
+    if not plan.has_changes:
+        _print(out, view, "nothing to do")
+    for warning in plan.warnings:
+        sys.stderr.write(f"kprov: warning: {warning}\n")
+
+
+def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
+    if view.json:
+        emit_json(run_document(result, code))
+    failures = result.failures()
+    clean = code == ExitCode.OK and not result.warnings
+    for warning in result.warnings:
+        sys.stderr.write(f"kprov: warning: {warning}\n")
+    if not view.json and not view.quiet and not (view.cron_quiet and clean and not view.verbose):
+        counts = result.counts()
+        title = f"{result.plan.command} {result.run_id}"
+        if view.terminal:
+            _counts_table(_console(view), view, title, counts)
+        else:
+            summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+            sys.stdout.write(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)\n")
+    if failures and not view.json:
+        from kprov.provision.result import run_fate
+
+        cap = 50 if view.terminal else 200
+        for outcome in failures[:cap]:
+            item = outcome.item
+            where = f"{item.where}: " if item.origin else ""
+            who = item.external_id or f"instance {item.instance}"
+            target = f" in {item.instance}" if item.external_id and item.instance else ""
+            reason = outcome.detail or item.reason
+            sys.stderr.write(f"{run_fate(outcome)}: {where}{who}{target}: {reason}\n")
+        if len(failures) > cap:
+            sys.stderr.write(f"... and {len(failures) - cap} more (--report FILE lists all)\n")
+    if result.brake_engaged and result.plan.brake is not None and not view.json:
+        brake = result.plan.brake
+        sys.stderr.write(
+            f"kprov: {brake.removals} registrations would be removed, more than the limit of "
+            f"{brake.limit} ({brake.spec} of {brake.managed} managed); the additions were "
+            "applied, nothing was removed. Check the rosters (a broken export reads as "
+            "'everyone left'); if the removals are meant, rerun with a higher --max-removals.\n"
+        )
+    if result.stopped_by is not None and not view.json:
+        show_error(result.stopped_by, view, result.plan.command)
+        if result.stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED):
+            sys.stderr.write(
+                "kprov: every answer received was recorded; rerun the same command to resume.\n"
+            )
+    sys.stderr.flush()
+
+
+def _console(view: View) -> Any:
+    if not view.terminal:
+        return None
+    from kprov.cli.output import make_console
+
+    return make_console(no_color=view.no_color)
+
+
+def _print(out: Any, view: View, text: str, *, bad: bool = False) -> None:
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        out.print(text, style="red" if bad else None, markup=False, highlight=False)
+
+
+def _counts_table(out: Any, view: View, title: str, counts: Mapping[str, int]) -> None:
+    if out is None:
+        summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+        sys.stdout.write(f"{title}: {summary or 'nothing'}\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for name, count in counts.items():
+        style = "red" if name in ("failed", "not_attempted", "cannot") else None
+        table.add_row(name.replace("_", " "), f"{count:,}", style=style)
+    out.print(table)

@@ -1,0 +1,106 @@
+"""What each provisioning command asks for, as the planner's ``Request``.
+
+The commands differ only here: which lines need accounts, which instances may be created
+and how, what may be removed and under which limit. Everything after is the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
+from kprov.provision.manifest import Manifest
+from kprov.provision.plan import InstanceSpec
+from kprov.provision.planner import Request
+from kprov.rosters.model import ClassInfo, Person, Roster
+
+
+def accounts_request(roster: Roster, *, sources: Sequence[str] = ()) -> Request:
+    """`accounts import`: an account for every id (enrolled or not), nothing else."""
+    return Request(
+        command="accounts import",
+        people=roster.people,
+        register=False,
+        skipped=roster.skipped_rows,
+        sources=sources,
+    )
+
+
+def instance_specs(
+    refs: Sequence[str], graph_id: str | None, classes: Mapping[str, ClassInfo]
+) -> dict[str, InstanceSpec]:
+    """With --graph-id: how to create each instance a roster names (named by the bundle's
+    class title when it has one, else by the key)."""
+    if not graph_id:
+        return {}
+    specs: dict[str, InstanceSpec] = {}
+    for ref in dict.fromkeys(refs):
+        info = classes.get(ref)
+        name = (info.title if info is not None and info.title else ref)[:MAX_FIELD]
+        dates = (info.start_date, info.end_date) if info is not None else ("", "")
+        specs[ref] = InstanceSpec(graph_id, name, *dates)
+    return specs
+
+
+def register_request(
+    roster: Roster,
+    *,
+    instance: str | None,
+    graph_id: str | None,
+    create_accounts: bool,
+    sources: Sequence[str] = (),
+) -> Request:
+    """`register`: registrations for every enrolment line, and the accounts and (with
+    --graph-id) instances they need."""
+    refs = [p.instance_key or instance or "" for p in roster.people if not p.account_only]
+    warnings = []
+    if roster.removals:
+        warnings.append(
+            f"{len(roster.removals)} enrolment(s) marked tobedeleted were not removed: "
+            "`kprov register` only adds; use `kprov sync --prune` to apply removals"
+        )
+    return Request(
+        command="register",
+        people=roster.people,
+        default_instance=instance,
+        create_accounts=create_accounts,
+        specs=instance_specs([r for r in refs if r], graph_id, roster.classes),
+        skipped=roster.skipped_rows,
+        warnings=warnings,
+        sources=sources,
+    )
+
+
+def unregister_request(
+    people: Sequence[Person], *, instance: str, max_removals: int | None
+) -> Request:
+    """`unregister`: the named people out of one instance, under an optional hard limit."""
+    return Request(
+        command="unregister",
+        register=False,
+        default_instance=instance,
+        removals=[p._replace(instance_key=None) for p in people],
+        prune=True,
+        max_removals=None if max_removals is None else str(max_removals),
+    )
+
+
+def sync_request(manifest: Manifest, *, prune: bool, max_removals: str | None) -> Request:
+    """`sync`: the manifest's whole semester; removals only with --prune, only where the
+    manifest states a class's whole membership, never past the limit."""
+    specs = {
+        key: InstanceSpec(spec.graph_id, spec.name, spec.start_date, spec.end_date)
+        for key, spec in manifest.instances.items()
+    }
+    return Request(
+        command="sync",
+        people=manifest.people,
+        specs=specs,
+        instances=tuple(manifest.instances),
+        removals=manifest.removals,
+        prune=prune,
+        authoritative=frozenset(manifest.authoritative),
+        max_removals=max_removals or DEFAULT_MAX_REMOVALS,
+        skipped=manifest.skipped,
+        sources=(str(manifest.path),),
+    )

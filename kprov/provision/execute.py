@@ -1,0 +1,405 @@
+"""Applying a plan: exactly its items, each sent once its dependencies are met, each bucket
+spending its quota as soon as the server allows.
+
+One dispatcher (the calling thread) owns every decision; workers only send and record.
+- Dependencies, not phases: a learner is registered as soon as their account exists, their
+  instance exists and it has an instructor whose token registers learners; account batches
+  interleave the classes, so every instructor's token starts early.
+- A task is handed to a worker only when its quota bucket admits a send now
+  (``try_reserve``), so no worker sleeps on one bucket while another could send.
+- Stopping (API down, credentials refused, Ctrl-C): nothing new is dispatched, what is in
+  flight finishes and is recorded, everything else is "not attempted" — every item keeps a
+  fate, and the rerun resumes.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kprov.errors import KprovError
+from kprov.provision import tasks
+from kprov.provision.plan import Action, Item, Plan
+from kprov.provision.ports import (
+    BATCH,
+    INSTANCES,
+    REGISTRATIONS,
+    UNREGISTRATIONS,
+    ProvisioningApi,
+)
+from kprov.provision.recorder import Recorder
+from kprov.provision.result import Outcome, RunResult, Status
+from kprov.rosters.model import INSTRUCTOR
+from kprov.state.local import LocalState
+
+MAX_BATCH = 50
+Bucket = tuple[str | None, str]
+_ADMIN_BUCKETS = ((None, BATCH), (None, INSTANCES), (None, REGISTRATIONS), (None, UNREGISTRATIONS))
+
+
+@dataclass
+class _Task:
+    kind: str  # batch | recover | instance | register | unregister
+    indices: list[int]
+    bucket: Bucket | None = None  # None: not reserved by the dispatcher
+    as_user: str | None = None
+
+
+@dataclass
+class _Waits:
+    """What items wait for, keyed by what will release them."""
+
+    account: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    instance: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    teacher: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    removal: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+class Executor:
+    def __init__(
+        self,
+        api: ProvisioningApi,
+        state: LocalState,
+        *,
+        concurrency: int = 4,
+        run_id: str = "",
+        progress: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.state = state
+        self.recorder = Recorder(state)
+        self.concurrency = max(1, concurrency)
+        self.run_id = run_id
+        self._progress = progress or (lambda n: None)
+        self._clock = clock
+
+    # ----------------------------------------------------------------- set-up
+
+    def run(self, plan: Plan) -> RunResult:
+        started = self._clock()
+        self.plan = plan
+        self.items = plan.items
+        self.result = RunResult(plan=plan, run_id=self.run_id)
+        self.outcomes: dict[int, Outcome] = {}
+        self.account_of: dict[str, str] = {}  # external id -> account id made in this run
+        self.instance_of: dict[str, str] = {}  # instance ref -> id made in this run
+        self.failed_account: dict[str, Outcome] = {}
+        self.failed_instance: dict[str, Outcome] = {}
+        self.removed: set[tuple[str, str]] = set()
+        self.waits = _Waits()
+        self.ready: dict[Bucket | None, deque[_Task]] = defaultdict(deque)
+        self.stop: KprovError | None = None
+        self.teacher = self._known_teachers()
+        self.pending_teachers: dict[str, int] = defaultdict(int)
+        self.bug: Exception | None = None
+        self._prepare()
+        self._loop()
+        self._settle_rest()
+        if self.bug is not None:
+            raise self.bug
+        self.result.outcomes = [self.outcomes[i] for i in range(len(self.items))]
+        self.result.stopped_by = self.stop
+        self.result.requests = self.api.requests_sent
+        self.result.rate_limited = self.api.rate_limited
+        self.result.elapsed = self._clock() - started
+        return self.result
+
+    def _known_teachers(self) -> dict[str, str]:
+        """Instance id -> the instructor whose token registers its learners (the smallest
+        external id, so every run mints the same one token per instance)."""
+        chosen: dict[str, str] = {}
+        for record in self.state.registry.registration_index.active.values():
+            if record.type == INSTRUCTOR and record.external_user_id:
+                current = chosen.get(record.instance_id)
+                if current is None or record.external_user_id < current:
+                    chosen[record.instance_id] = record.external_user_id
+        return chosen
+
+    def _prepare(self) -> None:
+        withheld = self.plan.removals_withheld
+        accounts: list[int] = []
+        for index, item in enumerate(self.items):
+            action = item.action
+            if action is Action.HOLD:
+                self._settle(index, Outcome(item, Status.HELD, item.reason))
+            elif action is Action.BLOCK:
+                self._settle(index, Outcome(item, Status.FAILED, item.reason))
+            elif withheld and (action is Action.UNREGISTER or item.role_change):
+                self._settle(index, Outcome(item, Status.HELD, _withheld_reason(self.plan)))
+            elif action is Action.CREATE_ACCOUNT:
+                accounts.append(index)
+            elif action is Action.CREATE_INSTANCE:
+                self._push(_Task("instance", [index], (None, INSTANCES)))
+            elif action is Action.UNREGISTER:
+                self._push(_Task("unregister", [index], (None, UNREGISTRATIONS)))
+            elif action is Action.REGISTER and item.role == INSTRUCTOR:
+                self.pending_teachers[self._instance_key(item)] += 1
+        for index, item in enumerate(self.items):
+            if item.action is Action.REGISTER and not (withheld and item.role_change):
+                self._wait_or_ready(index)
+        for batch in _batches(self.items, accounts):
+            self._push(_Task("batch", batch, (None, BATCH)))
+
+    def _instance_key(self, item: Item) -> str:
+        return item.instance_id or item.instance
+
+    # ------------------------------------------------------------ dependencies
+
+    def _wait_or_ready(self, index: int) -> None:
+        """Queue a registration once what it needs exists; otherwise note what it waits for."""
+        item = self.items[index]
+        ext = item.external_id
+        account_id = item.account_id or self.account_of.get(ext, "")
+        if not account_id:
+            failed = self.failed_account.get(ext)
+            if failed is not None:
+                self._settle(index, _blocked(item, failed, "no account"))
+            else:
+                self.waits.account[ext].append(index)
+            return
+        instance_id = item.instance_id or self.instance_of.get(item.instance, "")
+        if not instance_id:
+            failed = self.failed_instance.get(item.instance)
+            if failed is not None:
+                self._settle(index, _blocked(item, failed, "its instance was not created"))
+            else:
+                self.waits.instance[item.instance].append(index)
+            return
+        if item.role_change and (account_id, instance_id) not in self.removed:
+            self.waits.removal[(account_id, instance_id)].append(index)
+            return
+        as_user: str | None = None
+        if item.role != INSTRUCTOR:
+            teacher = self.teacher.get(instance_id)
+            pending = self.pending_teachers.get(instance_id) or self.pending_teachers.get(
+                item.instance
+            )
+            if teacher is None and pending:
+                self.waits.teacher[instance_id].append(index)
+                return
+            as_user = teacher  # None: the admin's token (the API may refuse; the reason says why)
+        self._push(_Task("register", [index], (as_user, REGISTRATIONS), as_user))
+
+    def _release(self, waiting: Iterable[int]) -> None:
+        for index in list(waiting):
+            if index not in self.outcomes:
+                self._wait_or_ready(index)
+
+    # ------------------------------------------------------------- the loop
+
+    def _push(self, task: _Task) -> None:
+        self.ready[task.bucket].append(task)
+
+    def _loop(self) -> None:
+        done: queue.Queue[tuple[_Task, tasks.TaskResult]] = queue.Queue()
+        outstanding = 0
+        limit = max(2 * self.concurrency, self.concurrency + 4)
+        with ThreadPoolExecutor(limit, thread_name_prefix="kprov-work") as pool:
+            while True:
+                wake = None
+                if self.stop is None and not self.api.cancel.is_set():
+                    launched, wake = self._dispatch(pool, done, limit - outstanding)
+                    outstanding += launched
+                if outstanding == 0 and (
+                    self.stop is not None or self.api.cancel.is_set() or wake is None
+                ):
+                    return
+                try:
+                    task, result = done.get(timeout=wake)
+                except queue.Empty:
+                    continue
+                outstanding -= 1
+                self._absorb(task, result)
+                while True:  # absorb everything else that finished meanwhile
+                    try:
+                        task, result = done.get_nowait()
+                    except queue.Empty:
+                        break
+                    outstanding -= 1
+                    self._absorb(task, result)
+
+    def _dispatch(
+        self,
+        pool: ThreadPoolExecutor,
+        done: queue.Queue[tuple[_Task, tasks.TaskResult]],
+        room: int,
+    ) -> tuple[int, float | None]:
+        """Hand ready tasks to workers, fairly across buckets; returns (launched, seconds
+        until a bucket that has work admits a send, None when no work is waiting)."""
+        launched = 0
+        wake: float | None = None
+        while room > 0:
+            progressed = False
+            for bucket in self._bucket_order():
+                queue_ = self.ready[bucket]
+                if not queue_ or room <= 0:
+                    continue
+                reservation = None
+                if bucket is not None:
+                    granted = self.api.try_reserve(*bucket)
+                    if isinstance(granted, float | int):
+                        wake = granted if wake is None else min(wake, granted)
+                        continue
+                    reservation = granted
+                task = queue_.popleft()
+                pool.submit(self._work, task, reservation, done)
+                launched += 1
+                room -= 1
+                progressed = True
+            if not progressed:
+                break
+        if wake is None and any(self.ready.values()):
+            wake = 0.01  # work waits for room, not a bucket: look again soon
+        return launched, wake
+
+    def _bucket_order(self) -> list[Bucket | None]:
+        """Work that unblocks other work first (batches, instances, instructors), then the
+        learners' buckets round-robin."""
+        first = [b for b in (None, *_ADMIN_BUCKETS) if self.ready.get(b)]
+        rest = [b for b, q in self.ready.items() if q and b not in first]
+        return [*first, *rest]
+
+    def _work(
+        self,
+        task: _Task,
+        reservation: object,
+        done: queue.Queue[tuple[_Task, tasks.TaskResult]],
+    ) -> None:
+        try:
+            with self.api.using(reservation):  # type: ignore[arg-type]
+                result = self._send(task)
+        except KprovError as error:  # anything the task did not classify stops the run
+            result = tasks.TaskResult([], stop=error)
+        except Exception as bug:  # a bug: stop cleanly, then let it show after every fate
+            self.bug = bug
+            result = tasks.TaskResult([], stop=KprovError(f"internal error: {bug!r}"))
+        done.put((task, result))
+
+    def _send(self, task: _Task) -> tasks.TaskResult:
+        api, recorder, items = self.api, self.recorder, self.items
+        if task.kind == "batch":
+            return tasks.create_accounts(api, recorder, [(i, items[i]) for i in task.indices])
+        index = task.indices[0]
+        item = items[index]
+        if task.kind == "recover":
+            return tasks.recover_account(api, recorder, index, item)
+        if task.kind == "instance":
+            return tasks.create_instance(api, recorder, index, item)
+        if task.kind == "unregister":
+            return tasks.unregister(api, recorder, index, item)
+        return tasks.register(
+            api,
+            recorder,
+            index,
+            item,
+            account_id=item.account_id or self.account_of[item.external_id],
+            instance_id=item.instance_id or self.instance_of[item.instance],
+            as_user=task.as_user,
+        )
+
+    # ------------------------------------------------------------- outcomes
+
+    def _absorb(self, task: _Task, result: tasks.TaskResult) -> None:
+        self.result.warnings.extend(result.warnings)
+        if result.stop is not None and self.stop is None:
+            self.stop = result.stop
+            self.api.cancel.set()  # nothing queued in a worker may be sent after this
+        for index, outcome in result.settled:
+            self._settle(index, outcome)
+        for index in result.recover:
+            self._push(_Task("recover", [index]))
+
+    def _settle(self, index: int, outcome: Outcome) -> None:
+        if index in self.outcomes:
+            return
+        self.outcomes[index] = outcome
+        self._progress(1)
+        item = outcome.item
+        ok = outcome.status in (Status.DONE, Status.ALREADY)
+        if item.action is Action.CREATE_ACCOUNT:
+            if ok:
+                self.account_of[item.external_id] = outcome.account_id
+            else:
+                self.failed_account[item.external_id] = outcome
+            self._release(self.waits.account.pop(item.external_id, ()))
+        elif item.action is Action.CREATE_INSTANCE:
+            if ok:
+                self.instance_of[item.instance] = outcome.instance_id
+                self._move_teacher_count(item.instance, outcome.instance_id)
+            else:
+                self.failed_instance[item.instance] = outcome
+            self._release(self.waits.instance.pop(item.instance, ()))
+        elif item.action is Action.UNREGISTER and ok:
+            key = (item.account_id, item.instance_id)
+            self.removed.add(key)
+            self._release(self.waits.removal.pop(key, ()))
+        elif item.action is Action.UNREGISTER:
+            for waiting in self.waits.removal.pop((item.account_id, item.instance_id), ()):
+                self._settle(waiting, _blocked(self.items[waiting], outcome, "the old role"))
+        elif item.action is Action.REGISTER and item.role == INSTRUCTOR:
+            self._teacher_settled(outcome)
+
+    def _move_teacher_count(self, ref: str, instance_id: str) -> None:
+        count = self.pending_teachers.pop(ref, 0)
+        if count:
+            self.pending_teachers[instance_id] += count
+
+    def _teacher_settled(self, outcome: Outcome) -> None:
+        item = outcome.item
+        instance_id = outcome.instance_id or item.instance_id or self.instance_of.get(item.instance)
+        if not instance_id:
+            return
+        left = self.pending_teachers.get(instance_id, 0) - 1
+        self.pending_teachers[instance_id] = max(0, left)
+        if outcome.status in (Status.DONE, Status.ALREADY) and instance_id not in self.teacher:
+            self.teacher[instance_id] = item.external_id
+        if instance_id in self.teacher or left <= 0:
+            self._release(self.waits.teacher.pop(instance_id, ()))
+
+    def _settle_rest(self) -> None:
+        """Every item keeps a fate, also when the run stopped before reaching it."""
+        cause = self.stop
+        if cause is None and self.api.cancel.is_set():
+            reason = "the run was interrupted before this was sent"
+        elif cause is not None:
+            reason = f"the run stopped before this was done ({cause.message})"
+        else:
+            reason = "not reached (a dependency was never settled)"
+        for index, item in enumerate(self.items):
+            if index not in self.outcomes:
+                self._settle(index, Outcome(item, Status.NOT_ATTEMPTED, reason))
+
+
+def _blocked(item: Item, cause: Outcome, what: str) -> Outcome:
+    status = Status.NOT_ATTEMPTED if cause.status is Status.NOT_ATTEMPTED else Status.FAILED
+    return Outcome(item, status, f"{what}: {cause.detail}")
+
+
+def _withheld_reason(plan: Plan) -> str:
+    brake = plan.brake
+    assert brake is not None
+    return (
+        f"withheld: {brake.removals} removals exceed the limit of {brake.limit} "
+        f"({brake.spec} of {brake.managed} managed registrations)"
+    )
+
+
+def _batches(items: tuple[Item, ...], accounts: list[int]) -> list[list[int]]:
+    """Account creations in batches of 50: instructors first, then learners interleaved
+    across their classes, so every class (and its instructor's token) starts early."""
+    instructors = [i for i in accounts if items[i].role == INSTRUCTOR]
+    by_class: dict[str, deque[int]] = defaultdict(deque)
+    for i in accounts:
+        if items[i].role != INSTRUCTOR:
+            by_class[items[i].instance].append(i)
+    ordered = list(instructors)
+    columns = list(by_class.values())
+    while columns:
+        ordered.extend(column.popleft() for column in columns)
+        columns = [c for c in columns if c]
+    return [ordered[start : start + MAX_BATCH] for start in range(0, len(ordered), MAX_BATCH)]

@@ -1,0 +1,66 @@
+"""The API's entity limits and the removal brake's arithmetic, checked before anything is sent."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+from kprov.errors import InputError
+from kprov.rosters import Problem, problems_error
+from kprov.rosters.model import Person
+
+MAX_REGISTRATIONS = 500  # per learning instance and per account (entity limits)
+MAX_FIELD = 256  # characters in any character field (entity limits)
+DEFAULT_MAX_REMOVALS = "10%"
+
+
+def removal_limit(spec: str, managed: int) -> int:
+    """'12' -> 12; '5%' -> 5% of the managed registrations (rounded down)."""
+    spec = spec.strip()
+    try:
+        if spec.endswith("%"):
+            share = float(spec[:-1])
+            if not 0 <= share <= 100:
+                raise ValueError
+            return math.floor(managed * share / 100)
+        value = int(spec)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise InputError(f"--max-removals {spec!r}: give a number (12) or a share (5%)") from None
+
+
+def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
+    """Refused up front: more than 500 registrations for one instance or one account, and an
+    instance key longer than a character field may be (it may become the instance's name)."""
+    per_instance: dict[str, list[Person]] = defaultdict(list)
+    per_account: dict[str, list[Person]] = defaultdict(list)
+    problems: list[Problem] = []
+    for person, ref in lines:
+        per_instance[ref].append(person)
+        per_account[person.external_id].append(person)
+        if len(ref) > MAX_FIELD and len(per_instance[ref]) == 1:
+            problems.append(
+                Problem(
+                    person.origin.file,
+                    person.origin.line,
+                    f"instance {ref[:40]!r}... is {len(ref)} characters; the API allows "
+                    f"{MAX_FIELD}: use a shorter key",
+                )
+            )
+    for label, groups in (("learning instance", per_instance), ("account", per_account)):
+        for name, people in groups.items():
+            if len(people) > MAX_REGISTRATIONS:
+                first_over = people[MAX_REGISTRATIONS].origin
+                problems.append(
+                    Problem(
+                        first_over.file,
+                        first_over.line,
+                        f"{label} {name!r} would have {len(people)} registrations; the API "
+                        f"allows {MAX_REGISTRATIONS} (this line is the first over); split it",
+                    )
+                )
+    if problems:
+        raise problems_error(problems)

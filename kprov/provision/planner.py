@@ -1,0 +1,387 @@
+"""Planning: one pure function from what the rosters ask for and what local state records
+to a frozen ``Plan``. Every "already done?", "allowed?" and "within the limits?" decision of
+every command is made here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kprov.errors import InputError
+from kprov.provision.limits import check_entity_limits, removal_limit
+from kprov.provision.plan import (
+    KEPT_ACCOUNT,
+    KEPT_REGISTRATION,
+    Action,
+    Brake,
+    InstanceSpec,
+    Item,
+    Plan,
+)
+from kprov.rosters import Problem, problems_error
+from kprov.rosters.model import Person, Skipped
+from kprov.state.mapping import MappingIndex
+from kprov.state.registry import RegistrationRecord, Registry
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+NO_ACCOUNT = "no account: not in the mapping (run `kprov accounts import`, or drop --no-create)"
+ID_UNKNOWN = (
+    "its registration id is unknown (the API confirmed it without one), so kprov cannot "
+    "remove it: find the id and run `kprov registrations resolve`, or `kprov registrations "
+    "forget` to stop tracking it"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the operator asked for, read from rosters and options: the planner's only input
+    besides local state."""
+
+    command: str
+    people: Sequence[Person] = ()
+    register: bool = True  # False: accounts only (`accounts import`)
+    create_accounts: bool = True  # False: --no-create
+    default_instance: str | None = None  # --instance
+    specs: Mapping[str, InstanceSpec] = field(default_factory=dict)  # creatable instances
+    instances: Sequence[str] = ()  # instances that must exist even with nobody in them (sync)
+    removals: Sequence[Person] = ()  # explicit: `unregister` ids, delta rows (instance_key set)
+    prune: bool = False  # removals may be sent (sync --prune; always for `unregister`)
+    authoritative: frozenset[str] = frozenset()  # instances whose full membership is stated
+    max_removals: str | None = None  # "12" or "10%"; None: no limit
+    skipped: Sequence[Skipped] = ()
+    warnings: Sequence[str] = ()
+    sources: Sequence[str] = ()
+
+
+def looks_like_instance_id(value: str) -> bool:
+    return bool(_UUID.match(value))
+
+
+def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> Plan:
+    """The plan for *request* against local state; InputError (exit 2) if it cannot be made."""
+    planner = _Planner(request, mapping, registry)
+    planner.plan()
+    return Plan(
+        command=request.command,
+        items=tuple(planner.items),
+        kept=tuple(planner.kept),
+        skipped=tuple(request.skipped),
+        brake=planner.brake,
+        prune=request.prune,
+        warnings=tuple(request.warnings),
+        sources=tuple(request.sources),
+        extra={"instance": request.default_instance} if request.default_instance else {},
+    )
+
+
+class _Planner:
+    def __init__(self, request: Request, mapping: MappingIndex, registry: Registry) -> None:
+        self.request = request
+        self.mapping = mapping
+        self.registry = registry
+        self.items: list[Item] = []
+        self.kept: list[tuple[Person, str]] = []
+        self.brake: Brake | None = None
+        self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
+        self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
+        self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
+        self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
+
+    def plan(self) -> None:
+        request = self.request
+        lines = self._lines() if request.register else []
+        self._accounts(lines)
+        if lines or request.removals or request.instances:
+            self._instances([*request.instances, *(ref for _p, ref in lines)])
+        self._registrations(lines)
+        self._explicit_removals()
+        self._implicit_removals()
+        self._judge_brake()
+
+    # ------------------------------------------------------------------ lines
+
+    def _lines(self) -> list[tuple[Person, str]]:
+        """(person, instance ref) of every enrolment line, checked as a whole."""
+        default = self.request.default_instance
+        lines: list[tuple[Person, str]] = []
+        problems: list[Problem] = []
+        for person in self.request.people:
+            if person.account_only:
+                continue
+            if person.instance_key and default:
+                problems.append(
+                    Problem(
+                        person.origin.file,
+                        person.origin.line,
+                        f"the roster names instance {person.instance_key!r} but --instance "
+                        f"is given too ({default!r}): use one of them (drop --instance, or remove "
+                        "the 'instance' column)",
+                    )
+                )
+                continue
+            ref = person.instance_key or default
+            if not ref:
+                problems.append(
+                    Problem(
+                        person.origin.file,
+                        person.origin.line,
+                        "no learning instance for this line: add an 'instance' column or "
+                        "pass --instance ID|KEY",
+                    )
+                )
+                continue
+            lines.append((person, ref))
+        if problems:
+            raise problems_error(problems)
+        if not lines and not self.request.removals:
+            raise InputError(
+                "the roster names nobody to register",
+                hint="Give a roster with learners or instructors.",
+            )
+        check_entity_limits(lines)
+        return lines
+
+    # --------------------------------------------------------------- accounts
+
+    def _accounts(self, lines: list[tuple[Person, str]]) -> None:
+        request = self.request
+        people: Iterable[Person] = (p for p, _r in lines) if request.register else request.people
+        account_of = self.mapping.account_of
+        seen: set[str] = set()
+        for person in people:
+            ext = person.external_id
+            if ext in seen:
+                continue
+            seen.add(ext)
+            if ext in account_of:
+                if not request.register:
+                    self.kept.append((person, KEPT_ACCOUNT))
+            elif request.create_accounts:
+                self.items.append(
+                    Item(
+                        Action.CREATE_ACCOUNT,
+                        external_id=ext,
+                        role=person.role,
+                        instance=person.instance_key or request.default_instance or "",
+                        sis_id=person.sis_id or "",
+                        origin=person.origin,
+                        reason="not in the mapping",
+                    )
+                )
+
+    # -------------------------------------------------------------- instances
+
+    def _instances(self, refs: Sequence[str]) -> None:
+        unknown: list[str] = []
+        index = self.registry.instance_index
+        removal_refs = (
+            p.instance_key or self.request.default_instance or "" for p in self.request.removals
+        )
+        for ref in dict.fromkeys([*refs, *removal_refs]):
+            if not ref:
+                continue
+            record = index.find(ref)
+            if record is not None:
+                self.instance_ids[ref] = record.instance_id
+            elif ref in self.request.specs:
+                self.instance_ids[ref] = ""
+                spec = self.request.specs[ref]
+                self.items.append(
+                    Item(
+                        Action.CREATE_INSTANCE,
+                        instance=ref,
+                        spec=spec,
+                        reason="not created yet",
+                    )
+                )
+            elif looks_like_instance_id(ref):
+                self.instance_ids[ref] = ref  # made outside kprov, named by its API id
+            elif ref in refs:
+                unknown.append(ref)
+        if unknown:
+            raise InputError(
+                f"{len(unknown)} learning instance(s) are not known to kprov; nothing was sent:",
+                problems=[repr(u) for u in unknown[:50]],
+                hint="Create them first (kprov instances create --key KEY --graph-id G "
+                "--name N), pass --graph-id G to create them on the way, or give the "
+                "instance's API id.",
+            )
+
+    # ---------------------------------------------------------- registrations
+
+    def _registrations(self, lines: list[tuple[Person, str]]) -> None:
+        request = self.request
+        account_of = self.mapping.account_of
+        active = self.registry.registration_index.active
+        for person, ref in lines:
+            ext = person.external_id
+            account_id = account_of.get(ext, "")
+            instance_id = self.instance_ids.get(ref, "")
+            self.desired.add((ext, instance_id or ref))
+            if not account_id and not request.create_accounts:
+                self._add(Action.BLOCK, person, ref, instance_id, "", NO_ACCOUNT)
+                continue
+            if ext in self.mapping.disabled:
+                reason = "the account is disabled (kprov accounts disable); it cannot be registered"
+                self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+                continue
+            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
+            if existing is None:
+                self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
+            elif existing.type == person.role:
+                self.kept.append((person, KEPT_REGISTRATION))
+            else:
+                self._role_conflict(person, ref, existing)
+
+    def _add(
+        self,
+        action: Action,
+        person: Person,
+        ref: str,
+        instance_id: str,
+        account_id: str,
+        reason: str,
+        *,
+        role_change: bool = False,
+    ) -> None:
+        self.items.append(
+            Item(
+                action,
+                external_id=person.external_id,
+                role=person.role,
+                instance=ref,
+                instance_id=instance_id,
+                account_id=account_id,
+                sis_id=person.sis_id or "",
+                origin=person.origin,
+                reason=reason,
+                role_change=role_change,
+            )
+        )
+
+    def _role_conflict(self, person: Person, ref: str, existing: RegistrationRecord) -> None:
+        change = f"registered as {existing.type}; the roster says {person.role}"
+        if self.request.prune and existing.registration_id:
+            self.changed.add((existing.account_id, existing.instance_id))
+            self.items.append(_removal(existing, ref, person, f"{change}: role change", True))
+            self._add(
+                Action.REGISTER,
+                person,
+                ref,
+                existing.instance_id,
+                existing.account_id,
+                f"{change}: role change",
+                role_change=True,
+            )
+        elif self.request.prune:
+            self._add(Action.HOLD, person, ref, existing.instance_id, existing.account_id,
+                      f"{change}; {ID_UNKNOWN}")  # fmt: skip
+        else:
+            fix = (
+                "pass --prune to change the role"
+                if self.request.command == "sync"
+                else "to change the role, remove that registration first (kprov unregister, "
+                "or kprov sync --prune)"
+            )
+            reason = f"already {change}: {fix}"
+            self._add(Action.BLOCK, person, ref, existing.instance_id, existing.account_id, reason)
+
+    # --------------------------------------------------------------- removals
+
+    def _explicit_removals(self) -> None:
+        """Removals someone named: `unregister` arguments, delta rows marked tobedeleted."""
+        active = self.registry.registration_index.active
+        account_of = self.mapping.account_of
+        unregister = self.request.command == "unregister"
+        for person in self.request.removals:
+            ref = person.instance_key or self.request.default_instance or ""
+            instance_id = self.instance_ids.get(ref, "")
+            account_id = account_of.get(person.external_id, "")
+            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
+            if existing is None:
+                if unregister:
+                    reason = "not registered in this instance (local state)"
+                    self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+                continue  # a delta removing someone already gone: nothing to do
+            key = (existing.account_id, existing.instance_id)
+            if key in self.changed:
+                continue
+            self.changed.add(key)
+            why = "named on the command line" if unregister else f"tobedeleted in {person.origin}"
+            self.items.append(self._removal_or_hold(existing, ref, person, why))
+
+    def _implicit_removals(self) -> None:
+        """With a manifest: registrations kprov made in instances whose full membership the
+        manifest states, which it no longer lists."""
+        request = self.request
+        if request.command != "sync":
+            return
+        by_id = {self.instance_ids.get(ref, ""): ref for ref in request.authoritative}
+        by_id.pop("", None)
+        for record in self.registry.registration_index.active.values():
+            ref = by_id.get(record.instance_id)
+            if ref is None:
+                continue
+            key = (record.account_id, record.instance_id)
+            ext = record.external_user_id or self._external_of(record.account_id)
+            if (ext, record.instance_id) in self.desired or key in self.changed:
+                continue
+            self.changed.add(key)
+            self.items.append(self._removal_or_hold(record, ref, None, "no longer in the manifest"))
+
+    def _removal_or_hold(
+        self, record: RegistrationRecord, ref: str, person: Person | None, why: str
+    ) -> Item:
+        if not self.request.prune:
+            hold = _removal(record, ref, person, f"{why}; pass --prune to remove it")
+            return hold._replace(action=Action.HOLD)
+        if not record.registration_id:
+            return _removal(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
+                action=Action.HOLD
+            )
+        return _removal(record, ref, person, why)
+
+    def _external_of(self, account_id: str) -> str:
+        if self._reverse is None:
+            self._reverse = {a: e for e, a in self.mapping.account_of.items()}
+        return self._reverse.get(account_id, "")
+
+    def _judge_brake(self) -> None:
+        request = self.request
+        if not request.prune or request.max_removals is None:
+            return
+        removals = sum(1 for i in self.items if i.action is Action.UNREGISTER)
+        managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
+        managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
+        managed_ids.discard("")
+        managed = sum(
+            1
+            for r in self.registry.registration_index.active.values()
+            if r.instance_id in managed_ids
+        )
+        limit = removal_limit(request.max_removals, managed)
+        self.brake = Brake(removals, limit, managed, request.max_removals)
+
+
+def _removal(
+    record: RegistrationRecord,
+    ref: str,
+    person: Person | None,
+    reason: str,
+    role_change: bool = False,
+) -> Item:
+    return Item(
+        Action.UNREGISTER,
+        external_id=record.external_user_id,
+        role=record.type,
+        instance=ref,
+        instance_id=record.instance_id,
+        account_id=record.account_id,
+        registration_id=record.registration_id,
+        origin=person.origin if person is not None else None,
+        reason=reason,
+        role_change=role_change,
+    )

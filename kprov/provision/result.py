@@ -1,0 +1,87 @@
+"""What a run did: one outcome per plan item, in one type, and the words reports use."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from kprov.errors import KprovError
+from kprov.provision.plan import Action, Item, Plan, plan_fate
+
+
+class Status(StrEnum):
+    DONE = "done"  # sent and answered as asked, recorded durably
+    ALREADY = "already"  # the server had it already (recovered account, confirmed registration)
+    FAILED = "failed"  # refused, or could not be done: pending for the next run
+    NOT_ATTEMPTED = "not_attempted"  # the run stopped before it was sent (or its answer came)
+    HELD = "held"  # deliberately not sent (HOLD items, removals withheld by the brake)
+
+
+class Outcome(NamedTuple):
+    item: Item
+    status: Status
+    detail: str = ""
+    account_id: str = ""
+    instance_id: str = ""
+    registration_id: str = ""
+    flagged: bool = False  # recorded but needs a look (e.g. registration id unknown)
+
+
+_DONE_WORDS = {
+    Action.CREATE_ACCOUNT: ("created", "recovered"),
+    Action.CREATE_INSTANCE: ("instance_created", "instance_created"),
+    Action.REGISTER: ("registered", "registered_id_unknown"),
+    Action.UNREGISTER: ("removed", "removed"),
+}
+
+
+def run_fate(outcome: Outcome) -> str:
+    """The one word a run's report shows for an item."""
+    item, status = outcome.item, outcome.status
+    if item.action is Action.HOLD:
+        return "held"
+    if item.action is Action.BLOCK or status is Status.FAILED:
+        return "failed"
+    if status is Status.NOT_ATTEMPTED:
+        return "not_attempted"
+    if status is Status.HELD:
+        return "withheld"
+    done, already = _DONE_WORDS[item.action]
+    return done if status is Status.DONE else already
+
+
+FAILING = frozenset({"failed", "not_attempted"})
+
+
+@dataclass
+class RunResult:
+    """The result of applying a plan: exactly one outcome per plan item."""
+
+    plan: Plan
+    run_id: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped_by: KprovError | None = None
+    warnings: list[str] = field(default_factory=list)
+    requests: int = 0
+    rate_limited: int = 0
+    elapsed: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        found: Counter[str] = Counter(run_fate(o) for o in self.outcomes)
+        found.update(self.plan.counts_kept())
+        found["skipped_rows"] += len(self.plan.skipped)
+        return {k: v for k, v in sorted(found.items()) if v}
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if run_fate(o) in FAILING]
+
+    @property
+    def brake_engaged(self) -> bool:
+        return self.plan.removals_withheld
+
+
+def plan_outcomes(plan: Plan) -> list[tuple[Item, str]]:
+    """(item, plan word) for a plan that is shown, not run."""
+    return [(item, plan_fate(item, plan)) for item in plan.items]

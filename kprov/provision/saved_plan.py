@@ -1,0 +1,158 @@
+"""Saved plans: `--plan --out PLAN.json` writes one, `kprov apply PLAN.json` applies exactly it.
+
+The file carries a fingerprint of the local state it was made from (the mapping and the
+registry journals, byte for byte) and a digest of its own items. `apply` refuses, sending
+nothing, when either no longer matches: another run happened since, or the file was edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kprov.errors import InputError, StalePlanError
+from kprov.provision.plan import Action, Brake, InstanceSpec, Item, Plan
+from kprov.rosters.model import Origin
+from kprov.state.local import LocalState
+
+FORMAT = 1
+_ITEM_TEXT = ("external_id", "role", "instance", "instance_id", "account_id", "registration_id",
+              "sis_id", "reason")  # fmt: skip
+
+
+def state_fingerprint(state: LocalState) -> str:
+    """sha256 over the journals that a plan's decisions rest on (absent files count too)."""
+    digest = hashlib.sha256()
+    paths: Iterable[Path] = (
+        state.journal.path,
+        state.registry.instances.path,
+        state.registry.registrations.path,
+    )
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        try:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except FileNotFoundError:
+            digest.update(b"<absent>")
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    data: dict[str, Any] = {"action": item.action.value}
+    data.update({key: getattr(item, key) for key in _ITEM_TEXT if getattr(item, key)})
+    if item.origin is not None:
+        data["file"], data["line"] = item.origin.file, item.origin.line
+    if item.spec is not None:
+        data["spec"] = item.spec._asdict()
+    if item.role_change:
+        data["role_change"] = True
+    return data
+
+
+def _items_digest(items: list[dict[str, Any]]) -> str:
+    canonical = json.dumps(items, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    items = [_item_json(i) for i in plan.items]
+    return {
+        "kprov_plan": FORMAT,
+        "command": plan.command,
+        "profile": plan.profile,
+        "base_url": plan.base_url,
+        "created_at": plan.created_at,
+        "state_fingerprint": plan.fingerprint,
+        "prune": plan.prune,
+        "brake": None if plan.brake is None else plan.brake.__dict__,
+        "sources": list(plan.sources),
+        "warnings": list(plan.warnings),
+        "kept": plan.counts_kept(),
+        "items_digest": _items_digest(items),
+        "items": items,
+    }
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    from kprov.provision.report import create_private
+
+    with create_private(path) as handle:
+        json.dump(plan_document(plan), handle, indent=1)
+        handle.write("\n")
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a saved plan; anything that is not one, or was edited, is refused (exit 2)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such plan file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path} is not a kprov plan file: {exc}") from None
+    if not isinstance(document, dict) or document.get("kprov_plan") != FORMAT:
+        raise InputError(
+            f"{path} is not a kprov plan file (format {FORMAT})",
+            hint="Make one with `kprov sync MANIFEST --plan --out PLAN.json`.",
+        )
+    raw_items = document.get("items")
+    if not isinstance(raw_items, list) or _items_digest(raw_items) != document.get("items_digest"):
+        raise InputError(
+            f"{path}: the plan's items do not match its digest: the file was edited or damaged",
+            hint="Make the plan again; kprov applies only plans exactly as they were made.",
+        )
+    try:
+        items = tuple(_item_from(raw) for raw in raw_items)
+        brake = document.get("brake")
+        return Plan(
+            command=str(document["command"]),
+            items=items,
+            brake=Brake(**brake) if isinstance(brake, dict) else None,
+            prune=bool(document.get("prune")),
+            warnings=tuple(str(w) for w in document.get("warnings") or ()),
+            fingerprint=str(document["state_fingerprint"]),
+            profile=str(document.get("profile") or ""),
+            base_url=str(document.get("base_url") or ""),
+            created_at=str(document.get("created_at") or ""),
+            sources=tuple(str(s) for s in document.get("sources") or ()),
+            kept_counts=tuple((str(k), int(v)) for k, v in (document.get("kept") or {}).items()),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} is not a well-formed kprov plan: {exc!r}") from None
+
+
+def _item_from(raw: Any) -> Item:
+    if not isinstance(raw, dict):
+        raise TypeError("an item is not an object")
+    text = {key: str(raw.get(key) or "") for key in _ITEM_TEXT}
+    origin = Origin(str(raw["file"]), int(raw["line"])) if "file" in raw else None
+    spec = InstanceSpec(**raw["spec"]) if isinstance(raw.get("spec"), dict) else None
+    return Item(
+        Action(raw["action"]),
+        origin=origin,
+        spec=spec,
+        role_change=bool(raw.get("role_change")),
+        **text,
+    )
+
+
+def check_still_applies(plan: Plan, state: LocalState, profile: str, base_url: str) -> None:
+    """Refuse (exit 8, nothing sent) a plan made for another target or other local state."""
+    if (plan.profile, plan.base_url) != (profile, base_url):
+        raise StalePlanError(
+            f"the plan was made for profile {plan.profile!r} ({plan.base_url}); this is "
+            f"profile {profile!r} ({base_url}); nothing was sent",
+            hint="Apply it with the profile it was made for, or make a new plan.",
+        )
+    if state_fingerprint(state) != plan.fingerprint:
+        raise StalePlanError(
+            f"the local state changed since the plan was made ({plan.created_at}): another "
+            "run happened in between; nothing was sent",
+            hint="Make the plan again (kprov sync MANIFEST --plan --out PLAN.json), review "
+            "it, and apply the new one.",
+        )

@@ -1,0 +1,273 @@
+"""What a worker does with one task: send it, classify the answer narrowly, record it durably.
+
+Each function returns the outcomes it settled; an error that means the whole run cannot go
+on (credentials refused, API unreachable, interrupted, local disk failing) is returned as
+``stop`` with the items left unsettled, so the executor gives them their fate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from kprov.api.errors import (
+    AlreadyRegistered,
+    ApiError,
+    AuthenticationError,
+    MalformedAnswer,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RedirectRefused,
+    ServerError,
+    ServerWaitTooLong,
+    TokenRefused,
+)
+from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
+from kprov.provision.plan import Item
+from kprov.provision.ports import ProvisioningApi
+from kprov.provision.recorder import Recorder
+from kprov.provision.result import Outcome, Status
+from kprov.rosters.model import LEARNER
+from kprov.state.journal import now_iso
+from kprov.state.mapping import STATUS_CREATED, STATUS_RECOVERED, MappingEntry
+from kprov.state.registry import RegistrationRecord
+
+RUN_STOPPERS: tuple[type[KprovError], ...] = (
+    AuthenticationError,
+    NetworkError,
+    ServerError,
+    RateLimited,
+    ServerWaitTooLong,
+    RedirectRefused,
+    Interrupted,
+    StorageError,
+    ConfigError,
+)
+
+
+class TaskResult(NamedTuple):
+    settled: list[tuple[int, Outcome]]
+    recover: tuple[int, ...] = ()  # CREATE_ACCOUNT items whose account exists: recover ids
+    stop: KprovError | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _stopped(error: KprovError) -> TaskResult:
+    return TaskResult([], stop=error)
+
+
+def create_accounts(
+    api: ProvisioningApi, recorder: Recorder, items: Sequence[tuple[int, Item]]
+) -> TaskResult:
+    """One POST /batch. Created accounts are recorded; duplicates are handed to recovery; a
+    malformed answer records nothing and hands every account of the batch to recovery."""
+    try:
+        answers = api.create_accounts([item.external_id for _i, item in items])
+    except MalformedAnswer:
+        return TaskResult([], recover=tuple(index for index, _item in items))
+    except RUN_STOPPERS as error:
+        return _stopped(error)
+    except ApiError as error:
+        return TaskResult(
+            [(index, Outcome(item, Status.FAILED, str(error))) for index, item in items]
+        )
+    settled: list[tuple[int, Outcome]] = []
+    recover: list[int] = []
+    entries: list[MappingEntry] = []
+    stamp = now_iso()
+    for (index, item), answer in zip(items, answers, strict=True):
+        if answer.ok and answer.account_id:
+            if recorder.account_taken(answer.account_id, item.external_id):
+                recover.append(index)  # an id the mapping gives someone else: never record it
+                continue
+            entries.append(
+                MappingEntry(
+                    item.external_id, answer.account_id, stamp, item.sis_id, STATUS_CREATED
+                )
+            )
+            settled.append((index, Outcome(item, Status.DONE, account_id=answer.account_id)))
+        elif getattr(answer, "refusal", None) == "duplicate_account" or (
+            answer.status in (409, 422) and _says_duplicate(answer.error_message)
+        ):
+            recover.append(index)
+        else:
+            detail = f"HTTP {answer.status}: {answer.error_message or 'refused'}"
+            settled.append((index, Outcome(item, Status.FAILED, detail)))
+    try:
+        recorder.accounts(entries)
+    except StorageError as error:
+        return _stopped(error)
+    return TaskResult(settled, recover=tuple(recover))
+
+
+def _says_duplicate(message: str | None) -> bool:
+    """Fallback until every batch item carries its classification."""
+    text = (message or "").lower()
+    return "duplicate account" in text
+
+
+def recover_account(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:
+    """The account exists (or may): find its id through the user's own token and record it."""
+    try:
+        account_id = api.recover_account_id(item.external_id)
+    except TokenRefused as error:
+        detail = (
+            "no account could be confirmed for this id (the API refused its token: "
+            f"{error.api_message}); it stays pending for the next run"
+        )
+        return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
+    except RUN_STOPPERS as error:
+        return _stopped(error)
+    except ApiError as error:
+        return TaskResult([(index, Outcome(item, Status.FAILED, f"recovering its id: {error}"))])
+    if recorder.account_taken(account_id, item.external_id):
+        detail = f"the API named account {account_id}, which the mapping gives another id"
+        return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
+    entry = MappingEntry(item.external_id, account_id, now_iso(), item.sis_id, STATUS_RECOVERED)
+    try:
+        recorder.accounts([entry])
+    except StorageError as error:
+        return _stopped(error)
+    return TaskResult([(index, Outcome(item, Status.ALREADY, "recovered", account_id=account_id))])
+
+
+def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:
+    assert item.spec is not None
+    try:
+        recorder.instance_intent(item.instance, item.spec)
+        created = api.create_instance(item.spec)
+        recorder.instance(item.instance, created.id, item.spec)
+    except RUN_STOPPERS as error:
+        return _stopped(error)
+    except ApiError as error:
+        return TaskResult([(index, Outcome(item, Status.FAILED, str(error)))])
+    warnings: tuple[str, ...] = ()
+    if created.possible_duplicate:
+        warnings = (
+            f"learning instance {item.instance!r} ({created.id}) was created on a resend after "
+            f"an answer was lost: an earlier attempt may have left an empty duplicate named "
+            f"{item.spec.name!r} that the API cannot list; kprov uses {created.id} only",
+        )
+    return TaskResult(
+        [(index, Outcome(item, Status.DONE, instance_id=created.id))], warnings=warnings
+    )
+
+
+def register(
+    api: ProvisioningApi,
+    recorder: Recorder,
+    index: int,
+    item: Item,
+    *,
+    account_id: str,
+    instance_id: str,
+    as_user: str | None,
+) -> TaskResult:
+    """POST /registrations; only "already registered" for the same type counts as done."""
+    try:
+        registration_id = api.register(
+            role=item.role, account_id=account_id, instance_id=instance_id, as_user=as_user
+        )
+    except AlreadyRegistered as error:
+        if error.registered_type and error.registered_type != item.role:
+            detail = (
+                f"already registered as {error.registered_type}; to change the role, remove "
+                "that registration first (kprov unregister, or kprov sync --prune)"
+            )
+            return TaskResult(
+                [
+                    (
+                        index,
+                        Outcome(
+                            item,
+                            Status.FAILED,
+                            detail,
+                            account_id=account_id,
+                            instance_id=instance_id,
+                        ),
+                    )
+                ]
+            )
+        registration_id = ""  # confirmed, but the API did not say its id
+    except PermissionDenied as error:
+        detail = str(error)
+        if item.role == LEARNER and as_user is None:
+            detail += (
+                "; this instance has no instructor kprov knows of: add its instructor to the "
+                "roster (learners are registered with an instructor's token)"
+            )
+        return TaskResult(
+            [
+                (
+                    index,
+                    Outcome(
+                        item, Status.FAILED, detail, account_id=account_id, instance_id=instance_id
+                    ),
+                )
+            ]
+        )
+    except RUN_STOPPERS as error:
+        return _stopped(error)
+    except ApiError as error:
+        return TaskResult(
+            [
+                (
+                    index,
+                    Outcome(
+                        item,
+                        Status.FAILED,
+                        str(error),
+                        account_id=account_id,
+                        instance_id=instance_id,
+                    ),
+                )
+            ]
+        )
+    try:
+        recorder.registration(account_id, instance_id, item.role, registration_id, item.external_id)
+    except StorageError as error:
+        return _stopped(error)
+    if registration_id:
+        outcome = Outcome(
+            item,
+            Status.DONE,
+            registration_id=registration_id,
+            account_id=account_id,
+            instance_id=instance_id,
+        )
+    else:
+        detail = "the API says it was already registered; its registration id is unknown"
+        outcome = Outcome(
+            item,
+            Status.ALREADY,
+            detail,
+            flagged=True,
+            account_id=account_id,
+            instance_id=instance_id,
+        )
+    return TaskResult([(index, outcome)])
+
+
+def unregister(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:
+    """DELETE /registrations/{id}; "not found" means the goal is reached."""
+    status, detail = Status.DONE, ""
+    try:
+        api.unregister(item.registration_id)
+    except NotFound:
+        status, detail = Status.ALREADY, "already gone on the server"
+    except RUN_STOPPERS as error:
+        return _stopped(error)
+    except ApiError as error:
+        return TaskResult([(index, Outcome(item, Status.FAILED, str(error)))])
+    record = RegistrationRecord(
+        item.account_id, item.instance_id, item.role, item.registration_id, item.external_id
+    )
+    try:
+        recorder.removal(record)
+    except StorageError as error:
+        return _stopped(error)
+    return TaskResult(
+        [(index, Outcome(item, status, detail, registration_id=item.registration_id))]
+    )

@@ -1,0 +1,194 @@
+"""The executor against an in-memory API: exactly the plan, each result recorded before it
+counts, dependencies instead of phases, and every item keeps a fate when a run stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kprov.api.errors import (
+    AlreadyRegistered,
+    InstanceUnavailable,
+    MalformedAnswer,
+    NetworkError,
+)
+from kprov.errors import Interrupted
+from kprov.provision.execute import Executor
+from kprov.provision.plan import InstanceSpec, Plan
+from kprov.provision.planner import Request, build_plan
+from kprov.provision.result import RunResult, run_fate
+from kprov.rosters.model import Origin, Person
+from kprov.state.local import LocalState, open_local_state
+from tests.fakes import FakeApi, raising
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[LocalState]:
+    with open_local_state(tmp_path / "s", tmp_path / "s" / "mapping.csv") as local:
+        yield local
+
+
+def semester(classes: int = 3, learners: int = 4) -> list[Person]:
+    people = []
+    line = 1
+    for c in range(classes):
+        line += 1
+        people.append(Person(f"t{c}", "instructor", Origin("r.csv", line), f"c{c}"))
+        for n in range(learners):
+            line += 1
+            people.append(Person(f"s{c}-{n}", "learner", Origin("r.csv", line), f"c{c}"))
+    return people
+
+
+def register_plan(state: LocalState, people: list[Person], **extra: object) -> Plan:
+    specs = {f"c{c}": InstanceSpec("gref-x", f"Class {c}") for c in range(10)}
+    request = Request(command="register", people=people, specs=specs, **extra)  # type: ignore[arg-type]
+    return build_plan(request, state.mapping, state.registry)
+
+
+def run(api: FakeApi, state: LocalState, plan: Plan, concurrency: int = 4) -> RunResult:
+    return Executor(api, state, concurrency=concurrency).run(plan)
+
+
+def fates(result: RunResult) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for outcome in result.outcomes:
+        found[run_fate(outcome)] = found.get(run_fate(outcome), 0) + 1
+    return found
+
+
+def test_a_semester_is_provisioned_and_a_rerun_plans_nothing(state: LocalState) -> None:
+    api = FakeApi()
+    people = semester()
+    result = run(api, state, register_plan(state, people))
+    assert result.stopped_by is None
+    assert fates(result) == {"created": 15, "instance_created": 3, "registered": 15}
+    expected = {(p.external_id, p.role) for p in people}
+    assert {(e, t) for e, _i, t in api.enrolments()} == expected
+    learners = [d for kind, d in api.calls if kind == "register" and d[0] == "learner"]
+    assert all(as_user is not None and as_user.startswith("t") for *_x, as_user in learners)
+    again = register_plan(state, people)
+    assert again.items == () and len(again.kept) == 15
+
+
+def test_learners_are_registered_before_the_last_account_batch(state: LocalState) -> None:
+    api = FakeApi(batch_interval=0.02)  # a quota paces the batches
+    run(api, state, register_plan(state, semester(classes=5, learners=30)), concurrency=1)
+    kinds = [kind for kind, _d in api.calls]
+    last_batch = max(i for i, k in enumerate(kinds) if k == "batch")
+    first_learner = min(
+        i for i, (k, d) in enumerate(api.calls) if k == "register" and d[0] == "learner"
+    )
+    assert first_learner < last_batch  # no barrier between accounts and registrations
+    first_batch = next(d for k, d in api.calls if k == "batch")
+    assert {ext.split("-")[0] for ext in first_batch} >= {"s0", "s1", "s2", "s3", "s4"}
+
+
+def test_only_already_registered_for_the_same_type_counts_as_done(state: LocalState) -> None:
+    people = semester(classes=1, learners=2)
+    plan = register_plan(state, people)
+    same = AlreadyRegistered("account is already registered", status=422)
+    other = AlreadyRegistered("already registered as instructor", status=422)
+    other.registered_type = "instructor"
+    api = FakeApi(faults={"register": [None, same, other]})
+    result = run(api, state, plan, concurrency=1)
+    assert fates(result) == {
+        "created": 3,
+        "instance_created": 1,
+        "registered": 1,
+        "registered_id_unknown": 1,
+        "failed": 1,
+    }
+    [flagged] = [o for o in result.outcomes if o.flagged]
+    active = state.registry.registration_index.active
+    assert active[(flagged.account_id, flagged.instance_id)].registration_id == ""
+    [failed] = result.failures()
+    assert (failed.account_id, failed.instance_id) not in active  # nothing false recorded
+    assert [i.external_id for i in register_plan(state, people).items] == [failed.item.external_id]
+
+
+def test_a_refusal_that_is_not_a_duplicate_stays_pending(state: LocalState) -> None:
+    people = semester(classes=1, learners=1)
+    closed = InstanceUnavailable("learning instance does not exist or is closed", status=422)
+    api = FakeApi(faults={"register": [None, closed]})
+    result = run(api, state, register_plan(state, people), concurrency=1)
+    assert fates(result)["failed"] == 1
+    assert len(register_plan(state, people).items) == 1  # the rerun sends it again
+
+
+def test_a_malformed_batch_records_nothing_and_recovers_each_account(state: LocalState) -> None:
+    people = semester(classes=1, learners=3)
+
+    def apply_then_fail(external_ids: list[str]) -> None:
+        api.faults["batch"] = []
+        api.create_accounts(external_ids)  # the server did create them
+        raise MalformedAnswer("batch items name other external ids", status=200)
+
+    api = FakeApi(faults={"batch": [apply_then_fail]})
+    result = run(api, state, register_plan(state, people))
+    assert fates(result) == {"recovered": 4, "instance_created": 1, "registered": 4}
+    assert state.mapping.account_of == api.accounts  # every row names the right account
+
+
+def test_an_answer_naming_an_account_already_mapped_to_someone_else_is_never_recorded(
+    state: LocalState,
+) -> None:
+    api = FakeApi()
+    first = run(api, state, register_plan(state, semester(classes=1, learners=1)))
+    assert first.stopped_by is None
+    stolen = state.mapping.account_of["s0-0"]
+
+    def reuse(external_ids: list[str]) -> None:
+        for ext in external_ids:
+            api.accounts[ext] = stolen  # a broken server hands out an existing id
+
+    api.faults["batch"] = [reuse]
+    people = [Person("s0-9", "learner", Origin("r.csv", 9), "c0")]
+    result = run(api, state, register_plan(state, people))
+    assert state.mapping.account_of.get("s0-9") != stolen
+    assert "failed" in fates(result)
+
+
+def test_a_stopping_error_leaves_every_item_a_fate_and_sends_nothing_more(
+    state: LocalState,
+) -> None:
+    down = NetworkError("no answer from 127.0.0.1:9 (refused)")
+    api = FakeApi(faults={"register": [None, raising(down)]})
+    result = run(api, state, register_plan(state, semester(classes=1, learners=6)), 1)
+    assert result.stopped_by is down
+    assert len(result.outcomes) == len(result.plan.items)
+    sent = [kind for kind, _d in api.calls if kind == "register"]
+    assert len(sent) <= 2 + 4  # the failing one, and at most what was already handed out
+    found = fates(result)
+    assert found["not_attempted"] >= 1
+    assert found.get("registered", 0) + found["not_attempted"] == 7
+
+
+def test_interrupted_sends_are_not_attempted(state: LocalState) -> None:
+    api = FakeApi()
+
+    def interrupt(*_args: object) -> None:
+        api.cancel.set()
+        raise Interrupted("stopped before sending")
+
+    api.faults["register"] = [interrupt]
+    result = run(api, state, register_plan(state, semester(classes=1, learners=3)), 1)
+    assert isinstance(result.stopped_by, Interrupted)
+    assert [k for k, _d in api.calls].count("register") == 1
+    assert fates(result)["not_attempted"] == 4
+
+
+def test_a_bucket_that_is_not_ready_delays_its_work_only(state: LocalState) -> None:
+    api = FakeApi(delays={(None, "POST /batch"): [0.02, 0.02]})
+    result = run(api, state, register_plan(state, semester(classes=1, learners=1)))
+    assert result.stopped_by is None and fates(result)["registered"] == 2
+
+
+def test_learners_fall_back_to_the_admin_when_their_instructor_fails(state: LocalState) -> None:
+    closed = InstanceUnavailable("closed", status=422)
+    api = FakeApi(faults={"register": [closed]})
+    result = run(api, state, register_plan(state, semester(classes=1, learners=2)), 1)
+    reasons = [o.detail for o in result.failures()]
+    assert any("add its instructor to the roster" in r for r in reasons)
