@@ -68,25 +68,25 @@ def create(
     Examples:
       kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
     """
+    from kprov.provision.plan import InstanceSpec
+    from kprov.provision.recorder import Recorder
     from kprov.provision.session import build_client
-    from kprov.state.journal import now_iso
-    from kprov.state.registry import InstanceRecord
 
     check_instance_fields(name, graph_id, start, end)
     settings = globals_of(ctx).settings()
+    spec = InstanceSpec(graph_id, name, start or "", end or "")
     with locked_state(settings, command=command_line()) as state:
         existing = state.registry.instance_index.find(key) if key else None
         if existing is not None:
             outcome, record = "already_exists", existing
         else:
+            recorder = Recorder(state)
+            recorder.instance_intent(key or "", spec)  # a crash after sending leaves a trace
             with build_client(settings, pool_size=1) as client:
                 instance = client.create_learning_instance(
                     graph_id=graph_id, name=name, start_date=start, end_date=end
                 )
-            record = InstanceRecord(
-                key or instance.id, instance.id, graph_id, name, start or "", end or "", now_iso()
-            )
-            state.registry.instances.record(record, state.registry.instance_index)
+            record = recorder.instance(key or instance.id, instance.id, spec)
             outcome = "created"
     if json_output:
         emit_json(

@@ -141,14 +141,15 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
+        ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
         try:
             return func(*args, **kwargs)
         except KprovError as error:
             from kprov.cli.render import show_error
 
-            g = globals_of(ctx) if ctx is not None else Globals()
-            show_error(error, make_view(g), command_name(ctx) if ctx is not None else "")
+            g = globals_of(ctx) if ctx is not None else Globals()  # type: ignore[arg-type]
+            name = command_name(ctx) if ctx is not None else ""  # type: ignore[arg-type]
+            show_error(error, make_view(g), name)
             raise typer.Exit(int(exit_code_for(error=error))) from None
         except KeyboardInterrupt:
             sys.stderr.write("kprov: interrupted; what was done is recorded, rerun to resume\n")

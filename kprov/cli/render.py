@@ -186,6 +186,11 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
         else:
             summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
             sys.stdout.write(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)\n")
+    if result.stopped_by is not None:  # what was never attempted is summed up, not listed
+        untried = [o for o in failures if o.status.value == "not_attempted"]
+        failures = [o for o in failures if o.status.value != "not_attempted"]
+        if untried and not view.json:
+            sys.stderr.write(f"kprov: {len(untried)} item(s) not attempted; the rerun does them\n")
     if failures and not view.json:
         from kprov.provision.result import run_fate
 

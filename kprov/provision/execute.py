@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kprov.errors import KprovError
+from kprov.errors import Interrupted, KprovError
 from kprov.provision import tasks
 from kprov.provision.plan import Action, Item, Plan
 from kprov.provision.ports import (
@@ -99,6 +99,8 @@ class Executor:
         self.bug: Exception | None = None
         self._prepare()
         self._loop()
+        if self.stop is None and self.api.cancel.is_set():
+            self.stop = Interrupted("interrupted: nothing more was sent")
         self._settle_rest()
         if self.bug is not None:
             raise self.bug
@@ -364,7 +366,7 @@ class Executor:
     def _settle_rest(self) -> None:
         """Every item keeps a fate, also when the run stopped before reaching it."""
         cause = self.stop
-        if cause is None and self.api.cancel.is_set():
+        if isinstance(cause, Interrupted):
             reason = "the run was interrupted before this was sent"
         elif cause is not None:
             reason = f"the run stopped before this was done ({cause.message})"

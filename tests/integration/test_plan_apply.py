@@ -1,0 +1,178 @@
+"""One plan, reviewed as a file, applied exactly; one envelope and one exit code everywhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Sandbox
+from tests.helpers import run_cli
+from tests.integration.test_cli_sync import Semester, first_night
+
+
+def changed_night(tmp_path: Path, box: Sandbox) -> Semester:
+    """The sample semester, then a night where a-0 left and a-new joined class alg."""
+    semester = first_night(tmp_path, box)
+    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(1, 20)] + ["a-new"])
+    semester.write()
+    return semester
+
+
+def test_a_saved_plan_names_its_people_and_is_applied_exactly(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    plan_file = tmp_path / "tonight.json"
+    shown = run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    assert shown.exit_code == 0, shown.output
+    assert "would_register: learner a-new in alg" in shown.stdout
+    assert "would_remove: learner a-0 in alg" in shown.stdout
+    saved = json.loads(plan_file.read_text())
+    assert sorted((i["action"], i.get("external_id", "")) for i in saved["items"]) == [
+        ("create_account", "a-new"),
+        ("register", "a-new"),
+        ("unregister", "a-0"),
+    ]
+    assert (plan_file.stat().st_mode & 0o777) == 0o600
+    writes = sandbox_env.write_requests()
+    report = tmp_path / "applied.csv"
+    applied = run_cli("apply", str(plan_file), "--report", str(report))
+    assert applied.exit_code == 0, applied.output
+    assert sandbox_env.enrolments() == semester.expected()
+    assert sandbox_env.write_requests() == writes + 3  # one batch, one registration, one removal
+    rows = {(r["external_user_id"], r["outcome"]) for r in csv.DictReader(report.open())}
+    assert ("a-0", "removed") in rows and ("a-new", "registered") in rows
+
+
+def test_a_plan_made_before_another_run_is_stale_and_sends_nothing(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    plan_file = tmp_path / "old.json"
+    run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    assert run_cli("sync", str(semester.write())).exit_code == 0  # another run happened
+    writes = sandbox_env.write_requests()
+    refused = run_cli("apply", str(plan_file), "--json")
+    assert refused.exit_code == 8
+    envelope = json.loads(refused.stdout)
+    assert (envelope["ok"], envelope["error"]["code"]) == (False, 8)
+    assert "changed since the plan was made" in refused.stderr
+    assert sandbox_env.write_requests() == writes
+
+
+def test_an_edited_plan_is_refused_and_a_plan_for_another_profile_too(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    plan_file = tmp_path / "plan.json"
+    run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    document = json.loads(plan_file.read_text())
+    edited = tmp_path / "edited.json"
+    document["items"][0]["external_id"] = "someone-else"
+    edited.write_text(json.dumps(document))
+    assert run_cli("apply", str(edited)).exit_code == 2
+    monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url.replace("127.0.0.1", "localhost"))
+    other = run_cli("apply", str(plan_file))
+    assert other.exit_code == 8 and "made for profile" in other.stderr
+    assert ("a-new", "Class alg", "learner") not in sandbox_env.enrolments()
+
+
+def test_detailed_exitcode_says_whether_a_plan_has_changes(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    manifest = str(semester.write())
+    assert run_cli("sync", manifest, "--plan", "--detailed-exitcode").exit_code == 10
+    assert run_cli("sync", manifest).exit_code == 0
+    assert run_cli("sync", manifest, "--plan", "--detailed-exitcode").exit_code == 0
+    assert run_cli("sync", manifest, "--detailed-exitcode").exit_code == 2  # needs --plan
+
+
+def test_plan_report_and_dry_run_mean_the_same_and_write_the_file(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    writes = sandbox_env.write_requests()
+    for flag in ("--plan", "--dry-run"):
+        report = tmp_path / f"plan{flag}.html"
+        result = run_cli("sync", str(semester.write()), "--prune", flag, "--report", str(report))
+        assert result.exit_code == 0, result.output
+        page = report.read_text()
+        assert "<h2>Per class</h2>" in page and "a-0" in page and "would_remove" in page
+        assert "src=" not in page and "href=" not in page  # one self-contained file
+    assert sandbox_env.write_requests() == writes
+
+
+def test_a_bad_report_name_is_refused_before_anything_is_sent(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    semester = Semester(tmp_path)
+    semester.set_class("alg", ["t-1"], ["a-1"])
+    result = run_cli("sync", str(semester.write()), "--report", str(tmp_path / "night.txt"))
+    assert result.exit_code == 2
+    assert sandbox_env.requests() == {}
+
+
+def test_prune_report_and_log_name_who_was_removed(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    report, log = tmp_path / "night.json", tmp_path / "kprov.log"
+    done = run_cli(
+        "sync", str(semester.write()), "--prune", "--report", str(report), "--log-file", str(log)
+    )
+    assert done.exit_code == 0, done.output
+    removed = [r for r in json.loads(report.read_text()) if r["outcome"] == "removed"]
+    assert [(r["external_user_id"], r["instance"]) for r in removed] == [("a-0", "alg")]
+    [record] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["external_user_id"] for r in record["removed"]] == ["a-0"]
+    assert (log.stat().st_mode & 0o777) == 0o600
+
+
+def test_global_options_work_after_the_command(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    result = run_cli("sync", str(semester.write()), "--plan", "--json", "--profile", "default")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mode"] == "plan"
+    quiet = run_cli("sync", str(semester.write()), "--plan", "-q")
+    assert (quiet.exit_code, quiet.stdout) == (0, "")
+
+
+def test_usage_errors_with_json_print_the_envelope(sandbox_env: Sandbox) -> None:
+    result = run_cli("sync", "--no-such-option", "--json")
+    assert result.exit_code == 2
+    envelope = json.loads(result.stdout)
+    assert (envelope["ok"], envelope["exit_code"], envelope["error"]["code"]) == (False, 2, 2)
+    assert "no-such-option" in envelope["error"]["message"]
+
+
+def test_not_found_has_its_own_exit_code(sandbox_env: Sandbox) -> None:
+    result = run_cli("instances", "get", str(uuid.uuid4()))
+    assert result.exit_code == 7
+    assert "Traceback" not in result.output
+
+
+def test_instance_option_and_an_instance_column_together_are_refused(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id,instance\ns-1,bio\n", encoding="utf-8")
+    result = run_cli("register", "--instance", "alg", str(roster))
+    assert result.exit_code == 2
+    assert "'bio'" in result.stderr and "'alg'" in result.stderr
+    assert sandbox_env.requests() == {}
+
+
+def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    semester = changed_night(tmp_path, sandbox_env)
+    monkeypatch.setattr("kprov.cli.flow.is_terminal", lambda stream=None: True)
+    declined = run_cli("sync", str(semester.write()), "--prune", input="n\n")
+    assert declined.exit_code == 1 and "Remove 1 registration" in declined.output
+    assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
+    accepted = run_cli("sync", str(semester.write()), "--prune", "--yes")
+    assert accepted.exit_code == 0, accepted.output
+    assert sandbox_env.enrolments() == semester.expected()
