@@ -141,3 +141,21 @@ def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
     rerun = run_cli("accounts", "import", str(roster))
     assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
     assert MappingJournal(mapping).load().account_of == server  # the lost answers recovered
+
+
+def test_export_during_a_run_skips_the_line_being_written_and_repairs_nothing(
+    sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    state_dir.mkdir(mode=0o700)
+    mapping = state_dir / "mapping.csv"
+    body = (
+        "external_user_id,account_id,created_at,sis_id,status\n"
+        "s1,0b8e1f3c-1111-4222-8333-444455556666,2026-01-01T00:00:00Z,,created\n"
+        "s2,0b8e1f3c-1111-42"  # an import is writing this line right now
+    )
+    mapping.write_text(body)
+    result = run_cli("mapping", "export", "--format", "json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert [r["external_user_id"] for r in json.loads(result.stdout)] == ["s1"]  # type: ignore[attr-defined]
+    assert "incomplete" in result.stderr  # type: ignore[attr-defined]
+    assert mapping.read_text() == body and list(state_dir.iterdir()) == [mapping]
