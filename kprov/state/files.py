@@ -155,3 +155,21 @@ def create_private(path: Path, *, append: bool = False) -> IO[str]:
     except FileNotFoundError as exc:  # the directory is missing
         raise storage_error(path, exc, doing="create", after=UNCHANGED) from None
     return os.fdopen(fd, "a" if append else "w", encoding="utf-8", newline="")
+
+
+def write_private(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) *text* to *path*, opened as ``create_private`` opens it; a full disk
+    or any other OSError is a StorageError naming the file."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = open_fd(path, flags, doing="write")
+    except FileNotFoundError as exc:
+        raise storage_error(path, exc, doing="create", after=UNCHANGED) from None
+    try:
+        view = memoryview(text.encode("utf-8"))
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise storage_error(path, exc, doing="write", after=KEPT) from None
+    finally:
+        os.close(fd)

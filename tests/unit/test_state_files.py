@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import ConfigError, ExitCode, StorageError
-from kprov.state.files import create_private, ensure_private_dir
+from kprov.state.files import create_private, ensure_private_dir, write_private
 from kprov.state.local import open_local_state
 from kprov.state.mapping import HEADER, MappingEntry, MappingJournal
 from kprov.state.registry import InstanceJournal
@@ -230,3 +230,19 @@ def test_an_instance_journal_with_a_torn_whole_row_is_completed(tmp_path: Path) 
     path.write_text(",".join(InstanceJournal.header) + "\nk,,g,Alg,,,t,intent")
     index = InstanceJournal(path).load(repair=True)
     assert "k" in index.intents and path.read_text().endswith("intent\n")
+
+
+def test_write_private_turns_a_full_disk_into_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_private(tmp_path / "run.log", "one\n", append=True)
+    write_private(tmp_path / "run.log", "two\n", append=True)
+    assert (tmp_path / "run.log").read_text() == "one\ntwo\n"
+    assert stat.S_IMODE((tmp_path / "run.log").stat().st_mode) == 0o600
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StorageError, match=r"no space left to write .*report\.json"):
+        write_private(tmp_path / "report.json", "{}\n")
