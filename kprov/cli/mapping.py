@@ -78,11 +78,9 @@ def export(
         raise InputError(f"--format {export_format!r}: use csv or json")
     settings = globals_of(ctx).settings(mapping)
     journal = MappingJournal(settings.mapping_path)
-    latest = (
-        {e.external_user_id: e for e in journal.entries()}
-        if (settings.mapping_path.exists())
-        else {}
-    )
+    latest = {e.external_user_id: e for e in journal.entries()}
+    for notice in journal.torn_notice():  # read without the lock: never repaired here
+        sys.stderr.write(f"kprov: warning: {notice}\n")
     if export_format == "json":
         json.dump(
             [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()], sys.stdout, indent=1
@@ -123,6 +121,8 @@ def verify(
     g = globals_of(ctx)
     settings = g.settings(mapping)
     index = MappingJournal(settings.mapping_path).load()
+    for notice in index.repairs:  # read without the lock: never repaired here
+        typer.echo(f"kprov: warning: {notice}", err=True)
     ids = select_ids(index, sample, seed)
     if not json_output and not g.quiet:
         typer.echo(

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from kprov.cli.common import JSON_OPTION
+from kprov.cli.common import JSON_OPTION, YES_OPTION, command_line, confirm_or_refuse, locked_state
 from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.errors import InputError
+
+if TYPE_CHECKING:
+    from kprov.config import Settings
+    from kprov.state.registry import RegistrationRecord, Registry
 
 app = command_group(
-    "List or show registrations. Example: kprov registrations list --instance alg1-p3"
+    "List, show, resolve or forget registrations. Example: kprov registrations list "
+    "--instance alg1-p3"
 )
+
+INSTANCE_OPTION = typer.Option(..., "--instance", "-i", help="Instance id or key.")
 
 
 @app.command("list")
 @guarded
 def list_registrations(
     ctx: typer.Context,
-    instance: str = typer.Option(..., "--instance", "-i", help="Instance id or key."),
+    instance: str = INSTANCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List the registrations kprov recorded in an instance.
@@ -87,3 +97,168 @@ def get(
     else:
         for key, value in data.items():
             typer.echo(f"{key}: {value}")
+
+
+@app.command("unresolved")
+@guarded
+def unresolved(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """List registrations kprov knows exist but whose id it never received.
+
+    The API confirmed them ("already registered") after an answer was lost, without their id,
+    so kprov cannot remove them (sync --prune reports them instead). Resolve each with
+    `kprov registrations resolve`, or drop it with `kprov registrations forget`. This is local
+    state; nothing is sent.
+
+    \b
+    Examples:
+      kprov registrations unresolved --json
+    """
+    from kprov.state.registry import Registry
+
+    registry = Registry.open(globals_of(ctx).settings().state_dir)
+    keys = {r.instance_id: r.key for r in registry.instance_index.by_key.values()}
+    rows = [
+        {
+            "instance": keys.get(r.instance_id, r.instance_id),
+            "instance_id": r.instance_id,
+            "external_user_id": r.external_user_id,
+            "account_id": r.account_id,
+            "type": r.type,
+            "registered_at": r.created_at,
+            "reported": r.noted,
+        }
+        for r in sorted(
+            registry.registration_index.unresolved(),
+            key=lambda r: (keys.get(r.instance_id, r.instance_id), r.external_user_id),
+        )
+    ]
+    if json_output:
+        emit_json({"unresolved": rows})
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['instance']}\t{row['type']}\t{row['external_user_id']}\t{row['account_id']}"
+        )
+    typer.echo(f"{len(rows)} registration(s) without an id", err=True)
+
+
+@app.command("resolve")
+@guarded
+def resolve(
+    ctx: typer.Context,
+    external_id: str = typer.Argument(..., help="External id of the registered user."),
+    registration_id: str = typer.Argument(..., help="The registration id you found (a UUID)."),
+    instance: str = INSTANCE_OPTION,
+    verify: bool = typer.Option(
+        True,
+        "--verify/--no-verify",
+        help="Check with the API that the id is this user's registration in this instance.",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Attach the id of a registration kprov recorded without one.
+
+    Use it when `kprov registrations unresolved` (or `sync --prune`) lists a registration and
+    you have learned its id by other means (the API cannot list registrations). kprov first reads
+    that registration from the API (one GET) and refuses an id that belongs to another user,
+    instance or role; afterwards kprov can remove it like any other. Takes the state lock.
+
+    \b
+    Examples:
+      kprov registrations resolve --instance alg1-p3 stu-000123 d0effd52-c3a7-4a3c-827a-3ac5eaa049a1
+    """
+    registration_id = _canonical_uuid(registration_id)
+    settings = globals_of(ctx).settings()
+    with locked_state(settings, command=command_line()) as state:
+        record = _unresolved_record(state.registry, instance, external_id)
+        if verify:
+            _check_with_api(settings, record, registration_id)
+        state.registry.resolve_registration(record, registration_id)
+    if json_output:
+        emit_json({"ok": True, "external_user_id": external_id, "registration_id": registration_id})
+    else:
+        typer.echo(f"resolved: {external_id} in {instance} -> registration {registration_id}")
+
+
+@app.command("forget")
+@guarded
+def forget(
+    ctx: typer.Context,
+    external_id: str = typer.Argument(..., help="External id of the registered user."),
+    instance: str = INSTANCE_OPTION,
+    yes: bool = YES_OPTION,
+) -> None:
+    """Drop a registration without an id from local state; it stays on the server.
+
+    Use it when nobody can find the id and you accept that the registration stays: kprov will
+    never remove it and stops reporting it. If the user is still in the roster, the next run
+    registers them again and the API answers "already registered". Nothing is sent. Takes the
+    state lock.
+
+    \b
+    Examples:
+      kprov registrations forget --instance alg1-p3 stu-000123 --yes
+    """
+    settings = globals_of(ctx).settings()
+    with locked_state(settings, command=command_line()) as state:
+        record = _unresolved_record(state.registry, instance, external_id)
+        confirm_or_refuse(
+            f"Forget {external_id}'s registration in {instance}? It stays on the server and "
+            "kprov will never remove it.",
+            yes=yes,
+        )
+        state.registry.forget_registration(record)
+    typer.echo(f"forgotten: {external_id} in {instance} (still registered on the server)")
+
+
+def _canonical_uuid(text: str) -> str:
+    import uuid
+
+    try:
+        value = uuid.UUID(text.strip())
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a registration id: ids are UUIDs "
+            "(like d0effd52-c3a7-4a3c-827a-3ac5eaa049a1)"
+        ) from None
+    canonical = str(value)
+    if text.strip().lower() != canonical:
+        raise InputError(f"{text!r} is not written as a UUID; did you mean {canonical}?")
+    return canonical
+
+
+def _unresolved_record(registry: Registry, instance: str, external_id: str) -> RegistrationRecord:
+    found = registry.instance_index.find(instance)
+    instance_id = found.instance_id if found else instance
+    matches = [
+        r for r in registry.registration_index.in_instance(instance_id)
+        if r.external_user_id == external_id
+    ]  # fmt: skip
+    if not matches:
+        raise InputError(
+            f"kprov has no registration of {external_id!r} in {instance!r}",
+            hint="See `kprov registrations unresolved` for those that need an id.",
+        )
+    unresolved = [r for r in matches if r.unresolved]
+    if not unresolved:
+        raise InputError(
+            f"{external_id!r} in {instance!r} already has its registration id "
+            f"({matches[0].registration_id}); nothing to resolve or forget"
+        )
+    return unresolved[0]
+
+
+def _check_with_api(settings: Settings, record: RegistrationRecord, registration_id: str) -> None:
+    from kprov.provision.session import build_client
+
+    with build_client(settings, pool_size=1) as client:
+        found = client.get_registration(registration_id)
+    expected = (record.account_id, record.instance_id, record.type)
+    if (found.account_id, found.learning_instance_id, found.type) != expected:
+        raise InputError(
+            f"registration {registration_id} is a {found.type or '?'} registration of account "
+            f"{found.account_id or '?'} in instance {found.learning_instance_id or '?'}, not "
+            f"{record.external_user_id}'s ({record.account_id}, {record.type}) in "
+            f"{record.instance_id}; nothing was recorded",
+            hint="Check the id; kprov records only an id the API confirms.",
+        )

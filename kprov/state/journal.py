@@ -1,10 +1,13 @@
 """Append-only CSV journals: durable appends, last row per key wins, torn tails repaired.
 
 Every local record kprov keeps (the mapping, learning instances, registrations) is such a
-journal. A row is durable (flushed and fsync'ed) before ``append`` returns, so a result is
-counted only once it would survive a crash. A crash can at worst cut the last line short; the
-next load completes it when it is a whole row, otherwise moves it aside to a ``.torn-*`` file
-and reports it, never dropping it silently.
+journal. A row is durable (written and fsync'ed) before ``append_rows`` returns, so a result is
+counted only once it would survive a crash; rows that arrive together from several threads
+share one write and one fsync (group commit). A failed write is rolled back (truncated away),
+and a crash can at worst cut the last line short: the next locked load completes it when it is
+a whole row, otherwise moves it aside to a ``.torn-*`` file and reports it, never dropping it
+silently. A file that does not start with the journal's header is refused before anything is
+read or repaired, and left exactly as it was.
 """
 
 from __future__ import annotations
@@ -15,27 +18,54 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from kprov.errors import ConfigError
+from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
+from kprov.state.files import UNCHANGED, ensure_private_dir, fsync_dir, open_fd, storage_error
+
+TAIL_CHUNK = 1 << 16
 
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+@dataclass
+class _Tail:
+    """Where the last complete line ends, when the file does not end with a newline."""
+
+    size: int
+    keep_until: int | None = None  # None: the file ends with a newline (or is empty)
+    fragment: bytes = b""
+
+
+@dataclass
+class _Group:
+    """Rows from any number of callers, written and fsync'ed together."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    done: bool = False
+    error: BaseException | None = None
+
+
+class _Bounded(io.RawIOBase):
+    """The first *limit* bytes of a file, to read a journal without its torn last line."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._file = io.FileIO(fd, closefd=False)
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._left)
+        if want <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:want]) or 0
+        self._left -= got
+        return got
 
 
 class CsvJournal:
@@ -47,83 +77,187 @@ class CsvJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._handle: IO[str] | None = None
+        self._cond = threading.Condition()
+        self._fd: int | None = None
+        self._needs_header = False
+        self._open_group: _Group | None = None
+        self._writing = False
+        self._broken: str | None = None
 
     # ------------------------------------------------------------------ reading
 
+    def _open_read(self) -> int | None:
+        try:
+            return open_fd(self.path, os.O_RDONLY, doing="read")
+        except FileNotFoundError:
+            return None
+
+    def _header_line(self) -> bytes:
+        return (",".join(self.header) + "\n").encode("utf-8")
+
+    def _check_header(self, fd: int) -> bool:
+        """Refuse a file that is not this journal; False when it holds only a torn header."""
+        first = os.pread(fd, TAIL_CHUNK, 0)
+        if not first:
+            return True
+        end = first.find(b"\n")
+        if end < 0:
+            if len(first) < TAIL_CHUNK and self._header_line().startswith(first):
+                return False  # a crash while the file was being created
+            self._refuse_foreign()
+        line = first[: end + 1].decode("utf-8", "replace")
+        if tuple(next(csv.reader([line]), [])) != self.header:
+            self._refuse_foreign()
+        return True
+
+    def _refuse_foreign(self) -> None:
+        raise ConfigError(
+            f"{self.path} is not a kprov {self.what}: it does not start with the header "
+            f"{','.join(self.header)}",
+            hint=f"Point kprov at its own {self.what} (check --mapping / KPROV_MAPPING / "
+            f"KPROV_STATE_DIR), or move this file away; {UNCHANGED}.",
+        )
+
+    def _tail(self, fd: int) -> _Tail:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return _Tail(size)
+        start, tail = size, b""
+        while start > 0:
+            step = min(TAIL_CHUNK, start)
+            start -= step
+            tail = os.pread(fd, step, start) + tail
+            if b"\n" in tail:
+                break
+        cut = tail.rfind(b"\n")
+        return _Tail(size, start + cut + 1, tail[cut + 1 :])
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number, fields) of every row after the header; damaged rows raise."""
-        if not self.path.exists():
+        """(line number, fields) of every complete row after the header; damaged rows raise.
+
+        A torn last line (no newline: a crash, or a run writing right now) is not read; only a
+        locked load repairs it (``repair_tail``).
+        """
+        fd = self._open_read()
+        if fd is None:
             return
         try:
-            handle = self.path.open(encoding="utf-8", newline="")
-        except OSError as exc:
-            raise ConfigError(f"cannot read {self.what} {self.path}: {exc.strerror}") from None
-        with handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
+            if not self._check_header(fd):
                 return
-            if tuple(header) != self.header:
+            tail = self._tail(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if tail.keep_until is None:
+            raw: io.RawIOBase = io.FileIO(fd, closefd=True)
+        else:
+            raw = _Bounded(fd, tail.keep_until)
+        try:
+            with io.TextIOWrapper(
+                io.BufferedReader(raw, TAIL_CHUNK), encoding="utf-8", newline=""
+            ) as handle:
+                yield from self._parse(handle)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{self.what} {self.path} is not valid UTF-8 ({exc.reason} at byte {exc.start} "
+                "of a block)",
+                hint="Restore it from a backup; kprov will not guess what it said.",
+            ) from None
+        except OSError as exc:
+            raise storage_error(self.path, exc, doing="read", after=UNCHANGED) from None
+        finally:
+            if tail.keep_until is not None:
+                os.close(fd)
+
+    def _parse(self, handle: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
+        reader = csv.reader(handle)
+        next(reader, None)  # the header, checked already
+        width, valid = len(self.header), self.valid
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != width or not valid(row):
                 raise ConfigError(
-                    f"{self.path} does not start with the {self.what} header "
-                    f"{','.join(self.header)}",
-                    hint=f"Point kprov at a kprov {self.what}, or move this file away.",
+                    f"{self.what} {self.path}:{reader.line_num} is damaged: {row!r}",
+                    hint="Restore it from a backup, or fix that line by hand; kprov will "
+                    "not guess what it said.",
                 )
-            for row in reader:
-                if not row:
-                    continue
-                if len(row) != len(self.header) or not self.valid(row):
-                    raise ConfigError(
-                        f"{self.what} {self.path}:{reader.line_num} is damaged: {row!r}",
-                        hint="Restore it from a backup, or fix that line by hand; kprov will "
-                        "not guess what it said.",
-                    )
-                yield reader.line_num, row
+            yield reader.line_num, row
 
     def valid(self, row: list[str]) -> bool:
         """Whether a row with the right number of fields is complete and meaningful."""
         return bool(row[0]) and row[-1] in self.statuses
 
-    def repair_tail(self) -> list[str]:
-        """Complete or set aside a last line without its newline (a write cut by a crash)."""
-        if not self.path.exists():
+    def check(self) -> None:
+        """Refuse (ConfigError) a file that is not this journal; reads the header only."""
+        fd = self._open_read()
+        if fd is not None:
+            try:
+                self._check_header(fd)
+            finally:
+                os.close(fd)
+
+    def torn_notice(self) -> list[str]:
+        """What a read without repair skipped: the notice for a torn last line, if any."""
+        fd = self._open_read()
+        if fd is None:
             return []
-        size = self.path.stat().st_size
-        if size == 0:
-            return []
-        with self.path.open("rb+") as handle:
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
+        try:
+            if not self._check_header(fd) or self._tail(fd).keep_until is None:
                 return []
-            start, tail = size, b""
-            while start > 0:
-                step = min(1 << 16, start)
-                start -= step
-                handle.seek(start)
-                tail = handle.read(step) + tail
-                if b"\n" in tail:
-                    break
-            cut = tail.rfind(b"\n")
-            fragment = tail[cut + 1 :]
-            keep_until = start + cut + 1
-            row = next(csv.reader([fragment.decode("utf-8", "replace")]), [])
-            whole_row = len(row) == len(self.header) and self.valid(row)
-            if whole_row or (keep_until == 0 and tuple(row) == self.header):
-                handle.seek(size)
-                handle.write(b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+        finally:
+            os.close(fd)
+        return [
+            f"the last line of {self.path} is incomplete (a crash, or a run writing it now); "
+            "it was not read, and the next run that holds the lock will repair it"
+        ]
+
+    def repair_tail(self) -> list[str]:
+        """Complete or set aside a last line without its newline (a write cut by a crash).
+
+        Call only under the state lock. The header is checked first: a file that is not this
+        journal is refused before a single byte of it is changed.
+        """
+        fd = self._open_read()
+        if fd is None:
+            return []
+        try:
+            whole_header = self._check_header(fd)
+            tail = self._tail(fd)
+        finally:
+            os.close(fd)
+        if tail.keep_until is None:
+            return []
+        try:
+            return self._repair(tail, whole_header)
+        except OSError as exc:
+            raise storage_error(self.path, exc, doing="repair") from None
+
+    def _repair(self, tail: _Tail, whole_header: bool) -> list[str]:
+        assert tail.keep_until is not None
+        fd = open_fd(self.path, os.O_RDWR, doing="repair")
+        try:
+            if not whole_header:  # only part of the header was written: nothing was recorded
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+                return [f"{self.path} held only part of its header (a crash); it starts afresh"]
+            row = next(csv.reader([tail.fragment.decode("utf-8", "replace")]), [])
+            if len(row) == len(self.header) and self.valid(row):
+                os.pwrite(fd, b"\n", tail.size)
+                os.fsync(fd)
                 return [f"completed the last line of {self.path}, cut short by a crash"]
             stamp = time.strftime("%Y%m%dT%H%M%S")
             aside = self.path.with_name(f"{self.path.name}.torn-{stamp}")
-            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "wb") as saved:
-                saved.write(fragment + b"\n")
-            handle.truncate(keep_until)
-            handle.flush()
-            os.fsync(handle.fileno())
+            saved = open_fd(aside, os.O_WRONLY | os.O_CREAT | os.O_APPEND, doing="write")
+            try:
+                os.write(saved, tail.fragment + b"\n")
+                os.fsync(saved)
+            finally:
+                os.close(saved)
+            os.ftruncate(fd, tail.keep_until)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return [
             f"the last line of {self.path} was cut short by a crash; it was moved to {aside}, "
             f"and what it recorded will be reconciled with the API on the next run"
@@ -131,33 +265,130 @@ class CsvJournal:
 
     # ------------------------------------------------------------------ writing
 
-    def _open_for_append(self) -> IO[str]:
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fresh = not self.path.exists() or self.path.stat().st_size == 0
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-            if fresh:
-                self._handle.write(",".join(self.header) + "\n")
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-                fsync_dir(self.path.parent)
-        return self._handle
-
     def append_rows(self, rows: Sequence[Sequence[str]]) -> None:
-        """Write *rows* in one write and make them durable before returning."""
+        """Write *rows* together and return once they are durable (fsync'ed).
+
+        Callers in several threads are grouped: whoever finds no write in progress writes and
+        fsyncs every row queued so far, in one write and one fsync, while the others wait for
+        theirs. If that write fails, it is rolled back and every caller of the group gets the
+        error (StorageError, exit 9): none of its rows counts as recorded. After a failure the
+        journal refuses further appends, so nothing is ever written after a damaged tail.
+        """
         if not rows:
             return
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
-        with self._lock:
-            handle = self._open_for_append()
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+        data = buffer.getvalue().encode("utf-8")
+        with self._cond:
+            self._raise_if_broken()
+            group = self._open_group
+            if group is None:
+                group = self._open_group = _Group()
+            group.chunks.append(data)
+            while not group.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                self._lead()  # writes the open group: ours, or an earlier one still waiting
+        if group.error is not None:
+            raise self._caller_error(group.error)
+
+    def _lead(self) -> None:
+        """Write and fsync the open group; called with the condition held, returns with it."""
+        batch, self._open_group = self._open_group, None
+        assert batch is not None
+        self._writing = True
+        self._cond.release()
+        try:
+            if self._broken is not None:
+                raise StorageError(self._broken)
+            self._commit(batch.chunks)
+        except BaseException as exc:
+            batch.error = exc
+        finally:
+            self._cond.acquire()
+            self._writing = False
+            batch.done = True
+            self._cond.notify_all()
+
+    def _raise_if_broken(self) -> None:
+        if self._broken is not None:
+            raise StorageError(
+                self._broken,
+                hint="Fix the cause named above, then rerun: nothing recorded so far is lost.",
+            )
+
+    def _caller_error(self, error: BaseException) -> BaseException:
+        """A fresh exception per waiting caller (one object must not be raised in two threads)."""
+        if isinstance(error, KprovError):
+            return type(error)(error.message, hint=error.hint)
+        if isinstance(error, OSError):
+            return storage_error(self.path, error, doing="write")
+        return Interrupted(f"stopped before these rows were saved to {self.path}")
+
+    def _ensure_open(self) -> int:
+        if self._fd is not None:
+            return self._fd
+        ensure_private_dir(self.path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        fd = open_fd(self.path, flags, doing="write")
+        try:
+            probe = self._open_read()
+            if probe is not None:
+                try:
+                    whole_header = self._check_header(probe)
+                    tail = self._tail(probe)
+                finally:
+                    os.close(probe)
+                if not whole_header or tail.keep_until is not None:
+                    raise ConfigError(
+                        f"{self.path} ends with an incomplete line; kprov appends only after "
+                        "loading it under the state lock, which repairs it",
+                        hint="Rerun the command: the lock and the repair come first.",
+                    )
+            self._needs_header = os.fstat(fd).st_size == 0
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return fd
+
+    def _commit(self, chunks: list[bytes]) -> None:
+        try:
+            fd = self._ensure_open()
+        except OSError as exc:
+            raise storage_error(self.path, exc, doing="write") from None
+        fresh = self._needs_header
+        data = b"".join([self._header_line(), *chunks] if fresh else chunks)
+        before = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException as exc:
+            self._roll_back(fd, before, exc)
+            raise
+        if fresh:
+            self._needs_header = False
+            fsync_dir(self.path.parent)
+
+    def _roll_back(self, fd: int, size: int, cause: BaseException) -> None:
+        """Cut a failed write away, so the file holds only rows that were reported durable."""
+        reason = cause.strerror if isinstance(cause, OSError) else type(cause).__name__
+        self._broken = f"an earlier write to {self.path} failed ({reason}); nothing after it "
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            self._broken += "was written (its last line may be incomplete: the next run repairs it)"
+        else:
+            self._broken += "was written"
 
     def close(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

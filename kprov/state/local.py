@@ -1,8 +1,9 @@
-"""Opening the local state of one profile: the lock, the mapping and the registry, together.
+"""Opening the local state of one profile: the locks, the mapping and the registry, together.
 
-Every command that changes local state goes through ``open_local_state``: it takes the lock
-first, then loads (and repairs) the journals, and hands back what it had to mend as warnings
-for the CLI to print. Nothing here knows the terminal.
+Every command that changes local state goes through ``open_local_state``: it checks the
+directories are private, takes the state lock and the mapping's own lock first, then loads
+(and repairs) the journals, and hands back what it had to mend, and what the operator must
+know, as warnings for the CLI to print. Nothing here knows the terminal.
 """
 
 from __future__ import annotations
@@ -35,16 +36,22 @@ def open_local_state(
     lock_timeout: float = 0.0,
     command: str = "",
 ) -> Iterator[LocalState]:
-    """Hold the state lock, load (and repair) the mapping and the registry, close them after."""
-    with StateLock(state_dir, timeout=lock_timeout, command=command):
-        journal = MappingJournal(mapping_path)
+    """Hold the locks, load (and repair) the mapping and the registry, close them after.
+
+    Raises LockHeldError (exit 5) when another run holds either lock, ConfigError (exit 3)
+    when a file is not a kprov journal or is damaged (left untouched), StorageError (exit 9)
+    when the filesystem refuses (symlinks, a directory others can write, EACCES, EROFS, ...).
+    """
+    journal = MappingJournal(mapping_path)
+    journal.check()  # a mistyped --mapping is refused before even a lock file is made beside it
+    with StateLock(state_dir, timeout=lock_timeout, command=command, mapping_path=mapping_path):
         try:
-            mapping = journal.load()
-            registry = Registry.open(state_dir)
+            mapping = journal.load(repair=True)
+            registry = Registry.open(state_dir, repair=True)
             try:
                 state = LocalState(journal, mapping, registry)
                 state.warnings.extend(mapping.repairs)
-                state.warnings.extend(registry.repairs)
+                state.warnings.extend(registry.warnings)
                 yield state
             finally:
                 registry.close()

@@ -5,7 +5,8 @@ that is only ever appended to; every batch of rows is flushed and fsync'ed befor
 counts it as done. The last row for an id wins (a later ``disabled`` row supersedes
 ``created``). A torn last line left by a crash is repaired on the next load: completed when it
 is a whole row, otherwise moved aside to a ``.torn-*`` file and reported, never silently
-dropped (the accounts it named are then recovered from the API on the next import).
+dropped (the accounts it named are then recovered from the API on the next import). A file
+without the mapping header is refused before anything else, and never modified.
 """
 
 from __future__ import annotations
@@ -71,10 +72,14 @@ class MappingJournal(CsvJournal):
     def valid(self, row: list[str]) -> bool:
         return bool(row[0]) and bool(row[1]) and row[-1] in STATUSES
 
-    def load(self) -> MappingIndex:
-        """Read the journal into an index, repairing a torn last line first."""
+    def load(self, *, repair: bool = False) -> MappingIndex:
+        """Read the journal into an index.
+
+        With *repair* (only under the state lock) a torn last line is mended first; without,
+        it is skipped and reported, and the file is not touched (a run may be writing it).
+        """
         index = MappingIndex()
-        index.repairs.extend(self.repair_tail())
+        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         account_of, sis_of, disabled = index.account_of, index.sis_of, index.disabled
         for _line, row in self.rows():  # inlined MappingIndex.apply: a million rows count
             ext = row[0]
@@ -93,5 +98,9 @@ class MappingJournal(CsvJournal):
             yield MappingEntry(*row)
 
     def append(self, entries: Sequence[MappingEntry]) -> None:
-        """Write *entries* in one write and make them durable before returning."""
+        """Write *entries* and return once they are durable; concurrent callers share one fsync.
+
+        Apply them to the index only after this returns: the index never shows a row the file
+        does not hold. Raises StorageError (exit 9) when the disk refuses; nothing is recorded.
+        """
         self.append_rows([e.row() for e in entries])

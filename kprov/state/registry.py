@@ -2,11 +2,18 @@
 
 The API lists neither, and a registration can only be deleted by its id, so whatever kprov
 creates it records here (append-only journals, durable per result, last row per key wins).
+
+Two records exist for what the API cannot tell us afterwards:
+- an instance *intent*, written before the create request, so that after a kill -9 between the
+  request and its recorded answer the next run warns that an empty duplicate may exist;
+- a registration confirmed without its id (*unresolved*): kprov cannot remove it, so the
+  operator is told once (a ``noted`` row remembers that), then resolves or forgets it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,19 +24,23 @@ INSTANCE_HEADER = (
 )  # fmt: skip
 INSTANCE_CREATED = "created"
 INSTANCE_DELETED = "deleted"
+INSTANCE_INTENT = "intent"  # about to be created; no answer recorded yet
+INSTANCE_ABANDONED = "abandoned"  # the intent ended without creating anything
 
 REGISTRATION_HEADER = (
     "account_id", "instance_id", "type", "registration_id", "external_user_id", "created_at",
     "status",
 )  # fmt: skip
 REGISTERED = "registered"
-REMOVED = "removed"
+REMOVED = "removed"  # kprov deleted it on the server
+NOTED = "noted"  # registered, id unknown, and the operator has been told so once
+FORGOTTEN = "forgotten"  # dropped from local state by the operator; still on the server
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:
     key: str
-    instance_id: str
+    instance_id: str  # "" in an intent
     graph_id: str
     name: str
     start_date: str = ""
@@ -46,36 +57,57 @@ class InstanceRecord:
 class InstanceIndex:
     by_key: dict[str, InstanceRecord] = field(default_factory=dict)
     by_id: dict[str, InstanceRecord] = field(default_factory=dict)
+    intents: dict[str, InstanceRecord] = field(default_factory=dict)  # key -> open intent
     repairs: list[str] = field(default_factory=list)
 
     def apply(self, record: InstanceRecord) -> None:
+        if record.status == INSTANCE_INTENT:
+            self.intents[record.key] = record
+            return
+        if record.status == INSTANCE_ABANDONED:
+            self.intents.pop(record.key, None)
+            return
         if record.status == INSTANCE_DELETED:
             self.by_key.pop(record.key, None)
             self.by_id.pop(record.instance_id, None)
             return
+        self.intents.pop(record.key, None)
         self.by_key[record.key] = record
         self.by_id[record.instance_id] = record
 
     def find(self, key_or_id: str) -> InstanceRecord | None:
         return self.by_key.get(key_or_id) or self.by_id.get(key_or_id)
 
+    def intent_warnings(self) -> list[str]:
+        """One warning per intent with no recorded outcome (a run stopped mid-create)."""
+        return [
+            f"learning instance {r.key!r} (graph {r.graph_id}, name {r.name!r}) was being "
+            f"created at {r.created_at} when kprov stopped before recording the answer: an "
+            f"empty duplicate instance named {r.name!r} may exist on the server, which the API "
+            "cannot list; kprov will use only the instance it records for this key"
+            for r in self.intents.values()
+        ]
+
 
 class InstanceJournal(CsvJournal):
     header = INSTANCE_HEADER
-    statuses = (INSTANCE_CREATED, INSTANCE_DELETED)
+    statuses = (INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_INTENT, INSTANCE_ABANDONED)
     what = "instance registry"
 
     def valid(self, row: list[str]) -> bool:
+        if row[-1] in (INSTANCE_INTENT, INSTANCE_ABANDONED):
+            return bool(row[0])
         return bool(row[0]) and bool(row[1]) and row[-1] in self.statuses
 
-    def load(self) -> InstanceIndex:
+    def load(self, *, repair: bool = False) -> InstanceIndex:
         index = InstanceIndex()
-        index.repairs.extend(self.repair_tail())
+        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         for _line, row in self.rows():
             index.apply(InstanceRecord(*row))
         return index
 
     def record(self, record: InstanceRecord, index: InstanceIndex) -> None:
+        """Durable first, then visible in the index."""
         self.append_rows([record.row()])
         index.apply(record)
 
@@ -94,6 +126,16 @@ class RegistrationRecord:
         return (self.account_id, self.instance_id, self.type, self.registration_id,
                 self.external_user_id, self.created_at, self.status)  # fmt: skip
 
+    @property
+    def unresolved(self) -> bool:
+        """Registered, but kprov does not know its id, so it can never remove it."""
+        return not self.registration_id
+
+    @property
+    def noted(self) -> bool:
+        """An unresolved registration the operator has already been told about."""
+        return self.status == NOTED
+
 
 @dataclass
 class RegistrationIndex:
@@ -102,7 +144,7 @@ class RegistrationIndex:
 
     def apply(self, record: RegistrationRecord) -> None:
         key = (record.account_id, record.instance_id)
-        if record.status == REMOVED:
+        if record.status in (REMOVED, FORGOTTEN):
             self.active.pop(key, None)
         else:
             self.active[key] = record
@@ -110,10 +152,16 @@ class RegistrationIndex:
     def in_instance(self, instance_id: str) -> Iterator[RegistrationRecord]:
         return (r for r in self.active.values() if r.instance_id == instance_id)
 
+    def unresolved(self, *, include_noted: bool = True) -> list[RegistrationRecord]:
+        """Active registrations without an id; with include_noted=False only the untold ones."""
+        return [
+            r for r in list(self.active.values()) if r.unresolved and (include_noted or not r.noted)
+        ]
+
 
 class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
-    statuses = (REGISTERED, REMOVED)
+    statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN)
     what = "registration registry"
 
     def valid(self, row: list[str]) -> bool:
@@ -124,9 +172,9 @@ class RegistrationJournal(CsvJournal):
             and (row[-1] in self.statuses)
         )
 
-    def load(self) -> RegistrationIndex:
+    def load(self, *, repair: bool = False) -> RegistrationIndex:
         index = RegistrationIndex()
-        index.repairs.extend(self.repair_tail())
+        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         for _line, row in self.rows():
             index.apply(RegistrationRecord(*row))
         return index
@@ -142,22 +190,108 @@ class RegistrationJournal(CsvJournal):
 
 @dataclass
 class Registry:
-    """The instance and registration journals of one state directory, loaded together."""
+    """The instance and registration journals of one state directory, loaded together.
+
+    The ``record_*`` methods are safe to call from worker threads at once: each blocks until
+    its row is durable (rows arriving together share one fsync, so do not hold a lock of your
+    own around them) and only then shows it in the index. They raise StorageError (exit 9)
+    when the disk refuses, and nothing is recorded.
+    """
 
     instances: InstanceJournal
     registrations: RegistrationJournal
     instance_index: InstanceIndex
     registration_index: RegistrationIndex
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def open(cls, state_dir: Path) -> Registry:
+    def open(cls, state_dir: Path, *, repair: bool = False) -> Registry:
+        """Load both journals; *repair* torn tails only under the state lock."""
         instances = InstanceJournal(state_dir / "instances.csv")
         registrations = RegistrationJournal(state_dir / "registrations.csv")
-        return cls(instances, registrations, instances.load(), registrations.load())
+        return cls(
+            instances,
+            registrations,
+            instances.load(repair=repair),
+            registrations.load(repair=repair),
+        )
 
     @property
     def repairs(self) -> list[str]:
         return self.instance_index.repairs + self.registration_index.repairs
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the operator must hear at load: repairs, then instances that may be duplicated."""
+        return self.repairs + self.instance_index.intent_warnings()
+
+    # ------------------------------------------------------------------ instances
+
+    def record_instance_intent(
+        self, key: str, graph_id: str, name: str, start_date: str = "", end_date: str = ""
+    ) -> InstanceRecord:
+        """Record, durably, that instance *key* is about to be created: call just before the
+        create request. Until ``record_instance`` or ``record_instance_abandoned`` for the same
+        key, every load warns that an empty duplicate may exist on the server."""
+        intent = InstanceRecord(
+            key, "", graph_id, name, start_date, end_date, now_iso(), INSTANCE_INTENT
+        )
+        self._append_instance(intent)
+        return intent
+
+    def record_instance(self, record: InstanceRecord) -> None:
+        """Record a created instance (status ``created``); it closes the key's intent."""
+        self._append_instance(record)
+
+    def record_instance_abandoned(self, key: str) -> None:
+        """Close the key's intent when the create request certainly created nothing (a refusal
+        the server answered); never after an answer was lost."""
+        intent = self.instance_index.intents.get(key)
+        if intent is None:
+            return
+        self._append_instance(replace(intent, created_at=now_iso(), status=INSTANCE_ABANDONED))
+
+    def _append_instance(self, record: InstanceRecord) -> None:
+        self.instances.append_rows([record.row()])
+        with self._index_lock:
+            self.instance_index.apply(record)
+
+    # ------------------------------------------------------------------ registrations
+
+    def record_registration(self, record: RegistrationRecord) -> None:
+        """Record a registration (``registration_id`` "" when confirmed without its id)."""
+        self._append_registrations([record])
+
+    def record_registration_removed(self, record: RegistrationRecord) -> None:
+        """Record that kprov deleted *record* on the server."""
+        self._append_registrations([replace(record, created_at=now_iso(), status=REMOVED)])
+
+    def note_unresolved(self, records: Sequence[RegistrationRecord]) -> None:
+        """Remember that the operator has been told about these unresolved registrations, so a
+        nightly run reports each once, not for ever."""
+        self._append_registrations(
+            [replace(r, created_at=now_iso(), status=NOTED) for r in records if not r.noted]
+        )
+
+    def resolve_registration(self, record: RegistrationRecord, registration_id: str) -> None:
+        """Attach the id found for an unresolved registration (validated by the caller)."""
+        resolved = replace(
+            record, registration_id=registration_id, created_at=now_iso(), status=REGISTERED
+        )
+        self._append_registrations([resolved])
+
+    def forget_registration(self, record: RegistrationRecord) -> None:
+        """Drop a registration from local state; it stays on the server, and kprov will never
+        remove it."""
+        self._append_registrations([replace(record, created_at=now_iso(), status=FORGOTTEN)])
+
+    def _append_registrations(self, records: Sequence[RegistrationRecord]) -> None:
+        if not records:
+            return
+        self.registrations.append_rows([r.row() for r in records])
+        with self._index_lock:
+            for record in records:
+                self.registration_index.apply(record)
 
     def close(self) -> None:
         self.instances.close()

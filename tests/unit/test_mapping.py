@@ -47,19 +47,19 @@ def test_torn_partial_last_line_is_moved_aside_not_dropped(tmp_path: Path) -> No
     journal.close()
     with path.open("a") as handle:
         handle.write("b,0b8e1f3c-11")  # a crash mid-write
-    index = MappingJournal(path).load()
+    index = MappingJournal(path).load(repair=True)
     assert index.account_of == {"a": UUID}
     assert len(index.repairs) == 1 and "moved to" in index.repairs[0]
     [aside] = tmp_path.glob("m.csv.torn-*")
     assert aside.read_text() == "b,0b8e1f3c-11\n"
     assert path.read_text().endswith(",created\n")
-    assert MappingJournal(path).load().repairs == []  # repaired once, for good
+    assert MappingJournal(path).load(repair=True).repairs == []  # repaired once, for good
 
 
 def test_torn_line_that_is_a_whole_row_is_completed(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text(",".join(HEADER) + "\n" + f"a,{UUID},2026-01-01T00:00:00Z,,created")
-    index = MappingJournal(path).load()
+    index = MappingJournal(path).load(repair=True)
     assert index.account_of == {"a": UUID}
     assert "completed" in index.repairs[0]
     assert path.read_text().endswith("created\n")
@@ -75,7 +75,7 @@ def test_damaged_middle_line_stops_with_advice(tmp_path: Path) -> None:
 def test_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("id,name\n1,x\n")
-    with pytest.raises(ConfigError, match="does not start with the mapping file header"):
+    with pytest.raises(ConfigError, match="is not a kprov mapping file"):
         MappingJournal(path).load()
 
 

@@ -1,0 +1,161 @@
+"""Local state through the real commands: unresolved registrations resolved or forgotten, a
+mistyped --mapping refused untouched, a real file-size limit met mid-import (exit 9)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kprov.state.mapping import MappingJournal
+from kprov.state.registry import REGISTRATION_HEADER
+from tests.conftest import Sandbox, write_roster
+from tests.helpers import run_cli
+
+ROSTER = "external_user_id,role,instance\nt-1,instructor,alg1\ns-1,learner,alg1\ns-2,learner,alg1\n"
+
+
+def registrations(state_dir: Path) -> dict[str, dict[str, str]]:
+    """external id -> latest registration row."""
+    with (state_dir / "registrations.csv").open(newline="") as handle:
+        return {row["external_user_id"]: row for row in csv.DictReader(handle)}
+
+
+def lose_the_id_of(state_dir: Path, external_id: str) -> str:
+    """Make the registry say what it says after a lost answer and an 'already registered'."""
+    row = registrations(state_dir)[external_id]
+    with (state_dir / "registrations.csv").open("a", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(
+            [row[k] if k != "registration_id" else "" for k in REGISTRATION_HEADER]
+        )
+    return row["registration_id"]
+
+
+@pytest.fixture
+def registered(sandbox_env: Sandbox, tmp_path: Path, state_dir: Path) -> Path:
+    roster = tmp_path / "r.csv"
+    roster.write_text(ROSTER)
+    result = run_cli("register", str(roster), "--graph-id", "gref-algebra")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    return roster
+
+
+def test_an_unresolved_registration_is_listed_then_resolved_with_a_checked_id(
+    registered: Path, sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    real_id = lose_the_id_of(state_dir, "s-1")
+    other_id = registrations(state_dir)["s-2"]["registration_id"]
+    listed = run_cli("registrations", "unresolved", "--json")
+    [row] = json.loads(listed.stdout)["unresolved"]  # type: ignore[attr-defined]
+    assert (row["instance"], row["external_user_id"], row["reported"]) == ("alg1", "s-1", False)
+
+    refused = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", "not-a-uuid")
+    assert refused.exit_code == 2 and "is not a registration id" in refused.stderr  # type: ignore[attr-defined]
+    wrong = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", other_id)
+    assert wrong.exit_code == 2 and "nothing was recorded" in wrong.stderr  # type: ignore[attr-defined]
+    assert registrations(state_dir)["s-1"]["registration_id"] == ""
+
+    done = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", real_id.upper())
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert registrations(state_dir)["s-1"]["registration_id"] == real_id
+    assert json.loads(run_cli("registrations", "unresolved", "--json").stdout) == {  # type: ignore[attr-defined]
+        "unresolved": []
+    }
+    again = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", real_id)
+    assert again.exit_code == 2 and "already has its registration id" in again.stderr  # type: ignore[attr-defined]
+
+
+def test_forgetting_drops_it_locally_and_leaves_the_server_alone(
+    registered: Path, sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    lose_the_id_of(state_dir, "s-2")
+    enrolled = sandbox_env.enrolments()
+    unconfirmed = run_cli("registrations", "forget", "--instance", "alg1", "s-2")
+    assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr  # type: ignore[attr-defined]
+    done = run_cli("registrations", "forget", "--instance", "alg1", "s-2", "--yes")
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert registrations(state_dir)["s-2"]["status"] == "forgotten"
+    listed = run_cli("registrations", "list", "--instance", "alg1", "--json")
+    names = {r["external_user_id"] for r in json.loads(listed.stdout)["registrations"]}  # type: ignore[attr-defined]
+    assert names == {"t-1", "s-1"}
+    assert sandbox_env.enrolments() == enrolled  # nothing was sent
+    missing = run_cli("registrations", "forget", "--instance", "alg1", "s-2", "--yes")
+    assert missing.exit_code == 2 and "has no registration" in missing.stderr  # type: ignore[attr-defined]
+
+
+def test_a_mistyped_mapping_option_leaves_the_sis_export_untouched(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    export = tmp_path / "exports" / "export.csv"
+    export.parent.mkdir()
+    export.write_bytes(b"Student ID,Last Name,First Name\r\n100234,Okafor,Chidi\r\n100235,Lee,Min")
+    digest = hashlib.sha256(export.read_bytes()).hexdigest()
+    roster = write_roster(tmp_path / "r.csv", ["s1"])
+    result = run_cli("accounts", "import", str(roster), "--mapping", str(export))
+    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
+    assert "is not a kprov mapping file" in result.stderr  # type: ignore[attr-defined]
+    assert hashlib.sha256(export.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in export.parent.iterdir()) == ["export.csv"]
+    assert sandbox_env.requests() == {}
+
+
+def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    ids = [f"stu-{i:04d}" for i in range(150)]
+    roster = write_roster(tmp_path / "r.csv", ids)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    limit = 6000  # the header and about 60 rows: the second batch of 50 meets the limit
+    launcher = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        "sys.argv = ['kprov', *sys.argv[1:]]; runpy.run_module('kprov', run_name='__main__')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", launcher, "accounts", "import", str(roster), "-c", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    mapping = state_dir / "mapping.csv"
+    assert run.returncode == 9, run.stderr
+    assert "cannot grow any further" in run.stderr and str(mapping) in run.stderr
+    assert "Traceback" not in run.stderr
+    recorded = MappingJournal(mapping).load(repair=True)
+    assert recorded.repairs == [] and 0 < len(recorded) < len(ids)  # whole rows only
+    server = {
+        a["external_user_id"]: a["id"]
+        for a in sandbox_env.store.accounts.values()
+        if a["id"] != sandbox_env.store.admin_id
+    }
+    assert all(server[ext] == acc for ext, acc in recorded.account_of.items())  # no false row
+    rerun = run_cli("accounts", "import", str(roster))
+    assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
+    assert MappingJournal(mapping).load().account_of == server  # the lost answers recovered
+
+
+def test_export_during_a_run_skips_the_line_being_written_and_repairs_nothing(
+    sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    state_dir.mkdir(mode=0o700)
+    mapping = state_dir / "mapping.csv"
+    body = (
+        "external_user_id,account_id,created_at,sis_id,status\n"
+        "s1,0b8e1f3c-1111-4222-8333-444455556666,2026-01-01T00:00:00Z,,created\n"
+        "s2,0b8e1f3c-1111-42"  # an import is writing this line right now
+    )
+    mapping.write_text(body)
+    result = run_cli("mapping", "export", "--format", "json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert [r["external_user_id"] for r in json.loads(result.stdout)] == ["s1"]  # type: ignore[attr-defined]
+    assert "incomplete" in result.stderr  # type: ignore[attr-defined]
+    assert mapping.read_text() == body and list(state_dir.iterdir()) == [mapping]
