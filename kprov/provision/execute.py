@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kprov.errors import Interrupted, KprovError
+from kprov.errors import Interrupted, KprovError, StorageError
 from kprov.provision import tasks
 from kprov.provision.plan import Action, Item, Plan
 from kprov.provision.ports import (
@@ -102,6 +102,8 @@ class Executor:
         if self.stop is None and self.api.cancel.is_set():
             self.stop = Interrupted("interrupted: nothing more was sent")
         self._settle_rest()
+        if not isinstance(self.stop, StorageError):
+            self.result.warnings.extend(self.recorder.unresolved_notice())
         if self.bug is not None:
             raise self.bug
         self.result.outcomes = [self.outcomes[i] for i in range(len(self.items))]

@@ -9,13 +9,12 @@ and reconciles (duplicate account -> recovered, "already registered" -> confirme
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from kprov.provision.plan import InstanceSpec
 from kprov.state.journal import now_iso
 from kprov.state.local import LocalState
 from kprov.state.mapping import MappingEntry
-from kprov.state.registry import REMOVED, InstanceRecord, RegistrationRecord
+from kprov.state.registry import InstanceRecord, RegistrationRecord
 
 
 class Recorder:
@@ -44,18 +43,20 @@ class Recorder:
                     self._taken.add(entry.account_id)
 
     def instance_intent(self, key: str, spec: InstanceSpec) -> None:
-        """Before a create is sent: after a crash the rerun can warn of a possible duplicate."""
-        record = getattr(self.state.registry, "record_instance_intent", None)
-        if record is not None:
-            record(key, spec.graph_id, spec.name, spec.start_date, spec.end_date)
+        """Before a create is sent: after a crash the rerun warns of a possible duplicate."""
+        self.state.registry.record_instance_intent(
+            key, spec.graph_id, spec.name, spec.start_date, spec.end_date
+        )
+
+    def instance_abandoned(self, key: str) -> None:
+        """The server refused the create: nothing was made, the intent is closed."""
+        self.state.registry.record_instance_abandoned(key)
 
     def instance(self, key: str, instance_id: str, spec: InstanceSpec) -> InstanceRecord:
         record = InstanceRecord(
             key, instance_id, spec.graph_id, spec.name, spec.start_date, spec.end_date, now_iso()
         )
-        registry = self.state.registry
-        with self._lock:
-            registry.instances.record(record, registry.instance_index)
+        self.state.registry.record_instance(record)
         return record
 
     def registration(
@@ -64,14 +65,28 @@ class Recorder:
         record = RegistrationRecord(
             account_id, instance_id, role, registration_id, external_id, now_iso()
         )
-        registry = self.state.registry
-        registry.registrations.append_rows([record.row()])
-        with self._lock:
-            registry.registration_index.apply(record)
+        self.state.registry.record_registration(record)
 
     def removal(self, record: RegistrationRecord) -> None:
-        removed = replace(record, created_at=now_iso(), status=REMOVED)
+        self.state.registry.record_registration_removed(record)
+
+    def unresolved_notice(self) -> list[str]:
+        """Registrations confirmed without an id that nobody has been told about yet: said
+        once (then noted), so a nightly run does not mail the same thing for ever."""
         registry = self.state.registry
-        registry.registrations.append_rows([removed.row()])
-        with self._lock:
-            registry.registration_index.apply(removed)
+        untold = registry.registration_index.unresolved(include_noted=False)
+        if not untold:
+            return []
+        names = {r.instance_id: r.key for r in registry.instance_index.by_key.values()}
+        shown = ", ".join(
+            f"{r.external_user_id} ({r.type}) in {names.get(r.instance_id, r.instance_id)}"
+            for r in untold[:20]
+        )
+        more = f" and {len(untold) - 20} more" if len(untold) > 20 else ""
+        registry.note_unresolved(untold)
+        return [
+            f"{len(untold)} registration(s) were confirmed by the API without their id, so kprov "
+            f"can never remove them: {shown}{more}. Find each id and run `kprov registrations "
+            "resolve`, or `kprov registrations forget` them (`kprov registrations unresolved` "
+            "lists them); this is said once."
+        ]

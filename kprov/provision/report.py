@@ -7,10 +7,10 @@ a per-class table, the failures with their reasons, and who was removed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import json
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,18 +32,12 @@ def check_report_path(path: Path) -> None:
 
 
 def create_private(path: Path, *, append: bool = False) -> IO[str]:
-    """Open a file kprov writes for the operator: 0600, never through a symlink."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    flags |= os.O_APPEND if append else os.O_TRUNC
-    try:
+    """A report, log or plan file: 0600, never through a symlink (its folder is created)."""
+    from kprov.state.files import create_private as open_private
+
+    with contextlib.suppress(OSError):  # a folder that cannot be made is named just below
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write {path}: {exc.strerror}",
-            hint="Choose a path you can write (not a symlink), or fix its permissions.",
-        ) from None
-    return os.fdopen(fd, "a" if append else "w", encoding="utf-8", newline="")
+    return open_private(path, append=append)
 
 
 def _row(item: Item, outcome: str, reason: str, **ids: str) -> dict[str, Any]:

@@ -142,6 +142,11 @@ def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: 
     except RUN_STOPPERS as error:
         return _stopped(error)
     except ApiError as error:
+        if not error.outcome_unknown:  # refused: nothing was created, the intent is closed
+            try:
+                recorder.instance_abandoned(item.instance)
+            except StorageError as storage:
+                return _stopped(storage)
         return TaskResult([(index, Outcome(item, Status.FAILED, str(error)))])
     warnings: tuple[str, ...] = ()
     if created.possible_duplicate:

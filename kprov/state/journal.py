@@ -82,7 +82,8 @@ class CsvJournal:
         self._needs_header = False
         self._open_group: _Group | None = None
         self._writing = False
-        self._broken: str | None = None
+        self._broken: str | None = None  # why appends are refused after a failed write
+        self._broken_hint: str | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -300,8 +301,7 @@ class CsvJournal:
         self._writing = True
         self._cond.release()
         try:
-            if self._broken is not None:
-                raise StorageError(self._broken)
+            self._raise_if_broken()
             self._commit(batch.chunks)
         except BaseException as exc:
             batch.error = exc
@@ -315,7 +315,8 @@ class CsvJournal:
         if self._broken is not None:
             raise StorageError(
                 self._broken,
-                hint="Fix the cause named above, then rerun: nothing recorded so far is lost.",
+                hint=self._broken_hint
+                or "Fix the cause named above, then rerun: nothing recorded so far is lost.",
             )
 
     def _caller_error(self, error: BaseException) -> BaseException:
@@ -375,15 +376,16 @@ class CsvJournal:
 
     def _roll_back(self, fd: int, size: int, cause: BaseException) -> None:
         """Cut a failed write away, so the file holds only rows that were reported durable."""
-        reason = cause.strerror if isinstance(cause, OSError) else type(cause).__name__
-        self._broken = f"an earlier write to {self.path} failed ({reason}); nothing after it "
+        if isinstance(cause, OSError):  # later callers see the root cause and its remedy
+            root = storage_error(self.path, cause, doing="write")
+            self._broken, self._broken_hint = root.message, root.hint
+        else:
+            self._broken = f"an earlier write to {self.path} failed ({type(cause).__name__})"
         try:
             os.ftruncate(fd, size)
             os.fsync(fd)
         except OSError:
-            self._broken += "was written (its last line may be incomplete: the next run repairs it)"
-        else:
-            self._broken += "was written"
+            self._broken += " (its last line may be incomplete: the next run repairs it)"
 
     def close(self) -> None:
         with self._cond:

@@ -176,3 +176,29 @@ def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
     accepted = run_cli("sync", str(semester.write()), "--prune", "--yes")
     assert accepted.exit_code == 0, accepted.output
     assert sandbox_env.enrolments() == semester.expected()
+
+
+def test_a_registration_without_its_id_is_reported_once_and_does_not_fail_prune(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    from dataclasses import replace
+
+    from kprov.state.registry import Registry
+
+    semester = changed_night(tmp_path, sandbox_env)  # a-0 left class alg
+    registry = Registry.open(state_dir)
+    [record] = [
+        r for r in registry.registration_index.active.values() if r.external_user_id == "a-0"
+    ]
+    registry.record_registration(replace(record, registration_id=""))  # confirmed without id
+    registry.close()
+    first = run_cli("sync", str(semester.write()), "--prune")
+    assert first.exit_code == 0, first.output
+    assert "a-0 (learner) in alg" in first.stderr and "said once" in first.stderr
+    assert "kprov registrations resolve" in first.stderr
+    assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()  # never guessed away
+    again = run_cli("sync", str(semester.write()), "--prune")
+    assert (again.exit_code, again.stdout, again.stderr) == (0, "", "")
+    plan = json.loads(run_cli("sync", str(semester.write()), "--prune", "--plan", "--json").stdout)
+    [held] = plan["items"]
+    assert held["action"] == "hold" and "registrations resolve" in held["reason"]

@@ -80,8 +80,8 @@ def test_disk_full_mid_write_rolls_back_and_says_where_to_free_space(
     assert f"no space left to write {path}" in message
     assert "Free space on /" in message and "nothing recorded so far is lost" in message
     assert path.read_bytes() == before  # the half row is gone
-    with pytest.raises(StorageError, match="an earlier write"):
-        journal.append([entry("e")])  # nothing is ever written after a failed write
+    with pytest.raises(StorageError, match="no space left to write"):
+        journal.append([entry("e")])  # nothing is written after a failed write; same cause
     monkeypatch.setattr(os, "write", real_write)
     journal.close()
     index = MappingJournal(path).load(repair=True)
