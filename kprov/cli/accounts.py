@@ -258,7 +258,7 @@ def get(
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         account = client.get_account(target)
     _show_account(account, json_output)
 
@@ -282,7 +282,7 @@ def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         _show_account(client.current_account(), json_output)
 
 
