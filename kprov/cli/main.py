@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import typer
 
@@ -20,11 +21,46 @@ from kprov.cli import (
     sandbox,
     sync,
 )
-from kprov.cli.help import KprovTyper
+from kprov.cli.help import GroupedHelpGroup, KprovTyper
 from kprov.cli.output import Globals
+
+GLOBAL_FLAGS = frozenset({"--debug", "--quiet", "-q", "--verbose", "-v", "--no-color"})
+GLOBAL_WITH_VALUE = frozenset({"--profile", "-p", "--config"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the root's options to the front, wherever they were written: `kprov sync X
+    --profile prod` means `kprov --profile prod sync X` (what a crontab line reads best as).
+    Nothing after `--` moves; no sub-command may define these names itself."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            rest.extend(args[index:])
+            break
+        if word in GLOBAL_FLAGS or word.startswith(("--profile=", "--config=")):
+            front.append(word)
+        elif word in GLOBAL_WITH_VALUE and index + 1 < len(args):
+            front.extend(args[index : index + 2])
+            index += 1
+        else:
+            rest.append(word)
+        index += 1
+    return front + rest
+
+
+class RootGroup(GroupedHelpGroup):
+    """The root command: global options are accepted after the sub-command too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, hoist_global_options(list(args))))
+
 
 app = KprovTyper(
     name="kprov",
+    cls=RootGroup,
     help=(
         "Provision Knewton accounts, learning instances and registrations from school "
         "rosters, safely and idempotently: kprov keeps the platform in step with a student "
@@ -38,7 +74,8 @@ app = KprovTyper(
         "Exit codes: 0 done, 1 some items failed, 2 invalid input (nothing sent), "
         "3 configuration or authentication, 4 API or network failure, "
         "5 another run holds the lock, 6 a safety limit stopped the run, 7 not found, "
-        "8 stale saved plan, 9 local storage failure, 130 interrupted."
+        "8 stale saved plan, 9 local storage failure, 130 interrupted.\n\n"
+        "The options below may also follow the command: kprov sync FILE --profile prod."
     ),
     no_args_is_help=True,
 )

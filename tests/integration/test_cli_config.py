@@ -165,3 +165,29 @@ def test_profile_use_accepts_the_builtin_sandbox(isolated_env: Path) -> None:
     shown = json.loads(run_cli("config", "show", "--json").stdout)
     assert shown["profile"]["value"] == "sandbox"
     assert shown["base_url"]["source"] == "built-in"
+
+
+def test_global_options_may_follow_the_command(isolated_env: Path) -> None:
+    _add_prod()
+    after = run_cli("config", "show", "--json", "--profile", "sandbox", "--no-color")
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout)["profile"] == {
+        "value": "sandbox",
+        "source": "flag",
+        "location": "--profile",
+    }
+    other = isolated_env / "other.yaml"
+    listed = run_cli("profile", "list", "--json", f"--config={other}")
+    assert json.loads(listed.stdout)["config"] == str(other)
+
+
+def test_hoisting_moves_only_global_options_and_nothing_after_a_double_dash() -> None:
+    from kprov.cli.main import hoist_global_options
+
+    assert hoist_global_options(["sync", "s.yaml", "--prune", "-p", "prod", "-v"]) == [
+        "-p", "prod", "-v", "sync", "s.yaml", "--prune",
+    ]  # fmt: skip
+    assert hoist_global_options(["--debug", "accounts", "import", "--", "-q", "--profile"]) == [
+        "--debug", "accounts", "import", "--", "-q", "--profile",
+    ]  # fmt: skip
+    assert hoist_global_options(["config", "show", "--profile"]) == ["config", "show", "--profile"]
