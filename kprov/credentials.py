@@ -139,7 +139,7 @@ def locate(
         lookup.tried.append(f"systemd credential {kind.credential}: no $CREDENTIALS_DIRECTORY")
 
     user = kind.keyring_user(profile)
-    from keyring.errors import NoKeyringError
+    from keyring.errors import KeyringError, NoKeyringError
 
     try:
         stored = _keyring_get(user)
@@ -148,6 +148,9 @@ def locate(
             "keyring: no usable keyring backend on this machine (normal on headless servers "
             "and cron jobs)"
         )
+        return lookup
+    except (KeyringError, RuntimeError, OSError) as exc:  # a locked or broken keyring
+        lookup.tried.append(f"keyring: it did not answer ({type(exc).__name__})")
         return lookup
     if stored:
         where = f"service {KEYRING_SERVICE}, user {user}"
@@ -226,14 +229,8 @@ def _shell_quote(text: str) -> str:
 
 def _keyring_get(user: str) -> str | None:
     import keyring
-    from keyring.errors import KeyringError, NoKeyringError
 
-    try:
-        return keyring.get_password(KEYRING_SERVICE, user)
-    except NoKeyringError:
-        raise
-    except (KeyringError, RuntimeError, OSError):
-        return None
+    return keyring.get_password(KEYRING_SERVICE, user)
 
 
 def _nothing_found(kind: SecretKind, profile: str, lookup: Lookup, hint: str) -> ConfigError:
@@ -320,12 +317,17 @@ def store_api_secret(profile: str, secret: Secret) -> None:
 
 def stored_in_keyring(kind: SecretKind, profile: str) -> bool | None:
     """Whether the keyring holds this secret; None when there is no usable keyring."""
-    from keyring.errors import NoKeyringError
+    from keyring.errors import KeyringError, NoKeyringError
 
     try:
         return bool(_keyring_get(kind.keyring_user(profile)))
     except NoKeyringError:
         return None
+    except KeyringError as exc:
+        raise ConfigError(
+            f"the keyring did not answer ({type(exc).__name__})",
+            hint="Unlock it and retry, or use --print and a file.",
+        ) from None
 
 
 def delete_api_secret(profile: str) -> bool:

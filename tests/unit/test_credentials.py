@@ -208,3 +208,16 @@ def test_a_file_given_through_a_symlink_is_judged_by_its_target(tmp_path: Path) 
     link.symlink_to(target)
     with pytest.raises(ConfigError, match="chmod 600"):
         resolve_api_secret(_settings(tmp_path), {"KPROV_API_SECRET_FILE": str(link)})
+
+
+def test_a_keyring_that_fails_is_named_not_a_crash(tmp_path: Path) -> None:
+    from keyring.errors import KeyringLocked
+
+    class LockedKeyring(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            raise KeyringLocked("locked")
+
+    keyring.set_keyring(LockedKeyring())
+    with pytest.raises(ConfigError) as caught:
+        resolve_api_secret(_settings(tmp_path), {})
+    assert "keyring: it did not answer (KeyringLocked)" in str(caught.value)
