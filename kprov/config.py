@@ -2,7 +2,8 @@
 
 Precedence, written once: command-line option > KPROV_* environment variable > profile in the
 config file > built-in default. Automation (cron, CI) can run with no config file at all by
-setting KPROV_BASE_URL, KPROV_API_KEY and KPROV_API_SECRET.
+setting KPROV_BASE_URL, KPROV_API_KEY and a secret (see ``credentials``). Every resolved
+setting remembers where it came from (``Settings.origins``), for `kprov config show`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def builtin_sandbox_profile() -> Profile:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a setting came from: flag, env, config-file, built-in, derived or default."""
+
+    kind: str
+    location: str = ""  # the option, the variable, the file
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about where it talks and where it keeps state."""
 
@@ -90,6 +99,7 @@ class Settings:
     state_dir: Path
     mapping_path: Path
     is_builtin_sandbox: bool = False
+    origins: Mapping[str, Origin] = field(default_factory=dict)  # setting name -> its origin
 
     @property
     def token_url(self) -> str:
@@ -193,6 +203,12 @@ class ConfigFile:
         if self.current_profile is None:
             self.current_profile = profile.name
 
+    def remove(self, name: str) -> None:
+        """Forget a profile (its state directory and keyring entries are not touched)."""
+        del self.profiles[name]
+        if self.current_profile == name:
+            self.current_profile = None
+
 
 def write_private_file(path: Path, text: str) -> None:
     """Atomically replace *path* with *text*, readable by the owner only."""
@@ -231,6 +247,35 @@ def resolve_settings(
     is_builtin_sandbox = stored is None and name == SANDBOX_PROFILE
     if is_builtin_sandbox:
         stored = builtin_sandbox_profile()
+    in_file = Origin("config-file", f"{config_path}, profile {name}")
+    from_profile = Origin("built-in", "sandbox profile") if is_builtin_sandbox else in_file
+    origins = {
+        "config_file": _origin(config_option, "--config", env, ENV_CONFIG, "platform config dir"),
+        "profile": _origin(
+            profile_option,
+            "--profile",
+            env,
+            ENV_PROFILE,
+            "default",
+            config_value=config.current_profile,
+            config_where=f"{config_path}, current_profile",
+        ),
+        "base_url": Origin("env", ENV_BASE_URL) if env.get(ENV_BASE_URL) else from_profile,
+        "api_key": Origin("env", ENV_API_KEY) if env.get(ENV_API_KEY) else from_profile,
+        "token_url": (
+            Origin("env", ENV_TOKEN_URL)
+            if env.get(ENV_TOKEN_URL)
+            else in_file
+            if stored is not None and stored.token_url
+            else Origin("derived", "base URL + /oauth/token")
+        ),
+        "state_dir": _origin(None, "", env, ENV_STATE_DIR, "platform data dir + profile"),
+        "mapping": _origin(mapping_option, "--mapping", env, ENV_MAPPING, "state dir"),
+    }
+    if origins["state_dir"].kind == "default":
+        origins["state_dir"] = Origin("default", f"platform data dir, profiles/{name}")
+    if origins["mapping"].kind == "default":
+        origins["mapping"] = Origin("derived", "state dir + mapping.csv")
 
     base_url = env.get(ENV_BASE_URL) or (stored.base_url if stored else None)
     api_key = env.get(ENV_API_KEY) or (stored.api_key if stored else None)
@@ -271,7 +316,28 @@ def resolve_settings(
         state_dir=state_dir,
         mapping_path=mapping_path,
         is_builtin_sandbox=is_builtin_sandbox,
+        origins=origins,
     )
+
+
+def _origin(
+    option: str | None,
+    flag: str,
+    env: Mapping[str, str],
+    variable: str,
+    default: str,
+    *,
+    config_value: str | None = None,
+    config_where: str = "",
+) -> Origin:
+    """Where a setting came from, in the precedence order: flag, env, config file, default."""
+    if option:
+        return Origin("flag", flag)
+    if env.get(variable):
+        return Origin("env", variable)
+    if config_value:
+        return Origin("config-file", config_where)
+    return Origin("default", default)
 
 
 def quotas_for(profile: Profile, env: Mapping[str, str] | None = None) -> dict[str, int]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -63,6 +64,26 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _no_answer_reason(exc: Exception) -> tuple[str, bool]:
+    """Why no answer came, and whether a connection was made (the request may have arrived)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out", False
+    if isinstance(reason, NameResolutionError):
+        return "host name not resolved", False
+    if isinstance(reason, NewConnectionError):
+        refused = isinstance(reason.__cause__, ConnectionRefusedError)
+        return ("connection refused" if refused else "cannot connect"), False
+    return type(exc).__name__, True
 
 
 def _error_fields(response: requests.Response) -> tuple[str, str | None]:
@@ -284,14 +305,18 @@ class KnewtonClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self.pacer.release(identity, endpoint, status=None, headers={})
                 log.debug("%s %s -> no answer (%s)", method, path, type(exc).__name__)
-                if attempt >= self._retry.max_attempts:
+                why, connected = _no_answer_reason(exc)
+                limit = self._retry.max_attempts
+                if not connected and self._retry.connect_attempts is not None:
+                    limit = min(limit, self._retry.connect_attempts)
+                if attempt >= limit:
                     raise NetworkError(
-                        f"no answer after {attempt} attempts ({type(exc).__name__})",
+                        f"no answer from {_host_port(url)} after {attempt} attempt(s): {why}",
                         method=method,
                         path=path,
                         outcome_unknown=True,
-                        hint="Check the network and the base URL, then rerun: kprov resumes "
-                        "where it stopped.",
+                        hint="Check the network, the proxy and the profile's base URL "
+                        "(`kprov config show`).",
                     ) from None
                 if not isinstance(exc, requests.exceptions.ConnectTimeout):
                     self._calls.resent_after_unknown = True  # it may have been applied

@@ -26,6 +26,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_rate_limit_waits: int = 30  # 429s mean "nothing processed": worth more patience
+    connect_attempts: int | None = None  # tries when no connection is made; None: max_attempts
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def backoff(self, attempt: int) -> float:

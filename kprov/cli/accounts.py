@@ -161,7 +161,7 @@ def get(
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         account = client.get_account(target)
     _show_account(ctx, account)
 
@@ -185,7 +185,7 @@ def current(ctx: typer.Context) -> None:
     from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         _show_account(ctx, client.current_account())
 
 

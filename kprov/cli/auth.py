@@ -1,4 +1,8 @@
-"""`kprov auth`: store, check and delete the API secret. The secret is never a flag."""
+"""`kprov auth`: store, check and delete the API secret; make the --hash-ids key.
+
+Secrets are never flags. Where they may come from, and in which order, is written once in
+``kprov.credentials``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import sys
 
 import typer
 
-from kprov.cli.output import emit_json, globals_of, guarded, is_terminal
+from kprov.cli.output import command_group, emit_json, globals_of, guarded, is_terminal
 from kprov.errors import ConfigError, InputError
 
-app = typer.Typer(
-    help="Store, check or delete the API secret. Example: kprov auth login", no_args_is_help=True
+app = command_group("Store, check or delete the API secret. Example: kprov auth login")
+id_key_app = command_group(
+    "The key --hash-ids derives external ids with. Example: kprov auth id-key generate"
 )
+app.add_typer(id_key_app, name="id-key")
 
 
 @app.command("login")
@@ -26,6 +32,8 @@ def login(
     ),
 ) -> None:
     """Store the API secret in the system keyring (hidden input).
+
+    Servers without a keyring use a file instead: KPROV_API_SECRET_FILE (see `config show`).
 
     \b
     Examples:
@@ -51,7 +59,7 @@ def login(
     if verify:
         from kprov.provision.session import build_client
 
-        with build_client(settings, pool_size=1, secret=secret) as client:
+        with build_client(settings, pool_size=1, secret=secret, interactive=True) as client:
             client.token_for()
 
     store_api_secret(settings.profile.name, secret)
@@ -70,10 +78,12 @@ def status(
     Examples:
       kprov --profile sandbox auth status
     """
+    from kprov.credentials import find_api_secret
     from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
-    with build_client(settings, pool_size=1) as client:
+    secret, source = find_api_secret(settings)
+    with build_client(settings, pool_size=1, secret=secret, interactive=True) as client:
         account = client.current_account()
     data = {
         "ok": True,
@@ -82,12 +92,14 @@ def status(
         "account_id": account.id,
         "external_user_id": account.external_user_id,
         "state_dir": str(settings.state_dir),
+        "secret_source": {"source": source.kind, "location": source.location},
     }
     if json_output:
         emit_json(data)
         return
     typer.echo(f"profile:  {settings.profile.name}")
     typer.echo(f"base URL: {settings.profile.base_url}")
+    typer.echo(f"secret:   from {source.kind} {source.location}")
     typer.echo(
         f"token belongs to account {account.id} "
         f"(external id {account.external_user_id or 'not given'})"
@@ -110,3 +122,54 @@ def logout(ctx: typer.Context) -> None:
         typer.echo(f"secret for profile {settings.profile.name!r} deleted")
     else:
         raise ConfigError(f"no stored secret for profile {settings.profile.name!r}")
+
+
+@id_key_app.command("generate")
+@guarded
+def generate_id_key(
+    ctx: typer.Context,
+    print_key: bool = typer.Option(
+        False, "--print", help="Print the key once (for a file) instead of using the keyring."
+    ),
+) -> None:
+    """Make a 32-byte random key for --hash-ids and store it in the keyring.
+
+    With --print, or on a machine without a keyring, the key is printed once on stdout for
+    you to put in a file (KPROV_ID_KEY_FILE) or a systemd credential (kprov-id-key). Keep
+    it forever: a new key gives every person a new external id.
+
+    \b
+    Examples:
+      kprov --profile prod auth id-key generate
+      (umask 077; kprov --profile prod auth id-key generate --print > /etc/kprov/prod.id-key)
+    """
+    from kprov.credentials import ID_KEY, new_id_key, store_secret, stored_in_keyring
+
+    key = new_id_key()
+    name = "" if print_key else globals_of(ctx).settings().profile.name
+    in_keyring = None if print_key else stored_in_keyring(ID_KEY, name)
+    if in_keyring:
+        raise ConfigError(
+            f"profile {name!r} already has an id key in the keyring; kprov will not replace "
+            "it: every hashed external id depends on it.",
+            hint="Use --print to make a key for another machine or profile.",
+        )
+    if in_keyring is False:
+        store_secret(ID_KEY, name, key)
+        typer.echo(
+            f"a new 32-byte id key for profile {name!r} is in the keyring (user "
+            f"{ID_KEY.keyring_user(name)!r}). Back it up and keep it forever: the same SIS "
+            "id must always hash to the same external id.",
+            err=True,
+        )
+        return
+    if not print_key:
+        sys.stderr.write("kprov: this machine has no usable keyring; printing the key instead.\n")
+    sys.stdout.write(key.reveal() + "\n")
+    sys.stdout.flush()
+    sys.stderr.write(
+        "kprov: this key is shown once. Save it in a file only kprov's user can read "
+        "(chmod 600) and set KPROV_ID_KEY_FILE to its path (or LoadCredential=kprov-id-key:FILE "
+        "under systemd), and back it up: keep it forever, the same SIS id must always hash to "
+        "the same external id.\n"
+    )

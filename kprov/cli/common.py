@@ -34,7 +34,7 @@ HASH_IDS_OPTION = typer.Option(
     False,
     "--hash-ids",
     help="Derive anonymized external ids from SIS ids with HMAC-SHA256 "
-    "(key: KPROV_ID_KEY or the keyring).",
+    "(make the key once: kprov auth id-key generate).",
     rich_help_panel=INPUT_PANEL,
 )
 MAPPING_OPTION = typer.Option(

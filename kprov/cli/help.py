@@ -93,7 +93,7 @@ def hoist_global_options(group: Any, args: list[str]) -> list[str]:
     Options the sub-command defines itself, and anything after `--`, stay where they are."""
     leaf, start = _leaf(group, args)
     own = {name for param in getattr(leaf, "params", []) for name in param.opts}
-    front, kept = args[:start], []
+    front, hoisted, kept = args[:start], [], []
     index = start
     while index < len(args):
         word = args[index]
@@ -101,15 +101,18 @@ def hoist_global_options(group: Any, args: list[str]) -> list[str]:
             kept.extend(args[index:])
             break
         name = word.split("=", 1)[0]
+        needs_value = name in GLOBAL_WITH_VALUE and "=" not in word
         if name in own or name not in GLOBAL_FLAGS | GLOBAL_WITH_VALUE:
             kept.append(word)
-        elif name in GLOBAL_WITH_VALUE and "=" not in word and index + 1 < len(args):
-            front[:0] = [word, args[index + 1]]
+        elif needs_value and index + 1 < len(args):
+            hoisted.extend([word, args[index + 1]])
             index += 1
+        elif needs_value:
+            kept.append(word)  # no value follows: let the parser say so where it was written
         else:
-            front[:0] = [word]
+            hoisted.append(word)
         index += 1
-    return front + kept
+    return hoisted + front + kept
 
 
 class RootGroup(GroupedHelpGroup):

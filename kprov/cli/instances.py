@@ -122,7 +122,7 @@ def get(
     settings = globals_of(ctx).settings()
     record = Registry.open(settings.state_dir).instance_index.find(ref)
     instance_id = record.instance_id if record else ref
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         instance = client.get_learning_instance(instance_id)
     data = {
         "id": instance.id,

@@ -11,6 +11,7 @@ from kprov import __version__
 from kprov.cli import (
     accounts,
     auth,
+    config_cmd,
     instances,
     mapping,
     profile,
@@ -24,27 +25,29 @@ from kprov.cli.output import Globals
 
 app = KprovTyper(
     name="kprov",
+    cls=RootGroup,
     help=(
         "Provision Knewton accounts, learning instances and registrations from school "
         "rosters, safely and idempotently: kprov keeps the platform in step with a student "
         "information system, from a terminal or unattended from cron.\n\n"
         "\b\nExamples:\n"
-        "  kprov --profile sandbox sync sample_rosters/semester.yaml\n"
+        "  kprov sandbox sample ~/kprov-try\n"
+        "  kprov --profile sandbox sync ~/kprov-try/semester.yaml\n"
+        "  kprov --profile prod config show\n"
         "  kprov accounts import roster.csv --report import.csv\n"
-        "  kprov register --instance alg1-p3 roster.csv\n"
         "  kprov sync /srv/sis/semester.yaml --prune --log-file /var/log/kprov.log\n\n"
-        "Global options work before or after the command (kprov sync x.yaml --json).\n\n"
         "Exit codes: 0 done, 1 some items failed, 2 invalid input (nothing sent), "
         "3 configuration or authentication, 4 API or network failed (rerun resumes), "
         "5 another run holds the lock, 6 the removal limit stopped removals, 7 not found, "
         "8 a saved plan is stale (nothing sent), 9 local storage failed, 10 changes pending "
-        "(--plan --detailed-exitcode), 130 interrupted."
+        "(--plan --detailed-exitcode), 130 interrupted.\n\n"
+        "The options below may also follow the command: kprov sync FILE --profile prod --json."
     ),
     no_args_is_help=True,
-    cls=RootGroup,
 )
 
 app.add_typer(profile.app, name="profile")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(auth.app, name="auth")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(instances.app, name="instances")
@@ -58,8 +61,12 @@ app.add_typer(sandbox.app, name="sandbox")
 
 
 def _show_version(value: bool) -> None:
+    """kprov's version, then Python's and the platform's: what a bug report needs."""
     if value:
-        typer.echo(f"kprov {__version__}")
+        import platform
+
+        python = f"{platform.python_implementation()} {platform.python_version()}"
+        typer.echo(f"kprov {__version__} ({python}, {platform.platform(terse=True)})")
         raise typer.Exit()
 
 
@@ -89,7 +96,11 @@ def root(
         False, "--json", help="Print one JSON document on stdout (errors too)."
     ),
     version: bool = typer.Option(
-        False, "--version", callback=_show_version, is_eager=True, help="Show the version."
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Show the versions of kprov, Python and the platform.",
     ),
 ) -> None:
     ctx.obj = Globals(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kprov.cli.common import YES_OPTION
 from kprov.cli.output import command_group, emit_json, globals_of, guarded
 from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
-    from kprov.config import ConfigFile
+    from kprov.config import ConfigFile, Profile
 
 
 app = command_group(
@@ -75,13 +76,32 @@ def add(
     )
 
 
+def _profile_json(profile: Profile, *, current: bool, builtin: bool) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        **profile.to_dict(),
+        "current": current,
+        "builtin": builtin,
+    }
+
+
+def _known_profiles(config: ConfigFile) -> list[tuple[Profile, bool]]:
+    """The config file's profiles, then the built-in sandbox unless one of them shadows it."""
+    from kprov.config import SANDBOX_PROFILE, builtin_sandbox_profile
+
+    known = [(p, False) for _, p in sorted(config.profiles.items())]
+    if SANDBOX_PROFILE not in config.profiles:
+        known.append((builtin_sandbox_profile(), True))
+    return known
+
+
 @app.command("list")
 @guarded
 def list_profiles(
     ctx: typer.Context,
     json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """List profiles; the current one is marked with '*'.
+    """List profiles; the current one is marked with '*', the built-in sandbox as built-in.
 
     \b
     Examples:
@@ -89,26 +109,97 @@ def list_profiles(
     """
     config = _config_file(ctx)
     rows = [
-        {
-            "name": p.name,
-            "base_url": p.base_url,
-            "api_key": p.api_key,
-            "current": p.name == config.current_profile,
-        }
-        for p in config.profiles.values()
+        _profile_json(p, current=p.name == config.current_profile, builtin=builtin)
+        for p, builtin in _known_profiles(config)
     ]
     if json_output:
         emit_json({"config": str(config.path), "profiles": rows})
         return
-    if not rows:
-        typer.echo(
-            f"no profiles in {config.path}; add one with `kprov profile add`, or try "
-            "`--profile sandbox`"
-        )
-        return
+    if not config.profiles:
+        typer.echo(f"no profiles in {config.path} yet; add one with `kprov profile add`")
     for row in rows:
         mark = "*" if row["current"] else " "
-        typer.echo(f"{mark} {row['name']}\t{row['base_url']}")
+        note = "\t(built-in: a local sandbox, served by kprov itself)" if row["builtin"] else ""
+        typer.echo(f"{mark} {row['name']}\t{row['base_url']}{note}")
+
+
+@app.command("show")
+@guarded
+def show_profile(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Profile name."),
+    json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show what the config file says about profile NAME.
+
+    `kprov --profile NAME config show` shows what a command would really use (environment
+    variables included).
+
+    \b
+    Examples:
+      kprov profile show prod
+    """
+    config = _config_file(ctx)
+    found = {p.name: (p, builtin) for p, builtin in _known_profiles(config)}
+    if name not in found:
+        raise _no_such_profile(name, config)
+    profile, builtin = found[name]
+    data = _profile_json(profile, current=name == config.current_profile, builtin=builtin)
+    if json_output:
+        emit_json({"config": str(config.path), "profile": data})
+        return
+    typer.echo(f"profile {name}{' (built-in)' if builtin else ''}")
+    for key, value in data.items():
+        if key not in ("name", "builtin"):
+            typer.echo(f"  {key}: {value}")
+
+
+@app.command("remove")
+@guarded
+def remove_profile(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Profile name."),
+    yes: bool = YES_OPTION,
+    current_too: bool = typer.Option(
+        False, "--current", help="Allow removing the current profile (none is current after)."
+    ),
+) -> None:
+    """Remove profile NAME from the config file.
+
+    Its state directory (the mapping) and its keyring entries are kept: `kprov --profile
+    NAME auth logout` deletes the secret.
+
+    \b
+    Examples:
+      kprov profile remove staging --yes
+    """
+    from kprov.cli.common import confirm_or_refuse
+    from kprov.config import SANDBOX_PROFILE
+
+    config = _config_file(ctx)
+    if name not in config.profiles:
+        if name == SANDBOX_PROFILE:
+            raise ConfigError("'sandbox' is built in; there is nothing to remove")
+        raise _no_such_profile(name, config)
+    if name == config.current_profile and not current_too:
+        raise ConfigError(
+            f"{name!r} is the current profile; commands without --profile use it.",
+            hint="Pass --current to remove it anyway, or first `kprov profile use OTHER`.",
+        )
+    confirm_or_refuse(f"Remove profile {name!r} from {config.path}?", yes=yes)
+    config.remove(name)
+    config.save()
+    typer.echo(
+        f"profile {name!r} removed from {config.path}; its state directory and keyring "
+        "entries were kept"
+    )
+
+
+def _no_such_profile(name: str, config: ConfigFile) -> ConfigError:
+    return ConfigError(
+        f"no profile named {name!r} in {config.path}",
+        hint="See `kprov profile list`, or add it with `kprov profile add`.",
+    )
 
 
 @app.command("use")
@@ -120,12 +211,11 @@ def use_profile(ctx: typer.Context, name: str = typer.Argument(..., help="Profil
     Examples:
       kprov profile use prod
     """
+    from kprov.config import SANDBOX_PROFILE
+
     config = _config_file(ctx)
-    if name not in config.profiles:
-        raise ConfigError(
-            f"no profile named {name!r} in {config.path}",
-            hint="See `kprov profile list`, or add it with `kprov profile add`.",
-        )
+    if name not in config.profiles and name != SANDBOX_PROFILE:
+        raise _no_such_profile(name, config)
     config.current_profile = name
     config.save()
     typer.echo(f"current profile: {name}")

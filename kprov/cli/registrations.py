@@ -83,7 +83,7 @@ def get(
     from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         registration = client.get_registration(registration_id)
     data = {
         "id": registration.id,

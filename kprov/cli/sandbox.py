@@ -1,15 +1,74 @@
-"""`kprov sandbox serve`: the local implementation of the API, for trying and testing."""
+"""`kprov sandbox`: the local implementation of the API, its sample semester, its reset."""
 
 from __future__ import annotations
 
 import typer
 
-from kprov.cli.output import command_group, guarded
+from kprov.cli.common import YES_OPTION
+from kprov.cli.output import command_group, globals_of, guarded
 from kprov.errors import InputError
 
 app = command_group(
-    "Run a local sandbox of the Knewton v0 API. Example: kprov sandbox serve --port 8765"
+    "Run a local sandbox of the Knewton v0 API, write its sample semester, reset it. "
+    "Example: kprov sandbox sample ~/kprov-try"
 )
+
+
+@app.command("sample")
+@guarded
+def sample(
+    directory: str = typer.Argument(..., help="Directory to write into (created if missing)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite sample files already there."),
+) -> None:
+    """Write the sample semester (a manifest, CSV and YAML rosters, a OneRoster bundle).
+
+    The manifest's paths are relative to it, so it syncs from any directory.
+
+    \b
+    Examples:
+      kprov sandbox sample ~/kprov-try
+      kprov --profile sandbox sync ~/kprov-try/semester.yaml
+    """
+    from pathlib import Path
+
+    from kprov.sample_semester import MANIFEST, write_sample_semester
+
+    destination = Path(directory).expanduser()
+    written = write_sample_semester(destination, overwrite=force)
+    typer.echo(f"wrote {len(written)} files into {destination}; now run:")
+    typer.echo(f"  kprov --profile sandbox sync {destination / MANIFEST}")
+
+
+@app.command("reset")
+@guarded
+def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> None:
+    """Forget everything the built-in sandbox profile made: its server's accounts, instances
+    and registrations, and kprov's mapping and registry for it.
+
+    \b
+    Examples:
+      kprov sandbox reset --yes
+    """
+    import os
+
+    from kprov.cli.common import confirm_or_refuse
+    from kprov.config import SANDBOX_PROFILE, resolve_settings
+    from kprov.provision.builtin_sandbox import reset_plan, reset_state
+    from kprov.state.lock import LOCK_NAME
+
+    settings = resolve_settings(
+        config_option=globals_of(ctx).config, profile_option=SANDBOX_PROFILE
+    )
+    doomed = [p.name for p in reset_plan(settings, os.environ) if p.name != LOCK_NAME]
+    if not doomed:
+        typer.echo(f"the sandbox profile has no state in {settings.state_dir}; nothing to do")
+        return
+    confirm_or_refuse(
+        f"Delete the sandbox profile's state in {settings.state_dir} ({', '.join(doomed)})?",
+        yes=yes,
+    )
+    reset_state(settings)
+    typer.echo(f"sandbox reset: {settings.state_dir} removed ({len(doomed)} files)")
 
 
 @app.command("serve")

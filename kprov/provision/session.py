@@ -38,6 +38,10 @@ def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     return RetryPolicy(max_attempts=attempts, base_delay=base, max_delay=max(base, 30.0))
 
 
+INTERACTIVE_CONNECT_ATTEMPTS = 2  # a refused or unresolvable connection: one retry, then say so
+INTERACTIVE_CONNECT_TIMEOUT = 5.0  # seconds; batch runs keep the client's default
+
+
 def build_client(
     settings: Settings,
     *,
@@ -45,9 +49,16 @@ def build_client(
     run_id: str | None = None,
     test_accounts: bool = False,
     secret: Secret | None = None,
+    interactive: bool = False,
 ) -> KnewtonClient:
-    """The client for a command; *secret* is given only by `auth login`, to test a new one."""
-    from kprov.api.client import KnewtonClient
+    """The client for a command; *secret* is given only by `auth login`, to test a new one.
+
+    *interactive* is for one-request commands someone waits on (`auth status`, `... get`):
+    a host that refuses or does not resolve is retried once, not for a minute.
+    """
+    from dataclasses import replace
+
+    from kprov.api.client import DEFAULT_TIMEOUT, KnewtonClient
     from kprov.api.pacing import Pacer
 
     secret = secret or resolve_api_secret(settings)
@@ -55,6 +66,11 @@ def build_client(
     if settings.is_builtin_sandbox:
         ensure_embedded_sandbox(settings)
     quotas = quotas_for(settings.profile)
+    retry = retry_policy_from_env(os.environ)
+    timeout = DEFAULT_TIMEOUT
+    if interactive:
+        retry = replace(retry, connect_attempts=INTERACTIVE_CONNECT_ATTEMPTS)
+        timeout = (min(DEFAULT_TIMEOUT[0], INTERACTIVE_CONNECT_TIMEOUT), DEFAULT_TIMEOUT[1])
     return KnewtonClient(
         base_url=settings.profile.base_url,
         api_key=settings.profile.api_key,
@@ -62,7 +78,8 @@ def build_client(
         token_url=settings.token_url,
         admin_external_id=settings.profile.admin_external_id,
         pool_size=pool_size,
-        retry=retry_policy_from_env(os.environ),
+        timeout=timeout,
+        retry=retry,
         pacer=Pacer(quotas=quotas, ceiling=pool_size),
         request_label=run_id,
         test_accounts=test_accounts,
@@ -76,21 +93,28 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
     """For the built-in `sandbox` profile: serve the sandbox in-process if nobody else does.
 
     Its state lives in the profile's state directory, so the next command sees this one's
-    accounts. It stops when the command exits.
+    accounts. It stops when the command exits. A port held by anything that is not a kprov
+    sandbox is refused before a single request (or the secret) is sent to it.
     """
     global _embedded_server
     import atexit
-    import socket
     from urllib.parse import urlsplit
+
+    from kprov.provision.builtin_sandbox import (
+        SERVER_STATE_NAME,
+        port_held_error,
+        probe_sandbox_port,
+    )
 
     if _embedded_server is not None:
         return
     url = urlsplit(settings.profile.base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        if probe.connect_ex((host, port)) == 0:
-            return  # `kprov sandbox serve` (or another command's sandbox) is already there
+    probe = probe_sandbox_port(host, port)
+    if probe.is_sandbox:
+        return  # `kprov sandbox serve` (or another command's sandbox) is already there
+    if probe.listening:
+        raise port_held_error(host, port, probe.answer)
     from kprov.config import SANDBOX_API_KEY, SANDBOX_API_SECRET
     from kprov.sandbox.server import SandboxHTTPServer
     from kprov.sandbox.store import SandboxStore
@@ -98,7 +122,7 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
     store = SandboxStore(
         api_key=SANDBOX_API_KEY,
         api_secret=SANDBOX_API_SECRET,
-        state_path=settings.state_dir / "sandbox-server.jsonl",
+        state_path=settings.state_dir / SERVER_STATE_NAME,
     )
     try:
         server = SandboxHTTPServer((host, port), store).start_background()
@@ -106,7 +130,8 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
         store.close()
         raise ConfigError(
             f"cannot start the built-in sandbox on {host}:{port}: {exc.strerror}",
-            hint="Start one yourself with `kprov sandbox serve`, or free that port.",
+            hint=f"Pick a free port: export KPROV_SANDBOX_PORT={port + 1} (or start one "
+            "yourself with `kprov sandbox serve --port N`).",
         ) from None
     _embedded_server = server
     atexit.register(server.stop)

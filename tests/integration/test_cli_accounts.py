@@ -200,7 +200,7 @@ def test_api_unreachable_exits_4_with_resume_advice(
 def test_hash_ids_sends_only_anonymized_ids_and_records_the_sis_id(
     sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path
 ) -> None:
-    monkeypatch.setenv("KPROV_ID_KEY", "district-key")
+    monkeypatch.setenv("KPROV_ID_KEY", "district-key-0123456789")
     roster = write_roster(tmp_path / "r.csv", ["jane.doe@school.org"])
     result = run_cli("accounts", "import", str(roster), "--hash-ids")
     assert result.exit_code == 0, result.output

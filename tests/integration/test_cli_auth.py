@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import keyring
 import pytest
 
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
+from tests.unit.test_config import MemoryKeyring
 
 
 def test_auth_status_names_the_partner_admin(sandbox_env: Sandbox) -> None:
@@ -73,9 +79,10 @@ def test_profile_add_list_use(isolated_env: object) -> None:
     )
     assert run_cli("profile", "use", "emea").exit_code == 0
     listed = json.loads(run_cli("profile", "list", "--json").stdout)
-    assert [(p["name"], p["current"]) for p in listed["profiles"]] == [
-        ("emea", True),
-        ("prod", False),
+    assert [(p["name"], p["current"], p["builtin"]) for p in listed["profiles"]] == [
+        ("emea", True, False),
+        ("prod", False, False),
+        ("sandbox", False, True),
     ]
     assert run_cli("profile", "use", "nope").exit_code == 3
 
@@ -95,6 +102,141 @@ def test_login_refuses_a_wrong_secret_before_storing(sandbox_env: Sandbox) -> No
     assert "refused" in result.stderr
 
 
-def test_version_and_help() -> None:
-    assert run_cli("--version").stdout.startswith("kprov ")
+def test_version_names_kprov_python_and_the_platform() -> None:
+    import platform
+
+    from kprov import __version__
+
+    shown = run_cli("--version").stdout
+    assert shown.startswith(f"kprov {__version__} (")
+    assert platform.python_version() in shown and platform.system() in shown
     assert "accounts" in run_cli("--help").stdout
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [("auth", "status"), ("auth", "login", "--secret-stdin")])
+def test_unreachable_host_fails_within_two_seconds_naming_host_and_port(
+    isolated_env: object, command: tuple[str, ...]
+) -> None:
+    port = closed_port()
+    env = {k: v for k, v in os.environ.items() if k != "KPROV_RETRY_BASE_DELAY"}  # real backoff
+    env.update(
+        KPROV_BASE_URL=f"http://127.0.0.1:{port}/v0", KPROV_API_KEY="k", KPROV_API_SECRET="s"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "kprov", *command],
+        env=env,
+        input="s\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 4, done.stderr
+    assert elapsed < 2.0, f"took {elapsed:.1f} s"
+    assert f"no answer from 127.0.0.1:{port} after 2 attempt(s): connection refused" in (
+        done.stderr
+    )
+    assert "rerun" not in done.stderr and "resume" not in done.stderr
+
+
+def test_unresolvable_host_is_named_too(
+    isolated_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPROV_BASE_URL", "https://kprov-test.invalid/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    monkeypatch.setenv("KPROV_API_SECRET", "s")
+    result = run_cli("accounts", "current")
+    assert result.exit_code == 4
+    assert "kprov-test.invalid:443" in result.stderr and "not resolved" in result.stderr
+
+
+def test_status_names_the_secret_source_never_the_secret(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("KPROV_API_SECRET")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("sandbox-secret\n")
+    secret_file.chmod(0o600)
+    monkeypatch.setenv("KPROV_API_SECRET_FILE", str(secret_file))
+    result = run_cli("auth", "status", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["secret_source"] == {
+        "source": "file",
+        "location": f"{secret_file} (KPROV_API_SECRET_FILE)",
+    }
+    assert "sandbox-secret" not in result.output
+
+
+def test_group_readable_secret_file_exits_3_with_the_chmod(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("KPROV_API_SECRET")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("sandbox-secret\n")
+    secret_file.chmod(0o640)
+    monkeypatch.setenv("KPROV_API_SECRET_FILE", str(secret_file))
+    result = run_cli("auth", "status")
+    assert result.exit_code == 3
+    assert f"Run: chmod 600 {secret_file}" in result.stderr
+    assert sandbox_env.requests() == {}
+
+
+def test_id_key_generate_prints_once_without_a_keyring_and_the_key_works(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KPROV_BASE_URL", "https://x.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    result = run_cli("auth", "id-key", "generate")
+    assert result.exit_code == 0
+    key = result.stdout.strip()
+    assert len(bytes.fromhex(key)) == 32 and result.stdout == key + "\n"
+    assert "no usable keyring" in result.stderr and "keep it forever" in result.stderr
+    assert key not in result.stderr
+    key_file = tmp_path / "id-key"
+    key_file.write_text(result.stdout)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("KPROV_ID_KEY_FILE", str(key_file))
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id\n12345\n")
+    planned = run_cli("accounts", "import", str(roster), "--hash-ids", "--dry-run")
+    assert planned.exit_code == 0, planned.output
+    assert key not in planned.output
+
+
+def test_id_key_generate_stores_in_the_keyring_and_never_replaces(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    monkeypatch.setenv("KPROV_BASE_URL", "https://x.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    first = run_cli("--profile", "prod", "auth", "id-key", "generate")
+    assert first.exit_code == 0 and first.stdout == ""
+    stored = memory.store[("kprov", "prod:id-key")]
+    assert len(bytes.fromhex(stored)) == 32 and stored not in first.output
+    again = run_cli("--profile", "prod", "auth", "id-key", "generate")
+    assert again.exit_code == 3 and "will not replace" in again.stderr
+    assert memory.store[("kprov", "prod:id-key")] == stored
+    printed = run_cli("auth", "id-key", "generate", "--print")
+    assert printed.exit_code == 0 and printed.stdout.strip() != stored
+
+
+def test_hash_ids_without_a_key_points_at_id_key_generate(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KPROV_BASE_URL", "https://x.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id\n12345\n")
+    result = run_cli("accounts", "import", str(roster), "--hash-ids", "--dry-run")
+    assert result.exit_code == 3
+    assert "auth id-key generate" in result.stderr

@@ -8,7 +8,7 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from kprov.config import ConfigFile, Profile, resolve_settings
+from kprov.config import ConfigFile, Origin, Profile, resolve_settings
 from kprov.credentials import (
     Secret,
     delete_api_secret,
@@ -137,7 +137,7 @@ def test_no_keyring_backend_gives_one_clear_message_naming_the_variable(tmp_path
 def test_keyring_store_resolve_and_delete(tmp_path: Path) -> None:
     keyring.set_keyring(MemoryKeyring())
     settings = _settings(tmp_path)
-    with pytest.raises(ConfigError, match="kprov auth login"):
+    with pytest.raises(ConfigError, match="auth login"):
         resolve_api_secret(settings, env={})
     store_api_secret("default", Secret("kept"))
     assert resolve_api_secret(settings, env={}).reveal() == "kept"
@@ -145,12 +145,15 @@ def test_keyring_store_resolve_and_delete(tmp_path: Path) -> None:
     assert delete_api_secret("default") is False
 
 
-def test_id_key_comes_from_env_or_explains_why_it_matters(tmp_path: Path) -> None:
+def test_id_key_comes_from_env_or_points_at_the_generate_command(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    assert resolve_id_key(settings, env={"KPROV_ID_KEY": "abc"}).reveal() == "abc"
+    key = "k" * 16
+    assert resolve_id_key(settings, env={"KPROV_ID_KEY": key}).reveal() == key
     keyring.set_keyring(MemoryKeyring())
-    with pytest.raises(ConfigError, match="KPROV_ID_KEY"):
+    with pytest.raises(ConfigError) as caught:
         resolve_id_key(settings, env={})
+    assert "kprov --profile default auth id-key generate" in str(caught.value)
+    assert "KPROV_ID_KEY_FILE" in str(caught.value)
 
 
 def test_config_file_rate_limits_can_be_off_or_overrides(tmp_path: Path) -> None:
@@ -174,3 +177,49 @@ def test_config_file_rate_limits_can_be_off_or_overrides(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match="rate_limits"):
         ConfigFile(path)
+
+
+def test_every_setting_remembers_its_origin(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    config = ConfigFile(path)
+    config.add(Profile("prod", "https://api.example.test/v0", "k1"))
+    config.save()
+    settings = resolve_settings(env={"KPROV_CONFIG": str(path), "KPROV_API_KEY": "k2"})
+    origins = settings.origins
+    assert (origins["config_file"].kind, origins["config_file"].location) == (
+        "env",
+        "KPROV_CONFIG",
+    )
+    assert origins["profile"].kind == "config-file"  # the file's current_profile
+    assert origins["base_url"] == Origin("config-file", f"{path}, profile prod")
+    assert origins["api_key"] == Origin("env", "KPROV_API_KEY")
+    assert origins["token_url"].kind == "derived"
+    assert origins["state_dir"].kind == "default"
+    assert origins["mapping"].kind == "derived"
+
+    flagged = resolve_settings(
+        profile_option="prod",
+        mapping_option=str(tmp_path / "m.csv"),
+        env={"KPROV_CONFIG": str(path), "KPROV_STATE_DIR": str(tmp_path / "s")},
+    )
+    assert flagged.origins["profile"] == Origin("flag", "--profile")
+    assert flagged.origins["mapping"] == Origin("flag", "--mapping")
+    assert flagged.origins["state_dir"] == Origin("env", "KPROV_STATE_DIR")
+
+
+def test_builtin_sandbox_settings_say_they_are_built_in(tmp_path: Path) -> None:
+    settings = resolve_settings(
+        profile_option="sandbox", env={"KPROV_CONFIG": str(tmp_path / "c.yaml")}
+    )
+    assert settings.origins["base_url"] == Origin("built-in", "sandbox profile")
+    assert settings.origins["profile"] == Origin("flag", "--profile")
+
+
+def test_removing_the_current_profile_leaves_none_current(tmp_path: Path) -> None:
+    config = ConfigFile(tmp_path / "c.yaml")
+    config.add(Profile("a", "https://x.test/v0", "k"))
+    config.add(Profile("b", "https://x.test/v0", "k"))
+    config.remove("a")
+    config.save()
+    again = ConfigFile(tmp_path / "c.yaml")
+    assert list(again.profiles) == ["b"] and again.current_profile is None
