@@ -9,7 +9,7 @@ reports, and the executor, which sends exactly its items and nothing else.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -89,9 +89,9 @@ class Plan:
 
     command: str  # "accounts import", "register", "unregister", "sync"
     items: tuple[Item, ...]
-    # Lines already as asked, kept as the people themselves (a million references cost
-    # 8 MB; a million items would cost ~150 MB). ``kept_reason`` says what "as asked" means.
-    kept: tuple[tuple[Person, str], ...] = ()
+    # Lines already as asked, by what "as asked" means ("already_mapped", ...): the people
+    # themselves, so a million kept lines cost 8 MB of references, not a million items.
+    kept: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
     kept_counts: tuple[tuple[str, int], ...] = ()  # a loaded plan keeps only the counts
     skipped: tuple[Skipped, ...] = ()  # rows the readers deliberately left out, with why
     brake: Brake | None = None
@@ -121,7 +121,7 @@ class Plan:
         """Lines already as asked, per reason."""
         if not self.kept:
             return dict(self.kept_counts)
-        return dict(Counter(reason for _person, reason in self.kept))
+        return {reason: len(people) for reason, people in self.kept.items() if people}
 
     def counts(self) -> dict[str, int]:
         """Items per plan outcome ("would_create", "already_mapped", ...), for every view."""

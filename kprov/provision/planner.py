@@ -67,7 +67,7 @@ def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> P
     return Plan(
         command=request.command,
         items=tuple(planner.items),
-        kept=tuple(planner.kept),
+        kept={reason: tuple(people) for reason, people in planner.kept.items() if people},
         skipped=tuple(request.skipped),
         brake=planner.brake,
         prune=request.prune,
@@ -83,7 +83,7 @@ class _Planner:
         self.mapping = mapping
         self.registry = registry
         self.items: list[Item] = []
-        self.kept: list[tuple[Person, str]] = []
+        self.kept: dict[str, list[Person]] = {KEPT_ACCOUNT: [], KEPT_REGISTRATION: []}
         self.brake: Brake | None = None
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
@@ -150,16 +150,17 @@ class _Planner:
         request = self.request
         people: Iterable[Person] = (p for p, _r in lines) if request.register else request.people
         account_of = self.mapping.account_of
-        seen: set[str] = set()
+        kept = self.kept[KEPT_ACCOUNT]
+        seen: set[str] = set()  # unmapped ids planned already (a person may be in many lines)
         for person in people:
             ext = person.external_id
-            if ext in seen:
-                continue
-            seen.add(ext)
             if ext in account_of:
                 if not request.register:
-                    self.kept.append((person, KEPT_ACCOUNT))
+                    kept.append(person)  # every line keeps its fate
+            elif ext in seen:
+                continue
             elif request.create_accounts:
+                seen.add(ext)
                 self.items.append(
                     Item(
                         Action.CREATE_ACCOUNT,
@@ -232,7 +233,7 @@ class _Planner:
             if existing is None:
                 self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
             elif existing.type == person.role:
-                self.kept.append((person, KEPT_REGISTRATION))
+                self.kept[KEPT_REGISTRATION].append(person)
             else:
                 self._role_conflict(person, ref, existing)
 

@@ -66,7 +66,7 @@ def report_rows(subject: Plan | RunResult) -> Iterator[dict[str, Any]]:
     else:
         for item in plan.items:
             yield _row(item, plan_fate(item, plan), item.reason)
-    for person, reason in plan.kept:
+    for reason, person in ((r, p) for r, people in plan.kept.items() for p in people):
         yield {
             "file": person.origin.file, "line": person.origin.line,
             "external_user_id": person.external_id, "sis_id": person.sis_id or "",
