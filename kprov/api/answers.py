@@ -38,20 +38,20 @@ def error_fields(
     raw: bytes, *, content_type: str, reason: str, scrubber: Scrubber, limit: int = 300
 ) -> ErrorFields:
     """Message and error_id from any error body: JSON, HTML from a proxy, text or nothing."""
+    reason = scrubber.clip(reason, 80)  # the status line is server text too
     try:
         body = parse_json(raw) if raw.strip() else None
     except ValueError:
         body = None
         text = raw.decode("utf-8", "replace")
         if "html" in content_type.lower() or re.search(r"<\s*(html|body|title)\b", text, re.I):
-            gist = scrubber.clip(_html_gist(text), 80)
+            gist = scrubber.clip(_html_gist(text), 80) or "untitled"
             return ErrorFields(f"an HTML page, not an API answer: {gist}", None, None)
-        flat = " ".join(text.split())
-        return ErrorFields(scrubber.clip(flat or reason or "no message", limit), None, None)
+        return ErrorFields(scrubber.clip(text, limit) or reason or "no message", None, None)
     if body is None:
         return ErrorFields(scrubber.clip(reason or "an empty answer", limit), None, None)
     if not isinstance(body, dict):
-        shown = f"JSON that is not an object: {raw[:80].decode('utf-8', 'replace')}"
+        shown = f"JSON that is not an object: {raw.decode('utf-8', 'replace')}"
         return ErrorFields(scrubber.clip(shown, limit), None, None)
     message = next(
         (
@@ -63,18 +63,16 @@ def error_fields(
     )
     error_id = body.get("error_id")
     return ErrorFields(
-        scrubber.clip(" ".join(message.split()) if message else reason or "no message", limit),
+        scrubber.clip(message, limit) if message else reason or "no message",
         scrubber.clip(str(error_id), 80) if isinstance(error_id, (str, int)) and error_id else None,
         body,
     )
 
 
 def _html_gist(text: str) -> str:
-    """The title (or first words) of an HTML page, never the page itself."""
+    """The title (or the text) of an HTML page, without its markup."""
     found = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-    gist = found.group(1) if found else re.sub(r"<[^>]+>", " ", text)
-    words = " ".join(html.unescape(gist).split())[:80]
-    return words or "untitled"
+    return html.unescape(found.group(1) if found else re.sub(r"<[^>]+>", " ", text))
 
 
 # ------------------------------------------------------------------------- refusals

@@ -116,7 +116,7 @@ def _result(ext: str, item: dict[str, Any], scrubber: Scrubber) -> BatchItemResu
         (body[k] for k in ("error_message", "message", "error") if isinstance(body.get(k), str)),
         None,
     )
-    message = scrubber.clip(" ".join(raw.split()) if raw else f"item failed ({status})")
+    message = scrubber.clip(raw) if raw else f"item failed ({status})"
     refusal = None
     if status in (409, 422):
         refusal = classify_refusal(status, message, body, "POST /batch", known=[ext]).refusal

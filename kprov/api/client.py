@@ -147,6 +147,7 @@ class KnewtonClient:
             used.append(token)
             return f"Bearer {token.access_token}"
 
+        resent = False  # an earlier attempt of this call may have been applied
         for auth_try in range(MAX_AUTH_RETRIES + 1):
             self.tokens.get(as_user)  # mint before queueing, with pacing, when there is none
             answer = self.transport.send(
@@ -159,11 +160,12 @@ class KnewtonClient:
                 headers=extra_headers,
                 **({"json": body} if body is not None else {}),
             )
+            resent = resent or answer.resent_after_unknown
             if answer.status != 401 or auth_try == MAX_AUTH_RETRIES:
                 break
             self.tokens.invalidate(as_user, used[-1])
         if answer.status < 400:
-            return answer
+            return replace(answer, resent_after_unknown=resent)
         fields = error_fields(
             answer.body,
             content_type=answer.content_type,

@@ -58,8 +58,8 @@ class Scrubber:
         return pattern.sub(REDACTED, text) if pattern is not None else text
 
     def clip(self, text: str, limit: int = 300) -> str:
-        """Scrubbed, then cut to *limit* characters (with an ellipsis)."""
-        clean = self.scrub(text)
+        """Scrubbed, then on one line, then cut to *limit* characters (with an ellipsis)."""
+        clean = " ".join(self.scrub(text).split())
         return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
     def _compiled(self) -> re.Pattern[str] | None:

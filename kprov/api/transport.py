@@ -9,19 +9,16 @@ is a ``NetworkError`` naming ``host:port`` and what happened.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
-import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 from kprov.api.deadline import Deadline, DeadlineAdapter
@@ -31,6 +28,7 @@ from kprov.api.errors import (
     RedirectRefused,
     ServerWaitTooLong,
 )
+from kprov.api.failures import WIRE_ERRORS, NoAnswer, describe_failure
 from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of, parse_retry_after
 from kprov.api.scrub import Scrubber
 from kprov.api.urls import parse_endpoint
@@ -102,14 +100,6 @@ class _HeaderAuth(requests.auth.AuthBase):
         if self.value:
             request.headers["Authorization"] = self.value
         return request
-
-
-@dataclass
-class _NoAnswer(Exception):
-    what: str  # "connection refused", "reset", ...
-    maybe_applied: bool
-    retry: bool = True
-    connecting: bool = False  # refused / unresolvable / unreachable: counted separately
 
 
 class Transport:
@@ -202,7 +192,7 @@ class Transport:
                 if maybe_applied:
                     resent_after_unknown = True
                 answer = self._attempt(method, url, where, extra, auth, body)
-            except _NoAnswer as failure:
+            except NoAnswer as failure:
                 if paced:
                     self.pacer.release(identity, endpoint, status=None, headers={})
                 connect_failures += failure.connecting
@@ -332,9 +322,9 @@ class Transport:
                 method=method,
                 path=_path_of(url),
             ) from None
-        except _WIRE_ERRORS as exc:
+        except WIRE_ERRORS as exc:
             late = deadline.expired or self.clock() - started >= limits.deadline - 0.05
-            raise _failure(exc, late, limits.deadline) from None
+            raise describe_failure(exc, late, limits.deadline) from None
         return Answer(
             status=response.status_code,
             headers=CaseInsensitiveDict(response.headers),
@@ -392,62 +382,10 @@ def _read_capped(chunks: Iterator[bytes], cap: int) -> bytes:
 
 
 def _with_flag(answer: Answer, resent_after_unknown: bool) -> Answer:
-    if not resent_after_unknown:
-        return answer
-    return Answer(answer.status, answer.headers, answer.body, answer.reason, True)
+    return replace(answer, resent_after_unknown=resent_after_unknown)
 
 
 def _path_of(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path
-
-
-_WIRE_ERRORS = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (cause, context, urllib3's reason, args)."""
-    seen: list[BaseException] = []
-    todo: list[Any] = [exc]
-    while todo and len(seen) < 20:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or any(item is s for s in seen):
-            continue
-        seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return seen
-
-
-def _failure(exc: BaseException, late: bool, deadline: float) -> _NoAnswer:
-    """What went wrong on the wire, in words, and whether to retry."""
-    if late:
-        return _NoAnswer(
-            f"no complete answer within the {deadline:g} s deadline (the server is stalled "
-            "or sends too slowly)",
-            maybe_applied=True,
-            retry=False,
-        )
-    chain = _causes(exc)
-
-    def has(*kinds: type[BaseException]) -> bool:
-        return any(isinstance(e, kinds) for e in chain)
-
-    if has(requests.exceptions.SSLError, urllib3.exceptions.SSLError):
-        return _NoAnswer("TLS handshake or certificate check failed", True, retry=False)
-    if has(socket.gaierror, urllib3.exceptions.NameResolutionError):
-        return _NoAnswer("the host name could not be resolved", False, connecting=True)
-    if has(ConnectionRefusedError):
-        return _NoAnswer("connection refused", False, connecting=True)
-    if has(requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError):
-        return _NoAnswer("timed out connecting", False)
-    if has(urllib3.exceptions.NewConnectionError):
-        return _NoAnswer("could not connect (network unreachable?)", False, connecting=True)
-    if has(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
-        return _NoAnswer("timed out waiting for the answer", True)
-    return _NoAnswer("the connection was reset or closed before a complete answer", True)

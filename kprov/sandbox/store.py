@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,18 @@ EMAIL_IN_TEXT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class SandboxError(Exception):
-    """An API error answer: HTTP status plus the documented JSON body."""
+    """An API error answer: HTTP status plus the documented JSON body.
 
-    def __init__(self, status: int, message: str) -> None:
+    *kind* names the refusal ("duplicate_account", "already_registered", ...) and *facts* what
+    it concerns, so a hostile dialect (``hostile.py``) can word it another way.
+    """
+
+    def __init__(self, status: int, message: str, kind: str = "", **facts: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
+        self.facts = facts
         self.error_id = uuid.uuid4().hex[:12]
 
     def body(self) -> dict[str, Any]:
@@ -75,6 +82,10 @@ class SandboxStore:
         self.tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
+        # How refusals are worded (a hostile dialect replaces it); the default keeps them.
+        self.reword: Callable[[SandboxError], SandboxError] = lambda error: error
+        # A refusal to answer a batch item with, nothing applied (hostile ``refuse``).
+        self.item_trap: Callable[[Any], SandboxError | None] = lambda body: None
         self.max_batch_seen = 0
         self._journal = None
         if state_path is not None:
@@ -171,7 +182,8 @@ class SandboxStore:
             "access_token": access,
             "refresh_token": refresh,
             "token_type": "bearer",
-            "expires_in": int(self.token_ttl),
+            # Whole seconds, as the API answers; a sub-second TTL (tests) stays a fraction.
+            "expires_in": int(self.token_ttl) if self.token_ttl >= 1 else self.token_ttl,
             "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at)),
         }
         if self.token_account_id:
@@ -210,7 +222,9 @@ class SandboxStore:
         ext = self._validate_external_id(body)
         with self.lock:
             if ext in self.by_external:
-                raise SandboxError(422, f"Duplicate account with {ext}")
+                raise SandboxError(
+                    422, f"Duplicate account with {ext}", "duplicate_account", ext=ext
+                )
             account_id = str(uuid.uuid4())
             self._apply({"op": "account", "id": account_id, "ext": ext})
         return {
@@ -244,8 +258,12 @@ class SandboxStore:
                 )
                 continue
             try:
+                trap = self.item_trap(item.get("body"))
+                if trap is not None:
+                    raise trap
                 created = self.create_account(who, item.get("body"))
-            except SandboxError as exc:
+            except SandboxError as error:
+                exc = self.reword(error)
                 responses.append(
                     {"code": exc.status, "body": {"code": exc.status, "error_message": exc.message}}
                 )
@@ -346,9 +364,15 @@ class SandboxStore:
             raise SandboxError(422, "type must be learner or instructor")
         with self.lock:
             if account_id not in self.accounts or not self.accounts[account_id]["active"]:
-                raise SandboxError(422, "account_id does not name an active account")
+                raise SandboxError(
+                    422, "account_id does not name an active account", "account_unavailable"
+                )
             if instance_id not in self.instances or not self.instances[instance_id]["active"]:
-                raise SandboxError(422, "learning_instance_id does not name a learning instance")
+                raise SandboxError(
+                    422,
+                    "learning_instance_id does not name a learning instance",
+                    "instance_unavailable",
+                )
             if kind == "instructor":
                 self._require_admin(who)
             else:
@@ -357,12 +381,22 @@ class SandboxStore:
                     raise SandboxError(
                         403, "learners must be registered by an instructor of the instance"
                     )
-            if (account_id, instance_id) in self.active_registration:
-                raise SandboxError(422, "account is already registered in this learning instance")
+            existing = self.active_registration.get((account_id, instance_id))
+            if existing is not None:
+                raise SandboxError(
+                    422,
+                    "account is already registered in this learning instance",
+                    "already_registered",
+                    existing_type=self.registrations[existing]["type"],
+                )
             if self.per_instance[instance_id] >= MAX_REGISTRATIONS:
-                raise SandboxError(422, "learning instance holds the maximum of 500 registrations")
+                raise SandboxError(
+                    422, "learning instance holds the maximum of 500 registrations", "instance_full"
+                )
             if self.per_account[account_id] >= MAX_REGISTRATIONS:
-                raise SandboxError(422, "account holds the maximum of 500 registrations")
+                raise SandboxError(
+                    422, "account holds the maximum of 500 registrations", "account_full"
+                )
             reg_id = str(uuid.uuid4())
             stored = {"type": kind, "account_id": account_id, "learning_instance_id": instance_id}
             self._apply({"op": "registration", "id": reg_id, "body": stored})
