@@ -50,11 +50,11 @@ class FakeClock:
 
 def make_client(clock: FakeClock | None = None, **kwargs: object) -> KnewtonClient:
     clock = clock or FakeClock()
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=4, base_delay=0.01))
     return KnewtonClient(
         base_url=BASE,
         api_key="key-1",
         api_secret=Secret(SECRET),
-        retry=RetryPolicy(max_attempts=4, base_delay=0.01),
         sleep=clock.sleep,
         clock=clock,
         **kwargs,  # type: ignore[arg-type]
