@@ -44,8 +44,8 @@ def describe_failure(exc: BaseException, late: bool, deadline: float) -> NoAnswe
     """What went wrong on the wire, in words, and whether to retry."""
     if late:
         return NoAnswer(
-            f"no complete answer within the {deadline:g} s deadline (the server is stalled "
-            "or sends too slowly)",
+            f"no complete answer within the {deadline:g} s deadline: the server stalled or "
+            "sent too slowly",
             maybe_applied=True,
             retry=False,
         )

@@ -26,7 +26,9 @@ def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:
     """*value* if it is a well-formed UUID, else MalformedAnswer naming *what* it should be."""
     if is_uuid(value):
         return str(value)
-    shown = "nothing" if value is None else repr(value)[:80]
+    if value is None:
+        raise MalformedAnswer(f"the answer has no {what}", method=method, path=path)
+    shown = repr(value)[:80]
     raise MalformedAnswer(f"the answer's {what} is {shown}, not a UUID", method=method, path=path)
 
 

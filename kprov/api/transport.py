@@ -218,9 +218,9 @@ class Transport:
                 if paced:
                     self.pacer.release(identity, endpoint, status=None, headers={})
                 raise
-            server_wait = self._settle(answer, identity, endpoint, paced, where, method, path)
             if log.isEnabledFor(logging.DEBUG):
                 self._log_exchange(method, path, log_body, answer)
+            server_wait = self._settle(answer, identity, endpoint, paced, where, method, path)
             if 300 <= answer.status < 400:
                 location = self.scrubber.clip(answer.headers.get("Location", "nowhere"), 200)
                 raise RedirectRefused(
@@ -274,7 +274,7 @@ class Transport:
         if answer.status in RETRY_STATUSES and max(asked, server_wait) > cap:
             raise ServerWaitTooLong(
                 f"{where} asked kprov to wait {max(asked, server_wait):.0f} s before "
-                f"resending (HTTP {answer.status}); kprov waits at most {cap:.0f} s",
+                f"resending; kprov waits at most {cap:.0f} s",
                 status=answer.status,
                 method=method,
                 path=path,

@@ -259,6 +259,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             status, answer = self._dispatch(handler, who, args, body)
         except SandboxError as exc:
             exc = store.reword(exc)
+            with store.lock:
+                store.requests[f"HTTP {exc.status}"] += 1  # e.g. 401s seen: tokens that aged
             self._answer(exc.status, exc.body() if exc.message else None)
             return
         except json.JSONDecodeError:
