@@ -30,8 +30,11 @@ class ErrorFields:
 
 
 def parse_json(raw: bytes) -> Any:
-    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8)."""
-    return json.loads(raw.decode("utf-8"))
+    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8 or absurd nesting)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def error_fields(

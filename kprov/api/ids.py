@@ -28,8 +28,9 @@ def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:
         return str(value)
     if value is None:
         raise MalformedAnswer(f"the answer has no {what}", method=method, path=path)
-    shown = repr(value)[:80]
-    raise MalformedAnswer(f"the answer's {what} is {shown}, not a UUID", method=method, path=path)
+    # The value itself is not shown: it is server text, and could be anything (a token...).
+    kind = f"{len(value)}-character text" if isinstance(value, str) else type(value).__name__
+    raise MalformedAnswer(f"the answer's {what} is not a UUID (a {kind})", method=method, path=path)
 
 
 def same_id(a: str, b: str) -> bool:

@@ -102,7 +102,9 @@ class Registration:
         kind = body.get("type")
         if kind is not None and kind not in REGISTRATION_TYPES:
             raise MalformedAnswer(
-                f"the answer's registration type is {str(kind)[:40]!r}", method=method, path=path
+                "the answer's registration type is neither learner nor instructor",
+                method=method,
+                path=path,
             )
         ids = {}
         for key in ("account_id", "learning_instance_id"):

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from kprov.api.answers import parse_json
 from kprov.api.deadline import Deadline, DeadlineAdapter
 from kprov.api.errors import (
     MalformedAnswer,
@@ -334,8 +335,8 @@ class Transport:
 
     def _log_exchange(self, method: str, path: str, sent: Any, answer: Answer) -> None:
         try:
-            shown = json.dumps(redact(json.loads(answer.body)))
-        except ValueError:
+            shown = json.dumps(redact(parse_json(answer.body)))
+        except (ValueError, RecursionError):
             shown = answer.body.decode("utf-8", "replace")
         log.debug(
             "%s %s %s -> %s; answer: %s",

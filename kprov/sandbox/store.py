@@ -1,15 +1,9 @@
-"""The sandbox's state and the API's rules, read independently from the client.
-
-All mutations go through one lock and are appended to a JSON-lines journal when a state file
-is given, so a rehearsed cron run sees yesterday's accounts, instances and registrations.
-"""
+"""The API's rules, read independently from the client, over the sandbox's state (``state``)."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections import Counter
@@ -17,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kprov.sandbox.state import SandboxState
 
 ADMIN_EXTERNAL_ID = "partner-admin"
 MAX_REGISTRATIONS = 500
@@ -51,7 +47,7 @@ class Principal:
     is_admin: bool
 
 
-class SandboxStore:
+class SandboxStore(SandboxState):
     """Accounts, learning instances, registrations and tokens of one sandbox partner."""
 
     def __init__(
@@ -71,14 +67,7 @@ class SandboxStore:
         self.strict = strict_learner_permissions
         self.token_account_id = token_account_id
         self._clock = clock
-        self.lock = threading.RLock()
-        self.accounts: dict[str, dict[str, Any]] = {}
-        self.by_external: dict[str, str] = {}
-        self.instances: dict[str, dict[str, Any]] = {}
-        self.registrations: dict[str, dict[str, Any]] = {}
-        self.active_registration: dict[tuple[str, str], str] = {}
-        self.per_instance: Counter[str] = Counter()
-        self.per_account: Counter[str] = Counter()
+        super().__init__()
         self.tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
@@ -87,70 +76,10 @@ class SandboxStore:
         # A refusal to answer a batch item with, nothing applied (hostile ``refuse``).
         self.item_trap: Callable[[Any], SandboxError | None] = lambda body: None
         self.max_batch_seen = 0
-        self._journal = None
-        if state_path is not None:
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            if state_path.exists():
-                self._replay(state_path)
-            self._journal = state_path.open("a", encoding="utf-8")
+        self.open_journal(state_path)
         if ADMIN_EXTERNAL_ID not in self.by_external:
             self._apply({"op": "account", "id": str(uuid.uuid4()), "ext": ADMIN_EXTERNAL_ID})
         self.admin_id = self.by_external[ADMIN_EXTERNAL_ID]
-
-    # ------------------------------------------------------------ journal
-
-    def _replay(self, path: Path) -> None:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.endswith("\n"):
-                    self._mutate(json.loads(line))
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        self._mutate(event)
-        if self._journal is not None:
-            self._journal.write(json.dumps(event) + "\n")
-            self._journal.flush()
-
-    def _mutate(self, event: dict[str, Any]) -> None:
-        op = event["op"]
-        if op == "account":
-            self.accounts[event["id"]] = {
-                "id": event["id"],
-                "external_user_id": event["ext"],
-                "active": True,
-            }
-            self.by_external[event["ext"]] = event["id"]
-        elif op == "disable_account":
-            self.accounts[event["id"]]["active"] = False
-        elif op == "instance":
-            self.instances[event["id"]] = {**event["body"], "id": event["id"], "active": True}
-        elif op == "delete_instance":
-            self.instances[event["id"]]["active"] = False
-            for reg in self.registrations.values():
-                if reg["learning_instance_id"] == event["id"] and not reg["invalid"]:
-                    reg["invalid"] = True
-                    self._forget_active(reg)
-        elif op == "registration":
-            reg = {**event["body"], "id": event["id"], "invalid": False}
-            self.registrations[event["id"]] = reg
-            self.active_registration[(reg["account_id"], reg["learning_instance_id"])] = event["id"]
-            self.per_instance[reg["learning_instance_id"]] += 1
-            self.per_account[reg["account_id"]] += 1
-        elif op == "delete_registration":
-            reg = self.registrations.pop(event["id"])
-            if not reg["invalid"]:
-                self._forget_active(reg)
-
-    def _forget_active(self, reg: dict[str, Any]) -> None:
-        key = (reg["account_id"], reg["learning_instance_id"])
-        if self.active_registration.pop(key, None) is not None:
-            self.per_instance[key[1]] -= 1
-            self.per_account[key[0]] -= 1
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
 
     # ------------------------------------------------------------- tokens
 

@@ -290,3 +290,23 @@ def test_echoed_secrets_appear_in_no_error_and_no_debug_log(
         assert secret not in shown
         assert secret not in caplog.text
     assert "<redacted>" in shown
+
+
+@responses.activate
+def test_a_bad_id_is_described_never_repeated() -> None:
+    responses.post(TOKEN_URL, json=token_answer(1))
+    responses.get(f"{BASE}/accounts/current", json={"id": "acc-1"})  # the live token, as an id
+    with pytest.raises(MalformedAnswer) as caught:
+        make_client().current_account()
+    assert "acc-1" not in str(caught.value)
+    assert "not a UUID (a 5-character text)" in str(caught.value)
+
+
+@responses.activate
+def test_absurdly_nested_json_is_malformed_not_a_recursion_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    responses.post(TOKEN_URL, json=token_answer(1))
+    responses.get(f"{BASE}/accounts/current", body="[" * 200_000 + "]" * 200_000)
+    with caplog.at_level(logging.DEBUG, logger="kprov"), pytest.raises(MalformedAnswer):
+        make_client().current_account()
