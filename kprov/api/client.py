@@ -143,7 +143,7 @@ class KnewtonClient:
 
         def authorize() -> str:
             # The slot is held now: renewing here must not wait for a second one.
-            token = self.tokens.get(as_user, paced=False)
+            token = self.tokens.get(as_user, in_slot=True)
             used.append(token)
             return f"Bearer {token.access_token}"
 

@@ -13,10 +13,14 @@ import base64
 import json
 import re
 import threading
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 3  # shorter strings would mangle every message, and are no secret anyway
+_SECRET_KEYS = frozenset(
+    {"access_token", "refresh_token", "client_secret", "api_secret", "password", "secret"}
+)
 
 
 def _variants(secret: str) -> set[str]:
@@ -69,3 +73,15 @@ class Scrubber:
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
             return self._pattern
+
+
+def redact(value: Any) -> Any:
+    """Copy of a JSON-like value with token and secret fields replaced by '<redacted>'."""
+    if isinstance(value, dict):
+        return {
+            k: "<redacted>" if str(k).lower() in _SECRET_KEYS else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value

@@ -18,11 +18,12 @@ from kprov.api.errors import (
 )
 from kprov.api.ids import answered_uuid
 from kprov.api.models import Token
-from kprov.api.scrub import Scrubber
-from kprov.api.transport import Transport, redact
+from kprov.api.scrub import Scrubber, redact
+from kprov.api.transport import Requeue, Transport
 
 TOKEN_REFRESH_MARGIN = 30.0  # seconds before expiry at which a token is renewed proactively
 TOKEN_PATH = "/oauth/token"
+IN_SLOT_LOCK_WAIT = 0.05  # seconds a slot holder waits for another thread's renewal
 _WHERE = {"method": "POST", "path": TOKEN_PATH}
 
 
@@ -58,21 +59,34 @@ class TokenCache:
             token.renew_at is None or self._clock() < token.renew_at  # type: ignore[union-attr]
         )
 
-    def get(self, user: str | None, *, paced: bool = True) -> Token:
+    def get(self, user: str | None, *, in_slot: bool = False) -> Token:
         """A usable token for *user*; renewed (refresh, then client credentials) if not.
 
-        *paced* False: the caller already holds a pacer slot (see ``Transport.send``).
+        *in_slot*: the caller holds a pacer slot (``Transport.send``'s authorize step). It then
+        renews without asking the pacer for a second slot, and never waits long for this
+        user's lock: the lock's holder may itself be waiting for a slot, so ``Requeue`` gives
+        ours back instead of deadlocking the pool.
         """
         token = self._tokens.get(user)
         if self.usable(token):
             return token  # type: ignore[return-value]
-        with self._lock(user):
+        lock = self._lock(user)
+        if not lock.acquire(timeout=IN_SLOT_LOCK_WAIT if in_slot else -1):
+
+            def until_renewed() -> None:
+                with lock:
+                    pass
+
+            raise Requeue(until_renewed)
+        try:
             token = self._tokens.get(user)
             if self.usable(token):
                 return token  # type: ignore[return-value]
-            token = self._renew(user, token, paced)
+            token = self._renew(user, token, paced=not in_slot)
             self._tokens[user] = token
             return token
+        finally:
+            lock.release()
 
     def invalidate(self, user: str | None, stale: Token) -> None:
         """After a 401: the next ``get`` renews (once, however many threads saw the 401)."""

@@ -31,7 +31,7 @@ from kprov.api.errors import (
 )
 from kprov.api.failures import WIRE_ERRORS, NoAnswer, describe_failure
 from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of, parse_retry_after
-from kprov.api.scrub import Scrubber
+from kprov.api.scrub import Scrubber, redact
 from kprov.api.urls import parse_endpoint
 from kprov.errors import ConfigError, Interrupted
 
@@ -39,10 +39,8 @@ log = logging.getLogger("kprov.http")
 
 ENV_MAX_SERVER_WAIT = "KPROV_MAX_SERVER_WAIT"
 ENV_REQUEST_DEADLINE = "KPROV_REQUEST_DEADLINE"
+TOKEN_ENDPOINT = "POST /oauth/token"  # the quota key of the token endpoint (shared per IP)
 _WAIT_HEADERS = ("retry-after", "x-knewton-rate-delay")
-_SECRET_KEYS = frozenset(
-    {"access_token", "refresh_token", "client_secret", "api_secret", "password", "secret"}
-)
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,16 @@ class _HeaderAuth(requests.auth.AuthBase):
         if self.value:
             request.headers["Authorization"] = self.value
         return request
+
+
+class Requeue(Exception):
+    """Raised by an authorize step that cannot have a token now without waiting on a thread
+    that may need this slot: the attempt gives its slot back, waits ``until()`` that thread is
+    done, and queues again."""
+
+    def __init__(self, until: Callable[[], None]) -> None:
+        super().__init__("requeue")
+        self.until = until
 
 
 class Transport:
@@ -175,13 +183,19 @@ class Transport:
         Authorization value. *paced* False skips the pacer (a token renewal made while this
         thread already holds a slot: asking for a second one could deadlock the pool).
         """
-        endpoint = endpoint_of(method, path)
+        # endpoint_of() reads "/oauth/token" as "/oauth/{id}": name the token bucket here.
+        endpoint = TOKEN_ENDPOINT if path == "/oauth/token" else endpoint_of(method, path)
         where = parse_endpoint(url).where
         extra = {**(headers or {})}
         if self.request_label:
             extra["request-label"] = self.request_label
         attempt = connect_failures = rate_waits = 0
         resent_after_unknown = maybe_applied = False
+
+        def give_back() -> None:  # the slot of an attempt that got no answer
+            if paced:
+                self.pacer.release(identity, endpoint, status=None, headers={})
+
         while True:
             attempt += 1
             self.check_cancel()
@@ -193,9 +207,13 @@ class Transport:
                 if maybe_applied:
                     resent_after_unknown = True
                 answer = self._attempt(method, url, where, extra, auth, body)
+            except Requeue as requeue:  # another thread renews the token: let it have a slot
+                give_back()
+                requeue.until()
+                attempt -= 1
+                continue
             except NoAnswer as failure:
-                if paced:
-                    self.pacer.release(identity, endpoint, status=None, headers={})
+                give_back()
                 connect_failures += failure.connecting
                 log.debug("%s %s -> no answer (%s)", method, path, failure.what)
                 limit = self.retry.max_attempts
@@ -216,8 +234,7 @@ class Transport:
                 self.wait(self.retry.backoff(attempt))
                 continue
             except BaseException:
-                if paced:
-                    self.pacer.release(identity, endpoint, status=None, headers={})
+                give_back()
                 raise
             if log.isEnabledFor(logging.DEBUG):
                 self._log_exchange(method, path, log_body, answer)
@@ -353,18 +370,6 @@ def asked_wait(status: int, headers: Mapping[str, str]) -> float:
     retry_after = parse_retry_after(headers.get("Retry-After")) or 0.0
     delay = parse_retry_after(headers.get("X-Knewton-Rate-Delay"))
     return max(retry_after, (delay or 0.0) / 1000.0)
-
-
-def redact(value: Any) -> Any:
-    """Copy of a JSON-like value with token and secret fields replaced by '<redacted>'."""
-    if isinstance(value, dict):
-        return {
-            k: "<redacted>" if str(k).lower() in _SECRET_KEYS else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 class _TooBig(Exception):

@@ -229,3 +229,48 @@ def test_bad_deadline_or_wait_settings_are_configuration_errors() -> None:
     with pytest.raises(Exception, match="KPROV_MAX_SERVER_WAIT"):
         Limits.from_env({"KPROV_MAX_SERVER_WAIT": "0"})
     assert Limits.from_env({"KPROV_REQUEST_DEADLINE": "2.5"}).deadline == 2.5
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@responses.activate
+def test_a_slot_holder_never_waits_on_a_renewal_that_waits_for_its_slot() -> None:
+    """One slot; A holds it with a token that aged meanwhile; B renews that token and needs
+    the slot. A gives its slot back (Requeue) instead of waiting on B: no deadlock."""
+    clock = _Clock()
+    a_has_slot, b_waits = threading.Event(), threading.Event()
+
+    class Staged(Pacer):
+        def acquire(self, identity: str | None, endpoint: str, **kwargs: object) -> None:
+            if endpoint.startswith("POST /oauth") and a_has_slot.is_set():
+                b_waits.set()
+            super().acquire(identity, endpoint, **kwargs)  # type: ignore[arg-type]
+            if endpoint == "GET /accounts/current" and not a_has_slot.is_set():
+                clock.now = 95.0  # the token aged while A queued
+                a_has_slot.set()
+                assert b_waits.wait(5)
+
+    responses.post(TOKEN_URL, json=short_token(1, 100))
+    responses.post(TOKEN_URL, json=short_token(2, 100))
+    responses.get(CURRENT, json={"id": ACC1})
+    client = KnewtonClient(
+        base_url=BASE, api_key="k", api_secret=Secret("s"), pacer=Staged(ceiling=1), clock=clock
+    )
+    client.token_for()
+    a = threading.Thread(target=client.current_account, daemon=True)
+    a.start()
+    assert a_has_slot.wait(5)
+    b = threading.Thread(target=client.token_for, daemon=True)
+    b.start()
+    a.join(5)
+    b.join(5)
+    assert not a.is_alive() and not b.is_alive()
+    [get] = [c for c in responses.calls if c.request.url == CURRENT]
+    assert get.request.headers["Authorization"] == "Bearer acc-2"
+    assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 2
