@@ -50,3 +50,25 @@ def test_tokens_registered_later_are_scrubbed_too_and_short_strings_are_left() -
     scrub.add("ab")  # too short to be a secret; scrubbing it would mangle every message
     scrub.add("late-token-xyz")
     assert scrub.scrub("a late-token-xyz b ab") == f"a {REDACTED} b ab"
+
+
+def test_thousands_of_tokens_are_scrubbed_quickly() -> None:
+    import secrets
+    import time
+
+    scrub = Scrubber()
+    tokens = [secrets.token_urlsafe(24) for _ in range(4000)]  # a recovery-heavy run
+    for token in tokens:
+        scrub.add(token)
+    text = "echo " * 400 + tokens[1234] + " and " + tokens[7] + "!"
+    started = time.perf_counter()
+    for _ in range(20):
+        clean = scrub.scrub(text)
+    assert (time.perf_counter() - started) / 20 < 0.01
+    assert clean.endswith(f"{REDACTED} and {REDACTED}!")
+
+
+def test_a_secret_between_other_characters_is_still_found() -> None:
+    scrub = scrubber()
+    assert scrub.scrub(f"x{TOKEN}y{TOKEN}") == f"x{REDACTED}y{REDACTED}"
+    assert scrub.scrub(TOKEN[:-1]) == TOKEN[:-1]  # a different string is left alone
