@@ -278,7 +278,7 @@ class Transport:
 
         A wait over the cap is not shown to the pacer at all: it would pause every worker.
         """
-        asked = asked_wait(answer.status, answer.headers)
+        asked = asked_wait(answer.headers)
         cap = self.limits.max_server_wait
         headers = answer.headers
         if asked > cap:
@@ -289,9 +289,9 @@ class Transport:
                 server_wait,
                 self.pacer.release(identity, endpoint, status=answer.status, headers=headers),
             )
-        if answer.status in RETRY_STATUSES and max(asked, server_wait) > cap:
+        if answer.status in RETRY_STATUSES and server_wait > cap:
             raise ServerWaitTooLong(
-                f"{where} asked kprov to wait {max(asked, server_wait):.0f} s before "
+                f"{where} asked kprov to wait {server_wait:.0f} s before "
                 f"resending; kprov waits at most {cap:.0f} s",
                 status=answer.status,
                 method=method,
@@ -365,7 +365,7 @@ class Transport:
         )
 
 
-def asked_wait(status: int, headers: Mapping[str, str]) -> float:
+def asked_wait(headers: Mapping[str, str]) -> float:
     """Seconds the server asked before a resend: Retry-After, or X-Knewton-Rate-Delay (ms)."""
     retry_after = parse_retry_after(headers.get("Retry-After")) or 0.0
     delay = parse_retry_after(headers.get("X-Knewton-Rate-Delay"))
