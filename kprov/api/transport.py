@@ -206,7 +206,7 @@ class Transport:
                 self.check_cancel()
                 if maybe_applied:
                     resent_after_unknown = True
-                answer = self._attempt(method, url, where, extra, auth, body)
+                answer = self._attempt(method, url, path, where, extra, auth, body)
             except Requeue as requeue:  # another thread renews the token: let it have a slot
                 give_back()
                 requeue.until()
@@ -304,6 +304,7 @@ class Transport:
         self,
         method: str,
         url: str,
+        path: str,
         where: str,
         headers: dict[str, str],
         auth: str | None,
@@ -338,7 +339,7 @@ class Transport:
             raise MalformedAnswer(
                 f"the answer from {where} is larger than {limits.max_body} bytes",
                 method=method,
-                path=_path_of(url),
+                path=path,
             ) from None
         except WIRE_ERRORS as exc:
             late = deadline.expired or self.clock() - started >= limits.deadline - 0.05
@@ -389,9 +390,3 @@ def _read_capped(chunks: Iterator[bytes], cap: int) -> bytes:
 
 def _with_flag(answer: Answer, resent_after_unknown: bool) -> Answer:
     return replace(answer, resent_after_unknown=resent_after_unknown)
-
-
-def _path_of(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).path

@@ -274,3 +274,17 @@ def test_a_slot_holder_never_waits_on_a_renewal_that_waits_for_its_slot() -> Non
     [get] = [c for c in responses.calls if c.request.url == CURRENT]
     assert get.request.headers["Authorization"] == "Bearer acc-2"
     assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 2
+
+
+@responses.activate
+def test_many_threads_needing_a_token_cause_one_mint() -> None:
+    responses.post(TOKEN_URL, json=short_token(1, 3600))
+    responses.get(CURRENT, json={"id": ACC1})
+    client = make_client()
+    workers = [threading.Thread(target=client.current_account) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(5)
+    assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 1
+    assert len([c for c in responses.calls if c.request.url == CURRENT]) == 8
