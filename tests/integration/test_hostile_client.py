@@ -6,6 +6,7 @@ answer is refused, nothing false comes out, no request reaches a resource not me
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from kprov.api.client import KnewtonClient
 from kprov.api.errors import (
     AccountUnavailable,
     AlreadyRegistered,
+    ApiError,
+    AuthenticationError,
     DuplicateAccount,
     InstanceUnavailable,
     MalformedAnswer,
@@ -238,3 +241,33 @@ def test_one_second_tokens_never_fail_a_paced_concurrent_run(hostile_box: Sandbo
     assert errors == []
     assert len(hostile_box.enrolments()) == 24
     assert hostile_box.requests().get("HTTP 401", 0) == 0  # no token aged in the queue
+
+
+@pytest.mark.parametrize("hostile_box", ["echo", "echo-html"], indirect=True)
+def test_echoed_credentials_and_tokens_never_reach_an_error(hostile_box: Sandbox) -> None:
+    modes = hostile_box.server.hostile.modes
+    api_mode = dict(modes)
+    modes.clear()
+    with client_for(hostile_box, quotas={}) as client:
+        first = client.token_for()
+        client.tokens.invalidate(None, first)  # as after a 401: the next call refreshes
+        modes.update(api_mode, **{"echo-token": 1.0})
+        with pytest.raises(AuthenticationError) as refused:  # refresh, then credentials: echoed
+            client.current_account()
+        modes.pop("echo-token")
+        with pytest.raises(ApiError) as echoed:  # a fresh token, echoed by the API call
+            client.current_account()
+    basic = base64.b64encode(f"{SANDBOX_KEY}:sandbox-secret".encode()).decode()
+    with hostile_box.store.lock:
+        live = [*hostile_box.store.tokens, *hostile_box.store.refresh_tokens]
+    for error in (refused.value, echoed.value):
+        text = f"{error} {error.__dict__}"
+        for secret in (
+            "sandbox-secret",
+            basic,
+            first.access_token,
+            str(first.refresh_token),
+            *live,
+        ):
+            assert secret not in text
+        assert "<redacted>" in text
