@@ -24,7 +24,7 @@ def hostile_env(
 ) -> Iterator[tuple[Sandbox, list[str]]]:
     """A sandbox in the given modes, the KPROV_* variables pointing at it, quota pacing on;
     yields it with the list of every token it issues."""
-    box = start_sandbox(hostile=Hostility(request.param, seed=5, trickle=0.5))
+    box = start_sandbox(hostile=Hostility(request.param, seed=5, trickle=0.2))
     issued: list[str] = []
     original = box.store.issue_token
 
@@ -37,7 +37,7 @@ def hostile_env(
     for key, value in box.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("KPROV_RATE_LIMITS", "documented")
-    monkeypatch.setenv("KPROV_REQUEST_DEADLINE", "1")
+    monkeypatch.setenv("KPROV_REQUEST_DEADLINE", "0.5")
     monkeypatch.setenv("KPROV_RETRY_MAX_ATTEMPTS", "1")  # paced GETs are 4 s apart: no retries
     yield box, issued
     box.server.stop()
@@ -51,10 +51,10 @@ def secrets_of(issued: list[str]) -> list[str]:
 CASES = [
     ("redirect", ["accounts", "current"], 4, "does not follow redirects"),
     ("redirect-token", ["auth", "status"], 4, "does not follow redirects"),
-    ("trickle-token", ["auth", "status"], 4, "within the 1 s deadline"),
-    ("stall-token", ["auth", "status"], 4, "within the 1 s deadline"),
-    ("trickle", ["accounts", "current"], 4, "within the 1 s deadline"),
-    ("stall", ["accounts", "current"], 4, "within the 1 s deadline"),
+    ("trickle-token", ["auth", "status"], 4, "within the 0.5 s deadline"),
+    ("stall-token", ["auth", "status"], 4, "within the 0.5 s deadline"),
+    ("trickle", ["accounts", "current"], 4, "within the 0.5 s deadline"),
+    ("stall", ["accounts", "current"], 4, "within the 0.5 s deadline"),
     ("huge-retry-after", ["accounts", "current"], 4, "asked kprov to wait 100000 s"),
     ("huge-rate-delay", ["accounts", "current"], 4, "asked kprov to wait 100000 s"),
     ("echo", ["accounts", "current"], 4, "<redacted>"),
