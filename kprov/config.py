@@ -118,21 +118,15 @@ def default_state_root() -> Path:
     return user_data_path("kprov", appauthor=False) / "profiles"
 
 
-def validate_base_url(url: str) -> str:
-    """Refuse URLs that would send credentials somewhere unexpected or in clear text."""
-    url = url.strip().rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError(
-            f"base URL {url!r} is not an http(s) URL",
-            hint="Give the full versioned URL, e.g. https://api.knewton.com/v0",
-        )
-    host = re.sub(r"^https?://", "", url).split("/")[0].split(":")[0]
-    if url.startswith("http://") and host not in {"127.0.0.1", "localhost", "::1", "[::1]"}:
-        raise ConfigError(
-            f"base URL {url!r} uses plain http to a remote host",
-            hint="Use https:// for a real API; plain http is only allowed for a local sandbox.",
-        )
-    return url
+def validate_base_url(url: str, what: str = "base URL") -> str:
+    """Refuse URLs that would send credentials somewhere unexpected or in clear text.
+
+    The check lives with the client (``api.urls``), which repeats it: https anywhere, plain
+    http only to this machine, hosts read by real URL parsers (userinfo, IPv6, case, dots).
+    """
+    from kprov.api.urls import check_credential_url
+
+    return check_credential_url(url, what)
 
 
 class ConfigFile:
@@ -297,7 +291,7 @@ def resolve_settings(
         name=name,
         base_url=validate_base_url(base_url),
         api_key=api_key,
-        token_url=env.get(ENV_TOKEN_URL) or (stored.token_url if stored else None),
+        token_url=_token_url(env.get(ENV_TOKEN_URL) or (stored.token_url if stored else None)),
         admin_external_id=stored.admin_external_id if stored else None,
         rate_limits=stored.rate_limits if stored else {},
         rate_limits_off=stored.rate_limits_off if stored else False,
@@ -338,6 +332,11 @@ def _origin(
     if config_value:
         return Origin("config-file", config_where)
     return Origin("default", default)
+
+
+def _token_url(url: str | None) -> str | None:
+    """The token URL receives the API key and secret: checked like the base URL."""
+    return validate_base_url(url, "token URL") if url else None
 
 
 def quotas_for(profile: Profile, env: Mapping[str, str] | None = None) -> dict[str, int]:

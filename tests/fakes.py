@@ -16,6 +16,7 @@ from kprov.api.errors import (
     InstanceUnavailable,
     NotFound,
     PermissionDenied,
+    Refusal,
     TokenRefused,
 )
 from kprov.api.models import BatchItemResult
@@ -81,7 +82,12 @@ class FakeApi:
             for ext in external_ids:
                 if ext in self.accounts:
                     results.append(
-                        BatchItemResult(ext, 422, error_message=f"Duplicate account with {ext}")
+                        BatchItemResult(
+                            ext,
+                            422,
+                            error_message=f"Duplicate account with {ext}",
+                            refusal=Refusal.DUPLICATE_ACCOUNT,
+                        )
                     )
                     continue
                 self.accounts[ext] = str(uuid.uuid4())

@@ -1,9 +1,18 @@
-"""Values the API client returns; field-name differences between endpoints end here."""
+"""Values the API client returns; field-name differences between endpoints end here.
+
+``from_answer`` constructors check what they read: ids are UUIDs, strings are strings, and an
+answer without its ``id`` is a ``MalformedAnswer``, never a KeyError.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from kprov.api.errors import MalformedAnswer, Refusal
+from kprov.api.ids import answered_uuid, is_uuid
+
+REGISTRATION_TYPES = ("learner", "instructor")
 
 
 @dataclass(frozen=True)
@@ -17,28 +26,39 @@ class Token:
     account_id: str | None = None
 
 
+def _text(body: dict[str, Any], key: str, *, method: str, path: str) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise MalformedAnswer(
+        f"the answer's {key} is {type(value).__name__}, not text", method=method, path=path
+    )
+
+
 @dataclass(frozen=True)
 class Account:
     id: str
     external_user_id: str | None
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Account:
+    def from_answer(cls, body: dict[str, Any], *, method: str, path: str) -> Account:
         # POST /accounts and GET answer "id"; a batch item answers "account_id".
-        account_id = body.get("id") or body.get("account_id")
-        if not account_id:
-            raise ValueError("account body has neither 'id' nor 'account_id'")
-        return cls(id=str(account_id), external_user_id=body.get("external_user_id"))
+        raw = body.get("id") if body.get("id") is not None else body.get("account_id")
+        return cls(
+            id=answered_uuid(raw, "account id", method=method, path=path),
+            external_user_id=_text(body, "external_user_id", method=method, path=path),
+        )
 
 
 @dataclass(frozen=True)
 class BatchItemResult:
-    """One request of a POST /batch call, in request order."""
+    """One request of a POST /batch call, matched to its request (not to a position)."""
 
     external_user_id: str
     status: int
     account_id: str | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # scrubbed of every secret kprov holds
+    refusal: Refusal | None = None  # for a 409/422 item: what it means, read narrowly
 
     @property
     def ok(self) -> bool:
@@ -55,14 +75,16 @@ class LearningInstance:
     possible_duplicate: bool = False  # created on a resend after an answer was lost
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> LearningInstance:
+    def from_answer(cls, body: dict[str, Any], *, method: str, path: str) -> LearningInstance:
+        def text(key: str) -> str | None:
+            return _text(body, key, method=method, path=path)
 
         return cls(
-            id=str(body["id"]),
-            graph_id=body.get("graph_id"),
-            name=body.get("name"),
-            start_date=body.get("start_date"),
-            end_date=body.get("end_date"),
+            id=answered_uuid(body.get("id"), "learning instance id", method=method, path=path),
+            graph_id=text("graph_id"),
+            name=text("name"),
+            start_date=text("start_date"),
+            end_date=text("end_date"),
         )
 
 
@@ -75,11 +97,25 @@ class Registration:
     invalid: bool = False
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Registration:
+    def from_answer(cls, body: dict[str, Any], *, method: str, path: str) -> Registration:
+        """A registration answer; account and instance ids, when present, must be UUIDs."""
+        kind = body.get("type")
+        if kind is not None and kind not in REGISTRATION_TYPES:
+            raise MalformedAnswer(
+                "the answer's registration type is neither learner nor instructor",
+                method=method,
+                path=path,
+            )
+        ids = {}
+        for key in ("account_id", "learning_instance_id"):
+            value = body.get(key)
+            if value is not None and not is_uuid(value):
+                answered_uuid(value, key.replace("_", " "), method=method, path=path)
+            ids[key] = str(value) if value is not None else ""
         return cls(
-            id=str(body["id"]),
-            type=str(body.get("type", "")),
-            account_id=str(body.get("account_id", "")),
-            learning_instance_id=str(body.get("learning_instance_id", "")),
-            invalid=bool(body.get("invalid", False)),
+            id=answered_uuid(body.get("id"), "registration id", method=method, path=path),
+            type=str(kind or ""),
+            account_id=ids["account_id"],
+            learning_instance_id=ids["learning_instance_id"],
+            invalid=body.get("invalid") is True,
         )

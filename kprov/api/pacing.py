@@ -26,7 +26,9 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_rate_limit_waits: int = 30  # 429s mean "nothing processed": worth more patience
-    connect_attempts: int | None = None  # tries when no connection is made; None: max_attempts
+    # Attempts when the connection is refused or the host unresolvable (None: max_attempts);
+    # interactive commands use 2, so a wrong URL fails in a second, not after six tries.
+    connect_attempts: int | None = None
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def backoff(self, attempt: int) -> float:

@@ -64,7 +64,7 @@ def add(
             name=name,
             base_url=validate_base_url(base_url),
             api_key=api_key,
-            token_url=validate_base_url(token_url) if token_url else None,
+            token_url=validate_base_url(token_url, "token URL") if token_url else None,
             admin_external_id=admin_external_id,
         )
     )

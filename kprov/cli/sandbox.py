@@ -128,6 +128,19 @@ def serve(
     seed: int | None = typer.Option(
         None, "--seed", help="Seed for fault injection.", rich_help_panel="Faults"
     ),
+    hostile: str | None = typer.Option(
+        None,
+        "--hostile",
+        help="Hostile modes, MODE[=RATE],... (see the list above); seeded by --seed.",
+        rich_help_panel="Hostile",
+    ),
+    trickle_interval: float = typer.Option(
+        2.0,
+        "--trickle-interval",
+        min=0.001,
+        help="Seconds between two bytes of a trickled answer.",
+        rich_help_panel="Hostile",
+    ),
     api_key: str = typer.Option("sandbox-key", "--api-key", help="API key the sandbox accepts."),
     verbose: bool = typer.Option(False, "--log-requests", help="Log every request."),
 ) -> None:
@@ -136,6 +149,35 @@ def serve(
     \b
     Examples:
       kprov sandbox serve --latency-ms 20 --fail-rate 0.05 --seed 7
+      kprov sandbox serve --hostile reorder,refuse=0.2,echo=0.1 --seed 3
+
+    \b
+    Hostile modes (--hostile MODE[=RATE],...; RATE is the share of requests, default 1):
+      reorder           shuffle batch answer items (each still names its external id)
+      reorder-noid      shuffle batch items and drop their external_user_id
+      noid              drop external_user_id from batch items, order kept (legal)
+      wrong-id          a batch item names an external id that was not requested
+      dup-id            two batch items carry the same account id
+      bad-uuid          ids in answers are not UUIDs
+      climbing-id       created instance/registration ids like ../accounts/<id>
+      missing-id        answers without their id
+      refuse            trap 422/409 refusals of registrations and accounts (not applied)
+      dialect-verbose   real refusals worded in long sentences
+      dialect-terse     real refusals worded in few words
+      dialect-409       duplicates and existing registrations answered 409 Conflict
+      echo              API errors (400) echo the Authorization header and the body
+      echo-html         the same echo as a text/html page
+      echo-token        token errors (400) echo the Basic credentials and the form
+      redirect          API calls answered 307 to another host (https or http)
+      redirect-token    token requests answered 307 to another host
+      trickle           API answers sent one byte per --trickle-interval
+      trickle-body      API answers: headers at once, the body byte by byte
+      trickle-token     token answers trickled
+      stall             API calls applied, then never answered
+      stall-token       token requests never answered
+      html              502/503 HTML pages from a proxy (not applied)
+      huge-retry-after  429 with Retry-After: 100000
+      huge-rate-delay   429 with X-Knewton-Rate-Delay: 100000000 (ms)
     """
     from pathlib import Path
 
@@ -148,6 +190,12 @@ def serve(
         rates = FaultRates.parse(faults) if faults else FaultRates.from_total(fail_rate)
     except ValueError as exc:
         raise InputError(f"--faults: {exc}") from None
+    from kprov.sandbox.hostile import Hostility
+
+    try:
+        hostility = Hostility(hostile or "", seed=seed, trickle=trickle_interval)
+    except ValueError as exc:
+        raise InputError(f"--hostile: {exc}") from None
     store = SandboxStore(
         api_key=api_key,
         api_secret=SANDBOX_API_SECRET,
@@ -165,6 +213,7 @@ def serve(
             rate_limit=rate_limit,
             knewton_limits=knewton_limits,
             verbose=verbose,
+            hostile=hostility,
         )
 
     except OSError as exc:

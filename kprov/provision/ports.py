@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kprov.api.errors import AlreadyRegistered, MalformedAnswer, Unprocessable
 from kprov.api.models import BatchItemResult
 from kprov.provision.plan import InstanceSpec
 
@@ -76,9 +75,8 @@ class ClientApi:
         return self.client.batch_create_accounts(external_ids)
 
     def recover_account_id(self, external_id: str) -> str:
-        """Recover through the user's own token and check the account it names is theirs."""
-        account_id = self.client.account_id_of(external_id)
-        return account_id
+        """Through the user's own token; the client checks the account it names is theirs."""
+        return self.client.account_id_of(external_id)
 
     def create_instance(self, spec: InstanceSpec) -> CreatedInstance:
         return self.client.create_learning_instance(
@@ -89,22 +87,13 @@ class ClientApi:
         )
 
     def register(self, *, role: str, account_id: str, instance_id: str, as_user: str | None) -> str:
-        try:
-            registration = self.client.create_registration(
-                registration_type=role,
-                account_id=account_id,
-                learning_instance_id=instance_id,
-                as_user=as_user,
-            )
-        except Unprocessable as error:  # TEMPORARY until the client classifies refusals
-            if type(error) is Unprocessable and "already registered" in error.api_message:
-                raise AlreadyRegistered(error.api_message, status=error.status) from None
-            raise
-        if registration.account_id and registration.account_id != account_id:
-            raise MalformedAnswer(
-                "the registration answer names another account", method="POST",
-                path="/registrations",
-            )  # fmt: skip
+        """The client checks the answer echoes what was asked (account, instance, type)."""
+        registration = self.client.create_registration(
+            registration_type=role,
+            account_id=account_id,
+            learning_instance_id=instance_id,
+            as_user=as_user,
+        )
         return registration.id
 
     def unregister(self, registration_id: str) -> None:

@@ -20,10 +20,12 @@ from kprov.api.errors import (
     PermissionDenied,
     RateLimited,
     RedirectRefused,
+    Refusal,
     ServerError,
     ServerWaitTooLong,
     TokenRefused,
 )
+from kprov.api.ids import UnsafeId
 from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
 from kprov.provision.plan import Item
 from kprov.provision.ports import ProvisioningApi
@@ -88,10 +90,8 @@ def create_accounts(
                 )
             )
             settled.append((index, Outcome(item, Status.DONE, account_id=answer.account_id)))
-        elif getattr(answer, "refusal", None) == "duplicate_account" or (
-            answer.status in (409, 422) and _says_duplicate(answer.error_message)
-        ):
-            recover.append(index)
+        elif answer.refusal is Refusal.DUPLICATE_ACCOUNT:
+            recover.append(index)  # it exists: find its id through the user's own token
         else:
             detail = f"HTTP {answer.status}: {answer.error_message or 'refused'}"
             settled.append((index, Outcome(item, Status.FAILED, detail)))
@@ -100,12 +100,6 @@ def create_accounts(
     except StorageError as error:
         return _stopped(error)
     return TaskResult(settled, recover=tuple(recover))
-
-
-def _says_duplicate(message: str | None) -> bool:
-    """Fallback until every batch item carries its classification."""
-    text = (message or "").lower()
-    return "duplicate account" in text
 
 
 def recover_account(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:
@@ -264,7 +258,7 @@ def unregister(api: ProvisioningApi, recorder: Recorder, index: int, item: Item)
         status, detail = Status.ALREADY, "already gone on the server"
     except RUN_STOPPERS as error:
         return _stopped(error)
-    except ApiError as error:
+    except (ApiError, UnsafeId) as error:  # UnsafeId: a stored id that is not one; nothing sent
         return TaskResult([(index, Outcome(item, Status.FAILED, str(error)))])
     record = RegistrationRecord(
         item.account_id, item.instance_id, item.role, item.registration_id, item.external_id

@@ -20,6 +20,7 @@ from kprov.sandbox.faults import (
     KnewtonLimits,
     RequestRateLimiter,
 )
+from kprov.sandbox.hostile import Hostility, Reply
 from kprov.sandbox.store import Principal, SandboxError, SandboxStore
 
 API_PREFIX = "/v0"
@@ -62,6 +63,7 @@ class _DropConnection(Exception):
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxHTTPServer
+    _delivery: str | None = None  # how a hostile mode wants this request's answer sent
 
     def setup(self) -> None:
         super().setup()
@@ -89,14 +91,52 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
         if body is not None:
-            self.send_header("Content-Type", "application/json")
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        self._send(status, payload, headers or {})
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        """Answer at once, or as a hostile delivery decided for this request says."""
+        delivery, self._delivery = getattr(self, "_delivery", None), None
+        if delivery == "stall":
+            self.server.stopping.wait()  # applied, never answered (until the server stops)
+            self._drop()
+            return
+        if delivery in ("trickle", "trickle-body"):
+            self._trickle(status, payload, headers, body_only=delivery == "trickle-body")
+            return
+        self.send_response(status)
         self.send_header("Content-Length", str(len(payload)))
-        for key, value in (headers or {}).items():
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(payload)
+
+    def _trickle(
+        self, status: int, payload: bytes, headers: dict[str, str], *, body_only: bool
+    ) -> None:
+        """One byte every trickle interval (headers too, unless *body_only*)."""
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": len(payload)}.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        slow = payload if body_only else head + payload
+        if body_only:
+            self.wfile.write(head)
+        interval = self.server.hostile.trickle_interval
+        for index in range(len(slow)):
+            if self.server.stopping.wait(interval):
+                break
+            try:
+                self.wfile.write(slow[index : index + 1])
+            except OSError:
+                break  # the client gave up: as it should
+        self._drop()
+
+    def _header_map(self) -> dict[str, str]:
+        return {key.title(): value for key, value in self.headers.items()}
+
+    def _hostile_reply(self, reply: Reply) -> None:
+        self._send(reply.status, reply.payload, reply.headers)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -169,6 +209,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             return
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        hostile = self.server.hostile
+        if hostile:
+            reply = hostile.before_token(self._header_map(), raw)
+            if reply is not None:
+                self._hostile_reply(reply)
+                return
+            self._delivery = hostile.delivery(token=True)
         try:
             self._answer(200, store.issue_token(basic, form))
         except SandboxError as exc:
@@ -195,6 +242,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault is Fault.DROP_BEFORE:
             self._drop()
             return
+        hostile = self.server.hostile
+        if hostile:
+            reply = hostile.before_api(label, self.path, self._header_map(), raw)
+            if reply is not None:
+                self._hostile_reply(reply)
+                return
         try:
             auth = self.headers.get("Authorization", "")
             who = store.principal(auth[7:] if auth.startswith("Bearer ") else None)
@@ -205,7 +258,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
             status, answer = self._dispatch(handler, who, args, body)
         except SandboxError as exc:
-            self._answer(exc.status, exc.body())
+            exc = store.reword(exc)
+            with store.lock:
+                store.requests[f"HTTP {exc.status}"] += 1  # e.g. 401s seen: tokens that aged
+            self._answer(exc.status, exc.body() if exc.message else None)
             return
         except json.JSONDecodeError:
             self._answer(400, {"message": "body is not JSON", "error_id": "bad-json"})
@@ -216,6 +272,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault is Fault.DROP_AFTER:
             self._drop()
             return
+        if hostile:
+            answer = hostile.distort(label, answer, store.admin_id)
+            self._delivery = hostile.delivery(token=False)
         self._answer(status, answer)
 
     def _dispatch(
@@ -260,9 +319,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         rate_limit: float | None = None,
         knewton_limits: bool = False,
         verbose: bool = False,
+        hostile: Hostility | None = None,
     ) -> None:
         super().__init__(address, SandboxHandler)
         self.store = store
+        self.hostile = hostile or Hostility()
+        self.hostile.install(store)
+        self.stopping = threading.Event()  # set by stop(): stalled and trickling answers end
         self.latency = latency_ms / 1000.0
         self.faults = faults or FaultInjector(FaultRates())
         self.limiter = RequestRateLimiter(rate_limit) if rate_limit else None
@@ -285,13 +348,19 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     def start_background(self) -> SandboxHTTPServer:
         """Serve from a daemon thread (tests, the in-process sandbox profile)."""
+        # A short poll: shutdown() waits for the loop's next look at its flag (0.5 s by
+        # default, which added up to ~40 s of a test suite that starts 100 sandboxes).
         self._thread = threading.Thread(
-            target=self.serve_forever, daemon=True, name="kprov-sandbox"
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            daemon=True,
+            name="kprov-sandbox",
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
         if self._thread is not None:

@@ -1,21 +1,18 @@
-"""The sandbox's state and the API's rules, read independently from the client.
-
-All mutations go through one lock and are appended to a JSON-lines journal when a state file
-is given, so a rehearsed cron run sees yesterday's accounts, instances and registrations.
-"""
+"""The API's rules, read independently from the client, over the sandbox's state (``state``)."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kprov.sandbox.state import SandboxState
 
 ADMIN_EXTERNAL_ID = "partner-admin"
 MAX_REGISTRATIONS = 500
@@ -24,12 +21,18 @@ EMAIL_IN_TEXT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class SandboxError(Exception):
-    """An API error answer: HTTP status plus the documented JSON body."""
+    """An API error answer: HTTP status plus the documented JSON body.
 
-    def __init__(self, status: int, message: str) -> None:
+    *kind* names the refusal ("duplicate_account", "already_registered", ...) and *facts* what
+    it concerns, so a hostile dialect (``hostile.py``) can word it another way.
+    """
+
+    def __init__(self, status: int, message: str, kind: str = "", **facts: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
+        self.facts = facts
         self.error_id = uuid.uuid4().hex[:12]
 
     def body(self) -> dict[str, Any]:
@@ -44,7 +47,7 @@ class Principal:
     is_admin: bool
 
 
-class SandboxStore:
+class SandboxStore(SandboxState):
     """Accounts, learning instances, registrations and tokens of one sandbox partner."""
 
     def __init__(
@@ -64,82 +67,19 @@ class SandboxStore:
         self.strict = strict_learner_permissions
         self.token_account_id = token_account_id
         self._clock = clock
-        self.lock = threading.RLock()
-        self.accounts: dict[str, dict[str, Any]] = {}
-        self.by_external: dict[str, str] = {}
-        self.instances: dict[str, dict[str, Any]] = {}
-        self.registrations: dict[str, dict[str, Any]] = {}
-        self.active_registration: dict[tuple[str, str], str] = {}
-        self.per_instance: Counter[str] = Counter()
-        self.per_account: Counter[str] = Counter()
+        super().__init__()
         self.tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
+        # How refusals are worded (a hostile dialect replaces it); the default keeps them.
+        self.reword: Callable[[SandboxError], SandboxError] = lambda error: error
+        # A refusal to answer a batch item with, nothing applied (hostile ``refuse``).
+        self.item_trap: Callable[[Any], SandboxError | None] = lambda body: None
         self.max_batch_seen = 0
-        self._journal = None
-        if state_path is not None:
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            if state_path.exists():
-                self._replay(state_path)
-            self._journal = state_path.open("a", encoding="utf-8")
+        self.open_journal(state_path)
         if ADMIN_EXTERNAL_ID not in self.by_external:
             self._apply({"op": "account", "id": str(uuid.uuid4()), "ext": ADMIN_EXTERNAL_ID})
         self.admin_id = self.by_external[ADMIN_EXTERNAL_ID]
-
-    # ------------------------------------------------------------ journal
-
-    def _replay(self, path: Path) -> None:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.endswith("\n"):
-                    self._mutate(json.loads(line))
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        self._mutate(event)
-        if self._journal is not None:
-            self._journal.write(json.dumps(event) + "\n")
-            self._journal.flush()
-
-    def _mutate(self, event: dict[str, Any]) -> None:
-        op = event["op"]
-        if op == "account":
-            self.accounts[event["id"]] = {
-                "id": event["id"],
-                "external_user_id": event["ext"],
-                "active": True,
-            }
-            self.by_external[event["ext"]] = event["id"]
-        elif op == "disable_account":
-            self.accounts[event["id"]]["active"] = False
-        elif op == "instance":
-            self.instances[event["id"]] = {**event["body"], "id": event["id"], "active": True}
-        elif op == "delete_instance":
-            self.instances[event["id"]]["active"] = False
-            for reg in self.registrations.values():
-                if reg["learning_instance_id"] == event["id"] and not reg["invalid"]:
-                    reg["invalid"] = True
-                    self._forget_active(reg)
-        elif op == "registration":
-            reg = {**event["body"], "id": event["id"], "invalid": False}
-            self.registrations[event["id"]] = reg
-            self.active_registration[(reg["account_id"], reg["learning_instance_id"])] = event["id"]
-            self.per_instance[reg["learning_instance_id"]] += 1
-            self.per_account[reg["account_id"]] += 1
-        elif op == "delete_registration":
-            reg = self.registrations.pop(event["id"])
-            if not reg["invalid"]:
-                self._forget_active(reg)
-
-    def _forget_active(self, reg: dict[str, Any]) -> None:
-        key = (reg["account_id"], reg["learning_instance_id"])
-        if self.active_registration.pop(key, None) is not None:
-            self.per_instance[key[1]] -= 1
-            self.per_account[key[0]] -= 1
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
 
     # ------------------------------------------------------------- tokens
 
@@ -171,7 +111,8 @@ class SandboxStore:
             "access_token": access,
             "refresh_token": refresh,
             "token_type": "bearer",
-            "expires_in": int(self.token_ttl),
+            # Whole seconds, as the API answers; a sub-second TTL (tests) stays a fraction.
+            "expires_in": int(self.token_ttl) if self.token_ttl >= 1 else self.token_ttl,
             "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at)),
         }
         if self.token_account_id:
@@ -210,7 +151,9 @@ class SandboxStore:
         ext = self._validate_external_id(body)
         with self.lock:
             if ext in self.by_external:
-                raise SandboxError(422, f"Duplicate account with {ext}")
+                raise SandboxError(
+                    422, f"Duplicate account with {ext}", "duplicate_account", ext=ext
+                )
             account_id = str(uuid.uuid4())
             self._apply({"op": "account", "id": account_id, "ext": ext})
         return {
@@ -244,8 +187,12 @@ class SandboxStore:
                 )
                 continue
             try:
+                trap = self.item_trap(item.get("body"))
+                if trap is not None:
+                    raise trap
                 created = self.create_account(who, item.get("body"))
-            except SandboxError as exc:
+            except SandboxError as error:
+                exc = self.reword(error)
                 responses.append(
                     {"code": exc.status, "body": {"code": exc.status, "error_message": exc.message}}
                 )
@@ -346,9 +293,15 @@ class SandboxStore:
             raise SandboxError(422, "type must be learner or instructor")
         with self.lock:
             if account_id not in self.accounts or not self.accounts[account_id]["active"]:
-                raise SandboxError(422, "account_id does not name an active account")
+                raise SandboxError(
+                    422, "account_id does not name an active account", "account_unavailable"
+                )
             if instance_id not in self.instances or not self.instances[instance_id]["active"]:
-                raise SandboxError(422, "learning_instance_id does not name a learning instance")
+                raise SandboxError(
+                    422,
+                    "learning_instance_id does not name a learning instance",
+                    "instance_unavailable",
+                )
             if kind == "instructor":
                 self._require_admin(who)
             else:
@@ -357,12 +310,22 @@ class SandboxStore:
                     raise SandboxError(
                         403, "learners must be registered by an instructor of the instance"
                     )
-            if (account_id, instance_id) in self.active_registration:
-                raise SandboxError(422, "account is already registered in this learning instance")
+            existing = self.active_registration.get((account_id, instance_id))
+            if existing is not None:
+                raise SandboxError(
+                    422,
+                    "account is already registered in this learning instance",
+                    "already_registered",
+                    existing_type=self.registrations[existing]["type"],
+                )
             if self.per_instance[instance_id] >= MAX_REGISTRATIONS:
-                raise SandboxError(422, "learning instance holds the maximum of 500 registrations")
+                raise SandboxError(
+                    422, "learning instance holds the maximum of 500 registrations", "instance_full"
+                )
             if self.per_account[account_id] >= MAX_REGISTRATIONS:
-                raise SandboxError(422, "account holds the maximum of 500 registrations")
+                raise SandboxError(
+                    422, "account holds the maximum of 500 registrations", "account_full"
+                )
             reg_id = str(uuid.uuid4())
             stored = {"type": kind, "account_id": account_id, "learning_instance_id": instance_id}
             self._apply({"op": "registration", "id": reg_id, "body": stored})

@@ -27,6 +27,12 @@ from kprov.credentials import Secret
 BASE = "https://api.example.test/v0"
 TOKEN_URL = f"{BASE}/oauth/token"
 SECRET = "s3cr3t-value-never-shown"
+ACC1 = "828815a2-5038-4352-a681-82c96921ddf5"
+ACC2 = "eff3b9cf-df82-477a-ac12-c0e01b90bf6e"
+ACC5 = "d0effd52-c3a7-4a3c-827a-3ac5eaa049a1"
+INST1 = "307b072c-6194-46fa-b226-68d40cee521f"
+INST2 = "6f1f3c52-2b8e-11ee-be56-0242ac120002"  # version 1 (time-based): also an id
+REG1 = "4c6d1e0a-94a2-4e53-9d2f-3f0d5a1b2c3d"
 
 
 class FakeClock:
@@ -44,11 +50,11 @@ class FakeClock:
 
 def make_client(clock: FakeClock | None = None, **kwargs: object) -> KnewtonClient:
     clock = clock or FakeClock()
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=4, base_delay=0.01))
     return KnewtonClient(
         base_url=BASE,
         api_key="key-1",
         api_secret=Secret(SECRET),
-        retry=RetryPolicy(max_attempts=4, base_delay=0.01),
         sleep=clock.sleep,
         clock=clock,
         **kwargs,  # type: ignore[arg-type]
@@ -68,7 +74,7 @@ def form_of(call: responses.Call) -> dict[str, str]:
 @responses.activate
 def test_admin_token_request_is_form_encoded_with_basic_auth_and_no_scope() -> None:
     responses.post(TOKEN_URL, json=token_answer())
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1", "external_user_id": "admin"})
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1, "external_user_id": "admin"})
     account = make_client().current_account()
     token_call = responses.calls[0]
     assert token_call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -76,13 +82,13 @@ def test_admin_token_request_is_form_encoded_with_basic_auth_and_no_scope() -> N
     assert token_call.request.headers["Authorization"] == f"Basic {expected}"
     assert form_of(token_call) == {"grant_type": "client_credentials"}
     assert responses.calls[1].request.headers["Authorization"] == "Bearer acc-1"
-    assert account.id == "a-1"
+    assert account.id == ACC1
 
 
 @responses.activate
 def test_admin_scope_is_sent_when_the_profile_names_the_admin_external_id() -> None:
     responses.post(TOKEN_URL, json=token_answer())
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
     make_client(admin_external_id="sys-admin").current_account()
     assert form_of(responses.calls[0]) == {"grant_type": "client_credentials", "scope": "sys-admin"}
 
@@ -92,14 +98,14 @@ def test_user_token_uses_scope_and_is_cached_per_user() -> None:
     responses.post(TOKEN_URL, json=token_answer(7))
     responses.post(
         f"{BASE}/registrations",
-        json={"id": "r-1", "type": "learner", "account_id": "acc", "learning_instance_id": "li"},
+        json={"id": REG1, "type": "learner", "account_id": ACC2, "learning_instance_id": INST1},
     )
     client = make_client()
     for _ in range(3):
         client.create_registration(
             registration_type="learner",
-            account_id="acc",
-            learning_instance_id="li",
+            account_id=ACC2,
+            learning_instance_id=INST1,
             as_user="teacher-9",
         )
     token_calls = [c for c in responses.calls if c.request.url == TOKEN_URL]
@@ -112,8 +118,8 @@ def test_expired_token_is_refreshed_once_and_the_call_retried() -> None:
     responses.post(TOKEN_URL, json=token_answer(1))
     responses.post(TOKEN_URL, json=token_answer(2))
     responses.get(f"{BASE}/accounts/current", status=401, json={"message": "token expired"})
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
-    assert make_client().current_account().id == "a-1"
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
+    assert make_client().current_account().id == ACC1
     assert form_of(responses.calls[2]) == {"grant_type": "refresh_token", "refresh_token": "ref-1"}
     assert responses.calls[3].request.headers["Authorization"] == "Bearer acc-2"
 
@@ -124,8 +130,8 @@ def test_failed_refresh_falls_back_to_client_credentials() -> None:
     responses.post(TOKEN_URL, status=400, json={"message": "invalid refresh token"})
     responses.post(TOKEN_URL, json=token_answer(3))
     responses.get(f"{BASE}/accounts/current", status=401, json={"message": "expired"})
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
-    assert make_client().current_account().id == "a-1"
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
+    assert make_client().current_account().id == ACC1
     assert form_of(responses.calls[3]) == {"grant_type": "client_credentials"}
     assert responses.calls[4].request.headers["Authorization"] == "Bearer acc-3"
 
@@ -137,7 +143,7 @@ def test_token_close_to_expiry_is_renewed_before_use() -> None:
         TOKEN_URL, json={"access_token": "short", "refresh_token": "r", "expires_in": 60}
     )
     responses.post(TOKEN_URL, json=token_answer(2))
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
     client = make_client(clock)
     client.current_account()
     clock.now += 55  # a short lifetime is renewed a tenth before it ends (here 6 s)
@@ -169,8 +175,8 @@ def test_server_errors_are_retried_with_backoff_then_succeed() -> None:
     responses.post(TOKEN_URL, json=token_answer())
     responses.get(f"{BASE}/accounts/current", status=503, json={"message": "down"})
     responses.get(f"{BASE}/accounts/current", status=502, body="bad gateway")
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
-    assert make_client(clock).current_account().id == "a-1"
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
+    assert make_client(clock).current_account().id == ACC1
     assert len(clock.sleeps) == 2
     assert all(0 <= s <= 0.02 for s in clock.sleeps)
 
@@ -210,9 +216,9 @@ def test_429_with_retry_after_pauses_every_worker_and_does_not_spend_attempts() 
             headers={"Retry-After": "2"},
             json={"message": "slow down"},
         )
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
     client = make_client(clock, pacer=pacer)
-    assert client.current_account().id == "a-1"
+    assert client.current_account().id == ACC1
     assert pacer.rate_limited_count == 5
     assert sum(clock.sleeps) >= 10  # 5 pauses of 2 s, observed through the shared pacer
 
@@ -251,7 +257,7 @@ def test_batch_maps_account_id_and_per_item_errors_in_order() -> None:
         f"{BASE}/batch",
         json={
             "responses": [
-                {"code": 200, "body": {"external_user_id": "a", "account_id": "id-a"}},
+                {"code": 200, "body": {"external_user_id": "a", "account_id": ACC1}},
                 {"code": 422, "body": {"code": 422, "error_message": "Duplicate account with b"}},
             ]
         },
@@ -263,7 +269,7 @@ def test_batch_maps_account_id_and_per_item_errors_in_order() -> None:
         "relative_url": "/accounts",
         "body": {"external_user_id": "a"},
     }
-    assert (first.ok, first.account_id) == (True, "id-a")
+    assert (first.ok, first.account_id) == (True, ACC1)
     assert (second.ok, second.status, second.error_message) == (
         False,
         422,
@@ -280,29 +286,29 @@ def test_batch_refuses_more_than_fifty_requests_without_sending() -> None:
 @responses.activate
 def test_create_account_reads_id_not_account_id() -> None:
     responses.post(TOKEN_URL, json=token_answer())
-    responses.post(f"{BASE}/accounts", json={"external_user_id": "abc", "id": "uuid-1"})
-    assert make_client().create_account("abc").id == "uuid-1"
+    responses.post(f"{BASE}/accounts", json={"external_user_id": "abc", "id": ACC1})
+    assert make_client().create_account("abc").id == ACC1
 
 
 @responses.activate
 def test_account_id_of_uses_the_token_account_id_when_given() -> None:
-    responses.post(TOKEN_URL, json=token_answer(account_id="from-token"))
-    assert make_client().account_id_of("stu-1") == "from-token"
+    responses.post(TOKEN_URL, json=token_answer(account_id=ACC2))
+    assert make_client().account_id_of("stu-1") == ACC2
     assert len(responses.calls) == 1  # no GET: reads have the smallest quota
 
 
 @responses.activate
 def test_account_id_of_falls_back_to_accounts_current_under_the_users_token() -> None:
     responses.post(TOKEN_URL, json=token_answer(5))
-    responses.get(f"{BASE}/accounts/current", json={"id": "acc-5", "external_user_id": "stu-5"})
-    assert make_client().account_id_of("stu-5") == "acc-5"
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC5, "external_user_id": "stu-5"})
+    assert make_client().account_id_of("stu-5") == ACC5
     assert responses.calls[1].request.headers["Authorization"] == "Bearer acc-5"
 
 
 @responses.activate
 def test_request_label_and_test_header_are_sent() -> None:
     responses.post(TOKEN_URL, json=token_answer())
-    responses.post(f"{BASE}/accounts", json={"id": "x"})
+    responses.post(f"{BASE}/accounts", json={"id": ACC1})
     make_client(request_label="kprov-run1", test_accounts=True).create_account("abc")
     sent = responses.calls[1].request.headers
     assert sent["request-label"] == "kprov-run1"
@@ -314,7 +320,7 @@ def test_debug_log_redacts_secrets_and_tokens(caplog: pytest.LogCaptureFixture) 
     responses.post(TOKEN_URL, json=token_answer())
     responses.post(TOKEN_URL, json=token_answer(2))
     responses.get(f"{BASE}/accounts/current", status=401, json={"message": "expired"})
-    responses.get(f"{BASE}/accounts/current", json={"id": "a-1"})
+    responses.get(f"{BASE}/accounts/current", json={"id": ACC1})
     with caplog.at_level(logging.DEBUG, logger="kprov.http"):
         client = make_client()
         client.current_account()
@@ -334,9 +340,9 @@ def test_secret_never_shows_in_repr() -> None:
 def test_an_instance_created_on_a_resend_after_a_lost_answer_is_flagged() -> None:
     responses.post(TOKEN_URL, json=token_answer())
     responses.post(f"{BASE}/learning-instances", status=500, json={"message": "oops"})
-    responses.post(f"{BASE}/learning-instances", json={"id": "li-2", "name": "A"})
+    responses.post(f"{BASE}/learning-instances", json={"id": INST1, "name": "A"})
     responses.post(f"{BASE}/learning-instances", status=503, json={"message": "busy"})
-    responses.post(f"{BASE}/learning-instances", json={"id": "li-3", "name": "B"})
+    responses.post(f"{BASE}/learning-instances", json={"id": INST2, "name": "B"})
     client = make_client()
     assert client.create_learning_instance(graph_id="g", name="A").possible_duplicate
     assert not client.create_learning_instance(graph_id="g", name="B").possible_duplicate

@@ -192,3 +192,17 @@ def test_learners_fall_back_to_the_admin_when_their_instructor_fails(state: Loca
     result = run(api, state, register_plan(state, semester(classes=1, learners=2)), 1)
     reasons = [o.detail for o in result.failures()]
     assert any("add its instructor to the roster" in r for r in reasons)
+
+
+def test_a_stored_id_that_is_not_a_uuid_fails_its_item_only(state: LocalState) -> None:
+    from kprov.api.ids import UnsafeId
+    from kprov.provision.plan import Action, Item
+
+    api = FakeApi(faults={"unregister": [UnsafeId("registration id is not a UUID")]})
+    removals = tuple(
+        Item(Action.UNREGISTER, f"s{n}", "learner", "c0", "i", "a", f"r{n}") for n in range(2)
+    )
+    result = run(api, state, Plan(command="unregister", items=removals), concurrency=1)
+    assert result.stopped_by is None
+    assert [run_fate(o) for o in result.outcomes].count("failed") == 1
+    assert [k for k, _d in api.calls].count("unregister") == 2  # the run went on to the next

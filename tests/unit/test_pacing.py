@@ -74,6 +74,9 @@ def test_unlisted_endpoints_are_not_paced() -> None:
     assert clock.sleeps == []
 
 
+A1 = "828815a2-5038-4352-a681-82c96921ddf5"
+
+
 def client_with(clock: FakeClock, quotas: dict[str, int], pacer: Pacer) -> KnewtonClient:
     pacer.limiter = QuotaLimiter(quotas, clock=clock, sleep=clock.sleep)
     return KnewtonClient(
@@ -100,10 +103,11 @@ def test_token_limited_429_delays_only_that_bucket_and_resends_unchanged() -> No
         headers={"X-Knewton-Rate-Exceeded": "token-limited"},
     )
     responses.post(
-        f"{BASE}/batch", json={"responses": [{"code": 200, "body": {"account_id": "a1"}}]}
+        f"{BASE}/batch",
+        json={"responses": [{"code": 200, "body": {"external_user_id": "u1", "account_id": A1}}]},
     )
     [item] = client.batch_create_accounts(["u1"])
-    assert item.account_id == "a1"
+    assert item.account_id == A1
     batch_calls = [c for c in responses.calls if c.request.url.endswith("/batch")]
     assert batch_calls[0].request.body == batch_calls[1].request.body
     assert pacer.rate_limited_count == 1
@@ -124,7 +128,7 @@ def test_ip_limited_429_pauses_everyone_exponentially() -> None:
             json={"message": "slow"},
             headers={"X-Knewton-Rate-Exceeded": "ip-limited"},
         )
-    responses.get(f"{BASE}/accounts/current", json={"id": "a"})
+    responses.get(f"{BASE}/accounts/current", json={"id": A1})
     client.current_account()
     assert clock.sleeps == [1.0, 2.0, 4.0]
 

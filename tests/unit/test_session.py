@@ -37,6 +37,8 @@ def test_refused_connections_are_tried_twice_when_someone_waits(
     ):
         client.token_for()
     assert client.request_count == attempts
-    assert f"no answer from 127.0.0.1:{port} after {attempts} attempt(s)" in caught.value.message
+    assert f"no answer from 127.0.0.1:{port}: connection refused ({attempts} attempts)" in (
+        caught.value.message
+    )
     assert "connection refused" in caught.value.message
     assert "resume" not in str(caught.value)

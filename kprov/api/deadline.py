@@ -1,0 +1,101 @@
+"""A total deadline per request: connect, headers and the whole body, whatever the server does.
+
+``requests`` has no total timeout (its read timeout applies to each ``recv``, so a server that
+trickles one byte every few seconds keeps a call alive for ever; requests/requests#4276,
+urllib3/urllib3#1741). Here each attempt runs under a ``Deadline``: a timer that, when the time
+is up, shuts down the socket the attempt is using, so the blocked read returns at once and the
+caller reports a clear error. The socket is found through the connection pool
+(``_get_conn``), the one place every attempt, new or reused connection, passes through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_current = threading.local()
+
+
+class Deadline:
+    """One attempt's deadline; use as a context manager around the whole exchange."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._done = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _current.deadline = None
+
+    def track(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            if self.expired:
+                _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for connection in self._connections:
+                _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    """Wake a thread blocked reading this connection: its recv returns end-of-file."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _track(connection: Any) -> Any:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.track(connection)
+    return connection
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _track(super()._get_conn(timeout))
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _track(super()._get_conn(timeout))
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections a ``Deadline`` can cut (also through an HTTP proxy)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools keep per-recv timeouts only
+            manager.pool_classes_by_scheme = _POOLS
+        return manager

@@ -1,0 +1,57 @@
+"""Ids from the wire are UUIDs or nothing; ids put in a URL are one quoted path segment.
+
+A server (or a proxy) that answers ``"id": "../accounts/<uuid>"`` must never make kprov send a
+request to another resource, nor store a value that is not an id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from kprov.api.errors import MalformedAnswer
+from kprov.errors import InputError
+
+# Any version (older ids are time-based), canonical 8-4-4-4-12 form only: no braces, urn: or
+# bare hex, which uuid.UUID() would also accept.
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and _UUID.match(value) is not None
+
+
+def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:
+    """*value* if it is a well-formed UUID, else MalformedAnswer naming *what* it should be."""
+    if is_uuid(value):
+        return str(value)
+    if value is None:
+        raise MalformedAnswer(f"the answer has no {what}", method=method, path=path)
+    # The value itself is not shown: it is server text, and could be anything (a token...).
+    kind = f"{len(value)}-character text" if isinstance(value, str) else type(value).__name__
+    raise MalformedAnswer(f"the answer's {what} is not a UUID (a {kind})", method=method, path=path)
+
+
+def same_id(a: str, b: str) -> bool:
+    """UUIDs compare without regard to case."""
+    return a.lower() == b.lower()
+
+
+class UnsafeId(InputError):
+    """An id kprov was asked to put in a URL is not a UUID: nothing was sent."""
+
+
+def id_segment(value: str, what: str) -> str:
+    """*value* as one percent-quoted path segment, once it is known to be a UUID.
+
+    Quoting alone would not do: ``..`` is unreserved, and some servers decode ``%2F`` before
+    routing. Raises UnsafeId (exit 2) before anything is sent.
+    """
+    if not is_uuid(value):
+        raise UnsafeId(
+            f"{what} {str(value)[:80]!r} is not a UUID; nothing was sent",
+            hint="Ids are UUIDs such as 828815a2-5038-4352-a681-82c96921ddf5. If this one came "
+            "from kprov's state files, they were written by a version that trusted the server.",
+        )
+    return quote(value, safe="")

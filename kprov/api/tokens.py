@@ -1,0 +1,174 @@
+"""OAuth tokens: one mint per user however many threads, renewed before they expire.
+
+Credentials (the Basic value) go to the token URL and nowhere else. Every token is registered
+with the scrubber the moment it arrives, so an echo of it is never printed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from kprov.api.answers import error_fields, parse_json
+from kprov.api.errors import (
+    AuthenticationError,
+    MalformedAnswer,
+    TokenRefused,
+    error_for_status,
+)
+from kprov.api.ids import answered_uuid
+from kprov.api.models import Token
+from kprov.api.scrub import Scrubber, redact
+from kprov.api.transport import Requeue, Transport
+
+TOKEN_REFRESH_MARGIN = 30.0  # seconds before expiry at which a token is renewed proactively
+TOKEN_PATH = "/oauth/token"
+IN_SLOT_LOCK_WAIT = 0.05  # seconds a slot holder waits for another thread's renewal
+_WHERE = {"method": "POST", "path": TOKEN_PATH}
+
+
+class TokenCache:
+    """Tokens by user (None: the partner admin), minted through *transport*."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        token_url: str,
+        basic: str,
+        admin_scope: str | None,
+        scrubber: Scrubber,
+        clock: Callable[[], float],
+    ) -> None:
+        self._transport = transport
+        self._token_url = token_url
+        self._basic = basic
+        self._admin_scope = admin_scope
+        self._scrubber = scrubber
+        self._clock = clock
+        self._tokens: dict[str | None, Token] = {}
+        self._locks: dict[str | None, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, user: str | None) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(user, threading.Lock())
+
+    def usable(self, token: Token | None) -> bool:
+        return bool(token and token.access_token) and (
+            token.renew_at is None or self._clock() < token.renew_at  # type: ignore[union-attr]
+        )
+
+    def get(self, user: str | None, *, in_slot: bool = False) -> Token:
+        """A usable token for *user*; renewed (refresh, then client credentials) if not.
+
+        *in_slot*: the caller holds a pacer slot (``Transport.send``'s authorize step). It then
+        renews without asking the pacer for a second slot, and never waits long for this
+        user's lock: the lock's holder may itself be waiting for a slot, so ``Requeue`` gives
+        ours back instead of deadlocking the pool.
+        """
+        token = self._tokens.get(user)
+        if self.usable(token):
+            return token  # type: ignore[return-value]
+        lock = self._lock(user)
+        if not lock.acquire(timeout=IN_SLOT_LOCK_WAIT if in_slot else -1):
+
+            def until_renewed() -> None:
+                with lock:
+                    pass
+
+            raise Requeue(until_renewed)
+        try:
+            token = self._tokens.get(user)
+            if self.usable(token):
+                return token  # type: ignore[return-value]
+            token = self._renew(user, token, paced=not in_slot)
+            self._tokens[user] = token
+            return token
+        finally:
+            lock.release()
+
+    def invalidate(self, user: str | None, stale: Token) -> None:
+        """After a 401: the next ``get`` renews (once, however many threads saw the 401)."""
+        with self._lock(user):
+            if self._tokens.get(user) is stale:
+                self._tokens[user] = Token("", stale.refresh_token, 0.0, stale.account_id)
+
+    def forget(self, user: str) -> None:
+        with self._guard:
+            self._tokens.pop(user, None)
+            self._locks.pop(user, None)
+
+    def _renew(self, user: str | None, old: Token | None, paced: bool) -> Token:
+        if old is not None and old.refresh_token:
+            try:
+                form = {"grant_type": "refresh_token", "refresh_token": old.refresh_token}
+                return self._request(form, user, paced)
+            except (AuthenticationError, TokenRefused):
+                pass  # the refresh token expired too: start again from the client credentials
+        form = {"grant_type": "client_credentials"}
+        scope = user if user is not None else self._admin_scope
+        if scope:
+            form["scope"] = scope
+        return self._request(form, user, paced)
+
+    def _request(self, form: dict[str, str], user: str | None, paced: bool) -> Token:
+        answer = self._transport.send(
+            "POST",
+            self._token_url,
+            path=TOKEN_PATH,
+            identity=user,
+            authorize=lambda: self._basic,
+            paced=paced,
+            data=form,
+            log_body=redact(form),
+        )
+        if answer.status >= 400:
+            fields = error_fields(
+                answer.body,
+                content_type=answer.content_type,
+                reason=answer.reason,
+                scrubber=self._scrubber,
+            )
+            kwargs = {"status": answer.status, "error_id": fields.error_id, **_WHERE}
+            if user is None and answer.status in (400, 401, 403):
+                raise AuthenticationError(
+                    fields.message,
+                    hint="The API key or secret was refused: check the profile's api_key "
+                    "and run `kprov auth login` again (or fix KPROV_API_SECRET).",
+                    **kwargs,  # type: ignore[arg-type]
+                )
+            if user is not None and answer.status < 500:
+                raise TokenRefused(fields.message, **kwargs)  # type: ignore[arg-type]
+            raise error_for_status(answer.status)(fields.message, **kwargs)  # type: ignore[arg-type]
+        return self._parse(answer.body, answer.status)
+
+    def _parse(self, raw: bytes, status: int) -> Token:
+        try:
+            body = parse_json(raw)
+        except ValueError:
+            raise MalformedAnswer("the token answer is not JSON", status=status, **_WHERE) from None
+        if not isinstance(body, dict):
+            raise MalformedAnswer("the token answer is not a JSON object", status=status, **_WHERE)
+        access, refresh = body.get("access_token"), body.get("refresh_token")
+        for value in (access, refresh):
+            if isinstance(value, str):
+                self._scrubber.add(value)  # before anything else can print it
+        if not isinstance(access, str) or not access.strip():
+            raise MalformedAnswer("the token answer has no access_token", status=status, **_WHERE)
+        if refresh is not None and not isinstance(refresh, str):
+            refresh = None
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, str) and expires_in.strip().isdigit():
+            expires_in = int(expires_in)
+        renew_at = None
+        lifetime = 0.0
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+            lifetime = float(expires_in)
+        if lifetime > 0:
+            # Renew a little before expiry: 30 s, or a tenth of a short lifetime.
+            renew_at = self._clock() + lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 10)
+        account_id = body.get("account_id")
+        if account_id is not None:
+            account_id = answered_uuid(account_id, "token's account_id", **_WHERE)
+        return Token(access, refresh or None, renew_at, account_id)

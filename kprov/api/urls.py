@@ -1,0 +1,109 @@
+"""Where credentials may go: https anywhere, plain http only to this machine (a sandbox).
+
+Hosts are read with two real URL parsers (the standard library's and urllib3's, which is what
+``requests`` connects with); when they disagree about the host, the URL is refused rather than
+guessed at. Userinfo (``http://localhost:1@10.0.0.9/v0``), backslashes, whitespace, queries
+and fragments are refused outright: a credential URL never needs them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from kprov.errors import ConfigError
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+class UnsafeUrl(ConfigError):
+    """A URL kprov would send credentials to is not https (or loopback http), or is ambiguous."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The parts of a checked URL that messages need: ``host:port`` names where a call went."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (a trailing dot and any case allowed)."""
+    name = host.lower().strip("[]")
+    name = name[:-1] if name.endswith(".") else name
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_credential_url(url: str, what: str = "base URL") -> str:
+    """*url* without a trailing slash, if kprov may send credentials to it; else UnsafeUrl.
+
+    *what* names the setting in the message ("base URL", "token URL").
+    """
+    text = url.strip()
+    endpoint = parse_endpoint(text, what)
+    if endpoint.scheme == "http" and not is_loopback(endpoint.host):
+        raise UnsafeUrl(
+            f"{what} {text!r} uses plain http to {endpoint.host}, a host other than this machine",
+            hint="Use https:// for a real API; plain http is allowed only for a local sandbox "
+            "(localhost, 127.0.0.1, ::1).",
+        )
+    return text.rstrip("/")
+
+
+def parse_endpoint(url: str, what: str = "URL") -> Endpoint:
+    """Scheme, host and port of *url*, refusing anything two parsers could read differently."""
+    bad = _refusal_reason(url)
+    if bad:
+        raise UnsafeUrl(
+            f"{what} {url!r} {bad}",
+            hint="Give the full versioned URL, e.g. https://api.knewton.com/v0",
+        )
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return Endpoint(scheme=parts.scheme.lower(), host=host, port=port)
+
+
+def _refusal_reason(url: str) -> str | None:
+    if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "is empty or contains whitespace or control characters"
+    if "\\" in url:
+        return "contains a backslash"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"cannot be read as a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "names no host"
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
+        return "contains a user name or password before the host (user@host is refused)"
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        return "contains a query or fragment"
+    if port == 0:
+        return "names port 0"
+    from urllib3.util import parse_url
+
+    try:
+        other = parse_url(url)
+    except ValueError as exc:
+        return f"cannot be read as a URL ({exc})"
+    theirs = (other.host or "").lower().strip("[]")
+    if theirs != parts.hostname.lower() or (other.port or None) != (port or None):
+        return "is read differently by different URL parsers"
+    return None

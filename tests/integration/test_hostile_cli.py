@@ -1,0 +1,103 @@
+"""The real CLI against a hostile sandbox: bounded time, a one-line reason, no traceback, and
+no credential or token in anything printed -- with and without --debug."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kprov.config import SANDBOX_API_SECRET
+from kprov.sandbox.hostile import Hostility
+from kprov.state.mapping import MappingJournal
+from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox, write_roster
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def hostile_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Sandbox, list[str]]]:
+    """A sandbox in the given modes, the KPROV_* variables pointing at it, quota pacing on;
+    yields it with the list of every token it issues."""
+    box = start_sandbox(hostile=Hostility(request.param, seed=5, trickle=0.2))
+    issued: list[str] = []
+    original = box.store.issue_token
+
+    def recording(basic: str | None, form: dict[str, str]) -> dict[str, Any]:
+        answer = original(basic, form)
+        issued.extend([answer["access_token"], answer["refresh_token"]])
+        return answer
+
+    box.store.issue_token = recording  # type: ignore[method-assign]
+    for key, value in box.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KPROV_RATE_LIMITS", "documented")
+    monkeypatch.setenv("KPROV_REQUEST_DEADLINE", "0.5")
+    monkeypatch.setenv("KPROV_RETRY_MAX_ATTEMPTS", "1")  # paced GETs are 4 s apart: no retries
+    yield box, issued
+    box.server.stop()
+
+
+def secrets_of(issued: list[str]) -> list[str]:
+    basic = base64.b64encode(f"{SANDBOX_KEY}:{SANDBOX_API_SECRET}".encode()).decode()
+    return [SANDBOX_API_SECRET, basic, *issued]
+
+
+CASES = [
+    ("redirect", ["accounts", "current"], 4, "does not follow redirects"),
+    ("redirect-token", ["auth", "status"], 4, "does not follow redirects"),
+    ("trickle-token", ["auth", "status"], 4, "within the 0.5 s deadline"),
+    ("stall-token", ["auth", "status"], 4, "within the 0.5 s deadline"),
+    ("trickle", ["accounts", "current"], 4, "within the 0.5 s deadline"),
+    ("stall", ["accounts", "current"], 4, "within the 0.5 s deadline"),
+    ("huge-retry-after", ["accounts", "current"], 4, "asked kprov to wait 100000 s"),
+    ("huge-rate-delay", ["accounts", "current"], 4, "asked kprov to wait 100000 s"),
+    ("echo", ["accounts", "current"], 4, "<redacted>"),
+    ("echo-html", ["accounts", "current"], 4, "an HTML page, not an API answer"),
+    ("echo-token", ["auth", "status"], 3, "<redacted>"),
+    ("missing-id", ["auth", "status"], 4, "the answer has no account id"),
+    ("html", ["accounts", "current"], 4, "an HTML page, not an API answer: 50"),
+]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+@pytest.mark.parametrize(
+    ("hostile_env", "command", "code", "words"),
+    CASES,
+    indirect=["hostile_env"],
+    ids=[c[0] for c in CASES],
+)
+def test_a_hostile_answer_ends_the_command_briefly_and_safely(
+    hostile_env: tuple[Sandbox, list[str]], command: list[str], code: int, words: str, debug: bool
+) -> None:
+    _, issued = hostile_env
+    started = time.monotonic()
+    result = run_cli(*(["--debug"] if debug else []), *command)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == code, output  # type: ignore[attr-defined]
+    assert elapsed < 5
+    assert "Traceback" not in output
+    assert words in output
+    assert output.count("kprov: error:") == 1
+    for secret in secrets_of(issued):
+        assert secret not in output
+
+
+@pytest.mark.parametrize("hostile_env", ["reorder"], indirect=True)
+def test_import_under_reordered_answers_maps_every_person_to_their_own_account(
+    hostile_env: tuple[Sandbox, list[str]], tmp_path: Path, state_dir: Path
+) -> None:
+    box, _ = hostile_env
+    roster = write_roster(tmp_path / "r.csv", [f"stu-{i:03d}" for i in range(120)])
+    result = run_cli("accounts", "import", str(roster))
+    assert result.exit_code == 0, result.output
+    mapping = MappingJournal(state_dir / "mapping.csv").load().account_of
+    with box.store.lock:
+        server = {e: a for e, a in box.store.by_external.items() if e != "partner-admin"}
+    assert mapping == server and len(mapping) == 120

@@ -1,0 +1,273 @@
+"""The client against the sandbox's hostile modes, over real HTTP on 127.0.0.1 (no mocks).
+
+Each test asserts what the client handed back AND what the server really holds: a wrong
+answer is refused, nothing false comes out, no request reaches a resource not meant.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kprov.api.batch import UnverifiableAnswer
+from kprov.api.client import KnewtonClient
+from kprov.api.errors import (
+    AccountUnavailable,
+    AlreadyRegistered,
+    ApiError,
+    AuthenticationError,
+    DuplicateAccount,
+    InstanceUnavailable,
+    MalformedAnswer,
+    NetworkError,
+    ServerError,
+    Unprocessable,
+)
+from kprov.api.ids import UnsafeId
+from kprov.api.pacing import DOCUMENTED_QUOTAS, Pacer, RetryPolicy
+from kprov.api.transport import Limits
+from kprov.credentials import Secret
+from kprov.sandbox.hostile import Hostility
+from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
+
+
+@pytest.fixture
+def hostile_box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A sandbox in the hostile modes the test is parametrized (indirectly) with."""
+    spec, options = request.param if isinstance(request.param, tuple) else (request.param, {})
+    box = start_sandbox(
+        hostile=Hostility(spec, seed=7, trickle=options.pop("trickle", 0.2)), **options
+    )
+    yield box
+    box.server.stop()
+
+
+def client_for(
+    box: Sandbox, *, quotas: dict[str, int] | None = None, **kwargs: Any
+) -> KnewtonClient:
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_delay=0.001))
+    return KnewtonClient(
+        base_url=box.base_url,
+        api_key=SANDBOX_KEY,
+        api_secret=Secret("sandbox-secret"),
+        pacer=Pacer(quotas=DOCUMENTED_QUOTAS if quotas is None else quotas, ceiling=8),
+        **kwargs,
+    )
+
+
+def truth(box: Sandbox) -> dict[str, str]:
+    """external id -> account id, as the server holds them."""
+    with box.store.lock:
+        return dict(box.store.by_external)
+
+
+@pytest.mark.parametrize("hostile_box", ["reorder"], indirect=True)
+def test_reordered_batches_give_every_person_their_own_account(hostile_box: Sandbox) -> None:
+    people = [f"stu-{n:03}" for n in range(100)]
+    with client_for(hostile_box) as client:  # POST /batch paced at the documented 90/min
+        results = [r for i in (0, 50) for r in client.batch_create_accounts(people[i : i + 50])]
+    server = truth(hostile_box)
+    assert [r.external_user_id for r in results] == people
+    assert all(r.ok and r.account_id == server[r.external_user_id] for r in results)
+
+
+@pytest.mark.parametrize(
+    "hostile_box",
+    ["reorder-noid", "noid", "wrong-id", "dup-id", "bad-uuid", "missing-id"],
+    indirect=True,
+)
+def test_an_unverifiable_batch_answer_hands_back_nothing_and_recovery_finds_the_truth(
+    hostile_box: Sandbox,
+) -> None:
+    people = [f"p{n}" for n in range(6)]
+    with client_for(hostile_box) as client:
+        with pytest.raises(MalformedAnswer) as caught:
+            client.batch_create_accounts(people)
+        if "noid" in hostile_box.server.hostile.modes:
+            assert isinstance(caught.value, UnverifiableAnswer)
+        hostile_box.server.hostile.modes.clear()  # (these modes also spoil single answers)
+        recovered = {p: client.account_id_of(p) for p in people}  # the documented scope flow
+    assert recovered == {p: truth(hostile_box)[p] for p in people}
+
+
+@pytest.mark.parametrize("hostile_box", ["climbing-id"], indirect=True)
+def test_an_id_that_climbs_out_of_its_path_is_refused_and_never_used(hostile_box: Sandbox) -> None:
+    with client_for(hostile_box, quotas={}) as client:
+        [teacher] = client.batch_create_accounts(["t1"])
+        assert teacher.account_id
+        with pytest.raises(MalformedAnswer):
+            client.create_learning_instance(graph_id="gref-1", name="Algebra")
+        [instance_id] = list(hostile_box.store.instances)
+        with pytest.raises(MalformedAnswer):
+            client.create_registration(
+                registration_type="instructor",
+                account_id=teacher.account_id,
+                learning_instance_id=instance_id,
+            )
+        with pytest.raises(UnsafeId):  # what a careless caller might still try
+            client.delete_registration(f"../accounts/{teacher.account_id}")
+    requests_seen = hostile_box.requests()
+    assert not any(label.startswith("DELETE") for label in requests_seen)
+    assert hostile_box.store.accounts[teacher.account_id]["active"]
+
+
+@pytest.mark.parametrize("hostile_box", ["missing-id"], indirect=True)
+def test_answers_without_their_id_are_malformed_not_a_traceback(hostile_box: Sandbox) -> None:
+    with client_for(hostile_box, quotas={}) as client:
+        with pytest.raises(MalformedAnswer):
+            client.current_account()
+        with pytest.raises(MalformedAnswer):
+            client.create_learning_instance(graph_id="gref-1", name="Algebra")
+
+
+@pytest.mark.parametrize("hostile_box", [("refuse", {"seed": 3})], indirect=True)
+def test_trap_refusals_are_never_read_as_already_registered(hostile_box: Sandbox) -> None:
+    hostile_box.server.hostile.modes.pop("refuse")  # set up the class first, honestly
+    with client_for(hostile_box, quotas={}) as client:
+        students = client.batch_create_accounts([f"s{n}" for n in range(30)])
+        instance = client.create_learning_instance(graph_id="gref-1", name="Algebra")
+        hostile_box.server.hostile.modes["refuse"] = 1.0
+        classes = set()
+        for student in students:
+            assert student.account_id
+            with pytest.raises(Unprocessable) as caught:
+                client.create_registration(
+                    registration_type="learner",
+                    account_id=student.account_id,
+                    learning_instance_id=instance.id,
+                )
+            assert not isinstance(caught.value, AlreadyRegistered)
+            classes.add(type(caught.value).__name__)
+    assert hostile_box.store.registrations == {}  # nothing was applied, nothing is "done"
+    assert {"InstanceUnavailable", "EntityLimitReached", "Unprocessable"} <= classes
+
+
+@pytest.mark.parametrize(
+    "hostile_box", ["dialect-verbose", "dialect-terse", "dialect-409"], indirect=True
+)
+def test_genuine_refusals_are_recognised_in_every_dialect(hostile_box: Sandbox) -> None:
+    with client_for(hostile_box, quotas={}) as client:
+        [first] = client.batch_create_accounts(["d1"])
+        with pytest.raises(DuplicateAccount):
+            client.create_account("d1")
+        [again] = client.batch_create_accounts(["d1"])
+        assert again.refusal is not None and again.refusal.value == "duplicate_account"
+        instance = client.create_learning_instance(graph_id="gref-1", name="Algebra")
+        assert first.account_id
+        register = {"account_id": first.account_id, "learning_instance_id": instance.id}
+        client.create_registration(registration_type="instructor", **register)
+        with pytest.raises(AlreadyRegistered) as caught:
+            client.create_registration(registration_type="instructor", **register)
+        if hostile_box.server.hostile.modes.keys() != {"dialect-terse"}:
+            assert caught.value.registered_type == "instructor"
+        client.delete_learning_instance(instance.id)
+        with pytest.raises(InstanceUnavailable):
+            client.create_registration(registration_type="instructor", **register)
+        client.delete_account(first.account_id)
+        other = client.create_learning_instance(graph_id="gref-1", name="Geometry")
+        with pytest.raises(AccountUnavailable):
+            client.create_registration(
+                registration_type="instructor",
+                account_id=first.account_id,
+                learning_instance_id=other.id,
+            )
+
+
+@pytest.mark.parametrize("hostile_box", ["html"], indirect=True)
+def test_proxy_error_pages_are_retried_then_reported_in_one_line(hostile_box: Sandbox) -> None:
+    with client_for(hostile_box, quotas={}) as client, pytest.raises(ServerError) as caught:
+        client.batch_create_accounts(["h1"])
+    assert "an HTML page, not an API answer: 50" in str(caught.value)
+    assert "<html>" not in str(caught.value)
+    assert truth(hostile_box).keys() == {"partner-admin"}  # nothing was applied
+
+
+@pytest.mark.parametrize(
+    "hostile_box",
+    [
+        ("trickle-token", {}),
+        ("stall-token", {}),
+        ("trickle", {}),
+        ("trickle-body", {}),
+        ("stall", {}),
+    ],
+    indirect=True,
+)
+def test_trickling_and_stalled_answers_are_abandoned_at_the_deadline(hostile_box: Sandbox) -> None:
+    started = time.monotonic()
+    client = client_for(hostile_box, quotas={}, limits=Limits(deadline=0.5))
+    with client, pytest.raises(NetworkError) as caught:
+        client.current_account()
+    elapsed = time.monotonic() - started
+    port = hostile_box.server.server_address[1]
+    assert f"no answer from 127.0.0.1:{port}: no complete answer within the 0.5 s deadline" in str(
+        caught.value
+    )
+    assert caught.value.exit_code == 4
+    assert caught.value.outcome_unknown  # a stalled write may have been applied
+    assert elapsed < 1.5  # one deadline (no retry of a trickle), not one per attempt
+
+
+@pytest.mark.parametrize("hostile_box", [("", {"token_ttl": 1.0})], indirect=True)
+def test_one_second_tokens_never_fail_a_paced_concurrent_run(hostile_box: Sandbox) -> None:
+    """Workers queue longer than a token lives; every token is still fresh when it is sent."""
+    quotas = {"POST /registrations": 600, "POST /batch": 90}  # 0.1 s apart: queues of ~1 s
+    with client_for(hostile_box, quotas=quotas) as client:
+        students = client.batch_create_accounts([f"q{n}" for n in range(24)])
+        instance = client.create_learning_instance(graph_id="gref-1", name="Algebra")
+        errors: list[Exception] = []
+
+        def register(chunk: list[Any]) -> None:
+            for student in chunk:
+                try:
+                    client.create_registration(
+                        registration_type="instructor",
+                        account_id=student.account_id,
+                        learning_instance_id=instance.id,
+                    )
+                except Exception as exc:  # collected: the assertion below names it
+                    errors.append(exc)
+
+        workers = [threading.Thread(target=register, args=(students[n::8],)) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert errors == []
+    assert len(hostile_box.enrolments()) == 24
+    assert hostile_box.requests().get("HTTP 401", 0) == 0  # no token aged in the queue
+
+
+@pytest.mark.parametrize("hostile_box", ["echo", "echo-html"], indirect=True)
+def test_echoed_credentials_and_tokens_never_reach_an_error(hostile_box: Sandbox) -> None:
+    modes = hostile_box.server.hostile.modes
+    api_mode = dict(modes)
+    modes.clear()
+    with client_for(hostile_box, quotas={}) as client:
+        first = client.token_for()
+        client.tokens.invalidate(None, first)  # as after a 401: the next call refreshes
+        modes.update(api_mode, **{"echo-token": 1.0})
+        with pytest.raises(AuthenticationError) as refused:  # refresh, then credentials: echoed
+            client.current_account()
+        modes.pop("echo-token")
+        with pytest.raises(ApiError) as echoed:  # a fresh token, echoed by the API call
+            client.current_account()
+    basic = base64.b64encode(f"{SANDBOX_KEY}:sandbox-secret".encode()).decode()
+    with hostile_box.store.lock:
+        live = [*hostile_box.store.tokens, *hostile_box.store.refresh_tokens]
+    for error in (refused.value, echoed.value):
+        text = f"{error} {error.__dict__}"
+        for secret in (
+            "sandbox-secret",
+            basic,
+            first.access_token,
+            str(first.refresh_token),
+            *live,
+        ):
+            assert secret not in text
+        assert "<redacted>" in text
