@@ -9,7 +9,10 @@ import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
+    DELIMITER_OPTION,
     DRY_RUN_OPTION,
+    ENCODING_OPTION,
+    FORMAT_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     JSON_OPTION,
@@ -50,6 +53,9 @@ def import_accounts(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     dry_run: bool = DRY_RUN_OPTION,
@@ -76,7 +82,10 @@ def import_accounts(
     g = globals_of(ctx)
     if report:
         check_report_path(report)
-    roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
+    roster = read_roster(
+        lambda: g.settings(mapping),
+        RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format),
+    )
     settings = g.settings(mapping)
 
     run_id = new_run_id()

@@ -9,7 +9,10 @@ import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
+    DELIMITER_OPTION,
     DRY_RUN_OPTION,
+    ENCODING_OPTION,
+    FORMAT_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     INPUT_PANEL,
@@ -83,6 +86,9 @@ def register(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     dry_run: bool = DRY_RUN_OPTION,
@@ -114,7 +120,10 @@ def register(
     if report:
         check_report_path(report)
     if rosters:
-        roster = read_roster(lambda: g.settings(mapping), RosterArgs(rosters, id_column, hash_ids))
+        roster = read_roster(
+            lambda: g.settings(mapping),
+            RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format),
+        )
     else:
         roster = Roster()
     settings = g.settings(mapping)
@@ -250,6 +259,9 @@ def unregister(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     yes: bool = YES_OPTION,
@@ -270,7 +282,10 @@ def unregister(
     g = globals_of(ctx)
     ids = list(external_ids or [])
     if roster is not None:
-        listed = read_roster(lambda: g.settings(mapping), RosterArgs([roster], id_column, hash_ids))
+        listed = read_roster(
+            lambda: g.settings(mapping),
+            RosterArgs([roster], id_column, hash_ids, delimiter, encoding, roster_format),
+        )
         ids.extend(p.external_id for p in listed.people)
 
     settings = g.settings(mapping)
