@@ -260,8 +260,9 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 reader.problem(node, f"{list_key} entry has no graph_id (and defaults has none)")
             start = reader.text(items, "start_date", list_key, default=default_start)
             end = reader.text(items, "end_date", list_key, default=default_end)
-            reader.dates_in_order(node, list_key, start, end)
             forced = ("start_date" in items, "end_date" in items)
+            if all(forced):  # otherwise each class is checked with the dates it gets
+                reader.dates_in_order(node, list_key, start, end)
             if bundle:
                 defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
                 options = reader.options(items, base, list_key)
@@ -408,11 +409,20 @@ def _add_class(
             )
         )
     forced_start, forced_end = defaults.dates_forced
+    start = defaults.start_date if forced_start else info.start_date or defaults.start_date
+    end = defaults.end_date if forced_end else info.end_date or defaults.end_date
+    try:
+        order = check_order(parse_date(start), parse_date(end)) if start and end else None
+    except DateError:
+        order = None  # reported where it is written
+    if order:
+        problems.append(
+            Problem(
+                str(manifest.path),
+                line_of(ref.node),
+                f"class {info.key!r} of {ref.path}: {order} (set start_date and end_date)",
+            )
+        )
     manifest.instances[info.key] = InstanceSpecLine(
-        info.key,
-        info.title[:MAX_FIELD],
-        defaults.graph_id,
-        defaults.start_date if forced_start else info.start_date or defaults.start_date,
-        defaults.end_date if forced_end else info.end_date or defaults.end_date,
-        info.origin,
+        info.key, info.title[:MAX_FIELD], defaults.graph_id, start, end, info.origin
     )

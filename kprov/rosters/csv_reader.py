@@ -17,7 +17,7 @@ from typing import IO
 from kprov.rosters.collect import Collector, new_origin, new_person
 from kprov.rosters.model import LEARNER, Origin, Person, Problem
 from kprov.rosters.roles import FAST_ROLE_OF, RoleError, role_of
-from kprov.rosters.text import MAX_LINE_CHARS, TextLines, TextOptions
+from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions
 from kprov.rosters.validate import FAST_ID, hash_external_id
 
 DEFAULT_ID_COLUMN = "external_user_id"
@@ -61,6 +61,7 @@ class CsvTable:
         self.reader: Iterator[list[str]] | None = None
         self._kept: list[int] | None = None  # indexes of named columns when some are unnamed
         self._raw_width = 0
+        self._repeated: dict[str, tuple[int, int]] = {}  # lower-case name -> two columns
 
     def problem(self, line: int | None, message: str, column: int | None = None) -> None:
         self.problems.append(Problem(self.name, line, message, column))
@@ -73,6 +74,10 @@ class CsvTable:
         sep_allowed = True  # Excel's `sep=X` may only be the first line with content
         for line in lines:
             consumed += 1
+            if line == REFUSED:  # the header itself cannot be read: its problem says why
+                for _rest in lines:  # read on, so every line's problem is reported
+                    pass
+                return False
             if not line.strip(_BLANK):
                 continue
             if sep_allowed:
@@ -100,19 +105,11 @@ class CsvTable:
 
     def _set_header(self, cells: list[str]) -> None:
         names = [c.strip().lstrip("\ufeff") for c in cells]
-        line = self.offset + 1
         seen: dict[str, int] = {}
         for index, name in enumerate(names, start=1):
             key = name.lower()
-            if not key:
-                continue
-            if key in seen:
-                self.problem(
-                    line,
-                    f"column {name!r} appears twice in the header (columns {seen[key]} and "
-                    f"{index}); remove or rename one of them",
-                    index,
-                )
+            if key and key in seen:
+                self._repeated.setdefault(key, (seen[key], index))
             seen.setdefault(key, index)
         if all(names):
             self.header = names
@@ -123,8 +120,20 @@ class CsvTable:
         self.width = len(self.header)
 
     def column(self, wanted: str) -> int | None:
-        """The index of *wanted* (matched case-insensitively), or None."""
+        """The index of *wanted* (matched case-insensitively), or None.
+
+        A column kprov reads must appear once; other repeated names do not matter (and are
+        never quoted: a file without a header would show a row of data there)."""
         lowered = wanted.lower()
+        repeated = self._repeated.pop(lowered, None)
+        if repeated:
+            first, second = repeated
+            self.problem(
+                self.offset + 1,
+                f"column {wanted!r} appears twice in the header (columns {first} and {second}); "
+                "remove or rename one of them",
+                second,
+            )
         for index, name in enumerate(self.header):
             if name.lower() == lowered:
                 return index

@@ -147,10 +147,11 @@ def read_oneroster(bundle: Bundle, collector: Collector, options: TextOptions) -
         return info
     user_roles = _read_roles(reader) if modes["roles"] != ABSENT else {}
     users = _read_users(reader, user_roles) if modes["users"] != ABSENT else {}
+    check_users = modes["users"] == BULK and users is not None  # unusable: reported already
     sessions = _read_sessions(reader) if modes["academicsessions"] != ABSENT else {}
     classes = _read_classes(reader, sessions) if modes["classes"] != ABSENT else {}
     if modes["enrollments"] != ABSENT:
-        _read_enrollments(reader, users, classes)
+        _read_enrollments(reader, users or {}, classes, check_users=check_users)
     return info
 
 
@@ -174,12 +175,12 @@ def _read_roles(reader: _Reader) -> dict[str, set[str | None]]:
     return roles
 
 
-def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict[str, str]:
+def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict[str, str] | None:
     """sourcedId -> state (active, or why not). Active users with a provisioned role become
     accounts; only the sourcedId, status, enabledUser and role columns are ever read."""
     opened = reader.table("users.csv", ("sourcedId",))
     if opened is None:
-        return {}
+        return None
     table, (id_at,) = opened
     status_at, enabled_at, role_at = (table.column(c) for c in ("status", "enabledUser", "role"))
     modes = reader.info.modes
@@ -190,7 +191,7 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
             "kprov cannot tell learners from instructors; export the bundle with roles "
             "(OneRoster 1.1: a role column; 1.2: roles.csv)",
         )
-        return {}
+        return None
     users: dict[str, str] = {}
     first_line: dict[str, int] = {}
     collector = reader.collector
@@ -198,6 +199,7 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
         user = cells[id_at]
         state = reader.status(table, cells, status_at, line)
         if state is None:
+            users.setdefault(user, "with a status kprov cannot read")  # reported; no cascade
             continue
         if user in first_line:
             table.problem(
@@ -230,7 +232,11 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
                 continue
         role = INSTRUCTOR if INSTRUCTOR in words else LEARNER if LEARNER in words else None
         if role is None:
-            reason = "a role kprov does not provision" if words else "no role in the bundle"
+            reason = (
+                "only roles kprov does not provision" if words
+                else "no role in roles.csv" if modes["roles"] != ABSENT
+                else "no role"
+            )  # fmt: skip
             collector.skip(table.name, line, user, f"{reason}: no account")
             continue
         collector.add(user, role, table.name, line, None, account_only=True, column=id_at + 1)
@@ -329,7 +335,9 @@ def _read_classes(reader: _Reader, sessions: dict[str, _Session]) -> dict[str, s
     return classes
 
 
-def _read_enrollments(reader: _Reader, users: dict[str, str], classes: dict[str, str]) -> None:
+def _read_enrollments(
+    reader: _Reader, users: dict[str, str], classes: dict[str, str], *, check_users: bool
+) -> None:
     opened = reader.table("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
     if opened is None:
         return
@@ -372,7 +380,7 @@ def _read_enrollments(reader: _Reader, users: dict[str, str], classes: dict[str,
             collector.skip(name, line, user, f"class {key} {class_state}")
             continue
         user_state = users.get(user)
-        if user_state is None and modes["users"] == BULK:
+        if user_state is None and check_users:
             table.problem(
                 line,
                 f"userSourcedId {user!r} is not an active user in users.csv; export the bundle "

@@ -57,11 +57,12 @@ def _table(
 
 def _people(
     bundle: Bundle, collector: Collector, options: TextOptions, member: str, role: str
-) -> set[str]:
-    """The SIS ids of Student.csv or Teacher.csv, as accounts. Nothing else is read."""
+) -> set[str] | None:
+    """The SIS ids of Student.csv or Teacher.csv, as accounts (None if the file is unusable:
+    its problem is reported). Nothing else is read."""
     opened = _table(bundle, collector, options, member, ("SIS ID",))
     if opened is None:
-        return set()
+        return None
     table, (id_at,) = opened
     ids: set[str] = set()
     for line, cells in table.rows():
@@ -128,7 +129,7 @@ def _memberships(
     options: TextOptions,
     member: str,
     role: str,
-    people: set[str],
+    people: set[str] | None,
     sections: dict[str, bool],
     listed_in: str,
 ) -> set[str]:
@@ -148,7 +149,7 @@ def _memberships(
         if not active:
             collector.skip(table.name, line, sis_id, f"section {key} is not active")
             continue
-        if sis_id not in people:
+        if people is not None and sis_id not in people:
             table.problem(line, f"SIS ID {sis_id!r} is not in {listed_in}; export again", id_at + 1)
             continue
         stated.add(key)

@@ -23,6 +23,7 @@ from typing import IO, Any, cast
 from kprov.rosters.model import Problem
 
 STDIN_NAME = "-"
+REFUSED = ""  # what TextLines yields for a line it reported and cannot give
 MAX_LINE_CHARS = 1 << 20  # a roster line longer than this is a broken export, not data
 MAX_PROBLEMS = 1000  # kept per run; past it they are only counted
 _HEAD_BYTES = 64
@@ -183,9 +184,9 @@ class _Undecodable:
 class TextLines:
     """The decoded lines of one input, numbered; what cannot be read is recorded, not raised.
 
-    Each physical line yields exactly one string (a refused line yields an empty one), so the
-    csv module's line count is the file's. Line endings are kept as written (LF, CRLF, CR or
-    a mix): the csv module understands all of them.
+    Each physical line yields exactly one string, so the csv module's line count is the
+    file's; a refused line (reported) yields "", which no real line is. Line endings are
+    kept as written (LF, CRLF, CR or a mix): the csv module understands all of them.
     """
 
     name: str
@@ -225,11 +226,11 @@ class TextLines:
                 self.number += 1
                 if len(line) >= limit and line[-1] not in "\r\n":
                     self._too_long()
-                    yield "\n"
+                    yield REFUSED
                     continue
                 if not line.isascii() and _ESCAPED.search(line):
                     self._remember_undecodable(line)
-                    yield "\n"
+                    yield REFUSED
                     continue
                 if "\x00" in line:
                     self.problem(
@@ -239,7 +240,7 @@ class TextLines:
                         fix="the file is binary, or UTF-16 without a BOM: pass "
                         "--encoding utf-16-le (or save it as UTF-8 CSV)",
                     )
-                    yield "\n"
+                    yield REFUSED
                     continue
                 yield line
         except UnicodeDecodeError as exc:
