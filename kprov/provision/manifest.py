@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from kprov.errors import InputError
 from kprov.rosters import (
     KEEP_IN_FIRST_PASS,
     Inputs,
@@ -39,10 +40,9 @@ from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
 from kprov.rosters.roles import RoleError, role_of
-from kprov.rosters.text import Problems
-from kprov.rosters.yaml_reader import line_of, load_yaml_document, mapping_items, scalar_text
+from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
+from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
 
-MAX_FIELD = 256
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles"}
 TEXT_KEYS = {"encoding", "delimiter"}
@@ -106,94 +106,22 @@ class Manifest:
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
 
-class _Reader:
-    """Walks the composed YAML nodes, collecting problems with their lines."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.name = str(path)
-        self.problems: list[Problem] = Problems()
-
-    def problem(self, node: yaml.Node | None, message: str) -> None:
-        line = line_of(node) if node is not None else None
-        column = int(node.start_mark.column) + 1 if node is not None else None
-        self.problems.append(Problem(self.name, line, message, column))
-
-    def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"{what} must be a mapping (key: value lines)")
-            return {}
-        for key_node, _value in node.value:
-            key = scalar_text(key_node)
-            if key not in allowed:
-                self.problem(
-                    key_node,
-                    f"unknown field {key!r} in {what}; expected one of: "
-                    f"{', '.join(sorted(allowed))}",
-                )
-        return mapping_items(node)
-
-    def sequence(self, node: yaml.Node | None, what: str) -> list[yaml.Node]:
-        if node is None:
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, f"{what} must be a list")
-            return []
-        return list(node.value)
-
-    def text(
-        self,
-        items: dict[str, yaml.Node],
-        key: str,
-        what: str,
-        *,
-        required: bool = False,
-        default: str = "",
-        parent: yaml.Node | None = None,
-    ) -> str:
-        node = items.get(key)
-        if node is None:
-            if required:
-                self.problem(parent, f"{what} has no {key}; add `{key}:`")
-            return default
-        value = scalar_text(node)
-        if value is None or (required and not value.strip()):
-            if required or (value is None and not isinstance(node, yaml.ScalarNode)):
-                self.problem(node, f"{what}: {key} must be a non-empty text")
-            return default
-        value = value.strip()
-        if len(value) > MAX_FIELD:
-            self.problem(
-                node, f"{what}: {key} is {len(value)} characters; the API allows {MAX_FIELD}"
-            )
-        if key.endswith("_date") and value:
-            try:
-                parse_date(value)
-            except DateError as exc:
-                self.problem(node, f"{what}: {key} {exc}")
-        return value
-
-    def dates_in_order(self, node: yaml.Node | None, what: str, start: str, end: str) -> None:
-        try:
-            order = check_order(parse_date(start), parse_date(end)) if start and end else None
-        except DateError:
-            return  # already reported where it is written
-        if order:
-            self.problem(node, f"{what}: {order}")
-
-    def options(self, items: dict[str, yaml.Node], base: RosterOptions, what: str) -> RosterOptions:
-        encoding = self.text(items, "encoding", what, default=base.encoding or "") or None
-        delimiter = self.text(items, "delimiter", what, default=base.delimiter or "") or None
-        try:
-            return checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
-        except Exception as exc:  # InputError: the bad value, reported where it is written
-            self.problem(items.get("encoding") or items.get("delimiter"), f"{what}: {exc}")
-            return base
+def _options(
+    reader: NodeReader, items: dict[str, yaml.Node], base: RosterOptions, what: str
+) -> RosterOptions:
+    """A roster's reading options: its own encoding/delimiter, else the defaults'."""
+    encoding = reader.text(items, "encoding", what, default=base.encoding or "") or None
+    delimiter = reader.text(items, "delimiter", what, default=base.delimiter or "") or None
+    try:
+        return checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
+    except InputError as exc:  # the bad value, reported where it is written
+        reader.problem(items.get("encoding") or items.get("delimiter"), f"{what}: {exc}")
+        return base
 
 
 def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]]:
     """Parse the manifest's structure; the rosters it names are read by ``read_manifest``."""
-    reader = _Reader(path)
+    reader = NodeReader(path)
     manifest = Manifest(path=path)
     root = load_yaml_document(path, reader.problems)
     if root is None:
@@ -209,7 +137,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     default_end = reader.text(defaults, "end_date", "defaults")
     reader.dates_in_order(top.get("defaults"), "defaults", default_start, default_end)
     manifest.id_column = reader.text(defaults, "id_column", "defaults", default=DEFAULT_ID_COLUMN)
-    base = reader.options(defaults, RosterOptions(id_column=manifest.id_column), "defaults")
+    base = _options(reader, defaults, RosterOptions(id_column=manifest.id_column), "defaults")
     if "hash_ids" in defaults:
         raw = scalar_text(defaults["hash_ids"])
         if raw not in ("true", "false", "yes", "no", "True", "False"):
@@ -265,13 +193,13 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 reader.dates_in_order(node, list_key, start, end)
             if bundle:
                 defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
-                options = reader.options(items, base, list_key)
+                options = _options(reader, items, base, list_key)
                 rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
     return manifest, reader.problems, rosters
 
 
 def _people_entry(
-    reader: _Reader,
+    reader: NodeReader,
     manifest: Manifest,
     rosters: list[_RosterRef],
     group: yaml.Node,
@@ -292,7 +220,7 @@ def _people_entry(
         if role is None:
             reader.problem(fields["role"], f"{label}: role {role_text!r} is not provisioned")
             return
-    options = reader.options(fields, base, label)
+    options = _options(reader, fields, base, label)
     paths = [fields["roster"]] if "roster" in fields else []
     paths += reader.sequence(fields.get("rosters"), f"{label}: rosters")
     for roster_node in paths:

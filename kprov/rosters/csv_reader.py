@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from kprov.rosters.collect import Collector, new_origin, new_person
+from kprov.rosters.collect import Collector, new_person
 from kprov.rosters.model import LEARNER, Origin, Person, Problem
 from kprov.rosters.roles import FAST_ROLE_OF, RoleError, role_of
 from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions
@@ -205,8 +205,8 @@ class CsvTable:
                 if fitted is None:
                     continue
                 cells = fitted
-            elif not any(cells):
-                continue
+            elif not cells[0].strip() and blank(cells):
+                continue  # an empty row, or Excel's trailing ",,,"
             yield line, cells
 
 
@@ -264,15 +264,17 @@ def _read_rows(
     ``rows()`` and ``Collector.add`` written out, for a million rows in about a second."""
     name = table.name
     append = collector.roster.people.append
-    digests = collector.digests
+    digest_appends = [bucket.append for bucket in collector.digests]
+    problems = collector.problems
     roles = FAST_ROLE_OF
     fast_id = FAST_ID.match
+    person_type, origin_type, new = Person, Origin, new_person
     forced_instance = collector.force_instance
     forced_role = collector.force_role
     keep = collector.still_keeping()
     reader = table.reader
     assert reader is not None
-    width, plain, offset = table.width_read, table.plain, table.offset
+    width, fitted_rows, offset = table.width_read, not table.plain, table.offset
     previous = reader.line_num  # type: ignore[attr-defined]
     seen = 0
     while True:
@@ -280,7 +282,7 @@ def _read_rows(
             for cells in reader:
                 line = offset + previous + 1
                 previous = reader.line_num  # type: ignore[attr-defined]
-                if len(cells) != width or not plain:
+                if fitted_rows or len(cells) != width:
                     fitted = table.fit(line, cells)
                     if fitted is None:
                         continue
@@ -305,13 +307,13 @@ def _read_rows(
                     continue
                 seen += 1
                 digest = hash((ext, instance))
-                digests[digest & 0xFF].append(digest)
+                digest_appends[digest & 0xFF](digest)
                 if keep:
-                    if collector.problems:
+                    if problems:
                         keep = collector.still_keeping()
                         continue
-                    origin = new_origin(Origin, (name, line))
-                    append(new_person(Person, (ext, role, origin, instance, None, False)))
+                    origin = new(origin_type, (name, line))
+                    append(new(person_type, (ext, role, origin, instance, None, False)))
             break
         except csv.Error as exc:
             line, previous = offset + previous + 1, reader.line_num  # type: ignore[attr-defined]

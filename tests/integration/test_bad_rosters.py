@@ -6,15 +6,33 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, start_sandbox
 from tests.helpers import run_cli
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "bad_rosters"
 EXPECTED: dict[str, dict[str, object]] = json.loads((CORPUS / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[Sandbox]:
+    box = start_sandbox()
+    yield box
+    box.server.stop()
+
+
+@pytest.fixture
+def sandbox_env(shared_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """One sandbox for the module (its shutdown is slow): no test here may send anything, so
+    each starts, and must end, with the sandbox having seen no request at all."""
+    for key, value in shared_sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    assert shared_sandbox.requests() == {}
+    return shared_sandbox
 
 
 def test_the_corpus_is_large_enough() -> None:
