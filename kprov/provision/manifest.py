@@ -333,7 +333,7 @@ def _add_class(
                 info.origin.file,
                 info.origin.line,
                 "the class title contains an email address; instance names must not hold "
-                "personal data",
+                "personal data: rename the class in the SIS",
             )
         )
     forced_start, forced_end = defaults.dates_forced

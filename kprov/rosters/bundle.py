@@ -17,6 +17,7 @@ from typing import IO
 from kprov.rosters.model import Problem
 from kprov.rosters.text import open_regular
 
+FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".yaml", ".yml")
 MAX_MEMBER_BYTES = 2 << 30  # 2 GiB inflated: far beyond any district's enrollments.csv
 MAX_RATIO = 200  # real CSV deflates 5-30x; a bomb, ~1000x
 RATIO_FLOOR = 1 << 20  # the ratio cap applies to members inflating past 1 MiB
@@ -34,7 +35,9 @@ ONEROSTER_FILES = ("enrollments.csv", "classes.csv", "orgs.csv", "academicsessio
 
 
 def is_bundle(path: Path) -> bool:
-    return path.suffix.lower() == ".zip" or path.is_dir()
+    """A .zip, or a directory (one named like a file, roster.csv, is a mistake: not a bundle)."""
+    suffix = path.suffix.lower()
+    return suffix == ".zip" or (suffix not in FILE_SUFFIXES and path.is_dir())
 
 
 def _unsafe_member(name: str) -> bool:
@@ -140,7 +143,10 @@ def open_bundle(path: Path, problems: list[Problem], stack: ExitStack) -> Bundle
         return None
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
-        bundle.problem(f"the zip holds {len(infos):,} members; a roster bundle holds a few")
+        bundle.problem(
+            f"the zip holds {len(infos):,} members, not a roster bundle's few files; "
+            "export the bundle again"
+        )
         return None
     unsafe = [i.filename for i in infos if _unsafe_member(i.filename)]
     if unsafe:

@@ -83,7 +83,12 @@ class _Reader:
             return ACTIVE
         if value in (DELETED, INACTIVE):
             return value
-        table.problem(line, f"status {cells[at]!r} is not active or tobedeleted", at + 1)
+        table.problem(
+            line,
+            f"status {cells[at]!r} is not active or tobedeleted; fix it in the SIS and export "
+            "again",
+            at + 1,
+        )
         return None
 
 
@@ -216,7 +221,10 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
                 state = "enabledUser=false"
             elif enabled not in _TRUE:
                 table.problem(
-                    line, f"enabledUser {cells[enabled_at]!r} is not true or false", enabled_at + 1
+                    line,
+                    f"enabledUser {cells[enabled_at]!r} is not true or false; fix it in the SIS "
+                    "and export again",
+                    enabled_at + 1,
                 )
                 continue
         users[user] = state

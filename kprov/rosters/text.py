@@ -142,7 +142,7 @@ def encoding_label(codec: str) -> str:
     return "UTF-8" if name in ("utf-8", "utf-8-sig") else name
 
 
-def guess_encoding(sample: bytes, exclude: str) -> str | None:
+def guess_encoding(sample: bytes, exclude: str, prefer: tuple[str, ...] = ()) -> str | None:
     """The likely encoding of *sample* (bytes that were not valid in *exclude*), or None.
 
     charset_normalizer scores the candidates; on a tie, and among encodings that read the
@@ -154,7 +154,8 @@ def guess_encoding(sample: bytes, exclude: str) -> str | None:
     except ImportError:  # pragma: no cover - installed with requests
         return None
     excluded = codecs.lookup(exclude).name
-    candidates = [c for c in _LIKELY if codecs.lookup(c).name != excluded]
+    ordered = prefer + tuple(c for c in _LIKELY if c not in prefer)
+    candidates = [c for c in ordered if codecs.lookup(c).name != excluded]
     rank = {codecs.lookup(c).name: i for i, c in enumerate(candidates)}
     matches = list(from_bytes(sample, cp_isolation=candidates))
     if not matches:
@@ -198,6 +199,7 @@ class TextLines:
     _text: io.TextIOWrapper = field(init=False, repr=False)
     _undecodable: list[_Undecodable] = field(init=False, default_factory=list)
     _more_undecodable: int = field(init=False, default=0)
+    _cr_only: bool = field(init=False, default=False)
     _sample: bytearray = field(init=False, default_factory=bytearray)
 
     def _open(self) -> io.TextIOWrapper:
@@ -274,13 +276,17 @@ class TextLines:
         self._undecodable.append(
             _Undecodable(self.number, found.start() + 1, ord(found.group()) - 0xDC00)
         )
+        if not self._sample:
+            self._cr_only = line.endswith("\r")
         if len(self._undecodable) <= _SAMPLE_LINES and len(self._sample) < 65536:
             self._sample += line.encode(self.codec, "surrogateescape")
 
     def _report_undecodable(self) -> None:
         if not self._undecodable:
             return
-        guess = guess_encoding(bytes(self._sample), self.codec)
+        # classic-Mac CR-only line endings come with the Mac's own encoding
+        prefer = ("mac_roman",) if self._cr_only else ()
+        guess = guess_encoding(bytes(self._sample), self.codec, prefer)
         if guess:
             fix = (
                 f"the file looks like {guess}: pass --encoding {guess} (or save it as UTF-8, "

@@ -103,6 +103,12 @@ def id_problems(value: str, *, check_pii: bool) -> list[str]:
             "lost); format the id column as Text in the spreadsheet and export it again"
         )
         return found
+    delimiter = next((c for c in ";|\t" if c in value), None)
+    if delimiter:
+        found.append(
+            f"id {value!r} holds {delimiter!r}, a CSV delimiter: the file's delimiter was "
+            "probably not recognised; pass --delimiter"
+        )
     if not value.isascii() and not unicodedata.is_normalized("NFC", value):
         found.append(
             f"id {value!r} is not in Unicode NFC form (decomposed accents), so it could become "

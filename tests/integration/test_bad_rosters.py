@@ -125,7 +125,7 @@ def test_a_fifo_a_device_and_a_directory_are_refused_promptly(
     assert time.monotonic() - started < 5
     assert f"{fifo}: is a named pipe (fifo), not a roster file" in stderr
     assert "/dev/zero: is a device, not a roster file" in stderr
-    assert f"{folder}: not a roster bundle" in stderr  # a directory is read as a bundle
+    assert f"{folder}: is a directory, not a roster file" in stderr
 
 
 def test_a_fifo_named_as_a_bundle_member_is_refused(sandbox_env: Sandbox, tmp_path: Path) -> None:

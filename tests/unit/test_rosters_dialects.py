@@ -178,3 +178,19 @@ def test_an_undecodable_line_in_utf16_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe" + "id\n".encode("utf-16-le") + b"\x00\xd8")  # lone surrogate
     found = problems_of(path, id_column="id")
     assert any("cannot decode the file as utf-16" in p for p in found)
+
+
+def test_a_classic_mac_export_names_mac_roman(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes("external_user_id,name\rstu-1,Renée Zoë\rstu-2,Jürgen\r".encode("mac_roman"))
+    assert all("pass --encoding mac_roman" in p for p in problems_of(path))
+    assert [p[0] for p in people(path, encoding="mac_roman")] == ["stu-1", "stu-2"]
+
+
+def test_a_delimiter_inside_an_id_means_the_dialect_was_misread(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("external_user_id\nstu-1;learner\n")
+    assert problems_of(path) == [
+        f"{path}:2: id 'stu-1;learner' holds ';', a CSV delimiter: the file's delimiter was "
+        "probably not recognised; pass --delimiter"
+    ]
