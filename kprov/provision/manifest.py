@@ -291,7 +291,7 @@ def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
     classes_of: dict[int, list[str]] = {}
     read = _read_refs(manifest, refs, classes_of)
     with open_inputs() as inputs:
-        if not problems and input_bytes([r.path for r in refs]) > KEEP_IN_FIRST_PASS:
+        if not problems and input_bytes([r.path for r in refs], inputs) > KEEP_IN_FIRST_PASS:
             scan_into(read, inputs, problems, keep=False, hash_key=None)
         roster, _rows = scan_into(read, inputs, problems, keep=True, hash_key=hash_key)
     for index, keys in classes_of.items():

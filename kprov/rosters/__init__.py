@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,10 @@ class Inputs:
         self._stdin.seek(0)
         return os.fdopen(os.dup(self._stdin.fileno()), "rb")
 
+    def stdin_size(self) -> int:
+        with self.stdin() as stream:
+            return os.fstat(stream.fileno()).st_size
+
     def close(self) -> None:
         if self._stdin is not None:
             self._stdin.close()
@@ -96,14 +101,12 @@ def read_input(
     collector: Collector,
     options: RosterOptions,
     inputs: Inputs,
-    *,
-    bundle_kind: str | None = None,
 ) -> BundleInfo | None:
     """Read one roster input into *collector*; a bundle's info when it is a bundle."""
     name = str(path)
     is_stdin = name == STDIN_NAME
     if not is_stdin and options.format == "auto" and is_bundle(path):
-        return read_bundle(path, collector, options, expect=bundle_kind)
+        return read_bundle(path, collector, options)
     with ExitStack() as stack:
         if is_stdin:
             stream = stack.enter_context(inputs.stdin())
@@ -159,7 +162,11 @@ def read_bundle(
             return None
         family = "sds" if kind.startswith("sds") else "oneroster"
         if expect is not None and expect != family:
-            bundle.problem(f"this is a {family} bundle, listed under `{expect}:`; move it")
+            label = "an SDS" if family == "sds" else "a OneRoster"
+            bundle.problem(
+                f"this is {label} bundle, listed under `{expect}:`; list it under `{family}:` "
+                "or `bundles:`"
+            )
             return None
         if kind == "sds-v1":
             info = read_sds_v1(bundle, collector, options.text())
@@ -184,17 +191,23 @@ def problems_error(problems: Sequence[Problem], what: str = "roster") -> InputEr
     )
 
 
-def input_bytes(paths: Sequence[Path]) -> int:
-    """The size of the inputs on disk (a bundle: its files), to choose one pass or two."""
+def input_bytes(paths: Sequence[Path], inputs: Inputs | None = None) -> int:
+    """How many bytes the inputs hold once inflated (a directory: its files; a zip: its
+    members; standard input: once copied aside), to choose between one pass and two."""
     total = 0
     for path in paths:
         try:
-            if path.is_dir():
+            if str(path) == STDIN_NAME:
+                total += inputs.stdin_size() if inputs is not None else 0
+            elif path.suffix.lower() == ".zip" and path.is_file():
+                with zipfile.ZipFile(path) as archive:
+                    total += sum(i.file_size for i in archive.infolist())
+            elif path.is_dir():
                 total += sum(p.stat().st_size for p in path.iterdir() if p.is_file())
             elif path.is_file():
                 total += path.stat().st_size
-        except OSError:
-            continue
+        except (OSError, zipfile.BadZipFile):
+            continue  # reported when it is read
     return total
 
 
@@ -300,7 +313,7 @@ def load_roster(paths: Sequence[Path], options: RosterOptions | None = None) -> 
     options = checked_options(options or RosterOptions())
     read = _reader(paths, options)
     with open_inputs() as inputs:
-        if input_bytes(paths) > KEEP_IN_FIRST_PASS:
+        if input_bytes(paths, inputs) > KEEP_IN_FIRST_PASS:
             scan(read, inputs, keep=False, hash_key=None, what="roster")  # refuse cheaply
         roster, _rows = scan(read, inputs, keep=True, hash_key=options.hash_key, what="roster")
         return roster

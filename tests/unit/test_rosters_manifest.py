@@ -140,7 +140,7 @@ def test_manifest_problems_and_roster_problems_are_reported_together(tmp_path: P
     assert "byte 0xE9 is not valid UTF-8" in text
     assert "is a bundle: list it under `bundles:`" in text
     assert "instance 'b': start_date '2026-13-01' is not a real date" in text
-    assert "this is a sds bundle, listed under `oneroster:`; move it" in text
+    assert "this is an SDS bundle, listed under `oneroster:`; list it under `sds:`" in text
 
 
 def test_a_class_listed_twice_is_a_problem(tmp_path: Path) -> None:
