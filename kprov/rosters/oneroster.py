@@ -15,12 +15,11 @@ the class's terms in `academicSessions.csv`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from kprov.rosters.bundle import Bundle
 from kprov.rosters.collect import Collector
 from kprov.rosters.csv_reader import CsvTable
-from kprov.rosters.dates import DateError, check_order, parse_date
+from kprov.rosters.dates import Term, term_span
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Problem
 from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.text import TextOptions
@@ -155,8 +154,11 @@ def read_oneroster(bundle: Bundle, collector: Collector, options: TextOptions) -
     check_users = modes["users"] == BULK and users is not None  # unusable: reported already
     sessions = _read_sessions(reader) if modes["academicsessions"] != ABSENT else {}
     classes = _read_classes(reader, sessions) if modes["classes"] != ABSENT else {}
+    check_classes = modes["classes"] == BULK and classes is not None
     if modes["enrollments"] != ABSENT:
-        _read_enrollments(reader, users or {}, classes, check_users=check_users)
+        _read_enrollments(
+            reader, users or {}, classes or {}, check_users=check_users, check_classes=check_classes
+        )
     return info
 
 
@@ -251,62 +253,25 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
     return users
 
 
-@dataclass
-class _Session:
-    origin: Origin
-    start: str
-    end: str
-    columns: tuple[int, int]
-
-
-def _read_sessions(reader: _Reader) -> dict[str, _Session]:
+def _read_sessions(reader: _Reader) -> dict[str, Term]:
     opened = reader.table("academicSessions.csv", ("sourcedId", "startDate", "endDate"))
     if opened is None:
         return {}
     table, (id_at, start_at, end_at) = opened
     return {
-        cells[id_at].strip(): _Session(
+        cells[id_at].strip(): Term(
             Origin(table.name, line), cells[start_at], cells[end_at], (start_at + 1, end_at + 1)
         )
         for line, cells in table.rows()
     }
 
 
-def _term_dates(
-    reader: _Reader, sessions: dict[str, _Session], terms: str
-) -> tuple[date | None, date | None]:
-    """The earliest start and latest end of a class's terms (dates checked where written)."""
-    starts: list[date] = []
-    ends: list[date] = []
-    for term in (t.strip() for t in terms.split(",")):
-        session = sessions.get(term)
-        if session is None:
-            continue
-        parsed: list[date | None] = []
-        for text, column in zip((session.start, session.end), session.columns, strict=True):
-            try:
-                parsed.append(parse_date(text) if text.strip() else None)
-            except DateError as exc:
-                reader.problems.append(
-                    Problem(session.origin.file, session.origin.line, str(exc), column)
-                )
-                parsed.append(None)
-        start, end = parsed
-        order = check_order(start, end)
-        if order:
-            origin = session.origin
-            reader.problems.append(Problem(origin.file, origin.line, order, session.columns[1]))
-            continue
-        starts += [start] if start else []
-        ends += [end] if end else []
-    return (min(starts) if starts else None), (max(ends) if ends else None)
-
-
-def _read_classes(reader: _Reader, sessions: dict[str, _Session]) -> dict[str, str]:
-    """sourcedId -> state; active classes become instances (roster.classes)."""
+def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] | None:
+    """sourcedId -> state (None if the file is unusable: reported); active classes become
+    instances (roster.classes)."""
     opened = reader.table("classes.csv", ("sourcedId", "title"))
     if opened is None:
-        return {}
+        return None
     table, (id_at, title_at) = opened
     status_at = table.column("status")
     terms_at = table.column("termSourcedIds")
@@ -332,7 +297,7 @@ def _read_classes(reader: _Reader, sessions: dict[str, _Session]) -> dict[str, s
             reader.collector.skip(table.name, line, key, f"class {state}: no instance")
             continue
         terms = cells[terms_at] if terms_at is not None else ""
-        start, end = _term_dates(reader, sessions, terms)
+        start, end = term_span(sessions, terms, reader.problems)
         roster.classes[key] = ClassInfo(
             key,
             cells[title_at].strip() or key,
@@ -344,7 +309,12 @@ def _read_classes(reader: _Reader, sessions: dict[str, _Session]) -> dict[str, s
 
 
 def _read_enrollments(
-    reader: _Reader, users: dict[str, str], classes: dict[str, str], *, check_users: bool
+    reader: _Reader,
+    users: dict[str, str],
+    classes: dict[str, str],
+    *,
+    check_users: bool,
+    check_classes: bool,
 ) -> None:
     opened = reader.table("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
     if opened is None:
@@ -377,7 +347,7 @@ def _read_enrollments(
             collector.skip(name, line, user, f"role {cells[role_at].strip()} is not provisioned")
             continue
         class_state = classes.get(key)
-        if class_state is None and modes["classes"] == BULK:
+        if class_state is None and check_classes:
             table.problem(
                 line,
                 f"classSourcedId {key!r} is not in classes.csv; export the bundle again",
