@@ -10,7 +10,10 @@ import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
+    DELIMITER_OPTION,
     DETAILED_EXITCODE_OPTION,
+    ENCODING_OPTION,
+    FORMAT_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     LOCK_TIMEOUT_OPTION,
@@ -46,6 +49,9 @@ def import_accounts(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
@@ -71,7 +77,7 @@ def import_accounts(
     from kprov.provision.commands import accounts_request
 
     def request(g: Globals) -> Request:
-        args = RosterArgs(rosters, id_column, hash_ids)
+        args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
         roster = read_roster(lambda: g.settings(mapping), args)
         return accounts_request(roster, sources=[str(p) for p in rosters])
 

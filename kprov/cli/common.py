@@ -30,6 +30,29 @@ ID_COLUMN_OPTION = typer.Option(
     help="Name of the id column in CSV rosters.",
     rich_help_panel=INPUT_PANEL,
 )
+DELIMITER_OPTION = typer.Option(
+    None,
+    "--delimiter",
+    help="CSV delimiter: ',' ';' '|' or 'tab' (default: Excel's sep= line, else detected "
+    "from the header).",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+ENCODING_OPTION = typer.Option(
+    None,
+    "--encoding",
+    help="Encoding of CSV rosters, any Python codec name such as cp1252 or utf-16 "
+    "(default: the BOM's, else UTF-8).",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+FORMAT_OPTION = typer.Option(
+    "auto",
+    "--format",
+    help="Roster format: auto (by file name), csv or yaml; `-` reads standard input (CSV "
+    "unless --format yaml).",
+    rich_help_panel=INPUT_PANEL,
+)
 HASH_IDS_OPTION = typer.Option(
     False,
     "--hash-ids",
@@ -114,6 +137,12 @@ class RosterArgs:
     paths: list[Path]
     id_column: str
     hash_ids: bool
+    delimiter: str | None = None
+    encoding: str | None = None
+    format: str = "auto"
+
+
+FREEZE_AFTER = 100_000  # people; see read_roster
 
 
 def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
@@ -123,16 +152,35 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
     reported as bad input even on a machine that is not configured yet.
     """
     if not args.paths:
-        raise InputError("no roster given", hint="Name one or more CSV, YAML or OneRoster files.")
-    hash_key = None
+        raise InputError(
+            "no roster given",
+            hint="Name one or more CSV or YAML files, OneRoster or SDS bundles, or `-`.",
+        )
+    from kprov.rosters import RosterOptions, checked_options, load_roster
+
+    options = checked_options(
+        RosterOptions(
+            id_column=args.id_column,
+            delimiter=args.delimiter,
+            encoding=args.encoding,
+            format=args.format,
+        )
+    )  # a bad --encoding or --delimiter is bad input too: exit 2 before configuration
     if args.hash_ids:
         from kprov.credentials import resolve_id_key
 
-        hash_key = resolve_id_key(settings()).reveal().encode("utf-8")
+        key = resolve_id_key(settings()).reveal().encode("utf-8")
+        options = RosterOptions(
+            options.id_column, key, options.delimiter, options.encoding, options.format
+        )
+    roster = load_roster(args.paths, options)
+    if len(roster.people) >= FREEZE_AFTER:
+        import gc
 
-    from kprov.rosters import RosterOptions, load_roster
-
-    return load_roster(args.paths, RosterOptions(id_column=args.id_column, hash_key=hash_key))
+        # The roster lives until the command ends: keep the cyclic collector from walking
+        # its millions of objects again at every collection while the plan is made.
+        gc.freeze()
+    return roster
 
 
 @contextmanager

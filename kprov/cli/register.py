@@ -9,7 +9,10 @@ import typer
 
 from kprov.cli.common import (
     CONCURRENCY_OPTION,
+    DELIMITER_OPTION,
     DETAILED_EXITCODE_OPTION,
+    ENCODING_OPTION,
+    FORMAT_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     INPUT_PANEL,
@@ -92,6 +95,9 @@ def register(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
@@ -122,7 +128,7 @@ def register(
     def request(g: Globals) -> Request:
         roster = Roster()
         if rosters:
-            args = RosterArgs(rosters, id_column, hash_ids)
+            args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
             roster = read_roster(lambda: g.settings(mapping), args)
         inline = _inline_people(instructor, learner)
         if inline and not instance:
@@ -168,6 +174,9 @@ def unregister(
     ),
     id_column: str = ID_COLUMN_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
@@ -197,7 +206,7 @@ def unregister(
             for n, ext in enumerate(external_ids or [], start=1)
         ]
         if roster is not None:
-            args = RosterArgs([roster], id_column, hash_ids)
+            args = RosterArgs([roster], id_column, hash_ids, delimiter, encoding, roster_format)
             people.extend(read_roster(lambda: g.settings(mapping), args).people)
         if not people:
             raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")

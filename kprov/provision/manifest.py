@@ -1,7 +1,14 @@
 """The semester manifest: learning instances and their people, validated as a whole.
 
-A manifest is YAML (safe loading, no aliases). Every problem is reported with file:line, and
-roster files it names are read and validated too, before anything is sent.
+A manifest is YAML (safe loading, no aliases). It lists instances with their people (inline
+lists, or CSV/YAML rosters in any dialect) and bundles (`oneroster:`, `sds:`, or `bundles:`
+for either) whose classes become instances. Every problem is reported with file:line, and
+every roster it names is read and validated before anything is sent.
+
+What the manifest states, it states for the planner: `authoritative` names the instances whose
+whole membership is stated (instances listed with their people; classes of a bundle whose
+enrollments are bulk); a delta bundle's classes are not, and its `tobedeleted` enrollments
+are `removals`, never implied by absence.
 """
 
 from __future__ import annotations
@@ -12,21 +19,38 @@ from pathlib import Path
 
 import yaml
 
-from kprov.rosters import Problem, RosterOptions, problems_error
+from kprov.errors import InputError
+from kprov.rosters import (
+    KEEP_IN_FIRST_PASS,
+    Inputs,
+    Problem,
+    Reader,
+    RosterOptions,
+    checked_options,
+    input_bytes,
+    open_inputs,
+    problems_error,
+    read_bundle,
+    read_input,
+    scan_into,
+)
+from kprov.rosters.bundle import is_bundle
+from kprov.rosters.collect import Collector
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
-from kprov.rosters.model import INSTRUCTOR, LEARNER, ROLES, Origin, Person, Roster, Skipped
-from kprov.rosters.oneroster import read_oneroster
-from kprov.rosters.validate import validate_people
-from kprov.rosters.yaml_reader import line_of, load_yaml_document, mapping_items, scalar_text
+from kprov.rosters.dates import DateError, check_order, parse_date
+from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
+from kprov.rosters.roles import RoleError, role_of
+from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
+from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
 
-MAX_FIELD = 256
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-TOP_KEYS = {"defaults", "instances", "oneroster"}
-DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"}
+TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles"}
+TEXT_KEYS = {"encoding", "delimiter"}
+DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"} | TEXT_KEYS
 INSTANCE_KEYS = {"key", "name", "graph_id", "start_date", "end_date", "people"}
-PEOPLE_KEYS = {"roster", "rosters", "role", "learners", "instructors"}
-ONEROSTER_KEYS = {"path", "graph_id", "start_date", "end_date"}
+PEOPLE_KEYS = {"roster", "rosters", "role", "learners", "instructors"} | TEXT_KEYS
+BUNDLE_KEYS = {"path", "graph_id", "start_date", "end_date"} | TEXT_KEYS
+BUNDLE_LISTS = {"oneroster": "oneroster", "sds": "sds", "bundles": None}  # key -> family
 
 
 @dataclass(frozen=True)
@@ -42,21 +66,33 @@ class InstanceSpecLine:
 
 
 @dataclass(frozen=True)
+class _BundleDefaults:
+    graph_id: str
+    start_date: str  # what applies when the bundle gives a class no date of its own
+    end_date: str
+    dates_forced: tuple[bool, bool]  # the entry itself set start_date / end_date
+    family: str | None  # "oneroster" / "sds" when listed under that key
+
+
+@dataclass(frozen=True)
 class _RosterRef:
     """A roster file named by the manifest, read once the structure is known to be sound."""
 
     path: Path
     node: yaml.Node
+    options: RosterOptions
     role: str | None = None  # forces the role of every line
     instance_key: str = ""  # the instance its people join (plain rosters)
-    oneroster: InstanceSpecLine | None = None  # defaults for the classes of a bundle
+    bundle: _BundleDefaults | None = None  # set for bundles: their classes become instances
 
 
 @dataclass
 class Manifest:
     path: Path
     instances: dict[str, InstanceSpecLine] = field(default_factory=dict)
-    people: list[Person] = field(default_factory=list)  # each with instance_key set
+    # Each with instance_key set. A delta bundle's people may name a class the manifest does
+    # not list (created by an earlier bulk): the planner finds it in its registry.
+    people: list[Person] = field(default_factory=list)
     # Delta bundles: enrollments marked tobedeleted, each with instance_key set. They are
     # removals (through the same brake), never implied by absence.
     removals: list[Person] = field(default_factory=list)
@@ -66,76 +102,26 @@ class Manifest:
     skipped: list[Skipped] = field(default_factory=list)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
+    # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
+    inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
 
-class _Reader:
-    """Walks the composed YAML nodes, collecting problems with their lines."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.name = str(path)
-        self.problems: list[Problem] = []
-
-    def problem(self, node: yaml.Node | None, message: str) -> None:
-        line = line_of(node) if node is not None else None
-        column = int(node.start_mark.column) + 1 if node is not None else None
-        self.problems.append(Problem(self.name, line, message, column))
-
-    def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"{what} must be a mapping (key: value lines)")
-            return {}
-        for key_node, _value in node.value:
-            key = scalar_text(key_node)
-            if key not in allowed:
-                self.problem(
-                    key_node,
-                    f"unknown field {key!r} in {what}; expected one of: "
-                    f"{', '.join(sorted(allowed))}",
-                )
-        return mapping_items(node)
-
-    def sequence(self, node: yaml.Node | None, what: str) -> list[yaml.Node]:
-        if node is None:
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, f"{what} must be a list")
-            return []
-        return list(node.value)
-
-    def text(
-        self,
-        items: dict[str, yaml.Node],
-        key: str,
-        what: str,
-        *,
-        required: bool = False,
-        default: str = "",
-        parent: yaml.Node | None = None,
-    ) -> str:
-        node = items.get(key)
-        if node is None:
-            if required:
-                self.problem(parent, f"{what} has no {key}; add `{key}:`")
-            return default
-        value = scalar_text(node)
-        if value is None or (required and not value.strip()):
-            if required or (value is None and not isinstance(node, yaml.ScalarNode)):
-                self.problem(node, f"{what}: {key} must be a non-empty text")
-            return default
-        value = value.strip()
-        if len(value) > MAX_FIELD:
-            self.problem(
-                node, f"{what}: {key} is {len(value)} characters; the API allows {MAX_FIELD}"
-            )
-        if key.endswith("_date") and value and not _DATE.match(value):
-            self.problem(node, f"{what}: {key} {value!r} is not an ISO 8601 date (e.g. 2026-09-01)")
-        return value
+def _options(
+    reader: NodeReader, items: dict[str, yaml.Node], base: RosterOptions, what: str
+) -> RosterOptions:
+    """A roster's reading options: its own encoding/delimiter, else the defaults'."""
+    encoding = reader.text(items, "encoding", what, default=base.encoding or "") or None
+    delimiter = reader.text(items, "delimiter", what, default=base.delimiter or "") or None
+    try:
+        return checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
+    except InputError as exc:  # the bad value, reported where it is written
+        reader.problem(items.get("encoding") or items.get("delimiter"), f"{what}: {exc}")
+        return base
 
 
 def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]]:
     """Parse the manifest's structure; the rosters it names are read by ``read_manifest``."""
-    reader = _Reader(path)
+    reader = NodeReader(path)
     manifest = Manifest(path=path)
     root = load_yaml_document(path, reader.problems)
     if root is None:
@@ -149,13 +135,15 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     default_graph = reader.text(defaults, "graph_id", "defaults")
     default_start = reader.text(defaults, "start_date", "defaults")
     default_end = reader.text(defaults, "end_date", "defaults")
+    reader.dates_in_order(top.get("defaults"), "defaults", default_start, default_end)
     manifest.id_column = reader.text(defaults, "id_column", "defaults", default=DEFAULT_ID_COLUMN)
+    base = _options(reader, defaults, RosterOptions(id_column=manifest.id_column), "defaults")
     if "hash_ids" in defaults:
         raw = scalar_text(defaults["hash_ids"])
         if raw not in ("true", "false", "yes", "no", "True", "False"):
             reader.problem(defaults["hash_ids"], "defaults: hash_ids must be true or false")
         manifest.hash_ids = raw in ("true", "yes", "True")
-    base = path.parent
+    folder = path.parent
     rosters: list[_RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
         items = reader.mapping(node, "an instance", INSTANCE_KEYS)
@@ -177,133 +165,192 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
             first = manifest.instances[key].origin
             reader.problem(
                 items.get("key"),
-                f"instance key {key!r} appears twice (first at {first}); keys must be unique",
+                f"instance key {key!r} appears twice (first at {first}); keep keys unique",
             )
             continue
         if not key:
             continue
+        start = reader.text(items, "start_date", label, default=default_start)
+        end = reader.text(items, "end_date", label, default=default_end)
+        reader.dates_in_order(node, label, start, end)
         manifest.instances[key] = InstanceSpecLine(
-            key,
-            name,
-            graph_id,
-            reader.text(items, "start_date", label, default=default_start),
-            reader.text(items, "end_date", label, default=default_end),
-            Origin(str(path), line_of(node)),
+            key, name, graph_id, start, end, Origin(str(path), line_of(node))
         )
+        manifest.authoritative.add(key)
         for group in reader.sequence(items.get("people"), f"{label}: people"):
-            fields = reader.mapping(group, f"{label}: people entry", PEOPLE_KEYS)
-            role = reader.text(fields, "role", label) or None
-            if role is not None and role not in ROLES:
-                reader.problem(
-                    fields["role"], f"{label}: role {role!r} is not one of: {', '.join(ROLES)}"
-                )
-                continue
-            paths = [fields["roster"]] if "roster" in fields else []
-            paths += reader.sequence(fields.get("rosters"), f"{label}: rosters")
-            for roster_node in paths:
-                text = scalar_text(roster_node)
-                if not text:
-                    reader.problem(roster_node, f"{label}: roster must be a file path")
-                    continue
-                rosters.append(_RosterRef(base / text, roster_node, role, key))
-            for list_key, list_role in (("learners", LEARNER), ("instructors", INSTRUCTOR)):
-                for person_node in reader.sequence(fields.get(list_key), f"{label}: {list_key}"):
-                    ext = scalar_text(person_node)
-                    if ext is None:
-                        reader.problem(person_node, f"{label}: {list_key} must list ids")
-                        continue
-                    manifest.people.append(
-                        Person(
-                            ext,
-                            list_role,
-                            Origin(str(path), line_of(person_node)),
-                            instance_key=key,
-                        )
-                    )
-    for node in reader.sequence(top.get("oneroster"), "oneroster"):
-        items = reader.mapping(node, "a oneroster entry", ONEROSTER_KEYS)
-        bundle = reader.text(items, "path", "a oneroster entry", required=True, parent=node)
-        graph_id = reader.text(items, "graph_id", "oneroster", default=default_graph)
-        if bundle and not graph_id:
-            reader.problem(node, "oneroster entry has no graph_id (and defaults has none)")
-        if bundle:
-            defaults_for_classes = InstanceSpecLine(
-                "",
-                "",
-                graph_id,
-                reader.text(items, "start_date", "oneroster", default=default_start),
-                reader.text(items, "end_date", "oneroster", default=default_end),
-                Origin(str(path), line_of(node)),
-            )
-            rosters.append(_RosterRef(base / bundle, node, oneroster=defaults_for_classes))
+            _people_entry(reader, manifest, rosters, group, key, label, base, folder)
+    for list_key, family in BUNDLE_LISTS.items():
+        for node in reader.sequence(top.get(list_key), list_key):
+            items = reader.mapping(node, f"a {list_key} entry", BUNDLE_KEYS)
+            bundle = reader.text(items, "path", f"a {list_key} entry", required=True, parent=node)
+            graph_id = reader.text(items, "graph_id", list_key, default=default_graph)
+            if bundle and not graph_id:
+                reader.problem(node, f"{list_key} entry has no graph_id (and defaults has none)")
+            start = reader.text(items, "start_date", list_key, default=default_start)
+            end = reader.text(items, "end_date", list_key, default=default_end)
+            forced = ("start_date" in items, "end_date" in items)
+            if all(forced):  # otherwise each class is checked with the dates it gets
+                reader.dates_in_order(node, list_key, start, end)
+            if bundle:
+                defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
+                options = _options(reader, items, base, list_key)
+                rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
     return manifest, reader.problems, rosters
 
 
-def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
-    """The manifest with every roster read and every person validated; InputError if not."""
-    from kprov.rosters import read_file
-
-    manifest, problems, rosters = load_manifest(path)
-    options = RosterOptions(id_column=manifest.id_column)
-    for ref in rosters:
-        roster = Roster()
-        if not ref.path.exists():
-            problems.append(
-                Problem(
-                    str(path),
-                    line_of(ref.node),
-                    f"roster {str(ref.path)!r} does not exist (paths are relative to the manifest)",
-                )
-            )
+def _people_entry(
+    reader: NodeReader,
+    manifest: Manifest,
+    rosters: list[_RosterRef],
+    group: yaml.Node,
+    key: str,
+    label: str,
+    base: RosterOptions,
+    folder: Path,
+) -> None:
+    fields = reader.mapping(group, f"{label}: people entry", PEOPLE_KEYS)
+    role_text = reader.text(fields, "role", label) or None
+    role = None
+    if role_text is not None:
+        try:
+            role = role_of(role_text)
+        except RoleError as exc:
+            reader.problem(fields["role"], f"{label}: {exc}")
+            return
+        if role is None:
+            reader.problem(fields["role"], f"{label}: role {role_text!r} is not provisioned")
+            return
+    options = _options(reader, fields, base, label)
+    paths = [fields["roster"]] if "roster" in fields else []
+    paths += reader.sequence(fields.get("rosters"), f"{label}: rosters")
+    for roster_node in paths:
+        text = scalar_text(roster_node)
+        if not text:
+            reader.problem(roster_node, f"{label}: roster must be a file path")
             continue
-        if ref.oneroster is not None:
-            read_oneroster(ref.path, problems, roster)
-            for class_key, title in roster.class_titles.items():
-                if class_key in manifest.instances:
-                    problems.append(
+        rosters.append(_RosterRef(folder / text, roster_node, options, role, key))
+    for list_key, list_role in (("learners", LEARNER), ("instructors", INSTRUCTOR)):
+        for person_node in reader.sequence(fields.get(list_key), f"{label}: {list_key}"):
+            ext = scalar_text(person_node)
+            if ext is None:
+                reader.problem(person_node, f"{label}: {list_key} must list ids")
+                continue
+            manifest.inline.append((ext, list_role, line_of(person_node), key))
+
+
+def _read_refs(
+    manifest: Manifest, refs: list[_RosterRef], classes_of: dict[int, list[str]]
+) -> Reader:
+    """The reading pass, as a function a scan can run (again, to name duplicates)."""
+    name = str(manifest.path)
+
+    def read(collector: Collector, inputs: Inputs) -> None:
+        classes_of.clear()
+        for ext, role, line, key in manifest.inline:
+            collector.add(ext, role, name, line, key)
+        for index, ref in enumerate(refs):
+            line = line_of(ref.node)
+            if not ref.path.exists():
+                collector.problems.append(
+                    Problem(
+                        name,
+                        line,
+                        f"roster {str(ref.path)!r} does not exist (paths are relative to the "
+                        "manifest)",
+                    )
+                )
+                continue
+            if ref.bundle is None:
+                if is_bundle(ref.path):
+                    collector.problems.append(
                         Problem(
-                            str(path),
-                            line_of(ref.node),
-                            f"OneRoster class {class_key!r} is also listed under instances",
+                            name,
+                            line,
+                            f"{str(ref.path)!r} is a bundle: list it under `bundles:` (its "
+                            "classes become instances), not as an instance's roster",
                         )
                     )
                     continue
-                manifest.instances[class_key] = InstanceSpecLine(
-                    class_key,
-                    title[:MAX_FIELD] or class_key,
-                    ref.oneroster.graph_id,
-                    ref.oneroster.start_date,
-                    ref.oneroster.end_date,
-                    Origin(f"{ref.path}!classes.csv", 0),
-                )
-            manifest.people.extend(
-                p for p in roster.people if not p.account_only and p.instance_key
-            )
-            manifest.skipped.extend(roster.skipped_rows)
-            continue
-        read_file(ref.path, problems, roster, options)
-        for person in roster.people:
-            manifest.people.append(
-                Person(
-                    person.external_id,
-                    ref.role or person.role,
-                    person.origin,
-                    instance_key=ref.instance_key,
-                )
-            )
-    people, id_problems = validate_people(manifest.people, hash_key=hash_key)
-    problems.extend(id_problems)
-    for person in people:
-        if person.instance_key not in manifest.instances:
-            problems.append(
-                Problem(
-                    person.origin.file,
-                    person.origin.line,
-                    f"enrolled in unknown class {person.instance_key!r}",
-                )
-            )
+                collector.force_instance, collector.force_role = ref.instance_key, ref.role
+                read_input(ref.path, collector, ref.options, inputs)
+                collector.force_instance = collector.force_role = None
+                continue
+            before = set(collector.roster.classes)
+            read_bundle(ref.path, collector, ref.options, expect=ref.bundle.family)
+            classes_of[index] = [k for k in collector.roster.classes if k not in before]
+
+    return read
+
+
+def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
+    """The manifest with every roster read and every person validated; InputError if not.
+
+    Problems of the manifest and of its rosters are reported together. Large inputs are
+    first checked without keeping anyone, so a refusal never costs the people's memory."""
+    manifest, problems, refs = load_manifest(path)
+    classes_of: dict[int, list[str]] = {}
+    read = _read_refs(manifest, refs, classes_of)
+    with open_inputs() as inputs:
+        if not problems and input_bytes([r.path for r in refs], inputs) > KEEP_IN_FIRST_PASS:
+            scan_into(read, inputs, problems, keep=False, hash_key=None)
+        roster, _rows = scan_into(read, inputs, problems, keep=True, hash_key=hash_key)
+    for index, keys in classes_of.items():
+        ref = refs[index]
+        assert ref.bundle is not None
+        for class_key in keys:
+            _add_class(manifest, problems, ref, ref.bundle, roster.classes[class_key])
     if problems:
         raise problems_error(problems, what="manifest")
-    manifest.people = people
-    manifest.authoritative = set(manifest.instances)  # narrowed for delta bundles
+    manifest.people = [p for p in roster.people if not p.account_only]
+    manifest.removals = roster.removals
+    manifest.skipped = roster.skipped_rows
+    manifest.authoritative |= roster.authoritative_classes
+    manifest.inline = []
     return manifest
+
+
+def _add_class(
+    manifest: Manifest,
+    problems: list[Problem],
+    ref: _RosterRef,
+    defaults: _BundleDefaults,
+    info: ClassInfo,
+) -> None:
+    """A bundle's class as an instance: the entry's own dates first, then the class's terms,
+    then the manifest's defaults."""
+    if info.key in manifest.instances:
+        problems.append(
+            Problem(
+                str(manifest.path),
+                line_of(ref.node),
+                f"class {info.key!r} of {ref.path} is also listed under instances; list it once",
+            )
+        )
+        return
+    if _EMAIL.search(info.title):
+        problems.append(
+            Problem(
+                info.origin.file,
+                info.origin.line,
+                "the class title contains an email address; instance names must not hold "
+                "personal data: rename the class in the SIS",
+            )
+        )
+    forced_start, forced_end = defaults.dates_forced
+    start = defaults.start_date if forced_start else info.start_date or defaults.start_date
+    end = defaults.end_date if forced_end else info.end_date or defaults.end_date
+    try:
+        order = check_order(parse_date(start), parse_date(end)) if start and end else None
+    except DateError:
+        order = None  # reported where it is written
+    if order:
+        problems.append(
+            Problem(
+                str(manifest.path),
+                line_of(ref.node),
+                f"class {info.key!r} of {ref.path}: {order} (set start_date and end_date)",
+            )
+        )
+    manifest.instances[info.key] = InstanceSpecLine(
+        info.key, info.title[:MAX_FIELD], defaults.graph_id, start, end, info.origin
+    )

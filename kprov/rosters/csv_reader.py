@@ -1,184 +1,347 @@
-"""Streaming CSV reading with line numbers, strict UTF-8 (BOM allowed) and precise problems."""
+"""CSV as districts export it: any delimiter, Excel's `sep=` line, ragged trailing cells.
+
+The delimiter is Excel's `sep=X` first line when there is one, else `--delimiter`, else the
+one of comma, semicolon, tab and pipe that splits the header most. Rows whose cells are all
+empty are skipped, header cells that are empty are ignored (and so are cells under them),
+and every row keeps the line it started on.
+"""
 
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 from collections.abc import Iterator
 from typing import IO
 
-from kprov.rosters.model import LEARNER, ROLES, Origin, Person, Problem, Roster
+from kprov.rosters.collect import Collector, new_person
+from kprov.rosters.model import LEARNER, Origin, Person, Problem
+from kprov.rosters.roles import FAST_ROLE_OF, RoleError, role_of
+from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions
+from kprov.rosters.validate import FAST_ID, hash_external_id
 
-MAX_LINE_BYTES = 1 << 20  # a roster line longer than 1 MiB is a broken export, not data
 DEFAULT_ID_COLUMN = "external_user_id"
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+_SEP_LINE = re.compile(r'^"?sep=(.)"?[,;\t|]*\s*$', re.IGNORECASE)
+_BLANK = " \t\r\n,;|"
 
-csv.field_size_limit(MAX_LINE_BYTES)
+csv.field_size_limit(MAX_LINE_CHARS)
 
 
-class CsvRecords:
-    """Rows of one CSV file as (first line number, {column: value}), problems gathered aside.
+def parse_delimiter(text: str) -> str:
+    """`--delimiter` value -> the character; ValueError naming the accepted spellings."""
+    value = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(value) != 1 or value in '\r\n"':
+        raise ValueError(f"--delimiter {text!r}: give one character such as ',' ';' '|', or 'tab'")
+    return value
 
-    Undecodable bytes, over-long lines, ragged rows and broken quoting become problems naming
-    the line; reading continues so that one run reports every problem of the file.
-    """
 
-    def __init__(self, name: str, stream: IO[bytes], problems: list[Problem]) -> None:
-        self.name = name
-        self._stream = stream
-        self._problems = problems
-        self._physical_line = 0
-        self.header: list[str] = []
+def sniff_delimiter(header_line: str) -> str:
+    """The candidate that splits the header line most (outside quotes); comma on a tie."""
+    outside = re.sub(r'"[^"]*"', "", header_line)
+    counts = [(outside.count(d), -i, d) for i, d in enumerate(DELIMITERS)]
+    best = max(counts)
+    return best[2] if best[0] else ","
 
-    def _lines(self) -> Iterator[str]:
-        first = True
-        while True:
-            raw = self._stream.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            self._physical_line += 1
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                self._problem(
-                    self._physical_line,
-                    f"line is longer than {MAX_LINE_BYTES // 1024} KiB; the file is probably "
-                    "not a roster export (or lacks line breaks)",
-                )
-                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
-                    raw = self._stream.readline(MAX_LINE_BYTES + 1)
-                continue
-            if first:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            if b"\x00" in raw:
-                self._problem(
-                    self._physical_line,
-                    "line contains a NUL byte",
-                    column=raw.index(b"\x00") + 1,
-                    fix="the file is binary or UTF-16: save it as UTF-8 CSV",
-                )
-                yield "\n"
-                continue
 
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self._problem(
-                    self._physical_line,
-                    f"byte 0x{raw[exc.start]:02X} is not valid UTF-8",
-                    column=len(raw[: exc.start].decode("utf-8", "replace")) + 1,
-                    fix="save the file as UTF-8 (in Excel: 'CSV UTF-8'), or convert it with "
-                    "`iconv -f WINDOWS-1252 -t UTF-8`",
-                )
-                yield "\n"  # keep line numbers aligned; the row is reported, not used
+class CsvTable:
+    """One CSV file: its dialect found, its header read, its rows in header order."""
 
-    def _problem(
-        self, line: int | None, message: str, *, column: int | None = None, fix: str = ""
+    def __init__(
+        self, name: str, stream: IO[bytes], problems: list[Problem], options: TextOptions
     ) -> None:
-        text = f"{message}; {fix}" if fix else message
-        self._problems.append(Problem(self.name, line, text, column))
+        self.name = name
+        self.problems = problems
+        self.lines = TextLines(name, stream, problems, options.encoding)
+        self.delimiter = options.delimiter
+        self.header: list[str] = []
+        self.width = 0
+        self.offset = 0  # physical lines consumed before the csv reader's first line
+        self.reader: Iterator[list[str]] | None = None
+        self._kept: list[int] | None = None  # indexes of named columns when some are unnamed
+        self._raw_width = 0
+        self._repeated: dict[str, tuple[int, int]] = {}  # lower-case name -> two columns
 
-    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        """Rows as {column: value}; see ``field_rows`` for the fast positional form."""
-        for line, fields in self.field_rows():
-            yield line, dict(zip(self.header, fields, strict=True))
+    def problem(self, line: int | None, message: str, column: int | None = None) -> None:
+        self.problems.append(Problem(self.name, line, message, column))
 
-    def field_rows(self) -> Iterator[tuple[int, list[str]]]:
-        """Rows as lists in header order (``header`` is set before the first one)."""
-        reader = csv.reader(self._lines(), strict=True)
-
-        start = 1
+    def open(self) -> bool:
+        """Find the dialect and read the header; False (with a problem) when there is none."""
+        lines = iter(self.lines)
+        consumed = 0
+        first: str | None = None
+        sep_allowed = True  # Excel's `sep=X` may only be the first line with content
+        for line in lines:
+            consumed += 1
+            if line == REFUSED:  # the header itself cannot be read: its problem says why
+                for _rest in lines:  # read on, so every line's problem is reported
+                    pass
+                return False
+            if not line.strip(_BLANK):
+                continue
+            if sep_allowed:
+                sep_allowed = False
+                match = _SEP_LINE.match(line)
+                if match:
+                    self.delimiter = self.delimiter or match.group(1)
+                    continue
+            first = line
+            break
+        if first is None:
+            self.problem(None, "the file is empty: no header row; export it again")
+            return False
+        self.delimiter = self.delimiter or sniff_delimiter(first)
+        self.offset = consumed - 1
+        reader = csv.reader(itertools.chain((first,), lines), delimiter=self.delimiter, strict=True)
+        self.reader = reader
         try:
-            for fields in reader:
-                line, start = start, self._physical_line + 1
-                if not self.header:
-                    if not fields or all(not f.strip() for f in fields):
-                        continue
-                    self.header = [f.strip() for f in fields]
-                    self._check_header(line)
-                    continue
-                if not fields or fields == [""] or fields == ["\n"]:
-                    continue
-                if len(fields) != len(self.header):
-                    self._problem(
-                        line,
-                        f"row has {len(fields)} fields but the header has {len(self.header)}",
-                        fix="check for a missing or extra comma, or an unquoted comma in a value",
-                    )
-                    continue
-                yield line, fields
+            cells = next(reader)
         except csv.Error as exc:
-            self._problem(
-                self._physical_line,
-                f"cannot parse CSV ({exc})",
-                fix="check quoting: a value with commas or quotes must be in double quotes",
-            )
-        if not self.header:
-            self._problem(None, "the file is empty: no header row", fix="export it again")
+            self.problem(self.offset + 1, f"cannot parse the header ({exc})")
+            return False
+        self._set_header(cells)
+        return True
 
-    def _check_header(self, line: int) -> None:
+    def _set_header(self, cells: list[str]) -> None:
+        names = [c.strip().lstrip("\ufeff") for c in cells]
         seen: dict[str, int] = {}
-        for index, name in enumerate(self.header, start=1):
+        for index, name in enumerate(names, start=1):
             key = name.lower()
-            if key in seen:
-                self._problem(
-                    line,
-                    f"column {name!r} appears twice in the header (columns {seen[key]} and "
-                    f"{index})",
-                    column=index,
-                    fix="remove or rename one of them",
-                )
+            if key and key in seen:
+                self._repeated.setdefault(key, (seen[key], index))
             seen.setdefault(key, index)
+        if all(names):
+            self.header = names
+        else:  # Excel's empty trailing header cells: ignore them and what is under them
+            self._kept = [i for i, name in enumerate(names) if name]
+            self.header = [names[i] for i in self._kept]
+        self._raw_width = len(names)
+        self.width = len(self.header)
 
-    def index(self, column: str | None) -> int | None:
-        return None if column is None else self.header.index(column)
+    def column(self, wanted: str) -> int | None:
+        """The index of *wanted* (matched case-insensitively), or None.
 
-    def column(self, wanted: str) -> str | None:
-        """The header's spelling of *wanted*, matched case-insensitively."""
-        for name in self.header:
-            if name.lower() == wanted.lower():
-                return name
+        A column kprov reads must appear once; other repeated names do not matter (and are
+        never quoted: a file without a header would show a row of data there)."""
+        lowered = wanted.lower()
+        repeated = self._repeated.pop(lowered, None)
+        if repeated:
+            first, second = repeated
+            self.problem(
+                self.offset + 1,
+                f"column {wanted!r} appears twice in the header (columns {first} and {second}); "
+                "remove or rename one of them",
+                second,
+            )
+        for index, name in enumerate(self.header):
+            if name.lower() == lowered:
+                return index
         return None
+
+    def fit(self, line: int, cells: list[str]) -> list[str] | None:
+        """Cells in header order, or None for a row to skip (blank, or reported as ragged)."""
+        kept = self._kept
+        raw_width = self._raw_width
+        if len(cells) == raw_width and kept is None:
+            return cells
+        if not any(c.strip() for c in cells):
+            return None  # an empty row, or Excel's trailing ",,,"
+        if len(cells) > raw_width and not any(c.strip() for c in cells[raw_width:]):
+            cells = cells[:raw_width]
+        if len(cells) < raw_width and kept is not None and len(cells) > kept[-1]:
+            cells = cells + [""] * (raw_width - len(cells))
+        if len(cells) != raw_width:
+            self.problem(
+                line,
+                f"row has {len(cells)} fields but the header has {raw_width}; check for a "
+                f"missing or extra {_named(self.delimiter)}, or an unquoted "
+                f"{_named(self.delimiter)} in a value",
+            )
+            return None
+        return cells if kept is None else [cells[i] for i in kept]
+
+    def raw_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(first line, cells as read) for every row after the header; csv errors recorded."""
+        reader = self.reader
+        assert reader is not None
+        offset = self.offset
+        previous = reader.line_num  # type: ignore[attr-defined]
+        while True:
+            try:
+                for cells in reader:
+                    line, previous = offset + previous + 1, reader.line_num  # type: ignore[attr-defined]
+                    yield line, cells
+                return
+            except csv.Error as exc:
+                line, previous = offset + previous + 1, reader.line_num  # type: ignore[attr-defined]
+                self.csv_problem(line, exc)
+
+    def csv_problem(self, line: int, exc: csv.Error) -> None:
+        self.problem(
+            line,
+            f"cannot parse CSV ({exc}); check quoting: a value holding the delimiter, a quote "
+            "or a line break must be in double quotes",
+        )
+
+    @property
+    def width_read(self) -> int:
+        """How many cells a row has as read (the header's, unnamed columns included)."""
+        return self._raw_width
+
+    @property
+    def plain(self) -> bool:
+        """Whether rows are used as read (no unnamed header cell to drop)."""
+        return self._kept is None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(first line, cells in header order) for every usable row."""
+        width = self._raw_width
+        plain = self._kept is None
+        fit = self.fit
+        for line, cells in self.raw_rows():
+            if len(cells) != width or not plain:
+                fitted = fit(line, cells)
+                if fitted is None:
+                    continue
+                cells = fitted
+            elif not cells[0].strip() and blank(cells):
+                continue  # an empty row, or Excel's trailing ",,,"
+            yield line, cells
+
+
+def blank(cells: list[str]) -> bool:
+    """A row whose cells are all empty or spaces: skipped, like Excel's trailing ",,,"."""
+    return not any(c.strip() for c in cells)
+
+
+def _named(delimiter: str | None) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(
+        delimiter or ",", repr(delimiter)
+    )
 
 
 def read_roster_csv(
-    name: str,
-    stream: IO[bytes],
-    problems: list[Problem],
-    roster: Roster,
-    *,
-    id_column: str = DEFAULT_ID_COLUMN,
+    table: CsvTable, collector: Collector, *, id_column: str = DEFAULT_ID_COLUMN
 ) -> None:
-    """Read a plain roster CSV: an id column, optional ``role`` and ``instance`` columns."""
-    records = CsvRecords(name, stream, problems)
-    columns: tuple[int, int | None, int | None] | None = None
-    for line, row in records.field_rows():
-        if columns is None:
-            id_name = records.column(id_column)
-            if id_name is None:
-                break
-            columns = (records.header.index(id_name), records.index(records.column("role")),
-                       records.index(records.column("instance")))  # fmt: skip
-
-        id_at, role_at, instance_at = columns
-        raw_role = row[role_at] if role_at is not None else ""
-        role = (raw_role.strip().lower() or LEARNER) if raw_role else LEARNER
-        if role not in ROLES:
-            problems.append(
-                Problem(
-                    name,
-                    line,
-                    f"role {raw_role!r} is not one of: {', '.join(ROLES)}; fix the value "
-                    "(an empty role means learner)",
-                    (role_at or 0) + 1,
-                )
-            )
-            continue
-        instance = row[instance_at].strip() if instance_at is not None else ""
-        roster.people.append(Person(row[id_at], role, Origin(name, line), instance or None))
-    if records.header and records.column(id_column) is None:
-        problems.append(
-            Problem(
-                name,
-                1,
-                f"no {id_column!r} column (found: {', '.join(records.header)}); "
-                f"name the id column {id_column!r}, or pass --id-column NAME",
-            )
+    """A plain roster: an id column, optional ``role`` and ``instance`` columns."""
+    if not table.open():
+        return
+    id_at = table.column(id_column)
+    if id_at is None:
+        table.problem(
+            table.offset + 1,
+            f"no {id_column!r} column (found: {', '.join(table.header)}); name the id "
+            f"column {id_column!r}, or pass --id-column NAME",
         )
+        return
+    role_at = table.column("role")
+    instance_at = table.column("instance")
+    if collector.naming is not None or collector.hash_key is not None:
+        _read_rows_slowly(table, collector, id_at, role_at, instance_at)
+    else:
+        _read_rows(table, collector, id_at, role_at, instance_at)
+
+
+def _role(
+    table: CsvTable, collector: Collector, raw: str, line: int, column: int, ext: str
+) -> str | None:
+    """The role of a row; None when the row is skipped or refused (both recorded)."""
+    try:
+        role = role_of(raw, empty=LEARNER)
+    except RoleError as exc:
+        table.problem(line, f"{exc} (an empty role means learner)", column)
+        return None
+    if role is None:
+        collector.skip(table.name, line, ext, f"role {raw.strip()} is not provisioned")
+    return role
+
+
+def _read_rows(
+    table: CsvTable, collector: Collector, id_at: int, role_at: int | None, inst_at: int | None
+) -> None:
+    """The hot loop: the common row costs no Python call beyond the csv module's. It is
+    ``rows()`` and ``Collector.add`` written out, for a million rows in about a second."""
+    name = table.name
+    append = collector.roster.people.append
+    digest_appends = [bucket.append for bucket in collector.digests]
+    problems = collector.problems
+    roles = FAST_ROLE_OF
+    fast_id = FAST_ID.match
+    person_type, origin_type, new = Person, Origin, new_person
+    forced_instance = collector.force_instance
+    forced_role = collector.force_role
+    keep = collector.still_keeping()
+    reader = table.reader
+    assert reader is not None
+    width, fitted_rows, offset = table.width_read, not table.plain, table.offset
+    previous = reader.line_num  # type: ignore[attr-defined]
+    seen = 0
+    while True:
+        try:
+            for cells in reader:
+                line = offset + previous + 1
+                previous = reader.line_num  # type: ignore[attr-defined]
+                if fitted_rows or len(cells) != width:
+                    fitted = table.fit(line, cells)
+                    if fitted is None:
+                        continue
+                    cells = fitted
+                ext = cells[id_at]
+                if role_at is None:
+                    role: str | None = LEARNER
+                else:
+                    role = roles.get(cells[role_at])
+                    if role is None:
+                        role = _role(table, collector, cells[role_at], line, role_at + 1, ext)
+                        if role is None:
+                            continue
+                instance = forced_instance
+                if instance is None and inst_at is not None:
+                    instance = cells[inst_at].strip() or None
+                if forced_role is not None:
+                    role = forced_role
+                if not fast_id(ext) and (
+                    blank(cells) or collector.bad_id(ext, name, line, id_at + 1)
+                ):
+                    continue
+                seen += 1
+                digest = hash((ext, instance))
+                digest_appends[digest & 0xFF](digest)
+                if keep:
+                    if problems:
+                        keep = collector.still_keeping()
+                        continue
+                    origin = new(origin_type, (name, line))
+                    append(new(person_type, (ext, role, origin, instance, None, False)))
+            break
+        except csv.Error as exc:
+            line, previous = offset + previous + 1, reader.line_num  # type: ignore[attr-defined]
+            table.csv_problem(line, exc)
+    collector.rows += seen
+
+
+def _read_rows_slowly(
+    table: CsvTable, collector: Collector, id_at: int, role_at: int | None, inst_at: int | None
+) -> None:
+    """The same rows through ``Collector.add``: for --hash-ids and for naming duplicates."""
+    for line, cells in table.rows():
+        ext = cells[id_at]
+        if not ext.strip() and blank(cells):
+            continue
+        role: str | None = LEARNER
+        if role_at is not None:
+            role = _role(table, collector, cells[role_at], line, role_at + 1, ext)
+        if role is None:
+            continue
+        instance = cells[inst_at].strip() or None if inst_at is not None else None
+        collector.add(ext, role, table.name, line, instance, column=id_at + 1)
+
+
+__all__ = [
+    "DEFAULT_ID_COLUMN",
+    "CsvTable",
+    "hash_external_id",
+    "parse_delimiter",
+    "read_roster_csv",
+]

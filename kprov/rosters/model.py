@@ -85,6 +85,8 @@ class Roster:
     # False when part of the input is a delta (or absent): it lists changes, not everyone,
     # so what it does not list must never be read as "removed".
     complete: bool = True
+    # Class keys whose whole membership the input states (bundles with bulk enrollments).
+    authoritative_classes: set[str] = field(default_factory=set)
 
     @property
     def class_titles(self) -> dict[str, str]:

@@ -1,200 +1,376 @@
-"""OneRoster 1.1 CSV bundles (a directory or a .zip): users, classes and enrollments.
+"""OneRoster 1.1 and 1.2 CSV bundles, and Microsoft SDS v2.1 (OneRoster-shaped).
 
-``sourcedId`` is the SIS id. Roles: teacher -> instructor, student -> learner; other roles
-(administrator, aide, guardian, ...) are not provisioned. Rows with status ``tobedeleted`` are
-skipped. Zip members are read in place, never extracted, and a bundle naming a path outside
-itself is refused.
+`manifest.csv` says what each file is: `bulk` (the whole truth for its kind), `delta` (only
+changes) or `absent` (unknown). A delta never implies a removal: only its `tobedeleted`
+enrollments are removals. `tobedeleted` classes, users and enrollments are never created or
+registered; `enabledUser=false` users are skipped and reported. The registration type comes
+from the enrollment's role. OneRoster 1.2 (and SDS v2.1) give users' roles in `roles.csv`;
+`userProfiles.csv` and every other file are not read. A bundle without `manifest.csv` (SDS
+v2.1, older exports) is read as bulk for the files it holds.
+
+Instances are keyed by the class `sourcedId` and named by its `title`; their dates come from
+the class's terms in `academicSessions.csv`.
 """
 
 from __future__ import annotations
 
-import zipfile
-from collections.abc import Callable
-from contextlib import ExitStack
-from pathlib import Path, PurePosixPath
-from typing import IO
+from dataclasses import dataclass, field
 
-from kprov.rosters.csv_reader import CsvRecords
-from kprov.rosters.model import (
-    INSTRUCTOR,
-    LEARNER,
-    ClassInfo,
-    Origin,
-    Person,
-    Problem,
-    Roster,
-    Skipped,
-)
+from kprov.rosters.bundle import Bundle
+from kprov.rosters.collect import Collector
+from kprov.rosters.csv_reader import CsvTable
+from kprov.rosters.dates import Term, term_span
+from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Problem
+from kprov.rosters.roles import RoleError, role_of
+from kprov.rosters.text import TextOptions
+from kprov.rosters.validate import FAST_ID, id_problems
 
-ROLE_MAP = {"teacher": INSTRUCTOR, "student": LEARNER}
-NOT_PROVISIONED = {"administrator", "aide", "guardian", "parent", "relative", "proctor"}
-MAX_MEMBER_BYTES = 512 * 1024 * 1024
+BULK, DELTA, ABSENT = "bulk", "delta", "absent"
+READ = ("users", "classes", "enrollments", "roles", "academicsessions")
+ACTIVE, DELETED, INACTIVE = "active", "tobedeleted", "inactive"
+_TRUE = {"", "true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
 
 
-def is_oneroster_bundle(path: Path) -> bool:
-    return path.is_dir() or path.suffix.lower() == ".zip"
+@dataclass
+class BundleInfo:
+    """What one bundle states, for the manifest: which classes' membership it states whole."""
+
+    kind: str
+    modes: dict[str, str] = field(default_factory=dict)
+    authoritative: set[str] = field(default_factory=set)
+    complete: bool = True
 
 
-def _unsafe_member(name: str) -> bool:
-    pure = PurePosixPath(name.replace("\\", "/"))
-    return pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":")
+@dataclass
+class _Reader:
+    bundle: Bundle
+    collector: Collector
+    options: TextOptions
+    info: BundleInfo
 
+    @property
+    def problems(self) -> list[Problem]:
+        return self.collector.problems
 
-def _opener(
-    path: Path, stack: ExitStack, problems: list[Problem]
-) -> Callable[[str], IO[bytes] | None] | None:
-    """A function opening a member of the bundle by name, or None if the bundle is unusable."""
-    name = str(path)
-    if path.is_dir():
-
-        def open_file(member: str) -> IO[bytes] | None:
-            target = path / member
-            return stack.enter_context(target.open("rb")) if target.is_file() else None
-
-        return open_file
-    try:
-        archive = stack.enter_context(zipfile.ZipFile(path))
-    except (OSError, zipfile.BadZipFile) as exc:
-        problems.append(Problem(name, None, f"not a readable zip file ({exc})"))
-        return None
-    unsafe = [i.filename for i in archive.infolist() if _unsafe_member(i.filename)]
-    if unsafe:
-        problems.append(
-            Problem(
-                name,
-                None,
-                f"refusing a bundle with paths outside itself: {unsafe[:3]}; "
-                "export the bundle again",
+    def table(self, member: str, required: tuple[str, ...]) -> tuple[CsvTable, list[int]] | None:
+        """The member's table and the indexes of *required* columns, or None (recorded)."""
+        stream = self.bundle.open(member)
+        if stream is None:
+            return None
+        table = CsvTable(self.bundle.label(member), stream, self.problems, self.options)
+        if not table.open():
+            return None
+        found = [table.column(c) for c in required]
+        missing = [c for c, at in zip(required, found, strict=True) if at is None]
+        if missing:
+            # the header is not listed: a file without one would show a row of personal data
+            table.problem(
+                table.offset + 1,
+                f"missing column(s) {', '.join(missing)} required by "
+                f"{self.info.kind}; check that the first line is the header and export again",
             )
+            return None
+        return table, [at for at in found if at is not None]
+
+    def status(self, table: CsvTable, cells: list[str], at: int | None, line: int) -> str | None:
+        """active, tobedeleted or inactive; None (recorded) for anything else."""
+        if at is None:
+            return ACTIVE
+        value = cells[at].strip().lower()
+        if value in ("", ACTIVE):
+            return ACTIVE
+        if value in (DELETED, INACTIVE):
+            return value
+        table.problem(
+            line,
+            f"status {cells[at]!r} is not active or tobedeleted; fix it in the SIS and export "
+            "again",
+            at + 1,
         )
         return None
-    members = {
-        PurePosixPath(i.filename).name.lower(): i for i in archive.infolist() if not i.is_dir()
+
+
+def read_manifest_csv(reader: _Reader) -> dict[str, str] | None:
+    """file.X -> bulk/delta/absent for the files kprov reads; None if unusable (recorded)."""
+    bundle = reader.bundle
+    opened = reader.table("manifest.csv", ("propertyName", "value"))
+    if opened is None:
+        return None
+    table, (name_at, value_at) = opened
+    declared: dict[str, str] = {}
+    for line, cells in table.rows():
+        prop = cells[name_at].strip().lower()
+        if prop == "oneroster.version":
+            reader.info.kind = f"OneRoster {cells[value_at].strip()}"
+        if not prop.startswith("file."):
+            continue
+        value = cells[value_at].strip().lower() or ABSENT
+        if value not in (BULK, DELTA, ABSENT):
+            table.problem(
+                line, f"{cells[name_at]} is {cells[value_at]!r}: expected bulk, delta or absent"
+            )
+            continue
+        declared[prop.removeprefix("file.")] = value
+    modes: dict[str, str] = {}
+    for kind in READ:
+        present = bundle.has(f"{kind}.csv")
+        mode = declared.get(kind)
+        if mode is None:
+            if present:
+                bundle.problem(
+                    f"manifest.csv does not say whether {kind}.csv is bulk or delta; add "
+                    f"`file.{kind},bulk` (or delta) to it"
+                )
+            mode = ABSENT
+        elif mode != ABSENT and not present:
+            bundle.problem(
+                f"manifest.csv declares file.{kind} as {mode}, but the bundle has no "
+                f"{kind}.csv; export the bundle again"
+            )
+            mode = ABSENT
+        modes[kind] = mode
+    return modes
+
+
+def read_oneroster(bundle: Bundle, collector: Collector, options: TextOptions) -> BundleInfo:
+    """Users, classes and enrollments of a OneRoster (or SDS v2.1) bundle, into *collector*."""
+    kind = bundle.kind() or "oneroster"
+    info = BundleInfo("SDS v2.1" if kind == "sds-v2.1" else "OneRoster")
+    reader = _Reader(bundle, collector, options, info)
+    if bundle.has("manifest.csv"):
+        modes = read_manifest_csv(reader)
+        if modes is None:
+            return info
+    else:
+        modes = {k: BULK if bundle.has(f"{k}.csv") else ABSENT for k in READ}
+    info.modes = modes
+    info.complete = all(modes[k] == BULK for k in ("users", "classes", "enrollments"))
+    if modes["users"] == ABSENT and modes["enrollments"] == ABSENT:
+        bundle.problem(f"no users.csv or enrollments.csv in this {info.kind} bundle")
+        return info
+    user_roles = _read_roles(reader) if modes["roles"] != ABSENT else {}
+    users = _read_users(reader, user_roles) if modes["users"] != ABSENT else {}
+    check_users = modes["users"] == BULK and users is not None  # unusable: reported already
+    sessions = _read_sessions(reader) if modes["academicsessions"] != ABSENT else {}
+    classes = _read_classes(reader, sessions) if modes["classes"] != ABSENT else {}
+    check_classes = modes["classes"] == BULK and classes is not None
+    if modes["enrollments"] != ABSENT:
+        _read_enrollments(
+            reader, users or {}, classes or {}, check_users=check_users, check_classes=check_classes
+        )
+    return info
+
+
+def _read_roles(reader: _Reader) -> dict[str, set[str | None]]:
+    """1.2 / SDS v2.1 roles.csv: user -> the kprov roles of their roles (None: not provisioned)."""
+    opened = reader.table("roles.csv", ("userSourcedId", "role"))
+    if opened is None:
+        return {}
+    table, (user_at, role_at) = opened
+    status_at = table.column("status")
+    roles: dict[str, set[str | None]] = {}
+    for line, cells in table.rows():
+        if reader.status(table, cells, status_at, line) != ACTIVE:
+            continue
+        try:
+            role = role_of(cells[role_at])
+        except RoleError as exc:
+            table.problem(line, str(exc), role_at + 1)
+            continue
+        roles.setdefault(cells[user_at], set()).add(role)
+    return roles
+
+
+def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict[str, str] | None:
+    """sourcedId -> state (active, or why not). Active users with a provisioned role become
+    accounts; only the sourcedId, status, enabledUser and role columns are ever read."""
+    opened = reader.table("users.csv", ("sourcedId",))
+    if opened is None:
+        return None
+    table, (id_at,) = opened
+    status_at, enabled_at, role_at = (table.column(c) for c in ("status", "enabledUser", "role"))
+    modes = reader.info.modes
+    if role_at is None and modes["roles"] == ABSENT and modes["enrollments"] == ABSENT:
+        table.problem(
+            table.offset + 1,
+            "users.csv has no role column, and the bundle has no roles.csv or enrollments.csv: "
+            "kprov cannot tell learners from instructors; export the bundle with roles "
+            "(OneRoster 1.1: a role column; 1.2: roles.csv)",
+        )
+        return None
+    users: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    collector = reader.collector
+    for line, cells in table.rows():
+        user = cells[id_at]
+        state = reader.status(table, cells, status_at, line)
+        if state is None:
+            users.setdefault(user, "with a status kprov cannot read")  # reported; no cascade
+            continue
+        if user in first_line:
+            table.problem(
+                line,
+                f"user {user!r} appears twice: first at {table.name}:{first_line[user]}; keep "
+                "one row",
+                id_at + 1,
+            )
+            continue
+        first_line[user] = line
+        if state == ACTIVE and enabled_at is not None:
+            enabled = cells[enabled_at].strip().lower()
+            if enabled in _FALSE:
+                state = "enabledUser=false"
+            elif enabled not in _TRUE:
+                table.problem(
+                    line,
+                    f"enabledUser {cells[enabled_at]!r} is not true or false; fix it in the SIS "
+                    "and export again",
+                    enabled_at + 1,
+                )
+                continue
+        users[user] = state
+        if state != ACTIVE:
+            collector.skip(table.name, line, user, f"user {state}")
+            continue
+        words: set[str | None] = set(user_roles.get(user, ()))
+        if role_at is not None and cells[role_at].strip():
+            try:
+                words.add(role_of(cells[role_at]))
+            except RoleError as exc:
+                table.problem(line, str(exc), role_at + 1)
+                continue
+        role = INSTRUCTOR if INSTRUCTOR in words else LEARNER if LEARNER in words else None
+        if role is None:
+            reason = (
+                "only roles kprov does not provision" if words
+                else "no role in roles.csv" if modes["roles"] != ABSENT
+                else "no role"
+            )  # fmt: skip
+            collector.skip(table.name, line, user, f"{reason}: no account")
+            continue
+        collector.add(user, role, table.name, line, None, account_only=True, column=id_at + 1)
+    return users
+
+
+def _read_sessions(reader: _Reader) -> dict[str, Term]:
+    opened = reader.table("academicSessions.csv", ("sourcedId", "startDate", "endDate"))
+    if opened is None:
+        return {}
+    table, (id_at, start_at, end_at) = opened
+    return {
+        cells[id_at].strip(): Term(
+            Origin(table.name, line), cells[start_at], cells[end_at], (start_at + 1, end_at + 1)
+        )
+        for line, cells in table.rows()
     }
 
-    def open_member(member: str) -> IO[bytes] | None:
-        info = members.get(member.lower())
-        if info is None:
-            return None
-        if info.file_size > MAX_MEMBER_BYTES:
-            problems.append(Problem(f"{name}!{member}", None, "member is larger than 512 MiB"))
-            return None
-        return stack.enter_context(archive.open(info))  # ZipExtFile: readline(limit) streams
 
-    return open_member
-
-
-def _records(
-    label: str, stream: IO[bytes], problems: list[Problem], required: tuple[str, ...]
-) -> list[tuple[int, dict[str, str]]] | None:
-    records = CsvRecords(label, stream, problems)
-    rows = list(records.rows())
-    missing = [c for c in required if records.header and records.column(c) is None]
-    if missing:
-        problems.append(
-            Problem(label, 1, f"missing column(s) {', '.join(missing)} required by OneRoster 1.1")
-        )
+def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] | None:
+    """sourcedId -> state (None if the file is unusable: reported); active classes become
+    instances (roster.classes)."""
+    opened = reader.table("classes.csv", ("sourcedId", "title"))
+    if opened is None:
         return None
-    # normalise column names to the spec's spelling
-    spelled = {records.column(c): c for c in required}
-    return [(line, {spelled.get(k, k): v for k, v in row.items()}) for line, row in rows]
-
-
-def read_oneroster(path: Path, problems: list[Problem], roster: Roster) -> None:
-    """Users (and, when present, enrollments and class titles) of a OneRoster bundle."""
-    name = str(path)
-    with ExitStack() as stack:
-        open_member = _opener(path, stack, problems)
-        if open_member is None:
-            return
-        users_file = open_member("users.csv")
-        if users_file is None:
-            problems.append(Problem(name, None, "no users.csv in this OneRoster bundle"))
-            return
-        users = _records(f"{name}!users.csv", users_file, problems, ("sourcedId", "role"))
-        if users is None:
-            return
-        roles: dict[str, str] = {}
-        first_line: dict[str, int] = {}
-        for line, row in users:
-            origin = Origin(f"{name}!users.csv", line)
-            if row.get("status", "").strip().lower() == "tobedeleted":
-                roster.skipped_rows.append(Skipped(origin, row["sourcedId"], "tobedeleted"))
-                continue
-            sourced_id = row["sourcedId"]
-            raw_role = row["role"].strip().lower()
-            if raw_role in NOT_PROVISIONED:
-                roster.skipped_rows.append(Skipped(origin, sourced_id, f"role {raw_role}"))
-                continue
-            if raw_role not in ROLE_MAP:
-                problems.append(
-                    Problem(
-                        f"{name}!users.csv",
-                        line,
-                        f"role {row['role']!r} is not a OneRoster 1.1 role (teacher, student, ...)",
-                    )
-                )
-                continue
-            roles[sourced_id] = ROLE_MAP[raw_role]
-            first_line.setdefault(sourced_id, line)
-            roster.people.append(
-                Person(
-                    sourced_id,
-                    ROLE_MAP[raw_role],
-                    Origin(f"{name}!users.csv", line),
-                    account_only=True,
-                )
-            )
-
-        classes_file = open_member("classes.csv")
-        if classes_file is not None:
-            classes = _records(
-                f"{name}!classes.csv", classes_file, problems, ("sourcedId", "title")
-            )
-            for line, row in classes or []:
-                if row.get("status", "").strip().lower() != "tobedeleted":
-                    key = row["sourcedId"].strip()
-                    roster.classes[key] = ClassInfo(
-                        key, row["title"].strip(), Origin(f"{name}!classes.csv", line)
-                    )
-
-        enrollments_file = open_member("enrollments.csv")
-        if enrollments_file is None:
-            return
-        label = f"{name}!enrollments.csv"
-        enrollments = _records(
-            label, enrollments_file, problems, ("classSourcedId", "userSourcedId", "role")
+    table, (id_at, title_at) = opened
+    status_at = table.column("status")
+    terms_at = table.column("termSourcedIds")
+    if terms_at is None:
+        terms_at = table.column("sessionSourcedIds")  # SDS v2.1
+    classes: dict[str, str] = {}
+    roster = reader.collector.roster
+    for line, cells in table.rows():
+        key = cells[id_at]
+        messages = [] if FAST_ID.match(key) else id_problems(key, check_pii=False)
+        if messages:
+            for message in messages:
+                table.problem(line, message.replace("id", "class sourcedId", 1), id_at + 1)
+            continue
+        state = reader.status(table, cells, status_at, line)
+        if state is None:
+            continue
+        if key in classes or key in roster.classes:
+            table.problem(line, f"class {key!r} appears twice; keep one row", id_at + 1)
+            continue
+        classes[key] = state
+        if state != ACTIVE:
+            reader.collector.skip(table.name, line, key, f"class {state}: no instance")
+            continue
+        terms = cells[terms_at] if terms_at is not None else ""
+        start, end = term_span(sessions, terms, reader.problems)
+        roster.classes[key] = ClassInfo(
+            key,
+            cells[title_at].strip() or key,
+            Origin(table.name, line),
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
         )
-        for line, row in enrollments or []:
-            origin = Origin(label, line)
-            if row.get("status", "").strip().lower() == "tobedeleted":
-                roster.skipped_rows.append(Skipped(origin, row["userSourcedId"], "tobedeleted"))
-                continue
-            raw_role = row["role"].strip().lower()
-            if raw_role in NOT_PROVISIONED:
-                roster.skipped_rows.append(Skipped(origin, row["userSourcedId"], raw_role))
-                continue
-            if raw_role not in ROLE_MAP:
-                problems.append(
-                    Problem(label, line, f"role {row['role']!r} is not a OneRoster 1.1 role")
-                )
-                continue
-            user = row["userSourcedId"]
-            if user not in roles:
-                problems.append(
-                    Problem(
-                        label,
-                        line,
-                        f"userSourcedId {user!r} is not an active "
-                        "user in users.csv; export the bundle again",
-                    )
-                )
-                continue
-            roster.people.append(
-                Person(
-                    user,
-                    ROLE_MAP[raw_role],
-                    Origin(label, line),
-                    instance_key=row["classSourcedId"].strip() or None,
-                )
+    return classes
+
+
+def _read_enrollments(
+    reader: _Reader,
+    users: dict[str, str],
+    classes: dict[str, str],
+    *,
+    check_users: bool,
+    check_classes: bool,
+) -> None:
+    opened = reader.table("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
+    if opened is None:
+        return
+    table, (class_at, user_at, role_at) = opened
+    status_at = table.column("status")
+    modes = reader.info.modes
+    delta = modes["enrollments"] == DELTA
+    collector = reader.collector
+    name = table.name
+    stated: set[str] = set()
+    for line, cells in table.rows():
+        user, key = cells[user_at], cells[class_at].strip()
+        state = reader.status(table, cells, status_at, line)
+        if state is None:
+            continue
+        try:
+            role = role_of(cells[role_at])
+        except RoleError as exc:
+            table.problem(line, str(exc), role_at + 1)
+            continue
+        if state == DELETED and delta:
+            if role is not None:
+                collector.removal(user, role, name, line, key)
+            continue
+        if state != ACTIVE:
+            collector.skip(name, line, user, f"enrollment {state}")
+            continue
+        if role is None:
+            collector.skip(name, line, user, f"role {cells[role_at].strip()} is not provisioned")
+            continue
+        class_state = classes.get(key)
+        if class_state is None and check_classes:
+            table.problem(
+                line,
+                f"classSourcedId {key!r} is not in classes.csv; export the bundle again",
+                class_at + 1,
             )
+            continue
+        if class_state not in (None, ACTIVE):
+            collector.skip(name, line, user, f"class {key} {class_state}")
+            continue
+        user_state = users.get(user)
+        if user_state is None and check_users:
+            table.problem(
+                line,
+                f"userSourcedId {user!r} is not an active user in users.csv; export the bundle "
+                "again",
+                user_at + 1,
+            )
+            continue
+        if user_state not in (None, ACTIVE):
+            collector.skip(name, line, user, f"user {user_state}")
+            continue
+        stated.add(key)
+        collector.add(user, role, name, line, key, column=user_at + 1)
+    if modes["enrollments"] == BULK:
+        active = {k for k, s in classes.items() if s == ACTIVE}
+        reader.info.authoritative = stated | active

@@ -1,8 +1,10 @@
 """External-id rules, checked before anything is sent.
 
-The reference forbids personally identifiable information in external ids, so ids that look
-like an email address, a phone number or a person's name are refused; ``--hash-ids`` derives
-an anonymized id from the SIS id instead.
+An id becomes a permanent account, so anything that is not plainly an id is refused: the
+reference forbids personal data (an email, a phone number, a name: `--hash-ids` derives an
+anonymized id instead); spreadsheet damage (`9.87654E+11`, `#N/A`, `NULL`, `-`) is not an id;
+and an id must have one spelling only (Unicode NFC, no invisible characters, no exotic
+spaces), or one person could become two accounts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ _PHONE_PATTERNS = (
     re.compile(r"^\+\d[\d\s().-]{6,18}\d$"),  # international, '+' prefixed
     re.compile(r"^\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}$"),  # (555) 123-4567, 555-123-4567
 )
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]\d{1,3}$")  # Excel's 9.87654E+11
+PLACEHOLDERS = frozenset(
+    {
+        "#n/a", "#na", "#value!", "#ref!", "#name?", "#div/0!", "#num!", "#null!", "#spill!",
+        "#calc!", "#getting_data", "null", "nil", "none", "n/a", "na", "nan", "undefined",
+        "unknown", "tbd", "(blank)", "-", "--", "?", "??",
+    }
+)  # fmt: skip
+# The common id, accepted without further checks: letters, digits and . _ : / - only, and
+# not a placeholder, a dashed phone number or a number in scientific notation.
+FAST_ID = re.compile(  # possessive \d++: a numeric id costs no backtracking
+    r"(?!(?i:null|nil|none|n/?a|nan|undefined|unknown|tbd)\Z)"
+    r"(?!\d{3}[.-]?\d{3}[.-]\d{4}\Z)"
+    r"(?!\d++(?:\.\d++)?[eE]-\d{1,3}\Z)"
+    r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}\Z"
+)
 
 
 def _looks_like_phone(value: str) -> bool:
@@ -41,34 +59,62 @@ def _looks_like_name(value: str) -> bool:
     return all(w.replace("-", "").replace("'", "").replace(".", "").isalpha() for w in words)
 
 
-def _surely_fine(value: str) -> bool:
-    """A quick yes for the common id (no spaces, '@', ',' or phone shape); else check fully."""
-    return (
-        0 < len(value) <= MAX_ID_LENGTH
-        and value.isprintable()
-        and " " not in value
-        and "@" not in value
-        and "," not in value
-        and value[0] not in "+("
-        and not _PHONE_PATTERNS[1].match(value)
-    )
+def _character_problem(value: str) -> str | None:
+    """A character that would give one id two spellings: controls, invisible ones, and
+    spaces other than the ASCII space."""
+    for char in value:
+        if char.isprintable() or char == " ":
+            continue
+        name = unicodedata.name(char, "")
+        code = f"U+{ord(char):04X}{' ' + name if name else ''}"
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"id contains control character {code}; remove it"
+        if category in ("Zs", "Zl", "Zp"):
+            return f"id contains a non-ASCII space ({code}); remove it or use a plain space"
+        return f"id contains an invisible character {code}; remove it"
+    return None
 
 
 def id_problems(value: str, *, check_pii: bool) -> list[str]:
     """What is wrong with *value* as an external (or SIS) id; empty when it is fine."""
+    if FAST_ID.match(value):
+        return []
     if value == "" or value.isspace():
         return ["the id is empty; every row needs an id"]
     found: list[str] = []
-    if value != value.strip():
+    bad_character = None if value.isascii() and value.isprintable() else _character_problem(value)
+    if bad_character:
+        found.append(bad_character)
+    elif value != value.strip():
         found.append(f"id {value!r} has leading or trailing spaces; remove them")
     if len(value) > MAX_ID_LENGTH:
         found.append(f"id is {len(value)} characters long; the API allows {MAX_ID_LENGTH}")
-    if not value.isprintable():  # fast path: printable ids have no control characters
-        bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf")]
-        if bad:
-            found.append(f"id contains control character U+{ord(bad[0]):04X}; remove it")
+    stripped = value.strip()
+    if stripped.lower() in PLACEHOLDERS or (stripped and not stripped.strip("-?#")):
+        found.append(
+            f"id {stripped!r} is a spreadsheet error or placeholder, not an id; put the real "
+            "id in this cell, or delete the row"
+        )
+        return found
+    if _SCIENTIFIC.match(stripped):
+        found.append(
+            f"id {stripped!r} is a number Excel wrote in scientific notation (its digits are "
+            "lost); format the id column as Text in the spreadsheet and export it again"
+        )
+        return found
+    delimiter = next((c for c in ";|\t" if c in value), None)
+    if delimiter:
+        found.append(
+            f"id {value!r} holds {delimiter!r}, a CSV delimiter: the file's delimiter was "
+            "probably not recognised; pass --delimiter"
+        )
+    if not value.isascii() and not unicodedata.is_normalized("NFC", value):
+        found.append(
+            f"id {value!r} is not in Unicode NFC form (decomposed accents), so it could become "
+            f"a second account; write it as {unicodedata.normalize('NFC', value)!r}"
+        )
     if check_pii:
-        stripped = value.strip()
         if "@" in stripped and _EMAIL.search(stripped):
             found.append(f"id {stripped!r} looks like an email address (personal data); {HASH_FIX}")
         elif _looks_like_phone(stripped):
@@ -89,42 +135,38 @@ def validate_people(
     """Check every id, derive hashed ids when asked, and refuse duplicates (naming both lines).
 
     A person may appear once per learning instance; the same id twice for the same instance
-    (or twice in a roster without instances) is an error.
+    (or twice in a roster without instances) is an error. (The readers do this streaming,
+    through ``Collector``; this is the same rule for people made elsewhere.)
     """
     problems: list[Problem] = []
     accepted: list[Person] = []
     first_seen: dict[tuple[str, str | None], Origin] = {}
     for person in people:
         origin = person.origin
-        messages = (
-            [] if _surely_fine(person.external_id)
-            else id_problems(person.external_id, check_pii=hash_key is None)
-        )  # fmt: skip
+        messages = id_problems(person.external_id, check_pii=hash_key is None)
         if messages:
             problems.extend(Problem(origin.file, origin.line, m) for m in messages)
             continue
         if hash_key is not None:
-            person = Person(
+            person = person._replace(
                 external_id=hash_external_id(person.external_id, hash_key),
-                role=person.role,
-                origin=origin,
-                instance_key=person.instance_key,
                 sis_id=person.external_id,
-                account_only=person.account_only,
             )
         key = (person.external_id, person.instance_key)
         earlier = first_seen.get(key)
         if earlier is not None:
-            shown = person.sis_id or person.external_id
-            where = f" in instance {person.instance_key!r}" if person.instance_key else ""
-            problems.append(
-                Problem(
-                    origin.file,
-                    origin.line,
-                    f"id {shown!r} appears twice{where}: first at {earlier}; keep one row",
-                )
-            )
+            problems.append(duplicate_problem(person, earlier))
             continue
         first_seen[key] = origin
         accepted.append(person)
     return accepted, problems
+
+
+def duplicate_problem(person: Person, earlier: Origin) -> Problem:
+    shown = person.sis_id or person.external_id
+    where = f" in instance {person.instance_key!r}" if person.instance_key else ""
+    return Problem(
+        person.origin.file,
+        person.origin.line,
+        f"id {shown!r} appears twice{where}: first at {earlier}; keep one row",
+    )

@@ -8,11 +8,14 @@ string with its zeros), and every user keeps the line it was written on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
-from kprov.rosters.model import LEARNER, ROLES, Origin, Person, Problem, Roster
+from kprov.rosters.collect import Collector
+from kprov.rosters.model import LEARNER, Problem
+from kprov.rosters.roles import RoleError, role_of
+from kprov.rosters.text import open_regular
 
 MAX_YAML_BYTES = 20 * 1024 * 1024
 ID_KEYS = ("external_user_id", "id")
@@ -37,24 +40,41 @@ class RosterLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def load_yaml_document(path: Path, problems: list[Problem]) -> yaml.Node | None:
-    """Compose (not construct) a YAML file into nodes with line marks, or record why not."""
-    name = str(path)
+def read_capped(name: str, stream: IO[bytes], problems: list[Problem]) -> bytes | None:
+    """The whole of a YAML input, or None (recorded) past MAX_YAML_BYTES."""
     try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            problems.append(
-                Problem(
-                    name,
-                    None,
-                    f"file is {size:,} bytes; YAML inputs are limited to "
-                    f"{MAX_YAML_BYTES // (1024 * 1024)} MiB: use CSV for large rosters",
-                )
-            )
-            return None
-        raw = path.read_bytes()
+        raw = stream.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         problems.append(Problem(name, None, f"cannot read: {exc.strerror}"))
+        return None
+    if len(raw) > MAX_YAML_BYTES:
+        problems.append(
+            Problem(
+                name,
+                None,
+                f"file is over {MAX_YAML_BYTES // (1024 * 1024)} MiB; YAML inputs are limited "
+                "to that: use CSV for large rosters",
+            )
+        )
+        return None
+    return raw
+
+
+def load_yaml_document(
+    path: Path, problems: list[Problem], stream: IO[bytes] | None = None, name: str = ""
+) -> yaml.Node | None:
+    """Compose (not construct) a YAML file into nodes with line marks, or record why not."""
+    name = name or str(path)
+    if stream is None:
+        opened = open_regular(path)
+        if isinstance(opened, str):
+            problems.append(Problem(name, None, opened))
+            return None
+        with opened:
+            raw = read_capped(name, opened, problems)
+    else:
+        raw = read_capped(name, stream, problems)
+    if raw is None:
         return None
     try:
         text = raw.decode("utf-8-sig")
@@ -129,12 +149,16 @@ def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def read_roster_yaml(path: Path, problems: list[Problem], roster: Roster) -> None:
+def read_roster_yaml(
+    path: Path, collector: Collector, stream: IO[bytes] | None = None, name: str = ""
+) -> None:
     """A list of ids or of {external_user_id, role, instance} mappings, or ``users: [...]``."""
-    name = str(path)
-    root = load_yaml_document(path, problems)
+    name = name or str(path)
+    problems = collector.problems
+    before = len(problems)
+    root = load_yaml_document(path, problems, stream, name)
     if root is None:
-        if not any(p.file == name for p in problems):
+        if len(problems) == before:
             problems.append(Problem(name, None, "the file is empty; list users under 'users:'"))
         return
     users = root
@@ -164,7 +188,7 @@ def read_roster_yaml(path: Path, problems: list[Problem], roster: Roster) -> Non
                 )
             )
             continue
-        role: str | None = LEARNER
+        raw_role = ""
         instance: str | None = None
         if isinstance(item, yaml.ScalarNode):
             external_id = scalar_text(item) or ""
@@ -176,19 +200,18 @@ def read_roster_yaml(path: Path, problems: list[Problem], roster: Roster) -> Non
                 continue
             external_id = scalar_text(id_node) or ""
             if "role" in fields:
-                role = (scalar_text(fields["role"]) or LEARNER).strip().lower()
+                raw_role = scalar_text(fields["role"]) or ""
             if "instance" in fields:
                 instance = (scalar_text(fields["instance"]) or "").strip() or None
         else:
             problems.append(Problem(name, line, "a user must be an id or a mapping", column))
             continue
-        if role not in ROLES:
-            problems.append(
-                Problem(name, line, f"role {role!r} is not one of: {', '.join(ROLES)}", column)
-            )
+        try:
+            role = role_of(raw_role, empty=LEARNER)
+        except RoleError as exc:
+            problems.append(Problem(name, line, str(exc), column))
             continue
-        roster.people.append(
-            Person(
-                external_id=external_id, role=role, origin=Origin(name, line), instance_key=instance
-            )
-        )
+        if role is None:
+            collector.skip(name, line, external_id, f"role {raw_role.strip()} is not provisioned")
+            continue
+        collector.add(external_id, role, name, line, instance, column=column)

@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, start_sandbox
 from tests.helpers import run_cli
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "bad_rosters"
 EXPECTED: dict[str, dict[str, object]] = json.loads((CORPUS / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[Sandbox]:
+    box = start_sandbox()
+    yield box
+    box.server.stop()
+
+
+@pytest.fixture
+def sandbox_env(shared_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """One sandbox for the module (its shutdown is slow): no test here may send anything, so
+    each starts, and must end, with the sandbox having seen no request at all."""
+    for key, value in shared_sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    assert shared_sandbox.requests() == {}
+    return shared_sandbox
 
 
 def test_the_corpus_is_large_enough() -> None:
@@ -82,3 +103,109 @@ def test_bad_input_is_reported_as_such_even_before_any_configuration(tmp_path: P
     result = run_cli("accounts", "import", str(CORPUS / "email_id.csv"))
     assert result.exit_code == 2
     assert "looks like an email address" in result.stderr
+
+
+def _refused(sandbox: Sandbox, *args: str, input: str | None = None) -> str:
+    result = run_cli("accounts", "import", *args, input=input)
+    assert result.exit_code == 2, result.output
+    assert "nothing was sent" in result.stderr or "error" in result.stderr
+    assert sandbox.requests() == {}
+    return str(result.stderr)
+
+
+def test_a_fifo_a_device_and_a_directory_are_refused_promptly(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "roster.csv"
+    os.mkfifo(fifo)  # no writer: opening it for reading the usual way would hang for ever
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    started = time.monotonic()
+    stderr = _refused(sandbox_env, str(fifo), "/dev/zero", str(folder))
+    assert time.monotonic() - started < 5
+    assert f"{fifo}: is a named pipe (fifo), not a roster file" in stderr
+    assert "/dev/zero: is a device, not a roster file" in stderr
+    assert f"{folder}: is a directory, not a roster file" in stderr
+
+
+def test_a_fifo_named_as_a_bundle_member_is_refused(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.csv").write_text("propertyName,value\nfile.users,bulk\n")
+    os.mkfifo(bundle / "users.csv")
+    stderr = _refused(sandbox_env, str(bundle))
+    assert f"{bundle}!users.csv: is a named pipe (fifo)" in stderr
+
+
+def test_a_small_zip_that_inflates_without_bound_is_refused_quickly(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("manifest.csv", "propertyName,value\nfile.users,bulk\n")
+        with archive.open("users.csv", "w", force_zip64=True) as member:
+            member.write(b"sourcedId,role\n")
+            zeros = b"0" * (1 << 20)
+            for _ in range(48):  # 48 MiB of one byte: ~50 KB packed, a ratio near 1000
+                member.write(zeros)
+    assert bomb.stat().st_size < 1 << 20
+    started = time.monotonic()
+    stderr = _refused(sandbox_env, str(bomb))
+    assert time.monotonic() - started < 5
+    assert f"{bomb}!users.csv: refusing to inflate" in stderr and "zip bomb" in stderr
+
+
+def test_a_member_larger_than_it_declares_is_reported_as_damaged(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "lying.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("users.csv", "sourcedId,role\n" + "u-1,student\n" * 2000)
+    data = bytearray(bundle.read_bytes())
+    real = (len("sourcedId,role\n") + 2000 * len("u-1,student\n")).to_bytes(4, "little")
+    for at in range(len(data) - 4):  # declare 100 bytes where there are ~26 KB
+        if data[at : at + 4] == real:
+            data[at : at + 4] = (100).to_bytes(4, "little")
+    bundle.write_bytes(bytes(data))
+    stderr = _refused(sandbox_env, str(bundle))
+    assert f"{bundle}!users.csv" in stderr and "damaged" in stderr
+
+
+def test_standard_input_is_read_and_refused_like_a_file(sandbox_env: Sandbox) -> None:
+    stderr = _refused(sandbox_env, "-", input="external_user_id\nstu-1\n#REF!\n")
+    assert "<stdin>:3: id '#REF!' is a spreadsheet error or placeholder" in stderr
+
+
+def test_duplicates_on_standard_input_name_both_lines(sandbox_env: Sandbox) -> None:
+    stderr = _refused(sandbox_env, "-", input="external_user_id\nstu-1\nstu-2\nstu-1\n")
+    assert "<stdin>:4: id 'stu-1' appears twice: first at <stdin>:2" in stderr
+
+
+def test_yaml_on_standard_input_with_format_yaml(sandbox_env: Sandbox) -> None:
+    stderr = _refused(sandbox_env, "-", "--format", "yaml", input="users:\n  - N/A\n")
+    assert "<stdin>:2: id 'N/A' is a spreadsheet error" in stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--encoding", "klingon"), "--encoding 'klingon' is not a known encoding"),
+        (("--delimiter", "::"), "--delimiter '::': give one character"),
+        (("--format", "xlsx"), "--format 'xlsx': use one of auto, csv, yaml"),
+    ],
+)
+def test_bad_reading_options_are_bad_input(
+    sandbox_env: Sandbox, option: tuple[str, str], message: str
+) -> None:
+    stderr = _refused(sandbox_env, str(CORPUS / "email_id.csv"), *option)
+    assert message in stderr
+
+
+def test_a_file_invalid_in_the_chosen_encoding_names_line_byte_and_option(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes("external_user_id;nom\nstu-1;Zoë\nstu-2;Jürgen\n".encode("cp1252"))
+    stderr = _refused(sandbox_env, str(path), "--encoding", "utf-8")
+    assert f"{path}:2:9: byte 0xEB is not valid UTF-8" in stderr
+    assert "pass --encoding cp1252" in stderr

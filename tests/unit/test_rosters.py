@@ -1,4 +1,4 @@
-"""Roster readers and validation: what is accepted, and the exact problem for what is not."""
+"""Roster readers and validation: the basics of CSV, YAML and OneRoster, and their problems."""
 
 from __future__ import annotations
 
@@ -186,7 +186,10 @@ def test_yaml_syntax_error_and_python_tags_are_refused(tmp_path: Path) -> None:
 def test_yaml_bad_role_names_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("- stu-1\n- {external_user_id: stu-2, role: boss}\n")
-    assert problems_of(path) == [f"{path}:2:3: role 'boss' is not one of: learner, instructor"]
+    assert problems_of(path) == [
+        f"{path}:2:3: role 'boss' is not one of: student, learner, pupil (learner); teacher, "
+        "instructor, professor, faculty (instructor)"
+    ]
 
 
 # ------------------------------------------------------------------------ OneRoster

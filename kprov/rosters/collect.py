@@ -1,0 +1,160 @@
+"""Where readers put the people they find, one row at a time, checked as they stream.
+
+Duplicates are found from one 8-byte digest per (id, instance), kept in 256 arrays rather
+than a set of the ids themselves, so ten million rows are checked in a few hundred MB; the
+lines of a duplicate are named by a second look at the rows that share a digest. People are
+kept only when asked, and are let go as soon as the input is known to be refused.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from typing import Any
+
+from kprov.rosters.model import Origin, Person, Problem, Roster, Skipped
+from kprov.rosters.validate import FAST_ID, duplicate_problem, hash_external_id, id_problems
+
+BUCKETS = 256
+new_person: Any = tuple.__new__  # new_person(Person, (...)) skips the NamedTuple's __new__
+new_origin: Any = tuple.__new__
+
+
+class Collector:
+    """Receives people, removals and skipped rows; validates ids and remembers digests."""
+
+    def __init__(
+        self,
+        problems: list[Problem],
+        roster: Roster,
+        *,
+        keep: bool = True,
+        hash_key: bytes | None = None,
+    ) -> None:
+        self.problems = problems
+        self.roster = roster
+        self.keep = keep
+        self.hash_key = hash_key
+        self.check_pii = hash_key is None
+        self.digests = [array("q") for _ in range(BUCKETS)]
+        self.rows = 0  # people seen (kept or not)
+        # set by a manifest for the file being read: its people join this instance / role
+        self.force_instance: str | None = None
+        self.force_role: str | None = None
+        self.naming: DuplicateNamer | None = None
+
+    def still_keeping(self) -> bool:
+        """Keep people only while the input can still be accepted."""
+        if self.keep and self.problems:
+            self.keep = False
+            self.roster.people.clear()
+        return self.keep
+
+    def bad_id(self, external_id: str, file: str, line: int, column: int | None) -> bool:
+        """Record what is wrong with *external_id*; False when it is a good id after all.
+
+        The message names file:line and quotes the id; *column* is not shown (the id column
+        is the one the header names), which keeps messages stable across formats."""
+        messages = id_problems(external_id, check_pii=self.check_pii)
+        for message in messages:
+            self.problems.append(Problem(file, line, message))
+        return bool(messages)
+
+    def add(
+        self,
+        external_id: str,
+        role: str,
+        file: str,
+        line: int,
+        instance: str | None = None,
+        *,
+        account_only: bool = False,
+        column: int | None = None,
+    ) -> None:
+        if self.force_instance is not None:
+            instance = self.force_instance
+        if self.force_role is not None:
+            role = self.force_role
+        if not FAST_ID.match(external_id) and self.bad_id(external_id, file, line, column):
+            return
+        self.rows += 1
+        if self.naming is not None:
+            self.naming.see(external_id, instance, file, line)
+            return
+        digest = hash((external_id, instance))
+        self.digests[digest & 0xFF].append(digest)
+        if self.keep and self.still_keeping():
+            sis_id = None
+            if self.hash_key is not None:
+                sis_id, external_id = external_id, hash_external_id(external_id, self.hash_key)
+            self.roster.people.append(
+                new_person(
+                    Person,
+                    (
+                        external_id,
+                        role,
+                        new_origin(Origin, (file, line)),
+                        instance,
+                        sis_id,
+                        account_only,
+                    ),
+                )
+            )
+
+    def removal(self, external_id: str, role: str, file: str, line: int, instance: str) -> None:
+        """A delta's `tobedeleted` enrollment: an explicit removal, never implied by absence."""
+        if not FAST_ID.match(external_id) and self.bad_id(external_id, file, line, None):
+            return
+        sis_id = None
+        if self.hash_key is not None:
+            sis_id, external_id = external_id, hash_external_id(external_id, self.hash_key)
+        if self.naming is None:
+            self.roster.removals.append(
+                Person(external_id, role, Origin(file, line), instance, sis_id)
+            )
+
+    def skip(self, file: str, line: int, external_id: str, reason: str) -> None:
+        if self.naming is None:
+            self.roster.skipped_rows.append(Skipped(Origin(file, line), external_id, reason))
+
+    def duplicated_digests(self) -> set[int]:
+        """Digests seen more than once (a digest collision only costs a second look)."""
+        repeated: set[int] = set()
+        for bucket in self.digests:
+            if len(set(bucket)) == len(bucket):
+                continue
+            seen: set[int] = set()
+            for digest in bucket:
+                if digest in seen:
+                    repeated.add(digest)
+                seen.add(digest)
+        return repeated
+
+    def release(self) -> None:
+        self.digests = [array("q") for _ in range(BUCKETS)]
+
+
+class DuplicateNamer:
+    """Second look: the rows whose digest repeats, to name both lines of each duplicate."""
+
+    def __init__(self, repeated: set[int], problems: list[Problem], hashed: bool) -> None:
+        self.repeated = repeated
+        self.problems = problems
+        self.hashed = hashed
+        self.first: dict[tuple[str, str | None], Origin] = {}
+
+    def see(self, external_id: str, instance: str | None, file: str, line: int) -> None:
+        if hash((external_id, instance)) not in self.repeated:
+            return
+        key = (external_id, instance)
+        earlier = self.first.get(key)
+        if earlier is None:
+            self.first[key] = Origin(file, line)
+            return
+        person = Person(external_id, "", Origin(file, line), instance)
+        self.problems.append(duplicate_problem(person, earlier))
+
+    def see_people(self, people: Iterable[Person]) -> None:
+        for person in people:
+            raw = person.sis_id if self.hashed and person.sis_id else person.external_id
+            self.see(raw, person.instance_key, person.origin.file, person.origin.line)

@@ -1,0 +1,302 @@
+"""Roster text as lines: regular files or stdin, BOMs, encodings and line endings.
+
+Districts hand over whatever the SIS or Excel wrote: CR-only line endings, Windows-1252,
+UTF-16 with a BOM ("Unicode text"), a fifo by mistake. This module turns each into decoded
+lines for the csv module, and what it cannot read into a precise problem: the line, the
+byte, and the exact option to pass.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+from kprov.rosters.model import Problem
+
+STDIN_NAME = "-"
+REFUSED = ""  # what TextLines yields for a line it reported and cannot give
+MAX_LINE_CHARS = 1 << 20  # a roster line longer than this is a broken export, not data
+MAX_PROBLEMS = 1000  # kept per run; past it they are only counted
+_HEAD_BYTES = 64
+_ESCAPED = re.compile("[\udc80-\udcff]")  # undecodable bytes, kept by 'surrogateescape'
+# Likely encodings of an export that is not UTF-8, most common first (ties go to the first).
+_LIKELY = (
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "cp932", "gb18030",
+    "big5", "euc_kr", "mac_roman", "cp850",
+)  # fmt: skip
+_SAMPLE_LINES = 200
+
+
+class Problems(list[Problem]):
+    """Problems found so far. Past MAX_PROBLEMS they are only counted, so a broken
+    ten-million-row file cannot fill the memory with messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, problem: Problem) -> None:
+        if len(self) < MAX_PROBLEMS:
+            super().append(problem)
+        else:
+            self.dropped += 1
+
+    def extend(self, problems: object) -> None:
+        for problem in problems:  # type: ignore[attr-defined]
+            self.append(problem)
+
+    @property
+    def total(self) -> int:
+        return len(self) + self.dropped
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How to read text: None means detect (BOM, else UTF-8; the delimiter from the header)."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def check_encoding(name: str) -> str:
+    """The codec's canonical name; LookupError naming the fix for an unknown one."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise LookupError(
+            f"--encoding {name!r} is not a known encoding; give a Python codec name such as "
+            "utf-8, cp1252, latin-1 or utf-16"
+        ) from None
+
+
+def open_regular(path: Path) -> IO[bytes] | str:
+    """Open *path* if it is a regular file; otherwise the reason it is refused.
+
+    Opening never blocks: O_NONBLOCK keeps a fifo without a writer from hanging, and the type
+    is checked on the open descriptor, so a device such as /dev/zero is never read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return "no such file; check the path"
+    except PermissionError:
+        return "permission denied; check the file's permissions"
+    except OSError as exc:
+        return f"cannot open: {exc.strerror}"
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = (
+            "a directory" if stat.S_ISDIR(mode)
+            else "a named pipe (fifo)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )  # fmt: skip
+        return (
+            f"is {kind}, not a roster file; give the path of a regular file "
+            "(or `-` to read standard input)"
+        )
+    return os.fdopen(fd, "rb")
+
+
+def _peek(stream: IO[bytes], size: int) -> tuple[IO[bytes], bytes]:
+    peekable: Any = stream if hasattr(stream, "peek") else io.BufferedReader(cast(Any, stream))
+    return peekable, bytes(peekable.peek(size)[:size])
+
+
+def detect_encoding(head: bytes, chosen: str | None) -> str:
+    """The codec to read a file starting with *head*: the chosen one (a UTF-8 BOM is still
+    dropped), else the BOM's, else UTF-16 if every other byte is NUL, else UTF-8."""
+    if chosen is not None:
+        if codecs.lookup(chosen).name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        return chosen
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if 0 not in even and odd.count(0) * 5 >= len(odd) * 4:
+            return "utf-16-le"
+        if 0 not in odd and even.count(0) * 5 >= len(even) * 4:
+            return "utf-16-be"
+    return "utf-8"
+
+
+def encoding_label(codec: str) -> str:
+    name = codecs.lookup(codec).name
+    return "UTF-8" if name in ("utf-8", "utf-8-sig") else name
+
+
+def guess_encoding(sample: bytes, exclude: str, prefer: tuple[str, ...] = ()) -> str | None:
+    """The likely encoding of *sample* (bytes that were not valid in *exclude*), or None.
+
+    charset_normalizer scores the candidates; on a tie, and among encodings that read the
+    sample exactly as its pick does (cp1250 and cp1252 agree on "José"), the most common
+    one is named.
+    """
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - installed with requests
+        return None
+    excluded = codecs.lookup(exclude).name
+    ordered = prefer + tuple(c for c in _LIKELY if c not in prefer)
+    candidates = [c for c in ordered if codecs.lookup(c).name != excluded]
+    rank = {codecs.lookup(c).name: i for i, c in enumerate(candidates)}
+    matches = list(from_bytes(sample, cp_isolation=candidates))
+    if not matches:
+        return None
+    best = min(
+        matches,
+        key=lambda m: (m.chaos, -m.coherence, rank.get(codecs.lookup(m.encoding).name, 99)),
+    )
+    reading = str(best)
+    for candidate in candidates:
+        try:
+            if sample.decode(candidate) == reading:
+                return candidate
+        except UnicodeDecodeError:
+            continue
+    return codecs.lookup(best.encoding).name
+
+
+@dataclass
+class _Undecodable:
+    line: int
+    column: int
+    byte: int
+
+
+@dataclass
+class TextLines:
+    """The decoded lines of one input, numbered; what cannot be read is recorded, not raised.
+
+    Each physical line yields exactly one string, so the csv module's line count is the
+    file's; a refused line (reported) yields "", which no real line is. Line endings are
+    kept as written (LF, CRLF, CR or a mix): the csv module understands all of them.
+    """
+
+    name: str
+    binary: IO[bytes]
+    problems: list[Problem]
+    encoding: str | None = None
+    number: int = 0  # physical lines read so far
+    codec: str = field(init=False, default="utf-8")
+    _text: io.TextIOWrapper = field(init=False, repr=False)
+    _undecodable: list[_Undecodable] = field(init=False, default_factory=list)
+    _more_undecodable: int = field(init=False, default=0)
+    _cr_only: bool = field(init=False, default=False)
+    _sample: bytearray = field(init=False, default_factory=bytearray)
+
+    def _open(self) -> io.TextIOWrapper:
+        self.binary, head = _peek(self.binary, _HEAD_BYTES)
+        self.codec = detect_encoding(head, self.encoding)
+        return io.TextIOWrapper(
+            cast(Any, self.binary), encoding=self.codec, errors="surrogateescape", newline=""
+        )
+
+    def problem(
+        self, line: int | None, message: str, column: int | None = None, fix: str = ""
+    ) -> None:
+        self.problems.append(
+            Problem(self.name, line, f"{message}; {fix}" if fix else message, column)
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        limit = MAX_LINE_CHARS
+        try:
+            self._text = self._open()
+            readline = self._text.readline
+            while True:
+                line = readline(limit)
+                if not line:
+                    break
+                self.number += 1
+                if len(line) >= limit and line[-1] not in "\r\n":
+                    self._too_long()
+                    yield REFUSED
+                    continue
+                if not line.isascii() and _ESCAPED.search(line):
+                    self._remember_undecodable(line)
+                    yield REFUSED
+                    continue
+                if "\x00" in line:
+                    self.problem(
+                        self.number,
+                        "line contains a NUL byte",
+                        line.index("\x00") + 1,
+                        fix="the file is binary, or UTF-16 without a BOM: pass "
+                        "--encoding utf-16-le (or save it as UTF-8 CSV)",
+                    )
+                    yield REFUSED
+                    continue
+                yield line
+        except UnicodeDecodeError as exc:
+            self.problem(
+                self.number + 1,
+                f"cannot decode the file as {encoding_label(self.codec)} ({exc.reason})",
+                fix="pass the right --encoding, or save the file as UTF-8",
+            )
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            self.problem(self.number + 1, f"the file is damaged ({exc})", fix="export it again")
+        except OSError as exc:
+            self.problem(self.number + 1, f"cannot read: {exc.strerror or exc}")
+        self._report_undecodable()
+
+    def _too_long(self) -> None:
+        self.problem(
+            self.number,
+            f"line is longer than {MAX_LINE_CHARS // 1024} KiB; the file is probably not a "
+            "roster export (or lacks line breaks)",
+        )
+        line = "x"
+        while line and line[-1] not in "\r\n":  # skip the rest, a piece at a time
+            line = self._text.readline(MAX_LINE_CHARS)
+
+    def _remember_undecodable(self, line: str) -> None:
+        found = _ESCAPED.search(line)
+        assert found is not None
+        if len(self._undecodable) >= MAX_PROBLEMS:
+            self._more_undecodable += 1
+            return
+        self._undecodable.append(
+            _Undecodable(self.number, found.start() + 1, ord(found.group()) - 0xDC00)
+        )
+        if not self._sample:
+            self._cr_only = line.endswith("\r")
+        if len(self._undecodable) <= _SAMPLE_LINES and len(self._sample) < 65536:
+            self._sample += line.encode(self.codec, "surrogateescape")
+
+    def _report_undecodable(self) -> None:
+        if not self._undecodable:
+            return
+        # classic-Mac CR-only line endings come with the Mac's own encoding
+        prefer = ("mac_roman",) if self._cr_only else ()
+        guess = guess_encoding(bytes(self._sample), self.codec, prefer)
+        if guess:
+            fix = (
+                f"the file looks like {guess}: pass --encoding {guess} (or save it as UTF-8, "
+                "in Excel 'CSV UTF-8')"
+            )
+        else:
+            fix = "pass --encoding NAME with the file's encoding (or save it as UTF-8)"
+        label = encoding_label(self.codec)
+        for bad in self._undecodable:
+            self.problem(bad.line, f"byte 0x{bad.byte:02X} is not valid {label}", bad.column, fix)
+        if isinstance(self.problems, Problems):
+            self.problems.dropped += self._more_undecodable
+        self._undecodable.clear()
