@@ -18,24 +18,49 @@ from kprov.errors import Interrupted
 POLL = 0.05  # longest blocking wait between looks at the cancel flag
 
 
+class _Recent:
+    """Timestamps of the last *window* seconds, and their rate per second."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.stamps: deque[float] = deque()
+
+    def add(self, now: float) -> None:
+        self.stamps.append(now)
+
+    def count(self, now: float) -> int:
+        while self.stamps and self.stamps[0] < now - self.window:
+            self.stamps.popleft()
+        return len(self.stamps)
+
+    def rate(self, now: float, started: float) -> float:
+        """Per second over the window, or since *started* if that is later."""
+        return self.count(now) / max(now - max(now - self.window, started), 1e-3)
+
+
 class RateLearner:
     """Spaces sends at a rate learned from 429s: unbounded until the first one, then just
     under what the server was seen to accept, probing upward gently (CUBIC-shaped).
 
-    - One cut per *episode*: a 429 for a request sent before the last cut says nothing new
-      (that request left at the old rate), so only a request sent after it can cut again.
-      Cutting per 429 (the AWS SDKs' adaptive mode) cut four or five times per burst of 429s
-      and took ~7 s to climb back; the run was 1.5-1.9 times its bound in our model.
-    - The cut is to ``BETA`` times the rate the server *accepted*: over the last ``WINDOW``,
-      or, when the previous cut was recent, since that cut (the server was refusing us, so
-      what it let through then is its rate, free of the burst it had saved up).
+    - One cut per *episode*: a 429 for a request sent before the episode began says nothing
+      new (it left at the old rate); only a request sent after it starts another. Cutting
+      per 429 (the AWS SDKs' adaptive mode, beta 0.7) cut four or five times per burst of
+      429s and took ~7 s to climb back: 1.5-1.9 times the bound in our model.
+    - The cut is to ``BETA`` times an estimate of what the server accepts. Right after a
+      previous cut, the rate it accepted since then (it was refusing us: that is its rate,
+      free of any saved-up burst). Otherwise the larger of what it accepted over ``WINDOW``
+      and ``BETA`` times our rate over the last ``RECENT_SENDS`` sends: the first alone was
+      199/s for a 400/s server when the 429 came just after slow batch calls (our demand, not
+      its limit: P1 took 1.44 times its bound); the second can only err high, and a high
+      guess costs one more short episode, while a low one costs seconds of slow climbing.
     - After a cut the rate climbs back to the accepted rate in ``RECOVERY`` seconds along a
       cubic (flat near it), then past it ever faster, so a server that raised its limit is
-      found again.
-    - Without evidence (fewer than ``MIN_EVIDENCE`` accepted answers in the window) or when
-      refusals persist with no success in between, the rate is left alone and the refused
-      request itself backs off exponentially (1, 2, 4 ... s): the server is refusing, not
-      metering.
+      found again; but never above ``HEADROOM`` times what we actually sent lately, so a
+      client held back by other things (quotas, CPU, a slow phase) does not grow a limit
+      it would then burst into all at once.
+    - Without evidence (fewer than ``MIN_EVIDENCE`` accepted answers) or when refusals
+      persist with no success in between, the rate is left alone and the refused request
+      itself backs off exponentially (1, 2, 4 ... s): the server is refusing, not metering.
 
     Not thread-safe: the ``Pacer`` holds its lock around every call. Times are passed in.
     """
@@ -43,6 +68,8 @@ class RateLearner:
     BETA = 0.9
     RECOVERY = 2.0
     WINDOW = 1.0
+    RECENT_SENDS = 16
+    HEADROOM = 1.5
     MIN_EVIDENCE = 4
     TOLERANCE = 2.0  # sends that may go back to back after a late wake-up (scheduling jitter)
     FLOOR = 0.5  # requests per second, whatever happens
@@ -55,8 +82,10 @@ class RateLearner:
         self._cut_at = -math.inf  # when the rate was last cut (the cubic's origin)
         self._episode_at = -math.inf  # when the current episode of 429s began
         self._due = 0.0  # when the next send is due at the current rate (GCRA)
-        self._started: float | None = None
-        self._accepted: deque[float] = deque()
+        self._started = math.inf  # the first send
+        self._accepted = _Recent(self.WINDOW)
+        self._sent = _Recent(self.WINDOW)
+        self._last_sends: deque[float] = deque(maxlen=self.RECENT_SENDS)
         self._accepted_since_cut = 0
         self._success_since_episode = True
         self._strikes = 0
@@ -66,7 +95,11 @@ class RateLearner:
         if self.accepted_max is None:
             return math.inf
         x = (now - self._cut_at) / self.RECOVERY - 1.0
-        return max(self.FLOOR, self.accepted_max * (1.0 + (1.0 - self.BETA) * x**3))
+        allowed = self.accepted_max * (1.0 + (1.0 - self.BETA) * x**3)
+        if x > 0:  # probing past what was accepted: only as far as we really send
+            used = self.HEADROOM * self._sent.rate(now, self._started)
+            allowed = min(allowed, max(self.accepted_max, used))
+        return max(self.FLOOR, allowed)
 
     def delay(self, now: float) -> float:
         """Seconds until the next send is due; 0 when it may go now."""
@@ -77,18 +110,18 @@ class RateLearner:
 
     def take(self, now: float) -> None:
         """A send goes now: the next is due one interval later."""
-        if self._started is None:
-            self._started = now
+        self._started = min(self._started, now)
+        self._sent.add(now)
+        self._last_sends.append(now)
         rate = self.rate(now)
         self._due = now if rate == math.inf else max(self._due, now) + 1.0 / rate
 
     def on_accepted(self, now: float) -> None:
         """Any answer but a rate-limit refusal: the server let it through."""
-        self._accepted.append(now)
+        self._accepted.add(now)
         self._accepted_since_cut += 1
         self._success_since_episode = True
         self._strikes = 0
-        self._forget_before(now - self.WINDOW)
 
     def on_refused(self, now: float, sent_at: float, *, refused: bool = True) -> float:
         """A 429 that limits the IP or the partner (or a request the server held back when
@@ -102,32 +135,31 @@ class RateLearner:
             return 0.0
         return min(self.BACKOFF_CAP, self.BACKOFF_BASE * 2 ** (max(1, self._strikes) - 1))
 
-    def accepted_rate(self, now: float) -> float | None:
-        """What the server let through lately (requests/s), None without enough evidence."""
-        self._forget_before(now - self.WINDOW)
+    def estimate(self, now: float) -> float | None:
+        """What the server accepts (requests/s), None without enough evidence."""
         since_cut = now - self._cut_at
         if since_cut < self.WINDOW and self._accepted_since_cut >= self.MIN_EVIDENCE:
             return self._accepted_since_cut / since_cut
-        if len(self._accepted) < self.MIN_EVIDENCE or self._started is None:
+        if self._accepted.count(now) < self.MIN_EVIDENCE:
             return None
-        span = now - max(now - self.WINDOW, self._started)
-        return len(self._accepted) / max(span, 1e-3)
+        accepted = self._accepted.rate(now, self._started)
+        sends = self._last_sends
+        if len(sends) < self.MIN_EVIDENCE:
+            return accepted
+        sending = (len(sends) - 1) / max(sends[-1] - sends[0], 1e-3)
+        return max(accepted, self.BETA * sending)
 
     def _cut(self, now: float) -> None:
-        measured = self.accepted_rate(now)
+        measured = self.estimate(now)
         self._episode_at = now
         if measured is None:
             return  # nothing to learn from: the refused request backs off instead
         self.accepted_max = max(self.FLOOR, min(measured, self.rate(now)))
         self._cut_at = now
-        # No catching up on sends missed before the cut: the server's bucket is empty now.
-        self._due = max(self._due, now + (1.0 + self.TOLERANCE) / self.rate(now))
         self._accepted_since_cut = 0
         self.cuts += 1
-
-    def _forget_before(self, horizon: float) -> None:
-        while self._accepted and self._accepted[0] < horizon:
-            self._accepted.popleft()
+        # No catching up on sends missed before the cut: the server's bucket is empty now.
+        self._due = max(self._due, now + (1.0 + self.TOLERANCE) / self.rate(now))
 
 
 class InFlightCeiling:

@@ -66,9 +66,12 @@ def simulate(
     retry_after: float = 1.0,
     jitter: float = 0.002,
     seed: int = 7,
+    slow_first: int = 0,
+    slow_latency: float = 0.15,
 ) -> Run:
     """Send *requests* through *learner* to *server*; each worker spends *overhead* of client
-    time per request (16 workers at 20 + 8 ms send ~570/s, as kprov measured)."""
+    time per request (16 workers at 20 + 8 ms send ~570/s, as kprov measured). The first
+    *slow_first* requests take *slow_latency* (account batches before the registrations)."""
     rng = random.Random(seed)
     events: list[tuple[float, int, str, tuple[int, float, bool]]] = []
     order = 0
@@ -97,7 +100,8 @@ def simulate(
             if not resend:
                 left -= 1
             learner.take(now)
-            arrives = now + latency + rng.uniform(0, jitter)
+            slow = requests - left <= slow_first
+            arrives = now + (slow_latency if slow else latency) + rng.uniform(0, jitter)
             admitted = server.admit(arrives)
             at(arrives + rng.uniform(0, jitter), "answer", (worker, now, admitted))
         else:

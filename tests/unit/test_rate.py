@@ -95,3 +95,29 @@ def test_a_server_that_lowers_its_limit_is_followed() -> None:
     run = simulate(server, RateLearner(), requests=4000)
     assert run.steady_rate(8) >= 0.9 * 200
     assert run.refused <= 30
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_429_just_after_a_slow_phase_is_not_taken_for_the_servers_rate(seed: int) -> None:
+    """Batch calls (slow, ~100/s) then registrations: the first 429 comes when the last
+    second's accepted rate says far less than the server's 400/s."""
+    server = TokenBucketServer(rate=400, burst=20)
+    run = simulate(server, RateLearner(), requests=5160, seed=seed, slow_first=100)
+    assert run.wall <= 1.25 * 5160 / 400  # ~1 s of the slow phase is not rate-bound
+    assert run.steady_rate(3.0) >= 0.9 * 400
+
+
+def test_the_limit_grows_past_the_accepted_rate_only_as_far_as_we_send() -> None:
+    learner = RateLearner()
+    for n in range(400):
+        learner.take(n / 400)
+        learner.on_accepted(n / 400)
+    learner.on_refused(1.0, sent_at=1.0)
+    assert learner.accepted_max == pytest.approx(400, rel=0.02)
+    for n in range(1000):  # held back elsewhere: 100/s for 10 s
+        learner.take(1.0 + n / 100)
+        learner.on_accepted(1.0 + n / 100)
+    assert learner.rate(11.0) == pytest.approx(400, rel=0.02)  # not the cubic's 7,000/s
+    for n in range(500):  # sending at the limit again: the probe resumes
+        learner.take(11.0 + n / 500)
+    assert learner.rate(12.0) > 440
