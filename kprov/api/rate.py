@@ -49,10 +49,13 @@ class RateLearner:
     - The cut is to ``BETA`` times an estimate of what the server accepts. Right after a
       previous cut, the rate it accepted since then (it was refusing us: that is its rate,
       free of any saved-up burst). Otherwise the larger of what it accepted over ``WINDOW``
-      and ``BETA`` times our rate over the last ``RECENT_SENDS`` sends: the first alone was
+      and ``BETA`` times what we sent over the last ``RECENT`` seconds: the first alone was
       199/s for a 400/s server when the 429 came just after slow batch calls (our demand, not
-      its limit: P1 took 1.44 times its bound); the second can only err high, and a high
-      guess costs one more short episode, while a low one costs seconds of slow climbing.
+      its limit: P1 took 1.44 times its bound); the second errs high, and a high guess costs
+      one more short episode, while a low one costs seconds of slow climbing. A cut never
+      goes below ``MAX_CUT`` times the current rate: when every worker was waiting out a
+      Retry-After, what was accepted "lately" is our idleness, not the server (a 200/s
+      server was once taken for 6/s).
     - After a cut the rate climbs back to the accepted rate in ``RECOVERY`` seconds along a
       cubic (flat near it), then past it ever faster, so a server that raised its limit is
       found again; but never above ``HEADROOM`` times what we actually sent lately, so a
@@ -68,9 +71,10 @@ class RateLearner:
     BETA = 0.9
     RECOVERY = 2.0
     WINDOW = 1.0
-    RECENT_SENDS = 16
+    RECENT = 0.05
     HEADROOM = 1.5
     MIN_EVIDENCE = 4
+    MAX_CUT = 0.5
     TOLERANCE = 2.0  # sends that may go back to back after a late wake-up (scheduling jitter)
     FLOOR = 0.5  # requests per second, whatever happens
     BACKOFF_BASE = 1.0
@@ -85,7 +89,7 @@ class RateLearner:
         self._started = math.inf  # the first send
         self._accepted = _Recent(self.WINDOW)
         self._sent = _Recent(self.WINDOW)
-        self._last_sends: deque[float] = deque(maxlen=self.RECENT_SENDS)
+        self._recent_sent = _Recent(self.RECENT)
         self._accepted_since_cut = 0
         self._success_since_episode = True
         self._strikes = 0
@@ -112,7 +116,7 @@ class RateLearner:
         """A send goes now: the next is due one interval later."""
         self._started = min(self._started, now)
         self._sent.add(now)
-        self._last_sends.append(now)
+        self._recent_sent.add(now)
         rate = self.rate(now)
         self._due = now if rate == math.inf else max(self._due, now) + 1.0 / rate
 
@@ -143,18 +147,18 @@ class RateLearner:
         if self._accepted.count(now) < self.MIN_EVIDENCE:
             return None
         accepted = self._accepted.rate(now, self._started)
-        sends = self._last_sends
-        if len(sends) < self.MIN_EVIDENCE:
-            return accepted
-        sending = (len(sends) - 1) / max(sends[-1] - sends[0], 1e-3)
-        return max(accepted, self.BETA * sending)
+        return max(accepted, self.BETA * self._recent_sent.rate(now, self._started))
 
     def _cut(self, now: float) -> None:
         measured = self.estimate(now)
         self._episode_at = now
         if measured is None:
             return  # nothing to learn from: the refused request backs off instead
-        self.accepted_max = max(self.FLOOR, min(measured, self.rate(now)))
+        current = self.rate(now)
+        # A guess spoiled by our own idle time (every worker waiting out a Retry-After) must
+        # not sink the rate: at most halve it per episode.
+        floor = self.MAX_CUT * current if current < math.inf else self.FLOOR
+        self.accepted_max = max(self.FLOOR, floor, min(measured, current))
         self._cut_at = now
         self._accepted_since_cut = 0
         self.cuts += 1
