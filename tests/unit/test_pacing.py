@@ -374,3 +374,13 @@ def test_client_resends_a_token_limited_request_unchanged_once_the_bucket_admits
     assert batch_calls[0].request.body == batch_calls[1].request.body
     assert pacer.rate_limited_count == 1
     assert sum(clock.sleeps) == pytest.approx(1.0, abs=0.06)  # the bucket's first hold
+
+
+def test_configured_overrides_pace_too() -> None:
+    profile = Profile("p", "https://x.test/v0", "k", rate_limits={"DELETE /registrations": 2})
+    for quotas in (quotas_for(profile, env={}), parse_quotas("DELETE /registrations/{id}=2")):
+        clock = FakeClock()
+        pacer = Pacer(quotas=quotas, clock=clock, sleep=clock.sleep)
+        for _ in range(3):
+            send(pacer, clock, "DELETE /registrations/{id}", "t1")
+        assert sum(clock.sleeps) == pytest.approx(60 - RTT, abs=0.02)
