@@ -132,8 +132,9 @@ class RateLearner:
         *refused* is False). Cuts the rate once per episode; returns how long this request
         should wait before it is resent (0 when the new rate is enough)."""
         if sent_at >= self._episode_at:  # sent after the episode began: a new one
-            self._strikes = 1 if self._success_since_episode else self._strikes + 1
-            self._success_since_episode = False
+            if refused:
+                self._strikes = 1 if self._success_since_episode else self._strikes + 1
+                self._success_since_episode = False
             self._cut(now)
         if not refused or (self._strikes <= 1 and self.accepted_max is not None):
             return 0.0
