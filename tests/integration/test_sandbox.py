@@ -207,6 +207,7 @@ def test_rate_limit_with_small_burst_answers_whole_second_retry_after() -> None:
         box.server.stop()
 
 
+@pytest.mark.slow
 def test_client_learns_a_small_burst_servers_rate_without_freezing() -> None:
     """Many workers against 200 req/s with burst 5 and Retry-After: 1: every request lands,
     the pacer learned a rate, and refusals stay a small share (not one per request)."""
