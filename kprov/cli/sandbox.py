@@ -87,7 +87,22 @@ def serve(
     rate_limit: float | None = typer.Option(
         None,
         "--rate-limit",
-        help="Requests per second before 429 with Retry-After: 1.",
+        help="Requests per second before 429 (ip-limited), a token bucket.",
+        rich_help_panel="Realism",
+    ),
+    # the rate limiter's shape (burst, Retry-After): the pacing benches need the hard case
+    burst: int | None = typer.Option(
+        None,
+        "--burst",
+        min=1,
+        help="Requests the --rate-limit bucket saves up [default: one second's worth].",
+        rich_help_panel="Realism",
+    ),
+    retry_after: str = typer.Option(
+        "ceil",
+        "--retry-after",
+        help="Retry-After on its 429s: 'ceil' (whole seconds, rounded up: 1 for a 2 ms wait), "
+        "'exact' (fractional seconds) or 'none' (absent, as the API documents).",
         rich_help_panel="Realism",
     ),
     knewton_limits: bool = typer.Option(
@@ -196,6 +211,8 @@ def serve(
         hostility = Hostility(hostile or "", seed=seed, trickle=trickle_interval)
     except ValueError as exc:
         raise InputError(f"--hostile: {exc}") from None
+    if retry_after not in ("ceil", "exact", "none"):
+        raise InputError(f"--retry-after: {retry_after!r} is not one of ceil, exact, none")
     store = SandboxStore(
         api_key=api_key,
         api_secret=SANDBOX_API_SECRET,
@@ -211,6 +228,8 @@ def serve(
             latency_ms=latency_ms,
             faults=FaultInjector(rates, seed),
             rate_limit=rate_limit,
+            burst=burst,
+            retry_after=retry_after,
             knewton_limits=knewton_limits,
             verbose=verbose,
             hostile=hostility,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -89,23 +91,56 @@ class FaultInjector:
 
 
 class RequestRateLimiter:
-    """A global token bucket of *rate* requests per second with one second of burst."""
+    """A global token bucket: *rate* requests per second, at most *burst* saved up (default:
+    one second's worth). A refused request learns when the next token comes: ``retry_after``
+    says it in whole seconds, rounded up as HTTP allows ("ceil": ``Retry-After: 1`` for a
+    2.5 ms wait, the hard case), exactly in fractional seconds ("exact"), or not at all
+    ("none", as the Knewton API documents its 429s)."""
 
-    def __init__(self, rate: float) -> None:
+    RETRY_AFTER_STYLES = ("ceil", "exact", "none")
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        retry_after: str = "ceil",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or (burst is not None and burst < 1):
+            raise ValueError("the rate must be above 0 and the burst at least 1")
+        if retry_after not in self.RETRY_AFTER_STYLES:
+            raise ValueError(f"retry_after must be one of {', '.join(self.RETRY_AFTER_STYLES)}")
         self.rate = rate
-        self._tokens = rate
-        self._stamp = time.monotonic()
+        self.burst = float(burst) if burst is not None else max(1.0, rate)
+        self.retry_after = retry_after
+        self._clock = clock
+        self._tokens = self.burst
+        self._stamp = clock()
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
+        return self.admit() is None
+
+    def admit(self) -> float | None:
+        """None when the request may go; else the seconds until the next token."""
         with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             if self._tokens >= 1:
                 self._tokens -= 1
-                return True
-            return False
+                return None
+            return (1 - self._tokens) / self.rate
+
+    def refusal_headers(self, wait: float) -> dict[str, str]:
+        """The 429's headers for a request refused *wait* seconds before the next token."""
+        headers = {"X-Knewton-Rate-Exceeded": "ip-limited"}
+        if self.retry_after == "ceil":
+            headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        elif self.retry_after == "exact":
+            headers["Retry-After"] = f"{wait:.4f}"
+        return headers
 
 
 # The documented per-minute quotas (per access token and endpoint), read from the rate-limits

@@ -156,14 +156,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         path = url.path[len(API_PREFIX) :]
         if self.server.latency:
             time.sleep(self.server.latency)
-        if self.server.limiter is not None and not self.server.limiter.allow():
+        limiter = self.server.limiter
+        wait = limiter.admit() if limiter is not None else None
+        if limiter is not None and wait is not None:
             with store.lock:
                 store.requests["429"] += 1
-            self._answer(
-                429,
-                {"message": "rate limit exceeded"},
-                {"Retry-After": "1", "X-Knewton-Rate-Exceeded": "ip-limited"},
-            )
+            self._answer(429, {"message": "rate limit exceeded"}, limiter.refusal_headers(wait))
             return
         if path == "/oauth/token" and method == "POST":
             limits = self.server.knewton_limits
@@ -317,6 +315,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         latency_ms: float = 0.0,
         faults: FaultInjector | None = None,
         rate_limit: float | None = None,
+        burst: float | None = None,
+        retry_after: str = "ceil",
         knewton_limits: bool = False,
         verbose: bool = False,
         hostile: Hostility | None = None,
@@ -328,7 +328,11 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()  # set by stop(): stalled and trickling answers end
         self.latency = latency_ms / 1000.0
         self.faults = faults or FaultInjector(FaultRates())
-        self.limiter = RequestRateLimiter(rate_limit) if rate_limit else None
+        self.limiter = (
+            RequestRateLimiter(rate_limit, burst=burst, retry_after=retry_after)
+            if rate_limit
+            else None
+        )
         self.knewton_limits = KnewtonLimits() if knewton_limits else None
         self.verbose = verbose
         self._thread: threading.Thread | None = None

@@ -193,3 +193,45 @@ def test_knewton_limits_answer_429_per_token_without_retry_after() -> None:
         assert teacher.ok  # another endpoint's quota is untouched
     finally:
         box.server.stop()
+
+
+def test_rate_limit_with_small_burst_answers_whole_second_retry_after() -> None:
+    box = start_sandbox(rate_limit=5, burst=3)
+    try:
+        url = box.base_url + "/accounts/current"
+        answers = [requests.get(url, timeout=5) for _ in range(4)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]  # 3 pass the limiter
+        assert answers[3].headers["Retry-After"] == "1"
+        assert answers[3].headers["X-Knewton-Rate-Exceeded"] == "ip-limited"
+    finally:
+        box.server.stop()
+
+
+@pytest.mark.slow
+def test_client_learns_a_small_burst_servers_rate_without_freezing() -> None:
+    """Many workers against 200 req/s with burst 5 and Retry-After: 1: every request lands,
+    the pacer learned a rate, and refusals stay a small share (not one per request)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kprov.api.pacing import Pacer
+
+    box = start_sandbox(rate_limit=200, burst=5)
+    try:
+        pacer = Pacer(ceiling=8)
+        client = KnewtonClient(
+            base_url=box.base_url,
+            api_key=SANDBOX_KEY,
+            api_secret=Secret("sandbox-secret"),
+            retry=RetryPolicy(base_delay=0.001),
+            pacer=pacer,
+            pool_size=8,
+        )
+        client.token_for()
+        with ThreadPoolExecutor(8) as pool:
+            accounts = list(pool.map(client.create_account, [f"r-{i}" for i in range(150)]))
+        assert len({a.id for a in accounts}) == 150
+        assert box.requests()["POST /accounts"] == 150  # a 429 processed nothing
+        assert pacer.rate.cuts >= 1
+        assert pacer.rate_limited_count < 40
+    finally:
+        box.server.stop()
