@@ -117,6 +117,17 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 
 @pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A local port that refuses connections for the whole test: bound, never listening, so
+    no other test (or xdist worker) can start a server on it meanwhile."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield int(holder.getsockname()[1])
+
+
+@pytest.fixture
 def state_dir(isolated_env: Path) -> Path:
     return isolated_env / "state"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -182,12 +181,9 @@ def test_a_second_run_exits_5_while_the_state_is_locked(
 
 
 def test_api_unreachable_exits_4_with_resume_advice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_port: int
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{port}/v0")
+    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
     monkeypatch.setenv("KPROV_API_KEY", "k")
     monkeypatch.setenv("KPROV_API_SECRET", "s")
     monkeypatch.setenv("KPROV_RETRY_MAX_ATTEMPTS", "2")

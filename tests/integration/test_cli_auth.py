@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -113,18 +112,11 @@ def test_version_names_kprov_python_and_the_platform() -> None:
     assert "accounts" in run_cli("--help").stdout
 
 
-def closed_port() -> int:
-    """A local port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("command", [("auth", "status"), ("auth", "login", "--secret-stdin")])
 def test_unreachable_host_fails_within_two_seconds_naming_host_and_port(
-    isolated_env: object, command: tuple[str, ...]
+    isolated_env: object, command: tuple[str, ...], closed_port: int
 ) -> None:
-    port = closed_port()
+    port = closed_port
     env = {k: v for k, v in os.environ.items() if k != "KPROV_RETRY_BASE_DELAY"}  # real backoff
     env.update(
         KPROV_BASE_URL=f"http://127.0.0.1:{port}/v0", KPROV_API_KEY="k", KPROV_API_SECRET="s"

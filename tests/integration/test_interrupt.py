@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from kprov.state.mapping import MappingJournal
-from tests.conftest import Sandbox, write_roster
+from tests.conftest import start_sandbox, write_roster
 from tests.integration.test_cli_accounts import server_accounts
 
 
@@ -22,39 +24,48 @@ def wait_for(condition: object, timeout: float = 20.0) -> None:
 
 
 def test_sigint_stops_sending_records_what_was_answered_and_exits_130(
-    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path
 ) -> None:
-    roster = write_roster(tmp_path / "r.csv", [f"u{i:05d}" for i in range(3000)])
-    env = {**os.environ, "KPROV_RATE_LIMITS": "POST /batch=120"}  # paced: 2 batches a second
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kprov", "accounts", "import", str(roster), "-c", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    box = start_sandbox(latency_ms=150)  # answers take a while: some are in flight at the signal
     try:
-        wait_for(lambda: sandbox_env.requests().get("POST /batch", 0) >= 3)
-        process.send_signal(signal.SIGINT)
-        signalled = time.monotonic()
-        at_signal = sandbox_env.requests()["POST /batch"]
-        _out, err = process.communicate(timeout=10)
-        stopped_in = time.monotonic() - signalled
+        for key, value in box.env().items():
+            monkeypatch.setenv(key, value)
+        roster = write_roster(tmp_path / "r.csv", [f"u{i:05d}" for i in range(3000)])
+        # 6 batches a minute: the first six go at once, then the run waits on the quota
+        env = {**os.environ, "KPROV_RATE_LIMITS": "POST /batch=6"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kprov", "accounts", "import", str(roster), "-c", "2"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: box.requests().get("POST /batch", 0) >= 2)
+            process.send_signal(signal.SIGINT)
+            signalled = time.monotonic()
+            at_signal = box.requests()["POST /batch"]
+            _out, err = process.communicate(timeout=10)
+            stopped_in = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 130, err
+        assert stopped_in < 3.0, stopped_in
+        assert box.requests()["POST /batch"] <= at_signal + 2  # at most what was in flight
+        assert "stopping" in err and "Traceback" not in err
+        mapping = MappingJournal(state_dir / "mapping.csv").load().account_of
+        assert mapping == server_accounts(box)  # every answer received was recorded
+        assert 0 < len(mapping) < 3000
+        rerun = subprocess.run(
+            [sys.executable, "-m", "kprov", "accounts", "import", str(roster)],
+            env={**os.environ, "KPROV_RATE_LIMITS": "off"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert MappingJournal(state_dir / "mapping.csv").load().account_of == server_accounts(box)
+        assert len(server_accounts(box)) == 3000
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, err
-    assert stopped_in < 3.0, stopped_in
-    assert sandbox_env.requests()["POST /batch"] <= at_signal + 2  # at most what was in flight
-    assert "stopping" in err and "Traceback" not in err
-    mapping = MappingJournal(state_dir / "mapping.csv").load().account_of
-    assert mapping == server_accounts(sandbox_env)  # every answer received was recorded
-    rerun = subprocess.run(
-        [sys.executable, "-m", "kprov", "accounts", "import", str(roster)],
-        env={**os.environ, "KPROV_RATE_LIMITS": "off"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert rerun.returncode == 0, rerun.stderr
-    assert len(MappingJournal(state_dir / "mapping.csv").load().account_of) == 3000
+        box.server.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,7 @@ from kprov.credentials import Secret
 from kprov.provision.session import build_client
 
 
-def _closed_port_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _closed_port_settings(tmp_path: Path, port: int):  # type: ignore[no-untyped-def]
     return port, resolve_settings(
         env={
             "KPROV_CONFIG": str(tmp_path / "c.yaml"),
@@ -28,9 +24,9 @@ def _closed_port_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("interactive", "attempts"), [(True, 2), (False, 6)])
 def test_refused_connections_are_tried_twice_when_someone_waits(
-    tmp_path: Path, interactive: bool, attempts: int
+    tmp_path: Path, interactive: bool, attempts: int, closed_port: int
 ) -> None:
-    port, settings = _closed_port_settings(tmp_path)
+    port, settings = _closed_port_settings(tmp_path, closed_port)
     with (
         build_client(settings, pool_size=1, secret=Secret("s"), interactive=interactive) as client,
         pytest.raises(NetworkError) as caught,
