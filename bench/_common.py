@@ -107,7 +107,10 @@ def write_ids(
 
 
 def run_kprov(env: dict[str, str], *args: str) -> tuple[float, dict[str, object], int]:
-    """Run the real command; return (wall seconds, its --json summary, exit code)."""
+    """Run the real command; return (wall seconds, its --json summary, exit code).
+
+    The summary is the JSON envelope's outcome counts with its scalar fields (requests,
+    rate_limited, seconds, exit_code); the per-item list is dropped."""
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "kprov", *args, "--json"],
@@ -118,7 +121,17 @@ def run_kprov(env: dict[str, str], *args: str) -> tuple[float, dict[str, object]
     )
     elapsed = time.monotonic() - started
     try:
-        summary = json.loads(done.stdout)
+        envelope = json.loads(done.stdout)
     except ValueError:
-        summary = {"stdout": done.stdout[-500:], "stderr": done.stderr[-2000:]}
+        return (
+            elapsed,
+            {"stdout": done.stdout[-500:], "stderr": done.stderr[-2000:]},
+            done.returncode,
+        )
+    summary: dict[str, object] = dict(envelope.get("counts") or {})
+    summary.update(
+        {k: v for k, v in envelope.items() if isinstance(v, int | float | str) and k != "kprov"}
+    )
+    if envelope.get("error"):
+        summary["error"] = envelope["error"]
     return elapsed, summary, done.returncode

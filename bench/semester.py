@@ -112,7 +112,7 @@ def measure(server: str, args: argparse.Namespace) -> bool:
         per_request = serial_seconds_per_request(box.base_url, args.serial_sample)
     users = args.classes * (args.learners + 1)
     serial = per_request * (users + args.classes + users)
-    ok = code == 0 and code2 == 0 and summary.get("failed") == 0
+    ok = code == 0 and code2 == 0 and not summary.get("failed")
     ratio = wall / bound
     print(
         f"semester {server} users={users} classes={args.classes} "

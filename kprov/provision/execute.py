@@ -38,7 +38,14 @@ from kprov.state.local import LocalState
 
 MAX_BATCH = 50
 Bucket = tuple[str | None, str]
-_ADMIN_BUCKETS = ((None, BATCH), (None, INSTANCES), (None, REGISTRATIONS), (None, UNREGISTRATIONS))
+# Buckets whose work unblocks other work: served first, in this order (None: not reserved).
+_FIRST: tuple[Bucket | None, ...] = (
+    None,
+    (None, BATCH),
+    (None, INSTANCES),
+    (None, REGISTRATIONS),
+    (None, UNREGISTRATIONS),
+)
 
 
 @dataclass
@@ -93,6 +100,8 @@ class Executor:
         self.removed: set[tuple[str, str]] = set()
         self.waits = _Waits()
         self.ready: dict[Bucket | None, deque[_Task]] = defaultdict(deque)
+        self.ring: deque[Bucket | None] = deque()  # other buckets with queued work, rotating
+        self.queued = 0
         self.stop: KprovError | None = None
         self.teacher = self._known_teachers()
         self.pending_teachers: dict[str, int] = defaultdict(int)
@@ -197,7 +206,11 @@ class Executor:
     # ------------------------------------------------------------- the loop
 
     def _push(self, task: _Task) -> None:
-        self.ready[task.bucket].append(task)
+        queue_ = self.ready[task.bucket]
+        if not queue_ and task.bucket not in _FIRST:
+            self.ring.append(task.bucket)
+        queue_.append(task)
+        self.queued += 1
 
     def _loop(self) -> None:
         done: queue.Queue[tuple[_Task, tasks.TaskResult]] = queue.Queue()
@@ -233,40 +246,50 @@ class Executor:
         done: queue.Queue[tuple[_Task, tasks.TaskResult]],
         room: int,
     ) -> tuple[int, float | None]:
-        """Hand ready tasks to workers, fairly across buckets; returns (launched, seconds
-        until a bucket that has work admits a send, None when no work is waiting)."""
+        """Hand ready tasks to workers; returns (launched, seconds until a bucket that has
+        work admits a send, None when no work is waiting).
+
+        Work that unblocks other work goes first (batches, instances, instructors); the
+        other buckets (learners under each instructor's token) take turns. The cost of a
+        pass does not grow with the number of buckets that have nothing to send."""
         launched = 0
         wake: float | None = None
-        while room > 0:
+
+        def send_one(bucket: Bucket | None) -> bool:
+            nonlocal launched, room, wake
+            reservation = None
+            if bucket is not None:
+                granted = self.api.try_reserve(*bucket)
+                if isinstance(granted, float | int):
+                    wake = granted if wake is None else min(wake, granted)
+                    return False
+                reservation = granted
+            pool.submit(self._work, self.ready[bucket].popleft(), reservation, done)
+            self.queued -= 1
+            launched += 1
+            room -= 1
+            return True
+
+        while room > 0 and self.queued:
             progressed = False
-            for bucket in self._bucket_order():
-                queue_ = self.ready[bucket]
-                if not queue_ or room <= 0:
-                    continue
-                reservation = None
-                if bucket is not None:
-                    granted = self.api.try_reserve(*bucket)
-                    if isinstance(granted, float | int):
-                        wake = granted if wake is None else min(wake, granted)
-                        continue
-                    reservation = granted
-                task = queue_.popleft()
-                pool.submit(self._work, task, reservation, done)
-                launched += 1
-                room -= 1
-                progressed = True
+            for bucket in _FIRST:  # one each per pass, before any other bucket's turn
+                if room > 0 and self.ready.get(bucket) and send_one(bucket):
+                    progressed = True
+            for _turn in range(len(self.ring)):
+                if room <= 0:
+                    break
+                bucket = self.ring[0]
+                sent = send_one(bucket)
+                progressed = progressed or sent
+                if not self.ready[bucket]:
+                    self.ring.popleft()  # nothing left in it: out of the ring
+                else:
+                    self.ring.rotate(-1)  # its turn is over
             if not progressed:
                 break
-        if wake is None and any(self.ready.values()):
+        if wake is None and self.queued:
             wake = 0.01  # work waits for room, not a bucket: look again soon
         return launched, wake
-
-    def _bucket_order(self) -> list[Bucket | None]:
-        """Work that unblocks other work first (batches, instances, instructors), then the
-        learners' buckets round-robin."""
-        first = [b for b in (None, *_ADMIN_BUCKETS) if self.ready.get(b)]
-        rest = [b for b, q in self.ready.items() if q and b not in first]
-        return [*first, *rest]
 
     def _work(
         self,
