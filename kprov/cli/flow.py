@@ -69,10 +69,8 @@ def provision(
     ctx: typer.Context, make_request: Callable[[Globals], Request], options: RunOptions
 ) -> None:
     """Plan the request against local state; show the plan, or apply it."""
-    from kprov.cli.common import command_line
     from kprov.provision.planner import build_plan
     from kprov.provision.session import new_run_id
-    from kprov.state.local import open_local_state
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -84,14 +82,8 @@ def provision(
     settings = g.settings(options.mapping)
     with (
         _logged_errors(options, run_id, request.command, started),
-        open_local_state(
-            settings.state_dir,
-            settings.mapping_path,
-            lock_timeout=options.lock_timeout,
-            command=command_line(),
-        ) as state,
+        _local_state(settings, options) as state,
     ):
-        _warn(state.warnings)
         plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
                         fingerprint=options.out is not None)  # fmt: skip
         if options.plan_only:
@@ -104,10 +96,8 @@ def provision(
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
-    from kprov.cli.common import command_line
     from kprov.provision.saved_plan import check_still_applies, load_plan
     from kprov.provision.session import new_run_id
-    from kprov.state.local import open_local_state
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -119,14 +109,8 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     settings = g.settings(options.mapping)
     with (
         _logged_errors(options, run_id, plan.command, started),
-        open_local_state(
-            settings.state_dir,
-            settings.mapping_path,
-            lock_timeout=options.lock_timeout,
-            command=command_line(),
-        ) as state,
+        _local_state(settings, options) as state,
     ):
-        _warn(state.warnings)
         check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
         result = execute(plan, settings, state, options, run_id)
     _finish_run(result, view, options, started)
@@ -149,9 +133,21 @@ def _stamped(plan: Plan, settings: Settings, state: LocalState, *, fingerprint: 
     )
 
 
-def _warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        sys.stderr.write(f"kprov: warning: {warning}\n")
+@contextlib.contextmanager
+def _local_state(settings: Settings, options: RunOptions) -> Iterator[LocalState]:
+    """The profile's state under its lock; what loading had to mend is said first."""
+    from kprov.cli.common import command_line
+    from kprov.state.local import open_local_state
+
+    with open_local_state(
+        settings.state_dir,
+        settings.mapping_path,
+        lock_timeout=options.lock_timeout,
+        command=command_line(),
+    ) as state:
+        for warning in state.warnings:
+            sys.stderr.write(f"kprov: warning: {warning}\n")
+        yield state
 
 
 def _confirm_removals(plan: Plan, options: RunOptions) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from kprov.errors import Interrupted, KprovError, StorageError
 from kprov.provision import tasks
+from kprov.provision.dispatch import Dispatcher, Task
 from kprov.provision.plan import Action, Item, Plan
 from kprov.provision.ports import (
     BATCH,
@@ -37,23 +38,6 @@ from kprov.rosters.model import INSTRUCTOR
 from kprov.state.local import LocalState
 
 MAX_BATCH = 50
-Bucket = tuple[str | None, str]
-# Buckets whose work unblocks other work: served first, in this order (None: not reserved).
-_FIRST: tuple[Bucket | None, ...] = (
-    None,
-    (None, BATCH),
-    (None, INSTANCES),
-    (None, REGISTRATIONS),
-    (None, UNREGISTRATIONS),
-)
-
-
-@dataclass
-class _Task:
-    kind: str  # batch | recover | instance | register | unregister
-    indices: list[int]
-    bucket: Bucket | None = None  # None: not reserved by the dispatcher
-    as_user: str | None = None
 
 
 @dataclass
@@ -99,9 +83,7 @@ class Executor:
         self.failed_instance: dict[str, Outcome] = {}
         self.removed: set[tuple[str, str]] = set()
         self.waits = _Waits()
-        self.ready: dict[Bucket | None, deque[_Task]] = defaultdict(deque)
-        self.ring: deque[Bucket | None] = deque()  # other buckets with queued work, rotating
-        self.queued = 0
+        self.dispatcher = Dispatcher(self.api.try_reserve)
         self.stop: KprovError | None = None
         self.teacher = self._known_teachers()
         self.pending_teachers: dict[str, int] = defaultdict(int)
@@ -147,16 +129,16 @@ class Executor:
             elif action is Action.CREATE_ACCOUNT:
                 accounts.append(index)
             elif action is Action.CREATE_INSTANCE:
-                self._push(_Task("instance", [index], (None, INSTANCES)))
+                self._push(Task("instance", [index], (None, INSTANCES)))
             elif action is Action.UNREGISTER:
-                self._push(_Task("unregister", [index], (None, UNREGISTRATIONS)))
+                self._push(Task("unregister", [index], (None, UNREGISTRATIONS)))
             elif action is Action.REGISTER and item.role == INSTRUCTOR:
                 self.pending_teachers[self._instance_key(item)] += 1
         for index, item in enumerate(self.items):
             if item.action is Action.REGISTER and not (withheld and item.role_change):
                 self._wait_or_ready(index)
         for batch in _batches(self.items, accounts):
-            self._push(_Task("batch", batch, (None, BATCH)))
+            self._push(Task("batch", batch, (None, BATCH)))
 
     def _instance_key(self, item: Item) -> str:
         return item.instance_id or item.instance
@@ -196,7 +178,7 @@ class Executor:
                 self.waits.teacher[instance_id].append(index)
                 return
             as_user = teacher  # None: the admin's token (the API may refuse; the reason says why)
-        self._push(_Task("register", [index], (as_user, REGISTRATIONS), as_user))
+        self._push(Task("register", [index], (as_user, REGISTRATIONS), as_user))
 
     def _release(self, waiting: Iterable[int]) -> None:
         for index in list(waiting):
@@ -205,23 +187,21 @@ class Executor:
 
     # ------------------------------------------------------------- the loop
 
-    def _push(self, task: _Task) -> None:
-        queue_ = self.ready[task.bucket]
-        if not queue_ and task.bucket not in _FIRST:
-            self.ring.append(task.bucket)
-        queue_.append(task)
-        self.queued += 1
+    def _push(self, task: Task) -> None:
+        self.dispatcher.push(task)
 
     def _loop(self) -> None:
-        done: queue.Queue[tuple[_Task, tasks.TaskResult]] = queue.Queue()
+        done: queue.Queue[tuple[Task, tasks.TaskResult]] = queue.Queue()
         outstanding = 0
         limit = max(2 * self.concurrency, self.concurrency + 4)
         with ThreadPoolExecutor(limit, thread_name_prefix="kprov-work") as pool:
             while True:
                 wake = None
                 if self.stop is None and not self.api.cancel.is_set():
-                    launched, wake = self._dispatch(pool, done, limit - outstanding)
-                    outstanding += launched
+                    taken, wake = self.dispatcher.take(limit - outstanding)
+                    for task, reservation in taken:
+                        pool.submit(self._work, task, reservation, done)
+                    outstanding += len(taken)
                 if outstanding == 0 and (
                     self.stop is not None or self.api.cancel.is_set() or wake is None
                 ):
@@ -240,62 +220,11 @@ class Executor:
                     outstanding -= 1
                     self._absorb(task, result)
 
-    def _dispatch(
-        self,
-        pool: ThreadPoolExecutor,
-        done: queue.Queue[tuple[_Task, tasks.TaskResult]],
-        room: int,
-    ) -> tuple[int, float | None]:
-        """Hand ready tasks to workers; returns (launched, seconds until a bucket that has
-        work admits a send, None when no work is waiting).
-
-        Work that unblocks other work goes first (batches, instances, instructors); the
-        other buckets (learners under each instructor's token) take turns. The cost of a
-        pass does not grow with the number of buckets that have nothing to send."""
-        launched = 0
-        wake: float | None = None
-
-        def send_one(bucket: Bucket | None) -> bool:
-            nonlocal launched, room, wake
-            reservation = None
-            if bucket is not None:
-                granted = self.api.try_reserve(*bucket)
-                if isinstance(granted, float | int):
-                    wake = granted if wake is None else min(wake, granted)
-                    return False
-                reservation = granted
-            pool.submit(self._work, self.ready[bucket].popleft(), reservation, done)
-            self.queued -= 1
-            launched += 1
-            room -= 1
-            return True
-
-        while room > 0 and self.queued:
-            progressed = False
-            for bucket in _FIRST:  # one each per pass, before any other bucket's turn
-                if room > 0 and self.ready.get(bucket) and send_one(bucket):
-                    progressed = True
-            for _turn in range(len(self.ring)):
-                if room <= 0:
-                    break
-                bucket = self.ring[0]
-                sent = send_one(bucket)
-                progressed = progressed or sent
-                if not self.ready[bucket]:
-                    self.ring.popleft()  # nothing left in it: out of the ring
-                else:
-                    self.ring.rotate(-1)  # its turn is over
-            if not progressed:
-                break
-        if wake is None and self.queued:
-            wake = 0.01  # work waits for room, not a bucket: look again soon
-        return launched, wake
-
     def _work(
         self,
-        task: _Task,
+        task: Task,
         reservation: object,
-        done: queue.Queue[tuple[_Task, tasks.TaskResult]],
+        done: queue.Queue[tuple[Task, tasks.TaskResult]],
     ) -> None:
         try:
             with self.api.using(reservation):  # type: ignore[arg-type]
@@ -307,7 +236,7 @@ class Executor:
             result = tasks.TaskResult([], stop=KprovError(f"internal error: {bug!r}"))
         done.put((task, result))
 
-    def _send(self, task: _Task) -> tasks.TaskResult:
+    def _send(self, task: Task) -> tasks.TaskResult:
         api, recorder, items = self.api, self.recorder, self.items
         if task.kind == "batch":
             return tasks.create_accounts(api, recorder, [(i, items[i]) for i in task.indices])
@@ -331,7 +260,7 @@ class Executor:
 
     # ------------------------------------------------------------- outcomes
 
-    def _absorb(self, task: _Task, result: tasks.TaskResult) -> None:
+    def _absorb(self, task: Task, result: tasks.TaskResult) -> None:
         self.result.warnings.extend(result.warnings)
         if result.stop is not None and self.stop is None:
             self.stop = result.stop
@@ -339,7 +268,7 @@ class Executor:
         for index, outcome in result.settled:
             self._settle(index, outcome)
         for index in result.recover:
-            self._push(_Task("recover", [index]))
+            self._push(Task("recover", [index]))
 
     def _settle(self, index: int, outcome: Outcome) -> None:
         if index in self.outcomes:
