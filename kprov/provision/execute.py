@@ -86,7 +86,8 @@ class Executor:
         self.dispatcher = Dispatcher(self.api.try_reserve)
         self.stop: KprovError | None = None
         self.teacher = self._known_teachers()
-        self.pending_teachers: dict[str, int] = defaultdict(int)
+        # instance ref -> instructor registrations of this plan not settled yet
+        self.teachers_pending: dict[str, set[int]] = defaultdict(set)
         self.bug: Exception | None = None
         self._prepare()
         self._loop()
@@ -106,9 +107,16 @@ class Executor:
 
     def _known_teachers(self) -> dict[str, str]:
         """Instance id -> the instructor whose token registers its learners (the smallest
-        external id, so every run mints the same one token per instance)."""
+        external id, so every run mints the same one token per instance). Instructors this
+        plan removes (or turns into learners) are not candidates: their token may lose the
+        right to register while the learners are sent."""
+        leaving = {
+            (i.account_id, i.instance_id) for i in self.items if i.action is Action.UNREGISTER
+        }
         chosen: dict[str, str] = {}
-        for record in self.state.registry.registration_index.active.values():
+        for key, record in self.state.registry.registration_index.active.items():
+            if key in leaving:
+                continue
             if record.type == INSTRUCTOR and record.external_user_id:
                 current = chosen.get(record.instance_id)
                 if current is None or record.external_user_id < current:
@@ -133,15 +141,12 @@ class Executor:
             elif action is Action.UNREGISTER:
                 self._push(Task("unregister", [index], (None, UNREGISTRATIONS)))
             elif action is Action.REGISTER and item.role == INSTRUCTOR:
-                self.pending_teachers[self._instance_key(item)] += 1
+                self.teachers_pending[item.instance].add(index)
         for index, item in enumerate(self.items):
             if item.action is Action.REGISTER and not (withheld and item.role_change):
                 self._wait_or_ready(index)
         for batch in _batches(self.items, accounts):
             self._push(Task("batch", batch, (None, BATCH)))
-
-    def _instance_key(self, item: Item) -> str:
-        return item.instance_id or item.instance
 
     # ------------------------------------------------------------ dependencies
 
@@ -171,11 +176,8 @@ class Executor:
         as_user: str | None = None
         if item.role != INSTRUCTOR:
             teacher = self.teacher.get(instance_id)
-            pending = self.pending_teachers.get(instance_id) or self.pending_teachers.get(
-                item.instance
-            )
-            if teacher is None and pending:
-                self.waits.teacher[instance_id].append(index)
+            if teacher is None and self.teachers_pending.get(item.instance):
+                self.waits.teacher[item.instance].append(index)  # its instructor comes first
                 return
             as_user = teacher  # None: the admin's token (the API may refuse; the reason says why)
         self._push(Task("register", [index], (as_user, REGISTRATIONS), as_user))
@@ -286,7 +288,6 @@ class Executor:
         elif item.action is Action.CREATE_INSTANCE:
             if ok:
                 self.instance_of[item.instance] = outcome.instance_id
-                self._move_teacher_count(item.instance, outcome.instance_id)
             else:
                 self.failed_instance[item.instance] = outcome
             self._release(self.waits.instance.pop(item.instance, ()))
@@ -298,24 +299,20 @@ class Executor:
             for waiting in self.waits.removal.pop((item.account_id, item.instance_id), ()):
                 self._settle(waiting, _blocked(self.items[waiting], outcome, "the old role"))
         elif item.action is Action.REGISTER and item.role == INSTRUCTOR:
-            self._teacher_settled(outcome)
+            self._teacher_settled(index, outcome)
 
-    def _move_teacher_count(self, ref: str, instance_id: str) -> None:
-        count = self.pending_teachers.pop(ref, 0)
-        if count:
-            self.pending_teachers[instance_id] += count
-
-    def _teacher_settled(self, outcome: Outcome) -> None:
+    def _teacher_settled(self, index: int, outcome: Outcome) -> None:
+        """An instructor registration ended: its learners go under its token if it worked,
+        or under the admin's once no instructor of theirs is left to try."""
         item = outcome.item
+        pending = self.teachers_pending[item.instance]
+        pending.discard(index)
         instance_id = outcome.instance_id or item.instance_id or self.instance_of.get(item.instance)
-        if not instance_id:
-            return
-        left = self.pending_teachers.get(instance_id, 0) - 1
-        self.pending_teachers[instance_id] = max(0, left)
-        if outcome.status in (Status.DONE, Status.ALREADY) and instance_id not in self.teacher:
+        ok = outcome.status in (Status.DONE, Status.ALREADY)
+        if ok and instance_id and instance_id not in self.teacher:
             self.teacher[instance_id] = item.external_id
-        if instance_id in self.teacher or left <= 0:
-            self._release(self.waits.teacher.pop(instance_id, ()))
+        if (instance_id and instance_id in self.teacher) or not pending:
+            self._release(self.waits.teacher.pop(item.instance, ()))
 
     def _settle_rest(self) -> None:
         """Every item keeps a fate, also when the run stopped before reaching it."""

@@ -206,3 +206,53 @@ def test_a_stored_id_that_is_not_a_uuid_fails_its_item_only(state: LocalState) -
     assert result.stopped_by is None
     assert [run_fate(o) for o in result.outcomes].count("failed") == 1
     assert [k for k, _d in api.calls].count("unregister") == 2  # the run went on to the next
+
+
+def test_learners_fall_back_to_the_admin_when_their_instructor_failed_before_the_instance(
+    state: LocalState,
+) -> None:
+    """The instructor's account fails while the instance is still being created: the
+    learners must not wait for ever for an instructor that will never come."""
+    from kprov.api.models import BatchItemResult
+
+    class BadTeacherApi(FakeApi):
+        def create_accounts(self, external_ids: list[str]) -> list[BatchItemResult]:  # type: ignore[override]
+            answers = super().create_accounts(external_ids)
+            return [
+                BatchItemResult(a.external_user_id, 400, error_message="bad field")
+                if a.external_user_id == "t0"
+                else a
+                for a in answers
+            ]
+
+    api = BadTeacherApi(strict_learners=False, delays={(None, "POST /learning-instances"): [0.2]})
+    result = run(api, state, register_plan(state, semester(classes=1, learners=3)))
+    learners = [d for kind, d in api.calls if kind == "register" and d[0] == "learner"]
+    assert len(learners) == 3 and all(as_user is None for *_x, as_user in learners)
+    assert fates(result)["registered"] == 3
+
+
+def test_learners_are_not_registered_under_an_instructor_the_plan_removes(
+    state: LocalState,
+) -> None:
+    api = FakeApi()
+    first = [Person(ext, role, Origin("r.csv", n), "c0") for n, (ext, role) in enumerate(
+        [("t1", "instructor"), ("t2", "instructor"), ("s0", "learner")], start=2)]  # fmt: skip
+    run(api, state, register_plan(state, first))
+    newcomer = Person("s9", "learner", Origin("m.csv", 4), "c0")
+    request = Request(
+        command="sync", people=[first[1], first[2], newcomer],
+        specs={"c0": InstanceSpec("g", "C0")}, instances=("c0",), prune=True,
+        authoritative=frozenset({"c0"}), max_removals="100%",
+    )  # fmt: skip
+    plan = build_plan(request, state.mapping, state.registry)
+    assert [(i.action.value, i.external_id) for i in plan.items] == [
+        ("create_account", "s9"),
+        ("register", "s9"),
+        ("unregister", "t1"),
+    ]
+    api.delays[("t1", "POST /registrations")] = [0.2]  # t1 would be chosen: smallest id
+    result = run(api, state, plan)
+    assert fates(result) == {"created": 1, "registered": 1, "removed": 1}
+    [learner] = [d for kind, d in api.calls if kind == "register" and d[0] == "learner"][-1:]
+    assert learner[-1] == "t2"
