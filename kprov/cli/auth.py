@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from kprov.cli.output import command_group, emit_json, globals_of, guarded, is_terminal
+from kprov.cli.output import command_group, emit_data, globals_of, guarded, is_terminal
 from kprov.errors import ConfigError, InputError
 
 app = command_group("Store, check or delete the API secret. Example: kprov auth login")
@@ -70,7 +70,6 @@ def login(
 @guarded
 def status(
     ctx: typer.Context,
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Check the credentials: get a token and show whose it is.
 
@@ -94,8 +93,8 @@ def status(
         "state_dir": str(settings.state_dir),
         "secret_source": {"source": source.kind, "location": source.location},
     }
-    if json_output:
-        emit_json(data)
+    if globals_of(ctx).json:
+        emit_data(ctx, data)
         return
     typer.echo(f"profile:  {settings.profile.name}")
     typer.echo(f"base URL: {settings.profile.base_url}")

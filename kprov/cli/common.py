@@ -117,12 +117,6 @@ REPORT_OPTION = typer.Option(
     rich_help_panel=OUTPUT_PANEL,
     show_default=False,
 )
-JSON_OPTION = typer.Option(
-    False,
-    "--json",
-    help="Print a machine-readable summary on stdout.",
-    rich_help_panel=OUTPUT_PANEL,
-)
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 TEST_ACCOUNTS_OPTION = typer.Option(
     False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.cli.output import command_group, emit_data, globals_of, guarded
 
 app = command_group("Show the resolved configuration. Example: kprov --profile prod config show")
 
@@ -13,7 +13,6 @@ app = command_group("Show the resolved configuration. Example: kprov --profile p
 @guarded
 def show(
     ctx: typer.Context,
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show each setting (profile, URLs, state dir, mapping, lock, rate limits, secret
     sources) with its value and its source: flag, env, config file, default...
@@ -23,13 +22,13 @@ def show(
     \b
     Examples:
       kprov --profile prod config show
-      KPROV_PROFILE=prod kprov config show --json | jq .api_secret.source
+      KPROV_PROFILE=prod kprov config show --json | jq .settings.api_secret.source
     """
     from kprov.explain import explain_settings
 
     rows = explain_settings(globals_of(ctx).settings())
-    if json_output:
-        emit_json({row.key: row.to_json() for row in rows})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"settings": {row.key: row.to_json() for row in rows}})
         return
     width = max(len(row.label) for row in rows)
     value_width = min(60, max(len(row.value) for row in rows))

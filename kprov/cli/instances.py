@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import typer
 
-from kprov.cli.common import JSON_OPTION, YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
+from kprov.cli.output import command_group, emit_data, globals_of, guarded
 from kprov.errors import InputError
 
 app = command_group(
@@ -15,16 +13,16 @@ app = command_group(
     "--graph-id gref-algebra --name 'Algebra I P3' --key alg1-p3"
 )
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-
 
 def check_instance_fields(name: str, graph_id: str, start: str | None, end: str | None) -> None:
     """Refuse, before sending, what the API would refuse or should never see."""
+    from kprov.rosters.dates import DateError, check_order, parse_date
+    from kprov.rosters.validate import contains_email
+
     problems = []
     if not name.strip():
         problems.append("--name is empty")
-    if _EMAIL.search(name):
+    if contains_email(name):
         problems.append(
             f"--name {name!r} contains an email address; instance names must not hold personal data"
         )
@@ -33,9 +31,16 @@ def check_instance_fields(name: str, graph_id: str, start: str | None, end: str 
     for label, value in (("--name", name), ("--graph-id", graph_id)):
         if len(value) > 256:
             problems.append(f"{label} is {len(value)} characters; the API allows 256")
-    for label, date in (("--start", start), ("--end", end)):
-        if date and not _DATE.match(date):
-            problems.append(f"{label} {date!r} is not an ISO 8601 date (e.g. 2026-09-01)")
+    dates = []
+    for label, text in (("--start", start), ("--end", end)):
+        try:
+            dates.append(parse_date(text) if text else None)
+        except DateError as exc:
+            problems.append(f"{label} {exc}")
+            dates.append(None)
+    order = check_order(dates[0], dates[1])
+    if order:
+        problems.append(order)
 
     if problems:
         raise InputError(
@@ -60,7 +65,6 @@ def create(
         "section id); running again with the same key creates "
         "nothing.",
     ),
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Create a learning instance and record it under a key.
 
@@ -68,8 +72,9 @@ def create(
     Examples:
       kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
     """
+    from kprov.provision.admin import create_instance
     from kprov.provision.plan import InstanceSpec
-    from kprov.provision.recorder import Recorder
+    from kprov.provision.ports import ClientApi
     from kprov.provision.session import build_client
 
     check_instance_fields(name, graph_id, start, end)
@@ -80,24 +85,18 @@ def create(
         if existing is not None:
             outcome, record = "already_exists", existing
         else:
-            recorder = Recorder(state)
-            recorder.instance_intent(key or "", spec)  # a crash after sending leaves a trace
             with build_client(settings, pool_size=1) as client:
-                instance = client.create_learning_instance(
-                    graph_id=graph_id, name=name, start_date=start, end_date=end
-                )
-            record = recorder.instance(key or instance.id, instance.id, spec)
-            outcome = "created"
-    if json_output:
-        emit_json(
+                outcome, record = create_instance(ClientApi(client), state, spec, key)
+    if globals_of(ctx).json:
+        emit_data(
+            ctx,
             {
-                "ok": True,
                 "outcome": outcome,
                 "key": record.key,
                 "instance_id": record.instance_id,
                 "graph_id": record.graph_id,
                 "name": record.name,
-            }
+            },
         )
     else:
         typer.echo(f"{outcome}: {record.key} -> {record.instance_id} ({record.name})")
@@ -108,7 +107,6 @@ def create(
 def get(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Instance id or your key."),
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Show a learning instance as the API has it.
 
@@ -132,8 +130,8 @@ def get(
         "start_date": instance.start_date,
         "end_date": instance.end_date,
     }
-    if json_output:
-        emit_json(data)
+    if globals_of(ctx).json:
+        emit_data(ctx, data)
     else:
         for k, v in data.items():
             typer.echo(f"{k}: {v if v is not None else '-'}")
@@ -141,7 +139,7 @@ def get(
 
 @app.command("list")
 @guarded
-def list_instances(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+def list_instances(ctx: typer.Context) -> None:
     """List the learning instances kprov created.
 
     This is local state: the API has no listing.
@@ -168,8 +166,8 @@ def list_instances(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
         }
         for r in records
     ]
-    if json_output:
-        emit_json({"instances": rows})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"instances": rows})
         return
     if not rows:
         typer.echo("no learning instances recorded yet")
@@ -193,38 +191,21 @@ def delete(
     Examples:
       kprov instances delete alg1-p3 --yes
     """
+    from kprov.provision.admin import delete_instance
     from kprov.provision.session import build_client
-    from kprov.state.journal import now_iso
-    from kprov.state.registry import INSTANCE_DELETED, InstanceRecord
 
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
         record = state.registry.instance_index.find(ref)
         instance_id = record.instance_id if record else ref
-        registrations = list(state.registry.registration_index.in_instance(instance_id))
+        registrations = sum(1 for _r in state.registry.registration_index.in_instance(instance_id))
         confirm_or_refuse(
-            f"Delete learning instance {ref} ({instance_id})? Its {len(registrations)} "
+            f"Delete learning instance {ref} ({instance_id})? Its {registrations} "
             "registrations become invalid and their goal analytics are lost.",
             yes=yes,
         )
         with build_client(settings, pool_size=1) as client:
-            client.delete_learning_instance(instance_id)
-        for registration in registrations:
-            state.registry.registrations.record_removed(
-                registration, state.registry.registration_index
-            )
-        state.registry.instances.record(
-            InstanceRecord(
-                record.key if record else instance_id,
-                instance_id,
-                record.graph_id if record else "",
-                record.name if record else "",
-                created_at=now_iso(),
-                status=INSTANCE_DELETED,
-            ),
-            state.registry.instance_index,
-        )
+            instance_id, registrations = delete_instance(client, state, ref)
     typer.echo(
-        f"deleted learning instance {instance_id}; {len(registrations)} registrations "
-        "are now invalid"
+        f"deleted learning instance {instance_id}; {registrations} registrations are now invalid"
     )

@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from kprov.cli.common import CONCURRENCY_OPTION, JSON_OPTION, MAPPING_OPTION
-from kprov.cli.output import Progress, command_group, emit_json, exit_with, globals_of, guarded
+from kprov.cli.common import CONCURRENCY_OPTION, MAPPING_OPTION
+from kprov.cli.output import Progress, command_group, emit_data, exit_with, globals_of, guarded
 from kprov.errors import ExitCode, InputError
 
 app = command_group(
@@ -22,7 +22,6 @@ def show(
     ctx: typer.Context,
     external_id: str = typer.Argument(..., help="External id (or SIS id, matched too)."),
     mapping: str | None = MAPPING_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Show every mapping row of one id (its history, newest last).
 
@@ -44,8 +43,8 @@ def show(
     )
     if not rows:
         raise InputError(f"{external_id!r} is not in the mapping ({settings.mapping_path})")
-    if json_output:
-        emit_json({"rows": [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"rows": [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]})
         return
     for entry in rows:
         typer.echo("  ".join(f"{k}={v}" for k, v in zip(_FIELDS, entry.row(), strict=True) if v))
@@ -102,7 +101,6 @@ def verify(
     seed: int | None = typer.Option(None, "--seed", help="Seed for --sample."),
     concurrency: int = CONCURRENCY_OPTION,
     mapping: str | None = MAPPING_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Check mapped ids against the API; exit 1 on any mismatch.
 
@@ -124,7 +122,7 @@ def verify(
     for notice in index.repairs:  # read without the lock: never repaired here
         typer.echo(f"kprov: warning: {notice}", err=True)
     ids = select_ids(index, sample, seed)
-    if not json_output and not g.quiet:
+    if not globals_of(ctx).json and not g.quiet:
         typer.echo(
             f"checking {len(ids):,} of {len(index):,} mapped ids: {len(ids):,} token "
             f"requests and at most as many reads, each under the user's own token; "
@@ -134,18 +132,19 @@ def verify(
 
     with (
         build_client(settings, pool_size=concurrency) as client,
-        Progress("verify", len(ids), enabled=not (g.quiet or json_output)) as progress,
+        Progress("verify", len(ids), enabled=not (g.quiet or globals_of(ctx).json)) as progress,
     ):
         mismatches = verify_ids(
             client, index, ids, concurrency=concurrency, progress=progress.advance
         )
-    if json_output:
-        emit_json(
+    if globals_of(ctx).json:
+        emit_data(
+            ctx,
             {
                 "ok": not mismatches,
                 "checked": len(ids),
                 "mismatches": [asdict(m) for m in mismatches],
-            }
+            },
         )
     else:
         for m in mismatches:

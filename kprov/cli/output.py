@@ -158,12 +158,6 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def emit_json(data: Mapping[str, Any]) -> None:
-    from kprov.cli.render import emit_json as emit
-
-    emit(data)
-
-
 def exit_with(code: ExitCode) -> None:
     if code != ExitCode.OK:
         raise typer.Exit(int(code))

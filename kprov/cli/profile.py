@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kprov.cli.common import YES_OPTION
-from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.cli.output import command_group, emit_data, globals_of, guarded
 from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -99,7 +99,6 @@ def _known_profiles(config: ConfigFile) -> list[tuple[Profile, bool]]:
 @guarded
 def list_profiles(
     ctx: typer.Context,
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List profiles; the current one is marked with '*', the built-in sandbox as built-in.
 
@@ -112,8 +111,8 @@ def list_profiles(
         _profile_json(p, current=p.name == config.current_profile, builtin=builtin)
         for p, builtin in _known_profiles(config)
     ]
-    if json_output:
-        emit_json({"config": str(config.path), "profiles": rows})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"config": str(config.path), "profiles": rows})
         return
     if not config.profiles:
         typer.echo(f"no profiles in {config.path} yet; add one with `kprov profile add`")
@@ -128,7 +127,6 @@ def list_profiles(
 def show_profile(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Profile name."),
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show what the config file says about profile NAME.
 
@@ -145,8 +143,8 @@ def show_profile(
         raise _no_such_profile(name, config)
     profile, builtin = found[name]
     data = _profile_json(profile, current=name == config.current_profile, builtin=builtin)
-    if json_output:
-        emit_json({"config": str(config.path), "profile": data})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"config": str(config.path), "profile": data})
         return
     typer.echo(f"profile {name}{' (built-in)' if builtin else ''}")
     for key, value in data.items():

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kprov.cli.common import JSON_OPTION, YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_json, globals_of, guarded
+from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
+from kprov.cli.output import command_group, emit_data, globals_of, guarded
 from kprov.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ INSTANCE_OPTION = typer.Option(..., "--instance", "-i", help="Instance id or key
 def list_registrations(
     ctx: typer.Context,
     instance: str = INSTANCE_OPTION,
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """List the registrations kprov recorded in an instance.
 
@@ -56,8 +55,8 @@ def list_registrations(
             key=lambda r: (r.type != "instructor", r.external_user_id),
         )
     ]
-    if json_output:
-        emit_json({"instance_id": instance_id, "registrations": rows})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"instance_id": instance_id, "registrations": rows})
         return
     for row in rows:
         typer.echo(
@@ -72,7 +71,6 @@ def list_registrations(
 def get(
     ctx: typer.Context,
     registration_id: str = typer.Argument(..., help="Registration id."),
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Show a registration as the API has it.
 
@@ -92,8 +90,8 @@ def get(
         "learning_instance_id": registration.learning_instance_id,
         "invalid": registration.invalid,
     }
-    if json_output:
-        emit_json(data)
+    if globals_of(ctx).json:
+        emit_data(ctx, data)
     else:
         for key, value in data.items():
             typer.echo(f"{key}: {value}")
@@ -101,7 +99,7 @@ def get(
 
 @app.command("unresolved")
 @guarded
-def unresolved(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+def unresolved(ctx: typer.Context) -> None:
     """List registrations kprov knows exist but whose id it never received.
 
     The API confirmed them ("already registered") after an answer was lost, without their id,
@@ -132,8 +130,8 @@ def unresolved(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
             key=lambda r: (keys.get(r.instance_id, r.instance_id), r.external_user_id),
         )
     ]
-    if json_output:
-        emit_json({"unresolved": rows})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"unresolved": rows})
         return
     for row in rows:
         typer.echo(
@@ -154,7 +152,6 @@ def resolve(
         "--verify/--no-verify",
         help="Check with the API that the id is this user's registration in this instance.",
     ),
-    json_output: bool = JSON_OPTION,
 ) -> None:
     """Attach the id of a registration kprov recorded without one.
 
@@ -174,8 +171,8 @@ def resolve(
         if verify:
             _check_with_api(settings, record, registration_id)
         state.registry.resolve_registration(record, registration_id)
-    if json_output:
-        emit_json({"ok": True, "external_user_id": external_id, "registration_id": registration_id})
+    if globals_of(ctx).json:
+        emit_data(ctx, {"external_user_id": external_id, "registration_id": registration_id})
     else:
         typer.echo(f"resolved: {external_id} in {instance} -> registration {registration_id}")
 

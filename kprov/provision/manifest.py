@@ -13,7 +13,6 @@ are `removals`, never implied by absence.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +39,10 @@ from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
 from kprov.rosters.roles import RoleError, role_of
+from kprov.rosters.validate import contains_email
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles"}
 TEXT_KEYS = {"encoding", "delimiter"}
 DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"} | TEXT_KEYS
@@ -155,7 +154,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
         graph_id = reader.text(items, "graph_id", label, default=default_graph)
         if key and not graph_id:
             reader.problem(node, f"{label} has no graph_id (and defaults has none)")
-        if name and _EMAIL.search(name):
+        if name and contains_email(name):
             reader.problem(
                 items["name"],
                 f"{label}: the name contains an email address; "
@@ -327,7 +326,7 @@ def _add_class(
             )
         )
         return
-    if _EMAIL.search(info.title):
+    if contains_email(info.title):
         problems.append(
             Problem(
                 info.origin.file,

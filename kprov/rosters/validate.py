@@ -43,6 +43,11 @@ FAST_ID = re.compile(  # possessive \d++: a numeric id costs no backtracking
 )
 
 
+def contains_email(text: str) -> bool:
+    """Whether *text* holds an email address (personal data the API must never see)."""
+    return "@" in text and _EMAIL.search(text) is not None
+
+
 def _looks_like_phone(value: str) -> bool:
     if not any(p.match(value) for p in _PHONE_PATTERNS):
         return False

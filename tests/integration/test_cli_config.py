@@ -46,7 +46,7 @@ def test_config_show_names_every_source_and_never_a_secret(
 
     result = run_cli("config", "show", "--json")
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.stdout)
+    shown = json.loads(result.stdout)["settings"]
     sources = {key: (row["value"], row["source"]) for key, row in shown.items()}
     state = isolated_env / "state"
     assert sources == {
@@ -86,7 +86,7 @@ def test_config_show_reports_an_unusable_secret_without_failing(
     monkeypatch.setenv("KPROV_ID_KEY", "short")
     result = run_cli("config", "show", "--json")
     assert result.exit_code == 0
-    shown = json.loads(result.stdout)
+    shown = json.loads(result.stdout)["settings"]
     assert shown["api_secret"]["source"] == "error"
     assert "group or others" in shown["api_secret"]["location"]
     assert shown["id_key"]["source"] == "error" and "5 bytes" in shown["id_key"]["location"]
@@ -98,13 +98,13 @@ def test_config_show_for_the_keyring_and_for_nothing(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add_prod()
-    none = json.loads(run_cli("config", "show", "--json").stdout)
+    none = json.loads(run_cli("config", "show", "--json").stdout)["settings"]
     assert none["api_secret"]["source"] == "none"
     assert "KPROV_API_SECRET_FILE: not set" in none["api_secret"]["location"]
     assert "no usable keyring backend" in none["api_secret"]["location"]
     keyring.set_keyring(MemoryKeyring())
     store_secret(API_SECRET, "prod", Secret(SECRET))
-    kept = json.loads(run_cli("config", "show", "--json").stdout)["api_secret"]
+    kept = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["api_secret"]
     assert kept == {
         "value": "<hidden>",
         "source": "keyring",
@@ -113,7 +113,9 @@ def test_config_show_for_the_keyring_and_for_nothing(
 
 
 def test_config_show_for_the_builtin_sandbox(isolated_env: Path) -> None:
-    shown = json.loads(run_cli("--profile", "sandbox", "config", "show", "--json").stdout)
+    shown = json.loads(run_cli("--profile", "sandbox", "config", "show", "--json").stdout)[
+        "settings"
+    ]
     assert shown["base_url"]["source"] == "built-in"
     assert shown["api_secret"]["source"] == "built-in"
     assert shown["sandbox_port"] == {"value": "8765", "source": "default", "location": "8765"}
@@ -162,7 +164,7 @@ def test_profile_remove_asks_refuses_the_current_one_and_keeps_the_rest(
 
 def test_profile_use_accepts_the_builtin_sandbox(isolated_env: Path) -> None:
     assert run_cli("profile", "use", "sandbox").exit_code == 0
-    shown = json.loads(run_cli("config", "show", "--json").stdout)
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]
     assert shown["profile"]["value"] == "sandbox"
     assert shown["base_url"]["source"] == "built-in"
 
@@ -171,7 +173,7 @@ def test_global_options_may_follow_the_command(isolated_env: Path) -> None:
     _add_prod()
     after = run_cli("config", "show", "--json", "--profile", "sandbox", "--no-color")
     assert after.exit_code == 0, after.output
-    assert json.loads(after.stdout)["profile"] == {
+    assert json.loads(after.stdout)["settings"]["profile"] == {
         "value": "sandbox",
         "source": "flag",
         "location": "--profile",
@@ -197,7 +199,6 @@ def test_hoisting_moves_only_global_options_and_nothing_after_a_double_dash() ->
         "--debug", "accounts", "import", "--", "-q", "--profile",
     ]  # fmt: skip
     assert hoist_global_options(["config", "show", "--profile"]) == ["config", "show", "--profile"]
-    # an option the sub-command defines itself stays with it
     assert hoist_global_options(["mapping", "verify", "--json", "-p", "x"]) == [
-        "-p", "x", "mapping", "verify", "--json",
+        "--json", "-p", "x", "mapping", "verify",
     ]  # fmt: skip

@@ -129,7 +129,7 @@ def test_readme_crontab_line_runs_under_cron_environment(sandbox: Sandbox, tmp_p
     assert inner == command.split(" sync ")[0] + " config show"
     shown = cron(box.swap(inner) + " --json")
     assert shown.returncode == 0, shown.stderr
-    settings = json.loads(shown.stdout)
+    settings = json.loads(shown.stdout)["settings"]
     assert (settings["profile"]["value"], settings["profile"]["source"]) == ("prod", "flag")
     assert settings["state_dir"]["source"] == "env"
     assert settings["api_secret"]["source"] == "file"
@@ -210,7 +210,7 @@ def test_readme_systemd_service_runs_with_its_credential_and_state_directory(
         text=True,
         timeout=60,
     )
-    secret = json.loads(shown.stdout)["api_secret"]
+    secret = json.loads(shown.stdout)["settings"]["api_secret"]
     assert (secret["source"], secret["location"]) == (
         "systemd-credential",
         str(credentials / "kprov-api-secret"),

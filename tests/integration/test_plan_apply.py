@@ -202,3 +202,33 @@ def test_a_registration_without_its_id_is_reported_once_and_does_not_fail_prune(
     plan = json.loads(run_cli("sync", str(semester.write()), "--prune", "--plan", "--json").stdout)
     [held] = plan["items"]
     assert held["action"] == "hold" and "registrations resolve" in held["reason"]
+
+
+def test_an_instance_created_without_a_key_gets_one_and_state_stays_loadable(
+    sandbox_env: Sandbox,
+) -> None:
+    created = run_cli("instances", "create", "--graph-id", "g", "--name", "No key", "--json")
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)["key"]
+    assert key.startswith("instance-")
+    listed = run_cli("instances", "list")  # the registry still loads: no damaged row
+    assert listed.exit_code == 0 and key in listed.stdout
+    assert "empty duplicate" not in listed.stderr  # the intent was closed by the record
+
+
+@pytest.mark.parametrize(
+    "words",
+    [("instances", "list"), ("registrations", "unresolved"), ("profile", "list")],
+)
+def test_the_global_json_option_gives_every_command_the_envelope(
+    sandbox_env: Sandbox, words: tuple[str, ...]
+) -> None:
+    for args in (("--json", *words), (*words, "--json")):
+        result = run_cli(*args)
+        assert result.exit_code == 0, result.output
+        envelope = json.loads(result.stdout)
+        assert (envelope["ok"], envelope["command"], envelope["error"]) == (
+            True,
+            " ".join(words),
+            None,
+        )
