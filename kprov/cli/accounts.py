@@ -25,6 +25,7 @@ from kprov.cli.common import (
     YES_OPTION,
     RosterArgs,
     command_line,
+    command_line_people,
     confirm_or_refuse,
     locked_mapping,
     read_roster,
@@ -109,23 +110,12 @@ def create(
     from kprov.cli.flow import RunOptions, provision
     from kprov.provision.commands import accounts_request
     from kprov.rosters import Roster
-    from kprov.rosters.model import LEARNER, Origin, Person
-    from kprov.rosters.validate import hash_external_id, id_problems
+    from kprov.rosters.model import LEARNER
 
     def request(g: Globals) -> Request:
-        problems = id_problems(external_id, check_pii=not hash_ids)
-        if problems:
-            raise InputError(
-                f"cannot use {external_id!r} as an id; nothing was sent:", problems=problems
-            )
-        ext, sis_id = external_id, None
-        if hash_ids:
-            from kprov.credentials import resolve_id_key
-
-            key = resolve_id_key(g.settings(mapping)).reveal().encode()
-            ext, sis_id = hash_external_id(external_id, key), external_id
-        person = Person(ext, LEARNER, Origin("<command line>", 1), sis_id=sis_id)
-        return replace(accounts_request(Roster(people=[person])), command="accounts create")
+        named = [(external_id, LEARNER)]
+        people = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
+        return replace(accounts_request(Roster(people=people)), command="accounts create")
 
     provision(ctx, request, RunOptions(concurrency=1, test_accounts=test_accounts, mapping=mapping))
 

@@ -16,6 +16,7 @@ from kprov.errors import InputError
 if TYPE_CHECKING:  # imported where used: `kprov --help` must stay fast
     from kprov.config import Settings
     from kprov.rosters import Roster
+    from kprov.rosters.model import Person
     from kprov.state.local import LocalState
     from kprov.state.mapping import MappingIndex, MappingJournal
 
@@ -137,6 +138,30 @@ class RosterArgs:
 
 
 FREEZE_AFTER = 100_000  # people; see read_roster
+
+
+def command_line_people(
+    settings: Callable[[], Settings], entries: list[tuple[str, str]], *, hash_ids: bool
+) -> list[Person]:
+    """People named on the command line ((id, role) pairs), checked exactly as roster lines
+    are: PII, spreadsheet damage, duplicates, and hashed with --hash-ids (so a raw SIS id
+    never reaches the API)."""
+    from kprov.rosters import problems_error
+    from kprov.rosters.model import Origin, Person
+    from kprov.rosters.validate import validate_people
+
+    people = [
+        Person(ext, role, Origin("<command line>", n)) for n, (ext, role) in enumerate(entries, 1)
+    ]
+    key = None
+    if hash_ids and people:
+        from kprov.credentials import resolve_id_key
+
+        key = resolve_id_key(settings()).reveal().encode("utf-8")
+    accepted, problems = validate_people(people, hash_key=key)
+    if problems:
+        raise problems_error(problems, what="ids given on the command line")
+    return accepted
 
 
 def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:

@@ -25,6 +25,7 @@ from kprov.cli.common import (
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
+    command_line_people,
     read_roster,
 )
 from kprov.cli.output import Globals, guarded
@@ -32,7 +33,6 @@ from kprov.errors import InputError
 
 if TYPE_CHECKING:
     from kprov.provision.planner import Request
-    from kprov.rosters.model import Person
 
 INSTANCE_OPTION = typer.Option(
     None,
@@ -42,21 +42,6 @@ INSTANCE_OPTION = typer.Option(
     rich_help_panel=INPUT_PANEL,
     show_default=False,
 )
-
-
-def _inline_people(instructors: list[str], learners: list[str]) -> list[Person]:
-    """--instructor/--learner ids, checked like roster ids."""
-    from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
-    from kprov.rosters.validate import id_problems
-
-    people = []
-    inline = [(i, INSTRUCTOR) for i in instructors] + [(i, LEARNER) for i in learners]
-    for position, (ext, role) in enumerate(inline, start=1):
-        problems = id_problems(ext, check_pii=True)
-        if problems:
-            raise InputError(f"cannot use {ext!r} as an id; nothing was sent:", problems=problems)
-        people.append(Person(ext, role, Origin("<command line>", position)))
-    return people
 
 
 @guarded
@@ -124,15 +109,22 @@ def register(
     from kprov.cli.flow import RunOptions, provision
     from kprov.provision.commands import register_request
     from kprov.rosters import Roster
+    from kprov.rosters.model import INSTRUCTOR, LEARNER
 
     def request(g: Globals) -> Request:
         roster = Roster()
         if rosters:
             args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
             roster = read_roster(lambda: g.settings(mapping), args)
-        inline = _inline_people(instructor, learner)
-        if inline and not instance:
+        named = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
+        if named and not instance:
             raise InputError("--learner and --instructor need --instance ID|KEY")
+        inline = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
+        seen = {(p.external_id, p.instance_key) for p in roster.people}
+        for person in inline:
+            if (person.external_id, None) in seen:
+                raise InputError(f"{person.sis_id or person.external_id!r} is given twice")
+            seen.add((person.external_id, None))
         roster.people.extend(inline)
         if not roster.people:
             raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
@@ -198,13 +190,11 @@ def unregister(
     """
     from kprov.cli.flow import RunOptions, provision
     from kprov.provision.commands import unregister_request
-    from kprov.rosters.model import LEARNER, Origin, Person
+    from kprov.rosters.model import LEARNER
 
     def request(g: Globals) -> Request:
-        people = [
-            Person(ext, LEARNER, Origin("<command line>", n))
-            for n, ext in enumerate(external_ids or [], start=1)
-        ]
+        named = [(ext, LEARNER) for ext in external_ids or []]
+        people = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
         if roster is not None:
             args = RosterArgs([roster], id_column, hash_ids, delimiter, encoding, roster_format)
             people.extend(read_roster(lambda: g.settings(mapping), args).people)

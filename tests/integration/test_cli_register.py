@@ -260,3 +260,23 @@ def test_when_the_api_goes_down_every_line_still_gets_a_fate(
     assert sorted(i["external_user_id"] for i in lines) == sorted(
         f"s-{c:03d}-{n:03d}" for c in range(2) for n in (2, 3)
     )
+
+
+def test_ids_given_on_the_command_line_are_hashed_and_checked_like_roster_lines(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPROV_ID_KEY", "district-key-0123456789")
+    run_cli("instances", "create", "--graph-id", "g", "--name", "Hashed", "--key", "h")
+    done = run_cli(
+        "register", "--instance", "h", "--hash-ids", "--instructor", "sis-t1",
+        "--learner", "sis-777",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with sandbox_env.store.lock:
+        sent = {a["external_user_id"] for a in sandbox_env.store.accounts.values()}
+    assert not {"sis-t1", "sis-777"} & sent  # the raw SIS ids never reached the API
+    assert all(len(ext) == 64 for ext in sent - {"partner-admin"})
+    twice = run_cli("register", "--instance", "h", "--instructor", "x-1", "--learner", "x-1")
+    assert twice.exit_code == 2 and "appears twice" in twice.stderr
+    pii = run_cli("unregister", "--instance", "h", "jane@school.org", "--yes")
+    assert pii.exit_code == 2 and "email address" in pii.stderr
