@@ -174,9 +174,11 @@ class KnewtonClient:
         )
         if answer.status in (409, 422):
             endpoint = endpoint_of(method, path)
-            raise refusal_error(
+            refusal = refusal_error(
                 answer.status, fields, endpoint, method=method, path=path, known=known
             )
+            refusal.resent_after_unknown = resent
+            raise refusal
         raise error_for_status(answer.status)(
             fields.message,
             status=answer.status,

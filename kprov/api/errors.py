@@ -21,6 +21,9 @@ class ApiError(KprovError):
     """
 
     exit_code = ExitCode.API
+    # True when an earlier attempt of the same call may have been applied (its answer was
+    # lost): a refusal like "already registered" may then describe kprov's own request.
+    resent_after_unknown = False
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
@@ -9,10 +10,12 @@ import typer
 from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
 from kprov.cli.output import command_group, emit_data, globals_of, guarded
 from kprov.errors import InputError
+from kprov.state.registry import RegistrationRecord
 
 if TYPE_CHECKING:
     from kprov.config import Settings
-    from kprov.state.registry import RegistrationRecord, Registry
+    from kprov.state.mapping import MappingIndex
+    from kprov.state.registry import Registry
 
 app = command_group(
     "List, show, resolve or forget registrations. Example: kprov registrations list "
@@ -153,12 +156,14 @@ def resolve(
         help="Check with the API that the id is this user's registration in this instance.",
     ),
 ) -> None:
-    """Attach the id of a registration kprov recorded without one.
+    """Attach the id of a registration kprov recorded without one, or adopt one it never made.
 
     Use it when `kprov registrations unresolved` (or `sync --prune`) lists a registration and
-    you have learned its id by other means (the API cannot list registrations). kprov first reads
-    that registration from the API (one GET) and refuses an id that belongs to another user,
-    instance or role; afterwards kprov can remove it like any other. Takes the state lock.
+    you have learned its id by other means (the API cannot list registrations), or when a run
+    says an account is "already registered" in an instance although kprov never asked for it.
+    kprov first reads that registration from the API (one GET) and refuses an id that belongs
+    to another user, instance or role; afterwards kprov can remove it like any other. Takes the
+    state lock.
 
     \b
     Examples:
@@ -167,9 +172,9 @@ def resolve(
     registration_id = _canonical_uuid(registration_id)
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
-        record = _unresolved_record(state.registry, instance, external_id)
-        if verify:
-            _check_with_api(settings, record, registration_id)
+        record = _unresolved_record(state.registry, instance, external_id, state.mapping)
+        if verify or not record.type:
+            record = _check_with_api(settings, record, registration_id)
         state.registry.resolve_registration(record, registration_id)
     if globals_of(ctx).json:
         emit_data(ctx, {"external_user_id": external_id, "registration_id": registration_id})
@@ -224,13 +229,20 @@ def _canonical_uuid(text: str) -> str:
     return canonical
 
 
-def _unresolved_record(registry: Registry, instance: str, external_id: str) -> RegistrationRecord:
+def _unresolved_record(
+    registry: Registry, instance: str, external_id: str, mapping: MappingIndex | None = None
+) -> RegistrationRecord:
+    """The registration to resolve: one kprov recorded without its id, or (with *mapping*,
+    to adopt one kprov never made) a record to be filled from the API (its type unknown)."""
     found = registry.instance_index.find(instance)
     instance_id = found.instance_id if found else instance
     matches = [
         r for r in registry.registration_index.in_instance(instance_id)
         if r.external_user_id == external_id
     ]  # fmt: skip
+    account_id = mapping.account_of.get(external_id) if mapping is not None else None
+    if not matches and account_id:
+        return RegistrationRecord(account_id, instance_id, "", "", external_id)
     if not matches:
         raise InputError(
             f"kprov has no registration of {external_id!r} in {instance!r}",
@@ -245,17 +257,27 @@ def _unresolved_record(registry: Registry, instance: str, external_id: str) -> R
     return unresolved[0]
 
 
-def _check_with_api(settings: Settings, record: RegistrationRecord, registration_id: str) -> None:
+def _check_with_api(
+    settings: Settings, record: RegistrationRecord, registration_id: str
+) -> RegistrationRecord:
+    """The record as the API confirms it (its type filled in when kprov did not know it)."""
+    from kprov.api.ids import same_id
     from kprov.provision.session import build_client
 
-    with build_client(settings, pool_size=1) as client:
+    with build_client(settings, pool_size=1, interactive=True) as client:
         found = client.get_registration(registration_id)
-    expected = (record.account_id, record.instance_id, record.type)
-    if (found.account_id, found.learning_instance_id, found.type) != expected:
+    matches = (
+        same_id(found.account_id, record.account_id)
+        and same_id(found.learning_instance_id, record.instance_id)
+        and (not record.type or found.type == record.type)
+    )
+    if not matches or found.invalid:
         raise InputError(
             f"registration {registration_id} is a {found.type or '?'} registration of account "
-            f"{found.account_id or '?'} in instance {found.learning_instance_id or '?'}, not "
-            f"{record.external_user_id}'s ({record.account_id}, {record.type}) in "
-            f"{record.instance_id}; nothing was recorded",
+            f"{found.account_id or '?'} in instance {found.learning_instance_id or '?'}"
+            f"{' (invalid)' if found.invalid else ''}, not {record.external_user_id}'s "
+            f"({record.account_id}, {record.type or 'any type'}) in {record.instance_id}; "
+            "nothing was recorded",
             hint="Check the id; kprov records only an id the API confirms.",
         )
+    return replace(record, type=found.type)

@@ -59,6 +59,14 @@ class Recorder:
         self.state.registry.record_instance(record)
         return record
 
+    def registration_sent(
+        self, account_id: str, instance_id: str, role: str, external_id: str
+    ) -> str | None:
+        """Before a registration is sent; returns the type an earlier, unanswered request of
+        kprov's asked for this account and instance (a crash, a lost answer), if any."""
+        record = RegistrationRecord(account_id, instance_id, role, "", external_id)
+        return self.state.registry.record_registration_sent(record)
+
     def registration(
         self, account_id: str, instance_id: str, role: str, registration_id: str, external_id: str
     ) -> None:

@@ -154,6 +154,17 @@ def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: 
     )
 
 
+_OTHER_TYPE = (
+    "already registered as {}; to change the role, remove that registration first "
+    "(kprov unregister, or kprov sync --prune)"
+)
+_NOT_OURS = (
+    "the API says this account is already registered in this instance, without saying as "
+    "what, and kprov never asked for it: not recorded. If it is right, adopt it with `kprov "
+    "registrations resolve` and its id; if not, remove it on the platform"
+)
+
+
 def register(
     api: ProvisioningApi,
     recorder: Recorder,
@@ -164,31 +175,29 @@ def register(
     instance_id: str,
     as_user: str | None,
 ) -> TaskResult:
-    """POST /registrations; only "already registered" for the same type counts as done."""
+    """POST /registrations; "already registered" counts as done only when it is kprov's own.
+
+    It is kprov's own when the answer names the type asked for, or, when it names none, when
+    this very call was a resend after a lost answer or an earlier request of kprov's for the
+    same type was never answered (recorded as sent, then a crash). Otherwise it fails and stays
+    pending: the registration may be someone else's, as another type.
+    """
+    ids = {"account_id": account_id, "instance_id": instance_id}
+
+    def settled(status: Status, detail: str = "", **extra: object) -> TaskResult:
+        return TaskResult([(index, Outcome(item, status, detail, **ids, **extra))])  # type: ignore[arg-type]
+
     try:
+        earlier = recorder.registration_sent(account_id, instance_id, item.role, item.external_id)
         registration_id = api.register(
             role=item.role, account_id=account_id, instance_id=instance_id, as_user=as_user
         )
     except AlreadyRegistered as error:
         if error.registered_type and error.registered_type != item.role:
-            detail = (
-                f"already registered as {error.registered_type}; to change the role, remove "
-                "that registration first (kprov unregister, or kprov sync --prune)"
-            )
-            return TaskResult(
-                [
-                    (
-                        index,
-                        Outcome(
-                            item,
-                            Status.FAILED,
-                            detail,
-                            account_id=account_id,
-                            instance_id=instance_id,
-                        ),
-                    )
-                ]
-            )
+            return settled(Status.FAILED, _OTHER_TYPE.format(error.registered_type))
+        said_ours = error.registered_type == item.role
+        if not (said_ours or error.resent_after_unknown or earlier == item.role):
+            return settled(Status.FAILED, _NOT_OURS)
         registration_id = ""  # confirmed, but the API did not say its id
     except PermissionDenied as error:
         detail = str(error)
@@ -197,56 +206,19 @@ def register(
                 "; this instance has no instructor kprov knows of: add its instructor to the "
                 "roster (learners are registered with an instructor's token)"
             )
-        return TaskResult(
-            [
-                (
-                    index,
-                    Outcome(
-                        item, Status.FAILED, detail, account_id=account_id, instance_id=instance_id
-                    ),
-                )
-            ]
-        )
+        return settled(Status.FAILED, detail)
     except RUN_STOPPERS as error:
         return _stopped(error)
     except ApiError as error:
-        return TaskResult(
-            [
-                (
-                    index,
-                    Outcome(
-                        item,
-                        Status.FAILED,
-                        str(error),
-                        account_id=account_id,
-                        instance_id=instance_id,
-                    ),
-                )
-            ]
-        )
+        return settled(Status.FAILED, str(error))
     try:
         recorder.registration(account_id, instance_id, item.role, registration_id, item.external_id)
     except StorageError as error:
         return _stopped(error)
     if registration_id:
-        outcome = Outcome(
-            item,
-            Status.DONE,
-            registration_id=registration_id,
-            account_id=account_id,
-            instance_id=instance_id,
-        )
-    else:
-        detail = "the API says it was already registered; its registration id is unknown"
-        outcome = Outcome(
-            item,
-            Status.ALREADY,
-            detail,
-            flagged=True,
-            account_id=account_id,
-            instance_id=instance_id,
-        )
-    return TaskResult([(index, outcome)])
+        return settled(Status.DONE, registration_id=registration_id)
+    detail = "the API says it was already registered; its registration id is unknown"
+    return settled(Status.ALREADY, detail, flagged=True)
 
 
 def unregister(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:

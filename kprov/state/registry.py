@@ -35,6 +35,7 @@ REGISTERED = "registered"
 REMOVED = "removed"  # kprov deleted it on the server
 NOTED = "noted"  # registered, id unknown, and the operator has been told so once
 FORGOTTEN = "forgotten"  # dropped from local state by the operator; still on the server
+SENT = "sent"  # a registration request is about to be sent (its answer not recorded yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +141,17 @@ class RegistrationRecord:
 @dataclass
 class RegistrationIndex:
     active: dict[tuple[str, str], RegistrationRecord] = field(default_factory=dict)
+    # (account, instance) -> the type kprov last asked for, while no answer is recorded: an
+    # "already registered" that does not name a type is kprov's own only if it matches.
+    sent: dict[tuple[str, str], str] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
 
     def apply(self, record: RegistrationRecord) -> None:
         key = (record.account_id, record.instance_id)
+        if record.status == SENT:
+            self.sent[key] = record.type
+            return
+        self.sent.pop(key, None)
         if record.status in (REMOVED, FORGOTTEN):
             self.active.pop(key, None)
         else:
@@ -161,7 +169,7 @@ class RegistrationIndex:
 
 class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
-    statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN)
+    statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN, SENT)
     what = "registration registry"
 
     def valid(self, row: list[str]) -> bool:
@@ -261,6 +269,15 @@ class Registry:
     def record_registration(self, record: RegistrationRecord) -> None:
         """Record a registration (``registration_id`` "" when confirmed without its id)."""
         self._append_registrations([record])
+
+    def record_registration_sent(self, record: RegistrationRecord) -> str | None:
+        """Record, durably, that *record* is about to be requested; returns the type an
+        earlier request for the same account and instance asked for, if its answer was never
+        recorded (a crash, or an answer that was lost)."""
+        with self._index_lock:
+            earlier = self.registration_index.sent.get((record.account_id, record.instance_id))
+        self._append_registrations([replace(record, created_at=now_iso(), status=SENT)])
+        return earlier
 
     def record_registration_removed(self, record: RegistrationRecord) -> None:
         """Record that kprov deleted *record* on the server."""

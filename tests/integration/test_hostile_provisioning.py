@@ -102,3 +102,30 @@ def test_a_lost_answer_then_already_registered_is_recorded_once_in_every_dialect
         assert MappingJournal(state_dir / "mapping.csv").load().account_of == server_accounts(box)
     finally:
         box.server.stop()
+
+
+def test_a_registration_made_outside_kprov_fails_safe_then_can_be_adopted(
+    sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    import json
+
+    run_cli("instances", "create", "--graph-id", "g", "--name", "Chem", "--key", "chem")
+    run_cli("accounts", "create", "s-out")
+    store = sandbox_env.store
+    admin = store.principal(
+        store.issue_token("test-key:sandbox-secret", {"grant_type": "client_credentials"})[
+            "access_token"
+        ]
+    )
+    account_id = MappingJournal(state_dir / "mapping.csv").load().account_of["s-out"]
+    instance_id = Registry.open(state_dir).instance_index.find("chem").instance_id  # type: ignore[union-attr]
+    made = store.create_registration(
+        admin, {"type": "learner", "account_id": account_id, "learning_instance_id": instance_id}
+    )  # by another tool: kprov never asked for it
+    refused = run_cli("register", "--instance", "chem", "--learner", "s-out")
+    assert refused.exit_code == 1 and "never asked for it" in refused.stderr
+    assert Registry.open(state_dir).registration_index.active == {}  # nothing false recorded
+    adopted = run_cli("registrations", "resolve", "--instance", "chem", "s-out", made["id"])
+    assert adopted.exit_code == 0, adopted.output
+    again = run_cli("register", "--instance", "chem", "--learner", "s-out", "--json")
+    assert json.loads(again.stdout)["counts"] == {"already_registered": 1}

@@ -90,6 +90,7 @@ def test_only_already_registered_for_the_same_type_counts_as_done(state: LocalSt
     people = semester(classes=1, learners=2)
     plan = register_plan(state, people)
     same = AlreadyRegistered("account is already registered", status=422)
+    same.resent_after_unknown = True  # the first attempt's answer was lost: it was ours
     other = AlreadyRegistered("already registered as instructor", status=422)
     other.registered_type = "instructor"
     api = FakeApi(faults={"register": [None, same, other]})
@@ -256,3 +257,40 @@ def test_learners_are_not_registered_under_an_instructor_the_plan_removes(
     assert fates(result) == {"created": 1, "registered": 1, "removed": 1}
     [learner] = [d for kind, d in api.calls if kind == "register" and d[0] == "learner"][-1:]
     assert learner[-1] == "t2"
+
+
+def test_an_untyped_already_registered_that_kprov_never_asked_for_is_not_recorded(
+    state: LocalState,
+) -> None:
+    people = semester(classes=1, learners=1)
+    foreign = AlreadyRegistered("registration already exists", status=422)  # type unsaid
+    api = FakeApi(faults={"register": [None, foreign]})
+    result = run(api, state, register_plan(state, people), concurrency=1)
+    [failed] = result.failures()
+    assert "never asked for it" in failed.detail
+    assert (failed.account_id, failed.instance_id) not in state.registry.registration_index.active
+
+
+def test_after_a_crash_an_untyped_already_registered_for_what_kprov_sent_is_recorded(
+    state: LocalState,
+) -> None:
+    from kprov.state.registry import RegistrationRecord
+
+    people = semester(classes=1, learners=1)
+    api = FakeApi()
+    assert run(api, state, register_plan(state, people), 1).stopped_by is None
+    # a previous run sent s0-0's registration and died before recording the answer
+    record = next(
+        r for r in state.registry.registration_index.active.values() if r.external_user_id == "s0-0"
+    )
+    state.registry.record_registration_removed(record)  # forget the recorded answer ...
+    state.registry.record_registration_sent(
+        RegistrationRecord(record.account_id, record.instance_id, "learner", "", "s0-0")
+    )  # ... but keep the intent, as a kill -9 after sending would
+    again = register_plan(state, people)
+    untyped = AlreadyRegistered("registration already exists", status=422)
+    api.faults["register"] = [untyped]
+    result = run(api, state, again, concurrency=1)
+    assert [(o.item.external_id, run_fate(o)) for o in result.outcomes] == [
+        ("s0-0", "registered_id_unknown")
+    ]
