@@ -206,14 +206,9 @@ class ConfigFile:
 
 def write_private_file(path: Path, text: str) -> None:
     """Atomically replace *path* with *text*, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    from kprov.state.files import replace_private
+
+    replace_private(path, text)
 
 
 def config_path_from(option: str | None, env: Mapping[str, str]) -> Path:

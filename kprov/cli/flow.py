@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kprov.cli.output import Globals, exit_code_for, globals_of, is_terminal, make_view
+from kprov.cli.output import (
+    Globals,
+    command_name,
+    exit_code_for,
+    globals_of,
+    is_terminal,
+    make_view,
+)
 from kprov.cli.render import View, run_document, show_plan, show_run
 from kprov.errors import ExitCode, KprovError
 
@@ -78,19 +85,17 @@ def provision(
     check_outputs(options)
     run_id = new_run_id()
     started = time.monotonic()
-    request = make_request(g)  # bad input is reported before any configuration problem
-    settings = g.settings(options.mapping)
-    with (
-        _logged_errors(options, run_id, request.command, started),
-        _local_state(settings, options) as state,
-    ):
-        plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
-                        fingerprint=options.out is not None)  # fmt: skip
-        if options.plan_only:
-            _finish_plan(plan, view, options, run_id, started)
-            return
-        _confirm_removals(plan, options)
-        result = execute(plan, settings, state, options, run_id)
+    with _logged_errors(options, run_id, command_name(ctx), started):
+        request = make_request(g)  # bad input is reported before any configuration problem
+        settings = g.settings(options.mapping)
+        with _local_state(settings, options) as state:
+            plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
+                            fingerprint=options.out is not None)  # fmt: skip
+            if options.plan_only:
+                _finish_plan(plan, view, options, run_id, started)
+                return
+            _confirm_removals(plan, options)
+            result = execute(plan, settings, state, options, run_id)
     _finish_run(result, view, options, started)
 
 
@@ -105,14 +110,12 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     check_outputs(options)
     run_id = new_run_id()
     started = time.monotonic()
-    plan = load_plan(path)
-    settings = g.settings(options.mapping)
-    with (
-        _logged_errors(options, run_id, plan.command, started),
-        _local_state(settings, options) as state,
-    ):
-        check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
-        result = execute(plan, settings, state, options, run_id)
+    with _logged_errors(options, run_id, "apply", started):
+        plan = load_plan(path)
+        settings = g.settings(options.mapping)
+        with _local_state(settings, options) as state:
+            check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
+            result = execute(plan, settings, state, options, run_id)
     _finish_run(result, view, options, started)
 
 
@@ -254,11 +257,13 @@ def _finish_run(result: RunResult, view: View, options: RunOptions, started: flo
         write_report(options.report, result, title=f"kprov {result.plan.command} {result.run_id}")
     show_run(result, view, code=code)
     if options.log_file is not None:
-        document = run_document(result, code)
-        removed = [i for i in document.pop("items") if i["action"] == "unregister"]
-        failed = [i for i in run_document(result, code)["items"] if i["outcome"] in
-                  ("failed", "not_attempted")]  # fmt: skip
-        document.update(removed=removed, failures=failed[:1000])
+        from kprov.provision.report import report_rows
+        from kprov.provision.result import FAILING
+
+        document = run_document(result, code, items=False)
+        rows = [r for r in report_rows(result) if r["action"] != "none"]
+        document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
+        document["failures"] = [r for r in rows if r["outcome"] in FAILING]
         _log(options.log_file, result.run_id, "apply", code, document, started)
     _exit(code)
 
@@ -270,10 +275,9 @@ def _logged_errors(
     try:
         yield
     except KprovError as error:
-        data = {
-            "command": command,
-            "error": {"message": error.message, "type": type(error).__name__},
-        }
+        from kprov.cli.render import error_json
+
+        data = {"command": command, "error": error_json(error)}
         _log(options.log_file, run_id, "error", error.exit_code, data, started)
         raise
 
@@ -299,8 +303,9 @@ def _log(
     try:
         with create_private(log_file, append=True) as handle:
             handle.write(json.dumps(record, default=str) + "\n")
-    except KprovError as exc:
-        sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {exc.message}\n")
+    except (KprovError, OSError) as exc:  # the log must never hide how the run ended
+        reason = exc.message if isinstance(exc, KprovError) else exc.strerror
+        sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {reason}\n")
 
 
 def _exit(code: ExitCode) -> None:

@@ -144,9 +144,10 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
         ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
         try:
             return func(*args, **kwargs)
-        except KprovError as error:
+        except (KprovError, typer.Abort, OSError) as caught:
             from kprov.cli.render import show_error
 
+            error = _as_kprov_error(caught)
             g = globals_of(ctx) if ctx is not None else Globals()  # type: ignore[arg-type]
             name = command_name(ctx) if ctx is not None else ""  # type: ignore[arg-type]
             show_error(error, make_view(g), name)
@@ -161,6 +162,19 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
 def exit_with(code: ExitCode) -> None:
     if code != ExitCode.OK:
         raise typer.Exit(int(code))
+
+
+def _as_kprov_error(caught: BaseException) -> KprovError:
+    """Declining a confirmation is "nothing was sent" (exit 2); an output that cannot be
+    written (a full disk, a closed pipe) is a storage failure (exit 9), never a traceback."""
+    from kprov.errors import InputError, StorageError
+
+    if isinstance(caught, KprovError):
+        return caught
+    if isinstance(caught, typer.Abort):
+        return InputError("not confirmed; nothing was sent")
+    assert isinstance(caught, OSError)
+    return StorageError(f"cannot write kprov's output: {caught.strerror or caught}")
 
 
 def emit_data(ctx: typer.Context, data: Mapping[str, Any]) -> None:

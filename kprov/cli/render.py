@@ -108,17 +108,15 @@ def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def run_document(
-    result: RunResult, code: ExitCode, extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def run_document(result: RunResult, code: ExitCode, *, items: bool = True) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
-    rows = [r for r in report_rows(result) if r["action"] != "none"]
+    rows = [r for r in report_rows(result) if r["action"] != "none"] if items else []
     return envelope(
         result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
         counts=result.counts(), brake=_brake_json(result.plan), warnings=result.warnings,
         requests=result.requests, rate_limited=result.rate_limited,
-        seconds=round(result.elapsed, 3), **(extra or {}), **_items_json(rows),
+        seconds=round(result.elapsed, 3), **(_items_json(rows) if items else {}),
     )  # fmt: skip
 
 

@@ -126,8 +126,10 @@ class OfflineApi:
 
     create_accounts = recover_account_id = create_instance = register = unregister = _never
 
-    def try_reserve(self, as_user: str | None, endpoint: str) -> float:
-        return 0.0
+    def try_reserve(self, as_user: str | None, endpoint: str) -> Reservation | float:
+        from kprov.api.pacing import Reservation
+
+        return Reservation(None)  # nothing here ever waits (nor is ever sent)
 
     def using(self, reservation: object) -> AbstractContextManager[None]:
         return nullcontext()

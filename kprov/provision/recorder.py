@@ -21,16 +21,18 @@ class Recorder:
     def __init__(self, state: LocalState) -> None:
         self.state = state
         self._lock = threading.Lock()
-        self._taken: set[str] | None = None  # account ids already mapped, built when needed
+        self._owners: dict[str, str] | None = None  # account id -> external id, when needed
 
-    def account_taken(self, account_id: str, external_id: str) -> bool:
-        """Whether *account_id* is already mapped to ANOTHER external id (a wrong answer)."""
+    def claim_account(self, account_id: str, external_id: str) -> bool:
+        """Claim *account_id* for *external_id*, or say no when the mapping (or another answer
+        of this run) gives it to someone else: a wrong answer must never be recorded. Checked
+        and claimed in one step, ids compared as UUIDs (case does not matter)."""
+        key = account_id.lower()
         with self._lock:
-            if self._taken is None:
-                self._taken = set(self.state.mapping.account_of.values())
-            if account_id not in self._taken:
-                return False
-        return self.state.mapping.account_of.get(external_id) != account_id
+            if self._owners is None:
+                self._owners = {a.lower(): e for e, a in self.state.mapping.account_of.items()}
+            owner = self._owners.setdefault(key, external_id)
+        return owner == external_id
 
     def accounts(self, entries: list[MappingEntry]) -> None:
         if not entries:
@@ -39,8 +41,6 @@ class Recorder:
         with self._lock:
             for entry in entries:
                 self.state.mapping.apply(entry)
-                if self._taken is not None:
-                    self._taken.add(entry.account_id)
 
     def instance_intent(self, key: str, spec: InstanceSpec) -> None:
         """Before a create is sent: after a crash the rerun warns of a possible duplicate."""

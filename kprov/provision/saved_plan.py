@@ -60,7 +60,7 @@ def _items_digest(items: list[dict[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
+def saved_document(plan: Plan) -> dict[str, Any]:
     items = [_item_json(i) for i in plan.items]
     return {
         "kprov_plan": FORMAT,
@@ -80,11 +80,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    from kprov.provision.report import create_private
+    """Written atomically, 0600: a plan file is either whole or absent."""
+    from kprov.state.files import replace_private
 
-    with create_private(path) as handle:
-        json.dump(plan_document(plan), handle, indent=1)
-        handle.write("\n")
+    replace_private(path, json.dumps(saved_document(plan), indent=1) + "\n")
 
 
 def load_plan(path: Path) -> Plan:

@@ -81,7 +81,7 @@ def create_accounts(
     stamp = now_iso()
     for (index, item), answer in zip(items, answers, strict=True):
         if answer.ok and answer.account_id:
-            if recorder.account_taken(answer.account_id, item.external_id):
+            if not recorder.claim_account(answer.account_id, item.external_id):
                 recover.append(index)  # an id the mapping gives someone else: never record it
                 continue
             entries.append(
@@ -116,7 +116,7 @@ def recover_account(api: ProvisioningApi, recorder: Recorder, index: int, item: 
         return _stopped(error)
     except ApiError as error:
         return TaskResult([(index, Outcome(item, Status.FAILED, f"recovering its id: {error}"))])
-    if recorder.account_taken(account_id, item.external_id):
+    if not recorder.claim_account(account_id, item.external_id):
         detail = f"the API named account {account_id}, which the mapping gives another id"
         return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
     entry = MappingEntry(item.external_id, account_id, now_iso(), item.sis_id, STATUS_RECOVERED)

@@ -9,6 +9,7 @@ that names the file and says what to do, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -173,3 +174,30 @@ def write_private(path: Path, text: str, *, append: bool = False) -> None:
         raise storage_error(path, exc, doing="write", after=KEPT) from None
     finally:
         os.close(fd)
+
+
+def replace_private(path: Path, text: str) -> None:
+    """Atomically replace *path* with *text* (0600): a reader sees the old file or the new
+    one, never half of one. The temporary file has an unpredictable name, is created
+    exclusively and never through a symlink; any OSError is a StorageError naming *path*."""
+    import secrets
+
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
+        try:
+            view = memoryview(text.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise storage_error(path, exc, doing="write", after=UNCHANGED) from None
+    fsync_dir(path.parent)

@@ -148,7 +148,7 @@ def test_profile_remove_asks_refuses_the_current_one_and_keeps_the_rest(
     with monkeypatch.context() as terminal:
         terminal.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
         declined = run_cli("profile", "remove", "old", input="n\n")
-        assert declined.exit_code == 1 and "Remove profile 'old'" in declined.stdout
+        assert declined.exit_code == 2 and "Remove profile 'old'" in declined.stdout
         listed = json.loads(run_cli("profile", "list", "--json").stdout)["profiles"]
         assert [p["name"] for p in listed] == ["old", "prod", "sandbox"]
         assert run_cli("profile", "remove", "old", input="y\n").exit_code == 0

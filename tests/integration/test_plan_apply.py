@@ -171,7 +171,8 @@ def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
     semester = changed_night(tmp_path, sandbox_env)
     monkeypatch.setattr("kprov.cli.flow.is_terminal", lambda stream=None: True)
     declined = run_cli("sync", str(semester.write()), "--prune", input="n\n")
-    assert declined.exit_code == 1 and "Remove 1 registration" in declined.output
+    assert declined.exit_code == 2 and "Remove 1 registration" in declined.output
+    assert "not confirmed; nothing was sent" in declined.stderr
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
     accepted = run_cli("sync", str(semester.write()), "--prune", "--yes")
     assert accepted.exit_code == 0, accepted.output
@@ -232,3 +233,18 @@ def test_the_global_json_option_gives_every_command_the_envelope(
             " ".join(words),
             None,
         )
+
+
+def test_every_failure_of_a_logged_run_reaches_the_log_and_output_errors_are_exit_9(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    log = tmp_path / "kprov.log"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("instances: [oops\n")
+    assert run_cli("sync", str(broken), "--log-file", str(log)).exit_code == 2
+    [record] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert (record["stage"], record["exit_code"], record["error"]["code"]) == ("error", 2, 2)
+    semester = Semester(tmp_path)
+    semester.set_class("alg", ["t-1"], ["a-1"])
+    full = run_cli("sync", str(semester.write()), "--plan", "--out", "/dev/full/plan.json")
+    assert full.exit_code == 9 and "Traceback" not in full.output

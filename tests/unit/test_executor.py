@@ -294,3 +294,13 @@ def test_after_a_crash_an_untyped_already_registered_for_what_kprov_sent_is_reco
     assert [(o.item.external_id, run_fate(o)) for o in result.outcomes] == [
         ("s0-0", "registered_id_unknown")
     ]
+
+
+def test_an_account_id_is_claimed_once_whatever_its_case(state: LocalState) -> None:
+    from kprov.provision.recorder import Recorder
+
+    recorder = Recorder(state)
+    upper = "0A0A0A0A-0000-4000-8000-00000000000B"
+    assert recorder.claim_account(upper, "x")
+    assert not recorder.claim_account(upper.lower(), "y")  # another person: refused
+    assert recorder.claim_account(upper.lower(), "x")  # the same person again: fine
