@@ -56,11 +56,24 @@ def check_credential_url(url: str, what: str = "base URL") -> str:
     endpoint = parse_endpoint(text, what)
     if endpoint.scheme == "http" and not is_loopback(endpoint.host):
         raise UnsafeUrl(
-            f"{what} {text!r} uses plain http to {endpoint.host}, a host other than this machine",
+            f"{what} {shown_url(text)!r} uses plain http to {endpoint.host}, a host other than "
+            "this machine",
             hint="Use https:// for a real API; plain http is allowed only for a local sandbox "
             "(localhost, 127.0.0.1, ::1).",
         )
     return text.rstrip("/")
+
+
+def shown_url(url: str) -> str:
+    """*url* fit to print: whatever sits before an '@' in its authority (a user name, a
+    password) is replaced, so a credential written into a URL never reaches output."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "<hidden>@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def parse_endpoint(url: str, what: str = "URL") -> Endpoint:
@@ -68,7 +81,7 @@ def parse_endpoint(url: str, what: str = "URL") -> Endpoint:
     bad = _refusal_reason(url)
     if bad:
         raise UnsafeUrl(
-            f"{what} {url!r} {bad}",
+            f"{what} {shown_url(url)!r} {bad}",
             hint="Give the full versioned URL, e.g. https://api.knewton.com/v0",
         )
     parts = urlsplit(url)

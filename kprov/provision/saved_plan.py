@@ -2,7 +2,10 @@
 
 The file carries a fingerprint of the local state it was made from (the mapping and the
 registry journals, byte for byte) and a digest of its own items. `apply` refuses, sending
-nothing, when either no longer matches: another run happened since, or the file was edited.
+nothing, when either no longer matches: another run happened since, or the file was edited
+or damaged (the digest catches hand edits and corruption; it is not a signature: whoever can
+write the plan file and the state directory can do anything kprov can). A plan's removal
+limit must also agree with its own removals.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def load_plan(path: Path) -> Plan:
     try:
         items = tuple(_item_from(raw) for raw in raw_items)
         brake = document.get("brake")
+        _check_brake(path, str(document["command"]), items, brake)
         return Plan(
             command=str(document["command"]),
             items=items,
@@ -123,6 +127,19 @@ def load_plan(path: Path) -> Plan:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path} is not a well-formed kprov plan: {exc!r}") from None
+
+
+def _check_brake(path: Path, command: str, items: tuple[Item, ...], brake: Any) -> None:
+    """A sync plan that removes carries its limit, and the limit counts its removals."""
+    removals = sum(1 for item in items if item.action is Action.UNREGISTER)
+    if (brake is None and removals and command == "sync") or (
+        isinstance(brake, dict) and brake.get("removals") != removals
+    ):
+        raise InputError(
+            f"{path}: the plan's removal limit does not match its removals: the file was "
+            "edited; nothing was sent",
+            hint="Make the plan again; kprov applies only plans exactly as they were made.",
+        )
 
 
 def _item_from(raw: Any) -> Item:

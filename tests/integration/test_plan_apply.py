@@ -248,3 +248,21 @@ def test_every_failure_of_a_logged_run_reaches_the_log_and_output_errors_are_exi
     semester.set_class("alg", ["t-1"], ["a-1"])
     full = run_cli("sync", str(semester.write()), "--plan", "--out", "/dev/full/plan.json")
     assert full.exit_code == 9 and "Traceback" not in full.output
+
+
+def test_a_plan_whose_removal_limit_was_edited_to_match_is_still_refused(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    from kprov.provision.saved_plan import _items_digest
+
+    semester = changed_night(tmp_path, sandbox_env)
+    plan_file = tmp_path / "plan.json"
+    run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    document = json.loads(plan_file.read_text())
+    victim = dict(next(i for i in document["items"] if i["action"] == "unregister"))
+    victim["external_id"] = "a-5"
+    document["items"].append(victim)  # one more removal, with a recomputed digest ...
+    document["items_digest"] = _items_digest(document["items"])
+    plan_file.write_text(json.dumps(document))  # ... but the limit still says one removal
+    refused = run_cli("apply", str(plan_file))
+    assert refused.exit_code == 2 and "removal limit does not match" in refused.stderr

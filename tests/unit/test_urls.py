@@ -90,3 +90,19 @@ def test_a_token_url_in_the_config_file_is_checked(tmp_path: Path) -> None:
 def test_profile_flags_are_checked(flags: list[str]) -> None:
     result = run_cli("profile", "add", "p", "--api-key", "k", *flags)
     assert result.exit_code == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://u:hunter2@api.example.test/v0",
+        "http://hunter2@10.0.0.9/v0",
+        "https://:hunter2@x/v0",
+    ],
+)
+def test_a_credential_written_into_a_url_never_reaches_the_message(url: str) -> None:
+    from kprov.api.urls import UnsafeUrl, check_credential_url
+
+    with pytest.raises(UnsafeUrl) as refused:
+        check_credential_url(url)
+    assert "hunter2" not in str(refused.value) and "<hidden>@" in str(refused.value)
