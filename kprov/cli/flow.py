@@ -24,6 +24,7 @@ from kprov.cli.output import (
     Globals,
     command_name,
     exit_code_for,
+    exit_with,
     globals_of,
     is_terminal,
     make_view,
@@ -246,7 +247,7 @@ def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, start
     if options.out is not None and not view.json and not view.quiet:
         sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `kprov apply "
                          f"{options.out}`\n")  # fmt: skip
-    _exit(code)
+    exit_with(code)
 
 
 def _finish_run(result: RunResult, view: View, options: RunOptions, started: float) -> None:
@@ -265,7 +266,7 @@ def _finish_run(result: RunResult, view: View, options: RunOptions, started: flo
         document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
         document["failures"] = [r for r in rows if r["outcome"] in FAILING]
         _log(options.log_file, result.run_id, "apply", code, document, started)
-    _exit(code)
+    exit_with(code)
 
 
 @contextlib.contextmanager
@@ -306,8 +307,3 @@ def _log(
     except (KprovError, OSError) as exc:  # the log must never hide how the run ended
         reason = exc.message if isinstance(exc, KprovError) else exc.strerror
         sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {reason}\n")
-
-
-def _exit(code: ExitCode) -> None:
-    if code != ExitCode.OK:
-        raise typer.Exit(int(code))

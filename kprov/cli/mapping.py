@@ -130,31 +130,35 @@ def verify(
             err=True,
         )
 
+    from kprov.cli.flow import interruptible
+
     with (
         build_client(settings, pool_size=concurrency) as client,
-        Progress("verify", len(ids), enabled=not (g.quiet or globals_of(ctx).json)) as progress,
+        interruptible(client.cancel),
+        Progress("verify", len(ids), enabled=not (g.quiet or g.json)) as progress,
     ):
-        mismatches = verify_ids(
-            client, index, ids, concurrency=concurrency, progress=progress.advance
-        )
-    if globals_of(ctx).json:
-        emit_data(
-            ctx,
-            {
-                "ok": not mismatches,
-                "checked": len(ids),
-                "mismatches": [asdict(m) for m in mismatches],
-            },
-        )
+        done = verify_ids(client, index, ids, concurrency=concurrency, progress=progress.advance)
+    if done.stopped_by is not None:
+        raise done.stopped_by  # exit code and advice by the one mapping (guarded)
+    code = ExitCode.ITEM_FAILURES if done.mismatches else ExitCode.OK
+    if g.json:
+        from kprov.cli.render import emit_json, envelope
+
+        emit_json(
+            envelope(
+                "mapping verify", code, checked=done.checked,
+                mismatches=[asdict(m) for m in done.mismatches],
+            )
+        )  # fmt: skip
     else:
-        for m in mismatches:
+        for m in done.mismatches:
             typer.echo(
                 f"mismatch: {m.external_user_id}: mapped {m.mapped_account_id}, API "
                 f"{m.api_account_id or '-'}: {m.problem}"
             )
         if not g.quiet:
-            typer.echo(f"checked {len(ids):,} ids: {len(mismatches)} mismatch(es)")
-    exit_with(ExitCode.ITEM_FAILURES if mismatches else ExitCode.OK)
+            typer.echo(f"checked {done.checked:,} ids: {len(done.mismatches)} mismatch(es)")
+    exit_with(code)
 
 
 def _duration_estimate(settings: Any, count: int, concurrency: int) -> str:

@@ -160,6 +160,7 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def exit_with(code: ExitCode) -> None:
+    """End the command with *code* (chosen by ``exit_code_for``)."""
     if code != ExitCode.OK:
         raise typer.Exit(int(code))
 

@@ -239,3 +239,15 @@ def test_mapping_export_and_verify_find_a_wrong_line(
     assert result.exit_code == 1
     [mismatch] = json.loads(result.stdout)["mismatches"]
     assert mismatch["external_user_id"] == "s2"
+
+
+def test_mapping_verify_stops_with_exit_4_when_the_api_goes_away(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = write_roster(tmp_path / "r.csv", [f"s{i}" for i in range(30)])
+    assert run_cli("accounts", "import", str(roster)).exit_code == 0
+    sandbox_env.server.stop()
+    monkeypatch.setenv("KPROV_RETRY_MAX_ATTEMPTS", "1")
+    result = run_cli("mapping", "verify", "--json")
+    assert result.exit_code == 4, result.output  # not 1: nothing was found wrong
+    assert json.loads(result.stdout)["error"]["code"] == 4
