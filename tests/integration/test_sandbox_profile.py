@@ -192,4 +192,4 @@ def test_a_port_held_by_a_silent_listener_is_named_quickly(bare_env: dict[str, s
         )
         elapsed = time.monotonic() - started
     assert done.returncode == 3 and "no HTTP answer" in done.stderr
-    assert elapsed < 3.0
+    assert elapsed < 6.0  # ~2 s alone: one short probe, never the default timeouts
