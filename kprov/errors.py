@@ -66,12 +66,6 @@ class LockHeldError(KprovError):
     exit_code = ExitCode.LOCKED
 
 
-class SafetyLimitError(KprovError):
-    """A safety limit (such as --max-removals) stopped the run."""
-
-    exit_code = ExitCode.SAFETY_LIMIT
-
-
 class StalePlanError(KprovError):
     """A saved plan was made from local state that has changed since; nothing was sent."""
 

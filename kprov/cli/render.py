@@ -235,6 +235,8 @@ def _print(out: Any, view: View, text: str, *, bad: bool = False) -> None:
 
 
 def _counts_table(out: Any, view: View, title: str, counts: Mapping[str, int]) -> None:
+    from kprov.provision.result import FAILING
+
     if out is None:
         summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
         sys.stdout.write(f"{title}: {summary or 'nothing'}\n")
@@ -245,6 +247,6 @@ def _counts_table(out: Any, view: View, title: str, counts: Mapping[str, int]) -
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for name, count in counts.items():
-        style = "red" if name in ("failed", "not_attempted", "cannot") else None
+        style = "red" if name in FAILING or name == "cannot" else None
         table.add_row(name.replace("_", " "), f"{count:,}", style=style)
     out.print(table)

@@ -29,14 +29,14 @@ def create_instance(
         return "already_exists", existing
     key = key or f"instance-{secrets.token_hex(6)}"
     recorder = Recorder(state)
-    recorder.instance_intent(key, spec)  # a crash after sending leaves a trace
+    recorder.record_instance_intent(key, spec)  # a crash after sending leaves a trace
     try:
         created = api.create_instance(spec)
     except ApiError as error:
         if not error.outcome_unknown:
-            recorder.instance_abandoned(key)  # refused: nothing was created
+            recorder.record_instance_abandoned(key)  # refused: nothing was created
         raise
-    return "created", recorder.instance(key, created.id, spec)
+    return "created", recorder.record_instance(key, created.id, spec)
 
 
 def delete_instance(client: KnewtonClient, state: LocalState, ref: str) -> tuple[str, int]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from kprov.api.batch import MAX_BATCH
 from kprov.errors import Interrupted, KprovError, StorageError
 from kprov.provision import tasks
 from kprov.provision.dispatch import Dispatcher, Task
@@ -36,8 +37,6 @@ from kprov.provision.recorder import Recorder
 from kprov.provision.result import Outcome, RunResult, Status
 from kprov.rosters.model import INSTRUCTOR
 from kprov.state.local import LocalState
-
-MAX_BATCH = 50
 
 
 @dataclass

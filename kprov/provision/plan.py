@@ -9,7 +9,7 @@ reports, and the executor, which sends exactly its items and nothing else.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -102,10 +102,7 @@ class Plan:
     base_url: str = ""
     created_at: str = ""
     sources: tuple[str, ...] = ()  # the roster/manifest files the plan was made from
-    extra: dict[str, str] = field(default_factory=dict)  # e.g. the default instance
-
-    def sending(self) -> Iterator[Item]:
-        return (i for i in self.items if i.action in SENDING)
+    default_instance: str = ""  # --instance: the instance of lines that name none
 
     @property
     def removals_withheld(self) -> bool:

@@ -73,7 +73,7 @@ def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> P
         prune=request.prune,
         warnings=tuple(request.warnings),
         sources=tuple(request.sources),
-        extra={"instance": request.default_instance} if request.default_instance else {},
+        default_instance=request.default_instance or "",
     )
 
 

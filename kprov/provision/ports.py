@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from kprov.api.client import KnewtonClient
     from kprov.api.pacing import Reservation
 
-ADMIN: str | None = None  # `as_user` meaning the partner admin's token
 
 # Quota buckets (identity, endpoint) the scheduler reserves before it hands work to a worker.
 BATCH = "POST /batch"

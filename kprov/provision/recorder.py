@@ -34,7 +34,7 @@ class Recorder:
             owner = self._owners.setdefault(key, external_id)
         return owner == external_id
 
-    def accounts(self, entries: list[MappingEntry]) -> None:
+    def record_accounts(self, entries: list[MappingEntry]) -> None:
         if not entries:
             return
         self.state.journal.append(entries)
@@ -42,24 +42,24 @@ class Recorder:
             for entry in entries:
                 self.state.mapping.apply(entry)
 
-    def instance_intent(self, key: str, spec: InstanceSpec) -> None:
+    def record_instance_intent(self, key: str, spec: InstanceSpec) -> None:
         """Before a create is sent: after a crash the rerun warns of a possible duplicate."""
         self.state.registry.record_instance_intent(
             key, spec.graph_id, spec.name, spec.start_date, spec.end_date
         )
 
-    def instance_abandoned(self, key: str) -> None:
+    def record_instance_abandoned(self, key: str) -> None:
         """The server refused the create: nothing was made, the intent is closed."""
         self.state.registry.record_instance_abandoned(key)
 
-    def instance(self, key: str, instance_id: str, spec: InstanceSpec) -> InstanceRecord:
+    def record_instance(self, key: str, instance_id: str, spec: InstanceSpec) -> InstanceRecord:
         record = InstanceRecord(
             key, instance_id, spec.graph_id, spec.name, spec.start_date, spec.end_date, now_iso()
         )
         self.state.registry.record_instance(record)
         return record
 
-    def registration_sent(
+    def record_registration_sent(
         self, account_id: str, instance_id: str, role: str, external_id: str
     ) -> str | None:
         """Before a registration is sent; returns the type an earlier, unanswered request of
@@ -67,7 +67,7 @@ class Recorder:
         record = RegistrationRecord(account_id, instance_id, role, "", external_id)
         return self.state.registry.record_registration_sent(record)
 
-    def registration(
+    def record_registration(
         self, account_id: str, instance_id: str, role: str, registration_id: str, external_id: str
     ) -> None:
         record = RegistrationRecord(
@@ -75,7 +75,7 @@ class Recorder:
         )
         self.state.registry.record_registration(record)
 
-    def removal(self, record: RegistrationRecord) -> None:
+    def record_removal(self, record: RegistrationRecord) -> None:
         self.state.registry.record_registration_removed(record)
 
     def unresolved_notice(self) -> list[str]:

@@ -70,7 +70,7 @@ def report_rows(subject: Plan | RunResult) -> Iterator[dict[str, Any]]:
         yield {
             "file": person.origin.file, "line": person.origin.line,
             "external_user_id": person.external_id, "sis_id": person.sis_id or "",
-            "role": person.role, "instance": person.instance_key or plan.extra.get("instance", ""),
+            "role": person.role, "instance": person.instance_key or plan.default_instance,
             "action": "none", "outcome": reason, "account_id": "", "registration_id": "",
             "reason": "",
         }  # fmt: skip

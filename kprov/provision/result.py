@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from kprov.errors import KprovError
-from kprov.provision.plan import Action, Item, Plan, plan_fate
+from kprov.provision.plan import Action, Item, Plan
 
 
 class Status(StrEnum):
@@ -80,8 +80,3 @@ class RunResult:
     @property
     def brake_engaged(self) -> bool:
         return self.plan.removals_withheld
-
-
-def plan_outcomes(plan: Plan) -> list[tuple[Item, str]]:
-    """(item, plan word) for a plan that is shown, not run."""
-    return [(item, plan_fate(item, plan)) for item in plan.items]

@@ -96,7 +96,7 @@ def create_accounts(
             detail = f"HTTP {answer.status}: {answer.error_message or 'refused'}"
             settled.append((index, Outcome(item, Status.FAILED, detail)))
     try:
-        recorder.accounts(entries)
+        recorder.record_accounts(entries)
     except StorageError as error:
         return _stopped(error)
     return TaskResult(settled, recover=tuple(recover))
@@ -121,7 +121,7 @@ def recover_account(api: ProvisioningApi, recorder: Recorder, index: int, item: 
         return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
     entry = MappingEntry(item.external_id, account_id, now_iso(), item.sis_id, STATUS_RECOVERED)
     try:
-        recorder.accounts([entry])
+        recorder.record_accounts([entry])
     except StorageError as error:
         return _stopped(error)
     return TaskResult([(index, Outcome(item, Status.ALREADY, "recovered", account_id=account_id))])
@@ -130,15 +130,15 @@ def recover_account(api: ProvisioningApi, recorder: Recorder, index: int, item: 
 def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: Item) -> TaskResult:
     assert item.spec is not None
     try:
-        recorder.instance_intent(item.instance, item.spec)
+        recorder.record_instance_intent(item.instance, item.spec)
         created = api.create_instance(item.spec)
-        recorder.instance(item.instance, created.id, item.spec)
+        recorder.record_instance(item.instance, created.id, item.spec)
     except RUN_STOPPERS as error:
         return _stopped(error)
     except ApiError as error:
         if not error.outcome_unknown:  # refused: nothing was created, the intent is closed
             try:
-                recorder.instance_abandoned(item.instance)
+                recorder.record_instance_abandoned(item.instance)
             except StorageError as storage:
                 return _stopped(storage)
         return TaskResult([(index, Outcome(item, Status.FAILED, str(error)))])
@@ -188,7 +188,9 @@ def register(
         return TaskResult([(index, Outcome(item, status, detail, **ids, **extra))])  # type: ignore[arg-type]
 
     try:
-        earlier = recorder.registration_sent(account_id, instance_id, item.role, item.external_id)
+        earlier = recorder.record_registration_sent(
+            account_id, instance_id, item.role, item.external_id
+        )
         registration_id = api.register(
             role=item.role, account_id=account_id, instance_id=instance_id, as_user=as_user
         )
@@ -212,7 +214,9 @@ def register(
     except ApiError as error:
         return settled(Status.FAILED, str(error))
     try:
-        recorder.registration(account_id, instance_id, item.role, registration_id, item.external_id)
+        recorder.record_registration(
+            account_id, instance_id, item.role, registration_id, item.external_id
+        )
     except StorageError as error:
         return _stopped(error)
     if registration_id:
@@ -236,7 +240,7 @@ def unregister(api: ProvisioningApi, recorder: Recorder, index: int, item: Item)
         item.account_id, item.instance_id, item.role, item.registration_id, item.external_id
     )
     try:
-        recorder.removal(record)
+        recorder.record_removal(record)
     except StorageError as error:
         return _stopped(error)
     return TaskResult(

@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 LEARNER = "learner"
 INSTRUCTOR = "instructor"
-ROLES = (LEARNER, INSTRUCTOR)
 
 
 # Origin and Person are NamedTuples, not frozen dataclasses: a million-row roster makes two
@@ -87,12 +86,3 @@ class Roster:
     complete: bool = True
     # Class keys whose whole membership the input states (bundles with bulk enrollments).
     authoritative_classes: set[str] = field(default_factory=set)
-
-    @property
-    def class_titles(self) -> dict[str, str]:
-        """Class key -> title (compatibility view of ``classes``)."""
-        return {key: info.title for key, info in self.classes.items()}
-
-    @property
-    def skipped(self) -> int:
-        return len(self.skipped_rows)

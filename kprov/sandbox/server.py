@@ -56,10 +56,6 @@ ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
 ]
 
 
-class _DropConnection(Exception):
-    """Close the connection without answering."""
-
-
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxHTTPServer
