@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kprov.config import SANDBOX_API_SECRET, Settings
 from kprov.errors import ConfigError
+from kprov.secret import Secret
 
 ENV_API_SECRET = "KPROV_API_SECRET"
 ENV_API_SECRET_FILE = "KPROV_API_SECRET_FILE"
@@ -32,26 +33,6 @@ ENV_CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCr
 KEYRING_SERVICE = "kprov"
 MIN_ID_KEY_BYTES = 16
 MAX_SECRET_FILE_BYTES = 64 * 1024
-
-
-class Secret:
-    """A string that never shows itself in repr, str, logs or tracebacks with locals."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('<hidden>')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)

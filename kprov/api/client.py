@@ -32,7 +32,7 @@ from kprov.api.scrub import Scrubber
 from kprov.api.tokens import TokenCache
 from kprov.api.transport import Answer, Limits, Transport
 from kprov.api.urls import check_credential_url
-from kprov.credentials import Secret
+from kprov.secret import Secret
 
 __all__ = ["ADMIN", "MAX_BATCH", "REGISTRATION_TYPES", "KnewtonClient"]
 

@@ -153,7 +153,7 @@ def get(
     Examples:
       kprov accounts get --external stu-000123
     """
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
@@ -178,7 +178,7 @@ def current(ctx: typer.Context) -> None:
     Examples:
       kprov accounts current
     """
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
 
     settings = globals_of(ctx).settings()
     with build_client(settings, pool_size=1, interactive=True) as client:
@@ -206,8 +206,8 @@ def disable(
     Examples:
       kprov accounts disable --external stu-000123 --yes
     """
+    from kprov.cli.session import build_client
     from kprov.provision.admin import disable_account
-    from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)

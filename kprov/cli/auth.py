@@ -57,7 +57,7 @@ def login(
     if not secret:
         raise InputError("the secret is empty; nothing was stored")
     if verify:
-        from kprov.provision.session import build_client
+        from kprov.cli.session import build_client
 
         with build_client(settings, pool_size=1, secret=secret, interactive=True) as client:
             client.token_for()
@@ -77,8 +77,8 @@ def status(
     Examples:
       kprov --profile sandbox auth status
     """
+    from kprov.cli.session import build_client
     from kprov.credentials import find_api_secret
-    from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
     secret, source = find_api_secret(settings)

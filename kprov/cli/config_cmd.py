@@ -24,7 +24,7 @@ def show(
       kprov --profile prod config show
       KPROV_PROFILE=prod kprov config show --json | jq .settings.api_secret.source
     """
-    from kprov.explain import explain_settings
+    from kprov.cli.explain import explain_settings
 
     rows = explain_settings(globals_of(ctx).settings())
     if globals_of(ctx).json:

@@ -77,8 +77,8 @@ def provision(
     ctx: typer.Context, make_request: Callable[[Globals], Request], options: RunOptions
 ) -> None:
     """Plan the request against local state; show the plan, or apply it."""
+    from kprov.cli.session import new_run_id
     from kprov.provision.planner import build_plan
-    from kprov.provision.session import new_run_id
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -102,8 +102,8 @@ def provision(
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
+    from kprov.cli.session import new_run_id
     from kprov.provision.saved_plan import check_still_applies, load_plan
-    from kprov.provision.session import new_run_id
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -177,9 +177,9 @@ def execute(
 ) -> RunResult:
     """Apply *plan*; the API client is built only when something must be sent."""
     from kprov.cli.output import Progress
+    from kprov.cli.session import build_client
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
-    from kprov.provision.session import build_client
 
     if not plan.has_changes:
         return Executor(OfflineApi(), state, run_id=run_id).run(plan)

@@ -72,10 +72,10 @@ def create(
     Examples:
       kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
     """
+    from kprov.cli.session import build_client
     from kprov.provision.admin import create_instance
     from kprov.provision.plan import InstanceSpec
     from kprov.provision.ports import ClientApi
-    from kprov.provision.session import build_client
 
     check_instance_fields(name, graph_id, start, end)
     settings = globals_of(ctx).settings()
@@ -114,7 +114,7 @@ def get(
     Examples:
       kprov instances get alg1-p3
     """
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
     from kprov.state.registry import Registry
 
     settings = globals_of(ctx).settings()
@@ -191,8 +191,8 @@ def delete(
     Examples:
       kprov instances delete alg1-p3 --yes
     """
+    from kprov.cli.session import build_client
     from kprov.provision.admin import delete_instance
-    from kprov.provision.session import build_client
 
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:

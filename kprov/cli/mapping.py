@@ -112,7 +112,7 @@ def verify(
     """
     from dataclasses import asdict
 
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
     from kprov.provision.verify import select_ids, verify_ids
     from kprov.state.mapping import MappingJournal
 

@@ -81,7 +81,7 @@ def get(
     Examples:
       kprov registrations get d0effd52-c3a7-4a3c-827a-3ac5eaa049a1
     """
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
 
     settings = globals_of(ctx).settings()
     with build_client(settings, pool_size=1, interactive=True) as client:
@@ -262,7 +262,7 @@ def _check_with_api(
 ) -> RegistrationRecord:
     """The record as the API confirms it (its type filled in when kprov did not know it)."""
     from kprov.api.ids import same_id
-    from kprov.provision.session import build_client
+    from kprov.cli.session import build_client
 
     with build_client(settings, pool_size=1, interactive=True) as client:
         found = client.get_registration(registration_id)

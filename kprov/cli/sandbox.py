@@ -51,9 +51,9 @@ def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> None:
     """
     import os
 
+    from kprov.cli.builtin_sandbox import reset_plan, reset_state
     from kprov.cli.common import confirm_or_refuse
     from kprov.config import SANDBOX_PROFILE, resolve_settings
-    from kprov.provision.builtin_sandbox import reset_plan, reset_state
     from kprov.state.lock import LOCK_NAME
 
     settings = resolve_settings(

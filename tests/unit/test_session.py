@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kprov.api.errors import NetworkError
+from kprov.cli.session import build_client
 from kprov.config import resolve_settings
 from kprov.credentials import Secret
-from kprov.provision.session import build_client
 
 
 def _closed_port_settings(tmp_path: Path, port: int):  # type: ignore[no-untyped-def]

@@ -94,7 +94,7 @@ def _rate_limits(settings: Settings, env: Mapping[str, str]) -> ResolvedSetting:
 
 
 def _retries(env: Mapping[str, str]) -> ResolvedSetting:
-    from kprov.provision.session import retry_policy_from_env
+    from kprov.cli.session import retry_policy_from_env
 
     policy = retry_policy_from_env(env)
     value = f"{policy.max_attempts} attempts, backoff from {policy.base_delay:g} s"

@@ -100,7 +100,7 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
     import atexit
     from urllib.parse import urlsplit
 
-    from kprov.provision.builtin_sandbox import (
+    from kprov.cli.builtin_sandbox import (
         SERVER_STATE_NAME,
         port_held_error,
         probe_sandbox_port,
