@@ -1,6 +1,8 @@
 """Planning: one pure function from what the rosters ask for and what local state records
-to a frozen ``Plan``. Every "already done?", "allowed?" and "within the limits?" decision of
-every command is made here, once.
+to a frozen ``Plan``. Every decision local state can make for every command ("already done?",
+"allowed?", "within the limits?") is made here, once; what only the server can say (an
+"already registered" after a lost answer) is judged, narrowly, where the answer arrives
+(``provision.tasks``).
 """
 
 from __future__ import annotations
