@@ -207,8 +207,8 @@ class Executor:
                     self.stop is not None or self.api.cancel.is_set() or wake is None
                 ):
                     return
-                try:
-                    task, result = done.get(timeout=wake)
+                try:  # a long quota wait is taken in short naps, so Ctrl-C is seen at once
+                    task, result = done.get(timeout=None if wake is None else min(wake, 0.2))
                 except queue.Empty:
                     continue
                 outstanding -= 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 
 from kprov.errors import InputError
+from kprov.provision.plan import Action, Item
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person
+from kprov.state.registry import RegistrationRecord
 
 MAX_REGISTRATIONS = 500  # per learning instance and per account (entity limits)
 MAX_FIELD = 256  # characters in any character field (entity limits)
@@ -64,3 +66,35 @@ def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
                 )
     if problems:
         raise problems_error(problems)
+
+
+def block_past_capacity(items: list[Item], active: Iterable[RegistrationRecord]) -> None:
+    """The API holds at most 500 registrations per instance and per account: counting what
+    local state records (less the plan's removals), the additions past it become BLOCK items
+    (they cannot be done; the rest of the plan goes on)."""
+    adds = [n for n, i in enumerate(items) if i.action is Action.REGISTER and not i.role_change]
+    if not adds:
+        return
+    records = list(active)
+    per_instance = Counter(r.instance_id for r in records)
+    per_account = Counter(r.account_id for r in records)
+    for item in items:
+        if item.action is Action.UNREGISTER and not item.role_change:
+            per_instance[item.instance_id] -= 1
+            per_account[item.account_id] -= 1
+    for n in adds:
+        item = items[n]
+        instance = item.instance_id or f"new:{item.instance}"
+        account = item.account_id or f"new:{item.external_id}"
+        full = "instance" if per_instance[instance] >= MAX_REGISTRATIONS else (
+            "account" if per_account[account] >= MAX_REGISTRATIONS else ""
+        )  # fmt: skip
+        if full:
+            reason = (
+                f"the {full} already holds {MAX_REGISTRATIONS} registrations, the API's limit: "
+                "remove some first"
+            )
+            items[n] = item._replace(action=Action.BLOCK, reason=reason)
+            continue
+        per_instance[instance] += 1
+        per_account[account] += 1

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kprov.errors import InputError
-from kprov.provision.limits import check_entity_limits, removal_limit
+from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
     KEPT_REGISTRATION,
@@ -101,6 +101,7 @@ class _Planner:
         self._registrations(lines)
         self._explicit_removals()
         self._implicit_removals()
+        self._check_capacity()
         self._judge_brake()
 
     # ------------------------------------------------------------------ lines
@@ -351,6 +352,9 @@ class _Planner:
         if self._reverse is None:
             self._reverse = {a: e for e, a in self.mapping.account_of.items()}
         return self._reverse.get(account_id, "")
+
+    def _check_capacity(self) -> None:
+        block_past_capacity(self.items, self.registry.registration_index.active.values())
 
     def _judge_brake(self) -> None:
         request = self.request

@@ -304,3 +304,16 @@ def test_an_account_id_is_claimed_once_whatever_its_case(state: LocalState) -> N
     assert recorder.claim_account(upper, "x")
     assert not recorder.claim_account(upper.lower(), "y")  # another person: refused
     assert recorder.claim_account(upper.lower(), "x")  # the same person again: fine
+
+
+def test_an_interrupt_during_a_long_quota_wait_ends_the_run_at_once(state: LocalState) -> None:
+    import threading
+    import time
+
+    api = FakeApi(delays={(None, "POST /batch"): [30.0] * 5})  # the batch bucket: 30 s away
+    threading.Timer(0.1, api.cancel.set).start()
+    started = time.monotonic()
+    result = run(api, state, register_plan(state, semester(classes=1, learners=1)))
+    assert time.monotonic() - started < 2.0  # not 30 s
+    assert isinstance(result.stopped_by, Interrupted)
+    assert [k for k, _d in api.calls if k == "batch"] == []

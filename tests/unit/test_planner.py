@@ -216,3 +216,24 @@ def test_unregister_of_someone_not_registered_is_a_failed_line(state: LocalState
         ("unregister", "s1"),
         ("block", "nobody"),
     ]
+
+
+def test_lines_past_what_an_instance_already_holds_are_blocked(state: LocalState) -> None:
+    from kprov.state.registry import RegistrationRecord
+
+    add_instance(state, "alg", ALG_ID)
+    records = [
+        RegistrationRecord(account(900 + n), ALG_ID, "learner", f"r{n}", f"old-{n}")
+        for n in range(499)
+    ]
+    state.registry.registrations.append_rows([r.row() for r in records])
+    for record in records:
+        state.registry.registration_index.apply(record)
+    map_ids(state, "s1", "s2")
+    p = plan(state, command="register", people=[person("s1", instance="alg"),
+                                                  person("s2", instance="alg", line=3)])  # fmt: skip
+    assert [(i.action.value, i.external_id) for i in p.items] == [
+        ("register", "s1"),
+        ("block", "s2"),
+    ]
+    assert "already holds 500 registrations" in p.items[1].reason
