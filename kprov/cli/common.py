@@ -240,6 +240,15 @@ def confirm_or_refuse(question: str, *, yes: bool) -> None:
 
 
 def command_line() -> str:
-    """argv without anything after the command words (no secrets are ever in argv anyway)."""
-    words = [w for w in sys.argv[1:] if not w.startswith("-")][:2]
-    return "kprov " + " ".join(words)
+    """The command words of argv (`kprov sync`), for the lock's holder: no option, no value of
+    an option, no file name."""
+    from kprov.cli.help import GLOBAL_WITH_VALUE
+
+    words: list[str] = []
+    args = iter(sys.argv[1:])
+    for word in args:
+        if word in GLOBAL_WITH_VALUE:
+            next(args, None)  # its value is not a command word
+        elif not word.startswith("-"):
+            words.append(word)
+    return "kprov " + " ".join(words[:2])

@@ -80,8 +80,14 @@ def sync(
         from kprov.provision.commands import sync_request
         from kprov.provision.manifest import load_manifest, read_manifest
 
+        structure, problems, _rosters = load_manifest(manifest_path)
+        wants_key = hash_ids or structure.hash_ids
+        if wants_key and problems:  # a broken manifest is bad input, before any key lookup
+            from kprov.rosters import problems_error
+
+            raise problems_error(problems, what="manifest")
         hash_key = None
-        if hash_ids or load_manifest(manifest_path)[0].hash_ids:
+        if wants_key:
             from kprov.credentials import resolve_id_key
 
             hash_key = resolve_id_key(g.settings(mapping)).reveal().encode("utf-8")
