@@ -262,7 +262,7 @@ def _finish_run(result: RunResult, view: View, options: RunOptions, started: flo
         from kprov.provision.result import FAILING
 
         document = run_document(result, code, items=False)
-        rows = [r for r in report_rows(result) if r["action"] != "none"]
+        rows = list(report_rows(result, every_line=False))
         document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
         document["failures"] = [r for r in rows if r["outcome"] in FAILING]
         _log(options.log_file, result.run_id, "apply", code, document, started)

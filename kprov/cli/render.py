@@ -100,7 +100,7 @@ def _brake_json(plan: Plan) -> dict[str, Any] | None:
 def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
-    rows = [r for r in report_rows(plan) if r["action"] != "none"]
+    rows = list(report_rows(plan, every_line=False))
     return envelope(
         plan.command, code, mode="plan", run_id=run_id, counts=plan.counts(),
         changes=plan.has_changes, brake=_brake_json(plan), warnings=list(plan.warnings),
@@ -111,7 +111,7 @@ def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
 def run_document(result: RunResult, code: ExitCode, *, items: bool = True) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
-    rows = [r for r in report_rows(result) if r["action"] != "none"] if items else []
+    rows = list(report_rows(result, every_line=False)) if items else []
     return envelope(
         result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
         counts=result.counts(), brake=_brake_json(result.plan), warnings=result.warnings,

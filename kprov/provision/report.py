@@ -56,8 +56,9 @@ def _row(item: Item, outcome: str, reason: str, **ids: str) -> dict[str, Any]:
     }
 
 
-def report_rows(subject: Plan | RunResult) -> Iterator[dict[str, Any]]:
-    """One row per plan item, kept line and skipped row, in the plan's order."""
+def report_rows(subject: Plan | RunResult, *, every_line: bool = True) -> Iterator[dict[str, Any]]:
+    """One row per plan item, then (unless *every_line* is False) per kept line and skipped
+    row, in the plan's order."""
     plan = subject.plan if isinstance(subject, RunResult) else subject
     if isinstance(subject, RunResult):
         for o in subject.outcomes:
@@ -66,6 +67,8 @@ def report_rows(subject: Plan | RunResult) -> Iterator[dict[str, Any]]:
     else:
         for item in plan.items:
             yield _row(item, plan_fate(item, plan), item.reason)
+    if not every_line:
+        return
     for reason, person in ((r, p) for r, people in plan.kept.items() for p in people):
         yield {
             "file": person.origin.file, "line": person.origin.line,
