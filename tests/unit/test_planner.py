@@ -230,8 +230,8 @@ def test_lines_past_what_an_instance_already_holds_are_blocked(state: LocalState
     for record in records:
         state.registry.registration_index.apply(record)
     map_ids(state, "s1", "s2")
-    p = plan(state, command="register", people=[person("s1", instance="alg"),
-                                                  person("s2", instance="alg", line=3)])  # fmt: skip
+    lines = [person("s1", instance="alg"), person("s2", instance="alg", line=3)]
+    p = plan(state, command="register", people=lines)
     assert [(i.action.value, i.external_id) for i in p.items] == [
         ("register", "s1"),
         ("block", "s2"),
