@@ -27,6 +27,7 @@ from kprov.cli.common import (
     command_line,
     command_line_people,
     confirm_or_refuse,
+    ids_made,
     locked_mapping,
     read_roster,
 )
@@ -80,7 +81,8 @@ def import_accounts(
     def request(g: Globals) -> Request:
         args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
         roster = read_roster(lambda: g.settings(mapping), args)
-        return accounts_request(roster, sources=[str(p) for p in rosters])
+        request = accounts_request(roster, sources=[str(p) for p in rosters])
+        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
 
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,
@@ -115,7 +117,8 @@ def create(
     def request(g: Globals) -> Request:
         named = [(external_id, LEARNER)]
         people = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
-        return replace(accounts_request(Roster(people=people)), command="accounts create")
+        ids = ids_made(lambda: g.settings(mapping), hash_ids)
+        return replace(accounts_request(Roster(people=people)), command="accounts create", ids=ids)
 
     provision(ctx, request, RunOptions(concurrency=1, test_accounts=test_accounts, mapping=mapping))
 

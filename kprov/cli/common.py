@@ -140,6 +140,27 @@ class RosterArgs:
 FREEZE_AFTER = 100_000  # people; see read_roster
 
 
+def ids_made(settings: Callable[[], Settings], hash_ids: bool) -> str:
+    """How this run makes external ids (plain, or hashed with which key): the state must
+    have been made the same way."""
+    from kprov.state.owner import ids_made_with
+
+    if not hash_ids:
+        return ids_made_with(None)
+    from kprov.credentials import resolve_id_key
+
+    return ids_made_with(resolve_id_key(settings()).reveal().encode("utf-8"))
+
+
+def owner_of(settings: Settings) -> dict[str, str]:
+    """The API a state directory mirrors: its base URL and API key (only a fingerprint of the
+    key is kept: it is half of the Basic credentials)."""
+    import hashlib
+
+    digest = hashlib.sha256(settings.profile.api_key.encode("utf-8")).hexdigest()[:12]
+    return {"base_url": settings.profile.base_url.rstrip("/"), "api_key": f"sha256:{digest}"}
+
+
 def command_line_people(
     settings: Callable[[], Settings], entries: list[tuple[str, str]], *, hash_ids: bool
 ) -> list[Person]:
@@ -210,7 +231,11 @@ def locked_state(
     from kprov.state.local import open_local_state
 
     with open_local_state(
-        settings.state_dir, settings.mapping_path, lock_timeout=lock_timeout, command=command
+        settings.state_dir,
+        settings.mapping_path,
+        lock_timeout=lock_timeout,
+        command=command,
+        owner=owner_of(settings),
     ) as state:
         for warning in state.warnings:
             sys.stderr.write(f"kprov: warning: {warning}\n")

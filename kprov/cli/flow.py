@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kprov.cli.common import owner_of
 from kprov.cli.output import (
     Globals,
     command_name,
@@ -89,7 +90,8 @@ def provision(
     with _logged_errors(options, run_id, command_name(ctx), started):
         request = make_request(g)  # bad input is reported before any configuration problem
         settings = g.settings(options.mapping)
-        with _local_state(settings, options) as state:
+        owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
+        with _local_state(settings, options, owner) as state:
             plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
                             fingerprint=options.out is not None)  # fmt: skip
             if options.plan_only:
@@ -103,7 +105,7 @@ def provision(
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
     from kprov.cli.session import new_run_id
-    from kprov.provision.saved_plan import check_still_applies, load_plan
+    from kprov.provision.saved_plan import check_same_target, check_still_applies, load_plan
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -114,7 +116,8 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     with _logged_errors(options, run_id, "apply", started):
         plan = load_plan(path)
         settings = g.settings(options.mapping)
-        with _local_state(settings, options) as state:
+        check_same_target(plan, settings.profile.name, settings.profile.base_url)
+        with _local_state(settings, options, owner_of(settings)) as state:
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
             result = execute(plan, settings, state, options, run_id)
     _finish_run(result, view, options, started)
@@ -138,8 +141,11 @@ def _stamped(plan: Plan, settings: Settings, state: LocalState, *, fingerprint: 
 
 
 @contextlib.contextmanager
-def _local_state(settings: Settings, options: RunOptions) -> Iterator[LocalState]:
-    """The profile's state under its lock; what loading had to mend is said first."""
+def _local_state(
+    settings: Settings, options: RunOptions, owner: dict[str, str]
+) -> Iterator[LocalState]:
+    """The profile's state under its lock, if it is *owner*'s; what loading had to mend is
+    said first."""
     from kprov.cli.common import command_line
     from kprov.state.local import open_local_state
 
@@ -148,6 +154,7 @@ def _local_state(settings: Settings, options: RunOptions) -> Iterator[LocalState
         settings.mapping_path,
         lock_timeout=options.lock_timeout,
         command=command_line(),
+        owner=owner,
     ) as state:
         for warning in state.warnings:
             sys.stderr.write(f"kprov: warning: {warning}\n")

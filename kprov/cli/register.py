@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from kprov.cli.common import (
     YES_OPTION,
     RosterArgs,
     command_line_people,
+    ids_made,
     read_roster,
 )
 from kprov.cli.output import Globals, guarded
@@ -128,13 +130,14 @@ def register(
         roster.people.extend(inline)
         if not roster.people:
             raise InputError("nobody to register", hint="Give a roster, or --learner/--instructor.")
-        return register_request(
+        request = register_request(
             roster,
             instance=instance,
             graph_id=graph_id,
             create_accounts=not no_create,
             sources=[str(p) for p in rosters or []],
         )
+        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
 
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,
@@ -200,7 +203,8 @@ def unregister(
             people.extend(read_roster(lambda: g.settings(mapping), args).people)
         if not people:
             raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
-        return unregister_request(people, instance=instance, max_removals=max_removals)
+        request = unregister_request(people, instance=instance, max_removals=max_removals)
+        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
 
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,

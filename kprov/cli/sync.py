@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,7 @@ def sync(
     def request(g: Globals) -> Request:
         from kprov.provision.commands import sync_request
         from kprov.provision.manifest import load_manifest, read_manifest
+        from kprov.state.owner import ids_made_with
 
         structure, problems, _rosters = load_manifest(manifest_path)
         wants_key = hash_ids or structure.hash_ids
@@ -92,7 +94,8 @@ def sync(
 
             hash_key = resolve_id_key(g.settings(mapping)).reveal().encode("utf-8")
         manifest = read_manifest(manifest_path, hash_key=hash_key)
-        return sync_request(manifest, prune=prune, max_removals=max_removals)
+        request = sync_request(manifest, prune=prune, max_removals=max_removals)
+        return replace(request, ids=ids_made_with(hash_key))
 
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,

@@ -56,6 +56,7 @@ class Request:
     skipped: Sequence[Skipped] = ()
     warnings: Sequence[str] = ()
     sources: Sequence[str] = ()
+    ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
 
 
 def looks_like_instance_id(value: str) -> bool:

@@ -157,14 +157,20 @@ def _item_from(raw: Any) -> Item:
     )
 
 
-def check_still_applies(plan: Plan, state: LocalState, profile: str, base_url: str) -> None:
-    """Refuse (exit 8, nothing sent) a plan made for another target or other local state."""
+def check_same_target(plan: Plan, profile: str, base_url: str) -> None:
+    """Refuse (exit 8, nothing sent) a plan made for another profile or API; checked before
+    the local state is even opened."""
     if (plan.profile, plan.base_url) != (profile, base_url):
         raise StalePlanError(
             f"the plan was made for profile {plan.profile!r} ({plan.base_url}); this is "
             f"profile {profile!r} ({base_url}); nothing was sent",
             hint="Apply it with the profile it was made for, or make a new plan.",
         )
+
+
+def check_still_applies(plan: Plan, state: LocalState, profile: str, base_url: str) -> None:
+    """Refuse (exit 8, nothing sent) a plan made for another target or other local state."""
+    check_same_target(plan, profile, base_url)
     if state_fingerprint(state) != plan.fingerprint:
         raise StalePlanError(
             f"the local state changed since the plan was made ({plan.created_at}): another "

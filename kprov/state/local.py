@@ -8,13 +8,14 @@ know, as warnings for the CLI to print. Nothing here knows the terminal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
+from kprov.state.owner import PLAIN_IDS, check_owner
 from kprov.state.registry import Registry
 
 
@@ -35,11 +36,13 @@ def open_local_state(
     *,
     lock_timeout: float = 0.0,
     command: str = "",
+    owner: Mapping[str, str] | None = None,
 ) -> Iterator[LocalState]:
     """Hold the locks, load (and repair) the mapping and the registry, close them after.
 
     Raises LockHeldError (exit 5) when another run holds either lock, ConfigError (exit 3)
-    when a file is not a kprov journal or is damaged (left untouched), StorageError (exit 9)
+    when a file is not a kprov journal or is damaged (left untouched), or when *owner* (the
+    API, its key, how ids are made) is not the state's (``state.owner``), StorageError (exit 9)
     when the filesystem refuses (symlinks, a directory others can write, EACCES, EROFS, ...).
     """
     journal = MappingJournal(mapping_path)
@@ -47,6 +50,9 @@ def open_local_state(
     with StateLock(state_dir, timeout=lock_timeout, command=command, mapping_path=mapping_path):
         try:
             mapping = journal.load(repair=True)
+            if owner:
+                inferred = ("hashed" if mapping.sis_of else PLAIN_IDS) if len(mapping) else ""
+                check_owner(state_dir, owner, inferred_ids=inferred)
             registry = Registry.open(state_dir, repair=True)
             try:
                 state = LocalState(journal, mapping, registry)

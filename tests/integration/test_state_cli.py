@@ -15,7 +15,7 @@ import pytest
 
 from kprov.state.mapping import MappingJournal
 from kprov.state.registry import REGISTRATION_HEADER
-from tests.conftest import Sandbox, write_roster
+from tests.conftest import Sandbox, start_sandbox, write_roster
 from tests.helpers import run_cli
 
 ROSTER = "external_user_id,role,instance\nt-1,instructor,alg1\ns-1,learner,alg1\ns-2,learner,alg1\n"
@@ -158,3 +158,54 @@ def test_export_during_a_run_skips_the_line_being_written_and_repairs_nothing(
     assert [r["external_user_id"] for r in json.loads(result.stdout)] == ["s1"]  # type: ignore[attr-defined]
     assert "incomplete" in result.stderr  # type: ignore[attr-defined]
     assert mapping.read_text() == body and list(state_dir.iterdir()) == [mapping]
+
+
+def test_a_state_directory_is_refused_by_another_api_and_by_other_ids(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One state directory mirrors one API, made one way: a run against another API (or
+    another key), or with ids made another way, would falsify the mapping; exit 3, nothing
+    sent, nothing written."""
+    roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
+    assert run_cli("accounts", "import", str(roster)).exit_code == 0
+    owner = json.loads((state_dir / "owner.json").read_text())
+    assert owner["ids"] == "plain" and sandbox_env.base_url.rstrip("/") == owner["base_url"]
+    assert os.environ["KPROV_API_KEY"] not in json.dumps(owner)  # only a fingerprint
+    before = {p.name: p.read_bytes() for p in state_dir.iterdir() if p.is_file()}
+    writes = sandbox_env.write_requests()
+
+    monkeypatch.setenv("KPROV_ID_KEY", "district-key-0123456789")
+    hashed = run_cli("accounts", "import", str(roster), "--hash-ids")
+    assert hashed.exit_code == 3 and "plain ids" in hashed.stderr  # type: ignore[attr-defined]
+
+    other = start_sandbox()
+    try:
+        monkeypatch.setenv("KPROV_BASE_URL", other.base_url)
+        elsewhere = run_cli("accounts", "import", str(roster), "--json")
+        assert elsewhere.exit_code == 3  # type: ignore[attr-defined]
+        assert json.loads(elsewhere.stdout)["error"]["type"] == "ConfigError"  # type: ignore[attr-defined]
+        assert other.write_requests() == 0
+    finally:
+        other.server.stop()
+    assert sandbox_env.write_requests() == writes
+    after = {p.name: p.read_bytes() for p in state_dir.iterdir() if p.is_file()}
+    assert {k: v for k, v in after.items() if k != "lock"} == {
+        k: v for k, v in before.items() if k != "lock"
+    }
+
+
+def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPROV_ID_KEY", "district-key-0123456789")
+    roster = write_roster(tmp_path / "r.csv", ["4410", "4411"])
+    assert run_cli("accounts", "import", str(roster), "--hash-ids").exit_code == 0
+    (state_dir / "owner.json").unlink()  # as 0.1 left it
+    plain = run_cli("accounts", "import", str(roster), "--dry-run")
+    assert plain.exit_code == 3 and "hashed" in plain.stderr  # type: ignore[attr-defined]
+    again = run_cli("accounts", "import", str(roster), "--hash-ids")
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert json.loads((state_dir / "owner.json").read_text())["ids"].startswith("hmac-sha256:")
+    monkeypatch.setenv("KPROV_ID_KEY", "another-key-0123456789ab")
+    rekeyed = run_cli("accounts", "import", str(roster), "--hash-ids", "--dry-run")
+    assert rekeyed.exit_code == 3  # type: ignore[attr-defined]
