@@ -165,13 +165,21 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
     from kprov.cli.common import confirm_or_refuse
     from kprov.provision.plan import Action
 
-    removals = 0 if plan.removals_withheld else sum(
-        1 for i in plan.items if i.action is Action.UNREGISTER
-    )  # fmt: skip
+    removals = [] if plan.removals_withheld else [
+        i for i in plan.items if i.action is Action.UNREGISTER
+    ]  # fmt: skip
     if not removals or options.yes:
         return
-    question = (
-        f"Remove {removals} registration(s)? Their goal analytics in those instances are discarded."
+    shown = [f"  {i.role or 'registration'} {i.external_id} in {i.instance}" for i in removals[:20]]
+    if len(removals) > 20:
+        shown.append(f"  ... and {len(removals) - 20} more (`--plan` lists them all)")
+    question = "\n".join(
+        [
+            f"{len(removals)} registration(s) would be removed; their goal analytics in "
+            "those instances are discarded:",
+            *shown,
+            "Remove them?",
+        ]
     )
     if options.must_confirm_removals:
         confirm_or_refuse(question, yes=options.yes)

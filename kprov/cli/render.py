@@ -169,6 +169,12 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
         sys.stderr.write(f"kprov: warning: {warning}\n")
 
 
+def _cron_silent(view: View, clean: bool) -> bool:
+    """Nothing printed for a clean run nobody watches (cron mails any output); a terminal
+    always gets its summary."""
+    return view.cron_quiet and clean and not view.verbose and not view.terminal
+
+
 def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
     if view.json:
         emit_json(run_document(result, code))
@@ -176,7 +182,7 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
     clean = code == ExitCode.OK and not result.warnings
     for warning in result.warnings:
         sys.stderr.write(f"kprov: warning: {warning}\n")
-    if not view.json and not view.quiet and not (view.cron_quiet and clean and not view.verbose):
+    if not view.json and not view.quiet and not _cron_silent(view, clean):
         counts = result.counts()
         title = f"{result.plan.command} {result.run_id}"
         if view.terminal:

@@ -74,7 +74,7 @@ class Executor:
         started = self._clock()
         self.plan = plan
         self.items = plan.items
-        self.result = RunResult(plan=plan, run_id=self.run_id)
+        self.result = RunResult(plan=plan, run_id=self.run_id, warnings=list(plan.warnings))
         self.outcomes: dict[int, Outcome] = {}
         self.account_of: dict[str, str] = {}  # external id -> account id made in this run
         self.instance_of: dict[str, str] = {}  # instance ref -> id made in this run

@@ -74,7 +74,7 @@ def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> P
         skipped=tuple(request.skipped),
         brake=planner.brake,
         prune=request.prune,
-        warnings=tuple(request.warnings),
+        warnings=(*request.warnings, *planner.warnings()),
         sources=tuple(request.sources),
         default_instance=request.default_instance or "",
     )
@@ -348,6 +348,16 @@ class _Planner:
                 action=Action.HOLD
             )
         return _removal(record, ref, person, why)
+
+    def warnings(self) -> list[str]:
+        """Said on every run until someone acts: removals that can never be sent."""
+        stuck = sum(1 for i in self.items if i.action is Action.HOLD and ID_UNKNOWN in i.reason)
+        if not stuck or not self.request.prune:
+            return []
+        return [
+            f"{stuck} removal(s) cannot be sent because their registration ids are unknown: "
+            "see `kprov registrations unresolved`, then `resolve` or `forget` each"
+        ]
 
     def _external_of(self, account_id: str) -> str:
         if self._reverse is None:

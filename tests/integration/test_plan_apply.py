@@ -171,7 +171,8 @@ def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
     semester = changed_night(tmp_path, sandbox_env)
     monkeypatch.setattr("kprov.cli.flow.is_terminal", lambda stream=None: True)
     declined = run_cli("sync", str(semester.write()), "--prune", input="n\n")
-    assert declined.exit_code == 2 and "Remove 1 registration" in declined.output
+    assert declined.exit_code == 2 and "1 registration(s) would be removed" in declined.output
+    assert "learner a-0 in alg" in declined.output
     assert "not confirmed; nothing was sent" in declined.stderr
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
     accepted = run_cli("sync", str(semester.write()), "--prune", "--yes")
@@ -179,7 +180,7 @@ def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
     assert sandbox_env.enrolments() == semester.expected()
 
 
-def test_a_registration_without_its_id_is_reported_once_and_does_not_fail_prune(
+def test_a_removal_whose_registration_id_is_unknown_is_held_and_said_on_every_prune_run(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     from dataclasses import replace
@@ -198,8 +199,11 @@ def test_a_registration_without_its_id_is_reported_once_and_does_not_fail_prune(
     assert "a-0 (learner) in alg" in first.stderr and "said once" in first.stderr
     assert "kprov registrations resolve" in first.stderr
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()  # never guessed away
-    again = run_cli("sync", str(semester.write()), "--prune")
-    assert (again.exit_code, again.stdout, again.stderr) == (0, "", "")
+    again = run_cli("sync", str(semester.write()), "--prune")  # the notice is not repeated,
+    assert again.exit_code == 0 and "said once" not in again.stderr  # but the stuck removal is
+    assert "1 removal(s) cannot be sent" in again.stderr and "held 1" in again.stdout
+    quiet = run_cli("sync", str(semester.write()))  # without --prune nothing is asked: silence
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
     plan = json.loads(run_cli("sync", str(semester.write()), "--prune", "--plan", "--json").stdout)
     [held] = plan["items"]
     assert held["action"] == "hold" and "registrations resolve" in held["reason"]
@@ -266,3 +270,14 @@ def test_a_plan_whose_removal_limit_was_edited_to_match_is_still_refused(
     plan_file.write_text(json.dumps(document))  # ... but the limit still says one removal
     refused = run_cli("apply", str(plan_file))
     assert refused.exit_code == 2 and "removal limit does not match" in refused.stderr
+
+
+def test_a_clean_sync_is_silent_under_cron_but_not_on_a_terminal(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    semester = first_night(tmp_path, sandbox_env)
+    cron = run_cli("sync", str(semester.write()))
+    assert (cron.exit_code, cron.stdout, cron.stderr) == (0, "", "")
+    monkeypatch.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
+    watched = run_cli("sync", str(semester.write()))
+    assert watched.exit_code == 0 and "already registered" in watched.stdout
