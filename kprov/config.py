@@ -208,7 +208,7 @@ def write_private_file(path: Path, text: str) -> None:
     """Atomically replace *path* with *text*, readable by the owner only."""
     from kprov.state.files import replace_private
 
-    replace_private(path, text)
+    replace_private(path, text, make_parent=True)
 
 
 def config_path_from(option: str | None, env: Mapping[str, str]) -> Path:

@@ -68,6 +68,13 @@ def check_outputs(options: RunOptions) -> None:
 
     if options.report is not None:
         check_report_path(options.report)
+    for option, path in (("--report", options.report), ("--out", options.out),
+                         ("--log-file", options.log_file)):  # fmt: skip
+        if path is not None and not path.parent.is_dir():
+            raise InputError(
+                f"{option} {path}: the folder {path.parent} does not exist; nothing was sent",
+                hint="Create it first (kprov does not create folders a typo could name).",
+            )
     if options.out is not None and not options.plan_only:
         raise InputError("--out saves a plan: use it with --plan (then `kprov apply FILE`)")
     if options.detailed_exitcode and not options.plan_only:

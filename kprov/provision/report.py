@@ -7,7 +7,6 @@ a per-class table, the failures with their reasons, and who was removed.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import html
 import json
@@ -32,11 +31,9 @@ def check_report_path(path: Path) -> None:
 
 
 def create_private(path: Path, *, append: bool = False) -> IO[str]:
-    """A report, log or plan file: 0600, never through a symlink (its folder is created)."""
+    """A report or log file: 0600, never through a symlink, in a folder that exists."""
     from kprov.state.files import create_private as open_private
 
-    with contextlib.suppress(OSError):  # a folder that cannot be made is named just below
-        path.parent.mkdir(parents=True, exist_ok=True)
     return open_private(path, append=append)
 
 

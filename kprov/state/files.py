@@ -143,6 +143,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def refuse_non_regular(path: Path) -> None:
+    """StorageError (exit 9) if *path* exists and is not a plain file (never followed)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise storage_error(path, exc, doing="inspect", after=UNCHANGED) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise symlink_refused(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise StorageError(f"{path} is not a regular file", hint=f"Name a plain file; {UNCHANGED}.")
+
+
 def create_private(path: Path, *, append: bool = False) -> IO[str]:
     """Open *path* for writing text (UTF-8, no newline translation), created 0600.
 
@@ -176,15 +190,22 @@ def write_private(path: Path, text: str, *, append: bool = False) -> None:
         os.close(fd)
 
 
-def replace_private(path: Path, text: str) -> None:
+def replace_private(path: Path, text: str, *, make_parent: bool = False) -> None:
     """Atomically replace *path* with *text* (0600): a reader sees the old file or the new
     one, never half of one. The temporary file has an unpredictable name, is created
-    exclusively and never through a symlink; any OSError is a StorageError naming *path*."""
+    exclusively and never through a symlink; any OSError is a StorageError naming *path*.
+
+    An existing *path* that is not a regular file (a link, ``/dev/null``, a directory) is
+    refused, never replaced: as root that would destroy a device node. A missing folder is
+    an error (a mistyped path), unless *make_parent* (kprov's own config folder).
+    """
     import secrets
 
+    refuse_non_regular(path)
+    if make_parent:
+        ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
         )

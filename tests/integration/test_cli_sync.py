@@ -192,6 +192,7 @@ def test_log_file_records_every_run(sandbox_env: Sandbox, tmp_path: Path) -> Non
 
     semester = Semester(tmp_path)
     semester.set_class("alg", ["t-1"], ["a-1"])
+    (tmp_path / "logs").mkdir()
     log = tmp_path / "logs" / "kprov.log"
     manifest = semester.write()
     assert run_cli("sync", str(manifest), "--log-file", str(log)).exit_code == 0

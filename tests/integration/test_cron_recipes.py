@@ -144,6 +144,7 @@ def test_readme_crontab_line_fails_loudly_when_the_secret_file_is_readable_by_ot
     env_file = tmp_path / "etc" / "kprov" / "prod.env"
     env_file.write_text(box.swap(fenced_block("# /etc/kprov/prod.env")), encoding="utf-8")
     (tmp_path / "etc/kprov/prod.secret").chmod(0o644)
+    (tmp_path / "var" / "log" / "kprov").mkdir(parents=True)  # the README's `install -d`
     line = fenced_block("# /etc/cron.d/kprov").splitlines()[-1].split(None, 6)[6]
     done = subprocess.run(
         ["env", "-i", f"HOME={box.home}", f"PATH={CRON_PATH}", "/bin/sh", "-c", box.swap(line)],

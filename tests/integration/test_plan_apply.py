@@ -250,8 +250,12 @@ def test_every_failure_of_a_logged_run_reaches_the_log_and_output_errors_are_exi
     assert (record["stage"], record["exit_code"], record["error"]["code"]) == ("error", 2, 2)
     semester = Semester(tmp_path)
     semester.set_class("alg", ["t-1"], ["a-1"])
-    full = run_cli("sync", str(semester.write()), "--plan", "--out", "/dev/full/plan.json")
-    assert full.exit_code == 9 and "Traceback" not in full.output
+    device = run_cli("sync", str(semester.write()), "--plan", "--out", "/dev/full")
+    assert device.exit_code == 9 and "not a regular file" in device.stderr  # never replaced
+    assert Path("/dev/full").is_char_device()
+    typo = run_cli("sync", str(semester.write()), "--report", str(tmp_path / "nope" / "r.csv"))
+    assert typo.exit_code == 2 and "does not exist" in typo.stderr
+    assert not (tmp_path / "nope").exists() and sandbox_env.write_requests() == 0
 
 
 def test_a_plan_whose_removal_limit_was_edited_to_match_is_still_refused(

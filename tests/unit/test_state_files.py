@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import ConfigError, ExitCode, StorageError
-from kprov.state.files import create_private, ensure_private_dir, write_private
+from kprov.state.files import create_private, ensure_private_dir, replace_private, write_private
 from kprov.state.local import open_local_state
 from kprov.state.mapping import HEADER, MappingEntry, MappingJournal
 from kprov.state.registry import InstanceJournal
@@ -246,3 +246,22 @@ def test_write_private_turns_a_full_disk_into_a_storage_error(
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(StorageError, match=r"no space left to write .*report\.json"):
         write_private(tmp_path / "report.json", "{}\n")
+
+
+def test_replacing_never_swaps_out_a_link_a_device_or_a_missing_folder(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep")
+    link = tmp_path / "plan.json"
+    link.symlink_to(target)
+    with pytest.raises(StorageError, match="symbolic link"):
+        replace_private(link, "{}")
+    assert link.is_symlink() and target.read_text() == "keep"
+    with pytest.raises(StorageError, match="not a regular file"):
+        replace_private(Path("/dev/null"), "{}")
+    assert Path("/dev/null").is_char_device()
+    with pytest.raises(StorageError):
+        replace_private(tmp_path / "typo" / "plan.json", "{}")
+    assert not (tmp_path / "typo").exists()
+    replace_private(tmp_path / "made" / "config.toml", "x", make_parent=True)
+    assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "made" / "config.toml").stat().st_mode) == 0o600
