@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     STORAGE = 9  # local files could not be written (disk full, read-only, permissions)
     CHANGES_PENDING = 10  # only with --plan --detailed-exitcode: the plan has changes to apply
     INTERRUPTED = 130  # Ctrl-C / SIGINT: what was answered is recorded; rerun resumes
+    OUTPUT_CLOSED = 141  # the reader of stdout went away (`| head`): 128 + SIGPIPE, silently
 
 
 class KprovError(Exception):

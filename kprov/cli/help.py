@@ -138,9 +138,9 @@ class RootGroup(GroupedHelpGroup):
             from kprov.errors import InputError
 
             usage = InputError(f"usage: {error.format_message()}")
-            emit_json(
-                envelope(" ".join(w for w in head if not w.startswith("-")), usage.exit_code, usage)
-            )
+            where = getattr(error, "ctx", None)  # the command reached: its words, no arguments
+            name = " ".join(where.command_path.split()[1:]) if where is not None else ""
+            emit_json(envelope(name, usage.exit_code, usage))
             error.show()
             if not standalone:
                 raise

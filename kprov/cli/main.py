@@ -40,7 +40,7 @@ app = KprovTyper(
         "3 configuration or authentication, 4 API or network failed (rerun resumes), "
         "5 another run holds the lock, 6 the removal limit stopped removals, 7 not found, "
         "8 a saved plan is stale (nothing sent), 9 local storage failed, 10 changes pending "
-        "(--plan --detailed-exitcode), 130 interrupted.\n\n"
+        "(--plan --detailed-exitcode), 130 interrupted, 141 the reader closed stdout.\n\n"
         "The options below may also follow the command: kprov sync FILE --profile prod --json."
     ),
     no_args_is_help=True,

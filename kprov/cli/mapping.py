@@ -62,7 +62,8 @@ def export(
 ) -> None:
     """Print the mapping as CSV or JSON on stdout.
 
-    One row per id, in its latest state.
+    One row per id, in its latest state. `--format json` prints a bare list (a file to keep);
+    the global `--json` prints it as `mapping` inside kprov's usual envelope.
 
     \b
     Examples:
@@ -80,11 +81,13 @@ def export(
     latest = {e.external_user_id: e for e in journal.entries()}
     for notice in journal.torn_notice():  # read without the lock: never repaired here
         sys.stderr.write(f"kprov: warning: {notice}\n")
-    if export_format == "json":
-        json.dump(
-            [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()], sys.stdout, indent=1
-        )
-        sys.stdout.write("\n")
+    if globals_of(ctx).json or export_format == "json":
+        rows = [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()]
+        if globals_of(ctx).json:
+            emit_data(ctx, {"mapping": rows})
+        else:
+            json.dump(rows, sys.stdout, indent=1)
+            sys.stdout.write("\n")
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(HEADER)

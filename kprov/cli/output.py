@@ -144,6 +144,9 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
         ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(int(ExitCode.OUTPUT_CLOSED)) from None
         except (KprovError, typer.Abort, OSError) as caught:
             from kprov.cli.render import show_error
 
@@ -157,6 +160,19 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """The reader closed the pipe (`kprov mapping export | head`): that is not an error to
+    report, and the interpreter's final flush must not fail again (Python's documented
+    remedy: point stdout at /dev/null)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (tests): nothing will flush it
 
 
 def exit_with(code: ExitCode) -> None:

@@ -223,7 +223,12 @@ def test_an_instance_created_without_a_key_gets_one_and_state_stays_loadable(
 
 @pytest.mark.parametrize(
     "words",
-    [("instances", "list"), ("registrations", "unresolved"), ("profile", "list")],
+    [
+        ("instances", "list"),
+        ("registrations", "unresolved"),
+        ("profile", "list"),
+        ("mapping", "export"),
+    ],
 )
 def test_the_global_json_option_gives_every_command_the_envelope(
     sandbox_env: Sandbox, words: tuple[str, ...]
@@ -285,3 +290,34 @@ def test_a_clean_sync_is_silent_under_cron_but_not_on_a_terminal(
     monkeypatch.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
     watched = run_cli("sync", str(semester.write()))
     assert watched.exit_code == 0 and "already registered" in watched.stdout
+
+
+def test_a_usage_error_envelope_names_the_command_not_its_arguments(tmp_path: Path) -> None:
+    result = run_cli(
+        "--json", "--profile", "p", "accounts", "import", "secret-roster.csv", "-c", "x"
+    )
+    assert result.exit_code == 2
+    envelope = json.loads(result.stdout)
+    assert envelope["command"] == "accounts import" and "secret-roster" not in result.stdout
+
+
+def test_a_reader_that_stops_early_ends_kprov_quietly_with_141(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    rows = "".join(f"s-{i},{uuid.uuid4()},2026-01-01T00:00:00Z,,created\n" for i in range(30000))
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mapping = state_dir / "mapping.csv"
+    mapping.write_text("external_user_id,account_id,created_at,sis_id,status\n" + rows)
+    mapping.chmod(0o600)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "kprov", "mapping", "export"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stdout.readline().startswith(b"external_user_id")
+    reader.stdout.close()  # `| head -1`
+    _, stderr = reader.communicate(timeout=60)
+    assert (reader.returncode, stderr) == (141, b"")
