@@ -40,7 +40,7 @@ class MemoryKeyring(KeyringBackend):
 
 
 def test_exit_codes_are_stable() -> None:
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141]
     assert ExitCode.LOCKED == 5 and ExitCode.SAFETY_LIMIT == 6
     assert ExitCode.NOT_FOUND == 7 and ExitCode.STALE_PLAN == 8 and ExitCode.STORAGE == 9
 
