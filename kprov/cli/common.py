@@ -114,7 +114,8 @@ LOCK_TIMEOUT_OPTION = typer.Option(
 REPORT_OPTION = typer.Option(
     None,
     "--report",
-    help="Write every line's fate to FILE.csv, FILE.json or FILE.html (plans and runs).",
+    help="Every line's fate to FILE.csv or FILE.json; a summary (totals, per class, failures, "
+    "removals) to FILE.html. For plans and runs.",
     rich_help_panel=OUTPUT_PANEL,
     show_default=False,
 )

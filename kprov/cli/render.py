@@ -160,7 +160,7 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
         brake = plan.brake
         text = (
             f"removals ({brake.removals}) exceed the limit ({brake.limit}, {brake.spec} of "
-            f"{brake.managed}): nothing would be removed (exit 6)"
+            f"{brake.managed}): nothing would be removed (a run would exit 6)"
         )
         _print(out, view, text, bad=True)
     if not plan.has_changes:

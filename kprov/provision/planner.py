@@ -92,6 +92,7 @@ class _Planner:
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
         self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
+        self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
 
     def plan(self) -> None:
         request = self.request
@@ -229,15 +230,16 @@ class _Planner:
             if not account_id and not request.create_accounts:
                 self._add(Action.BLOCK, person, ref, instance_id, "", NO_ACCOUNT)
                 continue
-            if ext in self.mapping.disabled:
+            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
+            if existing is None and not account_id and instance_id:
+                existing = self._registered_without_mapping(ext, instance_id)
+            if existing is not None and existing.type == person.role:
+                self.kept[KEPT_REGISTRATION].append(person)  # disabled since, or not: done
+            elif ext in self.mapping.disabled:
                 reason = "the account is disabled (kprov accounts disable); it cannot be registered"
                 self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
-                continue
-            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
-            if existing is None:
+            elif existing is None:
                 self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
-            elif existing.type == person.role:
-                self.kept[KEPT_REGISTRATION].append(person)
             else:
                 self._role_conflict(person, ref, existing)
 
@@ -358,6 +360,17 @@ class _Planner:
             f"{stuck} removal(s) cannot be sent because their registration ids are unknown: "
             "see `kprov registrations unresolved`, then `resolve` or `forget` each"
         ]
+
+    def _registered_without_mapping(self, ext: str, instance_id: str) -> RegistrationRecord | None:
+        """A registration the registry holds for an id the mapping lost (a torn last line
+        moved aside): it is not sent again; the account is recovered, which heals the mapping."""
+        if self._registered_by_ext is None:
+            self._registered_by_ext = {
+                (r.external_user_id, r.instance_id): r
+                for r in self.registry.registration_index.active.values()
+                if r.external_user_id
+            }
+        return self._registered_by_ext.get((ext, instance_id))
 
     def _external_of(self, account_id: str) -> str:
         if self._reverse is None:

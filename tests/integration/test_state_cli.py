@@ -209,3 +209,20 @@ def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
     monkeypatch.setenv("KPROV_ID_KEY", "another-key-0123456789ab")
     rekeyed = run_cli("accounts", "import", str(roster), "--hash-ids", "--dry-run")
     assert rekeyed.exit_code == 3  # type: ignore[attr-defined]
+
+
+def test_a_torn_mapping_line_is_healed_without_registering_anyone_again(
+    registered: Path, sandbox_env: Sandbox, state_dir: Path
+) -> None:
+    mapping = state_dir / "mapping.csv"
+    whole = mapping.read_text()
+    last = whole.splitlines()[-1]
+    mapping.write_text(whole[: -len(last) // 2])  # kill -9 in the middle of the last line
+    lost = last.split(",")[0]
+    requests_before = sandbox_env.requests()
+    rerun = run_cli("register", str(registered), "--graph-id", "gref-algebra")
+    assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
+    assert MappingJournal(mapping).load().account_of[lost] == last.split(",")[1]
+    after = sandbox_env.requests()
+    sent = {k: after.get(k, 0) - requests_before.get(k, 0) for k in after}
+    assert not any(v for k, v in sent.items() if "registrations" in k and k.startswith("POST"))

@@ -237,3 +237,27 @@ def test_lines_past_what_an_instance_already_holds_are_blocked(state: LocalState
         ("block", "s2"),
     ]
     assert "already holds 500 registrations" in p.items[1].reason
+
+
+def test_a_registration_the_registry_holds_is_kept_when_disabled_or_when_the_mapping_lost_it(
+    state: LocalState,
+) -> None:
+    map_ids(state, "t1", "s1", "s2")
+    add_instance(state, "alg", ALG_ID)
+    add_registration(state, "s1", ALG_ID)
+    add_registration(state, "s2", ALG_ID)
+    disabled = MappingEntry("s1", account(2), "2026-01-01T00:00:00Z", status="disabled")
+    state.journal.append([disabled])
+    state.mapping.apply(disabled)
+    del state.mapping.account_of["s2"]  # the mapping's torn last line, moved aside
+    people = [person("s1", instance="alg"), person("s2", instance="alg", line=3)]
+    people.append(person("s3", instance="alg", line=4))
+    p = plan(state, command="register", people=people)
+    assert [w.external_id for w in p.kept["already_registered"]] == ["s1", "s2"]
+    assert actions(p) == [
+        ("create_account", "s2", "alg"),  # recovered by the run: the mapping heals
+        ("create_account", "s3", "alg"),
+        ("register", "s3", "alg"),
+    ]
+    again = plan(state, command="register", people=[person("s1", "instructor", "alg")])
+    assert actions(again) == [("block", "s1", "alg")]  # another role for a disabled account
