@@ -142,12 +142,20 @@ class ConfigFile:
     def _load(self) -> None:
         import yaml
 
+        from kprov.rosters.yaml_reader import BoundedLoader, yaml_error_at
+
+        hint = "Fix or remove the file, or point KPROV_CONFIG at another one."
         try:
-            raw = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {self.path}: {exc}", hint=hint) from None
+        try:
+            raw = yaml.load(text, Loader=BoundedLoader) or {}
+        except (yaml.YAMLError, RecursionError) as exc:
+            line, column, message = yaml_error_at(exc)
+            where = "".join(f":{n}" for n in (line, column) if n is not None)
             raise ConfigError(
-                f"cannot read config file {self.path}: {exc}",
-                hint="Fix or remove the file, or point KPROV_CONFIG at another one.",
+                f"cannot read config file {self.path}{where}: {message}", hint=hint
             ) from None
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {self.path} is not a mapping")

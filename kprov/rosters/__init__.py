@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 import sys
 import tempfile
 import zipfile
@@ -26,8 +25,9 @@ from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, CsvTable, parse_delimite
 from kprov.rosters.model import Person, Problem, Roster
 from kprov.rosters.oneroster import BundleInfo, read_oneroster
 from kprov.rosters.sds import read_sds_v1
+from kprov.rosters.spool import MAX_STDIN_BYTES, spool
 from kprov.rosters.text import STDIN_NAME, Problems, TextOptions, check_encoding, open_regular
-from kprov.rosters.yaml_reader import read_roster_yaml
+from kprov.rosters.yaml_reader import MAX_YAML_BYTES, read_roster_yaml
 
 MAX_SHOWN_PROBLEMS = 50
 FORMATS = ("auto", "csv", "yaml")
@@ -73,19 +73,60 @@ def checked_options(options: RosterOptions) -> RosterOptions:
     return RosterOptions(options.id_column, options.hash_key, delimiter, encoding, options.format)
 
 
+def _size(count: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count:,} bytes"
+
+
 class Inputs:
     """The inputs of one run; standard input is copied to a temporary file on first use, so
-    it can be read again like any file (to name the lines of a duplicate)."""
+    it can be read again like any file (to name the lines of a duplicate). The copy is
+    checked as it is made (InputError at the first NUL byte, overlong line, or past
+    ``max_stdin_bytes``): standard input may never end, a file always does."""
 
-    def __init__(self) -> None:
+    max_stdin_bytes = MAX_STDIN_BYTES
+
+    def __init__(self, options: RosterOptions | None = None) -> None:
+        self._options = options or RosterOptions()
         self._stdin: IO[bytes] | None = None
+        self._refused: InputError | None = None
 
     def stdin(self) -> IO[bytes]:
+        if self._refused is not None:
+            raise self._refused
         if self._stdin is None:
             self._stdin = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-            shutil.copyfileobj(sys.stdin.buffer, self._stdin, 1 << 20)
+            problem = self._spool(self._stdin)
+            if problem is not None:
+                self._refused = problems_error([problem])
+                raise self._refused
         self._stdin.seek(0)
         return os.fdopen(os.dup(self._stdin.fileno()), "rb")
+
+    def _spool(self, target: IO[bytes]) -> Problem | None:
+        if self._options.format == "yaml":
+            limit = MAX_YAML_BYTES
+            too_big = (
+                f"standard input is over {limit >> 20} MiB; YAML inputs are limited to that: "
+                "use CSV for large rosters"
+            )
+        else:
+            limit = self.max_stdin_bytes
+            too_big = (
+                f"standard input is over {_size(limit)}, the most kprov reads from a pipe "
+                "(a regular file has no such bound): save the roster to a file and pass its path"
+            )
+        return spool(
+            sys.stdin.buffer,
+            target,
+            name=STDIN_LABEL,
+            encoding=self._options.encoding,
+            max_bytes=limit,
+            too_big=too_big,
+            check_lines=self._options.format != "yaml",
+        )
 
     def stdin_size(self) -> int:
         with self.stdin() as stream:
@@ -129,7 +170,8 @@ def read_input(
                         name,
                         None,
                         f"unknown roster type {suffix or '(no extension)'!r}; use .csv/.txt/.tsv, "
-                        ".yaml/.yml, a OneRoster or SDS directory or .zip, or pass --format csv",
+                        ".yaml/.yml, a OneRoster or SDS directory or .zip, or pass --format csv "
+                        "(in a manifest: rename the file to .csv)",
                     )
                 )
                 return None
@@ -264,8 +306,8 @@ def gc_paused() -> Iterator[None]:
 
 
 @contextmanager
-def open_inputs() -> Iterator[Inputs]:
-    inputs = Inputs()
+def open_inputs(options: RosterOptions | None = None) -> Iterator[Inputs]:
+    inputs = Inputs(options)
     try:
         yield inputs
     finally:
@@ -295,7 +337,7 @@ def check_rosters(paths: Sequence[Path], options: RosterOptions | None = None) -
     """Validate rosters streaming, keeping no people: InputError listing every problem, or
     what was found. Memory grows by 8 bytes a row, not by the people."""
     options = checked_options(options or RosterOptions())
-    with open_inputs() as inputs:
+    with open_inputs(options) as inputs:
         roster, rows = scan(
             _reader(paths, options), inputs, keep=False, hash_key=None, what="roster"
         )
@@ -312,7 +354,7 @@ def load_roster(paths: Sequence[Path], options: RosterOptions | None = None) -> 
     """Read and validate every file; raise InputError listing every problem, or return people."""
     options = checked_options(options or RosterOptions())
     read = _reader(paths, options)
-    with open_inputs() as inputs:
+    with open_inputs(options) as inputs:
         if input_bytes(paths, inputs) > KEEP_IN_FIRST_PASS:
             scan(read, inputs, keep=False, hash_key=None, what="roster")  # refuse cheaply
         roster, _rows = scan(read, inputs, keep=True, hash_key=options.hash_key, what="roster")

@@ -17,7 +17,7 @@ from typing import IO
 from kprov.rosters.collect import Collector, new_person
 from kprov.rosters.model import LEARNER, Origin, Person, Problem
 from kprov.rosters.roles import FAST_ROLE_OF, RoleError, role_of
-from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions
+from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions, option_fix
 from kprov.rosters.validate import FAST_ID, hash_external_id
 
 DEFAULT_ID_COLUMN = "external_user_id"
@@ -232,7 +232,8 @@ def read_roster_csv(
         table.problem(
             table.offset + 1,
             f"no {id_column!r} column (found: {', '.join(table.header)}); name the id "
-            f"column {id_column!r}, or pass --id-column NAME",
+            f"column {id_column!r}, or "
+            + option_fix("--id-column", "NAME", "`id_column: NAME` under `defaults:`"),
         )
         return
     role_at = table.column("role")

@@ -3,7 +3,7 @@
 Districts hand over whatever the SIS or Excel wrote: CR-only line endings, Windows-1252,
 UTF-16 with a BOM ("Unicode text"), a fifo by mistake. This module turns each into decoded
 lines for the csv module, and what it cannot read into a precise problem: the line, the
-byte, and the exact option to pass.
+byte, and the exact option to pass (and its spelling in a manifest, for `kprov sync`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ STDIN_NAME = "-"
 REFUSED = ""  # what TextLines yields for a line it reported and cannot give
 MAX_LINE_CHARS = 1 << 20  # a roster line longer than this is a broken export, not data
 MAX_PROBLEMS = 1000  # kept per run; past it they are only counted
-_HEAD_BYTES = 64
+HEAD_BYTES = 64
 _ESCAPED = re.compile("[\udc80-\udcff]")  # undecodable bytes, kept by 'surrogateescape'
 # Likely encodings of an export that is not UTF-8, most common first (ties go to the first).
 _LIKELY = (
@@ -34,6 +34,33 @@ _LIKELY = (
     "big5", "euc_kr", "mac_roman", "cp850",
 )  # fmt: skip
 _SAMPLE_LINES = 200
+
+
+def option_fix(option: str, value: str, manifest: str) -> str:
+    """A remedy that works in both places a roster is read: on the command line (*option*)
+    and in a `kprov sync` manifest, which has no such flags (*manifest*, where to write what)."""
+    return f"pass {option} {value} (in a manifest: {manifest})"
+
+
+def encoding_fix(codec: str) -> str:
+    """``pass --encoding X (in a manifest: `encoding: X` on that roster's entry)``."""
+    return option_fix("--encoding", codec, f"`encoding: {codec}` on that roster's entry")
+
+
+def delimiter_fix(delimiter: str) -> str:
+    """``pass --delimiter ';' (in a manifest: `delimiter: ';'` on that roster's entry)``."""
+    word = "tab" if delimiter == "\t" else f"'{delimiter}'"  # quoted: shell and YAML alike
+    return option_fix("--delimiter", word, f"`delimiter: {word}` on that roster's entry")
+
+
+NUL_FIX = (
+    f"the file is binary, or UTF-16 without a BOM: save it as UTF-8 CSV, or "
+    f"{encoding_fix('utf-16-le')}"
+)
+LINE_TOO_LONG = (
+    f"line is longer than {MAX_LINE_CHARS // 1024} KiB; the file is probably not a roster "
+    "export (or lacks line breaks)"
+)
 
 
 class Problems(list[Problem]):
@@ -70,12 +97,16 @@ class TextOptions:
 def check_encoding(name: str) -> str:
     """The codec's canonical name; LookupError naming the fix for an unknown one."""
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):  # zlib, rot13, hex, ...
+        kind = "known" if info is None else "text"
         raise LookupError(
-            f"--encoding {name!r} is not a known encoding; give a Python codec name such as "
+            f"--encoding {name!r} is not a {kind} encoding; give a Python codec name such as "
             "utf-8, cp1252, latin-1 or utf-16"
-        ) from None
+        )
+    return info.name
 
 
 def open_regular(path: Path) -> IO[bytes] | str:
@@ -203,7 +234,7 @@ class TextLines:
     _sample: bytearray = field(init=False, default_factory=bytearray)
 
     def _open(self) -> io.TextIOWrapper:
-        self.binary, head = _peek(self.binary, _HEAD_BYTES)
+        self.binary, head = _peek(self.binary, HEAD_BYTES)
         self.codec = detect_encoding(head, self.encoding)
         return io.TextIOWrapper(
             cast(Any, self.binary), encoding=self.codec, errors="surrogateescape", newline=""
@@ -236,11 +267,7 @@ class TextLines:
                     continue
                 if "\x00" in line:
                     self.problem(
-                        self.number,
-                        "line contains a NUL byte",
-                        line.index("\x00") + 1,
-                        fix="the file is binary, or UTF-16 without a BOM: pass "
-                        "--encoding utf-16-le (or save it as UTF-8 CSV)",
+                        self.number, "line contains a NUL byte", line.index("\x00") + 1, NUL_FIX
                     )
                     yield REFUSED
                     continue
@@ -249,7 +276,7 @@ class TextLines:
             self.problem(
                 self.number + 1,
                 f"cannot decode the file as {encoding_label(self.codec)} ({exc.reason})",
-                fix="pass the right --encoding, or save the file as UTF-8",
+                fix=f"save the file as UTF-8, or give its encoding: {encoding_fix('NAME')}",
             )
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             self.problem(self.number + 1, f"the file is damaged ({exc})", fix="export it again")
@@ -258,11 +285,7 @@ class TextLines:
         self._report_undecodable()
 
     def _too_long(self) -> None:
-        self.problem(
-            self.number,
-            f"line is longer than {MAX_LINE_CHARS // 1024} KiB; the file is probably not a "
-            "roster export (or lacks line breaks)",
-        )
+        self.problem(self.number, LINE_TOO_LONG)
         line = "x"
         while line and line[-1] not in "\r\n":  # skip the rest, a piece at a time
             line = self._text.readline(MAX_LINE_CHARS)
@@ -289,11 +312,11 @@ class TextLines:
         guess = guess_encoding(bytes(self._sample), self.codec, prefer)
         if guess:
             fix = (
-                f"the file looks like {guess}: pass --encoding {guess} (or save it as UTF-8, "
-                "in Excel 'CSV UTF-8')"
+                f"the file looks like {guess}: {encoding_fix(guess)}, or save it as UTF-8 "
+                "(in Excel 'CSV UTF-8')"
             )
         else:
-            fix = "pass --encoding NAME with the file's encoding (or save it as UTF-8)"
+            fix = f"give the file's encoding: {encoding_fix('NAME')}, or save it as UTF-8"
         label = encoding_label(self.codec)
         for bad in self._undecodable:
             self.problem(bad.line, f"byte 0x{bad.byte:02X} is not valid {label}", bad.column, fix)

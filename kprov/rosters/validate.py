@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from kprov.rosters.model import Origin, Person, Problem
+from kprov.rosters.text import delimiter_fix
 
 MAX_ID_LENGTH = 255
 HASH_FIX = "use an anonymized SIS id, or pass --hash-ids to derive one"
@@ -112,7 +113,7 @@ def id_problems(value: str, *, check_pii: bool) -> list[str]:
     if delimiter:
         found.append(
             f"id {value!r} holds {delimiter!r}, a CSV delimiter: the file's delimiter was "
-            "probably not recognised; pass --delimiter"
+            f"probably not recognised; {delimiter_fix(delimiter)}"
         )
     if not value.isascii() and not unicodedata.is_normalized("NFC", value):
         found.append(

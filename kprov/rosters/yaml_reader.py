@@ -1,8 +1,11 @@
 """YAML rosters: a list of users, or a mapping with ``users:``. Safe loading only.
 
 Aliases are refused outright: a roster never needs them, and they are how an "alias bomb"
-turns a few hundred bytes into gigabytes. Values are taken as written (``00123`` stays a
-string with its zeros), and every user keeps the line it was written on.
+turns a few hundred bytes into gigabytes. Nesting is bounded, because PyYAML composes
+recursively and a few hundred ``[`` would end in RecursionError. Values are taken as written
+(``00123`` stays a string with its zeros), and every user keeps the line it was written on.
+Every YAML input of kprov (rosters, manifests, the config file) is loaded with
+``BoundedLoader``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.text import open_regular
 
 MAX_YAML_BYTES = 20 * 1024 * 1024
+MAX_YAML_DEPTH = 64  # a roster needs 4 levels, a manifest 7: deeper is a broken file
 ID_KEYS = ("external_user_id", "id")
+USER_KEYS = (*ID_KEYS, "role", "instance")
+USER_KEYS_TEXT = "external_user_id (or id), role, instance"
+_WHAT = {"external_user_id": "id", "id": "id", "role": "role", "instance": "instance key"}
 _CORE_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}"
     for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
@@ -31,8 +38,49 @@ class _AliasRefused(yaml.YAMLError):
         self.mark = mark
 
 
-class RosterLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases (and so alias bombs) before anything is expanded."""
+class NestedTooDeep(yaml.MarkedYAMLError):
+    """Nesting past MAX_YAML_DEPTH, refused before Python's recursion limit is reached."""
+
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        super().__init__(
+            problem=f"nested deeper than {MAX_YAML_DEPTH} levels; kprov inputs nest a few "
+            "levels at most: look for unclosed '[' or '{' or runaway indentation here",
+            problem_mark=mark,
+        )
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_YAML_DEPTH instead of overflowing
+    Python's stack (PyYAML composes nodes recursively; its parser and scanner do not)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= MAX_YAML_DEPTH:
+            raise NestedTooDeep(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def yaml_error_at(exc: BaseException) -> tuple[int | None, int | None, str]:
+    """(line, column, what is wrong) of an error from loading YAML with BoundedLoader."""
+    if isinstance(exc, RecursionError):  # only if called from an already deep stack
+        return None, None, "YAML nested too deeply; kprov inputs nest a few levels at most"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        message = problem if isinstance(exc, NestedTooDeep) else f"invalid YAML: {problem}"
+        if mark is None:
+            return None, None, message
+        return int(mark.line) + 1, int(mark.column) + 1, message
+    return None, None, f"invalid YAML: {exc}"
+
+
+class RosterLoader(BoundedLoader):
+    """BoundedLoader that refuses aliases (and so alias bombs) before anything is expanded."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -101,18 +149,9 @@ def load_yaml_document(
                 column,
             )
         )
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        problems.append(
-            Problem(
-                name,
-                mark.line + 1 if mark else None,
-                f"invalid YAML: {exc.problem}",
-                mark.column + 1 if mark else None,
-            )
-        )
-    except yaml.YAMLError as exc:
-        problems.append(Problem(name, None, f"invalid YAML: {exc}"))
+    except (yaml.YAMLError, RecursionError) as exc:
+        at_line, at_column, message = yaml_error_at(exc)
+        problems.append(Problem(name, at_line, message, at_column))
     return None
 
 
@@ -149,6 +188,115 @@ def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def column_of(node: yaml.Node) -> int:
+    return int(node.start_mark.column) + 1
+
+
+def _kind(node: yaml.Node) -> str:
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+
+
+def _unknown(key_node: yaml.Node) -> str:
+    if isinstance(key_node, yaml.ScalarNode):
+        return f"unknown key {scalar_text(key_node)!r}"
+    return f"{_kind(key_node)} is not a key"
+
+
+class _UserReader:
+    """One YAML roster's users; every problem with its line and column."""
+
+    def __init__(self, name: str, collector: Collector) -> None:
+        self.name = name
+        self.collector = collector
+
+    def problem(self, node: yaml.Node, message: str) -> None:
+        self.collector.problems.append(Problem(self.name, line_of(node), message, column_of(node)))
+
+    def fields(self, item: yaml.MappingNode) -> dict[str, yaml.Node] | None:
+        """The keys of a user mapping, or None: an unknown or repeated key changes what the
+        line means (`roll: instructor` would make a learner), so it is refused, not skipped."""
+        fields: dict[str, yaml.Node] = {}
+        good = True
+        for key_node, value in item.value:
+            key = scalar_text(key_node)
+            if key not in USER_KEYS:
+                self.problem(
+                    key_node, f"{_unknown(key_node)} in a user; the keys are: {USER_KEYS_TEXT}"
+                )
+                good = False
+            elif key in fields:
+                self.problem(key_node, f"{key!r} is given twice in this user; keep one")
+                good = False
+            else:
+                fields[key] = value
+        if "external_user_id" in fields and "id" in fields:
+            self.problem(item, "user has both external_user_id and id; keep one")
+            good = False
+        for key, value in fields.items():
+            if not isinstance(value, yaml.ScalarNode):
+                self.problem(value, f"{key} must be a text (one {_WHAT[key]}), not {_kind(value)}")
+                good = False
+        if not good:
+            return None
+        if not any(k in fields for k in ID_KEYS):
+            self.problem(item, "user has no external_user_id")
+            return None
+        return fields
+
+    def read(self, item: yaml.Node) -> None:
+        foreign = _foreign_tag(item)
+        if foreign:
+            self.problem(item, f"YAML tag {foreign!r} is not allowed; write plain values")
+            return
+        raw_role = ""
+        instance: str | None = None
+        if isinstance(item, yaml.ScalarNode):
+            external_id = scalar_text(item) or ""
+        elif isinstance(item, yaml.MappingNode):
+            fields = self.fields(item)
+            if fields is None:
+                return
+            external_id = scalar_text(next(fields[k] for k in ID_KEYS if k in fields)) or ""
+            if "role" in fields:
+                raw_role = scalar_text(fields["role"]) or ""
+            if "instance" in fields:
+                instance = (scalar_text(fields["instance"]) or "").strip() or None
+        else:
+            self.problem(item, "a user must be an id or a mapping")
+            return
+        line, column = line_of(item), column_of(item)
+        try:
+            role = role_of(raw_role, empty=LEARNER)
+        except RoleError as exc:
+            self.problem(item, str(exc))
+            return
+        if role is None:
+            self.collector.skip(
+                self.name, line, external_id, f"role {raw_role.strip()} is not provisioned"
+            )
+            return
+        self.collector.add(external_id, role, self.name, line, instance, column=column)
+
+
+def _check_root_keys(root: yaml.MappingNode, name: str, problems: list[Problem]) -> None:
+    """A roster mapping holds one `users:` list; anything else is a typo or a second list."""
+    seen = False
+    for key_node, _value in root.value:
+        is_users = scalar_text(key_node) == "users"
+        if is_users and not seen:
+            seen = True
+            continue
+        wrong = "`users:` is given twice" if is_users else _unknown(key_node)
+        problems.append(
+            Problem(
+                name,
+                line_of(key_node),
+                f"{wrong} in a roster; it holds one `users:` list only",
+                column_of(key_node),
+            )
+        )
+
+
 def read_roster_yaml(
     path: Path, collector: Collector, stream: IO[bytes] | None = None, name: str = ""
 ) -> None:
@@ -173,45 +321,11 @@ def read_roster_yaml(
                 )
             )
             return
+        _check_root_keys(root, name, problems)
         users = found
     if not isinstance(users, yaml.SequenceNode):
         problems.append(Problem(name, line_of(users), "expected a list of users"))
         return
+    reader = _UserReader(name, collector)
     for item in users.value:
-        line = line_of(item)
-        column = int(item.start_mark.column) + 1
-        foreign = _foreign_tag(item)
-        if foreign:
-            problems.append(
-                Problem(
-                    name, line, f"YAML tag {foreign!r} is not allowed; write plain values", column
-                )
-            )
-            continue
-        raw_role = ""
-        instance: str | None = None
-        if isinstance(item, yaml.ScalarNode):
-            external_id = scalar_text(item) or ""
-        elif isinstance(item, yaml.MappingNode):
-            fields = mapping_items(item)
-            id_node = next((fields[k] for k in ID_KEYS if k in fields), None)
-            if id_node is None:
-                problems.append(Problem(name, line, "user has no external_user_id", column))
-                continue
-            external_id = scalar_text(id_node) or ""
-            if "role" in fields:
-                raw_role = scalar_text(fields["role"]) or ""
-            if "instance" in fields:
-                instance = (scalar_text(fields["instance"]) or "").strip() or None
-        else:
-            problems.append(Problem(name, line, "a user must be an id or a mapping", column))
-            continue
-        try:
-            role = role_of(raw_role, empty=LEARNER)
-        except RoleError as exc:
-            problems.append(Problem(name, line, str(exc), column))
-            continue
-        if role is None:
-            collector.skip(name, line, external_id, f"role {raw_role.strip()} is not provisioned")
-            continue
-        collector.add(external_id, role, name, line, instance, column=column)
+        reader.read(item)

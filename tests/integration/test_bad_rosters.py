@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -192,6 +195,7 @@ def test_yaml_on_standard_input_with_format_yaml(sandbox_env: Sandbox) -> None:
         (("--encoding", "klingon"), "--encoding 'klingon' is not a known encoding"),
         (("--delimiter", "::"), "--delimiter '::': give one character"),
         (("--format", "xlsx"), "--format 'xlsx': use one of auto, csv, yaml"),
+        (("--encoding", "zlib"), "--encoding 'zlib' is not a text encoding"),
     ],
 )
 def test_bad_reading_options_are_bad_input(
@@ -209,3 +213,134 @@ def test_a_file_invalid_in_the_chosen_encoding_names_line_byte_and_option(
     stderr = _refused(sandbox_env, str(path), "--encoding", "utf-8")
     assert f"{path}:2:9: byte 0xEB is not valid UTF-8" in stderr
     assert "pass --encoding cp1252" in stderr
+
+
+# ------------------------------------------------- hostile YAML and endless standard input
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (("sync",), f"a: {_deep(500)}\n"),
+        (("accounts", "import"), f"users:\n  - {_deep(500)}\n"),
+    ],
+)
+def test_deeply_nested_yaml_is_bad_input_not_a_traceback(
+    sandbox_env: Sandbox, tmp_path: Path, command: tuple[str, ...], text: str
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    result = run_cli("--json", *command, str(path), "--plan")
+    assert result.exit_code == 2, result.output
+    envelope = json.loads(result.stdout)
+    assert envelope["error"]["type"] == "InputError"
+    [problem] = envelope["error"]["problems"]
+    assert problem.startswith(f"{path}:") and "nested deeper than 64 levels" in problem
+    assert sandbox_env.requests() == {}
+
+
+def test_a_deeply_nested_config_file_is_a_config_error(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"profiles: {_deep(500)}\n")
+    result = run_cli("--config", str(config), "--json", "profile", "list")
+    assert result.exit_code == 3, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "ConfigError"
+    assert error["message"].startswith(f"cannot read config file {config}:1:")
+    assert "nested deeper than 64 levels" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("/dev/zero", "<stdin>:1: line is longer than 1024 KiB"),
+        ("/dev/urandom", "line contains a NUL byte"),
+    ],
+)
+def test_an_endless_device_on_standard_input_is_refused_at_once(
+    sandbox_env: Sandbox, device: str, message: str
+) -> None:
+    command = [sys.executable, "-m", "kprov", "accounts", "import", "-", "--dry-run"]
+    started = time.monotonic()
+    with open(device, "rb") as endless:
+        done = subprocess.run(command, stdin=endless, capture_output=True, text=True, timeout=20)
+    assert time.monotonic() - started < 10
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "nothing was sent" in done.stderr
+    assert sandbox_env.requests() == {}
+
+
+def _manifest(tmp_path: Path, roster: Path, entry: str = "", defaults: str = "") -> Path:
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(
+        f"defaults:\n  graph_id: g\n{defaults}"
+        f"instances:\n  - key: k\n    name: K\n    people:\n      - roster: {roster.name}\n"
+        f"{entry}"
+    )
+    return manifest
+
+
+def _manifest_fix(stderr: str) -> str:
+    found = re.search(r"\(in a manifest: `([^`]+)`", stderr)
+    assert found, stderr
+    return found.group(1)
+
+
+def test_id_column_and_encoding_hints_work_when_followed_in_a_manifest(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "export.csv"
+    roster.write_bytes("StudentNumber;nom\nstu-1;Zoë\nstu-2;Jürgen\n".encode("cp1252"))
+    first = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
+    assert first.exit_code == 2
+    assert "(in a manifest: `id_column: NAME` under `defaults:`)" in first.stderr
+    defaults = "  " + _manifest_fix(first.stderr).replace("NAME", "StudentNumber") + "\n"
+    second = run_cli("sync", str(_manifest(tmp_path, roster, "", defaults)), "--plan")
+    assert second.exit_code == 2
+    assert "pass --encoding cp1252 (in a manifest: `encoding: cp1252` on that roster's" in (
+        second.stderr
+    )
+    entry = f"        {_manifest_fix(second.stderr)}\n"
+    third = run_cli("sync", str(_manifest(tmp_path, roster, entry, defaults)), "--plan")
+    assert third.exit_code == 0, third.output
+    assert sandbox_env.requests() == {}
+
+
+def test_the_delimiter_hint_is_a_manifest_value_too(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    roster = tmp_path / "export.csv"
+    roster.write_text("external_user_id\nstu-1;learner\n")
+    first = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
+    assert "pass --delimiter ';' (in a manifest: `delimiter: ';'` on that" in first.stderr
+    entry = f"        {_manifest_fix(first.stderr)}\n"
+    second = run_cli("sync", str(_manifest(tmp_path, roster, entry)), "--plan")
+    # the manifest took the value: the file is now read with ';' (and is ragged)
+    assert "row has 2 fields but the header has 1" in second.stderr, second.stderr
+    assert "semicolon" in second.stderr
+    assert sandbox_env.requests() == {}
+
+
+def test_an_unknown_roster_type_in_a_manifest_says_to_rename_it(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "export.dat"
+    roster.write_text("external_user_id\nstu-1\n")
+    result = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
+    assert result.exit_code == 2
+    assert "pass --format csv (in a manifest: rename the file to .csv)" in result.stderr
+
+
+def test_a_yaml_roster_with_a_mistyped_key_is_refused(sandbox_env: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "users: [{external_user_id: s-y1, roll: instructor}, "
+        "{external_user_id: s-y4, rolee: teacher}]\n"
+    )
+    stderr = _refused(sandbox_env, str(path), "--dry-run")
+    assert f"{path}:1:34: unknown key 'roll' in a user; the keys are: external_user_id" in stderr
+    assert f"{path}:1:78: unknown key 'rolee' in a user" in stderr

@@ -167,7 +167,8 @@ def test_nul_bytes_and_overlong_lines_are_named(tmp_path: Path) -> None:
     found = problems_of(path)
     assert found[0] == (
         f"{path}:2:5: line contains a NUL byte; the file is binary, or UTF-16 without a BOM: "
-        "pass --encoding utf-16-le (or save it as UTF-8 CSV)"
+        "save it as UTF-8 CSV, or pass --encoding utf-16-le (in a manifest: "
+        "`encoding: utf-16-le` on that roster's entry)"
     )
     assert found[1].startswith(f"{path}:3: line is longer than 1024 KiB")
     assert len(found) == 2
@@ -192,5 +193,6 @@ def test_a_delimiter_inside_an_id_means_the_dialect_was_misread(tmp_path: Path) 
     path.write_text("external_user_id\nstu-1;learner\n")
     assert problems_of(path) == [
         f"{path}:2: id 'stu-1;learner' holds ';', a CSV delimiter: the file's delimiter was "
-        "probably not recognised; pass --delimiter"
+        "probably not recognised; pass --delimiter ';' (in a manifest: `delimiter: ';'` on "
+        "that roster's entry)"
     ]
