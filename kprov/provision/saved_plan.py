@@ -97,6 +97,8 @@ def load_plan(path: Path) -> Plan:
         raise InputError(f"{path}: no such plan file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is not a kprov plan file: {exc}") from None
+    except RecursionError:  # JSON nested thousands deep: not a plan, and no traceback
+        raise InputError(f"{path} is not a kprov plan file: nested too deep") from None
     if not isinstance(document, dict) or document.get("kprov_plan") != FORMAT:
         raise InputError(
             f"{path} is not a kprov plan file (format {FORMAT})",

@@ -90,7 +90,7 @@ class FileLock:
             return "another kprov process"
         try:
             holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return "another kprov process"
         finally:
             os.close(fd)

@@ -49,7 +49,7 @@ def check_owner(state_dir: Path, owner: Mapping[str, str], *, inferred_ids: str 
         recorded: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         recorded = {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(
             f"{path} cannot be read ({exc}); it says which API this state belongs to",
             hint="Restore it from a backup, or remove it if you are sure which API this is.",

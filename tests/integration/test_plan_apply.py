@@ -321,3 +321,10 @@ def test_a_reader_that_stops_early_ends_kprov_quietly_with_141(
     reader.stdout.close()  # `| head -1`
     _, stderr = reader.communicate(timeout=60)
     assert (reader.returncode, stderr) == (141, b"")
+
+
+def test_a_plan_file_nested_thousands_deep_is_bad_input_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = run_cli("apply", str(deep))
+    assert result.exit_code == 2 and "nested too deep" in result.stderr
