@@ -13,6 +13,7 @@ import io
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -173,12 +174,23 @@ def encoding_label(codec: str) -> str:
     return "UTF-8" if name in ("utf-8", "utf-8-sig") else name
 
 
+def _symbols_in_names(text: str) -> int:
+    """How many non-ASCII characters of *text* are not letters (marks count as letters)."""
+    return sum(1 for ch in text if ord(ch) > 127 and not ch.isalpha() and not _is_mark(ch))
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
 def guess_encoding(sample: bytes, exclude: str, prefer: tuple[str, ...] = ()) -> str | None:
     """The likely encoding of *sample* (bytes that were not valid in *exclude*), or None.
 
-    charset_normalizer scores the candidates; on a tie, and among encodings that read the
-    sample exactly as its pick does (cp1250 and cp1252 agree on "José"), the most common
-    one is named.
+    charset_normalizer scores the candidates; its scores differ between releases (3.4 finds
+    nothing wrong with cp1252's "£ukasz Za¿ó³æ"), so a reading whose non-ASCII characters are
+    letters wins over one that puts symbols inside names. On a tie, and among encodings that
+    read the sample exactly as the pick does (cp1250 and cp1252 agree on "José"), the most
+    common one is named.
     """
     try:
         from charset_normalizer import from_bytes
@@ -193,7 +205,12 @@ def guess_encoding(sample: bytes, exclude: str, prefer: tuple[str, ...] = ()) ->
         return None
     best = min(
         matches,
-        key=lambda m: (m.chaos, -m.coherence, rank.get(codecs.lookup(m.encoding).name, 99)),
+        key=lambda m: (
+            _symbols_in_names(str(m)),
+            m.chaos,
+            -m.coherence,
+            rank.get(codecs.lookup(m.encoding).name, 99),
+        ),
     )
     reading = str(best)
     for candidate in candidates:
