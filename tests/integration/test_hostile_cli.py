@@ -108,7 +108,7 @@ def impatient_env(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Sandbox]:
     """A sandbox in the given modes (and faults), with the interactive patience scaled down
-    100 times -- and no KPROV_REQUEST_DEADLINE or KPROV_RETRY_MAX_ATTEMPTS: the interactive
+    about 40 times -- and no KPROV_REQUEST_DEADLINE or KPROV_RETRY_MAX_ATTEMPTS: the interactive
     policy alone must end the command."""
     from kprov.cli import session
     from kprov.sandbox.faults import FaultRates
@@ -122,7 +122,7 @@ def impatient_env(
     monkeypatch.setattr(
         session,
         "INTERACTIVE",
-        session.Patience(attempts=2, connect_timeout=0.05, deadline=0.15, max_server_wait=0.15),
+        session.Patience(attempts=2, connect_timeout=0.2, deadline=0.4, max_server_wait=0.4),
     )
     yield box
     box.server.stop()
@@ -130,10 +130,10 @@ def impatient_env(
 
 IMPATIENT = [
     # (modes, faults, trickle), command, the requests the server saw, words
-    (("stall-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.15 s deadline"),
-    (("trickle-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.15 s deadline"),
-    (("stall", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.15 s"),
-    (("trickle", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.15 s"),
+    (("stall-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.4 s deadline"),
+    (("trickle-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.4 s deadline"),
+    (("stall", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.4 s"),
+    (("trickle", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.4 s"),
     (("", "503=1", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "HTTP 503"),
     (("", "drop=1", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "2 attempts"),
     (("html", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "HTML page"),
