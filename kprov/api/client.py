@@ -233,6 +233,14 @@ class KnewtonClient:
         answer = self._request("GET", "/accounts/current", as_user=as_user)
         account = Account.from_answer(self._object(answer, **where), **where)
         if as_user is not None:  # a user's own token must answer that user's account
+            if account.external_user_id is None:
+                # The reference documents the field: without it, whose account this is
+                # cannot be checked (a server that answers one account to everyone).
+                raise MalformedAnswer(
+                    "the answer does not name its external_user_id, so it cannot be checked "
+                    "to be this user's account",
+                    **where,
+                )
             _require_same(account.external_user_id, as_user, "external_user_id", where)
         return account
 
@@ -242,16 +250,27 @@ class KnewtonClient:
     def account_id_of(self, external_user_id: str) -> str:
         """Recover the account id of an external id: the user's own token, then its account.
 
-        The token response's ``account_id`` is used when present, saving a GET (reads have the
-        smallest quota); otherwise ``GET /accounts/current`` under that user's own token.
-        Raises TokenRefused when no account has that external id. The user's token is not kept:
-        recovery touches each user once, and a million cached tokens would be a leak.
+        ``GET /accounts/current`` under that user's own token (the documented way), whose
+        answer must name that external_user_id. The token answer's ``account_id`` (not in the
+        reference) saves that GET only when the token answer itself names the user; otherwise
+        it must agree with the GET. Anything unverifiable raises MalformedAnswer: an id the
+        server also gives someone else must never be recorded. Raises TokenRefused when no
+        account has that external id. The user's token is not kept: recovery touches each
+        user once, and a million cached tokens would be a leak.
         """
         try:
             token = self.token_for(external_user_id)
-            if token.account_id:
+            if token.account_id and token.named_user == external_user_id:
                 return token.account_id
-            return self.current_account(as_user=external_user_id).id
+            account = self.current_account(as_user=external_user_id)
+            if token.account_id and not same_id(token.account_id, account.id):
+                raise MalformedAnswer(
+                    "the token answer and GET /accounts/current name two different accounts "
+                    "for this user",
+                    method="GET",
+                    path="/accounts/current",
+                )
+            return account.id
         finally:
             self.forget_user(external_user_id)
 

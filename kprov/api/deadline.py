@@ -4,8 +4,10 @@
 trickles one byte every few seconds keeps a call alive for ever; requests/requests#4276,
 urllib3/urllib3#1741). Here each attempt runs under a ``Deadline``: a timer that, when the time
 is up, shuts down the socket the attempt is using, so the blocked read returns at once and the
-caller reports a clear error. The socket is found through the connection pool
-(``_get_conn``), the one place every attempt, new or reused connection, passes through.
+caller reports a clear error. The connection is found through the connection pool
+(``_get_conn``), the one place every attempt, new or reused connection, passes through; its
+socket is the one it connected (http.client forgets it once an answer will close the
+connection, while that answer's body is still being read).
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ import threading
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current = threading.local()
 
 
 class Deadline:
-    """One attempt's deadline; use as a context manager around the whole exchange."""
+    """One attempt's deadline; use as a context manager around the whole exchange.
+
+    A cut read often ends in a quiet end-of-file, not an exception (http.client takes it for
+    the end of the headers or of the body): check ``expired`` after the exchange, and treat
+    whatever was read as a fragment when it is set.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -61,7 +69,7 @@ class Deadline:
 
 def _shut(connection: Any) -> None:
     """Wake a thread blocked reading this connection: its recv returns end-of-file."""
-    sock = getattr(connection, "sock", None)
+    sock = getattr(connection, "sock", None) or getattr(connection, "watched_sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -74,12 +82,36 @@ def _track(connection: Any) -> Any:
     return connection
 
 
+class _WatchedHTTPConnection(HTTPConnection):
+    """Keeps its socket where a deadline finds it: http.client drops ``sock`` as soon as an
+    answer will close the connection (``Connection: close``, or no length), while its body
+    is still read from that socket, and a trickled body would then outlive any deadline."""
+
+    watched_sock: Any = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.watched_sock = self.sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    watched_sock: Any = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.watched_sock = self.sock
+
+
 class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         return _track(super()._get_conn(timeout))
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         return _track(super()._get_conn(timeout))
 

@@ -40,15 +40,51 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def deadline_passed(deadline: float) -> NoAnswer:
+    """The attempt's deadline cut the exchange: whatever arrived is a fragment, not an answer.
+
+    Not retried (a server this slow will be as slow again), and the request may have been
+    applied: the server may have stalled or trickled *after* applying it.
+    """
+    return NoAnswer(
+        f"no complete answer within the {deadline:g} s deadline: the server stalled or "
+        "sent too slowly",
+        maybe_applied=True,
+        retry=False,
+    )
+
+
+def cut_short(response: requests.Response, method: str) -> NoAnswer | None:
+    """A NoAnswer when fewer body bytes arrived than the answer's Content-Length announced.
+
+    urllib3 2 raises IncompleteRead itself; urllib3 1.26, which requests still accepts, does
+    not by default and hands the fragment back as if it were the whole body.
+    """
+    announced = response.headers.get("Content-Length")
+    if (
+        announced is None
+        or method == "HEAD"
+        or response.status_code in (204, 304)
+        or "Transfer-Encoding" in response.headers
+    ):
+        return None
+    try:
+        expected = int(announced)
+    except ValueError:
+        return None  # urllib3 refuses a Content-Length it cannot read
+    received = getattr(response.raw, "tell", lambda: None)()
+    if not isinstance(received, int) or received >= expected:
+        return None
+    return NoAnswer(
+        f"the connection closed after {received} of the {expected} bytes the answer announced",
+        maybe_applied=True,
+    )
+
+
 def describe_failure(exc: BaseException, late: bool, deadline: float) -> NoAnswer:
     """What went wrong on the wire, in words, and whether to retry."""
     if late:
-        return NoAnswer(
-            f"no complete answer within the {deadline:g} s deadline: the server stalled or "
-            "sent too slowly",
-            maybe_applied=True,
-            retry=False,
-        )
+        return deadline_passed(deadline)
     chain = _causes(exc)
 
     def has(*kinds: type[BaseException]) -> bool:

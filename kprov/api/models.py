@@ -23,7 +23,10 @@ class Token:
     refresh_token: str | None = field(repr=False, default=None)
     renew_at: float | None = None  # monotonic time to renew it; None: no lifetime was given
 
-    account_id: str | None = None
+    account_id: str | None = None  # not in the reference: some servers add it
+    # The user the answer itself says the token is for (its external_user_id, else its
+    # scope); None when it names nobody. Only then is account_id known to be that user's.
+    named_user: str | None = None
 
 
 def _text(body: dict[str, Any], key: str, *, method: str, path: str) -> str | None:

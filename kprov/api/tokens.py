@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from kprov.api.answers import error_fields, parse_json
 from kprov.api.errors import (
@@ -92,7 +93,7 @@ class TokenCache:
         """After a 401: the next ``get`` renews (once, however many threads saw the 401)."""
         with self._lock(user):
             if self._tokens.get(user) is stale:
-                self._tokens[user] = Token("", stale.refresh_token, 0.0, stale.account_id)
+                self._tokens[user] = replace(stale, access_token="", renew_at=0.0)
 
     def forget(self, user: str) -> None:
         with self._guard:
@@ -141,9 +142,9 @@ class TokenCache:
             if user is not None and answer.status < 500:
                 raise TokenRefused(fields.message, **kwargs)  # type: ignore[arg-type]
             raise error_for_status(answer.status)(fields.message, **kwargs)  # type: ignore[arg-type]
-        return self._parse(answer.body, answer.status)
+        return self._parse(answer.body, answer.status, user)
 
-    def _parse(self, raw: bytes, status: int) -> Token:
+    def _parse(self, raw: bytes, status: int, user: str | None) -> Token:
         try:
             body = parse_json(raw)
         except ValueError:
@@ -171,4 +172,14 @@ class TokenCache:
         account_id = body.get("account_id")
         if account_id is not None:
             account_id = answered_uuid(account_id, "token's account_id", **_WHERE)
-        return Token(access, refresh or None, renew_at, account_id)
+        named = body.get("external_user_id")
+        if user is not None and isinstance(named, str) and named != user:
+            # A token for someone else must never act for this user.
+            raise MalformedAnswer(
+                "the token answer names another user than the one asked for",
+                status=status,
+                **_WHERE,
+            )
+        if not isinstance(named, str):
+            named = body.get("scope") if isinstance(body.get("scope"), str) else None
+        return Token(access, refresh or None, renew_at, account_id, named)

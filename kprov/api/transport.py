@@ -29,7 +29,7 @@ from kprov.api.errors import (
     RedirectRefused,
     ServerWaitTooLong,
 )
-from kprov.api.failures import WIRE_ERRORS, NoAnswer, describe_failure
+from kprov.api.failures import WIRE_ERRORS, NoAnswer, cut_short, deadline_passed, describe_failure
 from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of, parse_retry_after
 from kprov.api.scrub import Scrubber, redact
 from kprov.api.urls import parse_endpoint
@@ -333,6 +333,7 @@ class Transport:
                 )
                 try:
                     raw = _read_capped(response.iter_content(65536), limits.max_body)
+                    short = cut_short(response, method)
                 finally:
                     response.close()
         except _TooBig:
@@ -344,6 +345,13 @@ class Transport:
         except WIRE_ERRORS as exc:
             late = deadline.expired or self.clock() - started >= limits.deadline - 0.05
             raise describe_failure(exc, late, limits.deadline) from None
+        if deadline.expired:
+            # The watchdog shut the socket, and http.client reads that end-of-file as the end
+            # of the headers (or of a body without Content-Length), raising nothing: what
+            # arrived is a fragment, never an answer to parse.
+            raise deadline_passed(limits.deadline)
+        if short is not None:
+            raise short
         return Answer(
             status=response.status_code,
             headers=CaseInsensitiveDict(response.headers),

@@ -176,6 +176,8 @@ def serve(
       bad-uuid          ids in answers are not UUIDs
       climbing-id       created instance/registration ids like ../accounts/<id>
       missing-id        answers without their id
+      collide           accounts/current: one account, without external_user_id, to all
+      collide-token     token answers: one account_id (the first handed out) for all
       refuse            trap 422/409 refusals of registrations and accounts (not applied)
       dialect-verbose   real refusals worded in long sentences
       dialect-terse     real refusals worded in few words

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kprov.config import Settings, quotas_for
@@ -14,6 +15,7 @@ from kprov.errors import ConfigError
 if TYPE_CHECKING:
     from kprov.api.client import KnewtonClient
     from kprov.api.pacing import RetryPolicy
+    from kprov.api.transport import Limits
 
 
 def new_run_id() -> str:
@@ -38,8 +40,21 @@ def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     return RetryPolicy(max_attempts=attempts, base_delay=base, max_delay=max(base, 30.0))
 
 
-INTERACTIVE_CONNECT_ATTEMPTS = 2  # a refused or unresolvable connection: one retry, then say so
-INTERACTIVE_CONNECT_TIMEOUT = 5.0  # seconds; batch runs keep the client's default
+@dataclass(frozen=True)
+class Patience:
+    """How long a command someone sits waiting on keeps at a server that does not answer.
+
+    Batch runs keep the client's own patience (six attempts, 60 s each): their rerun resumes.
+    Environment settings (KPROV_REQUEST_DEADLINE...) can only make these shorter.
+    """
+
+    attempts: int = 2  # per request, whatever the failure: refused, reset, timeout, 5xx, 429
+    connect_timeout: float = 5.0
+    deadline: float = 15.0  # per attempt: connect, headers and the whole body
+    max_server_wait: float = 15.0  # a longer Retry-After ends the command instead
+
+
+INTERACTIVE = Patience()  # read at each build_client call, so tests can shorten it
 
 
 def build_client(
@@ -54,12 +69,12 @@ def build_client(
     """The client for a command; *secret* is given only by `auth login`, to test a new one.
 
     *interactive* is for one-request commands someone waits on (`auth status`, `... get`):
-    a host that refuses or does not resolve is retried once, not for a minute.
+    they follow ``INTERACTIVE``, so a refused port ends in about a second and a stalled or
+    trickling server in about half a minute, not after six attempts of a minute.
     """
-    from dataclasses import replace
-
-    from kprov.api.client import DEFAULT_TIMEOUT, KnewtonClient
+    from kprov.api.client import KnewtonClient
     from kprov.api.pacing import Pacer
+    from kprov.api.transport import Limits
 
     secret = secret or resolve_api_secret(settings)
 
@@ -67,10 +82,9 @@ def build_client(
         ensure_embedded_sandbox(settings)
     quotas = quotas_for(settings.profile)
     retry = retry_policy_from_env(os.environ)
-    timeout = DEFAULT_TIMEOUT
+    limits = Limits.from_env()
     if interactive:
-        retry = replace(retry, connect_attempts=INTERACTIVE_CONNECT_ATTEMPTS)
-        timeout = (min(DEFAULT_TIMEOUT[0], INTERACTIVE_CONNECT_TIMEOUT), DEFAULT_TIMEOUT[1])
+        retry, limits = _impatient(retry, limits, INTERACTIVE)
     return KnewtonClient(
         base_url=settings.profile.base_url,
         api_key=settings.profile.api_key,
@@ -78,12 +92,34 @@ def build_client(
         token_url=settings.token_url,
         admin_external_id=settings.profile.admin_external_id,
         pool_size=pool_size,
-        timeout=timeout,
+        limits=limits,
         retry=retry,
         pacer=Pacer(quotas=quotas, ceiling=pool_size),
         request_label=run_id,
         test_accounts=test_accounts,
     )
+
+
+def _impatient(
+    retry: RetryPolicy, limits: Limits, patience: Patience
+) -> tuple[RetryPolicy, Limits]:
+    """*retry* and *limits* cut down to *patience* (never lengthened)."""
+    attempts = min(retry.max_attempts, patience.attempts)
+    retry = replace(
+        retry,
+        max_attempts=attempts,
+        connect_attempts=attempts,
+        max_rate_limit_waits=min(retry.max_rate_limit_waits, attempts - 1),
+    )
+    deadline = min(limits.deadline, patience.deadline)
+    limits = replace(
+        limits,
+        connect_timeout=min(limits.connect_timeout, patience.connect_timeout, deadline),
+        read_timeout=min(limits.read_timeout, deadline),
+        deadline=deadline,
+        max_server_wait=min(limits.max_server_wait, patience.max_server_wait),
+    )
+    return retry, limits
 
 
 _embedded_server: object | None = None

@@ -28,6 +28,8 @@ MODES: dict[str, str] = {
     "bad-uuid": "ids in answers are not UUIDs",
     "climbing-id": "created instance/registration ids climb out of their path (../accounts/<id>)",
     "missing-id": "answers lack their id (created items, accounts/current, batch items)",
+    "collide": "GET /accounts/current answers one account, without external_user_id, to all",
+    "collide-token": "token answers carry one account_id (the first handed out) for every user",
     "refuse": "refuse registrations and account creations with trap 422/409 (nothing applied)",
     "dialect-verbose": "word real refusals another way (long sentences)",
     "dialect-terse": "word real refusals another way (few words)",
@@ -154,6 +156,7 @@ class Hostility:
         self.trickle_interval = trickle
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._collided: dict[str, str] = {}  # mode -> the one account id it hands everyone
 
     def __bool__(self) -> bool:
         return bool(self.modes)
@@ -248,6 +251,16 @@ class Hostility:
                 return mode.removesuffix("-token")
         return None
 
+    def distort_token(self, answer: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """``collide-token``: every token answer names the first account it ever named."""
+        if not self.fires("collide-token"):
+            return answer
+        return {**answer, "account_id": self._collide("collide-token", account_id)}
+
+    def _collide(self, mode: str, account_id: str) -> str:
+        with self._lock:
+            return self._collided.setdefault(mode, account_id)
+
     def distort(self, label: str, answer: Any, admin_id: str) -> Any:
         """Spoil a successful answer's ids or batch items, as the modes in force say."""
         if not isinstance(answer, dict):
@@ -255,6 +268,12 @@ class Hostility:
         answer = json.loads(json.dumps(answer))  # never touch the store's own dicts
         if label == "POST /batch":
             return self._distort_batch(answer)
+        if label == "GET /accounts/current" and "id" in answer and self.fires("collide"):
+            # A server (or a cache that ignores Authorization) that answers one account,
+            # without saying whose, to every token.
+            answer.pop("external_user_id", None)
+            answer["id"] = self._collide("collide", answer["id"])
+            return answer
         if "id" not in answer:
             return answer
         if self.fires("missing-id"):

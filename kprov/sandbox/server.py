@@ -211,9 +211,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return
             self._delivery = hostile.delivery(token=True)
         try:
-            self._answer(200, store.issue_token(basic, form))
+            answer = store.issue_token(basic, form)
         except SandboxError as exc:
             self._answer(exc.status, exc.body())
+            return
+        if hostile:
+            with store.lock:
+                owner = store.tokens[answer["access_token"]][0]
+            answer = hostile.distort_token(answer, owner)
+        self._answer(200, answer)
 
     def _route(self, label: str, handler: str, args: tuple[str, ...], raw: bytes) -> None:
         store = self.server.store

@@ -101,3 +101,82 @@ def test_import_under_reordered_answers_maps_every_person_to_their_own_account(
     with box.store.lock:
         server = {e: a for e, a in box.store.by_external.items() if e != "partner-admin"}
     assert mapping == server and len(mapping) == 120
+
+
+@pytest.fixture
+def impatient_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sandbox]:
+    """A sandbox in the given modes (and faults), with the interactive patience scaled down
+    about 40 times -- and no KPROV_REQUEST_DEADLINE or KPROV_RETRY_MAX_ATTEMPTS: the interactive
+    policy alone must end the command."""
+    from kprov.cli import session
+    from kprov.sandbox.faults import FaultRates
+
+    modes, faults, trickle = request.param
+    box = start_sandbox(
+        hostile=Hostility(modes, seed=5, trickle=trickle), faults=FaultRates.parse(faults)
+    )
+    for key, value in box.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(
+        session,
+        "INTERACTIVE",
+        session.Patience(attempts=2, connect_timeout=0.2, deadline=0.4, max_server_wait=0.4),
+    )
+    yield box
+    box.server.stop()
+
+
+IMPATIENT = [
+    # (modes, faults, trickle), command, the requests the server saw, words
+    (("stall-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.4 s deadline"),
+    (("trickle-token", "", 0.2), ["auth", "status"], {"POST /oauth/token": 1}, "0.4 s deadline"),
+    (("stall", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.4 s"),
+    (("trickle", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 1}, "0.4 s"),
+    (("", "503=1", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "HTTP 503"),
+    (("", "drop=1", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "2 attempts"),
+    (("html", "", 0.2), ["accounts", "current"], {"GET /accounts/current": 2}, "HTML page"),
+]
+
+
+@pytest.mark.parametrize(
+    ("impatient_env", "command", "seen", "words"),
+    IMPATIENT,
+    indirect=["impatient_env"],
+    ids=[f"{c[0][0] or c[0][1]}" for c in IMPATIENT],
+)
+def test_an_interactive_command_gives_up_after_two_short_attempts_whatever_the_failure(
+    impatient_env: Sandbox, command: list[str], seen: dict[str, int], words: str
+) -> None:
+    """Each attempt is cut at the interactive deadline and a failure is tried twice at most
+    (a deadline once), so `auth status` against a stalled token endpoint ends in about 15 s
+    at full scale, not six attempts of 30 s (185 s, as found)."""
+    started = time.monotonic()
+    result = run_cli(*command)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    assert words in output
+    assert "not JSON" not in output
+    requests_seen = impatient_env.requests()
+    assert {label: requests_seen.get(label, 0) for label in seen} == seen
+    assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("impatient_env", [("trickle-token", "", 0.015)], indirect=True)
+def test_auth_status_against_a_trickled_token_says_no_complete_answer_never_not_json(
+    impatient_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status line arrives, the deadline cuts the headers: that is no answer (exit 4,
+    outcome unknown), not "the token answer is not JSON" (as found)."""
+    monkeypatch.setenv("KPROV_REQUEST_DEADLINE", "0.6")  # shorter than the patience: it wins
+    from kprov.cli import session
+
+    monkeypatch.setattr(session, "INTERACTIVE", session.Patience())
+    result = run_cli("auth", "status")
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    port = impatient_env.server.server_address[1]
+    assert f"127.0.0.1:{port}: no complete answer within the 0.6 s deadline" in output
+    assert "not JSON" not in output

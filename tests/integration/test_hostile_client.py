@@ -271,3 +271,75 @@ def test_echoed_credentials_and_tokens_never_reach_an_error(hostile_box: Sandbox
         ):
             assert secret not in text
         assert "<redacted>" in text
+
+
+@pytest.mark.parametrize(
+    "hostile_box", [("trickle", {"trickle": 0.015}), ("trickle-token", {"trickle": 0.015})],
+    indirect=True,
+)  # fmt: skip
+def test_an_answer_trickled_past_its_status_line_is_no_answer_not_a_malformed_one(
+    hostile_box: Sandbox,
+) -> None:
+    """At most 40 bytes in 0.6 s: the status line, then the deadline cuts the headers. The
+    fragment used to be parsed as a whole answer ("HTTP 200: the answer is not JSON")."""
+    token_mode = "trickle-token" in hostile_box.server.hostile.modes
+    client = client_for(hostile_box, quotas={}, limits=Limits(deadline=0.6))
+    with client, pytest.raises(NetworkError) as caught:
+        if token_mode:
+            client.token_for()
+        else:  # a long name: the answer is far longer than what can arrive in time
+            client.create_learning_instance(graph_id="gref-1", name="Algebra " + "x" * 200)
+    port = hostile_box.server.server_address[1]
+    assert f"no answer from 127.0.0.1:{port}: no complete answer within the 0.6 s deadline" in (
+        str(caught.value)
+    )
+    assert caught.value.outcome_unknown
+    requests_seen = hostile_box.requests()
+    if not token_mode:  # applied, then answered too slowly: the outcome really is unknown
+        assert len(hostile_box.store.instances) == 1
+        assert requests_seen["POST /learning-instances"] == 1  # never resent
+    else:
+        assert requests_seen["POST /oauth/token"] == 1
+
+
+def existing_people(box: Sandbox, people: list[str]) -> dict[str, str]:
+    """Create *people* honestly (modes off), then restore the modes; external -> account id."""
+    modes = dict(box.server.hostile.modes)
+    box.server.hostile.modes.clear()
+    with client_for(box, quotas={}) as client:
+        client.batch_create_accounts(people)
+    box.server.hostile.modes.update(modes)
+    return {p: truth(box)[p] for p in people}
+
+
+@pytest.mark.parametrize("hostile_box", ["collide"], indirect=True)
+def test_an_account_answered_to_everyone_without_a_name_is_never_recovered(
+    hostile_box: Sandbox,
+) -> None:
+    """GET /accounts/current answers one account, without external_user_id, to every user's
+    token (a server bug, or a cache that ignores Authorization): no one's id can be checked."""
+    people = [f"c{n}" for n in range(4)]
+    existing_people(hostile_box, people)
+    with client_for(hostile_box, quotas={}) as client:
+        for person in people:
+            with pytest.raises(MalformedAnswer, match="does not name its external_user_id"):
+                client.account_id_of(person)
+    assert hostile_box.requests()["GET /accounts/current"] == len(people)
+
+
+@pytest.mark.parametrize(
+    "hostile_box", [("collide-token", {"token_account_id": True})], indirect=True
+)
+def test_a_token_account_id_given_to_everyone_is_caught_by_the_named_answer(
+    hostile_box: Sandbox,
+) -> None:
+    """Token answers carry one account_id for every user and do not say whose it is: kprov
+    asks GET /accounts/current (which names the user) and refuses when the two disagree."""
+    people = [f"k{n}" for n in range(4)]
+    server = existing_people(hostile_box, people)
+    with client_for(hostile_box, quotas={}) as client:
+        first = client.account_id_of(people[0])  # the one whose id the token answers carry
+        for person in people[1:]:
+            with pytest.raises(MalformedAnswer, match="two different accounts"):
+                client.account_id_of(person)
+    assert first == server[people[0]]

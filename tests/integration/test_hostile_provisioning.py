@@ -129,3 +129,33 @@ def test_a_registration_made_outside_kprov_fails_safe_then_can_be_adopted(
     assert adopted.exit_code == 0, adopted.output
     again = run_cli("register", "--instance", "chem", "--learner", "s-out", "--json")
     assert json.loads(again.stdout)["counts"] == {"already_registered": 1}
+
+
+def test_a_recovery_the_server_answers_with_one_unnamed_account_records_no_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path
+) -> None:
+    """The people exist (the mapping was lost), so every batch item is "already exists";
+    GET /accounts/current then answers one account, without external_user_id, to every
+    user's token. The first to resolve used to be recorded as recovered with that id."""
+    from tests.conftest import write_roster
+
+    box = use(start_sandbox(hostile=Hostility("collide", seed=1)), monkeypatch)
+    try:
+        people = [f"col-{n}" for n in range(6)]
+        admin = box.store.principal(
+            box.store.issue_token("test-key:sandbox-secret", {"grant_type": "client_credentials"})[
+                "access_token"
+            ]
+        )
+        for person in people:
+            box.store.create_account(admin, {"external_user_id": person})
+        roster = write_roster(tmp_path / "r.csv", people)
+        first = run_cli("accounts", "import", str(roster))
+        assert first.exit_code == 1, first.output  # failures: pending, never "recovered"
+        assert MappingJournal(state_dir / "mapping.csv").load().account_of == {}
+        box.server.hostile.modes.clear()  # the server is fixed: the rerun recovers everyone
+        again = run_cli("accounts", "import", str(roster))
+        assert again.exit_code == 0, again.output
+        assert MappingJournal(state_dir / "mapping.csv").load().account_of == server_accounts(box)
+    finally:
+        box.server.stop()

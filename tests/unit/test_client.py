@@ -280,9 +280,12 @@ def test_create_account_reads_id_not_account_id() -> None:
     assert make_client().create_account("abc").id == ACC1
 
 
+@pytest.mark.parametrize("naming", [{"scope": "stu-1"}, {"external_user_id": "stu-1"}])
 @responses.activate
-def test_account_id_of_uses_the_token_account_id_when_given() -> None:
-    responses.post(TOKEN_URL, json=token_answer(account_id=ACC2))
+def test_account_id_of_uses_the_token_account_id_when_the_token_answer_names_the_user(
+    naming: dict[str, str],
+) -> None:
+    responses.post(TOKEN_URL, json=token_answer(account_id=ACC2, **naming))
     assert make_client().account_id_of("stu-1") == ACC2
     assert len(responses.calls) == 1  # no GET: reads have the smallest quota
 
