@@ -22,6 +22,11 @@ from kprov.sandbox.store import SandboxStore
 SANDBOX_KEY = "test-key"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: on two workers, a 10 s test handed out last is a 10 s tail."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """No KPROV_* from the developer's shell, config and state in tmp, no keyring backend."""

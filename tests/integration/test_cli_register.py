@@ -36,8 +36,9 @@ def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return box
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    ("strict", "learners"), [(True, 50), (False, 5)], ids=["strict", "lenient"]
+    ("strict", "learners"), [(True, 12), (False, 5)], ids=["strict", "lenient"]
 )
 def test_forty_classes_from_one_roster_then_a_rerun_sends_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strict: bool, learners: int
@@ -76,6 +77,7 @@ def test_learners_are_registered_with_the_instructors_token(
         assert scopes["POST /oauth/token"] == 3
 
 
+@pytest.mark.slow
 def test_register_under_faults_ends_exact_with_no_registration_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -78,6 +78,7 @@ def crash_points() -> list[tuple[str, float]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "when"), crash_points())
 def test_kill_9_then_rerun_leaves_a_complete_and_exact_mapping(
     tmp_path: Path, isolated_env: Path, mode: str, when: float
@@ -150,6 +151,7 @@ def register_roster(path: Path, instances: int, learners: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", sorted(random.Random(SEED).sample(range(5, 120), 2)))
 def test_kill_9_during_registration_then_rerun_registers_each_exactly_once(
     tmp_path: Path, isolated_env: Path, kill_at: int
@@ -166,6 +168,7 @@ def test_kill_9_during_registration_then_rerun_registers_each_exactly_once(
         box.server.stop()
 
 
+@pytest.mark.slow
 def test_kill_9_during_sync_then_rerun_converges_exactly(
     tmp_path: Path, isolated_env: Path
 ) -> None:

@@ -26,6 +26,7 @@ def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return box
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("modes", ["reorder", "reorder-noid=0.5,wrong-id=0.2,dup-id=0.2"])
 def test_batch_answers_out_of_order_or_wrong_leave_no_wrong_mapping_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path, modes: str

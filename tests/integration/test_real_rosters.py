@@ -94,12 +94,14 @@ def write_manifest(folder: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_register_reads_an_sds_folder_and_creates_its_sections(sandbox_env: Sandbox) -> None:
     result = run_cli("register", str(SDS / "v1-100-users"), "--graph-id", "gref-test")
     assert result.exit_code == 0, result.output
     assert sandbox_env.enrolments() == sds_v1_expected()
 
 
+@pytest.mark.slow
 def test_sync_of_microsofts_sds_samples(sandbox_env: Sandbox, tmp_path: Path) -> None:
     manifest = write_manifest(
         tmp_path, f"sds:\n  - path: {SDS / 'v1-100-users'}\n  - path: {SDS / 'v2.1'}\n"

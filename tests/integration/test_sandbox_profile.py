@@ -63,6 +63,7 @@ def test_repository_samples_are_the_packaged_ones() -> None:
     assert {"semester.yaml", "oneroster/users.csv", "students.csv"} <= set(sample_files())
 
 
+@pytest.mark.slow
 def test_sample_semester_syncs_from_anywhere_on_the_embedded_sandbox_and_resets(
     bare_env: dict[str, str], tmp_path: Path
 ) -> None:
