@@ -15,7 +15,6 @@ from kprov.state.mapping import MappingJournal
 from tests.conftest import start_sandbox, write_roster
 from tests.integration.test_cli_accounts import server_accounts
 
-
 PEOPLE = 1200  # 24 batches: far more than the six the quota lets go at once
 
 
