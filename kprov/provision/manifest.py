@@ -108,14 +108,24 @@ class Manifest:
 def _options(
     reader: NodeReader, items: dict[str, yaml.Node], base: RosterOptions, what: str
 ) -> RosterOptions:
-    """A roster's reading options: its own encoding/delimiter, else the defaults'."""
-    encoding = reader.text(items, "encoding", what, default=base.encoding or "") or None
-    delimiter = reader.text(items, "delimiter", what, default=base.delimiter or "") or None
-    try:
-        return checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
-    except InputError as exc:  # the bad value, reported where it is written
-        reader.problem(items.get("encoding") or items.get("delimiter"), f"{what}: {exc}")
-        return base
+    """A roster's reading options: its own encoding/delimiter, else the defaults'.
+
+    Each bad value is reported at its own line, in the manifest's words (not the flag's).
+    """
+    chosen: dict[str, str | None] = {}
+    for key in ("encoding", "delimiter"):
+        inherited = getattr(base, key) or ""
+        value = reader.text(items, key, what, default=inherited) or None
+        try:
+            checked_options(RosterOptions(base.id_column, None, **{key: value}))
+        except InputError as exc:
+            message = str(exc).replace(f"--{key} ", f"{key} ", 1)
+            reader.problem(items.get(key), f"{what}: {message}")
+            value = inherited or None
+        chosen[key] = value
+    return checked_options(
+        RosterOptions(base.id_column, None, chosen["delimiter"], chosen["encoding"])
+    )
 
 
 def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]]:
@@ -136,6 +146,9 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     default_end = reader.text(defaults, "end_date", "defaults")
     reader.dates_in_order(top.get("defaults"), "defaults", default_start, default_end)
     manifest.id_column = reader.text(defaults, "id_column", "defaults", default=DEFAULT_ID_COLUMN)
+    if not (manifest.id_column or "").strip():
+        reader.problem(defaults.get("id_column"), "defaults: id_column is empty; name a column")
+        manifest.id_column = DEFAULT_ID_COLUMN
     base = _options(reader, defaults, RosterOptions(id_column=manifest.id_column), "defaults")
     if "hash_ids" in defaults:
         raw = scalar_text(defaults["hash_ids"])

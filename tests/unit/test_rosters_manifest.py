@@ -143,6 +143,21 @@ def test_manifest_problems_and_roster_problems_are_reported_together(tmp_path: P
     assert "this is an SDS bundle, listed under `oneroster:`; list it under `sds:`" in text
 
 
+def test_bad_reading_options_are_each_named_at_their_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "semester.yaml"
+    path.write_text(
+        "defaults:\n  graph_id: g\n  delimiter: ';;'\n  encoding: klingon\n  id_column: ''\n"
+        "instances:\n  - key: a\n    name: A\n    people:\n      - learners: [s-1]\n"
+        "        encoding: utf-99\n"
+    )
+    found = problems_of(path)
+    assert f"{path}:3:14: defaults: delimiter ';;': give one character" in found[0]
+    assert f"{path}:4:13: defaults: encoding 'klingon' is not a known encoding" in found[1]
+    assert f"{path}:5:14: defaults: id_column is empty; name a column" in found[2]
+    assert any(f"{path}:11:19:" in p and "'utf-99' is not a known encoding" in p for p in found)
+    assert not any("--" in p for p in found)  # the manifest's words, not the flags'
+
+
 def test_a_class_listed_twice_is_a_problem(tmp_path: Path) -> None:
     path = manifest(
         tmp_path,
