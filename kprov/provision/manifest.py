@@ -13,7 +13,7 @@ are `removals`, never implied by absence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -117,7 +117,7 @@ def _options(
         inherited = getattr(base, key) or ""
         value = reader.text(items, key, what, default=inherited) or None
         try:
-            checked_options(RosterOptions(base.id_column, None, **{key: value}))
+            checked_options(replace(RosterOptions(base.id_column), **{key: value}))
         except InputError as exc:
             message = str(exc).replace(f"--{key} ", f"{key} ", 1)
             reader.problem(items.get(key), f"{what}: {message}")
