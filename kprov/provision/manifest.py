@@ -13,7 +13,7 @@ are `removals`, never implied by absence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -117,7 +117,8 @@ def _options(
         inherited = getattr(base, key) or ""
         value = reader.text(items, key, what, default=inherited) or None
         try:
-            checked_options(replace(RosterOptions(base.id_column), **{key: value}))
+            delimiter, encoding = (value, None) if key == "delimiter" else (None, value)
+            checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
         except InputError as exc:
             message = str(exc).replace(f"--{key} ", f"{key} ", 1)
             reader.problem(items.get(key), f"{what}: {message}")
