@@ -142,7 +142,7 @@ class ConfigFile:
     def _load(self) -> None:
         import yaml
 
-        from kprov.rosters.yaml_reader import BoundedLoader, yaml_error_at
+        from kprov.yaml_bounds import BoundedLoader, yaml_error_at
 
         hint = "Fix or remove the file, or point KPROV_CONFIG at another one."
         try:

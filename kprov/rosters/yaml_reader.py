@@ -19,9 +19,9 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.model import LEARNER, Problem
 from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.text import open_regular
+from kprov.yaml_bounds import BoundedLoader, yaml_error_at
 
 MAX_YAML_BYTES = 20 * 1024 * 1024
-MAX_YAML_DEPTH = 64  # a roster needs 4 levels, a manifest 7: deeper is a broken file
 ID_KEYS = ("external_user_id", "id")
 USER_KEYS = (*ID_KEYS, "role", "instance")
 USER_KEYS_TEXT = "external_user_id (or id), role, instance"
@@ -36,47 +36,6 @@ class _AliasRefused(yaml.YAMLError):
     def __init__(self, mark: yaml.Mark | None) -> None:
         super().__init__("alias")
         self.mark = mark
-
-
-class NestedTooDeep(yaml.MarkedYAMLError):
-    """Nesting past MAX_YAML_DEPTH, refused before Python's recursion limit is reached."""
-
-    def __init__(self, mark: yaml.Mark | None) -> None:
-        super().__init__(
-            problem=f"nested deeper than {MAX_YAML_DEPTH} levels; kprov inputs nest a few "
-            "levels at most: look for unclosed '[' or '{' or runaway indentation here",
-            problem_mark=mark,
-        )
-
-
-class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses nesting deeper than MAX_YAML_DEPTH instead of overflowing
-    Python's stack (PyYAML composes nodes recursively; its parser and scanner do not)."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self._depth >= MAX_YAML_DEPTH:
-            raise NestedTooDeep(self.peek_event().start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def yaml_error_at(exc: BaseException) -> tuple[int | None, int | None, str]:
-    """(line, column, what is wrong) of an error from loading YAML with BoundedLoader."""
-    if isinstance(exc, RecursionError):  # only if called from an already deep stack
-        return None, None, "YAML nested too deeply; kprov inputs nest a few levels at most"
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        message = problem if isinstance(exc, NestedTooDeep) else f"invalid YAML: {problem}"
-        if mark is None:
-            return None, None, message
-        return int(mark.line) + 1, int(mark.column) + 1, message
-    return None, None, f"invalid YAML: {exc}"
 
 
 class RosterLoader(BoundedLoader):

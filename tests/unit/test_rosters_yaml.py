@@ -12,7 +12,7 @@ from kprov.config import ConfigFile
 from kprov.errors import ConfigError, ExitCode, InputError
 from kprov.provision.manifest import read_manifest
 from kprov.rosters import RosterOptions, load_roster
-from kprov.rosters.yaml_reader import MAX_YAML_DEPTH
+from kprov.yaml_bounds import MAX_YAML_DEPTH
 
 USER_KEYS = "the keys are: external_user_id (or id), role, instance"
 
