@@ -15,8 +15,8 @@ from pathlib import Path
 
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
-from kprov.state.owner import PLAIN_IDS, check_owner
-from kprov.state.registry import Registry
+from kprov.state.owner import PLAIN_IDS, check_owner, registry_holds_records
+from kprov.state.registry import REGISTRY_FILES, Registry
 
 
 @dataclass
@@ -52,7 +52,8 @@ def open_local_state(
             mapping = journal.load(repair=True)
             if owner:
                 inferred = ("hashed" if mapping.sis_of else PLAIN_IDS) if len(mapping) else ""
-                check_owner(state_dir, owner, inferred_ids=inferred)
+                empty = not len(mapping) and not registry_holds_records(state_dir, REGISTRY_FILES)
+                check_owner(state_dir, owner, inferred_ids=inferred, empty=empty)
             registry = Registry.open(state_dir, repair=True)
             try:
                 state = LocalState(journal, mapping, registry)

@@ -194,6 +194,32 @@ def test_a_state_directory_is_refused_by_another_api_and_by_other_ids(
     }
 
 
+def test_a_first_run_that_recorded_nothing_binds_its_state_to_no_api(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    closed_port: int,
+) -> None:
+    """A first run with a mistyped URL (or a wrong key) records nothing: fixing the typo must
+    not meet "the state belongs to another setup". Once the state holds records, it does."""
+    roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
+    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
+    assert run_cli("accounts", "import", str(roster)).exit_code == 4
+    monkeypatch.setenv("KPROV_API_KEY", "a-mistyped-key")
+    monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
+    assert run_cli("accounts", "import", str(roster)).exit_code == 3  # the key is refused
+    assert (state_dir / "owner.json").exists() and not (state_dir / "mapping.csv").exists()
+    monkeypatch.setenv("KPROV_API_KEY", sandbox_env.env()["KPROV_API_KEY"])
+    fixed = run_cli("accounts", "import", str(roster))
+    assert fixed.exit_code == 0, fixed.output  # type: ignore[attr-defined]
+    owner = json.loads((state_dir / "owner.json").read_text())
+    assert owner["base_url"] == sandbox_env.base_url.rstrip("/")
+    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
+    moved = run_cli("accounts", "import", str(roster), "--dry-run")
+    assert moved.exit_code == 3 and "another setup" in moved.stderr  # type: ignore[attr-defined]
+
+
 def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
