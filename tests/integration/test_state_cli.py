@@ -104,6 +104,43 @@ def test_a_mistyped_mapping_option_leaves_the_sis_export_untouched(
     assert sandbox_env.requests() == {}
 
 
+def test_a_mapping_in_a_mistyped_folder_is_refused_not_started_afresh_there(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--mapping /var/lib/kporv/prod/mapping.csv` must not create that folder and a new,
+    empty mapping in it (every account would be looked up or created again)."""
+    roster = write_roster(tmp_path / "r.csv", ["s1"])
+    typo = tmp_path / "kporv" / "mapping.csv"
+    result = run_cli("accounts", "import", str(roster), "--mapping", str(typo))
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert f"the mapping's folder {typo.parent} does not exist" in result.stderr  # type: ignore[attr-defined]
+    monkeypatch.setenv("KPROV_MAPPING", str(typo))
+    assert run_cli("accounts", "import", str(roster), "--dry-run").exit_code == 2
+    assert not typo.parent.exists() and sandbox_env.requests() == {}
+    typo.parent.mkdir(mode=0o700)
+    assert run_cli("accounts", "import", str(roster)).exit_code == 0
+    assert MappingJournal(typo).load().account_of.keys() == {"s1"}
+
+
+def test_exporting_a_mistyped_mapping_path_is_an_error_not_an_empty_mapping(
+    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPROV_BASE_URL", "https://api.example.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    fresh = run_cli("mapping", "export")  # the default mapping before any run: empty, fine
+    assert (fresh.exit_code, fresh.stdout) == (
+        0,
+        "external_user_id,account_id,created_at,sis_id,status\n",
+    )  # type: ignore[attr-defined]
+    typo = tmp_path / "mapings.csv"
+    flagged = run_cli("mapping", "export", "--mapping", str(typo))
+    assert flagged.exit_code == 2 and flagged.stdout == ""  # type: ignore[attr-defined]
+    assert f"--mapping {typo}: no such mapping file" in flagged.stderr  # type: ignore[attr-defined]
+    monkeypatch.setenv("KPROV_MAPPING", str(typo))
+    from_env = run_cli("mapping", "export", "--format", "json")
+    assert from_env.exit_code == 2 and "KPROV_MAPPING" in from_env.stderr  # type: ignore[attr-defined]
+
+
 def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
