@@ -227,6 +227,21 @@ def config_path_from(option: str | None, env: Mapping[str, str]) -> Path:
     return default_config_path()
 
 
+def _incomplete_profile(
+    name: str, missing: str, config_path: Path, known: list[str], stored: Profile | None
+) -> str:
+    """Say whether the profile is unknown (a typo, or no config yet) or only incomplete."""
+    if stored is not None:
+        return f"profile {name!r} has no {missing} (config file: {config_path})"
+    if known:
+        where = f"{config_path} has no profile {name!r} (it has: {', '.join(known)})"
+    elif config_path.exists():
+        where = f"no profile {name!r}: {config_path} holds no profiles"
+    else:
+        where = f"no profile {name!r}: there is no config file ({config_path})"
+    return f"{where}, and the environment gives no {missing}"
+
+
 def resolve_settings(
     *,
     config_option: str | None = None,
@@ -279,11 +294,14 @@ def resolve_settings(
     if not base_url or not api_key:
         missing = " and ".join(
             label
-            for label, value in (("a base URL", base_url), ("an API key", api_key))
+            for label, value in (
+                (f"base URL ({ENV_BASE_URL})", base_url),
+                (f"API key ({ENV_API_KEY})", api_key),
+            )
             if not value
         )
         raise ConfigError(
-            f"profile {name!r} has {missing} missing (config file: {config_path})",
+            _incomplete_profile(name, missing, config_path, sorted(config.profiles), stored),
             hint=(
                 f"Run `kprov profile add {name} --base-url URL --api-key KEY`, or set "
                 f"{ENV_BASE_URL} and {ENV_API_KEY} (and KPROV_API_SECRET) for automation. "

@@ -311,6 +311,12 @@ def stored_in_keyring(kind: SecretKind, profile: str) -> bool | None:
         ) from None
 
 
+def require_keyring(kind: SecretKind, profile: str) -> None:
+    """Refuse at once where no keyring can store a secret, before anyone types one."""
+    if stored_in_keyring(kind, profile) is None:
+        raise _no_backend(profile, kind.what)
+
+
 def delete_api_secret(profile: str) -> bool:
     """Remove the stored secret; False when there was none."""
     import keyring

@@ -267,4 +267,4 @@ class Pacer:
 
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
-        raise Interrupted("stopped before sending: the run was interrupted")
+        raise Interrupted("interrupted: nothing more was sent")

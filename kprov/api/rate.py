@@ -180,7 +180,7 @@ class InFlightCeiling:
         with self._free:
             while self.limit is not None and self.in_flight >= self.limit:
                 if cancel is not None and cancel.is_set():
-                    raise Interrupted("stopped before sending: the run was interrupted")
+                    raise Interrupted("interrupted: nothing more was sent")
                 self._free.wait(POLL)
             self.in_flight += 1
 

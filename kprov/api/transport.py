@@ -151,7 +151,7 @@ class Transport:
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
-            raise Interrupted("stopped before sending: the run was interrupted")
+            raise Interrupted("interrupted: nothing more was sent")
 
     def wait(self, seconds: float) -> None:
         """Wait *seconds*, returning early (with Interrupted) once the run is stopped."""

@@ -41,9 +41,10 @@ def login(
       pass show knewton/prod | kprov --profile prod auth login --secret-stdin
 
     """
-    from kprov.credentials import Secret, store_api_secret
+    from kprov.credentials import API_SECRET, Secret, require_keyring, store_api_secret
 
     settings = globals_of(ctx).settings()
+    require_keyring(API_SECRET, settings.profile.name)
     if secret_stdin:
         secret = Secret(sys.stdin.readline().rstrip("\r\n"))
     elif is_terminal(sys.stdin):

@@ -55,14 +55,24 @@ def probe_sandbox_port(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> 
     return PortProbe(True, False, f"HTTP {response.status}, {content_type.split(';')[0]}")
 
 
-def port_held_error(host: str, port: int, answer: str) -> ConfigError:
+def port_held_error(host: str, port: int, answer: str, *, has_state: bool = False) -> ConfigError:
     return ConfigError(
         f"{host}:{port}, the sandbox profile's port, is held by something that is not a kprov "
         f"sandbox (it answered: {answer}); nothing was sent to it.",
         hint=(
             f"Pick a free port for the sandbox profile: export KPROV_SANDBOX_PORT={port + 1} "
-            "(or stop the service that holds it)."
+            "(or stop the service that holds it)." + moved_port_note(port, has_state)
         ),
+    )
+
+
+def moved_port_note(port: int, has_state: bool) -> str:
+    """The sandbox's state names the URL it was made with: on another port it is refused."""
+    if not has_state:
+        return ""
+    return (
+        f" The sandbox state made on port {port} belongs to that port: run `kprov sandbox "
+        "reset --yes` to start afresh on the new one."
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -267,8 +268,8 @@ def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, start
     show_plan(plan, view, run_id=run_id, code=code)
     _log(options.log_file, run_id, "plan", code, {"counts": plan.counts()}, started)
     if options.out is not None and not view.json and not view.quiet:
-        sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `kprov apply "
-                         f"{options.out}`\n")  # fmt: skip
+        again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(options.out))}"
+        sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `{again}`\n")
     exit_with(code)
 
 

@@ -119,7 +119,7 @@ def get(
 
     settings = globals_of(ctx).settings()
     record = Registry.open(settings.state_dir).instance_index.find(ref)
-    instance_id = record.instance_id if record else ref
+    instance_id = record.instance_id if record else known_instance_id(ref)
     with build_client(settings, pool_size=1, interactive=True) as client:
         instance = client.get_learning_instance(instance_id)
     data = {
@@ -197,7 +197,7 @@ def delete(
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
         record = state.registry.instance_index.find(ref)
-        instance_id = record.instance_id if record else ref
+        instance_id = record.instance_id if record else known_instance_id(ref)
         registrations = sum(1 for _r in state.registry.registration_index.in_instance(instance_id))
         confirm_or_refuse(
             f"Delete learning instance {ref} ({instance_id})? Its {registrations} "
@@ -208,4 +208,18 @@ def delete(
             instance_id, registrations = delete_instance(client, state, ref)
     typer.echo(
         f"deleted learning instance {instance_id}; {registrations} registrations are now invalid"
+    )
+
+
+def known_instance_id(ref: str) -> str:
+    """*ref* when kprov has no key by that name: it must then be an API id (a UUID), else it
+    is a mistyped key, refused instead of being shown as an empty class or sent as an id."""
+    from kprov.api.ids import is_uuid
+
+    if is_uuid(ref):
+        return ref
+    raise InputError(
+        f"kprov knows no learning instance with the key {ref!r}, and it is not an instance id "
+        "(a UUID); nothing was sent",
+        hint="`kprov instances list` shows the keys kprov knows.",
     )

@@ -77,6 +77,12 @@ def export(
     if export_format not in ("csv", "json"):
         raise InputError(f"--format {export_format!r}: use csv or json")
     settings = globals_of(ctx).settings(mapping)
+    named = settings.origins["mapping"]
+    if named.kind in ("flag", "env") and not settings.mapping_path.exists():
+        raise InputError(  # a mistyped path must not export as "no one is mapped"
+            f"{named.location} {settings.mapping_path}: no such mapping file",
+            hint="Check the path (`kprov config show` shows the mapping a run uses).",
+        )
     journal = MappingJournal(settings.mapping_path)
     latest = {e.external_user_id: e for e in journal.entries()}
     for notice in journal.torn_notice():  # read without the lock: never repaired here

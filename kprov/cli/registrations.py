@@ -39,12 +39,13 @@ def list_registrations(
     Examples:
       kprov registrations list --instance alg1-p3 --json
     """
+    from kprov.cli.instances import known_instance_id
     from kprov.state.registry import Registry
 
     settings = globals_of(ctx).settings()
     registry = Registry.open(settings.state_dir)
     record = registry.instance_index.find(instance)
-    instance_id = record.instance_id if record else instance
+    instance_id = record.instance_id if record else known_instance_id(instance)
     rows = [
         {
             "external_user_id": r.external_user_id,

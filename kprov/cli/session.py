@@ -138,6 +138,7 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
 
     from kprov.cli.builtin_sandbox import (
         SERVER_STATE_NAME,
+        moved_port_note,
         port_held_error,
         probe_sandbox_port,
     )
@@ -150,7 +151,7 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
     if probe.is_sandbox:
         return  # `kprov sandbox serve` (or another command's sandbox) is already there
     if probe.listening:
-        raise port_held_error(host, port, probe.answer)
+        raise port_held_error(host, port, probe.answer, has_state=_has_owner(settings))
     from kprov.config import SANDBOX_API_KEY, SANDBOX_API_SECRET
     from kprov.sandbox.server import SandboxHTTPServer
     from kprov.sandbox.store import SandboxStore
@@ -167,7 +168,14 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
         raise ConfigError(
             f"cannot start the built-in sandbox on {host}:{port}: {exc.strerror}",
             hint=f"Pick a free port: export KPROV_SANDBOX_PORT={port + 1} (or start one "
-            "yourself with `kprov sandbox serve --port N`).",
+            "yourself with `kprov sandbox serve --port N`)."
+            + moved_port_note(port, _has_owner(settings)),
         ) from None
     _embedded_server = server
     atexit.register(server.stop)
+
+
+def _has_owner(settings: Settings) -> bool:
+    from kprov.state.owner import OWNER_FILE
+
+    return (settings.state_dir / OWNER_FILE).exists()

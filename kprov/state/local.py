@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kprov.errors import InputError
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
-from kprov.state.owner import PLAIN_IDS, check_owner
-from kprov.state.registry import Registry
+from kprov.state.owner import PLAIN_IDS, check_owner, registry_holds_records
+from kprov.state.registry import REGISTRY_FILES, Registry
 
 
 @dataclass
@@ -40,11 +41,18 @@ def open_local_state(
 ) -> Iterator[LocalState]:
     """Hold the locks, load (and repair) the mapping and the registry, close them after.
 
-    Raises LockHeldError (exit 5) when another run holds either lock, ConfigError (exit 3)
+    Raises InputError (exit 2) when a mapping outside the state directory names a folder that
+    does not exist, LockHeldError (exit 5) when another run holds either lock, ConfigError (exit 3)
     when a file is not a kprov journal or is damaged (left untouched), or when *owner* (the
     API, its key, how ids are made) is not the state's (``state.owner``), StorageError (exit 9)
     when the filesystem refuses (symlinks, a directory others can write, EACCES, EROFS, ...).
     """
+    if mapping_path.parent != state_dir and not mapping_path.parent.is_dir():
+        raise InputError(
+            f"the mapping's folder {mapping_path.parent} does not exist; nothing was sent",
+            hint="Create it first, or fix --mapping / KPROV_MAPPING (kprov does not create "
+            "folders a typo could name).",
+        )
     journal = MappingJournal(mapping_path)
     journal.check()  # a mistyped --mapping is refused before even a lock file is made beside it
     with StateLock(state_dir, timeout=lock_timeout, command=command, mapping_path=mapping_path):
@@ -52,7 +60,8 @@ def open_local_state(
             mapping = journal.load(repair=True)
             if owner:
                 inferred = ("hashed" if mapping.sis_of else PLAIN_IDS) if len(mapping) else ""
-                check_owner(state_dir, owner, inferred_ids=inferred)
+                empty = not len(mapping) and not registry_holds_records(state_dir, REGISTRY_FILES)
+                check_owner(state_dir, owner, inferred_ids=inferred, empty=empty)
             registry = Registry.open(state_dir, repair=True)
             try:
                 state = LocalState(journal, mapping, registry)

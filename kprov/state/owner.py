@@ -37,12 +37,16 @@ def _describe(key: str, value: str) -> str:
     return value
 
 
-def check_owner(state_dir: Path, owner: Mapping[str, str], *, inferred_ids: str = "") -> None:
+def check_owner(
+    state_dir: Path, owner: Mapping[str, str], *, inferred_ids: str = "", empty: bool = False
+) -> None:
     """Record *owner* on first use; afterwards refuse (exit 3) a writer that differs.
 
     *owner* holds what the caller knows: ``base_url``, ``api_key``, and ``ids`` when it
     creates or plans accounts. *inferred_ids* describes the ids of a state made before owners
-    were recorded (from its mapping), so an old state is not adopted the wrong way.
+    were recorded (from its mapping), so an old state is not adopted the wrong way. An *empty*
+    state (nothing in its mapping or registry) records nothing another setup could falsify,
+    so it takes the new owner: a first run with a mistyped URL or key binds nothing.
     """
     path = state_dir / OWNER_FILE
     try:
@@ -54,7 +58,9 @@ def check_owner(state_dir: Path, owner: Mapping[str, str], *, inferred_ids: str 
             f"{path} cannot be read ({exc}); it says which API this state belongs to",
             hint="Restore it from a backup, or remove it if you are sure which API this is.",
         ) from None
-    if not recorded and inferred_ids:
+    if empty:
+        recorded = {}
+    elif not recorded and inferred_ids:
         recorded = {"ids": inferred_ids}
     for key, value in owner.items():
         theirs = recorded.get(key)
@@ -90,3 +96,18 @@ def _remedy(key: str) -> str:
         "Give each API (and each API key) its own state directory: set KPROV_STATE_DIR per "
         "job, or use the profile's default directory. The sandbox never shares production's."
     )
+
+
+def registry_holds_records(state_dir: Path, names: tuple[str, ...]) -> bool:
+    """Whether any registry journal has a line past its header (a torn one counts too)."""
+    for name in names:
+        try:
+            with (state_dir / name).open("rb") as handle:
+                handle.readline()
+                if handle.readline():
+                    return True
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True  # cannot tell: assume it holds records, so the check stays strict
+    return any(state_dir.glob("*.torn-*"))

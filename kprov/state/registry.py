@@ -196,6 +196,9 @@ class RegistrationJournal(CsvJournal):
         self.record(replace(record, created_at=now_iso(), status=REMOVED), index)
 
 
+REGISTRY_FILES = ("instances.csv", "registrations.csv")  # the instance and registration journals
+
+
 @dataclass
 class Registry:
     """The instance and registration journals of one state directory, loaded together.
@@ -215,8 +218,8 @@ class Registry:
     @classmethod
     def open(cls, state_dir: Path, *, repair: bool = False) -> Registry:
         """Load both journals; *repair* torn tails only under the state lock."""
-        instances = InstanceJournal(state_dir / "instances.csv")
-        registrations = RegistrationJournal(state_dir / "registrations.csv")
+        instances = InstanceJournal(state_dir / REGISTRY_FILES[0])
+        registrations = RegistrationJournal(state_dir / REGISTRY_FILES[1])
         return cls(
             instances,
             registrations,

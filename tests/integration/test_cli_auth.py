@@ -96,9 +96,28 @@ def test_login_reads_the_secret_from_stdin_and_refuses_without_keyring(
 
 
 def test_login_refuses_a_wrong_secret_before_storing(sandbox_env: Sandbox) -> None:
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)  # the isolated_env fixture puts the fail backend back after
     result = run_cli("auth", "login", "--secret-stdin", input="wrong\n")
     assert result.exit_code == 3
     assert "refused" in result.stderr
+    assert memory.store == {}
+
+
+def test_login_without_a_keyring_says_so_before_asking_for_the_secret(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a headless box nobody should type a secret only to hear it cannot be stored."""
+    import kprov.cli.auth as auth_cli
+
+    asked: list[str] = []
+    monkeypatch.setattr(auth_cli, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(auth_cli.typer, "prompt", lambda text, **kw: asked.append(text) or "s")
+    writes = sandbox_env.write_requests()
+    result = run_cli("auth", "login")
+    assert result.exit_code == 3, result.output
+    assert "no usable keyring" in result.stderr and "KPROV_API_SECRET_FILE" in result.stderr
+    assert asked == [] and sandbox_env.write_requests() == writes
 
 
 def test_version_names_kprov_python_and_the_platform() -> None:
@@ -121,6 +140,7 @@ def test_unreachable_host_fails_within_two_seconds_naming_host_and_port(
     env.update(
         KPROV_BASE_URL=f"http://127.0.0.1:{port}/v0", KPROV_API_KEY="k", KPROV_API_SECRET="s"
     )
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"  # login needs a keyring
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "kprov", *command],

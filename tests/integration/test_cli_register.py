@@ -169,6 +169,30 @@ def test_instances_create_is_idempotent_by_key_and_refuses_emails(sandbox_env: S
     assert got["name"] == "Alg I"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("registrations", "list", "--instance", "alg1"),
+        ("instances", "get", "alg1"),
+        ("instances", "delete", "alg1", "--yes"),
+    ],
+)
+def test_a_mistyped_instance_key_is_named_unknown_not_an_empty_class_or_a_bad_id(
+    sandbox_env: Sandbox, command: tuple[str, ...]
+) -> None:
+    """`alg1` for `alg`: not "0 registrations" (exit 0), nor "not a UUID ... state files"."""
+    assert (
+        run_cli("instances", "create", "--graph-id", "g", "--name", "A", "--key", "alg").exit_code
+        == 0
+    )
+    requests = sum(sandbox_env.requests().values())
+    result = run_cli(*command)
+    assert result.exit_code == 2, result.output
+    assert "no learning instance with the key 'alg1'" in result.stderr
+    assert "instances list" in result.stderr and "state files" not in result.stderr
+    assert sum(sandbox_env.requests().values()) == requests
+
+
 def test_inline_register_then_unregister_exactly_the_named_ones(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:

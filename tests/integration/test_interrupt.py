@@ -57,6 +57,7 @@ def test_sigint_stops_sending_records_what_was_answered_and_exits_130(
         assert stopped_in < 3.0, stopped_in
         assert box.requests()["POST /batch"] <= at_signal + 2  # at most what was in flight
         assert "stopping" in err and "Traceback" not in err
+        assert "error: interrupted: nothing more was sent" in err  # not "before sending": it did
         mapping = MappingJournal(state_dir / "mapping.csv").load().account_of
         assert mapping == server_accounts(box)  # every answer received was recorded
         assert 0 < len(mapping) < PEOPLE

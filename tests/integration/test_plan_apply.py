@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shlex
 import uuid
 from pathlib import Path
 
@@ -46,6 +48,24 @@ def test_a_saved_plan_names_its_people_and_is_applied_exactly(
     assert sandbox_env.write_requests() == writes + 3  # one batch, one registration, one removal
     rows = {(r["external_user_id"], r["outcome"]) for r in csv.DictReader(report.open())}
     assert ("a-0", "removed") in rows and ("a-new", "registered") in rows
+
+
+def test_the_command_a_saved_plan_suggests_applies_it_whatever_the_current_profile(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--plan --out` prints how to apply the plan; pasted as printed, it must work even when
+    the config file's current profile is another one (it names the plan's profile)."""
+    semester = changed_night(tmp_path, sandbox_env)
+    plan_file = tmp_path / "tonight's plan.json"
+    shown = run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    suggested = re.search(r"apply it with `(.+)`", shown.stderr)  # type: ignore[attr-defined]
+    assert suggested is not None, shown.stderr  # type: ignore[attr-defined]
+    argv = shlex.split(suggested.group(1))
+    assert argv[:3] == ["kprov", "--profile", "default"] and argv[-1] == str(plan_file)
+    monkeypatch.setenv("KPROV_PROFILE", "someone-elses")  # what a current profile would do
+    applied = run_cli(*argv[1:])
+    assert applied.exit_code == 0, applied.output  # type: ignore[attr-defined]
+    assert sandbox_env.enrolments() == semester.expected()
 
 
 def test_a_plan_made_before_another_run_is_stale_and_sends_nothing(

@@ -179,7 +179,27 @@ def test_a_port_held_by_another_http_service_is_named_and_sent_nothing(
     assert done.returncode == 3
     assert f"127.0.0.1:{port}" in done.stderr and "KPROV_SANDBOX_PORT=" in done.stderr
     assert "HTTP 200, text/html" in done.stderr and "<html>" not in done.stderr
+    assert "sandbox reset" not in done.stderr  # no state yet: a new port is all it takes
     assert seen == ["GET /_sandbox/stats"]  # the probe, and nothing else
+
+
+def test_the_advice_for_a_held_port_works_when_the_sandbox_already_has_state(
+    bare_env: dict[str, str], html_server: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """The state names the URL it was made with, so a new port alone would be refused (exit 3,
+    "another setup"): the advice says to reset first, and following it works."""
+    assert kprov(bare_env, "sandbox", "sample", str(tmp_path / "try")).returncode == 0
+    manifest = str(tmp_path / "try" / "semester.yaml")
+    assert kprov(bare_env, "--profile", "sandbox", "sync", manifest).returncode == 0
+    held, _ = html_server
+    env = {**bare_env, "KPROV_SANDBOX_PORT": str(held)}
+    refused = kprov(env, "--profile", "sandbox", "auth", "status")
+    assert refused.returncode == 3 and "kprov sandbox reset --yes" in refused.stderr
+    moved = {**bare_env, "KPROV_SANDBOX_PORT": str(free_port())}
+    assert kprov(moved, "sandbox", "reset", "--yes").returncode == 0
+    again = kprov(moved, "--profile", "sandbox", "sync", manifest, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["created"] == 30
 
 
 def test_a_port_held_by_a_silent_listener_is_named_quickly(bare_env: dict[str, str]) -> None:

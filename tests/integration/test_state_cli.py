@@ -104,6 +104,43 @@ def test_a_mistyped_mapping_option_leaves_the_sis_export_untouched(
     assert sandbox_env.requests() == {}
 
 
+def test_a_mapping_in_a_mistyped_folder_is_refused_not_started_afresh_there(
+    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--mapping /var/lib/kporv/prod/mapping.csv` must not create that folder and a new,
+    empty mapping in it (every account would be looked up or created again)."""
+    roster = write_roster(tmp_path / "r.csv", ["s1"])
+    typo = tmp_path / "kporv" / "mapping.csv"
+    result = run_cli("accounts", "import", str(roster), "--mapping", str(typo))
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert f"the mapping's folder {typo.parent} does not exist" in result.stderr  # type: ignore[attr-defined]
+    monkeypatch.setenv("KPROV_MAPPING", str(typo))
+    assert run_cli("accounts", "import", str(roster), "--dry-run").exit_code == 2
+    assert not typo.parent.exists() and sandbox_env.requests() == {}
+    typo.parent.mkdir(mode=0o700)
+    assert run_cli("accounts", "import", str(roster)).exit_code == 0
+    assert MappingJournal(typo).load().account_of.keys() == {"s1"}
+
+
+def test_exporting_a_mistyped_mapping_path_is_an_error_not_an_empty_mapping(
+    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPROV_BASE_URL", "https://api.example.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "k")
+    fresh = run_cli("mapping", "export")  # the default mapping before any run: empty, fine
+    assert (fresh.exit_code, fresh.stdout) == (
+        0,
+        "external_user_id,account_id,created_at,sis_id,status\n",
+    )  # type: ignore[attr-defined]
+    typo = tmp_path / "mapings.csv"
+    flagged = run_cli("mapping", "export", "--mapping", str(typo))
+    assert flagged.exit_code == 2 and flagged.stdout == ""  # type: ignore[attr-defined]
+    assert f"--mapping {typo}: no such mapping file" in flagged.stderr  # type: ignore[attr-defined]
+    monkeypatch.setenv("KPROV_MAPPING", str(typo))
+    from_env = run_cli("mapping", "export", "--format", "json")
+    assert from_env.exit_code == 2 and "KPROV_MAPPING" in from_env.stderr  # type: ignore[attr-defined]
+
+
 def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
@@ -192,6 +229,32 @@ def test_a_state_directory_is_refused_by_another_api_and_by_other_ids(
     assert {k: v for k, v in after.items() if k != "lock"} == {
         k: v for k, v in before.items() if k != "lock"
     }
+
+
+def test_a_first_run_that_recorded_nothing_binds_its_state_to_no_api(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    closed_port: int,
+) -> None:
+    """A first run with a mistyped URL (or a wrong key) records nothing: fixing the typo must
+    not meet "the state belongs to another setup". Once the state holds records, it does."""
+    roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
+    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
+    assert run_cli("accounts", "import", str(roster)).exit_code == 4
+    monkeypatch.setenv("KPROV_API_KEY", "a-mistyped-key")
+    monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
+    assert run_cli("accounts", "import", str(roster)).exit_code == 3  # the key is refused
+    assert (state_dir / "owner.json").exists() and not (state_dir / "mapping.csv").exists()
+    monkeypatch.setenv("KPROV_API_KEY", sandbox_env.env()["KPROV_API_KEY"])
+    fixed = run_cli("accounts", "import", str(roster))
+    assert fixed.exit_code == 0, fixed.output  # type: ignore[attr-defined]
+    owner = json.loads((state_dir / "owner.json").read_text())
+    assert owner["base_url"] == sandbox_env.base_url.rstrip("/")
+    monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
+    moved = run_cli("accounts", "import", str(roster), "--dry-run")
+    assert moved.exit_code == 3 and "another setup" in moved.stderr  # type: ignore[attr-defined]
 
 
 def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(

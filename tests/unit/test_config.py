@@ -223,3 +223,26 @@ def test_removing_the_current_profile_leaves_none_current(tmp_path: Path) -> Non
     config.save()
     again = ConfigFile(tmp_path / "c.yaml")
     assert list(again.profiles) == ["b"] and again.current_profile is None
+
+
+def test_a_mistyped_profile_is_called_unknown_and_the_known_ones_are_named(
+    tmp_path: Path,
+) -> None:
+    config = ConfigFile(tmp_path / "c.yaml")
+    config.add(Profile("prod", "https://api.example.test/v0", "k1"))
+    config.add(Profile("lab", "https://lab.example.test/v0", "k2"))
+    config.save()
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings(profile_option="prdo", env={"KPROV_CONFIG": str(config.path)})
+    message = caught.value.args[0]
+    assert f"{config.path} has no profile 'prdo' (it has: lab, prod)" in message
+    assert "base URL (KPROV_BASE_URL) and API key (KPROV_API_KEY)" in message
+    with pytest.raises(ConfigError) as first_time:
+        resolve_settings(env={"KPROV_CONFIG": str(tmp_path / "none.yaml")})
+    assert "no profile 'default': there is no config file" in first_time.value.args[0]
+    with pytest.raises(ConfigError) as half:
+        resolve_settings(
+            profile_option="prdo",
+            env={"KPROV_CONFIG": str(config.path), "KPROV_BASE_URL": "https://x.test/v0"},
+        )
+    assert half.value.args[0].endswith("the environment gives no API key (KPROV_API_KEY)")
