@@ -18,7 +18,7 @@ from typing import Any
 from kprov.api.answers import error_fields, parse_json, refusal_error
 from kprov.api.batch import MAX_BATCH, batch_request, read_batch_answer
 from kprov.api.claims import CreatedIds
-from kprov.api.errors import MalformedAnswer, error_for_status
+from kprov.api.errors import ApiError, MalformedAnswer, NotFound, error_for_status
 from kprov.api.ids import id_segment, same_id
 from kprov.api.models import (
     REGISTRATION_TYPES,
@@ -181,7 +181,12 @@ class KnewtonClient:
             )
             refusal.resent_after_unknown = resent
             raise refusal
-        raise error_for_status(answer.status)(
+        kind = error_for_status(answer.status)
+        if kind is NotFound and fields.body is None:
+            # An HTML page or an empty answer is a proxy's or a router's 404, not the API's
+            # "no such resource": never let it count as "already gone".
+            kind = ApiError
+        raise kind(
             fields.message,
             status=answer.status,
             error_id=fields.error_id,

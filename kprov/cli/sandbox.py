@@ -199,6 +199,7 @@ def serve(
       stall             API calls applied, then never answered
       stall-token       token requests never answered
       html              502/503 HTML pages from a proxy (not applied)
+      html-404          DELETE calls: a proxy's 404 HTML page (not applied)
       huge-retry-after  429 with Retry-After: 100000
       huge-rate-delay   429 with X-Knewton-Rate-Delay: 100000000 (ms)
     """

@@ -52,6 +52,7 @@ MODES: dict[str, str] = {
     "stall": "API calls applied, then never answered",
     "stall-token": "token requests never answered",
     "html": "502/503 HTML pages from a 'proxy' (nothing applied)",
+    "html-404": "DELETE calls answered by a 'proxy' 404 HTML page (nothing applied)",
     "huge-retry-after": "429 with Retry-After: 100000",
     "huge-rate-delay": "429 token-limited with X-Knewton-Rate-Delay: 100000000 (ms)",
 }
@@ -212,6 +213,8 @@ class Hostility:
         if self.fires("html"):
             status, phrase = self.pick([(502, "Bad Gateway"), (503, "Service Unavailable")])
             return Reply(status, PROXY_PAGE.format(status=status, phrase=phrase))
+        if label.startswith("DELETE ") and self.fires("html-404"):
+            return Reply(404, PROXY_PAGE.format(status=404, phrase="Not Found"))
         if self.fires("echo"):
             text = echo_text(headers, raw)
             return Reply(

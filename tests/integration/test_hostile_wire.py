@@ -211,3 +211,32 @@ def test_a_registration_id_given_twice_is_never_recorded_for_another_person(
     assert "Traceback" not in result.stdout + result.stderr  # type: ignore[attr-defined]
     registered = {(ext, kind) for ext, _, kind in wire.enrolments()}
     assert ("t-1", "instructor") in registered  # never deleted in someone else's name
+
+
+@pytest.mark.parametrize("wire", ["html-404"], indirect=True)
+def test_a_proxy_404_page_never_counts_as_already_removed(
+    wire: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    """The API's JSON 404 means "already gone"; a proxy's HTML 404 page says nothing about
+    the registration, which was recorded as removed while it stayed on the server."""
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(
+        "instances:\n  - key: c1\n    name: Class one\n    graph_id: gref-demo\n"
+        "    people:\n      - instructors: [t-1]\n      - learners: [s-1, s-2]\n",
+        encoding="utf-8",
+    )
+    assert run_cli("sync", str(manifest)).exit_code == 0  # type: ignore[attr-defined]
+    manifest.write_text(manifest.read_text().replace("[s-1, s-2]", "[s-2]"), encoding="utf-8")
+    prune = ("sync", str(manifest), "--prune", "--max-removals", "100%")
+    result = run_cli(*prune)
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    assert "an HTML page, not an API answer: 404 Not Found" in output
+    assert ("s-1", "Class one", "learner") in wire.enrolments()
+    assert ",s-1," in (state_dir / "registrations.csv").read_text(encoding="utf-8")
+    assert "removed" not in (state_dir / "registrations.csv").read_text(encoding="utf-8")
+
+    wire.server.hostile.modes.clear()
+    result = run_cli(*prune)  # the rerun removes it for real
+    assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert ("s-1", "Class one", "learner") not in wire.enrolments()
