@@ -17,7 +17,8 @@ from typing import Any
 
 from kprov.api.answers import error_fields, parse_json, refusal_error
 from kprov.api.batch import MAX_BATCH, batch_request, read_batch_answer
-from kprov.api.errors import MalformedAnswer, error_for_status
+from kprov.api.claims import CreatedIds
+from kprov.api.errors import ApiError, MalformedAnswer, NotFound, error_for_status
 from kprov.api.ids import id_segment, same_id
 from kprov.api.models import (
     REGISTRATION_TYPES,
@@ -79,6 +80,7 @@ class KnewtonClient:
         self.pacer = pacer or Pacer(clock=clock, sleep=sleep or time.sleep)
         self.cancel = cancel or threading.Event()
         self._test_accounts = test_accounts
+        self._created = CreatedIds()  # no created id may name two resources
         self.transport = Transport(
             pacer=self.pacer,
             scrubber=self.scrubber,
@@ -179,7 +181,12 @@ class KnewtonClient:
             )
             refusal.resent_after_unknown = resent
             raise refusal
-        raise error_for_status(answer.status)(
+        kind = error_for_status(answer.status)
+        if kind is NotFound and fields.body is None:
+            # An HTML page or an empty answer is a proxy's or a router's 404, not the API's
+            # "no such resource": never let it count as "already gone".
+            kind = ApiError
+        raise kind(
             fields.message,
             status=answer.status,
             error_id=fields.error_id,
@@ -202,6 +209,14 @@ class KnewtonClient:
                 "the answer is not a JSON object", status=answer.status, method=method, path=path
             )
         return body
+
+    def known_registration(
+        self, registration_id: str, registration_type: str, account_id: str, instance_id: str
+    ) -> None:
+        """A registration id recorded by an earlier run: an answer that gives it to another
+        registration is then refused too. For the core to call with its registry's rows."""
+        request = (registration_type, account_id, instance_id)
+        self._created.known("registration", registration_id, request)
 
     def _creation_headers(self) -> dict[str, str]:
         return {"X-Knewton-Test": "true"} if self._test_accounts else {}
@@ -309,6 +324,7 @@ class KnewtonClient:
         where = {"method": "POST", "path": "/learning-instances"}
         answer = self._request("POST", "/learning-instances", body=body, known=[name, graph_id])
         instance = LearningInstance.from_answer(self._object(answer, **where), **where)
+        self._created.claim("learning instance", instance.id, tuple(body.items()), where)
         if answer.resent_after_unknown:
             # An earlier attempt may have created one too; the API cannot list instances.
             instance = replace(instance, possible_duplicate=True)
@@ -356,9 +372,14 @@ class KnewtonClient:
         )
         registration = Registration.from_answer(self._object(answer, **where), **where)
         for key, sent in body.items():
-            answered = getattr(registration, "type" if key == "type" else key)
-            if answered and not same_id(answered, sent):
+            answered = getattr(registration, key)
+            if not answered:
+                # The reference documents all three as answered: without them, nothing
+                # says this id is the registration asked for (and not one to delete later).
+                raise MalformedAnswer(f"the answer does not name its {key}", **where)
+            if not same_id(answered, sent):
                 raise MalformedAnswer(f"the answer's {key} is not the one sent", **where)
+        self._created.claim("registration", registration.id, tuple(body.values()), where)
         return registration
 
     def get_registration(self, registration_id: str, as_user: str | None = ADMIN) -> Registration:

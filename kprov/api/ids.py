@@ -14,8 +14,8 @@ from kprov.api.errors import MalformedAnswer
 from kprov.errors import InputError
 
 # Any version (older ids are time-based), canonical 8-4-4-4-12 form only: no braces, urn: or
-# bare hex, which uuid.UUID() would also accept.
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# bare hex, which uuid.UUID() would also accept; \Z, as "$" would also take a trailing newline.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
 def is_uuid(value: object) -> bool:

@@ -10,6 +10,7 @@ line or a result. Scrub first, truncate after: a cut token is still a leak.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import threading
@@ -25,8 +26,16 @@ _SECRET_KEYS = frozenset(
 
 
 def _variants(secret: str) -> set[str]:
-    """The forms a secret takes on the wire: as is, form/URL-encoded, JSON-escaped."""
+    """The forms a secret takes on the wire: as is, form/URL-encoded, JSON-escaped, and
+    HTML-escaped (a proxy's error page quoting it; ``--debug`` logs such a page as sent)."""
     forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    forms |= {
+        html.escape(secret, quote=False),
+        html.escape(secret),
+        html.escape(secret).replace("&#x27;", "&#39;"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),  # PHP's json_encode escapes "/"
+    }
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 

@@ -6,14 +6,21 @@ with the scrubber the moment it arrives, so an echo of it is never printed.
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from kprov.api.answers import error_fields, parse_json
 from kprov.api.errors import (
+    ApiError,
     AuthenticationError,
     MalformedAnswer,
+    NetworkError,
+    RateLimited,
+    RedirectRefused,
+    ServerWaitTooLong,
     TokenRefused,
     error_for_status,
 )
@@ -26,6 +33,10 @@ TOKEN_REFRESH_MARGIN = 30.0  # seconds before expiry at which a token is renewed
 TOKEN_PATH = "/oauth/token"
 IN_SLOT_LOCK_WAIT = 0.05  # seconds a slot holder waits for another thread's renewal
 _WHERE = {"method": "POST", "path": TOKEN_PATH}
+MAX_LIFETIME = 10 * 365 * 86400.0  # seconds; a longer (or infinite) expires_in reads as this
+# Refresh failures after which the client-credentials grant would fail the same way.
+_UNREACHABLE = (NetworkError, RateLimited, RedirectRefused, ServerWaitTooLong)
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+\Z")  # visible ASCII, no space, no CR/LF
 
 
 class TokenCache:
@@ -105,8 +116,12 @@ class TokenCache:
             try:
                 form = {"grant_type": "refresh_token", "refresh_token": old.refresh_token}
                 return self._request(form, user, paced)
-            except (AuthenticationError, TokenRefused):
-                pass  # the refresh token expired too: start again from the client credentials
+            except _UNREACHABLE:
+                raise  # the token endpoint itself is out of reach: a second grant would be too
+            except ApiError:
+                # The refresh token expired, or its answer was refused, unusable or named
+                # someone else: start again from the client credentials, never fail the item.
+                pass
         form = {"grant_type": "client_credentials"}
         scope = user if user is not None else self._admin_scope
         if scope:
@@ -157,15 +172,17 @@ class TokenCache:
                 self._scrubber.add(value)  # before anything else can print it
         if not isinstance(access, str) or not access.strip():
             raise MalformedAnswer("the token answer has no access_token", status=status, **_WHERE)
-        if refresh is not None and not isinstance(refresh, str):
-            refresh = None
-        expires_in = body.get("expires_in")
-        if isinstance(expires_in, str) and expires_in.strip().isdigit():
-            expires_in = int(expires_in)
+        if not _TOKEN_TEXT.match(access):
+            # It goes into a header: a CR/LF would split it, non-ASCII would not encode.
+            raise MalformedAnswer(
+                "the token answer's access_token is not a printable ASCII token",
+                status=status,
+                **_WHERE,
+            )
+        if refresh is not None and not (isinstance(refresh, str) and _TOKEN_TEXT.match(refresh)):
+            refresh = None  # unusable: renew from the client credentials instead
         renew_at = None
-        lifetime = 0.0
-        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-            lifetime = float(expires_in)
+        lifetime = _lifetime(body.get("expires_in"))
         if lifetime > 0:
             # Renew a little before expiry: 30 s, or a tenth of a short lifetime.
             renew_at = self._clock() + lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 10)
@@ -183,3 +200,21 @@ class TokenCache:
         if not isinstance(named, str):
             named = body.get("scope") if isinstance(body.get("scope"), str) else None
         return Token(access, refresh or None, renew_at, account_id, named)
+
+
+def _lifetime(expires_in: object) -> float:
+    """Seconds a token lives, from ``expires_in`` of any shape; 0 when unknown.
+
+    Whatever the server wrote (a string, a negative number, NaN, a 400-digit integer that no
+    float holds) ends as a finite number: an absurd one must never stop the run.
+    """
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        digits = expires_in.strip()
+        expires_in = int(digits) if len(digits) <= 12 else int(MAX_LIFETIME)
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return 0.0
+    if isinstance(expires_in, int):
+        return float(min(max(expires_in, 0), int(MAX_LIFETIME)))
+    if math.isnan(expires_in) or expires_in <= 0:
+        return 0.0
+    return min(expires_in, MAX_LIFETIME)

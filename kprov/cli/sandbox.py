@@ -174,10 +174,15 @@ def serve(
       wrong-id          a batch item names an external id that was not requested
       dup-id            two batch items carry the same account id
       bad-uuid          ids in answers are not UUIDs
+      newline-id        ids in answers: a UUID and a trailing newline
       climbing-id       created instance/registration ids like ../accounts/<id>
       missing-id        answers without their id
+      reused-id         created registrations: the first registration id, again
       collide           accounts/current: one account, without external_user_id, to all
       collide-token     token answers: one account_id (the first handed out) for all
+      token-crlf        token answers: an access_token with CR/LF and non-ASCII
+      token-expiry      token answers: an absurd expires_in (400 digits, text...)
+      refresh-fail      refresh grants answered 500, 422 or 200 without a token
       refuse            trap 422/409 refusals of registrations and accounts (not applied)
       dialect-verbose   real refusals worded in long sentences
       dialect-terse     real refusals worded in few words
@@ -185,6 +190,7 @@ def serve(
       echo              API errors (400) echo the Authorization header and the body
       echo-html         the same echo as a text/html page
       echo-token        token errors (400) echo the Basic credentials and the form
+      echo-token-html   the same echo as an HTML page (escaping what it quotes)
       redirect          API calls answered 307 to another host (https or http)
       redirect-token    token requests answered 307 to another host
       trickle           API answers sent one byte per --trickle-interval
@@ -193,6 +199,7 @@ def serve(
       stall             API calls applied, then never answered
       stall-token       token requests never answered
       html              502/503 HTML pages from a proxy (not applied)
+      html-404          DELETE calls: a proxy's 404 HTML page (not applied)
       huge-retry-after  429 with Retry-After: 100000
       huge-rate-delay   429 with X-Knewton-Rate-Delay: 100000000 (ms)
     """

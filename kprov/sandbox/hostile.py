@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import json
 import random
 import threading
@@ -26,10 +27,15 @@ MODES: dict[str, str] = {
     "wrong-id": "a batch item names an external id that was not requested",
     "dup-id": "two batch items carry the same account id",
     "bad-uuid": "ids in answers are not UUIDs",
+    "newline-id": "ids in answers are UUIDs followed by a newline (a regex's '$' takes them)",
     "climbing-id": "created instance/registration ids climb out of their path (../accounts/<id>)",
     "missing-id": "answers lack their id (created items, accounts/current, batch items)",
+    "reused-id": "created registrations answer the id of the first one handed out",
     "collide": "GET /accounts/current answers one account, without external_user_id, to all",
     "collide-token": "token answers carry one account_id (the first handed out) for every user",
+    "token-crlf": "token answers carry an access_token with CR/LF and non-ASCII in it",
+    "token-expiry": "token answers carry an absurd expires_in (a 400-digit number, text...)",
+    "refresh-fail": "refresh_token grants answered 500, 422 or 200 without an access_token",
     "refuse": "refuse registrations and account creations with trap 422/409 (nothing applied)",
     "dialect-verbose": "word real refusals another way (long sentences)",
     "dialect-terse": "word real refusals another way (few words)",
@@ -37,6 +43,7 @@ MODES: dict[str, str] = {
     "echo": "API error answers (400) echo the Authorization header, credentials and body",
     "echo-html": "the same echo, as a text/html page",
     "echo-token": "token answers (400) echo the Basic credentials and the form body",
+    "echo-token-html": "the same echo, as an HTML page that escapes what it quotes",
     "redirect": "API calls answered 307 to another host (https or plain http)",
     "redirect-token": "token requests answered 307 to another host",
     "trickle": "API answers (headers and body) sent one byte every trickle interval",
@@ -45,6 +52,7 @@ MODES: dict[str, str] = {
     "stall": "API calls applied, then never answered",
     "stall-token": "token requests never answered",
     "html": "502/503 HTML pages from a 'proxy' (nothing applied)",
+    "html-404": "DELETE calls answered by a 'proxy' 404 HTML page (nothing applied)",
     "huge-retry-after": "429 with Retry-After: 100000",
     "huge-rate-delay": "429 token-limited with X-Knewton-Rate-Delay: 100000000 (ms)",
 }
@@ -184,6 +192,17 @@ class Hostility:
             return self._redirect("/v0/oauth/token")
         if self.fires("echo-token"):
             return Reply(400, {"message": echo_text(headers, raw), "error_id": "echo"})
+        if self.fires("echo-token-html"):
+            text = html.escape(echo_text(headers, raw))
+            return Reply(400, f"<html><head><title>400 Bad Request</title></head><p>{text}</p>")
+        if b"grant_type=refresh_token" in raw and self.fires("refresh-fail"):
+            return self.pick(
+                [
+                    Reply(500, PROXY_PAGE.format(status=500, phrase="Internal Server Error")),
+                    Reply(422, {"message": "refresh_token already used", "error_id": "reuse"}),
+                    Reply(200, {"token_type": "bearer", "expires_in": 3599}),
+                ]
+            )
         return None
 
     def before_api(
@@ -194,6 +213,8 @@ class Hostility:
         if self.fires("html"):
             status, phrase = self.pick([(502, "Bad Gateway"), (503, "Service Unavailable")])
             return Reply(status, PROXY_PAGE.format(status=status, phrase=phrase))
+        if label.startswith("DELETE ") and self.fires("html-404"):
+            return Reply(404, PROXY_PAGE.format(status=404, phrase="Not Found"))
         if self.fires("echo"):
             text = echo_text(headers, raw)
             return Reply(
@@ -202,7 +223,7 @@ class Hostility:
                 {"X-Echo-Authorization": headers.get("Authorization", "")},
             )
         if self.fires("echo-html"):
-            text = echo_text(headers, raw)
+            text = html.escape(echo_text(headers, raw))  # as a real error page quotes it
             return Reply(400, f"<html><head><title>400 {text}</title></head><body>{text}</body>")
         if self.fires("huge-retry-after"):
             return Reply(
@@ -252,7 +273,12 @@ class Hostility:
         return None
 
     def distort_token(self, answer: dict[str, Any], account_id: str) -> dict[str, Any]:
-        """``collide-token``: every token answer names the first account it ever named."""
+        """``collide-token``: every token answer names the first account it ever named;
+        ``token-crlf`` / ``token-expiry``: fields no header or clock can take as they are."""
+        if self.fires("token-crlf"):
+            answer = {**answer, "access_token": answer["access_token"] + "\r\nX-Injected: é"}
+        if self.fires("token-expiry"):
+            answer = {**answer, "expires_in": self.pick([int("9" * 400), "soon", -5, None])}
         if not self.fires("collide-token"):
             return answer
         return {**answer, "account_id": self._collide("collide-token", account_id)}
@@ -280,6 +306,11 @@ class Hostility:
             del answer["id"]
         elif self.fires("bad-uuid"):
             answer["id"] = "id-" + str(answer["id"])[:8]
+        elif self.fires("newline-id"):
+            answer["id"] = str(answer["id"]) + "\n"
+        elif label == "POST /registrations" and self.fires("reused-id"):
+            # A cache keyed on the path: a later removal would delete someone else's.
+            answer["id"] = self._collide("reused-id", answer["id"])
         elif label in ("POST /registrations", "POST /learning-instances") and self.fires(
             "climbing-id"
         ):
@@ -298,6 +329,9 @@ class Hostility:
             created[1]["account_id"] = created[0]["account_id"]
         if self.fires("bad-uuid") and created:
             created[-1]["account_id"] = "acct-" + str(created[-1]["account_id"])[:8]
+        if self.fires("newline-id"):
+            for body in created:
+                body["account_id"] = str(body["account_id"]) + "\n"
         if self.fires("missing-id") and created:
             del created[-1]["account_id"]
         drop_ids = self.fires("noid")
