@@ -4,7 +4,8 @@ A server (or a cache keyed on the path) that answers one registration id for thr
 registrations would have kprov record it three times, and a later removal of one person
 DELETE another's registration. Each created id is claimed by the request that created it;
 an answer giving that id to another request is refused. The same request answered twice (a
-resend after a lost answer) may keep its id.
+resend after a lost answer) may keep its id. Ids recorded by earlier runs are the core's to
+check (the registry knows them: ``RegistrationIndex.holder_of``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ class CreatedIds:
             raise MalformedAnswer(
                 f"the answer gives a {kind} id already given to another {kind}", **where
             )
-
-    def known(self, kind: str, known_id: str, request: tuple[Any, ...]) -> None:
-        """An id recorded earlier (by a previous run), so that no answer may reuse it."""
-        with self._lock:
-            self._owner.setdefault((kind, known_id.lower()), _key(request))
 
 
 def _key(request: tuple[Any, ...]) -> tuple[Any, ...]:

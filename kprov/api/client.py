@@ -210,14 +210,6 @@ class KnewtonClient:
             )
         return body
 
-    def known_registration(
-        self, registration_id: str, registration_type: str, account_id: str, instance_id: str
-    ) -> None:
-        """A registration id recorded by an earlier run: an answer that gives it to another
-        registration is then refused too. For the core to call with its registry's rows."""
-        request = (registration_type, account_id, instance_id)
-        self._created.known("registration", registration_id, request)
-
     def _creation_headers(self) -> dict[str, str]:
         return {"X-Knewton-Test": "true"} if self._test_accounts else {}
 

@@ -165,6 +165,12 @@ _NOT_OURS = (
 )
 
 
+_ID_HELD = (
+    "the server answered a registration id kprov already holds for another registration "
+    "({} as {}); nothing was recorded, and the next run asks again"
+)
+
+
 def register(
     api: ProvisioningApi,
     recorder: Recorder,
@@ -213,6 +219,15 @@ def register(
         return _stopped(error)
     except ApiError as error:
         return settled(Status.FAILED, str(error))
+    holder = recorder.registration_holding(registration_id) if registration_id else None
+    if holder is not None and (holder.account_id, holder.instance_id, holder.type) != (
+        account_id,
+        instance_id,
+        item.role,
+    ):
+        # One id, one registration: recording it twice would let a later removal of this
+        # person DELETE the other's registration. Unrecorded, it stays pending.
+        return settled(Status.FAILED, _ID_HELD.format(holder.external_user_id, holder.type))
     try:
         recorder.record_registration(
             account_id, instance_id, item.role, registration_id, item.external_id

@@ -8,6 +8,7 @@ know, as warnings for the CLI to print. Nothing here knows the terminal.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ def open_local_state(
             hint="Create it first, or fix --mapping / KPROV_MAPPING (kprov does not create "
             "folders a typo could name).",
         )
+    _refuse_a_new_mapping_beside_records(state_dir, mapping_path)
     journal = MappingJournal(mapping_path)
     journal.check()  # a mistyped --mapping is refused before even a lock file is made beside it
     with StateLock(state_dir, timeout=lock_timeout, command=command, mapping_path=mapping_path):
@@ -72,3 +74,18 @@ def open_local_state(
                 registry.close()
         finally:
             journal.close()
+
+
+def _refuse_a_new_mapping_beside_records(state_dir: Path, mapping_path: Path) -> None:
+    """A mapping named elsewhere that does not exist, for a state that already holds
+    registrations, is almost surely a stale or mistyped path: starting it afresh would look up
+    every account again. Starting one on purpose takes an empty file."""
+    if mapping_path.parent == state_dir or mapping_path.exists():
+        return
+    if registry_holds_records(state_dir, REGISTRY_FILES):
+        raise InputError(
+            f"the mapping {mapping_path} does not exist, but the state directory {state_dir} "
+            "already holds instances or registrations; nothing was sent",
+            hint="Fix --mapping / KPROV_MAPPING. To start a new mapping for this state on "
+            f"purpose, create it empty first: : > {shlex.quote(str(mapping_path))}",
+        )

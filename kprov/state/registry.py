@@ -145,6 +145,8 @@ class RegistrationIndex:
     # "already registered" that does not name a type is kprov's own only if it matches.
     sent: dict[tuple[str, str], str] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
+    # registration id (lower case) -> the active record holding it: one id, one registration
+    by_id: dict[str, RegistrationRecord] = field(default_factory=dict)
 
     def apply(self, record: RegistrationRecord) -> None:
         key = (record.account_id, record.instance_id)
@@ -152,10 +154,17 @@ class RegistrationIndex:
             self.sent[key] = record.type
             return
         self.sent.pop(key, None)
-        if record.status in (REMOVED, FORGOTTEN):
-            self.active.pop(key, None)
-        else:
+        previous = self.active.pop(key, None)
+        if previous is not None and previous.registration_id:
+            self.by_id.pop(previous.registration_id.lower(), None)
+        if record.status not in (REMOVED, FORGOTTEN):
             self.active[key] = record
+            if record.registration_id:
+                self.by_id[record.registration_id.lower()] = record
+
+    def holder_of(self, registration_id: str) -> RegistrationRecord | None:
+        """The active registration recorded with this id, if any."""
+        return self.by_id.get(registration_id.lower())
 
     def in_instance(self, instance_id: str) -> Iterator[RegistrationRecord]:
         return (r for r in self.active.values() if r.instance_id == instance_id)

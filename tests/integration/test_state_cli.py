@@ -122,6 +122,34 @@ def test_a_mapping_in_a_mistyped_folder_is_refused_not_started_afresh_there(
     assert MappingJournal(typo).load().account_of.keys() == {"s1"}
 
 
+def test_a_stale_mapping_path_beside_registrations_is_refused_until_created_on_purpose(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    """`--mapping ./mapping-old.csv` (a file that is not there) for a state that already
+    registered people would start an empty mapping and look every account up again."""
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id,role,instance\nt1,instructor,k1\ns1,learner,k1\n")
+    assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+    before = sandbox_env.requests()
+    stale = tmp_path / "mapping-old.csv"
+    for extra in ([], ["--plan"]):
+        result = run_cli(
+            "register", str(roster), "--graph-id", "g", "--mapping", str(stale), *extra
+        )
+        assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+        assert f"the mapping {stale} does not exist, but the state directory" in result.stderr  # type: ignore[attr-defined]
+        assert f"create it empty first: : > {stale}" in result.stderr  # type: ignore[attr-defined]
+    assert not stale.exists() and sandbox_env.requests() == before
+    stale.touch(mode=0o600)  # a new mapping on purpose: its accounts are found again, kept
+    again = run_cli("register", str(roster), "--graph-id", "g", "--mapping", str(stale))
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert (
+        MappingJournal(stale).load().account_of
+        == MappingJournal(state_dir / "mapping.csv").load().account_of
+    )
+    assert sandbox_env.requests()["POST /registrations"] == before["POST /registrations"]
+
+
 def test_exporting_a_mistyped_mapping_path_is_an_error_not_an_empty_mapping(
     isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

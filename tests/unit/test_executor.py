@@ -152,6 +152,30 @@ def test_an_answer_naming_an_account_already_mapped_to_someone_else_is_never_rec
     assert "failed" in fates(result)
 
 
+def test_a_registration_id_recorded_for_someone_else_by_an_earlier_run_is_never_recorded(
+    state: LocalState,
+) -> None:
+    """A later prune of this learner would otherwise DELETE the instructor's registration."""
+    api = FakeApi()
+    assert run(api, state, register_plan(state, semester(classes=1, learners=1))).stopped_by is None
+    index = state.registry.registration_index
+    (teachers,) = [r for r in index.active.values() if r.type == "instructor"]
+    honest = api.register
+
+    def reuse(**kwargs: str | None) -> str:
+        honest(**kwargs)  # type: ignore[arg-type]
+        return teachers.registration_id.upper()  # an id kprov already holds, in another case
+
+    api.register = reuse  # type: ignore[method-assign]
+    people = [Person("s0-9", "learner", Origin("r.csv", 9), "c0")]
+    result = run(api, state, register_plan(state, people))
+    assert fates(result).get("failed") == 1
+    (failure,) = [o for o in result.outcomes if run_fate(o) == "failed"]
+    assert "already holds for another registration (t0 as instructor)" in failure.detail
+    assert index.holder_of(teachers.registration_id) == teachers
+    assert not [r for r in index.active.values() if r.external_user_id == "s0-9"]
+
+
 def test_a_stopping_error_leaves_every_item_a_fate_and_sends_nothing_more(
     state: LocalState,
 ) -> None:
