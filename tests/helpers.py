@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from typer.testing import CliRunner
 
 from kprov.cli.main import app
@@ -10,3 +12,18 @@ from kprov.cli.main import app
 def run_cli(*args: str, input: str | None = None) -> object:
     """Run `kprov ARGS` in-process; the result has exit_code, stdout and stderr."""
     return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def record_issued_tokens(box: Any) -> list[str]:
+    """Every access and refresh token the sandbox *box* issues from now on (to prove none of
+    them reaches any output)."""
+    issued: list[str] = []
+    original = box.store.issue_token
+
+    def recording(basic: str | None, form: dict[str, str]) -> dict[str, Any]:
+        answer = original(basic, form)
+        issued.extend([answer["access_token"], answer["refresh_token"]])
+        return dict(answer)
+
+    box.store.issue_token = recording
+    return issued

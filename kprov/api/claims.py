@@ -4,8 +4,9 @@ A server (or a cache keyed on the path) that answers one registration id for thr
 registrations would have kprov record it three times, and a later removal of one person
 DELETE another's registration. Each created id is claimed by the request that created it;
 an answer giving that id to another request is refused. The same request answered twice (a
-resend after a lost answer) may keep its id. Ids recorded by earlier runs are the core's to
-check (the registry knows them: ``RegistrationIndex.holder_of``).
+resend after a lost answer) may keep its id. The registry enforces the same rule for every
+id it records, from any run (``IdHeldElsewhere``); this check also covers a client used
+without one, and refuses the answer before anything else reads it.
 """
 
 from __future__ import annotations

@@ -146,11 +146,14 @@ def ids_made(settings: Callable[[], Settings], hash_ids: bool) -> str:
     have been made the same way."""
     from kprov.state.owner import ids_made_with
 
-    if not hash_ids:
-        return ids_made_with(None)
+    return ids_made_with(id_key(settings) if hash_ids else None)
+
+
+def id_key(settings: Callable[[], Settings]) -> bytes:
+    """The --hash-ids key, from wherever the settings say it lives."""
     from kprov.credentials import resolve_id_key
 
-    return ids_made_with(resolve_id_key(settings()).reveal().encode("utf-8"))
+    return resolve_id_key(settings()).reveal().encode("utf-8")
 
 
 def owner_of(settings: Settings) -> dict[str, str]:
@@ -175,11 +178,7 @@ def command_line_people(
     people = [
         Person(ext, role, Origin("<command line>", n)) for n, (ext, role) in enumerate(entries, 1)
     ]
-    key = None
-    if hash_ids and people:
-        from kprov.credentials import resolve_id_key
-
-        key = resolve_id_key(settings()).reveal().encode("utf-8")
+    key = id_key(settings) if hash_ids and people else None
     accepted, problems = validate_people(people, hash_key=key)
     if problems:
         raise problems_error(problems, what="ids given on the command line")
@@ -208,12 +207,10 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
         )
     )  # a bad --encoding or --delimiter is bad input too: exit 2 before configuration
     if args.hash_ids:
-        from kprov.credentials import resolve_id_key
-
-        key = resolve_id_key(settings()).reveal().encode("utf-8")
         options = RosterOptions(
-            options.id_column, key, options.delimiter, options.encoding, options.format
-        )
+            options.id_column, id_key(settings), options.delimiter, options.encoding,
+            options.format,
+        )  # fmt: skip
     roster = load_roster(args.paths, options)
     if len(roster.people) >= FREEZE_AFTER:
         import gc

@@ -21,6 +21,7 @@ from kprov.cli.common import (
     RUN_PANEL,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
+    id_key,
 )
 from kprov.cli.output import Globals, guarded
 
@@ -90,9 +91,7 @@ def sync(
             raise problems_error(problems, what="manifest")
         hash_key = None
         if wants_key:
-            from kprov.credentials import resolve_id_key
-
-            hash_key = resolve_id_key(g.settings(mapping)).reveal().encode("utf-8")
+            hash_key = id_key(lambda: g.settings(mapping))
         manifest = read_manifest(manifest_path, hash_key=hash_key)
         request = sync_request(manifest, prune=prune, max_removals=max_removals)
         return replace(request, ids=ids_made_with(hash_key))

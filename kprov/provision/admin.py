@@ -9,14 +9,14 @@ from __future__ import annotations
 import secrets
 
 from kprov.api.client import KnewtonClient
-from kprov.api.errors import ApiError
+from kprov.api.errors import ApiError, MalformedAnswer
 from kprov.provision.plan import InstanceSpec
 from kprov.provision.ports import ProvisioningApi
 from kprov.provision.recorder import Recorder
 from kprov.state.journal import now_iso
 from kprov.state.local import LocalState
 from kprov.state.mapping import MappingEntry, MappingIndex, MappingJournal
-from kprov.state.registry import INSTANCE_DELETED, InstanceRecord
+from kprov.state.registry import INSTANCE_DELETED, IdHeldElsewhere, InstanceRecord
 
 
 def create_instance(
@@ -36,7 +36,15 @@ def create_instance(
         if not error.outcome_unknown:
             recorder.record_instance_abandoned(key)  # refused: nothing was created
         raise
-    return "created", recorder.record_instance(key, created.id, spec)
+    try:
+        return "created", recorder.record_instance(key, created.id, spec)
+    except IdHeldElsewhere as held:  # its intent stays open: every load warns of it
+        raise MalformedAnswer(
+            f"the answer gives a learning instance id kprov already holds for {held.holder}; "
+            "nothing was recorded",
+            method="POST",
+            path="/learning-instances",
+        ) from None
 
 
 def delete_instance(client: KnewtonClient, state: LocalState, ref: str) -> tuple[str, int]:

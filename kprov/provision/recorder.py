@@ -75,10 +75,6 @@ class Recorder:
         )
         self.state.registry.record_registration(record)
 
-    def registration_holding(self, registration_id: str) -> RegistrationRecord | None:
-        """The registration kprov already recorded with this id (from any run), if any."""
-        return self.state.registry.registration_index.holder_of(registration_id)
-
     def record_removal(self, record: RegistrationRecord) -> None:
         self.state.registry.record_registration_removed(record)
 

@@ -34,7 +34,7 @@ from kprov.provision.result import Outcome, Status
 from kprov.rosters.model import LEARNER
 from kprov.state.journal import now_iso
 from kprov.state.mapping import STATUS_CREATED, STATUS_RECOVERED, MappingEntry
-from kprov.state.registry import RegistrationRecord
+from kprov.state.registry import IdHeldElsewhere, RegistrationRecord
 
 RUN_STOPPERS: tuple[type[KprovError], ...] = (
     AuthenticationError,
@@ -133,6 +133,9 @@ def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: 
         recorder.record_instance_intent(item.instance, item.spec)
         created = api.create_instance(item.spec)
         recorder.record_instance(item.instance, created.id, item.spec)
+    except IdHeldElsewhere as held:  # the intent stays open: the rerun warns, then asks again
+        detail = _ID_HELD.format("learning instance", held.holder)
+        return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
     except RUN_STOPPERS as error:
         return _stopped(error)
     except ApiError as error:
@@ -166,8 +169,8 @@ _NOT_OURS = (
 
 
 _ID_HELD = (
-    "the server answered a registration id kprov already holds for another registration "
-    "({} as {}); nothing was recorded, and the next run asks again"
+    "the server answered a {0} id kprov already holds for another {0} ({1}); nothing was "
+    "recorded, and the next run asks again"
 )
 
 
@@ -219,19 +222,12 @@ def register(
         return _stopped(error)
     except ApiError as error:
         return settled(Status.FAILED, str(error))
-    holder = recorder.registration_holding(registration_id) if registration_id else None
-    if holder is not None and (holder.account_id, holder.instance_id, holder.type) != (
-        account_id,
-        instance_id,
-        item.role,
-    ):
-        # One id, one registration: recording it twice would let a later removal of this
-        # person DELETE the other's registration. Unrecorded, it stays pending.
-        return settled(Status.FAILED, _ID_HELD.format(holder.external_user_id, holder.type))
     try:
         recorder.record_registration(
             account_id, instance_id, item.role, registration_id, item.external_id
         )
+    except IdHeldElsewhere as held:  # unrecorded, it stays pending
+        return settled(Status.FAILED, _ID_HELD.format("registration", held.holder))
     except StorageError as error:
         return _stopped(error)
     if registration_id:

@@ -19,6 +19,16 @@ from pathlib import Path
 
 from kprov.state.journal import CsvJournal, now_iso
 
+
+class IdHeldElsewhere(Exception):
+    """A server id kprov already holds for another record: recording it again would let a
+    later removal or deletion of one reach the other. Nothing was recorded."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder  # who holds it, in words
+
+
 INSTANCE_HEADER = (
     "key", "instance_id", "graph_id", "name", "start_date", "end_date", "created_at", "status"
 )  # fmt: skip
@@ -260,7 +270,14 @@ class Registry:
         return intent
 
     def record_instance(self, record: InstanceRecord) -> None:
-        """Record a created instance (status ``created``); it closes the key's intent."""
+        """Record a created instance (status ``created``); it closes the key's intent.
+
+        Raises IdHeldElsewhere, recording nothing, when another key holds the same id."""
+        if record.status == INSTANCE_CREATED:
+            with self._index_lock:
+                holder = self.instance_index.by_id.get(record.instance_id)
+            if holder is not None and holder.key != record.key:
+                raise IdHeldElsewhere(f"learning instance {holder.key!r}")
         self._append_instance(record)
 
     def record_instance_abandoned(self, key: str) -> None:
@@ -279,8 +296,29 @@ class Registry:
     # ------------------------------------------------------------------ registrations
 
     def record_registration(self, record: RegistrationRecord) -> None:
-        """Record a registration (``registration_id`` "" when confirmed without its id)."""
-        self._append_registrations([record])
+        """Record a registration (``registration_id`` "" when confirmed without its id).
+
+        Raises IdHeldElsewhere, recording nothing, when the id is already held (by an earlier
+        run, or a concurrent task of this one) for another account, instance or type: checked
+        and claimed in one step, so two answers with one id cannot both be recorded."""
+        key = record.registration_id.lower()
+        if key:
+            with self._index_lock:
+                index = self.registration_index
+                holder = index.by_id.setdefault(key, record)
+            if (holder.account_id, holder.instance_id, holder.type) != (
+                record.account_id,
+                record.instance_id,
+                record.type,
+            ):
+                raise IdHeldElsewhere(f"{holder.external_user_id} as {holder.type}")
+        try:
+            self._append_registrations([record])
+        except BaseException:
+            with self._index_lock:  # not recorded: the claim goes too
+                if self.registration_index.by_id.get(key) is record:
+                    del self.registration_index.by_id[key]
+            raise
 
     def record_registration_sent(self, record: RegistrationRecord) -> str | None:
         """Record, durably, that *record* is about to be requested; returns the type an

@@ -7,7 +7,6 @@ import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from kprov.config import SANDBOX_API_SECRET
 from kprov.sandbox.hostile import Hostility
 from kprov.state.mapping import MappingJournal
 from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox, write_roster
-from tests.helpers import run_cli
+from tests.helpers import record_issued_tokens, run_cli
 
 
 @pytest.fixture
@@ -25,15 +24,7 @@ def hostile_env(
     """A sandbox in the given modes, the KPROV_* variables pointing at it, quota pacing on;
     yields it with the list of every token it issues."""
     box = start_sandbox(hostile=Hostility(request.param, seed=5, trickle=0.2))
-    issued: list[str] = []
-    original = box.store.issue_token
-
-    def recording(basic: str | None, form: dict[str, str]) -> dict[str, Any]:
-        answer = original(basic, form)
-        issued.extend([answer["access_token"], answer["refresh_token"]])
-        return answer
-
-    box.store.issue_token = recording  # type: ignore[method-assign]
+    issued = record_issued_tokens(box)
     for key, value in box.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("KPROV_RATE_LIMITS", "documented")

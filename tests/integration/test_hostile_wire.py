@@ -8,7 +8,6 @@ import base64
 import html
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,7 +20,7 @@ from kprov.sandbox.server import SandboxHTTPServer
 from kprov.sandbox.store import SandboxStore
 from kprov.state.mapping import MappingJournal
 from tests.conftest import SANDBOX_KEY, Sandbox
-from tests.helpers import run_cli
+from tests.helpers import record_issued_tokens, run_cli
 
 # Every character an HTML page, a URL or JSON would write differently.
 ODD_SECRET = "Se/cr+et&<\"x>='q"
@@ -43,15 +42,7 @@ def wire(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     """A sandbox in the given modes whose secret is ODD_SECRET, the KPROV_* env set for it,
     recording every token it issues in ``box.issued``."""
     box = serve(request.param)
-    issued: list[str] = []
-    original = box.store.issue_token
-
-    def recording(basic: str | None, form: dict[str, str]) -> dict[str, Any]:
-        answer = original(basic, form)
-        issued.extend([answer["access_token"], answer["refresh_token"]])
-        return answer
-
-    box.store.issue_token = recording  # type: ignore[method-assign]
+    issued = record_issued_tokens(box)
     box.issued = issued  # type: ignore[attr-defined]
     monkeypatch.setenv("KPROV_BASE_URL", box.base_url)
     monkeypatch.setenv("KPROV_API_KEY", SANDBOX_KEY)

@@ -154,7 +154,7 @@ def test_the_index_shows_a_registration_only_once_it_is_durable(
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(os, "fsync", on_file(path, refuse, os.fsync))
-        other = RegistrationRecord(UUID, "1" + UUID[1:], "learner", UUID, "s1", "t")
+        other = RegistrationRecord(UUID, "1" + UUID[1:], "learner", "2" + UUID[1:], "s1", "t")
         with pytest.raises(StorageError):
             registry.record_registration(other)
         assert list(registry.registration_index.active.values()) == [record]

@@ -19,6 +19,7 @@ from kprov.state.lock import StateLock
 from kprov.state.registry import (
     FORGOTTEN,
     NOTED,
+    IdHeldElsewhere,
     InstanceRecord,
     RegistrationRecord,
     Registry,
@@ -102,6 +103,29 @@ def unresolved_state(tmp_path: Path) -> tuple[Path, Path]:
             RegistrationRecord("1" + ACCOUNT[1:], INSTANCE, "learner", REG_ID, "stu-2", "t")
         )
     return state, mapping
+
+
+def test_an_id_held_by_another_record_is_never_recorded_again(tmp_path: Path) -> None:
+    """One server id, one record, whatever run recorded it first and whatever its case."""
+    state, mapping = state_of(tmp_path)
+    other = "5a6b7c8d-1111-4222-8333-444455556666"
+    with open_local_state(state, mapping) as local:
+        registry = local.registry
+        mine = RegistrationRecord(ACCOUNT, INSTANCE, "instructor", REG_ID, "t-1")
+        registry.record_registration(mine)
+        registry.record_registration(mine)  # the same registration again: fine
+        with pytest.raises(IdHeldElsewhere, match="t-1 as instructor"):
+            registry.record_registration(
+                RegistrationRecord(other, INSTANCE, "learner", REG_ID.upper(), "s-2")
+            )
+        registry.record_instance(InstanceRecord("alg", INSTANCE, "g", "Algebra"))
+        with pytest.raises(IdHeldElsewhere, match="'alg'"):
+            registry.record_instance(InstanceRecord("geo", INSTANCE, "g", "Geometry"))
+    again = Registry.open(state)
+    assert again.registration_index.holder_of(REG_ID).external_user_id == "t-1"  # type: ignore[union-attr]
+    assert [r.external_user_id for r in again.registration_index.active.values()] == ["t-1"]
+    assert again.instance_index.find("geo") is None
+    assert sum(1 for _ in (state / "registrations.csv").open()) == 3  # header + 2 rows of t-1
 
 
 def test_unresolved_registrations_are_listed_then_noted_once(tmp_path: Path) -> None:
