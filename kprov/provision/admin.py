@@ -40,7 +40,7 @@ def create_instance(
         return "created", recorder.record_instance(key, created.id, spec)
     except IdHeldElsewhere as held:  # its intent stays open: every load warns of it
         raise MalformedAnswer(
-            f"the answer gives a learning instance id kprov already holds for {held.holder}; "
+            f"the answer gives a learning instance id kprov already holds for the instance {held.holder}; "
             "nothing was recorded",
             method="POST",
             path="/learning-instances",

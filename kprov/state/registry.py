@@ -277,7 +277,7 @@ class Registry:
             with self._index_lock:
                 holder = self.instance_index.by_id.get(record.instance_id)
             if holder is not None and holder.key != record.key:
-                raise IdHeldElsewhere(f"learning instance {holder.key!r}")
+                raise IdHeldElsewhere(repr(holder.key))
         self._append_instance(record)
 
     def record_instance_abandoned(self, key: str) -> None:

@@ -21,7 +21,7 @@ from kprov.provision.planner import Request, build_plan
 from kprov.provision.result import RunResult, run_fate
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
-from tests.fakes import FakeApi, raising
+from tests.fakes import FakeApi, FakeInstance, raising
 
 
 @pytest.fixture
@@ -174,6 +174,29 @@ def test_a_registration_id_recorded_for_someone_else_by_an_earlier_run_is_never_
     assert "already holds for another registration (t0 as instructor)" in failure.detail
     assert index.holder_of(teachers.registration_id) == teachers
     assert not [r for r in index.active.values() if r.external_user_id == "s0-9"]
+
+
+def test_an_instance_id_recorded_for_another_class_is_never_recorded_for_a_new_one(
+    state: LocalState,
+) -> None:
+    """Deleting the new class later would otherwise delete the old one."""
+    api = FakeApi()
+    assert run(api, state, register_plan(state, semester(classes=1, learners=1))).stopped_by is None
+    (old,) = state.registry.instance_index.by_key.values()
+    honest = api.create_instance
+
+    def reuse(spec: InstanceSpec) -> FakeInstance:
+        honest(spec)
+        return FakeInstance(old.instance_id)
+
+    api.create_instance = reuse  # type: ignore[method-assign]
+    people = [Person("t1", "instructor", Origin("r.csv", 9), "c1")]
+    result = run(api, state, register_plan(state, people))
+    assert "learning instance id kprov already holds for another learning instance ('c0')" in (
+        " ".join(o.detail for o in result.outcomes)
+    )
+    assert state.registry.instance_index.find("c1") is None
+    assert "c1" in state.registry.instance_index.intents  # the rerun warns of a duplicate
 
 
 def test_a_stopping_error_leaves_every_item_a_fate_and_sends_nothing_more(
