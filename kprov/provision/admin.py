@@ -40,8 +40,8 @@ def create_instance(
         return "created", recorder.record_instance(key, created.id, spec)
     except IdHeldElsewhere as held:  # its intent stays open: every load warns of it
         raise MalformedAnswer(
-            f"the answer gives a learning instance id kprov already holds for the instance {held.holder}; "
-            "nothing was recorded",
+            "the answer gives a learning instance id kprov already holds for the instance "
+            f"{held.holder}; nothing was recorded",
             method="POST",
             path="/learning-instances",
         ) from None
