@@ -364,3 +364,17 @@ def test_an_interrupt_during_a_long_quota_wait_ends_the_run_at_once(state: Local
     assert time.monotonic() - started < 2.0  # not 30 s
     assert isinstance(result.stopped_by, Interrupted)
     assert [k for k, _d in api.calls if k == "batch"] == []
+
+
+def test_instances_create_refuses_an_id_another_key_holds(state: LocalState) -> None:
+    """`kprov instances create` goes through admin.create_instance: same rule, exit 4."""
+    from kprov.api.errors import MalformedAnswer
+    from kprov.provision.admin import create_instance
+
+    api = FakeApi()
+    _outcome, first = create_instance(api, state, InstanceSpec("gref-x", "Algebra"), "alg")
+    api.create_instance = lambda spec: FakeInstance(first.instance_id)  # type: ignore[method-assign]
+    with pytest.raises(MalformedAnswer, match="already holds for the instance 'alg'"):
+        create_instance(api, state, InstanceSpec("gref-x", "Geometry"), "geo")
+    assert state.registry.instance_index.find("geo") is None
+    assert "geo" in state.registry.instance_index.intents
