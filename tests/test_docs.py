@@ -1,22 +1,22 @@
-"""The README's command reference is generated from --help and must be current."""
+"""The command reference (docs/reference.md) is generated from --help and must be current."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kprov.cli.reference import updated_readme
+from kprov.cli.reference import updated_reference
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "docs" / "reference.md"
 
 
-def test_readme_command_reference_is_current() -> None:
-    current = README.read_text(encoding="utf-8")
-    assert updated_readme(current) == current, "run: python scripts/update_readme.py"
+def test_command_reference_is_current() -> None:
+    current = REFERENCE.read_text(encoding="utf-8")
+    assert updated_reference(current) == current, "run: python3 scripts/update_reference.py"
 
 
 def test_every_command_help_has_an_example() -> None:
-    text = README.read_text(encoding="utf-8")
-    reference = text.split("## Command reference", 1)[1]
+    reference = REFERENCE.read_text(encoding="utf-8")
     for section in reference.split("### ")[1:]:
         title = section.split("\n", 1)[0]
         if "Commands:" in section:  # a group: its commands carry the examples
@@ -25,5 +25,5 @@ def test_every_command_help_has_an_example() -> None:
 
 
 def test_changelog_keeps_an_unreleased_section() -> None:
-    changelog = (README.parent / "CHANGELOG.md").read_text(encoding="utf-8")
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [Unreleased]" in changelog and "keepachangelog.com" in changelog

@@ -1,7 +1,7 @@
-"""The README's job recipes, run as written: the crontab line under cron's bare environment,
-the systemd service with its credentials and state directory emulated.
+"""The job recipes of docs/operations.md, run as written: the crontab line under cron's bare
+environment, the systemd service with its credentials and state directory emulated.
 
-Only the paths are swapped for temporary ones (and the API for the test sandbox); a README
+Only the paths are swapped for temporary ones (and the API for the test sandbox); a recipe
 line that names any other path, or that needs anything from the developer's shell, fails.
 """
 
@@ -22,21 +22,22 @@ from kprov.config import SANDBOX_API_SECRET
 from kprov.sample_semester import write_sample_semester
 from tests.conftest import SANDBOX_KEY, Sandbox
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "docs" / "operations.md"
 CRON_PATH = "/usr/bin:/bin"  # what cron gives a job
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-README_PATHS = ("/etc/kprov", "/opt/kprov", "/var/lib/kprov", "/srv/sis", "/var/log/kprov")
+RECIPE_PATHS = ("/etc/kprov", "/opt/kprov", "/var/lib/kprov", "/srv/sis", "/var/log/kprov")
 
 
 def fenced_block(first_line: str) -> str:
-    """The README code block whose first line is *first_line*."""
-    text = README.read_text(encoding="utf-8")
+    """The code block of docs/operations.md whose first line is *first_line*."""
+    text = RECIPES.read_text(encoding="utf-8")
     found = [
         body
         for _lang, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)
         if body.startswith(first_line)
     ]
-    assert len(found) == 1, f"README needs exactly one block starting {first_line!r}"
+    assert len(found) == 1, f"docs/operations.md needs exactly one block starting {first_line!r}"
     return found[0]
 
 
@@ -63,7 +64,7 @@ class Box:
         secret.chmod(0o600)
 
     def swap(self, text: str) -> str:
-        """README paths -> this box's; the real API -> the sandbox; the executable -> ours."""
+        """Recipe paths -> this box's; the real API -> the sandbox; the executable -> ours."""
         text = text.replace("/opt/kprov/bin/kprov", installed_kprov())
         text = text.replace("https://api.knewton.com/v0", self.sandbox.base_url)
         text = text.replace("YOUR_API_KEY", SANDBOX_KEY)
@@ -103,7 +104,7 @@ def test_readme_crontab_line_runs_under_cron_environment(sandbox: Sandbox, tmp_p
     env_file.chmod(0o600)
     (tmp_path / "var" / "log" / "kprov").mkdir(parents=True)
     job = box.swap(command)
-    assert not any(re.search(r"(?<![\w/.-])" + re.escape(p), job) for p in README_PATHS)
+    assert not any(re.search(r"(?<![\w/.-])" + re.escape(p), job) for p in RECIPE_PATHS)
 
     def cron(line: str) -> subprocess.CompletedProcess[str]:
         bare = ["env", "-i", f"HOME={box.home}", "LOGNAME=kprov", "SHELL=/bin/sh"]
@@ -123,7 +124,7 @@ def test_readme_crontab_line_runs_under_cron_environment(sandbox: Sandbox, tmp_p
     logged = [json.loads(line) for line in (tmp_path / "var/log/kprov/sync.log").open()]
     assert logged and logged[-1]["exit_code"] == 0
 
-    # The README's check line shows the job's settings: the same prefix, `config show`.
+    # The recipe's check line shows the job's settings: the same prefix, `config show`.
     check = fenced_block("sudo -u kprov sh -c '").strip()
     inner = shlex.split(check)[-1]
     assert inner == command.split(" sync ")[0] + " config show"
@@ -144,7 +145,7 @@ def test_readme_crontab_line_fails_loudly_when_the_secret_file_is_readable_by_ot
     env_file = tmp_path / "etc" / "kprov" / "prod.env"
     env_file.write_text(box.swap(fenced_block("# /etc/kprov/prod.env")), encoding="utf-8")
     (tmp_path / "etc/kprov/prod.secret").chmod(0o644)
-    (tmp_path / "var" / "log" / "kprov").mkdir(parents=True)  # the README's `install -d`
+    (tmp_path / "var" / "log" / "kprov").mkdir(parents=True)  # the recipe's `install -d`
     line = fenced_block("# /etc/cron.d/kprov").splitlines()[-1].split(None, 6)[6]
     done = subprocess.run(
         ["env", "-i", f"HOME={box.home}", f"PATH={CRON_PATH}", "/bin/sh", "-c", box.swap(line)],
@@ -252,3 +253,11 @@ def test_readme_windows_script_names_profile_state_and_secret_file() -> None:
     assert not any(line != line.rstrip() for line in script.splitlines())  # cmd keeps spaces
     assert "set KPROV_STATE_DIR=" in script and "set KPROV_API_SECRET_FILE=" in script
     assert '"C:\\kprov\\venv\\Scripts\\kprov.exe" --profile prod sync' in script
+
+
+def test_the_readme_cron_line_is_the_tested_one() -> None:
+    """The README's nightly line in brief is the recipe's line, word for word."""
+    recipe = fenced_block("# /etc/cron.d/kprov")
+    line = next(x for x in recipe.splitlines() if x.startswith("0 2 * * *"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert line in readme.splitlines()
