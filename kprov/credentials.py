@@ -270,7 +270,7 @@ def _no_backend(profile: str, what: str) -> ConfigError:
         hint=(
             f"Put it in a file only the job's user can read (chmod 600) and set "
             f"{ENV_API_SECRET_FILE} (or {ENV_ID_KEY_FILE}) to its path; under systemd use "
-            "LoadCredential=. See README, Security notes."
+            "LoadCredential=. See docs/security.md."
         ),
     )
 

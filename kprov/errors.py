@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Stable process exit codes; documented in README.md and pinned by tests."""
+    """Stable process exit codes; documented in docs/troubleshooting.md and pinned by tests."""
 
     OK = 0
     ITEM_FAILURES = 1  # the run finished; some items failed and stay pending for the next run
