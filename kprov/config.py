@@ -142,7 +142,7 @@ class ConfigFile:
     def _load(self) -> None:
         import yaml
 
-        from kprov.yaml_bounds import BoundedLoader, yaml_error_at
+        from kprov.yaml_bounds import load_checked, yaml_error_at
 
         hint = "Fix or remove the file, or point KPROV_CONFIG at another one."
         try:
@@ -150,7 +150,7 @@ class ConfigFile:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {self.path}: {exc}", hint=hint) from None
         try:
-            raw = yaml.load(text, Loader=BoundedLoader) or {}
+            raw = load_checked(text) or {}
         except (yaml.YAMLError, RecursionError) as exc:
             line, column, message = yaml_error_at(exc)
             where = "".join(f":{n}" for n in (line, column) if n is not None)

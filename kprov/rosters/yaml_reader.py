@@ -19,7 +19,7 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.model import LEARNER, Problem
 from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.text import open_regular
-from kprov.yaml_bounds import BoundedLoader, yaml_error_at
+from kprov.yaml_bounds import BoundedLoader, compose_checked, yaml_error_at
 
 MAX_YAML_BYTES = 20 * 1024 * 1024
 ID_KEYS = ("external_user_id", "id")
@@ -96,7 +96,7 @@ def load_yaml_document(
         )
         return None
     try:
-        return yaml.compose(text, Loader=RosterLoader)
+        root, refused = compose_checked(text, RosterLoader)
     except _AliasRefused as exc:
         alias_line = exc.mark.line + 1 if exc.mark else None
         column = exc.mark.column + 1 if exc.mark else None
@@ -111,6 +111,10 @@ def load_yaml_document(
     except (yaml.YAMLError, RecursionError) as exc:
         at_line, at_column, message = yaml_error_at(exc)
         problems.append(Problem(name, at_line, message, at_column))
+    else:
+        # A repeated key refuses the file; the rest is still read, so one run reports all.
+        problems.extend(Problem(name, k.line, k.message, k.column) for k in refused)
+        return root
     return None
 
 
@@ -172,8 +176,9 @@ class _UserReader:
         self.collector.problems.append(Problem(self.name, line_of(node), message, column_of(node)))
 
     def fields(self, item: yaml.MappingNode) -> dict[str, yaml.Node] | None:
-        """The keys of a user mapping, or None: an unknown or repeated key changes what the
-        line means (`roll: instructor` would make a learner), so it is refused, not skipped."""
+        """The keys of a user mapping, or None: an unknown key changes what the line means
+        (`roll: instructor` would make a learner), so it is refused, not skipped. (A repeated
+        key is refused by the loader, for every YAML input.)"""
         fields: dict[str, yaml.Node] = {}
         good = True
         for key_node, value in item.value:
@@ -183,11 +188,8 @@ class _UserReader:
                     key_node, f"{_unknown(key_node)} in a user; the keys are: {USER_KEYS_TEXT}"
                 )
                 good = False
-            elif key in fields:
-                self.problem(key_node, f"{key!r} is given twice in this user; keep one")
-                good = False
             else:
-                fields[key] = value
+                fields.setdefault(key, value)
         if "external_user_id" in fields and "id" in fields:
             self.problem(item, "user has both external_user_id and id; keep one")
             good = False
@@ -238,19 +240,16 @@ class _UserReader:
 
 
 def _check_root_keys(root: yaml.MappingNode, name: str, problems: list[Problem]) -> None:
-    """A roster mapping holds one `users:` list; anything else is a typo or a second list."""
-    seen = False
+    """A roster mapping holds one `users:` list; anything else is a typo or a second list
+    (a second `users:` is refused by the loader)."""
     for key_node, _value in root.value:
-        is_users = scalar_text(key_node) == "users"
-        if is_users and not seen:
-            seen = True
+        if scalar_text(key_node) == "users":
             continue
-        wrong = "`users:` is given twice" if is_users else _unknown(key_node)
         problems.append(
             Problem(
                 name,
                 line_of(key_node),
-                f"{wrong} in a roster; it holds one `users:` list only",
+                f"{_unknown(key_node)} in a roster; it holds one `users:` list only",
                 column_of(key_node),
             )
         )

@@ -15,6 +15,7 @@ from kprov.rosters import RosterOptions, load_roster
 from kprov.yaml_bounds import MAX_YAML_DEPTH
 
 USER_KEYS = "the keys are: external_user_id (or id), role, instance"
+LAST_WINS = "YAML would silently keep only the last; keep one"
 
 
 def problems_of(path: Path) -> list[str]:
@@ -133,7 +134,7 @@ def test_repeated_keys_and_both_id_spellings_are_refused(tmp_path: Path) -> None
         "  - {? [a, b] : c, id: s-4}\n"
     )
     assert problems_of(path) == [
-        f"{path}:2:44: 'role' is given twice in this user; keep one",
+        f"{path}:2:44: 'role' is given twice (first at line 2): {LAST_WINS}",
         f"{path}:3:5: user has both external_user_id and id; keep one",
         f"{path}:4:8: a list is not a key in a user; {USER_KEYS}",
     ]
@@ -144,7 +145,7 @@ def test_a_roster_mapping_holds_users_only(tmp_path: Path) -> None:
     path.write_text("users: [s-1]\nuser: [s-2]\nusers: [s-3]\n")
     assert problems_of(path) == [
         f"{path}:2:1: unknown key 'user' in a roster; it holds one `users:` list only",
-        f"{path}:3:1: `users:` is given twice in a roster; it holds one `users:` list only",
+        f"{path}:3:1: 'users' is given twice (first at line 1): {LAST_WINS}",
     ]
 
 
