@@ -14,12 +14,18 @@ app = command_group(
 )
 
 
-def check_instance_fields(name: str, graph_id: str, start: str | None, end: str | None) -> None:
+def check_instance_fields(
+    name: str, graph_id: str, start: str | None, end: str | None, key: str | None = None
+) -> None:
     """Refuse, before sending, what the API would refuse or should never see."""
     from kprov.rosters.dates import DateError, check_order, parse_date
-    from kprov.rosters.validate import contains_email
+    from kprov.rosters.validate import contains_email, key_problems, name_problems
 
-    problems = []
+    problems = [f"--key: {p}" for p in key_problems(key or "")]
+    problems += [f"--name: {p}" for p in name_problems(name)]
+    problems += [f"--graph-id: {p}" for p in key_problems(graph_id, "graph id")]
+    if key is not None and not key.strip():
+        problems.append("--key is empty")
     if not name.strip():
         problems.append("--name is empty")
     if contains_email(name):
@@ -77,7 +83,7 @@ def create(
     from kprov.provision.plan import InstanceSpec
     from kprov.provision.ports import ClientApi
 
-    check_instance_fields(name, graph_id, start, end)
+    check_instance_fields(name, graph_id, start, end, key)
     settings = globals_of(ctx).settings()
     spec = InstanceSpec(graph_id, name, start or "", end or "")
     with locked_state(settings, command=command_line()) as state:

@@ -8,11 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from kprov.errors import InputError
+
 from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
 from kprov.provision.manifest import Manifest
 from kprov.provision.plan import InstanceSpec
 from kprov.provision.planner import Request
 from kprov.rosters.model import ClassInfo, Person, Roster
+
+
+def check_command_line_key(value: str | None, option: str, what: str) -> None:
+    """Refuse (exit 2, nothing sent) an instance reference or graph id given on the command
+    line that a key could never be: control characters, a spreadsheet formula."""
+    from kprov.rosters.validate import key_problems
+
+    problems = key_problems(value, what) if value else []
+    if problems:
+        raise InputError(f"{option}: nothing was sent:", problems=problems)
 
 
 def accounts_request(roster: Roster, *, sources: Sequence[str] = ()) -> Request:
@@ -52,6 +64,8 @@ def register_request(
 ) -> Request:
     """`register`: registrations for every enrolment line, and the accounts and (with
     --graph-id) instances they need."""
+    check_command_line_key(instance, "--instance", "instance key")
+    check_command_line_key(graph_id, "--graph-id", "graph id")
     refs = [p.instance_key or instance or "" for p in roster.people if not p.account_only]
     warnings = []
     if roster.removals:
@@ -75,6 +89,7 @@ def unregister_request(
     people: Sequence[Person], *, instance: str, max_removals: int | None
 ) -> Request:
     """`unregister`: the named people out of one instance, under an optional hard limit."""
+    check_command_line_key(instance, "--instance", "instance key")
     return Request(
         command="unregister",
         register=False,

@@ -39,7 +39,7 @@ from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
 from kprov.rosters.roles import RoleError, role_of
-from kprov.rosters.validate import contains_email
+from kprov.rosters.validate import contains_email, key_problems, name_problems
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
 
@@ -142,7 +142,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     defaults = (
         reader.mapping(top["defaults"], "defaults", DEFAULT_KEYS) if ("defaults" in top) else {}
     )
-    default_graph = reader.text(defaults, "graph_id", "defaults")
+    default_graph = reader.text(defaults, "graph_id", "defaults", rule=_graph_rule)
     default_start = reader.text(defaults, "start_date", "defaults")
     default_end = reader.text(defaults, "end_date", "defaults")
     reader.dates_in_order(top.get("defaults"), "defaults", default_start, default_end)
@@ -162,10 +162,15 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
         items = reader.mapping(node, "an instance", INSTANCE_KEYS)
         if not items:
             continue
-        key = reader.text(items, "key", "an instance", required=True, parent=node)
+        before = len(reader.problems)
+        key = reader.text(
+            items, "key", "an instance", required=True, parent=node, rule=key_problems
+        )
+        if len(reader.problems) > before:
+            continue  # a key that cannot be one: its people are not read
         label = f"instance {key!r}" if key else "an instance"
-        name = reader.text(items, "name", label, required=True, parent=node)
-        graph_id = reader.text(items, "graph_id", label, default=default_graph)
+        name = reader.text(items, "name", label, required=True, parent=node, rule=name_problems)
+        graph_id = reader.text(items, "graph_id", label, default=default_graph, rule=_graph_rule)
         if key and not graph_id:
             reader.problem(node, f"{label} has no graph_id (and defaults has none)")
         if name and contains_email(name):
@@ -196,7 +201,9 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
         for node in reader.sequence(top.get(list_key), list_key):
             items = reader.mapping(node, f"a {list_key} entry", BUNDLE_KEYS)
             bundle = reader.text(items, "path", f"a {list_key} entry", required=True, parent=node)
-            graph_id = reader.text(items, "graph_id", list_key, default=default_graph)
+            graph_id = reader.text(
+                items, "graph_id", list_key, default=default_graph, rule=_graph_rule
+            )
             if bundle and not graph_id:
                 reader.problem(node, f"{list_key} entry has no graph_id (and defaults has none)")
             start = reader.text(items, "start_date", list_key, default=default_start)
@@ -209,6 +216,10 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 options = _options(reader, items, base, list_key)
                 rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
     return manifest, reader.problems, rosters
+
+
+def _graph_rule(value: str) -> list[str]:
+    return key_problems(value, "graph_id")
 
 
 def _people_entry(

@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from kprov.rosters.model import Origin, Person, Problem, Roster, Skipped
-from kprov.rosters.validate import FAST_ID, duplicate_problem, hash_external_id, id_problems
+from kprov.rosters.validate import (
+    FAST_ID,
+    duplicate_problem,
+    hash_external_id,
+    id_problems,
+    key_problems,
+)
 
 BUCKETS = 256
 new_person: Any = tuple.__new__  # new_person(Person, (...)) skips the NamedTuple's __new__
@@ -42,6 +48,7 @@ class Collector:
         self.force_instance: str | None = None
         self.force_role: str | None = None
         self.naming: DuplicateNamer | None = None
+        self.good_keys: set[str] = set()  # instance keys checked already (a class has many rows)
 
     def still_keeping(self) -> bool:
         """Keep people only while the input can still be accepted."""
@@ -60,6 +67,17 @@ class Collector:
             self.problems.append(Problem(file, line, message))
         return bool(messages)
 
+    def bad_key(self, instance: str, file: str, line: int) -> bool:
+        """Record what is wrong with an instance key a row names; False when it is fine."""
+        if instance in self.good_keys:
+            return False
+        messages = key_problems(instance)
+        for message in messages:
+            self.problems.append(Problem(file, line, message))
+        if not messages:
+            self.good_keys.add(instance)
+        return bool(messages)
+
     def add(
         self,
         external_id: str,
@@ -76,6 +94,8 @@ class Collector:
         if self.force_role is not None:
             role = self.force_role
         if not FAST_ID.match(external_id) and self.bad_id(external_id, file, line, column):
+            return
+        if instance is not None and self.bad_key(instance, file, line):
             return
         self.rows += 1
         if self.naming is not None:
@@ -104,6 +124,8 @@ class Collector:
     def removal(self, external_id: str, role: str, file: str, line: int, instance: str) -> None:
         """A delta's `tobedeleted` enrollment: an explicit removal, never implied by absence."""
         if not FAST_ID.match(external_id) and self.bad_id(external_id, file, line, None):
+            return
+        if self.bad_key(instance, file, line):
             return
         sis_id = None
         if self.hash_key is not None:

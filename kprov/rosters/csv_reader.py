@@ -273,6 +273,7 @@ def _read_rows(
     forced_instance = collector.force_instance
     forced_role = collector.force_role
     keep = collector.still_keeping()
+    good_keys, bad_key = collector.good_keys, collector.bad_key
     reader = table.reader
     assert reader is not None
     width, fitted_rows, offset = table.width_read, not table.plain, table.offset
@@ -306,6 +307,9 @@ def _read_rows(
                     blank(cells) or collector.bad_id(ext, name, line, id_at + 1)
                 ):
                     continue
+                if instance is not None and instance not in good_keys:
+                    if bad_key(instance, name, line):
+                        continue
                 seen += 1
                 digest = hash((ext, instance))
                 digest_appends[digest & 0xFF](digest)

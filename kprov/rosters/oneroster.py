@@ -23,7 +23,7 @@ from kprov.rosters.dates import Term, term_span
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Problem
 from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.text import TextOptions
-from kprov.rosters.validate import FAST_ID, id_problems
+from kprov.rosters.validate import FAST_ID, id_problems, name_problems
 
 BULK, DELTA, ABSENT = "bulk", "delta", "absent"
 READ = ("users", "classes", "enrollments", "roles", "academicsessions")
@@ -296,11 +296,14 @@ def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] 
         if state != ACTIVE:
             reader.collector.skip(table.name, line, key, f"class {state}: no instance")
             continue
+        title = cells[title_at].strip()
+        for message in name_problems(title, "the class title"):
+            table.problem(line, message, title_at + 1)  # refused; its enrolments still read
         terms = cells[terms_at] if terms_at is not None else ""
         start, end = term_span(sessions, terms, reader.problems)
         roster.classes[key] = ClassInfo(
             key,
-            cells[title_at].strip() or key,
+            title or key,
             Origin(table.name, line),
             start.isoformat() if start else "",
             end.isoformat() if end else "",

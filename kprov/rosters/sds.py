@@ -18,7 +18,7 @@ from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import BULK, BundleInfo
 from kprov.rosters.text import TextOptions
-from kprov.rosters.validate import FAST_ID, id_problems
+from kprov.rosters.validate import FAST_ID, id_problems, name_problems
 
 SPELLED = {
     "section.csv": "Section.csv",
@@ -108,6 +108,9 @@ def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dic
         if not sections[key]:
             collector.skip(table.name, line, key, f"section {cells[status_at or 0].strip()}")
             continue
+        title = cells[name_at].strip()
+        for message in name_problems(title, "the Section Name"):
+            table.problem(line, message, name_at + 1)  # refused; its memberships still read
         start, end = _date(table, cells, start_at, line), _date(table, cells, end_at, line)
         order = check_order(start, end)
         if order:
@@ -115,7 +118,7 @@ def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dic
             continue
         roster.classes[key] = ClassInfo(
             key,
-            cells[name_at].strip() or key,
+            title or key,
             Origin(table.name, line),
             start.isoformat() if start else "",
             end.isoformat() if end else "",

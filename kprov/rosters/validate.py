@@ -1,10 +1,18 @@
-"""External-id rules, checked before anything is sent.
+"""The rules for ids, keys and names, checked before anything is sent.
 
 An id becomes a permanent account, so anything that is not plainly an id is refused: the
 reference forbids personal data (an email, a phone number, a name: `--hash-ids` derives an
 anonymized id instead); spreadsheet damage (`9.87654E+11`, `#N/A`, `NULL`, `-`) is not an id;
 and an id must have one spelling only (Unicode NFC, no invisible characters, no exotic
 spaces), or one person could become two accounts.
+
+Every id and key also ends up in CSV files an administrator opens in a spreadsheet (the
+mapping export, reports): one that starts like a formula (`=`, `+`, `@`, `-` unless it is a
+plain negative number, their full-width forms) would run there, so it is refused as "a
+spreadsheet formula, not an id" (OWASP's CSV injection). Keys and names (instance keys, graph
+ids, class titles) are refused when they hold control characters (ESC, C1), bidi overrides
+or other invisible format characters: shown on a terminal they could rewrite or disguise it.
+Names are free text, so a leading `=` is theirs to keep; the CSV writers neutralise it.
 """
 
 from __future__ import annotations
@@ -82,6 +90,65 @@ def _character_problem(value: str) -> str | None:
     return None
 
 
+# Leading characters that make a spreadsheet cell a formula: OWASP's `= + - @` and TAB / CR,
+# and the full-width forms some spreadsheets read the same way. A leading '-' is allowed for
+# a plain negative number (`-123`), never before anything else (`-2+3` is a formula).
+FORMULA_LEADERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+_NEGATIVE_NUMBER = re.compile(r"-\d+(?:\.\d+)?\Z")
+# Zero-width (non-)joiners are spelling in Persian and Indic scripts, and in emoji.
+_JOINERS = frozenset("\u200c\u200d")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
+
+
+def formula_problem(value: str, what: str = "id") -> str | None:
+    """Why *value* would be a formula in a spreadsheet cell; None when it would not."""
+    if not value or value[0] not in FORMULA_LEADERS:
+        return None
+    if value[0] == "-" and _NEGATIVE_NUMBER.match(value):
+        return None
+    return (
+        f"{what} {value!r} starts with {value[0]!r}: a spreadsheet formula, not an {what} (a "
+        "spreadsheet opening kprov's CSV files would run it); fix it at its source"
+    )
+
+
+def control_problem(value: str, what: str) -> str | None:
+    """The first control, bidi or invisible format character of a key or a name, described;
+    None when there is none. (Exotic spaces and private-use characters are allowed here.)"""
+    if value.isascii() and value.isprintable():
+        return None
+    for char in value:
+        if char.isprintable() or char == " " or char in _JOINERS:
+            continue
+        category = unicodedata.category(char)
+        if category not in _UNSAFE_CATEGORIES:
+            continue
+        name = unicodedata.name(char, "")
+        code = f"U+{ord(char):04X}{' ' + name if name else ''}"
+        kind = "control character" if category == "Cc" else "invisible character"
+        return (
+            f"{what} contains {kind} {code}: escape sequences, bidi overrides and invisible "
+            "characters can disguise what a terminal or a report shows; remove it at its source"
+        )
+    return None
+
+
+def key_problems(value: str, what: str = "instance key") -> list[str]:
+    """What is wrong with *value* as an instance key, a graph id or an instance reference."""
+    if FAST_ID.match(value):
+        return []
+    first = control_problem(value, what) or formula_problem(value, what)
+    if first is None and value != value.strip():
+        first = f"{what} {value!r} has leading or trailing spaces; remove them"
+    return [first] if first else []  # (lengths are the API's limits: see provision.limits)
+
+
+def name_problems(value: str, what: str = "name") -> list[str]:
+    """What is wrong with *value* as a display name (free text: only controls are refused)."""
+    found = control_problem(value, what)
+    return [found] if found else []
+
+
 def id_problems(value: str, *, check_pii: bool) -> list[str]:
     """What is wrong with *value* as an external (or SIS) id; empty when it is fine."""
     if FAST_ID.match(value):
@@ -120,6 +187,7 @@ def id_problems(value: str, *, check_pii: bool) -> list[str]:
             f"id {value!r} is not in Unicode NFC form (decomposed accents), so it could become "
             f"a second account; write it as {unicodedata.normalize('NFC', value)!r}"
         )
+    before_pii = len(found)
     if check_pii:
         if "@" in stripped and _EMAIL.search(stripped):
             found.append(f"id {stripped!r} looks like an email address (personal data); {HASH_FIX}")
@@ -127,6 +195,10 @@ def id_problems(value: str, *, check_pii: bool) -> list[str]:
             found.append(f"id {stripped!r} looks like a phone number (personal data); {HASH_FIX}")
         elif _looks_like_name(stripped):
             found.append(f"id {stripped!r} looks like a person's name (personal data); {HASH_FIX}")
+    pii = len(found) > before_pii  # its remedy (--hash-ids) is the one to read
+    formula = None if bad_character or pii else formula_problem(stripped)
+    if formula:
+        found.append(formula)
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -58,7 +59,10 @@ class NodeReader:
         required: bool = False,
         default: str = "",
         parent: yaml.Node | None = None,
+        rule: Callable[[str], list[str]] | None = None,
     ) -> str:
+        """The stripped text under *key* (or *default*); each problem recorded at its node,
+        *rule*'s included (ids, keys and names have their rules in ``rosters.validate``)."""
         node = items.get(key)
         if node is None:
             if required:
@@ -74,6 +78,9 @@ class NodeReader:
             self.problem(
                 node, f"{what}: {key} is {len(value)} characters; the API allows {MAX_FIELD}"
             )
+        if rule is not None and value:
+            for message in rule(value):
+                self.problem(node, f"{what}: {message}")
         if key.endswith("_date") and value:
             try:
                 parse_date(value)

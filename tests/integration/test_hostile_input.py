@@ -37,3 +37,26 @@ def test_a_class_given_people_twice_removes_nobody_even_with_prune_yes(
     assert f"{doubled}:8:5: 'people' is given twice (first at line 5)" in result.stderr
     assert sandbox_env.write_requests() == writes  # nothing sent
     assert sandbox_env.enrolments() == before  # nobody removed
+
+
+def test_command_line_keys_names_ids_and_refs_are_refused_before_anything_is_sent(
+    sandbox_env: Sandbox, tmp_path: Path
+) -> None:
+    roster = tmp_path / "r.csv"
+    roster.write_text("external_user_id\ns-1\n")
+    refused = [
+        ("instances", "create", "--graph-id", "g", "--name", "A", "--key", "=cmd|' /C calc'!A0"),
+        ("instances", "create", "--graph-id", "g", "--name", "Algebra\x1b]0;owned\x07"),
+        ("instances", "create", "--graph-id", "g", "--name", "A\u202eB", "--key", "k"),
+        ("instances", "create", "--graph-id", "@SUM(1+1)", "--name", "A", "--key", "k"),
+        ("accounts", "create", '=HYPERLINK("http://x")'),
+        ("register", "--instance", "k", "--learner", "+SUM(1+1)"),
+        ("register", "--instance", "-2+3", str(roster)),
+        ("register", "--instance", "\uff1dk", "--learner", "s-1"),
+        ("unregister", "--instance", "@k", "s-1", "--yes"),
+    ]
+    for args in refused:
+        result = run_cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    assert sandbox_env.requests() == {}  # not even a token
