@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kprov.errors import InputError
-
 from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
 from kprov.provision.manifest import Manifest
 from kprov.provision.plan import InstanceSpec

@@ -307,9 +307,12 @@ def _read_rows(
                     blank(cells) or collector.bad_id(ext, name, line, id_at + 1)
                 ):
                     continue
-                if instance is not None and instance not in good_keys:
-                    if bad_key(instance, name, line):
-                        continue
+                if (
+                    instance is not None
+                    and instance not in good_keys
+                    and bad_key(instance, name, line)
+                ):
+                    continue
                 seen += 1
                 digest = hash((ext, instance))
                 digest_appends[digest & 0xFF](digest)
