@@ -20,6 +20,7 @@ from kprov.cli.common import (
     MAPPING_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
+    REBUILD_MAPPING_OPTION,
     REPORT_OPTION,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
@@ -55,6 +56,7 @@ def import_accounts(
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
+    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
     out: Path | None = OUT_OPTION,
@@ -87,7 +89,7 @@ def import_accounts(
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,
         detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping,
+        test_accounts=test_accounts, mapping=mapping, rebuild_mapping=rebuild_mapping,
     )  # fmt: skip
     provision(ctx, request, options)
 

@@ -68,6 +68,13 @@ MAPPING_OPTION = typer.Option(
     rich_help_panel=INPUT_PANEL,
     show_default=False,
 )
+REBUILD_MAPPING_OPTION = typer.Option(
+    False,
+    "--rebuild-mapping",
+    help="The mapping file is lost: rebuild it first from the account ids the registry "
+    "recorded, and say what could not be recovered (see `kprov mapping rebuild`).",
+    rich_help_panel=INPUT_PANEL,
+)
 CONCURRENCY_OPTION = typer.Option(
     4,
     "--concurrency",

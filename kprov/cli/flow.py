@@ -56,6 +56,7 @@ class RunOptions:
     test_accounts: bool = False
     yes: bool = False
     mapping: str | None = None
+    rebuild_mapping: bool = False  # --rebuild-mapping: recover a lost mapping from the registry
     ask_before_removing: bool = False  # ask on a terminal when the plan removes (sync --prune)
     must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
     cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
@@ -163,6 +164,7 @@ def _local_state(
         lock_timeout=options.lock_timeout,
         command=command_line(),
         owner=owner,
+        rebuild_mapping=options.rebuild_mapping,
     ) as state:
         for warning in state.warnings:
             sys.stderr.write(f"kprov: warning: {warning}\n")

@@ -7,12 +7,12 @@ from typing import Any
 
 import typer
 
-from kprov.cli.common import CONCURRENCY_OPTION, MAPPING_OPTION
+from kprov.cli.common import CONCURRENCY_OPTION, LOCK_TIMEOUT_OPTION, MAPPING_OPTION
 from kprov.cli.output import Progress, command_group, emit_data, exit_with, globals_of, guarded
 from kprov.errors import ExitCode, InputError
 
 app = command_group(
-    "Show, export or verify the mapping file. Example: kprov mapping show stu-000123"
+    "Show, export, verify or rebuild the mapping file. Example: kprov mapping show stu-000123"
 )
 
 
@@ -98,6 +98,59 @@ def export(
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(HEADER)
     writer.writerows(e.row() for e in latest.values())
+
+
+@app.command("rebuild")
+@guarded
+def rebuild(
+    ctx: typer.Context,
+    mapping: str | None = MAPPING_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+) -> None:
+    """Rebuild a lost mapping from the account ids the registry recorded.
+
+    Every registration kprov recorded names the account and the external id it was made for:
+    those pairs are added, exactly (status `recovered`); contradictions are left out and
+    named, and what the registry never knew is said. Sends nothing; adds nothing to a
+    mapping that already holds them all. Restoring a backup of the mapping is better still.
+
+    \b
+    Examples:
+      kprov mapping rebuild
+    """
+    from kprov.cli.common import command_line, owner_of
+    from kprov.state.local import open_local_state
+
+    settings = globals_of(ctx).settings(mapping)
+    with open_local_state(
+        settings.state_dir,
+        settings.mapping_path,
+        lock_timeout=lock_timeout,
+        command=command_line(),
+        owner=owner_of(settings),
+        rebuild_mapping=True,
+    ) as state:
+        assert state.rebuilt is not None
+        found = state.rebuilt
+        summary = found.summary(settings.mapping_path)
+        for warning in state.warnings:
+            if warning not in summary:
+                typer.echo(f"kprov: warning: {warning}", err=True)
+    if globals_of(ctx).json:
+        emit_data(
+            ctx,
+            {
+                "mapping": str(settings.mapping_path),
+                "recovered": len(found.recovered),
+                "already": found.already,
+                "left_out": found.conflicts,
+                "without_external_id": found.unnamed,
+                "malformed": found.malformed,
+            },
+        )
+        return
+    for line in summary:
+        typer.echo(line)
 
 
 @app.command("verify")

@@ -21,6 +21,7 @@ from kprov.cli.common import (
     MAPPING_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
+    REBUILD_MAPPING_OPTION,
     REPORT_OPTION,
     RUN_PANEL,
     TEST_ACCOUNTS_OPTION,
@@ -86,6 +87,7 @@ def register(
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
+    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
     out: Path | None = OUT_OPTION,
@@ -142,7 +144,7 @@ def register(
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,
         detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping,
+        test_accounts=test_accounts, mapping=mapping, rebuild_mapping=rebuild_mapping,
     )  # fmt: skip
     provision(ctx, request, options)
 
@@ -173,6 +175,7 @@ def unregister(
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
+    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
     out: Path | None = OUT_OPTION,
@@ -209,6 +212,6 @@ def unregister(
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,
         detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        yes=yes, mapping=mapping, must_confirm_removals=True,
+        yes=yes, mapping=mapping, must_confirm_removals=True, rebuild_mapping=rebuild_mapping,
     )  # fmt: skip
     provision(ctx, request, options)

@@ -17,6 +17,7 @@ from kprov.cli.common import (
     MAPPING_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
+    REBUILD_MAPPING_OPTION,
     REPORT_OPTION,
     RUN_PANEL,
     TEST_ACCOUNTS_OPTION,
@@ -59,6 +60,7 @@ def sync(
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
+    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
     out: Path | None = OUT_OPTION,
     detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
     report: Path | None = REPORT_OPTION,
@@ -100,6 +102,7 @@ def sync(
         concurrency=concurrency, plan_only=plan_only, out=out,
         detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
         lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
+        rebuild_mapping=rebuild_mapping,
         ask_before_removing=True, cron_quiet=True,
     )  # fmt: skip
     provision(ctx, request, options)

@@ -294,6 +294,17 @@ class CsvJournal:
         if group.error is not None:
             raise self._caller_error(group.error)
 
+    def ensure_exists(self) -> None:
+        """Create the journal (its header only) if it does not exist yet; durable."""
+        if self.path.exists():
+            return
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._raise_if_broken()
+            if not self.path.exists():
+                self._commit([])
+
     def _lead(self) -> None:
         """Write and fsync the open group; called with the condition held, returns with it."""
         batch, self._open_group = self._open_group, None

@@ -13,12 +13,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kprov.errors import InputError
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
 from kprov.state.owner import PLAIN_IDS, check_owner, registry_holds_records
 from kprov.state.registry import REGISTRY_FILES, Registry
+
+if TYPE_CHECKING:
+    from kprov.state.rebuild import MappingRebuild
 
 
 @dataclass
@@ -29,6 +33,7 @@ class LocalState:
     mapping: MappingIndex
     registry: Registry
     warnings: list[str] = field(default_factory=list)  # repairs and notices for the operator
+    rebuilt: MappingRebuild | None = None  # what --rebuild-mapping recovered, and did not
 
 
 @contextmanager
@@ -39,6 +44,7 @@ def open_local_state(
     lock_timeout: float = 0.0,
     command: str = "",
     owner: Mapping[str, str] | None = None,
+    rebuild_mapping: bool = False,
 ) -> Iterator[LocalState]:
     """Hold the locks, load (and repair) the mapping and the registry, close them after.
 
@@ -47,6 +53,9 @@ def open_local_state(
     when a file is not a kprov journal or is damaged (left untouched), or when *owner* (the
     API, its key, how ids are made) is not the state's (``state.owner``), StorageError (exit 9)
     when the filesystem refuses (symlinks, a directory others can write, EACCES, EROFS, ...).
+
+    A mapping that is missing while the registry records registrations is refused (exit 3,
+    ``state.rebuild``) unless *rebuild_mapping*, which first recovers what the registry knows.
     """
     if mapping_path.parent != state_dir and not mapping_path.parent.is_dir():
         raise InputError(
@@ -54,7 +63,8 @@ def open_local_state(
             hint="Create it first, or fix --mapping / KPROV_MAPPING (kprov does not create "
             "folders a typo could name).",
         )
-    _refuse_a_new_mapping_beside_records(state_dir, mapping_path)
+    if not rebuild_mapping:
+        _refuse_a_new_mapping_beside_records(state_dir, mapping_path)
     journal = MappingJournal(mapping_path)
     journal.check()  # a mistyped --mapping is refused before even a lock file is made beside it
     with StateLock(state_dir, timeout=lock_timeout, command=command, mapping_path=mapping_path):
@@ -69,11 +79,31 @@ def open_local_state(
                 state = LocalState(journal, mapping, registry)
                 state.warnings.extend(mapping.repairs)
                 state.warnings.extend(registry.warnings)
+                state.warnings.extend(_mapping_checked(state_dir, state, rebuild=rebuild_mapping))
                 yield state
             finally:
                 registry.close()
         finally:
             journal.close()
+
+
+def _mapping_checked(state_dir: Path, state: LocalState, *, rebuild: bool) -> list[str]:
+    """Refuse a lost mapping, or rebuild it on request; warn of one that lacks people the
+    registry names (emptied, or an older backup)."""
+    from kprov.state import rebuild as lost
+
+    if rebuild:
+        state.rebuilt = lost.rebuild_mapping(state.journal, state.mapping, state.registry)
+        return state.rebuilt.summary(state.journal.path)
+    lost.refuse_a_lost_mapping(state_dir, state.journal, state.registry)
+    missing = lost.unmapped_registrations(state.mapping, state.registry)
+    if not missing:
+        return []
+    return [
+        f"the registry records registrations of {missing} people the mapping "
+        f"{state.journal.path} does not hold (was it emptied, or restored from an older "
+        "backup?): `kprov mapping rebuild` adds their account ids from the registry"
+    ]
 
 
 def _refuse_a_new_mapping_beside_records(state_dir: Path, mapping_path: Path) -> None:
@@ -87,5 +117,6 @@ def _refuse_a_new_mapping_beside_records(state_dir: Path, mapping_path: Path) ->
             f"the mapping {mapping_path} does not exist, but the state directory {state_dir} "
             "already holds instances or registrations; nothing was sent",
             hint="Fix --mapping / KPROV_MAPPING. To start a new mapping for this state on "
-            f"purpose, create it empty first: : > {shlex.quote(str(mapping_path))}",
+            f"purpose, create it empty first: : > {shlex.quote(str(mapping_path))}; to rebuild "
+            "it from the registry, pass --rebuild-mapping (or run `kprov mapping rebuild`).",
         )

@@ -16,6 +16,7 @@ import pytest
 from kprov.errors import LockHeldError
 from kprov.state.local import open_local_state
 from kprov.state.lock import StateLock
+from kprov.state.mapping import MappingEntry
 from kprov.state.registry import (
     FORGOTTEN,
     NOTED,
@@ -93,6 +94,9 @@ def test_an_abandoned_intent_stops_warning(tmp_path: Path) -> None:
 def unresolved_state(tmp_path: Path) -> tuple[Path, Path]:
     state, mapping = state_of(tmp_path)
     with open_local_state(state, mapping) as local:
+        local.journal.append(  # registrations are of mapped accounts (a lost mapping is refused)
+            [MappingEntry("stu-1", ACCOUNT, "t"), MappingEntry("stu-2", "1" + ACCOUNT[1:], "t")]
+        )
         local.registry.record_instance(
             InstanceRecord("alg1-p3", INSTANCE, "g", "Algebra", created_at="t")
         )

@@ -1,0 +1,161 @@
+"""A lost mapping: refused, or rebuilt from what the registry recorded, exactly.
+
+The mapping (external id -> account id) is the partner's only record: the API cannot look an
+account up by its external id, and an account can never be deleted or its id reused. A
+mapping that disappeared beside a registry that records registrations is therefore refused
+(exit 3, nothing sent): carrying on would look up everyone in tonight's roster again, one
+read at a time, and the accounts of everyone else (people who left) would be lost for ever.
+
+The operator restores the file from a backup, or asks for a rebuild. Every registration row
+kprov wrote names the account id and the external id it was made for, so a rebuild recovers
+exactly those pairs (status ``recovered``), never a guess: an external id the registry gives
+two accounts, or an account two external ids, is reported and left out, and so is a row that
+does not hold a well-formed account id. What the registry never knew (accounts made by
+`accounts import` and never registered, SIS ids of hashed ids) is said, not invented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kprov.errors import ConfigError
+from kprov.state.journal import now_iso
+from kprov.state.mapping import STATUS_RECOVERED, MappingEntry, MappingIndex, MappingJournal
+from kprov.state.owner import registry_holds_records
+from kprov.state.registry import REGISTRY_FILES, Registry
+
+# The API's ids, as the registry recorded them (checked there when they were answered).
+_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+SHOWN = 20  # ids named in a message; the rest are counted
+
+
+@dataclass
+class MappingRebuild:
+    """What a rebuild found in the registry: rows to add, and what it could not recover."""
+
+    recovered: list[MappingEntry] = field(default_factory=list)
+    already: int = 0  # pairs the mapping holds already
+    conflicts: list[str] = field(default_factory=list)  # why some pairs were left out
+    unnamed: int = 0  # registration rows without an external id (their owner is unknown)
+    malformed: int = 0  # registration rows whose account id is not an id
+
+    def summary(self, mapping_path: Path) -> list[str]:
+        """What the operator must read, one sentence per line."""
+        lines = [
+            f"rebuilt the mapping {mapping_path} from the registry: {len(self.recovered)} "
+            f"account(s) recovered exactly (status 'recovered'), {self.already} already there"
+        ]
+        if self.conflicts:
+            shown = "; ".join(self.conflicts[:SHOWN])
+            more = (
+                f" (and {len(self.conflicts) - SHOWN} more)" if len(self.conflicts) > SHOWN else ""
+            )
+            lines.append(
+                f"left out, as the registry contradicts itself or the mapping: {shown}{more}"
+            )
+        if self.unnamed or self.malformed:
+            lines.append(
+                f"{self.unnamed} registration row(s) name no external id and {self.malformed} "
+                "no well-formed account id: those accounts cannot be matched to a person"
+            )
+        lines.append(
+            "not recoverable from the registry: accounts never registered in an instance (e.g. "
+            "made by `kprov accounts import`) and the SIS ids of hashed ids; people still in a "
+            "roster are recovered from the API as runs meet them; anyone else's account id is "
+            "only in a backup of the mapping"
+        )
+        return lines
+
+
+def people_recorded(registry: Registry) -> tuple[int, int]:
+    """(registration rows, distinct external ids among them) the registry has ever written:
+    people who left count too, their account ids being the ones no roster will bring back."""
+    rows, people = 0, set()
+    for _line, row in registry.registrations.rows():
+        rows += 1
+        if row[4]:
+            people.add(row[4])
+    return rows, len(people)
+
+
+def refuse_a_lost_mapping(state_dir: Path, journal: MappingJournal, registry: Registry) -> None:
+    """ConfigError (exit 3) when the mapping file is missing but the registry records people."""
+    if journal.path.exists() or not registry_holds_records(state_dir, (REGISTRY_FILES[1],)):
+        return
+    rows, people = people_recorded(registry)
+    raise ConfigError(
+        f"the mapping {journal.path} is missing, but the registry in {state_dir} records "
+        f"registrations of {people} people ({rows} rows): the mapping is the only record of "
+        "their account ids; nothing was sent",
+        hint="Restore the mapping from a backup and rerun. Or rebuild what the registry knows: "
+        "`kprov mapping rebuild` (or rerun with --rebuild-mapping); it says what it cannot "
+        "recover.",
+    )
+
+
+def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
+    """People with an active registration whom the mapping does not hold (it was emptied,
+    or restored from an older backup): `kprov mapping rebuild` adds them."""
+    account_of = mapping.account_of
+    return len(
+        {
+            r.external_user_id
+            for r in registry.registration_index.active.values()
+            if r.external_user_id and r.external_user_id not in account_of
+        }
+    )
+
+
+def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
+    """The exact (external id, account id) pairs of every registration row ever written."""
+    found = MappingRebuild()
+    accounts_of: dict[str, set[str]] = defaultdict(set)
+    people_of: dict[str, set[str]] = defaultdict(set)
+    for _line, row in registry.registrations.rows():
+        account_id, external_id = row[0], row[4]
+        if not external_id:
+            found.unnamed += 1
+        elif not _ACCOUNT_ID.match(account_id):
+            found.malformed += 1
+        else:
+            accounts_of[external_id].add(account_id.lower())
+            people_of[account_id.lower()].add(external_id)
+    mapped = {account.lower(): ext for ext, account in mapping.account_of.items()}
+    stamp = now_iso()
+    for external_id, accounts in sorted(accounts_of.items()):
+        if len(accounts) > 1:
+            found.conflicts.append(f"{external_id!r} has {len(accounts)} accounts")
+            continue
+        [account_id] = accounts
+        if len(people_of[account_id]) > 1:
+            found.conflicts.append(f"account {account_id} has {len(people_of[account_id])} ids")
+            continue
+        known = mapping.account_of.get(external_id)
+        holder = mapped.get(account_id)
+        if known is not None and known.lower() == account_id:
+            found.already += 1
+        elif known is not None:
+            found.conflicts.append(f"{external_id!r} is mapped to another account ({known})")
+        elif holder is not None:
+            found.conflicts.append(f"account {account_id} is mapped to {holder!r}")
+        else:
+            found.recovered.append(
+                MappingEntry(external_id, account_id, stamp, "", STATUS_RECOVERED)
+            )
+    return found
+
+
+def rebuild_mapping(
+    journal: MappingJournal, mapping: MappingIndex, registry: Registry
+) -> MappingRebuild:
+    """Add the recovered rows (durably, then to the index); the file exists afterwards, even
+    when nothing could be recovered, so the next run is not refused again."""
+    found = plan_rebuild(mapping, registry)
+    journal.append(found.recovered)
+    journal.ensure_exists()
+    for entry in found.recovered:
+        mapping.apply(entry)
+    return found
