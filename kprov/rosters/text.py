@@ -116,7 +116,9 @@ def open_regular(path: Path) -> IO[bytes] | str:
     Opening never blocks: O_NONBLOCK keeps a fifo without a writer from hanging, and the type
     is checked on the open descriptor, so a device such as /dev/zero is never read.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows: no text-mode translation
+    for posix_only in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC"):
+        flags |= getattr(os, posix_only, 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import IO
 
 from kprov.errors import StorageError
+from kprov.state.portable import BINARY
 
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows: a final symlink is refused by lstat
 CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # so a FIFO planted as a state file cannot hang us
+# Windows has no mode bits for "others": its directories show 0o777 and are guarded by ACLs
+# (a profile's data folder is private to its user), so only POSIX modes are judged.
+POSIX_MODES = os.name != "nt"
 
 KEPT = "nothing recorded so far is lost"
 UNCHANGED = "nothing was changed"
@@ -86,8 +90,10 @@ def open_fd(path: Path, flags: int, *, doing: str, mode: int = 0o600) -> int:
     Raises FileNotFoundError untouched (callers decide what a missing file means); every other
     OSError becomes a StorageError naming *path*.
     """
+    if not NOFOLLOW:
+        refuse_non_regular(path)  # no O_NOFOLLOW here: look before opening
     try:
-        fd = os.open(path, flags | NOFOLLOW | CLOEXEC | NONBLOCK, mode)
+        fd = os.open(path, flags | NOFOLLOW | CLOEXEC | NONBLOCK | BINARY, mode)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -98,7 +104,8 @@ def open_fd(path: Path, flags: int, *, doing: str, mode: int = 0o600) -> int:
             raise StorageError(
                 f"{path} is not a regular file", hint=f"Name a plain file; {UNCHANGED}."
             )
-        os.set_blocking(fd, True)
+        if NONBLOCK:
+            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
@@ -120,7 +127,7 @@ def ensure_private_dir(path: Path) -> None:
         raise storage_error(path, exc, doing="create the directory", after=UNCHANGED) from None
     if not stat.S_ISDIR(info.st_mode):
         raise StorageError(f"{path} is not a directory", hint=f"Name a directory; {UNCHANGED}.")
-    if info.st_mode & stat.S_IWOTH:
+    if POSIX_MODES and info.st_mode & stat.S_IWOTH:
         raise StorageError(
             f"{path} is writable by every user (mode {stat.S_IMODE(info.st_mode):04o}): kprov "
             "keeps its state and locks only in a directory others cannot write",
@@ -206,9 +213,7 @@ def replace_private(path: Path, text: str, *, make_parent: bool = False) -> None
         ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
-        )
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | BINARY, 0o600)
         try:
             view = memoryview(text.encode("utf-8"))
             while view:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
 from kprov.state.files import UNCHANGED, ensure_private_dir, fsync_dir, open_fd, storage_error
+from kprov.state.portable import read_at, write_at
 
 TAIL_CHUNK = 1 << 16
 
@@ -98,7 +99,7 @@ class CsvJournal:
 
     def _check_header(self, fd: int) -> bool:
         """Refuse a file that is not this journal; False when it holds only a torn header."""
-        first = os.pread(fd, TAIL_CHUNK, 0)
+        first = read_at(fd, TAIL_CHUNK, 0)
         if not first:
             return True
         end = first.find(b"\n")
@@ -121,13 +122,13 @@ class CsvJournal:
 
     def _tail(self, fd: int) -> _Tail:
         size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        if size == 0 or read_at(fd, 1, size - 1) == b"\n":
             return _Tail(size)
         start, tail = size, b""
         while start > 0:
             step = min(TAIL_CHUNK, start)
             start -= step
-            tail = os.pread(fd, step, start) + tail
+            tail = read_at(fd, step, start) + tail
             if b"\n" in tail:
                 break
         cut = tail.rfind(b"\n")
@@ -244,7 +245,7 @@ class CsvJournal:
                 return [f"{self.path} held only part of its header (a crash); it starts afresh"]
             row = next(csv.reader([tail.fragment.decode("utf-8", "replace")]), [])
             if len(row) == len(self.header) and self.valid(row):
-                os.pwrite(fd, b"\n", tail.size)
+                write_at(fd, b"\n", tail.size)
                 os.fsync(fd)
                 return [f"completed the last line of {self.path}, cut short by a crash"]
             stamp = time.strftime("%Y%m%dT%H%M%S")

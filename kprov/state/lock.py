@@ -1,9 +1,10 @@
 """One writer at a time per state directory and per mapping file; a lock names its holder.
 
-Each lock is an OS file lock (``flock``) on a file opened without following symlinks, so the
-kernel releases it when its holder dies, even by kill -9: there are no stale locks to clean up
-by hand. The holder (pid, host, start, command) is written into the lock file itself, for the
-exit-5 message of whoever finds it taken.
+Each lock is an OS file lock (``flock``; ``msvcrt.locking`` on Windows: ``state.portable``) on
+a file opened without following symlinks, so the kernel releases it when its holder dies, even
+by kill -9: there are no stale locks to clean up by hand. The holder (pid, host, start,
+command) is written into the lock file itself, for the exit-5 message of whoever finds it
+taken.
 
 The state directory's lock covers its journals; a second lock beside the mapping file covers
 the mapping itself, so two runs with different state directories but the same ``--mapping``
@@ -13,7 +14,6 @@ never both write it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -23,6 +23,7 @@ from types import TracebackType
 
 from kprov.errors import LockHeldError, StorageError
 from kprov.state.files import UNCHANGED, ensure_private_dir, open_fd, storage_error
+from kprov.state.portable import read_at, try_lock, write_at
 
 LOCK_NAME = "kprov.lock"
 POLL_SECONDS = 0.05
@@ -47,14 +48,13 @@ class FileLock:
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise self._held(timeout) from None
-                    time.sleep(POLL_SECONDS)
+                    if try_lock(fd):
+                        break
                 except OSError as exc:
                     raise storage_error(self.path, exc, doing="lock", after=UNCHANGED) from None
+                if time.monotonic() >= deadline:
+                    raise self._held(timeout) from None
+                time.sleep(POLL_SECONDS)
             self._write_holder(fd, holder)
         except BaseException:
             os.close(fd)
@@ -79,7 +79,7 @@ class FileLock:
         data = json.dumps(holder).encode("utf-8")
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
+            write_at(fd, data, 0)
         except OSError as exc:
             raise storage_error(self.path, exc, doing="write", after=UNCHANGED) from None
 
@@ -89,7 +89,7 @@ class FileLock:
         except (OSError, StorageError):
             return "another kprov process"
         try:
-            holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+            holder = json.loads(read_at(fd, 4096, 0).decode("utf-8"))
         except (OSError, ValueError, RecursionError):
             return "another kprov process"
         finally:

@@ -3,12 +3,21 @@ CLI, the sandbox over HTTP), and the end state of the server and of the local fi
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from kprov.state.mapping import MappingJournal
 from tests.conftest import Sandbox, write_roster
 from tests.helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_deleted_mapping_is_refused_then_rebuilt_exactly_without_a_request(
@@ -54,3 +63,37 @@ def test_rebuild_mapping_on_the_nightly_command_itself(
     assert result.exit_code == 0, result.output
     assert "2 account(s) recovered exactly" in result.stderr
     assert sandbox_env.requests() == requests
+
+
+@pytest.mark.slow  # three processes
+def test_state_commands_run_where_fcntl_and_pread_do_not_exist(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    """As on Windows (tests/without_posix.py): the lock names its holder, a second taker exits
+    5 after its timeout, a run waiting with --lock-timeout gets the lock once its holder is
+    killed (kill -9: the OS frees it), and then reads and extends the journals."""
+    roster = write_roster(tmp_path / "r.csv", ["s-1"])
+    assert run_cli("register", "--instance", "k", str(roster), "--graph-id", "g").exit_code == 0
+    roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
+    windows = [sys.executable, "-m", "tests.without_posix"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = functools.partial(subprocess.run, cwd=ROOT, env=env, capture_output=True, text=True)
+    holder = subprocess.Popen(
+        [*windows, "hold", str(state_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        locked = run([*windows, "try", str(state_dir), "0.2"], timeout=60)
+        assert locked.returncode == 5, locked.stderr
+        assert f"is locked by kprov pid {holder.pid} on " in locked.stderr
+        assert "running `kprov sync`" in locked.stderr and "after waiting 0.2 s" in locked.stderr
+        threading.Timer(0.3, holder.kill).start()  # kill -9 while the next one waits
+        waited = run([*windows, "try", str(state_dir), "30"], timeout=60)
+        assert (waited.returncode, waited.stdout) == (0, "held\n"), waited.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    done = run([*windows, "register", "--instance", "k", str(roster)], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {e for e, _i, _t in sandbox_env.enrolments()} == {"s-1", "s-2"}
+    assert set(MappingJournal(state_dir / "mapping.csv").load().account_of) == {"s-1", "s-2"}
