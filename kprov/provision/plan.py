@@ -9,7 +9,7 @@ reports, and the executor, which sends exactly its items and nothing else.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -90,9 +90,9 @@ class Plan:
     command: str  # "accounts import", "register", "unregister", "sync"
     items: tuple[Item, ...]
     # Lines already as asked, by what "as asked" means ("already_mapped", ...): the people
-    # themselves, so a million kept lines cost 8 MB of references, not a million items.
-    kept: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
-    kept_counts: tuple[tuple[str, int], ...] = ()  # a loaded plan keeps only the counts
+    # themselves, so a million kept lines cost 8 MB of references, not a million items (a
+    # loaded plan reads them back lazily: ``provision.kept_lines``).
+    kept: Mapping[str, Sequence[Person]] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()  # rows the readers deliberately left out, with why
     brake: Brake | None = None
     prune: bool = False
@@ -116,8 +116,6 @@ class Plan:
 
     def counts_kept(self) -> dict[str, int]:
         """Lines already as asked, per reason."""
-        if not self.kept:
-            return dict(self.kept_counts)
         return {reason: len(people) for reason, people in self.kept.items() if people}
 
     def counts(self) -> dict[str, int]:

@@ -6,6 +6,12 @@ nothing, when either no longer matches: another run happened since, or the file 
 or damaged (the digest catches hand edits and corruption; it is not a signature: whoever can
 write the plan file and the state directory can do anything kprov can). A plan's removal
 limit must also agree with its own removals.
+
+It also carries every line it leaves alone (kept lines, compactly: ``provision.kept_lines``)
+and every row the readers skipped, under a digest of their own, so the report of `apply` is
+the report of the night: every line's fate. Plans saved by kprov 0.2.0 (format 1) kept only
+counts of those lines; they are refused (exit 8, make the plan again), never applied with a
+report that would understate every class. A name given twice in the file is refused too.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from kprov.errors import InputError, StalePlanError
+from kprov.provision.kept_lines import decode_kept, encode_kept
 from kprov.provision.plan import Action, Brake, InstanceSpec, Item, Plan
-from kprov.rosters.model import Origin
+from kprov.rosters.model import Origin, Skipped
 from kprov.state.local import LocalState
 
-FORMAT = 1
+FORMAT = 2  # 2: kept lines and skipped rows themselves (1, kprov 0.2.0: counts only)
 _ITEM_TEXT = ("external_id", "role", "instance", "instance_id", "account_id", "registration_id",
               "sis_id", "reason")  # fmt: skip
 
@@ -63,8 +70,14 @@ def _items_digest(items: list[dict[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
+def _lines_digest(kept_lines: Any, skipped: Any) -> str:
+    return _items_digest([kept_lines, skipped])
+
+
 def saved_document(plan: Plan) -> dict[str, Any]:
     items = [_item_json(i) for i in plan.items]
+    kept_lines = encode_kept(plan.kept, plan.default_instance)
+    skipped = [[s.origin.file, s.origin.line, s.external_id, s.reason] for s in plan.skipped]
     return {
         "kprov_plan": FORMAT,
         "command": plan.command,
@@ -78,7 +91,10 @@ def saved_document(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "kept": plan.counts_kept(),
         "items_digest": _items_digest(items),
+        "lines_digest": _lines_digest(kept_lines, skipped),
         "items": items,
+        "kept_lines": kept_lines,
+        "skipped": skipped,
     }
 
 
@@ -92,13 +108,20 @@ def save_plan(plan: Plan, path: Path) -> None:
 def load_plan(path: Path) -> Plan:
     """Read a saved plan; anything that is not one, or was edited, is refused (exit 2)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_repeats)
     except FileNotFoundError:
         raise InputError(f"{path}: no such plan file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is not a kprov plan file: {exc}") from None
     except RecursionError:  # JSON nested thousands deep: not a plan, and no traceback
         raise InputError(f"{path} is not a kprov plan file: nested too deep") from None
+    if isinstance(document, dict) and document.get("kprov_plan") == 1:
+        raise StalePlanError(
+            f"{path} was saved by kprov 0.2.0 (plan format 1), which kept only counts of the "
+            "lines it leaves alone: its report could not list every line; nothing was sent",
+            hint="Make the plan again with this version (kprov sync MANIFEST --plan --out "
+            "PLAN.json), review it, and apply the new one.",
+        )
     if not isinstance(document, dict) or document.get("kprov_plan") != FORMAT:
         raise InputError(
             f"{path} is not a kprov plan file (format {FORMAT})",
@@ -108,6 +131,13 @@ def load_plan(path: Path) -> Plan:
     if not isinstance(raw_items, list) or _items_digest(raw_items) != document.get("items_digest"):
         raise InputError(
             f"{path}: the plan's items do not match its digest: the file was edited or damaged",
+            hint="Make the plan again; kprov applies only plans exactly as they were made.",
+        )
+    kept_lines, skipped = document.get("kept_lines"), document.get("skipped")
+    if _lines_digest(kept_lines, skipped) != document.get("lines_digest"):
+        raise InputError(
+            f"{path}: the plan's kept lines do not match their digest: the file was edited or "
+            "damaged",
             hint="Make the plan again; kprov applies only plans exactly as they were made.",
         )
     try:
@@ -125,10 +155,26 @@ def load_plan(path: Path) -> Plan:
             base_url=str(document.get("base_url") or ""),
             created_at=str(document.get("created_at") or ""),
             sources=tuple(str(s) for s in document.get("sources") or ()),
-            kept_counts=tuple((str(k), int(v)) for k, v in (document.get("kept") or {}).items()),
+            kept=decode_kept(kept_lines),
+            skipped=tuple(_skipped_from(row) for row in skipped or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path} is not a well-formed kprov plan: {exc!r}") from None
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it names a key twice (JSON's last-wins would pick one)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the name {key!r} is given twice in one object")
+        found[key] = value
+    return found
+
+
+def _skipped_from(raw: Any) -> Skipped:
+    file, line, external_id, reason = raw
+    return Skipped(Origin(str(file), int(line)), str(external_id), str(reason))
 
 
 def _check_brake(path: Path, command: str, items: tuple[Item, ...], brake: Any) -> None:

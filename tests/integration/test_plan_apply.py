@@ -28,8 +28,11 @@ def test_a_saved_plan_names_its_people_and_is_applied_exactly(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = changed_night(tmp_path, sandbox_env)
-    plan_file = tmp_path / "tonight.json"
-    shown = run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
+    plan_file, planned = tmp_path / "tonight.json", tmp_path / "planned.csv"
+    shown = run_cli(
+        "sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file),
+        "--report", str(planned),
+    )  # fmt: skip
     assert shown.exit_code == 0, shown.output
     assert "would_register: learner a-new in alg" in shown.stdout
     assert "would_remove: learner a-0 in alg" in shown.stdout
@@ -48,6 +51,17 @@ def test_a_saved_plan_names_its_people_and_is_applied_exactly(
     assert sandbox_env.write_requests() == writes + 3  # one batch, one registration, one removal
     rows = {(r["external_user_id"], r["outcome"]) for r in csv.DictReader(report.open())}
     assert ("a-0", "removed") in rows and ("a-new", "registered") in rows
+    # every line's fate, the lines left alone included, as the plan's own report lists them
+    line_fields = ("file", "line", "external_user_id", "role", "instance", "outcome")
+    kept_at_apply, kept_at_plan = (
+        sorted(tuple(r[f] for f in line_fields) for r in csv.DictReader(f.open())
+               if r["outcome"] == "already_registered")
+        for f in (report, planned)
+    )  # fmt: skip
+    assert kept_at_apply == kept_at_plan
+    assert {(e, r) for _f, _l, e, r, _i, _o in kept_at_apply} == {
+        (person, role) for person, _class, role in semester.expected() if person != "a-new"
+    }
 
 
 def test_the_command_a_saved_plan_suggests_applies_it_whatever_the_current_profile(
