@@ -8,7 +8,7 @@ import typer
 
 from kprov.cli.common import YES_OPTION
 from kprov.cli.output import command_group, emit_data, globals_of, guarded
-from kprov.errors import ConfigError
+from kprov.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from kprov.config import ConfigFile, Profile
@@ -57,7 +57,11 @@ def add(
       kprov profile add prod --base-url https://api.knewton.com/v0 --api-key KEY --use
     """
     from kprov.config import Profile, validate_base_url
+    from kprov.rosters.validate import id_problems
 
+    wrong = id_problems(admin_external_id, check_pii=False) if admin_external_id else []
+    if wrong:
+        raise InputError("--admin-external-id: nothing was saved:", problems=wrong)
     config = _config_file(ctx)
     config.add(
         Profile(

@@ -3,6 +3,7 @@ each is refused before anything is sent, and the server is left exactly as it wa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,21 @@ def test_command_line_keys_names_ids_and_refs_are_refused_before_anything_is_sen
         ("register", "--instance", "-2+3", str(roster)),
         ("register", "--instance", "\uff1dk", "--learner", "s-1"),
         ("unregister", "--instance", "@k", "s-1", "--yes"),
+        (
+            "profile",
+            "add",
+            "p",
+            "--base-url",
+            "https://a.example.org/v0",
+            "--api-key",
+            "k",
+            "--admin-external-id",
+            "=1+1",
+        ),
     ]
     for args in refused:
         result = run_cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
     assert sandbox_env.requests() == {}  # not even a token
+    assert not Path(os.environ["KPROV_CONFIG"]).exists()  # the profile was not saved
