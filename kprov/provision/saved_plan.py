@@ -196,6 +196,7 @@ def _item_from(raw: Any) -> Item:
     text = {key: str(raw.get(key) or "") for key in _ITEM_TEXT}
     origin = Origin(str(raw["file"]), int(raw["line"])) if "file" in raw else None
     spec = InstanceSpec(**raw["spec"]) if isinstance(raw.get("spec"), dict) else None
+    _check_text(text, spec)
     return Item(
         Action(raw["action"]),
         origin=origin,
@@ -203,6 +204,20 @@ def _item_from(raw: Any) -> Item:
         role_change=bool(raw.get("role_change")),
         **text,
     )
+
+
+def _check_text(text: dict[str, str], spec: InstanceSpec | None) -> None:
+    """What a plan would send or record passes the input rules again (a plan file is not
+    signed: one written by hand must not carry a formula or an escape sequence past them)."""
+    from kprov.rosters.validate import key_problems, name_problems
+
+    wrong = key_problems(text["instance"]) if text["instance"] else []
+    if spec is not None:
+        wrong += key_problems(spec.graph_id, "graph id") + name_problems(spec.name)
+    for field in ("external_id", "sis_id"):
+        wrong += key_problems(text[field], "id") if text[field] else []
+    if wrong:
+        raise ValueError(wrong[0])
 
 
 def check_same_target(plan: Plan, profile: str, base_url: str) -> None:

@@ -103,3 +103,20 @@ def test_a_plan_saved_by_0_2_0_is_refused_with_what_to_do(tmp_path: Path) -> Non
     assert caught.value.exit_code == ExitCode.STALE_PLAN
     assert "saved by kprov 0.2.0 (plan format 1)" in caught.value.message
     assert "Make the plan again" in str(caught.value.hint)
+
+
+def test_a_hand_made_plan_cannot_carry_a_formula_or_an_escape_past_the_input_rules(
+    tmp_path: Path,
+) -> None:
+    from kprov.provision.saved_plan import _items_digest
+
+    path = tmp_path / "plan.json"
+    save_plan(a_plan((person(1),)), path)
+    for field, value in (("external_id", "=cmd|' /C calc'!A0"), ("instance", "k\x1b]0;x\x07")):
+        document = json.loads(path.read_text())
+        document["items"][0][field] = value
+        document["items_digest"] = _items_digest(document["items"])  # digests are not signatures
+        edited = tmp_path / "edited.json"
+        edited.write_text(json.dumps(document))
+        with pytest.raises(InputError, match="is not a well-formed kprov plan"):
+            load_plan(edited)
