@@ -9,8 +9,9 @@ their process dies. (It is given to kprov.state.portable only: a global `msvcrt`
 make the standard library believe it runs on Windows.)
 
 `hold STATE_DIR` takes the state lock, prints "held" and waits to be killed (kill -9);
-`try STATE_DIR SECONDS` waits that long for it, then says "held" (exit 0) or exits with the
-error's code and message. Only the state layer is imported: a tenth of the whole CLI's cost.
+`try STATE_DIR` tries to take it for 0.2 s, prints the error (exit 5, holder named) on one
+line, then waits up to 30 s for it and prints "held". Only the state layer is imported: a
+process costs a tenth of the whole CLI's.
 """
 
 from __future__ import annotations
@@ -65,14 +66,15 @@ def main(argv: list[str]) -> int:
         from kprov.errors import KprovError
         from kprov.state.lock import StateLock
 
-        try:
-            wait = float(argv[2]) if argv[0] == "try" else 0.0
-            with StateLock(Path(argv[1]), command="kprov sync", timeout=wait):
-                print("held", flush=True)
-                time.sleep(60 if argv[0] == "hold" else 0)
-        except KprovError as error:
-            print(error, file=sys.stderr)
-            return int(error.exit_code)
+        if argv[0] == "try":
+            try:
+                with StateLock(Path(argv[1]), timeout=0.2):
+                    pass
+            except KprovError as error:
+                print(f"{int(error.exit_code)}: {error.message}", flush=True)
+        with StateLock(Path(argv[1]), command="kprov sync", timeout=30):
+            print("held", flush=True)
+            time.sleep(60 if argv[0] == "hold" else 0)
         return 0
     from kprov.cli.main import run
 
