@@ -119,3 +119,20 @@ def test_an_emptied_mapping_is_warned_about(tmp_path: Path) -> None:
         [warning] = local.warnings
     assert "registrations of 1 people the mapping" in warning
     assert "`kprov mapping rebuild`" in warning
+
+
+def test_a_mapping_named_outside_the_state_can_be_rebuilt_there_on_request(
+    tmp_path: Path,
+) -> None:
+    from kprov.errors import InputError
+
+    state, _mapping = populated(tmp_path, [reg(A1, "s-1", 1)])
+    elsewhere = tmp_path / "backup" / "mapping.csv"
+    elsewhere.parent.mkdir()
+    with (
+        pytest.raises(InputError, match="pass --rebuild-mapping"),
+        open_local_state(state, elsewhere),
+    ):
+        pass
+    with open_local_state(state, elsewhere, rebuild_mapping=True) as local:
+        assert local.mapping.account_of == {"s-1": A1}
