@@ -112,8 +112,9 @@ def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
 def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
     """The exact (external id, account id) pairs of every registration row ever written."""
     found = MappingRebuild()
-    accounts_of: dict[str, set[str]] = defaultdict(set)
+    accounts_of: dict[str, set[str]] = defaultdict(set)  # ids compared without case ...
     people_of: dict[str, set[str]] = defaultdict(set)
+    spelled: dict[str, str] = {}  # ... and recovered as the registry spelled them
     for _line, row in registry.registrations.rows():
         account_id, external_id = row[0], row[4]
         if not external_id:
@@ -123,6 +124,7 @@ def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
         else:
             accounts_of[external_id].add(account_id.lower())
             people_of[account_id.lower()].add(external_id)
+            spelled.setdefault(account_id.lower(), account_id)
     mapped = {account.lower(): ext for ext, account in mapping.account_of.items()}
     stamp = now_iso()
     for external_id, accounts in sorted(accounts_of.items()):
@@ -143,7 +145,7 @@ def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
             found.conflicts.append(f"account {account_id} is mapped to {holder!r}")
         else:
             found.recovered.append(
-                MappingEntry(external_id, account_id, stamp, "", STATUS_RECOVERED)
+                MappingEntry(external_id, spelled[account_id], stamp, "", STATUS_RECOVERED)
             )
     return found
 
