@@ -100,7 +100,7 @@ def serve_oneroster(
     typer.echo(f"  1.1: {server.url('1.1')}   (OAuth 1.0a, or OAuth 2)")
     typer.echo(f"  1.2: {server.url('1.2')}   (token_url {server.token_url})")
     typer.echo(f"  client_id: {SANDBOX_SIS_CLIENT_ID}   secret: {SANDBOX_SIS_SECRET} (sandbox)")
-    typer.echo(f"  try: export KPROV_SIS_SECRET={SANDBOX_SIS_SECRET}; see docs/oneroster-api.md")
+    typer.echo(f"  try: export SIS_SECRET={SANDBOX_SIS_SECRET}; see docs/oneroster-api.md")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -49,6 +50,11 @@ class OneRosterHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OneRosterSandbox
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body are separate writes: without NODELAY, Nagle + delayed ACK add 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
@@ -80,7 +86,10 @@ class OneRosterHandler(BaseHTTPRequestHandler):
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         status, answer = self.server.tokens.issue(self.headers.get("Authorization", ""), form)
         if status != 200 and self.server.hostile.active("echo"):
-            answer["error_description"] = f"bad client secret, expected {self.server.secret}"
+            sent = self.headers.get("Authorization", "")
+            answer["error_description"] = (
+                f"refused {sent!r} with form {raw.decode(errors='replace')}"
+            )
         self._send(status, answer)
 
     def do_GET(self) -> None:

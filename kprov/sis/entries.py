@@ -13,7 +13,7 @@ import yaml
 
 from kprov.errors import ConfigError
 from kprov.rosters.yaml_nodes import NodeReader
-from kprov.rosters.yaml_reader import scalar_text
+from kprov.rosters.yaml_reader import mapping_items, scalar_text
 from kprov.sis.source import (
     BASE_SUFFIX,
     DEFAULT_PAGE_SIZE,
@@ -45,7 +45,7 @@ def read_api_entries(
     """(entry node, its items, the source) of every entry that reads without problems."""
     found = []
     for entry in reader.sequence(node, LIST_KEY):
-        items = reader.mapping(entry, f"a {LIST_KEY} entry", KEYS | SECRET_KEYS)
+        items = _mapping(reader, entry)
         if not items:
             continue
         before = len(reader.problems)
@@ -55,12 +55,29 @@ def read_api_entries(
     return found
 
 
+def _mapping(reader: NodeReader, entry: yaml.Node) -> dict[str, yaml.Node]:
+    """The entry's keys; an unknown key is named with the accepted ones, a secret key with
+    where the secret belongs instead."""
+    if not isinstance(entry, yaml.MappingNode):
+        reader.problem(entry, f"a {LIST_KEY} entry must be a mapping (key: value lines)")
+        return {}
+    for key_node, _value in entry.value:
+        key = scalar_text(key_node)
+        if key in SECRET_KEYS:
+            reader.problem(key_node, f"{LIST_KEY}: {key}: {NO_INLINE_SECRET}")
+        elif key not in KEYS:
+            reader.problem(
+                key_node,
+                f"unknown field {key!r} in a {LIST_KEY} entry; expected one of: "
+                f"{', '.join(sorted(KEYS))}",
+            )
+    return mapping_items(entry)
+
+
 def _source(
     reader: NodeReader, entry: yaml.Node, items: dict[str, yaml.Node], folder: Path
 ) -> ApiSource | None:
     what = LIST_KEY
-    for key in sorted(SECRET_KEYS & set(items)):
-        reader.problem(items[key], f"{what}: {key}: {NO_INLINE_SECRET}")
     url = reader.text(items, "url", what, required=True, parent=entry).rstrip("/")
     client_id = reader.text(items, "client_id", what, required=True, parent=entry)
     if not url:
