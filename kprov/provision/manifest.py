@@ -2,8 +2,9 @@
 
 A manifest is YAML (safe loading, no aliases). It lists instances with their people (inline
 lists, or CSV/YAML rosters in any dialect) and bundles (`oneroster:`, `sds:`, or `bundles:`
-for either) whose classes become instances. Every problem is reported with file:line, and
-every roster it names is read and validated before anything is sent.
+for either; `oneroster_api:` pulls one from a SIS, ``kprov.sis``) whose classes become
+instances. Every problem is reported with file:line, and every roster it names is read and
+validated before anything is sent.
 
 What the manifest states, it states for the planner: `authoritative` names the instances whose
 whole membership is stated (instances listed with their people; classes of a bundle whose

@@ -11,9 +11,11 @@ and record they came from. Passwords are never kept: kprov does not read them.
 
 from __future__ import annotations
 
+import bisect
 import io
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -46,13 +48,15 @@ class PulledData:
     cursor: str  # the moment the next delta may start from (taken before this pull)
     requests: int = 0
 
+    @cached_property
     def files(self) -> dict[str, bytes]:
+        """Member name -> bytes, manifest.csv included (made once)."""
         found = {name: table.data() for name, table in self.tables.items()}
         found["manifest.csv"] = manifest_csv(self)
         return found
 
     def counts(self) -> dict[str, int]:
-        return {name: len(c.records) for name, c in self.collections.items()}
+        return {name: c.count or len(c.records) for name, c in self.collections.items()}
 
 
 def manifest_csv(pulled: PulledData) -> bytes:
@@ -91,7 +95,7 @@ def read_pulled(pulled: PulledData, collector: Collector, options: TextOptions) 
     """Read a pull as the bundle reader reads a CSV bundle, into *collector*."""
     problems = collector.problems
     before = len(problems)
-    data = pulled.files()
+    data = pulled.files
     with ExitStack() as stack:
         bundle = PulledBundle(Path(), problems, stack, source_url=pulled.url, data=data)
         bundle.members = {name.lower(): name for name in data}
@@ -112,8 +116,6 @@ def _located(pulled: PulledData, problem: Problem) -> Problem:
     table = pulled.tables.get(problem.file.removeprefix(prefix))
     if table is None or not table.starts or problem.line < table.starts[0]:
         return problem
-    import bisect
-
     row = bisect.bisect_right(table.starts, problem.line) - 1
     name, index = table.origins[row]
     where = pulled.collections[name].where(index)
@@ -125,7 +127,7 @@ def write_pulled(pulled: PulledData, folder: Path) -> list[Path]:
     replaced atomically). Returns the files written."""
     ensure_private_dir(folder)
     written = []
-    for name, raw in pulled.files().items():
+    for name, raw in pulled.files.items():
         path = folder / name
         replace_private(path, raw.decode("utf-8"))
         written.append(path)

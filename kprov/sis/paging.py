@@ -52,6 +52,12 @@ class Collection:
     records: list[dict[str, Any]] = field(default_factory=list)
     pages: list[PageRef] = field(default_factory=list)
     first_date: str | None = None  # the Date header of its first answer (the SIS's clock)
+    count: int = 0  # records read (kept once the records themselves are let go)
+
+    def release(self) -> None:
+        """Let the records go once converted: only their count and pages are still needed."""
+        self.count = len(self.records)
+        self.records = []
 
     def where(self, index: int) -> str:
         """How messages name record *index*: its page and its place on it."""

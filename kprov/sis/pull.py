@@ -51,6 +51,8 @@ def pull(source: ApiSource, options: PullOptions, *, since: str | None = None) -
     delta = since is not None
     kept = _select(source, collections, delta=delta)
     tables = _tables(source, collections, kept)
+    for collection in collections.values():
+        collection.release()  # the CSV tables hold what is needed now
     return PulledData(
         url=source.url,
         version=source.version,

@@ -100,19 +100,22 @@ def test_a_pulled_source_plans_exactly_as_the_same_data_exported_as_csv(
     sandbox_env: Sandbox, tmp_path: Path, bundle: Path, version: str
 ) -> None:
     exported = manifest(tmp_path, f"oneroster:\n  - path: {bundle}\n", "exported.yaml")
+    expected = plan_items(exported)
     with oneroster_box(bundle) as box:
         pulled = manifest(tmp_path, manifest_entry(box, version), "pulled.yaml")
-        assert plan_items(pulled) == plan_items(exported)
-        out = tmp_path / "tonight"
+        assert plan_items(pulled) == expected
+        if bundle.name != "oneroster-1.1-bulk":
+            return
+        out = tmp_path / "tonight"  # the bundle with passwords: pulled, written, replayed
         written = run_cli("oneroster", "pull", str(pulled), "--out", str(out))
         assert written.exit_code == 0, written.output
     replayed = manifest(tmp_path, f"oneroster:\n  - path: {out}\n", "replayed.yaml")
-    assert plan_items(replayed) == plan_items(exported)
+    assert plan_items(replayed) == expected
     assert stat.S_IMODE(os.stat(out / "users.csv").st_mode) == 0o600
     assert "Fall2026!" not in (out / "users.csv").read_text()  # passwords are never written
 
 
-@pytest.mark.parametrize("mode", ["fail@enrollments", "no-envelope@users", "shrink@users"])
+@pytest.mark.parametrize("mode", ["fail@enrollments", "no-envelope@users"])
 def test_a_failing_page_or_an_answer_without_its_collection_sends_nothing(
     sandbox_env: Sandbox, tmp_path: Path, mode: str
 ) -> None:

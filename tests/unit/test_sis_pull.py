@@ -229,3 +229,32 @@ def test_no_secret_anywhere_is_a_configuration_error_naming_the_fixes() -> None:
     with oneroster_box(SAMPLE) as box, pytest.raises(ConfigError) as caught:
         pull(source_for(box, V11), quick(env={}))
     assert "TEST_SIS_SECRET" in str(caught.value) and "secret_file" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("bundle", "member", "words"),
+    [
+        ("oneroster_bad_role.zip", "users.csv:2:", "role 'wizard' is not one of"),
+        ("oneroster_bad_date.zip", "academicSessions.csv:2:", "'2026-13-01' is not a real date"),
+    ],
+)
+def test_what_the_reader_refuses_is_named_by_its_line_and_by_its_page(
+    bundle: str, member: str, words: str
+) -> None:
+    """The line is the one `kprov oneroster pull --out` writes; the page is the SIS's."""
+    with oneroster_box(BAD / bundle) as box:
+        data = pull(source_for(box, V11), quick())
+    _roster, problems = _read(lambda c: read_pulled(data, c, TextOptions()))
+    (problem,) = [str(p) for p in problems]
+    assert problem.startswith(f"{box.url(V11)}!{member}") and words in problem
+    assert "of page 1 (GET " in problem
+
+
+def test_one_token_per_source_renewed_before_it_expires() -> None:
+    """kprov.api.tokens.TokenCache's discipline: renewed a tenth of its life before expiry,
+    not after a refusal. Here each 429 makes the client wait 50 s (on a fake clock)."""
+    with oneroster_box(SAMPLE, hostile="429=0.5", retry_after="50", token_ttl=120) as box:
+        data = pull(source_for(box, V11, auth=OAUTH2), quick())
+        minted = box.tokens.issued if box.tokens else 0
+    assert data.counts()["enrollments"] == 4
+    assert minted >= 2 and box.requests["POST /oauth/token"] == minted  # never refused first
