@@ -112,6 +112,7 @@ class Manifest:
     # bulk bundles): only there may a registration missing from the manifest be pruned.
     authoritative: set[str] = field(default_factory=set)
     skipped: list[Skipped] = field(default_factory=list)
+    complete: bool = True  # False when a bundle or pulled source lists only changes (a delta)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
     # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
@@ -355,6 +356,7 @@ def read_manifest(
     manifest.people = [p for p in roster.people if not p.account_only]
     manifest.removals = roster.removals
     manifest.skipped = roster.skipped_rows
+    manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
     manifest.inline = []
     return manifest

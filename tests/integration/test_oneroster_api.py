@@ -176,6 +176,12 @@ def test_delta_nights_read_only_changes_and_move_the_cursor_only_after_success(
         third = run_cli("sync", str(semester), "--prune")  # the overlap re-reads; sends nothing
         assert third.exit_code == 0, third.output
         assert sandbox_env.write_requests() == writes
+        later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        saved["cursors"] = {key: later for key in saved["cursors"]}
+        cursors.write_text(json.dumps(saved))
+        quiet = run_cli("sync", str(semester), "--prune")  # nothing changed: a quiet night
+        assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+        assert sandbox_env.write_requests() == writes
     # exactly what the CSV delta test expects of the same files (test_real_rosters.py)
     assert sandbox_env.enrolments() == (
         BULK_EXPECTED
