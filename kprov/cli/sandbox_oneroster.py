@@ -60,6 +60,7 @@ def serve_oneroster(
       dup-json        the collection's name twice in one JSON object (pages after the first)
       bad-links       Link rel="next" skips a record
       redirect        307 to another host
+      no-sort         400 for any request asking `sort`
       echo            401/500 answers quote the Authorization header and the secret
       secret-in-data  the first user's givenName holds the secret
     """

@@ -26,6 +26,7 @@ MODES = {
     "dup-json": "the collection's name appears twice in the JSON answer",
     "bad-links": 'Link rel="next" skips a record (clients must not follow it blindly)',
     "redirect": "307 to another host",
+    "no-sort": "400 for any request with a sort parameter (a server without sorting)",
     "echo": "401/500 answers quote the Authorization header and the client secret",
     "secret-in-data": "the first user's givenName holds the client secret",
 }

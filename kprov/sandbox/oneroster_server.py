@@ -114,6 +114,9 @@ class OneRosterHandler(BaseHTTPRequestHandler):
         if hostile.active("redirect", collection):
             self._send(307, {}, {"Location": f"https://elsewhere.example{self.path}"})
             return
+        if hostile.active("no-sort", collection) and "sort=" in parts.query:
+            self._send(400, _imsx("sort is not supported", "invalid_sort_field"))
+            return
         if hostile.active("429", collection):
             self._send(429, _imsx("too many requests", "server_busy"),
                        {"Retry-After": self.server.retry_after})  # fmt: skip

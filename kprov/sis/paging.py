@@ -15,8 +15,9 @@ districts. The rules here, each answering a failure seen in the wild:
   record removed from the pages already read moves an unread one onto them, unseen), and at
   the end the records read must be exactly the total.
 - ``sort=sourcedId`` asks for a stable order (an unordered server may repeat or skip records
-  between pages: scim-for-keycloak #157); a sourcedId seen on an earlier page means records
-  moved during the pull, and the pull is refused.
+  between pages: scim-for-keycloak #157; a server that refuses ``sort`` with a 400 is read in
+  its own order); a sourcedId seen on an earlier page means records moved during the pull,
+  and the pull is refused.
 - ``Link`` headers are not followed: a server's rel="next" can be wrong (GG4L's published
   example steps from offset 0 to offset 101, skipping a record).
 - A 200 whose JSON lacks the collection's name is an error, never "nobody".
@@ -66,13 +67,12 @@ class Collection:
         return f"record {index - page.first + 1} of page {page.number} (GET {page.url})"
 
 
-def page_url(source: ApiSource, name: str, offset: int, since: str | None) -> str:
-    params: dict[str, str | int] = {
-        "limit": source.page_size,
-        "offset": offset,
-        "sort": "sourcedId",
-        "orderBy": "asc",
-    }
+def page_url(
+    source: ApiSource, name: str, offset: int, since: str | None, *, sort: bool = True
+) -> str:
+    params: dict[str, str | int] = {"limit": source.page_size, "offset": offset}
+    if sort:
+        params.update(sort="sourcedId", orderBy="asc")
     if since is not None:
         params["filter"] = f"dateLastModified>'{since}'"
     return f"{source.collection_url(name)}?{urlencode(params, quote_via=quote)}"
@@ -100,10 +100,16 @@ def read_collection(
         number += 1
         if number > MAX_PAGES:
             raise SisWireError(f"{source.collection_url(name)}: more than {MAX_PAGES} pages")
-        url = page_url(source, name, offset, since)
+        url = page_url(source, name, offset, since, sort=client.sorted_pages)
         what = f"GET {url} (page {number} of {name})"
         reached = highest is not None and offset >= highest
-        answer = client.get(url, what=what, accept=PAST_THE_END if reached else frozenset())
+        first_sorted = number == 1 and client.sorted_pages
+        accept = PAST_THE_END if reached else frozenset({400}) if first_sorted else frozenset()
+        answer = client.get(url, what=what, accept=accept)
+        if answer.status == 400 and first_sorted:
+            client.sorted_pages = False  # a SIS that refuses `sort`: read in its own order
+            number -= 1
+            continue
         if answer.status != 200:
             break  # refused past the total, which was reached: the end
         if number == 1:

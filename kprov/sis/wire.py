@@ -123,6 +123,7 @@ class SisClient:
         )
         self.tokens: TokenCache | None = None
         self._signer: Any = None
+        self.sorted_pages = True  # False once the SIS refused `sort` (paging)
         if source.auth == OAUTH2:
             basic = self.scrubber.add_credentials(source.client_id, secret.reveal())
             self.tokens = TokenCache(
