@@ -26,6 +26,7 @@ from kprov.rosters.oneroster import BundleInfo, read_oneroster
 from kprov.rosters.text import TextOptions
 from kprov.sis.convert import Table
 from kprov.sis.paging import Collection
+from kprov.sis.source import ALWAYS_FULL
 from kprov.state.files import ensure_private_dir, replace_private
 
 # manifest.csv lists every file of the CSV binding; those not pulled are `absent`
@@ -60,15 +61,18 @@ class PulledData:
 
 
 def manifest_csv(pulled: PulledData) -> bytes:
-    mode = "delta" if pulled.delta else "bulk"
     pulled_kinds = {name.removesuffix(".csv") for name in pulled.tables}
+
+    def mode(kind: str) -> str:
+        if kind not in pulled_kinds:
+            return "absent"
+        return "delta" if pulled.delta and kind not in ALWAYS_FULL else "bulk"
+
+    kinds = (*MANIFEST_FILES, *(MANIFEST_FILES_12 if pulled.version == "1.2" else ()))
     rows = [
         ("manifest.version", "1.0"),
         ("oneroster.version", pulled.version),
-        *(
-            (f"file.{kind}", mode if kind in pulled_kinds else "absent")
-            for kind in (*MANIFEST_FILES, *(MANIFEST_FILES_12 if pulled.version == "1.2" else ()))
-        ),
+        *((f"file.{kind}", mode(kind)) for kind in kinds),
         ("source.systemName", "kprov oneroster pull"),
         ("source.systemCode", pulled.url),
     ]

@@ -5,13 +5,14 @@ enrollments entirely (``paging``), refused any record holding the SIS secret or 
 server that echoes what it was sent into its data), kept the schools asked for, checked that
 every enrollment of a bulk pull names a class and a user of that same pull, and converted
 the records (``convert``). Any failure raises; a partial pull is never returned, so it can
-never imply a removal. A delta pull (``since``) reads only what changed; it states no class's
-whole membership, so only its ``tobedeleted`` enrollments remove anyone.
+never imply a removal. A delta pull (``since``) reads only the classes, users and
+enrollments that changed (orgs and terms in full: a new class is dated by its terms); it
+states no class's whole membership, so only its ``tobedeleted`` enrollments remove anyone.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from kprov.sis.convert import COLUMNS, RecordError, Table, ref, role_rows, row_o
 from kprov.sis.errors import data_error
 from kprov.sis.paging import Collection, read_collection
 from kprov.sis.secret import resolve_sis_secret
-from kprov.sis.source import COLLECTIONS, V12, ApiSource
+from kprov.sis.source import ALWAYS_FULL, COLLECTIONS, V12, ApiSource
 from kprov.sis.wire import PullOptions, SisClient
 
 # A delta asks from a little before the last pull started: clocks differ between kprov's
@@ -33,7 +34,7 @@ OVERLAP = timedelta(minutes=10)
 
 def moment(value: datetime) -> str:
     """A cursor as the filter writes it: UTC, whole seconds, Z."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pull(source: ApiSource, options: PullOptions, *, since: str | None = None) -> PulledData:
@@ -43,7 +44,8 @@ def pull(source: ApiSource, options: PullOptions, *, since: str | None = None) -
     with SisClient(source, secret, options) as client:
         collections: dict[str, Collection] = {}
         for name in COLLECTIONS:
-            collections[name] = read_collection(client, source, name, since=since)
+            changed_since = None if name in ALWAYS_FULL else since
+            collections[name] = read_collection(client, source, name, since=changed_since)
         _refuse_secrets(source, collections, client.scrubber)
         requests = client.request_count
         server_now = _server_date(collections["orgs"].first_date)
@@ -128,7 +130,7 @@ def _select(
     problems: list[str] = []
     classes, users = collections["classes"], collections["users"]
     enrollments = collections["enrollments"]
-    if schools and not delta:
+    if schools:  # orgs are read in full, deltas included
         known = {r.get("sourcedId") for r in collections["orgs"].records}
         problems += [
             f"schools: {s!r} is not among the orgs of {source.url} (a typo would select nothing)"

@@ -138,6 +138,7 @@ def test_the_sis_secret_and_tokens_are_never_printed_or_written(
             result = run_cli("sync", str(semester), *extra)
             assert result.exit_code == 4
             outputs += [result.stdout, result.stderr]
+        assert not report.exists()  # nothing was planned
         assert "<redacted>" in outputs[1]  # the echo was there, and scrubbed
         box.hostile = OneRosterHostility("secret-in-data")
         refused = run_cli("sync", str(semester), "--log-file", str(log))
@@ -169,8 +170,8 @@ def test_delta_nights_read_only_changes_and_move_the_cursor_only_after_success(
         box.hostile = OneRosterHostility()
         second = run_cli("-v", "sync", str(semester), "--prune", "--max-removals", "2")
         assert second.exit_code == 0, second.output
-        assert f"pulled changes since {earlier} from {box.url(V11)}: 0 orgs" in second.stderr
-        assert "2 users, 4 enrollments" in second.stderr  # the delta's records, no others
+        assert f"pulled changes since {earlier} from {box.url(V11)}: 1 orgs" in second.stderr
+        assert "0 classes, 2 users, 4 enrollments" in second.stderr  # the delta's, no others
         assert earlier not in cursors.read_text()
         writes = sandbox_env.write_requests()
         third = run_cli("sync", str(semester), "--prune")  # the overlap re-reads; sends nothing
