@@ -78,12 +78,13 @@ def page_url(
     return f"{source.collection_url(name)}?{urlencode(params, quote_via=quote)}"
 
 
-def _total(raw: str | None, what: str) -> int | None:
+def _total(raw: str | None, what: str, client: SisClient) -> int | None:
     if raw is None:
         return None
     text = raw.strip()
-    if not text.isdigit() or len(text) > 12:
-        raise SisWireError(f"{what}: X-Total-Count {text[:40]!r} is not a count of records")
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        shown = client.scrubber.clip(repr(text), 60)  # server text: scrubbed first
+        raise SisWireError(f"{what}: X-Total-Count {shown} is not a count of records")
     return int(text)
 
 
@@ -114,7 +115,7 @@ def read_collection(
             break  # refused past the total, which was reached: the end
         if number == 1:
             collection.first_date = answer.headers.get("Date")
-        total = _total(answer.headers.get("X-Total-Count"), what)
+        total = _total(answer.headers.get("X-Total-Count"), what, client)
         if total is not None:
             if highest is not None and total < highest:
                 raise SisWireError(
@@ -143,14 +144,14 @@ def read_collection(
                     source.url, [f"record {place} of page {number} (GET {url}) has no sourcedId"]
                 )
             earlier = seen.get(sourced_id)
+            shown = client.scrubber.clip(repr(sourced_id), 120)  # SIS text: scrubbed first
             if earlier == number:
                 raise data_error(
-                    source.url,
-                    [f"sourcedId {sourced_id!r} appears twice on page {number} (GET {url})"],
+                    source.url, [f"sourcedId {shown} appears twice on page {number} (GET {url})"]
                 )
             if earlier is not None:
                 raise SisWireError(
-                    f"{what}: {name} record {sourced_id!r} was already on page {earlier}: "
+                    f"{what}: {name} record {shown} was already on page {earlier}: "
                     "records moved between pages during the pull (added or removed meanwhile, "
                     "or the server's order is not stable)"
                 )
