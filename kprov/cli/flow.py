@@ -61,6 +61,9 @@ class RunOptions:
     must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
     cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
     progress: bool = False  # a progress bar (set from the view: a terminal, not --quiet/--json)
+    # run under the state lock once a run (not a plan) ended with exit 0 (sync: delta
+    # cursors); returns warnings
+    after_success: Callable[[], list[str]] | None = None
 
 
 def check_outputs(options: RunOptions) -> None:
@@ -108,6 +111,9 @@ def provision(
                 return
             _confirm_removals(plan, options)
             result = execute(plan, settings, state, options, run_id)
+            if options.after_success is not None and exit_code_for(result=result) is ExitCode.OK:
+                for warning in options.after_success():
+                    sys.stderr.write(f"kprov: warning: {warning}\n")
     _finish_run(result, view, options, started)
 
 

@@ -14,6 +14,7 @@ from kprov.cli import (
     config_cmd,
     instances,
     mapping,
+    oneroster,
     profile,
     register,
     registrations,
@@ -57,6 +58,7 @@ app.command("register")(register.register)
 app.command("unregister")(register.unregister)
 app.add_typer(registrations.app, name="registrations")
 app.add_typer(mapping.app, name="mapping")
+app.add_typer(oneroster.app, name="oneroster")
 app.add_typer(sandbox.app, name="sandbox")
 
 

@@ -6,12 +6,14 @@ import typer
 
 from kprov.cli.common import YES_OPTION
 from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.sandbox_oneroster import serve_oneroster
 from kprov.errors import InputError
 
 app = command_group(
-    "Run a local sandbox of the Knewton v0 API, write its sample semester, reset it. "
-    "Example: kprov sandbox sample ~/kprov-try"
+    "Run a local sandbox of the Knewton v0 API (and of a SIS's OneRoster API), write its "
+    "sample semester, reset it. Example: kprov sandbox sample ~/kprov-try"
 )
+app.command("oneroster")(serve_oneroster)
 
 
 @app.command("sample")

@@ -79,6 +79,9 @@ def sync(
       kprov sync /srv/sis/semester.yaml --prune --max-removals 5% --log-file /var/log/kprov.log
     """
     from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.pulling import SourcePuller
+
+    puller = SourcePuller()  # `oneroster_api:` sources; their delta cursors are saved on success
 
     def request(g: Globals) -> Request:
         from kprov.provision.commands import sync_request
@@ -94,7 +97,11 @@ def sync(
         hash_key = None
         if wants_key:
             hash_key = id_key(lambda: g.settings(mapping))
-        manifest = read_manifest(manifest_path, hash_key=hash_key)
+        puller.state_dir = lambda: g.settings(mapping).state_dir
+        manifest = read_manifest(manifest_path, hash_key=hash_key, puller=puller)
+        if g.verbose:
+            for line in puller.summary():
+                typer.echo(f"kprov: {line}", err=True)
         request = sync_request(manifest, prune=prune, max_removals=max_removals)
         return replace(request, ids=ids_made_with(hash_key))
 
@@ -103,7 +110,7 @@ def sync(
         detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
         lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
         rebuild_mapping=rebuild_mapping,
-        ask_before_removing=True, cron_quiet=True,
+        ask_before_removing=True, cron_quiet=True, after_success=puller.commit,
     )  # fmt: skip
     provision(ctx, request, options)
 

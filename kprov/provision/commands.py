@@ -117,4 +117,5 @@ def sync_request(manifest: Manifest, *, prune: bool, max_removals: str | None) -
         max_removals=max_removals or DEFAULT_MAX_REMOVALS,
         skipped=manifest.skipped,
         sources=(str(manifest.path),),
+        nobody_is_fine=not manifest.complete,
     )

@@ -2,8 +2,9 @@
 
 A manifest is YAML (safe loading, no aliases). It lists instances with their people (inline
 lists, or CSV/YAML rosters in any dialect) and bundles (`oneroster:`, `sds:`, or `bundles:`
-for either) whose classes become instances. Every problem is reported with file:line, and
-every roster it names is read and validated before anything is sent.
+for either; `oneroster_api:` pulls one from a SIS, ``kprov.sis``) whose classes become
+instances. Every problem is reported with file:line, and every roster it names is read and
+validated before anything is sent.
 
 What the manifest states, it states for the planner: `authoritative` names the instances whose
 whole membership is stated (instances listed with their people; classes of a bundle whose
@@ -13,6 +14,7 @@ are `removals`, never implied by absence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +44,14 @@ from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.validate import contains_email, key_problems, name_problems
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
+from kprov.sis.bundle import PulledData, read_pulled
+from kprov.sis.entries import LIST_KEY as API_LIST
+from kprov.sis.entries import entry_defaults, read_api_entries
+from kprov.sis.source import ApiSource
 
-TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles"}
+Puller = Callable[[ApiSource], PulledData]  # pulls one `oneroster_api:` source, or raises
+
+TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles", API_LIST}
 TEXT_KEYS = {"encoding", "delimiter"}
 DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"} | TEXT_KEYS
 INSTANCE_KEYS = {"key", "name", "graph_id", "start_date", "end_date", "people"}
@@ -83,6 +91,11 @@ class _RosterRef:
     role: str | None = None  # forces the role of every line
     instance_key: str = ""  # the instance its people join (plain rosters)
     bundle: _BundleDefaults | None = None  # set for bundles: their classes become instances
+    api: ApiSource | None = None  # a OneRoster REST source (`oneroster_api:`), pulled
+
+    @property
+    def shown(self) -> str:
+        return self.api.url if self.api is not None else str(self.path)
 
 
 @dataclass
@@ -99,6 +112,7 @@ class Manifest:
     # bulk bundles): only there may a registration missing from the manifest be pruned.
     authoritative: set[str] = field(default_factory=set)
     skipped: list[Skipped] = field(default_factory=list)
+    complete: bool = True  # False when a bundle or pulled source lists only changes (a delta)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
     # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
@@ -215,6 +229,10 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
                 options = _options(reader, items, base, list_key)
                 rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
+    for node, items, source in read_api_entries(reader, top.get(API_LIST), folder):
+        found = entry_defaults(reader, node, items, (default_graph, default_start, default_end))
+        defaults_of = _BundleDefaults(*found, family="oneroster")
+        rosters.append(_RosterRef(folder, node, base, bundle=defaults_of, api=source))
     return manifest, reader.problems, rosters
 
 
@@ -263,7 +281,10 @@ def _people_entry(
 
 
 def _read_refs(
-    manifest: Manifest, refs: list[_RosterRef], classes_of: dict[int, list[str]]
+    manifest: Manifest,
+    refs: list[_RosterRef],
+    classes_of: dict[int, list[str]],
+    pulled: dict[int, PulledData],
 ) -> Reader:
     """The reading pass, as a function a scan can run (again, to name duplicates)."""
     name = str(manifest.path)
@@ -274,6 +295,12 @@ def _read_refs(
             collector.add(ext, role, name, line, key)
         for index, ref in enumerate(refs):
             line = line_of(ref.node)
+            if ref.api is not None:
+                if index in pulled:  # not pulled: the manifest has problems already
+                    before = set(collector.roster.classes)
+                    read_pulled(pulled[index], collector, ref.options.text())
+                    classes_of[index] = [k for k in collector.roster.classes if k not in before]
+                continue
             if not ref.path.exists():
                 collector.problems.append(
                     Problem(
@@ -306,16 +333,28 @@ def _read_refs(
     return read
 
 
-def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
+def read_manifest(
+    path: Path, *, hash_key: bytes | None = None, puller: Puller | None = None
+) -> Manifest:
     """The manifest with every roster read and every person validated; InputError if not.
 
     Problems of the manifest and of its rosters are reported together. Large inputs are
-    first checked without keeping anyone, so a refusal never costs the people's memory."""
+    first checked without keeping anyone, so a refusal never costs the people's memory.
+    OneRoster REST sources are pulled with *puller* (in full, or the run stops) only once the
+    manifest itself is sound, before any roster is read."""
     manifest, problems, refs = load_manifest(path)
+    pulled: dict[int, PulledData] = {}
+    if not problems:
+        for index, ref in enumerate(refs):
+            if ref.api is not None:
+                if puller is None:
+                    raise InputError(f"{path}: this command cannot pull `{API_LIST}:` sources")
+                pulled[index] = puller(ref.api)
     classes_of: dict[int, list[str]] = {}
-    read = _read_refs(manifest, refs, classes_of)
+    read = _read_refs(manifest, refs, classes_of, pulled)
+    files = [r.path for r in refs if r.api is None]
     with open_inputs() as inputs:
-        if not problems and input_bytes([r.path for r in refs], inputs) > KEEP_IN_FIRST_PASS:
+        if not problems and input_bytes(files, inputs) > KEEP_IN_FIRST_PASS:
             scan_into(read, inputs, problems, keep=False, hash_key=None)
         roster, _rows = scan_into(read, inputs, problems, keep=True, hash_key=hash_key)
     for index, keys in classes_of.items():
@@ -328,6 +367,7 @@ def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
     manifest.people = [p for p in roster.people if not p.account_only]
     manifest.removals = roster.removals
     manifest.skipped = roster.skipped_rows
+    manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
     manifest.inline = []
     return manifest
@@ -347,7 +387,7 @@ def _add_class(
             Problem(
                 str(manifest.path),
                 line_of(ref.node),
-                f"class {info.key!r} of {ref.path} is also listed under instances; list it once",
+                f"class {info.key!r} of {ref.shown} is also listed under instances; list it once",
             )
         )
         return
@@ -372,7 +412,7 @@ def _add_class(
             Problem(
                 str(manifest.path),
                 line_of(ref.node),
-                f"class {info.key!r} of {ref.path}: {order} (set start_date and end_date)",
+                f"class {info.key!r} of {ref.shown}: {order} (set start_date and end_date)",
             )
         )
     manifest.instances[info.key] = InstanceSpecLine(

@@ -57,6 +57,7 @@ class Request:
     warnings: Sequence[str] = ()
     sources: Sequence[str] = ()
     ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
+    nobody_is_fine: bool = False  # a delta naming nobody means nothing changed, not a mistake
 
 
 def looks_like_instance_id(value: str) -> bool:
@@ -141,7 +142,7 @@ class _Planner:
             lines.append((person, ref))
         if problems:
             raise problems_error(problems)
-        if not lines and not self.request.removals:
+        if not lines and not self.request.removals and not self.request.nobody_is_fine:
             raise InputError(
                 "the roster names nobody to register",
                 hint="Give a roster with learners or instructors.",
