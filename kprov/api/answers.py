@@ -29,10 +29,29 @@ class ErrorFields:
     body: dict[str, Any] | None
 
 
+class DuplicateName(ValueError):
+    """A JSON object names one key twice. Python would keep the last value, another reader the
+    first: which one the server meant cannot be told, so the answer is malformed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name[:40]!r} appears twice in one object")
+        self.name = name
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise DuplicateName(name)
+        found[name] = value
+    return found
+
+
 def parse_json(raw: bytes) -> Any:
-    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8 or absurd nesting)."""
+    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8, absurd nesting, and
+    an object that names a key twice: ``DuplicateName``). Every JSON answer is read here."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from kprov.api.answers import error_fields, parse_json, refusal_error
+from kprov.api.answers import DuplicateName, error_fields, parse_json, refusal_error
 from kprov.api.batch import MAX_BATCH, batch_request, read_batch_answer
 from kprov.api.claims import CreatedIds
 from kprov.api.errors import ApiError, MalformedAnswer, NotFound, error_for_status
@@ -33,6 +33,7 @@ from kprov.api.scrub import Scrubber
 from kprov.api.tokens import TokenCache
 from kprov.api.transport import Answer, Limits, Transport
 from kprov.api.urls import check_credential_url
+from kprov.outside_text import printable
 from kprov.secret import Secret
 
 __all__ = ["ADMIN", "MAX_BATCH", "REGISTRATION_TYPES", "KnewtonClient"]
@@ -48,7 +49,8 @@ class KnewtonClient:
     ``as_user`` on a method selects whose token is used: ``None`` is the partner admin, an
     external user id is that user's own token (the 2-legged ``scope`` flow), cached per user.
     ``cancel``, once set, stops every request before it is sent and every wait at once
-    (``kprov.errors.Interrupted``). *sleep* replaces those waits in tests.
+    (``kprov.errors.Interrupted``). *sleep* replaces those waits in tests. *refused_hint* is
+    what to do when the API refuses the key or secret (it names where the secret came from).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class KnewtonClient:
         clock: Callable[[], float] = time.monotonic,
         request_label: str | None = None,
         test_accounts: bool = False,
+        refused_hint: str | None = None,
     ) -> None:
         # Defence in depth: config checks these too, but no caller may skip the check.
         self.base_url = check_credential_url(base_url, "base URL")
@@ -99,6 +102,8 @@ class KnewtonClient:
             admin_scope=admin_external_id,
             scrubber=self.scrubber,
             clock=clock,
+            base_url=self.base_url,
+            refused_hint=refused_hint,
         )
 
     @property
@@ -192,7 +197,9 @@ class KnewtonClient:
             error_id=fields.error_id,
             method=method,
             path=path,
-            outcome_unknown=answer.status >= 500,
+            # A 503 (JSON or a proxy's page) and a 429 say "not processed"; any other 5xx may
+            # follow a change, and so may an earlier attempt whose answer was lost.
+            outcome_unknown=resent or (answer.status >= 500 and answer.status != 503),
         )
 
     @staticmethod
@@ -200,6 +207,14 @@ class KnewtonClient:
         """The answer's JSON object; MalformedAnswer for anything else (HTML, text, a list)."""
         try:
             body = parse_json(answer.body)
+        except DuplicateName as twice:
+            raise MalformedAnswer(
+                f"the answer names {printable(twice.name[:40])!r} twice in one object, so "
+                "which value is meant cannot be told; nothing of it was recorded",
+                status=answer.status,
+                method=method,
+                path=path,
+            ) from None
         except ValueError:
             raise MalformedAnswer(
                 "the answer is not JSON", status=answer.status, method=method, path=path

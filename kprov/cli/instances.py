@@ -217,7 +217,7 @@ def known_instance_id(ref: str) -> str:
     from kprov.api.ids import is_uuid
 
     if is_uuid(ref):
-        return ref
+        return ref.lower()  # ids are stored and sent in canonical form
     raise InputError(
         f"kprov knows no learning instance with the key {ref!r}, and it is not an instance id "
         "(a UUID); nothing was sent",

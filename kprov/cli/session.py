@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kprov.config import Settings, quotas_for
-from kprov.credentials import Secret, resolve_api_secret
+from kprov.credentials import Secret, find_api_secret, refused_secret_hint
 from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -76,7 +76,11 @@ def build_client(
     from kprov.api.pacing import Pacer
     from kprov.api.transport import Limits
 
-    secret = secret or resolve_api_secret(settings)
+    if secret is None:
+        secret, source = find_api_secret(settings)
+        refused_hint = refused_secret_hint(source, settings.profile.name)
+    else:  # a secret being tried (`auth login`): not from any configured source
+        refused_hint = refused_secret_hint(None, settings.profile.name)
 
     if settings.is_builtin_sandbox:
         ensure_embedded_sandbox(settings)
@@ -97,6 +101,7 @@ def build_client(
         pacer=Pacer(quotas=quotas, ceiling=pool_size),
         request_label=run_id,
         test_accounts=test_accounts,
+        refused_hint=refused_hint,
     )
 
 

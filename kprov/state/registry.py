@@ -87,7 +87,7 @@ class InstanceIndex:
         self.by_id[record.instance_id] = record
 
     def find(self, key_or_id: str) -> InstanceRecord | None:
-        return self.by_key.get(key_or_id) or self.by_id.get(key_or_id)
+        return self.by_key.get(key_or_id) or self.by_id.get(key_or_id.lower())
 
     def intent_warnings(self) -> list[str]:
         """One warning per intent with no recorded outcome (a run stopped mid-create)."""
@@ -114,7 +114,7 @@ class InstanceJournal(CsvJournal):
         index = InstanceIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         for _line, row in self.rows():
-            index.apply(InstanceRecord(*row))
+            index.apply(InstanceRecord(row[0], row[1].lower(), *row[2:]))  # canonical id
         return index
 
     def record(self, record: InstanceRecord, index: InstanceIndex) -> None:
@@ -202,8 +202,9 @@ class RegistrationJournal(CsvJournal):
     def load(self, *, repair: bool = False) -> RegistrationIndex:
         index = RegistrationIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
-        for _line, row in self.rows():
-            index.apply(RegistrationRecord(*row))
+        for _line, row in self.rows():  # ids canonical (lower case), whatever wrote them
+            account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
+            index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
