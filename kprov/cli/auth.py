@@ -83,7 +83,9 @@ def status(
 
     settings = globals_of(ctx).settings()
     secret, source = find_api_secret(settings)
-    with build_client(settings, pool_size=1, secret=secret, interactive=True) as client:
+    with build_client(
+        settings, pool_size=1, secret=secret, secret_source=source, interactive=True
+    ) as client:
         account = client.current_account()
     data = {
         "ok": True,

@@ -235,8 +235,10 @@ def locked_state(
         command=command,
         owner=owner_of(settings),
     ) as state:
+        from kprov.cli.output import warn
+
         for warning in state.warnings:
-            sys.stderr.write(f"kprov: warning: {warning}\n")
+            warn(warning)
         yield state
 
 

@@ -3,6 +3,10 @@
 CSV and JSON list every row (kept lines, removals and skipped rows included) for partners to
 reconcile with their SIS. HTML is one self-contained page a person can open or mail: totals,
 a per-class table, the failures with their reasons, and who was removed.
+
+Rows hold outside text (ids and keys from the SIS, server messages): every format escapes
+control, bidi and invisible characters (``outside_text.printable``), and CSV cells that a
+spreadsheet would run as formulas start with a ``'`` (``outside_text.csv_cell``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kprov.errors import InputError, StorageError
+from kprov.outside_text import csv_cell, printable_data
 from kprov.provision.plan import Item, Plan, plan_fate
 from kprov.provision.result import FAILING, RunResult, run_fate
 
@@ -87,7 +92,7 @@ def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
     """Write the report; returns how many rows it holds."""
     check_report_path(path)
     suffix = path.suffix.lower()
-    rows = report_rows(subject)
+    rows = (printable_data(row) for row in report_rows(subject))
     count = 0
     try:
         with create_private(path) as handle:
@@ -95,7 +100,7 @@ def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
                 writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
                 writer.writeheader()
                 for row in rows:
-                    writer.writerow(row)
+                    writer.writerow({k: csv_cell(v) for k, v in row.items()})
                     count += 1
             elif suffix == ".json":
                 materialised = list(rows)

@@ -25,6 +25,7 @@ from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
 from kprov.state.files import UNCHANGED, ensure_private_dir, fsync_dir, open_fd, storage_error
 
 TAIL_CHUNK = 1 << 16
+DAMAGE_EXCERPT = 60  # characters of a damaged line quoted in the error (ids are personal data)
 
 
 def now_iso() -> str:
@@ -174,16 +175,36 @@ class CsvJournal:
         reader = csv.reader(handle)
         next(reader, None)  # the header, checked already
         width, valid = len(self.header), self.valid
-        for row in reader:
+        while True:
+            start = reader.line_num + 1  # a quoted field may run over several lines
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise self._damaged(start, reader.line_num, [], str(exc)) from None
             if not row:
                 continue
             if len(row) != width or not valid(row):
-                raise ConfigError(
-                    f"{self.what} {self.path}:{reader.line_num} is damaged: {row!r}",
-                    hint="Restore it from a backup, or fix that line by hand; kprov will "
-                    "not guess what it said.",
-                )
-            yield reader.line_num, row
+                raise self._damaged(start, reader.line_num, row, "")
+            yield start, row
+
+    def _damaged(self, start: int, end: int, row: list[str], why: str) -> ConfigError:
+        """The line where the damage starts, and a short excerpt of it: never the rest of the
+        file (an unbalanced quote swallows every line after it into one "row")."""
+        from kprov.outside_text import printable
+
+        first_line = ",".join(row).split("\n", 1)[0]
+        excerpt = printable(first_line[:DAMAGE_EXCERPT]) + (
+            "…" if len(first_line) > DAMAGE_EXCERPT else ""
+        )
+        spread = f" (a quote opened there runs to line {end})" if end > start else ""
+        shown = f": {excerpt!r}" if row else f" ({why})" if why else ""
+        return ConfigError(
+            f"{self.what} {self.path}:{start} is damaged{spread}{shown}",
+            hint="Restore it from a backup, or fix that line by hand; kprov will not guess "
+            "what it said.",
+        )
 
     def valid(self, row: list[str]) -> bool:
         """Whether a row with the right number of fields is complete and meaningful."""
