@@ -73,14 +73,13 @@ class StallWatch:
                 f"{answer} {count} time{'s' if count > 1 else ''}"
                 for answer, count in episode.answers.most_common()
             )
-            asked = ""
             if episode.spellings:
-                asked = "; it asked to wait " + ", ".join(repr(s) for s in episode.spellings)
-        more = f" (and asked for {wait:.0f} s more)" if wait >= 1 else ""
+                answers += " (" + "; ".join(episode.spellings) + ")"
+        later = f"; the next resend was {wait:.0f} s away" if wait >= 1 else ""
         raise ServerKeptRefusing(
-            f"{where} has refused every {endpoint} request for {lasted:.0f} s{more}: it "
-            f"answered {answers}{asked}; kprov stops waiting after {self.budget:g} s without "
-            f"a success ({self._env_name})",
+            f"{where} has refused every {endpoint} request for {lasted:.0f} s: it answered "
+            f"{answers}{later}. kprov stops waiting after {self.budget:g} s without a success "
+            f"({self._env_name})",
             method=method,
             path=path,
             outcome_unknown=applied,

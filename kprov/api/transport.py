@@ -254,11 +254,13 @@ class Transport:
             self.pacer.release(call.identity, call.endpoint, status=None, headers={})
 
     def _wait_or_stop(self, call: _Call, seconds: float, why: str) -> None:
-        """Wait before a resend, unless the endpoint's refusals would outlast the budget."""
+        """Wait before a resend, unless the endpoint's refusals would outlast the budget (the
+        pacer's hold on the bucket counts: the resend waits for it too)."""
+        held = self.pacer.delay(call.identity, call.endpoint) if call.paced else 0.0
         self.stall.check(
             call.endpoint,
             call.where,
-            seconds,
+            max(seconds, held),
             method=call.method,
             path=call.path,
             applied=call.maybe_applied,
