@@ -294,9 +294,14 @@ class Transport:
                 self.pacer.release(identity, endpoint, status=answer.status, headers=headers),
             )
         if answer.status in RETRY_STATUSES and server_wait > cap:
+            why = (
+                f"asked kprov to wait {server_wait:.0f} s before resending"
+                if asked >= server_wait
+                else f"keeps refusing ({answer.status}): the next resend would be "
+                f"{server_wait:.0f} s away"
+            )
             raise ServerWaitTooLong(
-                f"{where} asked kprov to wait {server_wait:.0f} s before "
-                f"resending; kprov waits at most {cap:.0f} s",
+                f"{where} {why}; kprov waits at most {cap:g} s",
                 status=answer.status,
                 method=call.method,
                 path=call.path,
