@@ -261,7 +261,9 @@ def confirm_or_refuse(question: str, *, yes: bool) -> None:
         raise InputError(
             "refusing without confirmation", hint="Pass --yes when running without a terminal."
         )
-    typer.confirm(question, abort=True)
+    from kprov.outside_text import printable
+
+    typer.confirm(printable(question, keep="\n"), abort=True)  # it may quote ids and keys
 
 
 def command_line() -> str:

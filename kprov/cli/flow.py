@@ -194,7 +194,9 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
     if options.must_confirm_removals:
         confirm_or_refuse(question, yes=options.yes)
     elif options.ask_before_removing and is_terminal(sys.stdin):
-        typer.confirm(question, abort=True)
+        from kprov.outside_text import printable
+
+        typer.confirm(printable(question, keep="\n"), abort=True)  # it quotes roster ids
 
 
 def execute(
