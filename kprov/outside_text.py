@@ -68,9 +68,16 @@ def printable(text: str, *, keep: str = "") -> str:
 def printable_data(value: Any) -> Any:
     """A copy of a JSON-like value with ``printable`` applied to every string in it (keys too)."""
     if isinstance(value, str):
-        return printable(value)
+        return value if value.isprintable() else printable(value)
     if isinstance(value, Mapping):
-        return {printable_data(k): printable_data(v) for k, v in value.items()}
+        return {
+            (k if k.__class__ is str and k.isprintable() else printable_data(k)): (
+                v
+                if v.__class__ is not str and v.__class__ is not dict and v.__class__ is not list
+                else printable_data(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [printable_data(v) for v in value]
     return value
@@ -82,13 +89,21 @@ def printable_data(value: Any) -> Any:
 _FORMULA_START = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
 # ...except a plain number: "-1" or "+33" is a value, not a formula, and ids such as "-1" are
 # allowed ids. Anything more ("-1+1", "-2+3+cmd|...") is neutralised.
+_LOOK_CLOSER = _FORMULA_START | {" "}
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)\Z")
 
 
 def csv_cell(value: object) -> str:
     """A CSV cell that no spreadsheet evaluates: ``printable``, then a leading ``'`` when the
     text starts (after any spaces) with a formula character and is not a plain number."""
-    text = printable(value if isinstance(value, str) else "" if value is None else str(value))
+    if value.__class__ is not str:
+        value = "" if value is None else str(value)
+    text: str = value
+    if text.isprintable():
+        if not text or text[0] not in _LOOK_CLOSER:
+            return text  # the common case, in one C-speed test and one set look-up
+    else:
+        text = printable(text)
     head = text.lstrip(" ")
     if head and head[0] in _FORMULA_START and not _PLAIN_NUMBER.match(head):
         return "'" + text

@@ -78,7 +78,9 @@ def show_error(error: KprovError, view: View, command: str) -> None:
     """What happened, then what to do: on stderr (and the envelope on stdout with --json)."""
     if view.json:
         emit_json(envelope(command, error.exit_code, error))
-    lines = str(error).splitlines() or [type(error).__name__]
+    # "\n" only: splitlines() also breaks at \x1c-\x1e, \x85 and U+2028, which outside text
+    # could use to start a line of its own ("kprov: error: ..." forged); they are escaped.
+    lines = str(error).rstrip("\n").split("\n") if str(error) else [type(error).__name__]
     _err(f"kprov: error: {lines[0]}")
     for line in lines[1:]:
         _err(line)

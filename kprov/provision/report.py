@@ -92,23 +92,23 @@ def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
     """Write the report; returns how many rows it holds."""
     check_report_path(path)
     suffix = path.suffix.lower()
-    rows = (printable_data(row) for row in report_rows(subject))
+    rows = report_rows(subject)
     count = 0
     try:
         with create_private(path) as handle:
             if suffix == ".csv":
                 writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
                 writer.writeheader()
-                for row in rows:
+                for row in rows:  # csv_cell makes each cell printable, then formula-safe
                     writer.writerow({k: csv_cell(v) for k, v in row.items()})
                     count += 1
             elif suffix == ".json":
-                materialised = list(rows)
+                materialised = [printable_data(row) for row in rows]
                 count = len(materialised)
                 json.dump(materialised, handle, indent=1)
                 handle.write("\n")
             else:
-                materialised = list(rows)
+                materialised = [printable_data(row) for row in rows]
                 count = len(materialised)
                 handle.write(_html(title, subject, materialised))
     except OSError as exc:
