@@ -16,7 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kprov.api.errors import REFUSAL_CLASSES, AlreadyRegistered, Refusal, Unprocessable
+from kprov.api.errors import (
+    REFUSAL_CLASSES,
+    AlreadyRegistered,
+    MalformedAnswer,
+    Refusal,
+    Unprocessable,
+)
 from kprov.api.scrub import Scrubber
 
 
@@ -54,6 +60,32 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def answer_object(
+    raw: bytes, status: int, method: str, path: str, scrubber: Scrubber
+) -> dict[str, Any]:
+    """A success answer's JSON object; MalformedAnswer for anything else (HTML, text, a list,
+    an object that names a key twice: which value is meant cannot be told)."""
+    try:
+        body = parse_json(raw)
+    except DuplicateName as twice:
+        raise MalformedAnswer(
+            f"the answer names {scrubber.clip(twice.name, 40)!r} twice in one object, so which "
+            "value is meant cannot be told; nothing of it was recorded",
+            status=status,
+            method=method,
+            path=path,
+        ) from None
+    except ValueError:
+        raise MalformedAnswer(
+            "the answer is not JSON", status=status, method=method, path=path
+        ) from None
+    if not isinstance(body, dict):
+        raise MalformedAnswer(
+            "the answer is not a JSON object", status=status, method=method, path=path
+        )
+    return body
 
 
 def error_fields(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from kprov.api.answers import DuplicateName, error_fields, parse_json, refusal_error
+from kprov.api.answers import answer_object, error_fields, refusal_error
 from kprov.api.batch import MAX_BATCH, batch_request, read_batch_answer
 from kprov.api.claims import CreatedIds
 from kprov.api.errors import ApiError, MalformedAnswer, NotFound, error_for_status
@@ -33,7 +33,6 @@ from kprov.api.scrub import Scrubber
 from kprov.api.tokens import TokenCache
 from kprov.api.transport import Answer, Limits, Transport
 from kprov.api.urls import check_credential_url
-from kprov.outside_text import printable
 from kprov.secret import Secret
 
 __all__ = ["ADMIN", "MAX_BATCH", "REGISTRATION_TYPES", "KnewtonClient"]
@@ -202,28 +201,10 @@ class KnewtonClient:
             outcome_unknown=resent or (answer.status >= 500 and answer.status != 503),
         )
 
-    @staticmethod
-    def _object(answer: Answer, method: str, path: str) -> dict[str, Any]:
-        """The answer's JSON object; MalformedAnswer for anything else (HTML, text, a list)."""
-        try:
-            body = parse_json(answer.body)
-        except DuplicateName as twice:
-            raise MalformedAnswer(
-                f"the answer names {printable(twice.name[:40])!r} twice in one object, so "
-                "which value is meant cannot be told; nothing of it was recorded",
-                status=answer.status,
-                method=method,
-                path=path,
-            ) from None
-        except ValueError:
-            raise MalformedAnswer(
-                "the answer is not JSON", status=answer.status, method=method, path=path
-            ) from None
-        if not isinstance(body, dict):
-            raise MalformedAnswer(
-                "the answer is not a JSON object", status=answer.status, method=method, path=path
-            )
-        return body
+    def _object(self, answer: Answer, method: str, path: str) -> dict[str, Any]:
+        """The answer's JSON object; MalformedAnswer for anything else (HTML, text, a list, an
+        object naming a key twice)."""
+        return answer_object(answer.body, answer.status, method, path, self.scrubber)
 
     def _creation_headers(self) -> dict[str, str]:
         return {"X-Knewton-Test": "true"} if self._test_accounts else {}
