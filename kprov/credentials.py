@@ -71,6 +71,26 @@ class Source:
     location: str  # the variable, the path, the keyring entry
 
 
+def refused_secret_hint(source: Source | None, profile: str) -> str:
+    """What to do when the API refuses the key or secret: fix the source that supplied the
+    secret, named in the words of `kprov config show` (a cron box has no keyring to log in to)."""
+    if source is None:  # typed at `auth login`
+        return "The API key or the secret you typed was refused: check both, then try again."
+    where = f"{source.kind}: {source.location}"
+    fixes = {
+        "env": f"fix {ENV_API_SECRET}",
+        "file": "fix that file",
+        "systemd-credential": "fix the file its LoadCredential= line names",
+        "keyring": f"store the right one with `kprov --profile {profile} auth login`",
+        "built-in": "is something other than kprov's sandbox listening on its port?",
+    }
+    fix = fixes.get(source.kind, "fix it")
+    return (
+        f"The API key or secret was refused; the secret came from {where} (as `kprov config "
+        f"show` says): {fix}, and check the profile's api_key."
+    )
+
+
 @dataclass
 class Lookup:
     """The outcome of walking the sources: what was found (if anything) and what was tried."""

@@ -83,6 +83,9 @@ class StorageError(KprovError):
 
 
 class Interrupted(KprovError):
-    """The operator asked the run to stop (Ctrl-C, SIGINT, SIGTERM) before this was sent."""
+    """The operator asked the run to stop (Ctrl-C, SIGINT, SIGTERM, SIGHUP) before this was sent."""
 
     exit_code = ExitCode.INTERRUPTED
+    # Whether a request that was being sent may have been applied; True unless the raiser
+    # knows it was not (the transport says so for the call it was sending).
+    outcome_unknown = True

@@ -16,7 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kprov.api.errors import REFUSAL_CLASSES, AlreadyRegistered, Refusal, Unprocessable
+from kprov.api.errors import (
+    REFUSAL_CLASSES,
+    AlreadyRegistered,
+    MalformedAnswer,
+    Refusal,
+    Unprocessable,
+)
 from kprov.api.scrub import Scrubber
 
 
@@ -29,12 +35,57 @@ class ErrorFields:
     body: dict[str, Any] | None
 
 
+class DuplicateName(ValueError):
+    """A JSON object names one key twice. Python would keep the last value, another reader the
+    first: which one the server meant cannot be told, so the answer is malformed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name[:40]!r} appears twice in one object")
+        self.name = name
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise DuplicateName(name)
+        found[name] = value
+    return found
+
+
 def parse_json(raw: bytes) -> Any:
-    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8 or absurd nesting)."""
+    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8, absurd nesting, and
+    an object that names a key twice: ``DuplicateName``). Every JSON answer is read here."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def answer_object(
+    raw: bytes, status: int, method: str, path: str, scrubber: Scrubber
+) -> dict[str, Any]:
+    """A success answer's JSON object; MalformedAnswer for anything else (HTML, text, a list,
+    an object that names a key twice: which value is meant cannot be told)."""
+    try:
+        body = parse_json(raw)
+    except DuplicateName as twice:
+        raise MalformedAnswer(
+            f"the answer names {scrubber.clip(twice.name, 40)!r} twice in one object, so which "
+            "value is meant cannot be told; nothing of it was recorded",
+            status=status,
+            method=method,
+            path=path,
+        ) from None
+    except ValueError:
+        raise MalformedAnswer(
+            "the answer is not JSON", status=status, method=method, path=path
+        ) from None
+    if not isinstance(body, dict):
+        raise MalformedAnswer(
+            "the answer is not a JSON object", status=status, method=method, path=path
+        )
+    return body
 
 
 def error_fields(

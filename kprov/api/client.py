@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from kprov.api.answers import error_fields, parse_json, refusal_error
+from kprov.api.answers import answer_object, error_fields, refusal_error
 from kprov.api.batch import MAX_BATCH, batch_request, read_batch_answer
 from kprov.api.claims import CreatedIds
 from kprov.api.errors import ApiError, MalformedAnswer, NotFound, error_for_status
@@ -48,7 +48,8 @@ class KnewtonClient:
     ``as_user`` on a method selects whose token is used: ``None`` is the partner admin, an
     external user id is that user's own token (the 2-legged ``scope`` flow), cached per user.
     ``cancel``, once set, stops every request before it is sent and every wait at once
-    (``kprov.errors.Interrupted``). *sleep* replaces those waits in tests.
+    (``kprov.errors.Interrupted``). *sleep* replaces those waits in tests. *refused_hint* is
+    what to do when the API refuses the key or secret (it names where the secret came from).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class KnewtonClient:
         clock: Callable[[], float] = time.monotonic,
         request_label: str | None = None,
         test_accounts: bool = False,
+        refused_hint: str | None = None,
     ) -> None:
         # Defence in depth: config checks these too, but no caller may skip the check.
         self.base_url = check_credential_url(base_url, "base URL")
@@ -99,6 +101,8 @@ class KnewtonClient:
             admin_scope=admin_external_id,
             scrubber=self.scrubber,
             clock=clock,
+            base_url=self.base_url,
+            refused_hint=refused_hint,
         )
 
     @property
@@ -192,23 +196,15 @@ class KnewtonClient:
             error_id=fields.error_id,
             method=method,
             path=path,
-            outcome_unknown=answer.status >= 500,
+            # A 503 (JSON or a proxy's page) and a 429 say "not processed"; any other 5xx may
+            # follow a change, and so may an earlier attempt whose answer was lost.
+            outcome_unknown=resent or (answer.status >= 500 and answer.status != 503),
         )
 
-    @staticmethod
-    def _object(answer: Answer, method: str, path: str) -> dict[str, Any]:
-        """The answer's JSON object; MalformedAnswer for anything else (HTML, text, a list)."""
-        try:
-            body = parse_json(answer.body)
-        except ValueError:
-            raise MalformedAnswer(
-                "the answer is not JSON", status=answer.status, method=method, path=path
-            ) from None
-        if not isinstance(body, dict):
-            raise MalformedAnswer(
-                "the answer is not a JSON object", status=answer.status, method=method, path=path
-            )
-        return body
+    def _object(self, answer: Answer, method: str, path: str) -> dict[str, Any]:
+        """The answer's JSON object; MalformedAnswer for anything else (HTML, text, a list, an
+        object naming a key twice)."""
+        return answer_object(answer.body, answer.status, method, path, self.scrubber)
 
     def _creation_headers(self) -> dict[str, str]:
         return {"X-Knewton-Test": "true"} if self._test_accounts else {}

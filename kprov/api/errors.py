@@ -54,6 +54,12 @@ class AuthenticationError(ApiError):
     exit_code = ExitCode.CONFIG
 
 
+class TokenEndpointNotFound(ApiError):
+    """404 from the token endpoint: the base (or token) URL is wrong, for every request alike."""
+
+    exit_code = ExitCode.CONFIG
+
+
 class TokenRefused(ApiError):
     """A user-scoped token was refused (usually: no account has that external id)."""
 
@@ -153,6 +159,11 @@ class ServerWaitTooLong(ApiError):
 
 class RateLimited(ApiError):
     """429 after every retry was spent."""
+
+
+class ServerKeptRefusing(ApiError):
+    """No request has succeeded for the run's whole waiting budget (429s, 503s, no answers):
+    the run stops instead of holding the state lock for ever."""
 
 
 class ServerError(ApiError):

@@ -23,14 +23,22 @@ def is_uuid(value: object) -> bool:
 
 
 def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:
-    """*value* if it is a well-formed UUID, else MalformedAnswer naming *what* it should be."""
+    """*value* in canonical (lower-case) form if it is a well-formed UUID, else MalformedAnswer
+    naming *what* it should be. The server's spelling is not kept: one upper-cased answer once
+    left rows that a case-sensitive API answered 404 for, for ever."""
     if is_uuid(value):
-        return str(value)
+        return canonical_id(value)
     if value is None:
         raise MalformedAnswer(f"the answer has no {what}", method=method, path=path)
     # The value itself is not shown: it is server text, and could be anything (a token...).
     kind = f"{len(value)}-character text" if isinstance(value, str) else type(value).__name__
     raise MalformedAnswer(f"the answer's {what} is not a UUID (a {kind})", method=method, path=path)
+
+
+def canonical_id(value: str) -> str:
+    """A UUID as kprov stores and sends it: lower case (RFC 9562's output form). Ids recorded
+    by older versions in another case are read through this too."""
+    return value.lower()
 
 
 def same_id(a: str, b: str) -> bool:
@@ -43,7 +51,8 @@ class UnsafeId(InputError):
 
 
 def id_segment(value: str, what: str) -> str:
-    """*value* as one percent-quoted path segment, once it is known to be a UUID.
+    """*value* as one percent-quoted path segment, once it is known to be a UUID (canonical
+    form: whatever case a state file holds, the server sees the one it issued).
 
     Quoting alone would not do: ``..`` is unreserved, and some servers decode ``%2F`` before
     routing. Raises UnsafeId (exit 2) before anything is sent.
@@ -54,4 +63,4 @@ def id_segment(value: str, what: str) -> str:
             hint="Ids are UUIDs such as 828815a2-5038-4352-a681-82c96921ddf5. If this one came "
             "from kprov's state files, they were written by a version that trusted the server.",
         )
-    return quote(value, safe="")
+    return quote(canonical_id(value), safe="")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kprov.api.errors import MalformedAnswer, Refusal
-from kprov.api.ids import answered_uuid, is_uuid
+from kprov.api.ids import answered_uuid, canonical_id, is_uuid
 
 REGISTRATION_TYPES = ("learner", "instructor")
 
@@ -114,7 +114,7 @@ class Registration:
             value = body.get(key)
             if value is not None and not is_uuid(value):
                 answered_uuid(value, key.replace("_", " "), method=method, path=path)
-            ids[key] = str(value) if value is not None else ""
+            ids[key] = canonical_id(value) if value is not None else ""
         return cls(
             id=answered_uuid(body.get("id"), "registration id", method=method, path=path),
             type=str(kind or ""),

@@ -157,6 +157,12 @@ class Pacer:
                 return wait
             return Reservation(bucket, self.quotas.reserve(bucket, now))
 
+    def delay(self, identity: str | None, endpoint: str) -> float:
+        """Seconds until the bucket admits a send (a hold after a token-limited 429 too)."""
+        bucket = self.quotas.bucket(identity, endpoint)
+        with self._lock:
+            return self.quotas.delay(bucket, self._clock())
+
     @contextmanager
     def using(self, reservation: Reservation | None) -> Iterator[None]:
         """Let the next ``acquire`` on this thread for the same bucket use *reservation*."""

@@ -1,10 +1,16 @@
 """Secrets never leave: every server-supplied string is scrubbed before anyone sees it.
 
 A server or a proxy may echo what it was sent (the Authorization header, the Basic value, a
-form body with a refresh token) in an error message, an HTML page or a header. The client
-registers each secret it holds -- the API secret, the Basic value, every token as it arrives --
-and passes all server text through ``Scrubber.scrub`` before putting it in an exception, a log
-line or a result. Scrub first, truncate after: a cut token is still a leak.
+form body with a refresh token) in an error message, an HTML page or a header, and may
+re-encode it first. The client registers each secret it holds -- the API secret, the Basic
+value, every token as it arrives -- and passes all server text through ``Scrubber.scrub``
+before putting it in an exception, a log line or a result. A secret is found:
+- as it is, in any letter case (a proxy that upper-cases what it echoes leaks it as well);
+- in any decoding of the text (``unwrap``): percent-encoding in either case, HTML entities
+  (named, decimal, hex), JSON escapes, several layers deep;
+- inside any base64, base64url or hex run that decodes to text holding it.
+Whatever holds it is replaced by ``<redacted>`` in the original text. Scrub first, make
+printable, clip last (``clip``): a cut token is still a leak.
 """
 
 from __future__ import annotations
@@ -17,34 +23,45 @@ import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from kprov.api.unwrap import encoded_runs, layers, to_original
+from kprov.outside_text import printable
+
 REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 3  # shorter strings would mangle every message, and are no secret anyway
 PREFIX = 6  # secrets at least this long are found through an index of their first characters
+FIND_EACH = 128  # up to this many indexed prefixes, each is looked for with str.find
+NESTING = 2  # base64 inside base64 (or hex inside base64) is looked into, no deeper
 _SECRET_KEYS = frozenset(
     {"access_token", "refresh_token", "client_secret", "api_secret", "password", "secret"}
 )
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(text: str) -> str:
+    """*text* in lower case, character for character (positions must not move)."""
+    folded = text.lower()
+    return folded if len(folded) == len(text) else text.translate(_ASCII_LOWER)
 
 
 def _variants(secret: str) -> set[str]:
-    """The forms a secret takes on the wire: as is, form/URL-encoded, JSON-escaped, and
-    HTML-escaped (a proxy's error page quoting it; ``--debug`` logs such a page as sent)."""
+    """The forms a secret takes on the wire that decoding alone would not undo: as is,
+    form-encoded (a space as "+"), and the escapes the fast path finds without decoding."""
     forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
     forms |= {
         html.escape(secret, quote=False),
         html.escape(secret),
-        html.escape(secret).replace("&#x27;", "&#39;"),
         json.dumps(secret, ensure_ascii=False)[1:-1],
-        json.dumps(secret)[1:-1].replace("/", "\\/"),  # PHP's json_encode escapes "/"
     }
-    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+    return {_fold(f) for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
 class Scrubber:
-    """Replaces registered secrets (and their encodings) by ``<redacted>``; thread-safe.
+    """Replaces registered secrets, in every reversible form, by ``<redacted>``; thread-safe.
 
     A run may hold thousands of tokens (one per recovered user): secrets are indexed by their
-    first characters, so scrubbing costs one dictionary look-up per character of the text,
+    first characters, so finding them costs one dictionary look-up per character of the text,
     however many secrets there are (a regex alternation of 4,000 tokens took ~8 ms a line).
+    The decoding passes run only on text that holds an escape or a long enough encoded run.
     """
 
     def __init__(self) -> None:
@@ -52,11 +69,15 @@ class Scrubber:
         self._by_prefix: dict[str, set[str]] = {}
         self._short: set[str] = set()  # under PREFIX characters: a small regex
         self._short_pattern: re.Pattern[str] | None = None
+        self._min_run = 0  # the shortest encoded run that could hold a registered secret
 
     def add(self, secret: str | None) -> None:
         if not secret or len(secret) < MIN_SECRET_LENGTH:
             return
+        # base64 of the shortest secret is 4/3 as long (hex: twice), less its padding
+        shortest = max(4, -(-4 * len(secret.encode("utf-8")) // 3) - 2)
         with self._lock:
+            self._min_run = min(self._min_run or shortest, shortest)
             for form in _variants(secret):
                 if len(form) >= PREFIX:
                     self._by_prefix.setdefault(form[:PREFIX], set()).add(form)
@@ -74,39 +95,96 @@ class Scrubber:
         return f"Basic {encoded}"
 
     def scrub(self, text: str) -> str:
-        if not text:
+        if not text or not (self._by_prefix or self._short):
             return text
         with self._lock:
-            text = self._scrub_long(text)
             if self._short and self._short_pattern is None:
                 ordered = sorted(self._short, key=len, reverse=True)
                 self._short_pattern = re.compile("|".join(re.escape(s) for s in ordered))
-            short = self._short_pattern
-        return short.sub(REDACTED, text) if short is not None else text
-
-    def _scrub_long(self, text: str) -> str:
-        index = self._by_prefix
-        if not index:
+            spans = self._find(text, NESTING)
+        if not spans:
             return text
         parts: list[str] = []
-        start = position = 0
-        end = len(text) - PREFIX
-        while position <= end:
-            bucket = index.get(text[position : position + PREFIX])
-            found = bucket and max(
-                (s for s in bucket if text.startswith(s, position)), key=len, default=""
-            )
-            if found:  # the longest secret here, so an encoded form is not half-replaced
-                parts += [text[start:position], REDACTED]
-                position = start = position + len(found)
-            else:
-                position += 1
-        return "".join([*parts, text[start:]])
+        done = 0
+        for start, end in _merged(spans):
+            parts += [text[done:start], REDACTED]
+            done = end
+        return "".join([*parts, text[done:]])
 
     def clip(self, text: str, limit: int = 300) -> str:
-        """Scrubbed, then on one line, then cut to *limit* characters (with an ellipsis)."""
-        clean = " ".join(self.scrub(text).split())
-        return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+        """Scrubbed, on one line, made printable, then cut to *limit* characters (with an
+        ellipsis): the order that never shows part of a secret or a raw control character."""
+        clean = self.scrub(text)
+        one_line = " ".join(clean.split())
+        if one_line != clean:  # joining lines could join the halves of a secret
+            one_line = self.scrub(one_line)
+        shown = printable(one_line)
+        return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+    # --------------------------------------------------------------- finding
+
+    def _find(self, text: str, nesting: int) -> list[tuple[int, int]]:
+        """Spans of *text* that hold a registered secret in some form (lock held)."""
+        spans = self._plain(text)
+        decoded = layers(text)
+        for depth, layer in enumerate(decoded, 1):
+            spans += [to_original(decoded, depth, a, b) for a, b in self._plain(layer.text)]
+        if nesting <= 0 or not self._min_run:
+            return spans
+        for depth, view in enumerate([text, *(layer.text for layer in decoded)]):
+            for start, end, texts in encoded_runs(view, self._min_run):
+                if any(self._find(t, nesting - 1) for t in texts):
+                    spans.append(to_original(decoded, depth, start, end))
+        return spans
+
+    def _plain(self, text: str) -> list[tuple[int, int]]:
+        """Spans where a registered form appears as is, in any letter case."""
+        folded = _fold(text)
+        spans: list[tuple[int, int]] = []
+        index = self._by_prefix
+        if index:
+            covered = 0
+            for position in _candidates(folded, index):
+                if position < covered:
+                    continue  # inside a secret found already
+                found = max(
+                    (s for s in index[folded[position : position + PREFIX]]
+                     if folded.startswith(s, position)),
+                    key=len,
+                    default="",
+                )  # fmt: skip
+                if found:  # the longest secret here, so an encoded form is not half-replaced
+                    covered = position + len(found)
+                    spans.append((position, covered))
+        if self._short_pattern is not None:
+            spans += [m.span() for m in self._short_pattern.finditer(folded)]
+        return spans
+
+
+def _candidates(folded: str, index: dict[str, set[str]]) -> list[int]:
+    """Positions of *folded* where an indexed prefix starts, in order. Few prefixes: one
+    C-speed ``find`` each; many (a run that recovered thousands of users): one set look-up
+    per character, whose cost does not grow with the number of secrets."""
+    if len(index) <= FIND_EACH:
+        found = []
+        for prefix in index:
+            at = folded.find(prefix)
+            while at >= 0:
+                found.append(at)
+                at = folded.find(prefix, at + 1)
+        return sorted(found)
+    return [i for i in range(len(folded) - PREFIX + 1) if folded[i : i + PREFIX] in index]
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans as one, in order."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def redact(value: Any) -> Any:

@@ -11,8 +11,9 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
-from kprov.api.answers import error_fields, parse_json
+from kprov.api.answers import DuplicateName, error_fields, parse_json
 from kprov.api.errors import (
     ApiError,
     AuthenticationError,
@@ -20,7 +21,9 @@ from kprov.api.errors import (
     NetworkError,
     RateLimited,
     RedirectRefused,
+    ServerKeptRefusing,
     ServerWaitTooLong,
+    TokenEndpointNotFound,
     TokenRefused,
     error_for_status,
 )
@@ -35,7 +38,21 @@ IN_SLOT_LOCK_WAIT = 0.05  # seconds a slot holder waits for another thread's ren
 _WHERE = {"method": "POST", "path": TOKEN_PATH}
 MAX_LIFETIME = 10 * 365 * 86400.0  # seconds; a longer (or infinite) expires_in reads as this
 # Refresh failures after which the client-credentials grant would fail the same way.
-_UNREACHABLE = (NetworkError, RateLimited, RedirectRefused, ServerWaitTooLong)
+_UNREACHABLE = (
+    NetworkError,
+    RateLimited,
+    RedirectRefused,
+    ServerWaitTooLong,
+    ServerKeptRefusing,
+    TokenEndpointNotFound,
+)
+# A token endpoint's error answer may quote the credentials it was sent, in any encoding the
+# scrubber may not know: only this much of it is ever shown (scrubbed, escaped, one line).
+TOKEN_EXCERPT = 120
+DEFAULT_REFUSED_HINT = (
+    "The API key or secret was refused: check the profile's api_key and the secret "
+    "(`kprov config show` says where it comes from)."
+)
 _TOKEN_TEXT = re.compile(r"[\x21-\x7e]+\Z")  # visible ASCII, no space, no CR/LF
 
 
@@ -51,9 +68,13 @@ class TokenCache:
         admin_scope: str | None,
         scrubber: Scrubber,
         clock: Callable[[], float],
+        base_url: str = "",
+        refused_hint: str | None = None,
     ) -> None:
         self._transport = transport
         self._token_url = token_url
+        self._base_url = base_url
+        self._refused_hint = refused_hint or DEFAULT_REFUSED_HINT
         self._basic = basic
         self._admin_scope = admin_scope
         self._scrubber = scrubber
@@ -145,13 +166,15 @@ class TokenCache:
                 content_type=answer.content_type,
                 reason=answer.reason,
                 scrubber=self._scrubber,
+                limit=TOKEN_EXCERPT,
             )
             kwargs = {"status": answer.status, "error_id": fields.error_id, **_WHERE}
+            if answer.status == 404:
+                raise self._no_token_endpoint(fields.message, kwargs)
             if user is None and answer.status in (400, 401, 403):
                 raise AuthenticationError(
                     fields.message,
-                    hint="The API key or secret was refused: check the profile's api_key "
-                    "and run `kprov auth login` again (or fix KPROV_API_SECRET).",
+                    hint=self._refused_hint,
                     **kwargs,  # type: ignore[arg-type]
                 )
             if user is not None and answer.status < 500:
@@ -159,9 +182,37 @@ class TokenCache:
             raise error_for_status(answer.status)(fields.message, **kwargs)  # type: ignore[arg-type]
         return self._parse(answer.body, answer.status, user)
 
+    def _no_token_endpoint(self, message: str, kwargs: dict[str, Any]) -> ApiError:
+        """A 404 for the token URL says the URL is wrong (for every request of the run alike),
+        not that a row failed: a configuration error, naming the URL to fix."""
+        derived = self._token_url == f"{self._base_url.rstrip('/')}/oauth/token"
+        if derived or not self._base_url:
+            hint = (
+                f"Check the profile's base URL ({self._base_url or 'not known'}): it must be "
+                "the API's root, ending with the API version (/v0), such as "
+                "https://api.knewton.com/v0 (`kprov profile show` / KPROV_BASE_URL)."
+            )
+        else:
+            hint = (
+                f"Check the profile's token URL ({self._token_url}), or remove it to use the "
+                "base URL's /oauth/token (KPROV_TOKEN_URL / `kprov profile show`)."
+            )
+        return TokenEndpointNotFound(
+            f"there is no token endpoint at {self._token_url} ({message})",
+            hint=hint,
+            **kwargs,
+        )
+
     def _parse(self, raw: bytes, status: int, user: str | None) -> Token:
         try:
             body = parse_json(raw)
+        except DuplicateName:
+            raise MalformedAnswer(
+                "the token answer names a field twice in one object; which value is meant "
+                "cannot be told",
+                status=status,
+                **_WHERE,
+            ) from None
         except ValueError:
             raise MalformedAnswer("the token answer is not JSON", status=status, **_WHERE) from None
         if not isinstance(body, dict):

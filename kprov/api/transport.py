@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,76 +28,34 @@ from kprov.api.errors import (
     RedirectRefused,
     ServerWaitTooLong,
 )
+from kprov.api.exchange import Answer, HeaderAuth, TooBig, asked_wait, read_capped
 from kprov.api.failures import WIRE_ERRORS, NoAnswer, cut_short, deadline_passed, describe_failure
-from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of, parse_retry_after
+from kprov.api.limits import ENV_MAX_SERVER_WAIT, Limits
+from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of
 from kprov.api.scrub import Scrubber, redact
+from kprov.api.stall import StallWatch
 from kprov.api.urls import parse_endpoint
-from kprov.errors import ConfigError, Interrupted
+from kprov.errors import Interrupted
 
 log = logging.getLogger("kprov.http")
 
-ENV_MAX_SERVER_WAIT = "KPROV_MAX_SERVER_WAIT"
-ENV_REQUEST_DEADLINE = "KPROV_REQUEST_DEADLINE"
 TOKEN_ENDPOINT = "POST /oauth/token"  # the quota key of the token endpoint (shared per IP)
 _WAIT_HEADERS = ("retry-after", "x-knewton-rate-delay")
+TOKEN_LOG_EXCERPT = 200  # --debug shows at most this much of a token answer (it may quote one)
+WaitObserver = Callable[[str, float], None]  # (what is waited for, seconds; 0 when it ends)
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Time and size bounds of every request (seconds, bytes)."""
+@dataclass
+class _Call:
+    """One call being sent: what the attempts share."""
 
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0  # silence allowed between two received bytes
-    deadline: float = 60.0  # connect + headers + whole body, per attempt
-    max_body: int = 16 * 1024 * 1024
-    max_server_wait: float = 120.0  # a longer Retry-After / rate delay stops the call
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Limits:
-        """KPROV_REQUEST_DEADLINE and KPROV_MAX_SERVER_WAIT (seconds) over the defaults."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, attr in (
-            (ENV_REQUEST_DEADLINE, "deadline"),
-            (ENV_MAX_SERVER_WAIT, "max_server_wait"),
-        ):
-            raw = env.get(name, "").strip()
-            if raw:
-                try:
-                    values[attr] = float(raw)
-                except ValueError:
-                    values[attr] = -1.0
-                if not values[attr] > 0:
-                    raise ConfigError(f"{name} must be a number of seconds above 0, not {raw!r}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A complete HTTP answer, body read (within the cap)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    reason: str = ""
-    resent_after_unknown: bool = False  # an earlier attempt of this call may have been applied
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "")
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets Authorization; passing auth at all also stops requests reading ~/.netrc."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self.value:
-            request.headers["Authorization"] = self.value
-        return request
+    method: str
+    path: str
+    where: str  # host:port
+    endpoint: str  # the quota key: "POST /registrations", "DELETE /registrations/{id}"...
+    identity: str | None
+    paced: bool
+    maybe_applied: bool = False  # an attempt may have been applied (its answer was lost)
 
 
 class Requeue(Exception):
@@ -135,6 +92,8 @@ class Transport:
         self.sleep = sleep  # None: wait on *cancel*, so Ctrl-C ends every wait at once
         self.clock = clock
         self.request_label = request_label
+        self.on_wait: WaitObserver | None = None  # the progress display, told of long waits
+        self.stall = StallWatch(self.limits.max_server_wait, clock, ENV_MAX_SERVER_WAIT)
         self.request_count = 0
         self._count_lock = threading.Lock()
         self.session = requests.Session()
@@ -153,13 +112,21 @@ class Transport:
         if self.cancel.is_set():
             raise Interrupted("interrupted: nothing more was sent")
 
-    def wait(self, seconds: float) -> None:
-        """Wait *seconds*, returning early (with Interrupted) once the run is stopped."""
-        if seconds > 0:
-            if self.sleep is not None:
-                self.sleep(seconds)
-            else:
-                self.cancel.wait(seconds)
+    def wait(self, seconds: float, what: str = "") -> None:
+        """Wait *seconds*, returning early (with Interrupted) once the run is stopped; a wait
+        of a second or more for *what* is shown (``on_wait``) while it lasts."""
+        observer = self.on_wait if what and seconds >= 1 else None
+        if observer is not None:
+            observer(what, seconds)
+        try:
+            if seconds > 0:
+                if self.sleep is not None:
+                    self.sleep(seconds)
+                else:
+                    self.cancel.wait(seconds)
+        finally:
+            if observer is not None:
+                observer(what, 0.0)
         self.check_cancel()
 
     # ------------------------------------------------------------------- send
@@ -182,38 +149,51 @@ class Transport:
         *authorize* is called after the pacer admitted the attempt and returns the
         Authorization value. *paced* False skips the pacer (a token renewal made while this
         thread already holds a slot: asking for a second one could deadlock the pool).
+        Whatever stops the call says whether an attempt of it may have been applied
+        (``outcome_unknown``): a 429, a 503 or a refused connection prove nothing was done.
         """
         # endpoint_of() reads "/oauth/token" as "/oauth/{id}": name the token bucket here.
         endpoint = TOKEN_ENDPOINT if path == "/oauth/token" else endpoint_of(method, path)
-        where = parse_endpoint(url).where
         extra = {**(headers or {})}
         if self.request_label:
             extra["request-label"] = self.request_label
+        call = _Call(method, path, parse_endpoint(url).where, endpoint, identity, paced)
+        try:
+            return self._send(call, url, authorize, log_body, extra, body)
+        except (Interrupted, ServerWaitTooLong) as stop:
+            stop.outcome_unknown = call.maybe_applied
+            raise
+
+    def _send(
+        self,
+        call: _Call,
+        url: str,
+        authorize: Callable[[], str | None],
+        log_body: Any,
+        extra: dict[str, str],
+        body: dict[str, Any],
+    ) -> Answer:
+        method, path, where, endpoint = call.method, call.path, call.where, call.endpoint
         attempt = connect_failures = rate_waits = 0
-        resent_after_unknown = maybe_applied = False
-
-        def give_back() -> None:  # the slot of an attempt that got no answer
-            if paced:
-                self.pacer.release(identity, endpoint, status=None, headers={})
-
+        resent_after_unknown = False
         while True:
             attempt += 1
             self.check_cancel()
-            if paced:
-                self.pacer.acquire(identity, endpoint, cancel=self.cancel)
+            if call.paced:
+                self.pacer.acquire(call.identity, endpoint, cancel=self.cancel)
             try:
                 auth = authorize()
                 self.check_cancel()
-                if maybe_applied:
+                if call.maybe_applied:
                     resent_after_unknown = True
                 answer = self._attempt(method, url, path, where, extra, auth, body)
             except Requeue as requeue:  # another thread renews the token: let it have a slot
-                give_back()
+                self._give_back(call)
                 requeue.until()
                 attempt -= 1
                 continue
             except NoAnswer as failure:
-                give_back()
+                self._give_back(call)
                 connect_failures += failure.connecting
                 log.debug("%s %s -> no answer (%s)", method, path, failure.what)
                 limit = self.retry.max_attempts
@@ -226,19 +206,20 @@ class Transport:
                         f"({attempt} attempt{'s' if attempt > 1 else ''})",
                         method=method,
                         path=path,
-                        outcome_unknown=failure.maybe_applied or maybe_applied,
+                        outcome_unknown=failure.maybe_applied or call.maybe_applied,
                         hint="Check the network (and any proxy), and that the profile's base "
                         "URL names the API.",
                     ) from None
-                maybe_applied = maybe_applied or failure.maybe_applied
-                self.wait(self.retry.backoff(attempt))
+                call.maybe_applied = call.maybe_applied or failure.maybe_applied
+                self.stall.refused(endpoint, f"no answer ({failure.what})")
+                self._wait_or_stop(call, self.retry.backoff(attempt), failure.what)
                 continue
             except BaseException:
-                give_back()
+                self._give_back(call)
                 raise
             if log.isEnabledFor(logging.DEBUG):
                 self._log_exchange(method, path, log_body, answer)
-            server_wait = self._settle(answer, identity, endpoint, paced, where, method, path)
+            server_wait = self._settle(answer, call)
             if 300 <= answer.status < 400:
                 location = self.scrubber.clip(answer.headers.get("Location", "nowhere"), 200)
                 raise RedirectRefused(
@@ -250,52 +231,80 @@ class Transport:
                     hint="Set the profile's base URL (or token URL) to where the API really is.",
                 )
             if answer.status not in RETRY_STATUSES:
+                self.stall.succeeded(endpoint)
                 return _with_flag(answer, resent_after_unknown)
+            self.stall.refused(endpoint, str(answer.status), self._asked_spelling(answer))
             if answer.status == 429:
                 attempt -= 1  # nothing was processed: a 429 does not use up an attempt
                 rate_waits += 1
                 if rate_waits > self.retry.max_rate_limit_waits:
                     return _with_flag(answer, resent_after_unknown)
-                self.wait(server_wait)
+                self._wait_or_stop(call, server_wait, f"answered {answer.status}")
                 continue
             if attempt >= self.retry.max_attempts:
                 return _with_flag(answer, resent_after_unknown)
             if answer.status != 503:  # 503 says "not processed"; other 5xx may follow a change
-                maybe_applied = True
-            self.wait(max(server_wait, self.retry.backoff(attempt)))
+                call.maybe_applied = True
+            wait = max(server_wait, self.retry.backoff(attempt))
+            self._wait_or_stop(call, wait, f"answered {answer.status}")
 
-    def _settle(
-        self,
-        answer: Answer,
-        identity: str | None,
-        endpoint: str,
-        paced: bool,
-        where: str,
-        method: str,
-        path: str,
-    ) -> float:
+    def _give_back(self, call: _Call) -> None:
+        """Free the slot of an attempt that got no answer."""
+        if call.paced:
+            self.pacer.release(call.identity, call.endpoint, status=None, headers={})
+
+    def _wait_or_stop(self, call: _Call, seconds: float, why: str) -> None:
+        """Wait before a resend, unless the endpoint's refusals would outlast the budget (the
+        pacer's hold on the bucket counts: the resend waits for it too)."""
+        held = self.pacer.delay(call.identity, call.endpoint) if call.paced else 0.0
+        self.stall.check(
+            call.endpoint,
+            call.where,
+            max(seconds, held),
+            method=call.method,
+            path=call.path,
+            applied=call.maybe_applied,
+        )
+        self.wait(seconds, f"the server ({call.where} {why} to {call.endpoint})")
+
+    def _asked_spelling(self, answer: Answer) -> str | None:
+        """The wait headers of a refusal as the server wrote them, for the stall message."""
+        shown = [
+            f"{name}: {self.scrubber.clip(answer.headers[name], 24)}"
+            for name in ("Retry-After", "X-Knewton-Rate-Delay")
+            if name in answer.headers
+        ]
+        return ", ".join(shown) or None
+
+    def _settle(self, answer: Answer, call: _Call) -> float:
         """Release the pacer; return the wait the server asked, refusing one over the cap.
 
         A wait over the cap is not shown to the pacer at all: it would pause every worker.
         """
+        identity, endpoint, where = call.identity, call.endpoint, call.where
         asked = asked_wait(answer.headers)
         cap = self.limits.max_server_wait
         headers = answer.headers
         if asked > cap:
             headers = {k: v for k, v in headers.items() if k.lower() not in _WAIT_HEADERS}
         server_wait = asked if answer.status in (429, 503) else 0.0
-        if paced:
+        if call.paced:
             server_wait = max(
                 server_wait,
                 self.pacer.release(identity, endpoint, status=answer.status, headers=headers),
             )
         if answer.status in RETRY_STATUSES and server_wait > cap:
+            why = (
+                f"asked kprov to wait {server_wait:.0f} s before resending"
+                if asked >= server_wait
+                else f"keeps refusing ({answer.status}): the next resend would be "
+                f"{server_wait:.0f} s away"
+            )
             raise ServerWaitTooLong(
-                f"{where} asked kprov to wait {server_wait:.0f} s before "
-                f"resending; kprov waits at most {cap:.0f} s",
+                f"{where} {why}; kprov waits at most {cap:g} s",
                 status=answer.status,
-                method=method,
-                path=path,
+                method=call.method,
+                path=call.path,
                 hint=f"Try again later, or raise {ENV_MAX_SERVER_WAIT} (seconds).",
             )
         return server_wait
@@ -325,18 +334,18 @@ class Transport:
                     method,
                     url,
                     headers=headers,
-                    auth=_HeaderAuth(auth),
+                    auth=HeaderAuth(auth),
                     timeout=timeout,
                     allow_redirects=False,
                     stream=True,
                     **body,
                 )
                 try:
-                    raw = _read_capped(response.iter_content(65536), limits.max_body)
+                    raw = read_capped(response.iter_content(65536), limits.max_body)
                     short = cut_short(response, method)
                 finally:
                     response.close()
-        except _TooBig:
+        except TooBig:
             raise MalformedAnswer(
                 f"the answer from {where} is larger than {limits.max_body} bytes",
                 method=method,
@@ -364,36 +373,15 @@ class Transport:
             shown = json.dumps(redact(parse_json(answer.body)))
         except (ValueError, RecursionError):
             shown = answer.body.decode("utf-8", "replace")
+        limit = TOKEN_LOG_EXCERPT if path == "/oauth/token" else 2000
         log.debug(
             "%s %s %s -> %s; answer: %s",
             method,
             path,
             self.scrubber.clip(json.dumps(redact(sent)), 2000) if sent is not None else "",
             answer.status,
-            self.scrubber.clip(shown, 2000),
+            self.scrubber.clip(shown, limit),
         )
-
-
-def asked_wait(headers: Mapping[str, str]) -> float:
-    """Seconds the server asked before a resend: Retry-After, or X-Knewton-Rate-Delay (ms)."""
-    retry_after = parse_retry_after(headers.get("Retry-After")) or 0.0
-    delay = parse_retry_after(headers.get("X-Knewton-Rate-Delay"))
-    return max(retry_after, (delay or 0.0) / 1000.0)
-
-
-class _TooBig(Exception):
-    pass
-
-
-def _read_capped(chunks: Iterator[bytes], cap: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > cap:
-            raise _TooBig
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def _with_flag(answer: Answer, resent_after_unknown: bool) -> Answer:

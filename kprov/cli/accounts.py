@@ -32,8 +32,9 @@ from kprov.cli.common import (
     locked_mapping,
     read_roster,
 )
-from kprov.cli.output import Globals, command_group, emit_data, globals_of, guarded
+from kprov.cli.output import Globals, command_group, emit_data, globals_of, guarded, say
 from kprov.errors import InputError
+from kprov.outside_text import printable
 
 if TYPE_CHECKING:
     from kprov.provision.planner import Request
@@ -171,7 +172,7 @@ def _show_account(ctx: typer.Context, account: Any) -> None:
     if globals_of(ctx).json:
         emit_data(ctx, {"id": account.id, "external_user_id": account.external_user_id})
     else:
-        typer.echo(f"account {account.id}  external id {account.external_user_id}")
+        say(f"account {account.id}  external id {printable(str(account.external_user_id))}")
 
 
 @app.command("current")

@@ -10,8 +10,9 @@ import sys
 
 import typer
 
-from kprov.cli.output import command_group, emit_data, globals_of, guarded, is_terminal
+from kprov.cli.output import command_group, emit_data, globals_of, guarded, is_terminal, say
 from kprov.errors import ConfigError, InputError
+from kprov.outside_text import printable
 
 app = command_group("Store, check or delete the API secret. Example: kprov auth login")
 id_key_app = command_group(
@@ -83,7 +84,9 @@ def status(
 
     settings = globals_of(ctx).settings()
     secret, source = find_api_secret(settings)
-    with build_client(settings, pool_size=1, secret=secret, interactive=True) as client:
+    with build_client(
+        settings, pool_size=1, secret=secret, secret_source=source, interactive=True
+    ) as client:
         account = client.current_account()
     data = {
         "ok": True,
@@ -100,9 +103,9 @@ def status(
     typer.echo(f"profile:  {settings.profile.name}")
     typer.echo(f"base URL: {settings.profile.base_url}")
     typer.echo(f"secret:   from {source.kind} {source.location}")
-    typer.echo(
+    say(  # the external id is the server's text
         f"token belongs to account {account.id} "
-        f"(external id {account.external_user_id or 'not given'})"
+        f"(external id {printable(account.external_user_id or 'not given')})"
     )
 
 

@@ -7,7 +7,6 @@ so another service that happens to hold the port is never sent a request, nor a 
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,8 +45,10 @@ def probe_sandbox_port(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> 
         connection.close()
     content_type = response.getheader("Content-Type") or "no content type"
     if response.status == 200 and content_type.startswith("application/json"):
+        from kprov.api.answers import parse_json  # the one JSON reader of server answers
+
         try:
-            data = json.loads(body)
+            data = parse_json(body)
         except ValueError:
             data = None
         if isinstance(data, dict) and {"requests", "max_batch_seen"} <= data.keys():

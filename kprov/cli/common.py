@@ -242,8 +242,10 @@ def locked_state(
         command=command,
         owner=owner_of(settings),
     ) as state:
+        from kprov.cli.output import warn
+
         for warning in state.warnings:
-            sys.stderr.write(f"kprov: warning: {warning}\n")
+            warn(warning)
         yield state
 
 
@@ -266,7 +268,9 @@ def confirm_or_refuse(question: str, *, yes: bool) -> None:
         raise InputError(
             "refusing without confirmation", hint="Pass --yes when running without a terminal."
         )
-    typer.confirm(question, abort=True)
+    from kprov.outside_text import printable
+
+    typer.confirm(printable(question, keep="\n"), abort=True)  # it may quote ids and keys
 
 
 def command_line() -> str:

@@ -30,6 +30,7 @@ from kprov.cli.output import (
     globals_of,
     is_terminal,
     make_view,
+    warn,
 )
 from kprov.cli.render import View, run_document, show_plan, show_run
 from kprov.errors import ExitCode, KprovError
@@ -113,7 +114,7 @@ def provision(
             result = execute(plan, settings, state, options, run_id)
             if options.after_success is not None and exit_code_for(result=result) is ExitCode.OK:
                 for warning in options.after_success():
-                    sys.stderr.write(f"kprov: warning: {warning}\n")
+                    warn(warning)
     _finish_run(result, view, options, started)
 
 
@@ -173,7 +174,7 @@ def _local_state(
         rebuild_mapping=options.rebuild_mapping,
     ) as state:
         for warning in state.warnings:
-            sys.stderr.write(f"kprov: warning: {warning}\n")
+            warn(warning)
         yield state
 
 
@@ -200,14 +201,16 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
     if options.must_confirm_removals:
         confirm_or_refuse(question, yes=options.yes)
     elif options.ask_before_removing and is_terminal(sys.stdin):
-        typer.confirm(question, abort=True)
+        from kprov.outside_text import printable
+
+        typer.confirm(printable(question, keep="\n"), abort=True)  # it quotes roster ids
 
 
 def execute(
     plan: Plan, settings: Settings, state: LocalState, options: RunOptions, run_id: str
 ) -> RunResult:
     """Apply *plan*; the API client is built only when something must be sent."""
-    from kprov.cli.output import Progress
+    from kprov.cli.progress import Progress
     from kprov.cli.session import build_client
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
@@ -222,39 +225,55 @@ def execute(
     )
     bar = Progress(plan.command, len(plan.items), enabled=options.progress)
     with client, interruptible(client.cancel), bar as progress:
+        client.transport.on_wait = progress.waiting  # a server's Retry-After, a backoff
         executor = Executor(
             ClientApi(client),
             state,
             concurrency=options.concurrency,
             run_id=run_id,
             progress=progress.advance,
+            on_wait=progress.waiting,  # a quota window
         )
         return executor.run(plan)
 
 
 @contextlib.contextmanager
 def interruptible(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM): send nothing new, let what is in flight finish and be
-    recorded. Second: abandon what is in flight at once (the rerun recovers it, as after a
-    kill -9: every answer already received is durable)."""
+    """First Ctrl-C (or SIGTERM, or SIGHUP): send nothing new, let what is in flight finish and
+    be recorded. Second: abandon what is in flight at once (the rerun recovers it, as after a
+    kill -9: every answer already received is durable).
+
+    SIGHUP is what a closed ssh session sends: it ended the run with exit 129, no message and
+    no log line. Now it stops the run like SIGTERM (exit 130, the --log-file line written);
+    the terminal is gone, so what would have been printed on it goes to /dev/null instead of
+    failing. A SIGHUP that is ignored (``nohup kprov ...``) stays ignored: that was asked for.
+    """
     presses = 0
+    terminals = [fd for fd in (1, 2) if _is_tty(fd)]  # looked at now: after a hang-up, they fail
 
     def handler(signum: int, _frame: Any) -> None:
         nonlocal presses
         presses += 1
+        hung_up = signum == getattr(signal, "SIGHUP", None)
+        if hung_up:
+            _detach(terminals)
         if presses == 1:
             cancel.set()
-            sys.stderr.write(
-                "\nkprov: stopping: no new request will be sent; waiting for those in flight "
+            cause = "the terminal hung up (SIGHUP)" if hung_up else "stopping"
+            _say(
+                f"\nkprov: {cause}: no new request will be sent; waiting for those in flight "
                 "(press Ctrl-C again to abandon them)\n"
             )
             return
-        sys.stderr.write("\nkprov: abandoned the requests in flight; the rerun recovers them\n")
-        sys.stderr.flush()
+        _say("\nkprov: abandoned the requests in flight; the rerun recovers them\n")
         os._exit(int(ExitCode.INTERRUPTED))
 
     previous: dict[signal.Signals, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    sighup = getattr(signal, "SIGHUP", None)  # not on Windows
+    if sighup is not None and signal.getsignal(sighup) is not signal.SIG_IGN:
+        wanted.append(sighup)
+    for signum in wanted:
         with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
             previous[signum] = signal.signal(signum, handler)
     try:
@@ -262,6 +281,32 @@ def interruptible(cancel: threading.Event) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+def _is_tty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _detach(fds: list[int]) -> None:
+    """Point the (hung-up) terminal's descriptors at /dev/null, so the summary and the error
+    written after a hang-up cannot fail the run (EIO) before its log line is written."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, started: float) -> None:
@@ -322,6 +367,7 @@ def _log(
         return
     import json
 
+    from kprov.outside_text import printable_data
     from kprov.provision.report import create_private
 
     record = {
@@ -334,7 +380,7 @@ def _log(
     }
     try:
         with create_private(log_file, append=True) as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+            handle.write(json.dumps(printable_data(record), default=str) + "\n")
     except (KprovError, OSError) as exc:  # the log must never hide how the run ended
         reason = exc.message if isinstance(exc, KprovError) else exc.strerror
         sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {reason}\n")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_data, globals_of, guarded
+from kprov.cli.output import command_group, emit_data, globals_of, guarded, say
 from kprov.errors import InputError
+from kprov.outside_text import printable
 
 app = command_group(
     "Create, show, list and delete learning instances. Example: kprov instances create "
@@ -105,7 +106,7 @@ def create(
             },
         )
     else:
-        typer.echo(f"{outcome}: {record.key} -> {record.instance_id} ({record.name})")
+        say(f"{outcome}: {record.key} -> {record.instance_id} ({record.name})")
 
 
 @app.command("get")
@@ -120,6 +121,7 @@ def get(
     Examples:
       kprov instances get alg1-p3
     """
+    from kprov.api.errors import NotFound
     from kprov.cli.session import build_client
     from kprov.state.registry import Registry
 
@@ -127,7 +129,16 @@ def get(
     record = Registry.open(settings.state_dir).instance_index.find(ref)
     instance_id = record.instance_id if record else known_instance_id(ref)
     with build_client(settings, pool_size=1, interactive=True) as client:
-        instance = client.get_learning_instance(instance_id)
+        try:
+            instance = client.get_learning_instance(instance_id)
+        except NotFound as missing:
+            if record is not None:  # kprov holds a record the API does not know
+                missing.hint = (
+                    f"kprov records it under the key {record.key!r}; if it really is gone, "
+                    f"`kprov instances forget {record.key}` drops it (and the registrations "
+                    "kprov recorded in it) from local state, so the next run creates it anew."
+                )
+            raise
     data = {
         "id": instance.id,
         "key": record.key if record else None,
@@ -140,7 +151,7 @@ def get(
         emit_data(ctx, data)
     else:
         for k, v in data.items():
-            typer.echo(f"{k}: {v if v is not None else '-'}")
+            say(f"{k}: {printable(v) if v is not None else '-'}")
 
 
 @app.command("list")
@@ -176,11 +187,11 @@ def list_instances(ctx: typer.Context) -> None:
         emit_data(ctx, {"instances": rows})
         return
     if not rows:
-        typer.echo("no learning instances recorded yet")
+        say("no learning instances recorded yet")
     for row in rows:
-        typer.echo(
-            f"{row['key']}\t{row['instance_id']}\t{row['registrations']} registrations"
-            f"\t{row['name']}"
+        say(
+            f"{printable(str(row['key']))}\t{row['instance_id']}\t{row['registrations']} "
+            f"registrations\t{printable(str(row['name']))}"
         )
 
 
@@ -217,13 +228,82 @@ def delete(
     )
 
 
+@app.command("forget")
+@guarded
+def forget(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Your key for the instance."),
+    check: bool = typer.Option(
+        True,
+        "--check/--no-check",
+        help="First ask the API (one GET) and refuse if the instance still exists there.",
+    ),
+    yes: bool = YES_OPTION,
+) -> None:
+    """Drop a recorded instance the API says does not exist, and its registrations, from local
+    state.
+
+    For an instance deleted outside kprov (or recorded from a wrong answer): every run would
+    otherwise fail on it with 404. Nothing is sent but the check; the next run that names the
+    key creates a new instance for it. Asks first on a terminal; --yes otherwise. Takes the
+    state lock.
+
+    \b
+    Examples:
+      kprov instances forget alg1-p3 --yes
+    """
+    from kprov.api.errors import NotFound
+    from kprov.cli.session import build_client
+
+    settings = globals_of(ctx).settings()
+    with locked_state(settings, command=command_line()) as state:
+        record = state.registry.instance_index.by_key.get(key)
+        if record is None:
+            raise InputError(
+                f"kprov has no learning instance recorded under the key {key!r}; nothing was "
+                "changed",
+                hint="`kprov instances list` shows the keys kprov knows.",
+            )
+        if check:
+            try:
+                with build_client(settings, pool_size=1, interactive=True) as client:
+                    client.get_learning_instance(record.instance_id)
+            except NotFound:
+                pass  # as expected: it is gone
+            else:
+                raise InputError(
+                    f"the API still has learning instance {record.instance_id} ({key!r}); "
+                    "nothing was changed",
+                    hint=f"To delete it on the platform: `kprov instances delete {key}`. To "
+                    "drop kprov's record anyway (its registrations stay on the server and kprov "
+                    "can never remove them): --no-check.",
+                )
+        registrations = sum(1 for _ in state.registry.registration_index.in_instance(
+            record.instance_id
+        ))  # fmt: skip
+        confirm_or_refuse(
+            f"Forget learning instance {key!r} ({record.instance_id}) and the {registrations} "
+            "registration(s) kprov recorded in it? Nothing is sent; the next run that names "
+            "this key creates a new instance.",
+            yes=yes,
+        )
+        forgotten = state.registry.forget_instance(record)
+    if globals_of(ctx).json:
+        emit_data(
+            ctx,
+            {"key": key, "instance_id": record.instance_id, "registrations_forgotten": forgotten},
+        )
+    else:
+        say(f"forgotten: {key} ({record.instance_id}) and {forgotten} registration(s)")
+
+
 def known_instance_id(ref: str) -> str:
     """*ref* when kprov has no key by that name: it must then be an API id (a UUID), else it
     is a mistyped key, refused instead of being shown as an empty class or sent as an id."""
     from kprov.api.ids import is_uuid
 
     if is_uuid(ref):
-        return ref
+        return ref.lower()  # ids are stored and sent in canonical form
     raise InputError(
         f"kprov knows no learning instance with the key {ref!r}, and it is not an instance id "
         "(a UUID); nothing was sent",

@@ -117,6 +117,16 @@ def root(
     _configure_logging(debug)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Debug lines hold server text (scrubbed and escaped where it is read); whatever else a
+    record carries is escaped here too: one line per record, no control character."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from kprov.outside_text import printable
+
+        return printable(super().format(record))
+
+
 def _configure_logging(debug: bool) -> None:
     """--debug logs to this invocation's stderr; handlers from an earlier one are dropped."""
     logger = logging.getLogger("kprov")
@@ -126,7 +136,7 @@ def _configure_logging(debug: bool) -> None:
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.kprov_debug = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        handler.setFormatter(_PrintableFormatter("%(asctime)s %(name)s %(message)s"))
         logger.addHandler(handler)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
 

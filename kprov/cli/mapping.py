@@ -8,8 +8,18 @@ from typing import Any
 import typer
 
 from kprov.cli.common import CONCURRENCY_OPTION, LOCK_TIMEOUT_OPTION, MAPPING_OPTION
-from kprov.cli.output import Progress, command_group, emit_data, exit_with, globals_of, guarded
+from kprov.cli.output import (
+    command_group,
+    emit_data,
+    exit_with,
+    globals_of,
+    guarded,
+    say,
+    warn,
+)
+from kprov.cli.progress import Progress
 from kprov.errors import ExitCode, InputError
+from kprov.outside_text import printable
 
 app = command_group(
     "Show, export, verify or rebuild the mapping file. Example: kprov mapping show stu-000123"
@@ -47,7 +57,8 @@ def show(
         emit_data(ctx, {"rows": [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]})
         return
     for entry in rows:
-        typer.echo("  ".join(f"{k}={v}" for k, v in zip(_FIELDS, entry.row(), strict=True) if v))
+        fields = zip(_FIELDS, entry.row(), strict=True)
+        say("  ".join(f"{k}={printable(v)}" for k, v in fields if v))
 
 
 _FIELDS = ("external_user_id", "account_id", "created_at", "sis_id", "status")
@@ -86,7 +97,7 @@ def export(
     journal = MappingJournal(settings.mapping_path)
     latest = {e.external_user_id: e for e in journal.entries()}
     for notice in journal.torn_notice():  # read without the lock: never repaired here
-        sys.stderr.write(f"kprov: warning: {notice}\n")
+        warn(notice)
     if globals_of(ctx).json or export_format == "json":
         rows = [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()]
         if globals_of(ctx).json:
@@ -95,9 +106,11 @@ def export(
             json.dump(rows, sys.stdout, indent=1)
             sys.stdout.write("\n")
         return
+    from kprov.outside_text import csv_row
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(HEADER)
-    writer.writerows(e.row() for e in latest.values())
+    writer.writerow(HEADER)  # cells a spreadsheet would run as formulas are neutralised
+    writer.writerows(csv_row(e.row()) for e in latest.values())
 
 
 @app.command("rebuild")
@@ -135,7 +148,7 @@ def rebuild(
         summary = found.summary(settings.mapping_path)
         for warning in state.warnings:
             if warning not in summary:
-                typer.echo(f"kprov: warning: {warning}", err=True)
+                warn(warning)
     if globals_of(ctx).json:
         emit_data(
             ctx,
@@ -150,7 +163,7 @@ def rebuild(
         )
         return
     for line in summary:
-        typer.echo(line)
+        say(line)
 
 
 @app.command("verify")
@@ -182,7 +195,7 @@ def verify(
     settings = g.settings(mapping)
     index = MappingJournal(settings.mapping_path).load()
     for notice in index.repairs:  # read without the lock: never repaired here
-        typer.echo(f"kprov: warning: {notice}", err=True)
+        warn(notice)
     ids = select_ids(index, sample, seed)
     if not globals_of(ctx).json and not g.quiet:
         typer.echo(
@@ -199,6 +212,7 @@ def verify(
         interruptible(client.cancel),
         Progress("verify", len(ids), enabled=not (g.quiet or g.json)) as progress,
     ):
+        client.transport.on_wait = progress.waiting
         done = verify_ids(client, index, ids, concurrency=concurrency, progress=progress.advance)
     if done.stopped_by is not None:
         raise done.stopped_by  # exit code and advice by the one mapping (guarded)
@@ -214,9 +228,9 @@ def verify(
         )  # fmt: skip
     else:
         for m in done.mismatches:
-            typer.echo(
-                f"mismatch: {m.external_user_id}: mapped {m.mapped_account_id}, API "
-                f"{m.api_account_id or '-'}: {m.problem}"
+            say(
+                f"mismatch: {printable(m.external_user_id)}: mapped {m.mapped_account_id}, "
+                f"API {m.api_account_id or '-'}: {printable(m.problem)}"
             )
         if not g.quiet:
             typer.echo(f"checked {done.checked:,} ids: {len(done.mismatches)} mismatch(es)")

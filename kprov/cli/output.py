@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -176,6 +175,22 @@ def _silence_stdout() -> None:
         pass  # not a real file descriptor (tests): nothing will flush it
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """One piece of text output (stdout, or stderr with *err*): kprov's own line breaks and
+    tabs are kept, every other control, bidi or invisible character is escaped
+    (``outside_text.printable``). Command output that may hold outside text goes through here."""
+    from kprov.outside_text import printable
+
+    typer.echo(printable(text, keep="\t\n"), err=err)
+
+
+def warn(text: str) -> None:
+    """A ``kprov: warning:`` line on stderr, one line whatever *text* holds."""
+    from kprov.outside_text import printable
+
+    sys.stderr.write(f"kprov: warning: {printable(text)}\n")
+
+
 def exit_with(code: ExitCode) -> None:
     """End the command with *code* (chosen by ``exit_code_for``)."""
     if code != ExitCode.OK:
@@ -201,63 +216,3 @@ def emit_data(ctx: typer.Context, data: Mapping[str, Any]) -> None:
     from kprov.cli.render import emit_json, envelope
 
     emit_json(envelope(command_name(ctx), ExitCode.OK, **data))
-
-
-class Progress:
-    """Items-done reporting: a Rich bar on a terminal, periodic plain lines otherwise."""
-
-    def __init__(self, label: str, total: int, *, enabled: bool, plain_every: float = 10.0):
-        self.label = label
-        self.total = total
-        self.enabled = enabled and total > 0
-        self.done = 0
-        self._plain_every = plain_every
-        self._last_plain = time.monotonic()
-        self._started = time.monotonic()
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Progress:
-        if self.enabled and is_terminal():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                console=make_console(stderr=True),
-                transient=True,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total, rate="")
-        return self
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        if not self.enabled:
-            return
-        elapsed = max(1e-6, time.monotonic() - self._started)
-        rate = f"{self.done / elapsed:,.0f} items/s"
-        if self._bar is not None:
-            self._bar.update(self._task, advance=count, rate=rate)
-            return
-        now = time.monotonic()
-        if now - self._last_plain >= self._plain_every:
-            self._last_plain = now
-            sys.stderr.write(
-                f"kprov: {self.label}: {self.done}/{self.total} "
-                f"({100 * self.done // max(1, self.total)}%), {rate}\n"
-            )
-            sys.stderr.flush()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)

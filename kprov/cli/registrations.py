@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_data, globals_of, guarded
+from kprov.cli.output import command_group, emit_data, globals_of, guarded, say
 from kprov.errors import InputError
+from kprov.outside_text import printable
 from kprov.state.registry import RegistrationRecord
 
 if TYPE_CHECKING:
@@ -63,11 +64,11 @@ def list_registrations(
         emit_data(ctx, {"instance_id": instance_id, "registrations": rows})
         return
     for row in rows:
-        typer.echo(
-            f"{row['type']}\t{row['external_user_id']}\t{row['account_id']}\t"
+        say(
+            f"{row['type']}\t{printable(str(row['external_user_id']))}\t{row['account_id']}\t"
             f"{row['registration_id'] or '(id unknown)'}"
         )
-    typer.echo(f"{len(rows)} registration(s) in {instance}", err=True)
+    say(f"{len(rows)} registration(s) in {instance}", err=True)
 
 
 @app.command("get")
@@ -98,7 +99,7 @@ def get(
         emit_data(ctx, data)
     else:
         for key, value in data.items():
-            typer.echo(f"{key}: {value}")
+            say(f"{key}: {printable(str(value))}")
 
 
 @app.command("unresolved")
@@ -138,10 +139,11 @@ def unresolved(ctx: typer.Context) -> None:
         emit_data(ctx, {"unresolved": rows})
         return
     for row in rows:
-        typer.echo(
-            f"{row['instance']}\t{row['type']}\t{row['external_user_id']}\t{row['account_id']}"
+        say(
+            f"{printable(str(row['instance']))}\t{row['type']}\t"
+            f"{printable(str(row['external_user_id']))}\t{row['account_id']}"
         )
-    typer.echo(f"{len(rows)} registration(s) without an id", err=True)
+    say(f"{len(rows)} registration(s) without an id", err=True)
 
 
 @app.command("resolve")
@@ -161,7 +163,7 @@ def resolve(
 
     Use it when `kprov registrations unresolved` (or `sync --prune`) lists a registration and
     you have learned its id by other means (the API cannot list registrations), or when a run
-    says an account is "already registered" in an instance although kprov never asked for it.
+    says an account is "already registered" in an instance without a type or an id.
     kprov first reads that registration from the API (one GET) and refuses an id that belongs
     to another user, instance or role; afterwards kprov can remove it like any other. Takes the
     state lock.
@@ -180,7 +182,7 @@ def resolve(
     if globals_of(ctx).json:
         emit_data(ctx, {"external_user_id": external_id, "registration_id": registration_id})
     else:
-        typer.echo(f"resolved: {external_id} in {instance} -> registration {registration_id}")
+        say(f"resolved: {external_id} in {instance} -> registration {registration_id}")
 
 
 @app.command("forget")
@@ -211,7 +213,7 @@ def forget(
             yes=yes,
         )
         state.registry.forget_registration(record)
-    typer.echo(f"forgotten: {external_id} in {instance} (still registered on the server)")
+    say(f"forgotten: {external_id} in {instance} (still registered on the server)")
 
 
 def _canonical_uuid(text: str) -> str:

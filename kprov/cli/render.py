@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kprov.errors import ExitCode, KprovError
+from kprov.outside_text import printable, printable_data
 
 if TYPE_CHECKING:
     from kprov.provision.plan import Item, Plan
@@ -38,8 +39,10 @@ class View:
 
 
 def emit_json(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    """The JSON document on stdout: ASCII only (JSON escapes), and outside text in it escaped
+    like everywhere else, so `jq -r .name` cannot put a control character on a terminal."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(data, indent=2, default=str) + "\n")
+    stream.write(json.dumps(printable_data(data), indent=2, default=str) + "\n")
     stream.flush()
 
 
@@ -75,10 +78,12 @@ def show_error(error: KprovError, view: View, command: str) -> None:
     """What happened, then what to do: on stderr (and the envelope on stdout with --json)."""
     if view.json:
         emit_json(envelope(command, error.exit_code, error))
-    lines = str(error).splitlines() or [type(error).__name__]
-    sys.stderr.write(f"kprov: error: {lines[0]}\n")
+    # "\n" only: splitlines() also breaks at \x1c-\x1e, \x85 and U+2028, which outside text
+    # could use to start a line of its own ("kprov: error: ..." forged); they are escaped.
+    lines = str(error).rstrip("\n").split("\n") if str(error) else [type(error).__name__]
+    _err(f"kprov: error: {lines[0]}")
     for line in lines[1:]:
-        sys.stderr.write(f"{line}\n")
+        _err(line)
     sys.stderr.flush()
 
 
@@ -166,7 +171,7 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
     if not plan.has_changes:
         _print(out, view, "nothing to do")
     for warning in plan.warnings:
-        sys.stderr.write(f"kprov: warning: {warning}\n")
+        _err(f"kprov: warning: {warning}")
 
 
 def _cron_silent(view: View, clean: bool) -> bool:
@@ -181,7 +186,7 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
     failures = result.failures()
     clean = code == ExitCode.OK and not result.warnings
     for warning in result.warnings:
-        sys.stderr.write(f"kprov: warning: {warning}\n")
+        _err(f"kprov: warning: {warning}")
     if not view.json and not view.quiet and not _cron_silent(view, clean):
         counts = result.counts()
         title = f"{result.plan.command} {result.run_id}"
@@ -189,12 +194,12 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
             _counts_table(_console(view), view, title, counts)
         else:
             summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
-            sys.stdout.write(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)\n")
+            _out(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)")
     if result.stopped_by is not None:  # what was never attempted is summed up, not listed
         untried = [o for o in failures if o.status.value == "not_attempted"]
         failures = [o for o in failures if o.status.value != "not_attempted"]
         if untried and not view.json:
-            sys.stderr.write(f"kprov: {len(untried)} item(s) not attempted; the rerun does them\n")
+            _err(f"kprov: {len(untried)} item(s) not attempted; the rerun does them")
     if failures and not view.json:
         from kprov.provision.result import run_fate
 
@@ -205,7 +210,7 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
             who = item.external_id or f"instance {item.instance}"
             target = f" in {item.instance}" if item.external_id and item.instance else ""
             reason = outcome.detail or item.reason
-            sys.stderr.write(f"{run_fate(outcome)}: {where}{who}{target}: {reason}\n")
+            _err(f"{run_fate(outcome)}: {where}{who}{target}: {reason}")
         if len(failures) > cap:
             sys.stderr.write(f"... and {len(failures) - cap} more (--report FILE lists all)\n")
     if result.brake_engaged and result.plan.brake is not None and not view.json:
@@ -225,6 +230,17 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
     sys.stderr.flush()
 
 
+def _out(line: str) -> None:
+    """A line of kprov's output on stdout; outside text in it (ids, names, server messages)
+    cannot put a control, bidi or invisible character on the terminal."""
+    sys.stdout.write(printable(line) + "\n")
+
+
+def _err(line: str) -> None:
+    """The same, on stderr."""
+    sys.stderr.write(printable(line) + "\n")
+
+
 def _console(view: View) -> Any:
     if not view.terminal:
         return None
@@ -235,9 +251,9 @@ def _console(view: View) -> Any:
 
 def _print(out: Any, view: View, text: str, *, bad: bool = False) -> None:
     if out is None:
-        sys.stdout.write(text + "\n")
+        _out(text)
     else:
-        out.print(text, style="red" if bad else None, markup=False, highlight=False)
+        out.print(printable(text), style="red" if bad else None, markup=False, highlight=False)
 
 
 def _counts_table(out: Any, view: View, title: str, counts: Mapping[str, int]) -> None:

@@ -204,6 +204,16 @@ def serve(
       html-404          DELETE calls: a proxy's 404 HTML page (not applied)
       huge-retry-after  429 with Retry-After: 100000
       huge-rate-delay   429 with X-Knewton-Rate-Delay: 100000000 (ms)
+      echo-encoded      API answers carry the bearer token re-encoded (upper, hex...)
+      echo-token-encoded  token errors (400) quote the secret re-encoded (%xx, &#43;,
+                        base64, hex, \\u escapes)
+      escape-text       registrations refused with terminal escapes, bidi overrides and
+                        a formula in the message (not applied)
+      escape-name       learning instance answers: a name with terminal escapes
+      rate-forever      every request answered 429, Retry-After spelled any way
+      dup-name          answers name their id twice (a made-up id last)
+      upper-id          ids in answers upper-cased
+      replay            every POST delivered twice (the second's answer returned)
     """
     from pathlib import Path
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kprov.config import Settings, quotas_for
-from kprov.credentials import Secret, resolve_api_secret
+from kprov.credentials import Secret, Source, find_api_secret, refused_secret_hint
 from kprov.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -64,9 +64,11 @@ def build_client(
     run_id: str | None = None,
     test_accounts: bool = False,
     secret: Secret | None = None,
+    secret_source: Source | None = None,
     interactive: bool = False,
 ) -> KnewtonClient:
-    """The client for a command; *secret* is given only by `auth login`, to test a new one.
+    """The client for a command; *secret* is given by `auth login` (a new one, to test: no
+    *secret_source*) and `auth status` (with where it came from, for the refusal's advice).
 
     *interactive* is for one-request commands someone waits on (`auth status`, `... get`):
     they follow ``INTERACTIVE``, so a refused port ends in about a second and a stalled or
@@ -76,7 +78,9 @@ def build_client(
     from kprov.api.pacing import Pacer
     from kprov.api.transport import Limits
 
-    secret = secret or resolve_api_secret(settings)
+    if secret is None:
+        secret, secret_source = find_api_secret(settings)
+    refused_hint = refused_secret_hint(secret_source, settings.profile.name)
 
     if settings.is_builtin_sandbox:
         ensure_embedded_sandbox(settings)
@@ -97,6 +101,7 @@ def build_client(
         pacer=Pacer(quotas=quotas, ceiling=pool_size),
         request_label=run_id,
         test_accounts=test_accounts,
+        refused_hint=refused_hint,
     )
 
 

@@ -38,6 +38,7 @@ class Dispatcher:
         self._ready: dict[Bucket | None, deque[Task]] = defaultdict(deque)
         self._ring: deque[Bucket | None] = deque()  # other buckets with queued work
         self.queued = 0
+        self.waiting_on: Bucket | None = None  # the bucket whose wait ``take`` last returned
 
     def push(self, task: Task) -> None:
         queue_ = self._ready[task.bucket]
@@ -51,6 +52,7 @@ class Dispatcher:
         bucket holding work admits a send (None when nothing is waiting)."""
         taken: list[tuple[Task, object]] = []
         wake: float | None = None
+        self.waiting_on = None
 
         def take_one(bucket: Bucket | None) -> bool:
             nonlocal wake
@@ -58,7 +60,8 @@ class Dispatcher:
             if bucket is not None:
                 reservation = self._reserve(*bucket)
                 if isinstance(reservation, float | int):
-                    wake = reservation if wake is None else min(wake, reservation)
+                    if wake is None or reservation < wake:
+                        wake, self.waiting_on = reservation, bucket
                     return False
             taken.append((self._ready[bucket].popleft(), reservation))
             self.queued -= 1

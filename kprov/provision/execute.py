@@ -58,14 +58,19 @@ class Executor:
         concurrency: int = 4,
         run_id: str = "",
         progress: Callable[[int], None] | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """*progress* is told of each settled item; *on_wait* of a stretch in which every
+        ready task waits for its quota bucket (what, seconds; 0 when it ends)."""
         self.api = api
         self.state = state
         self.recorder = Recorder(state)
         self.concurrency = max(1, concurrency)
         self.run_id = run_id
         self._progress = progress or (lambda n: None)
+        self._on_wait = on_wait or (lambda what, seconds: None)
+        self._quota_wait = ""  # the quota the display was told the run waits for
         self._clock = clock
 
     # ----------------------------------------------------------------- set-up
@@ -203,9 +208,11 @@ class Executor:
                     for task, reservation in taken:
                         pool.submit(self._work, task, reservation, done)
                     outstanding += len(taken)
+                    self._tell_wait(None if taken else wake)
                 if outstanding == 0 and (
                     self.stop is not None or self.api.cancel.is_set() or wake is None
                 ):
+                    self._tell_wait(None)
                     return
                 try:  # a long quota wait is taken in short naps, so Ctrl-C is seen at once
                     task, result = done.get(timeout=None if wake is None else min(wake, 0.2))
@@ -220,6 +227,16 @@ class Executor:
                         break
                     outstanding -= 1
                     self._absorb(task, result)
+
+    def _tell_wait(self, wake: float | None) -> None:
+        """Tell the display which quota the run waits for, and until when; None: it sends."""
+        bucket = self.dispatcher.waiting_on
+        what = f"the {bucket[1]} quota" if wake is not None and bucket is not None else ""
+        if self._quota_wait and self._quota_wait != what:
+            self._on_wait(self._quota_wait, 0.0)
+        self._quota_wait = what
+        if what and wake is not None:
+            self._on_wait(what, wake)
 
     def _work(
         self,

@@ -3,6 +3,10 @@
 CSV and JSON list every row (kept lines, removals and skipped rows included) for partners to
 reconcile with their SIS. HTML is one self-contained page a person can open or mail: totals,
 a per-class table, the failures with their reasons, and who was removed.
+
+Rows hold outside text (ids and keys from the SIS, server messages): every format escapes
+control, bidi and invisible characters (``outside_text.printable``), and CSV cells that a
+spreadsheet would run as formulas start with a ``'`` (``outside_text.csv_cell``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kprov.errors import InputError, StorageError
+from kprov.outside_text import csv_cell, printable_data
 from kprov.provision.plan import Item, Plan, plan_fate
 from kprov.provision.result import FAILING, RunResult, run_fate
 
@@ -94,16 +99,16 @@ def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
             if suffix == ".csv":
                 writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
                 writer.writeheader()
-                for row in rows:
-                    writer.writerow(row)
+                for row in rows:  # csv_cell makes each cell printable, then formula-safe
+                    writer.writerow({k: csv_cell(v) for k, v in row.items()})
                     count += 1
             elif suffix == ".json":
-                materialised = list(rows)
+                materialised = [printable_data(row) for row in rows]
                 count = len(materialised)
                 json.dump(materialised, handle, indent=1)
                 handle.write("\n")
             else:
-                materialised = list(rows)
+                materialised = [printable_data(row) for row in rows]
                 count = len(materialised)
                 handle.write(_html(title, subject, materialised))
     except OSError as exc:

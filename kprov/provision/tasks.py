@@ -22,7 +22,9 @@ from kprov.api.errors import (
     RedirectRefused,
     Refusal,
     ServerError,
+    ServerKeptRefusing,
     ServerWaitTooLong,
+    TokenEndpointNotFound,
     TokenRefused,
 )
 from kprov.api.ids import UnsafeId
@@ -42,6 +44,8 @@ RUN_STOPPERS: tuple[type[KprovError], ...] = (
     ServerError,
     RateLimited,
     ServerWaitTooLong,
+    ServerKeptRefusing,
+    TokenEndpointNotFound,
     RedirectRefused,
     Interrupted,
     StorageError,
@@ -137,6 +141,14 @@ def create_instance(api: ProvisioningApi, recorder: Recorder, index: int, item: 
         detail = _ID_HELD.format("learning instance", held.holder)
         return TaskResult([(index, Outcome(item, Status.FAILED, detail))])
     except RUN_STOPPERS as error:
+        # Stopped before anything was created (a 429 storm, refused credentials, Ctrl-C while
+        # queued): the intent is closed, or every rerun would warn of a duplicate that cannot
+        # exist. Anything that may have been applied keeps it open (fail safe).
+        if not getattr(error, "outcome_unknown", True):
+            try:
+                recorder.record_instance_abandoned(item.instance)
+            except StorageError as storage:
+                return _stopped(storage)
         return _stopped(error)
     except ApiError as error:
         if not error.outcome_unknown:  # refused: nothing was created, the intent is closed
@@ -162,9 +174,11 @@ _OTHER_TYPE = (
     "(kprov unregister, or kprov sync --prune)"
 )
 _NOT_OURS = (
-    "the API says this account is already registered in this instance, without saying as "
-    "what, and kprov never asked for it: not recorded. If it is right, adopt it with `kprov "
-    "registrations resolve` and its id; if not, remove it on the platform"
+    'the API answered "already registered" without a type or an id: the registration may '
+    "be the one this request made (a proxy that delivers a POST twice answers so) or "
+    "another's; not recorded. The rerun counts it as kprov's (id unknown: `kprov "
+    "registrations unresolved`); to settle it now, adopt it with `kprov registrations "
+    "resolve` and its id, or remove it on the platform"
 )
 
 

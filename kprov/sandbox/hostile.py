@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from kprov.sandbox import hostile_wire
 from kprov.sandbox.store import SandboxError
 
 MODES: dict[str, str] = {
@@ -55,6 +56,7 @@ MODES: dict[str, str] = {
     "html-404": "DELETE calls answered by a 'proxy' 404 HTML page (nothing applied)",
     "huge-retry-after": "429 with Retry-After: 100000",
     "huge-rate-delay": "429 token-limited with X-Knewton-Rate-Delay: 100000000 (ms)",
+    **hostile_wire.WIRE_MODES,
 }
 
 DIALECTS: dict[str, dict[str, tuple[int, str]]] = {
@@ -188,6 +190,9 @@ class Hostility:
     # ------------------------------------------------------------ before applying
 
     def before_token(self, headers: Mapping[str, str], raw: bytes) -> Reply | None:
+        reply = hostile_wire.before_token(self, headers)
+        if reply is not None:
+            return reply
         if self.fires("redirect-token"):
             return self._redirect("/v0/oauth/token")
         if self.fires("echo-token"):
@@ -208,6 +213,9 @@ class Hostility:
     def before_api(
         self, label: str, path: str, headers: Mapping[str, str], raw: bytes
     ) -> Reply | None:
+        reply = hostile_wire.before_api(self, label)
+        if reply is not None:
+            return reply
         if self.fires("redirect"):
             return self._redirect(path)
         if self.fires("html"):
@@ -287,11 +295,18 @@ class Hostility:
         with self._lock:
             return self._collided.setdefault(mode, account_id)
 
-    def distort(self, label: str, answer: Any, admin_id: str) -> Any:
-        """Spoil a successful answer's ids or batch items, as the modes in force say."""
+    def distort(
+        self, label: str, answer: Any, admin_id: str, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """Spoil a successful answer's ids, items, names or text, as the modes in force say."""
         if not isinstance(answer, dict):
             return answer
         answer = json.loads(json.dumps(answer))  # never touch the store's own dicts
+        return hostile_wire.distort(
+            self, label, self._distort(label, answer, admin_id), headers or {}
+        )
+
+    def _distort(self, label: str, answer: dict[str, Any], admin_id: str) -> Any:
         if label == "POST /batch":
             return self._distort_batch(answer)
         if label == "GET /accounts/current" and "id" in answer and self.fires("collide"):

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kprov.sandbox import hostile_wire
 from kprov.sandbox.faults import (
     Fault,
     FaultInjector,
@@ -86,7 +87,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        payload = b"" if body is None else json.dumps(body).encode()
+        raw = isinstance(body, hostile_wire.RawJson)  # JSON no json.dumps writes (a name twice)
+        payload = b"" if body is None else body.payload if raw else json.dumps(body).encode()
         if body is not None:
             headers = {"Content-Type": "application/json", **(headers or {})}
         self._send(status, payload, headers or {})
@@ -256,6 +258,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self._quota_exceeded("token-limited")
                 return
             body = json.loads(raw) if raw else None
+            if hostile and hostile_wire.replays(hostile, label.split(" ")[0]):
+                with contextlib.suppress(SandboxError):  # delivered once before: applied
+                    self._dispatch(handler, who, args, body)
             status, answer = self._dispatch(handler, who, args, body)
         except SandboxError as exc:
             exc = store.reword(exc)
@@ -273,7 +278,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._drop()
             return
         if hostile:
-            answer = hostile.distort(label, answer, store.admin_id)
+            answer = hostile.distort(label, answer, store.admin_id, self._header_map())
             self._delivery = hostile.delivery(token=False)
         self._answer(status, answer)
 

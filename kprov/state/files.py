@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -227,3 +228,22 @@ def replace_private(path: Path, text: str, *, make_parent: bool = False) -> None
             tmp.unlink()
         raise storage_error(path, exc, doing="write", after=UNCHANGED) from None
     fsync_dir(path.parent)
+
+
+class BoundedReader(io.RawIOBase):
+    """The first *limit* bytes of a file, to read a journal without its torn last line."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._file = io.FileIO(fd, closefd=False)
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._left)
+        if want <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:want]) or 0
+        self._left -= got
+        return got

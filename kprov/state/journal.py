@@ -22,10 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
-from kprov.state.files import UNCHANGED, ensure_private_dir, fsync_dir, open_fd, storage_error
+from kprov.outside_text import printable
+from kprov.state.files import (
+    UNCHANGED,
+    BoundedReader,
+    ensure_private_dir,
+    fsync_dir,
+    open_fd,
+    storage_error,
+)
 from kprov.state.portable import read_at, write_at
 
 TAIL_CHUNK = 1 << 16
+DAMAGE_EXCERPT = 60  # characters of a damaged line quoted in the error (ids are personal data)
 
 
 def now_iso() -> str:
@@ -48,25 +57,6 @@ class _Group:
     chunks: list[bytes] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = None
-
-
-class _Bounded(io.RawIOBase):
-    """The first *limit* bytes of a file, to read a journal without its torn last line."""
-
-    def __init__(self, fd: int, limit: int) -> None:
-        self._file = io.FileIO(fd, closefd=False)
-        self._left = limit
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self._left)
-        if want <= 0:
-            return 0
-        got = self._file.readinto(memoryview(buffer)[:want]) or 0
-        self._left -= got
-        return got
 
 
 class CsvJournal:
@@ -153,7 +143,7 @@ class CsvJournal:
         if tail.keep_until is None:
             raw: io.RawIOBase = io.FileIO(fd, closefd=True)
         else:
-            raw = _Bounded(fd, tail.keep_until)
+            raw = BoundedReader(fd, tail.keep_until)
         try:
             with io.TextIOWrapper(
                 io.BufferedReader(raw, TAIL_CHUNK), encoding="utf-8", newline=""
@@ -175,16 +165,33 @@ class CsvJournal:
         reader = csv.reader(handle)
         next(reader, None)  # the header, checked already
         width, valid = len(self.header), self.valid
-        for row in reader:
+        while True:
+            start = reader.line_num + 1  # a quoted field may run over several lines
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise self._damaged(start, reader.line_num, [], str(exc)) from None
             if not row:
                 continue
             if len(row) != width or not valid(row):
-                raise ConfigError(
-                    f"{self.what} {self.path}:{reader.line_num} is damaged: {row!r}",
-                    hint="Restore it from a backup, or fix that line by hand; kprov will "
-                    "not guess what it said.",
-                )
-            yield reader.line_num, row
+                raise self._damaged(start, reader.line_num, row, "")
+            yield start, row
+
+    def _damaged(self, start: int, end: int, row: list[str], why: str) -> ConfigError:
+        """The line where the damage starts, and a short excerpt of it: never the rest of the
+        file (an unbalanced quote swallows every line after it into one "row")."""
+        line = ",".join(row).split("\n", 1)[0]
+        cut = "…" if len(line) > DAMAGE_EXCERPT else ""
+        spread = f" (a quote opened there runs to line {end})" if end > start else ""
+        excerpt = f"'{printable(line[:DAMAGE_EXCERPT])}{cut}'"
+        shown = f": {excerpt}" if row else f" ({why})" if why else ""
+        return ConfigError(
+            f"{self.what} {self.path}:{start} is damaged{spread}{shown}",
+            hint="Restore it from a backup, or fix that line by hand; kprov will not guess "
+            "what it said.",
+        )
 
     def valid(self, row: list[str]) -> bool:
         """Whether a row with the right number of fields is complete and meaningful."""

@@ -83,7 +83,7 @@ class MappingJournal(CsvJournal):
         account_of, sis_of, disabled = index.account_of, index.sis_of, index.disabled
         for _line, row in self.rows():  # inlined MappingIndex.apply: a million rows count
             ext = row[0]
-            account_of[ext] = row[1]
+            account_of[ext] = row[1].lower()  # canonical: see entries()
             if row[3]:
                 sis_of[ext] = row[3]
             if row[4] == STATUS_DISABLED:
@@ -93,9 +93,10 @@ class MappingJournal(CsvJournal):
         return index
 
     def entries(self) -> Iterator[MappingEntry]:
-        """Every row as written (history included), for export and show."""
+        """Every row as written (history included), for export and show; account ids in
+        canonical lower case, as sent (older versions stored the server's spelling)."""
         for _line, row in self.rows():
-            yield MappingEntry(*row)
+            yield MappingEntry(row[0], row[1].lower(), *row[2:])
 
     def append(self, entries: Sequence[MappingEntry]) -> None:
         """Write *entries* and return once they are durable; concurrent callers share one fsync.

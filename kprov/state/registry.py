@@ -36,6 +36,7 @@ INSTANCE_CREATED = "created"
 INSTANCE_DELETED = "deleted"
 INSTANCE_INTENT = "intent"  # about to be created; no answer recorded yet
 INSTANCE_ABANDONED = "abandoned"  # the intent ended without creating anything
+INSTANCE_FORGOTTEN = "forgotten"  # dropped by the operator (the API says it does not exist)
 
 REGISTRATION_HEADER = (
     "account_id", "instance_id", "type", "registration_id", "external_user_id", "created_at",
@@ -78,7 +79,7 @@ class InstanceIndex:
         if record.status == INSTANCE_ABANDONED:
             self.intents.pop(record.key, None)
             return
-        if record.status == INSTANCE_DELETED:
+        if record.status in (INSTANCE_DELETED, INSTANCE_FORGOTTEN):
             self.by_key.pop(record.key, None)
             self.by_id.pop(record.instance_id, None)
             return
@@ -87,7 +88,7 @@ class InstanceIndex:
         self.by_id[record.instance_id] = record
 
     def find(self, key_or_id: str) -> InstanceRecord | None:
-        return self.by_key.get(key_or_id) or self.by_id.get(key_or_id)
+        return self.by_key.get(key_or_id) or self.by_id.get(key_or_id.lower())
 
     def intent_warnings(self) -> list[str]:
         """One warning per intent with no recorded outcome (a run stopped mid-create)."""
@@ -102,7 +103,13 @@ class InstanceIndex:
 
 class InstanceJournal(CsvJournal):
     header = INSTANCE_HEADER
-    statuses = (INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_INTENT, INSTANCE_ABANDONED)
+    statuses = (
+        INSTANCE_CREATED,
+        INSTANCE_DELETED,
+        INSTANCE_INTENT,
+        INSTANCE_ABANDONED,
+        INSTANCE_FORGOTTEN,
+    )
     what = "instance registry"
 
     def valid(self, row: list[str]) -> bool:
@@ -114,7 +121,7 @@ class InstanceJournal(CsvJournal):
         index = InstanceIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         for _line, row in self.rows():
-            index.apply(InstanceRecord(*row))
+            index.apply(InstanceRecord(row[0], row[1].lower(), *row[2:]))  # canonical id
         return index
 
     def record(self, record: InstanceRecord, index: InstanceIndex) -> None:
@@ -202,8 +209,9 @@ class RegistrationJournal(CsvJournal):
     def load(self, *, repair: bool = False) -> RegistrationIndex:
         index = RegistrationIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
-        for _line, row in self.rows():
-            index.apply(RegistrationRecord(*row))
+        for _line, row in self.rows():  # ids canonical (lower case), whatever wrote them
+            account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
+            index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
@@ -287,6 +295,18 @@ class Registry:
         if intent is None:
             return
         self._append_instance(replace(intent, created_at=now_iso(), status=INSTANCE_ABANDONED))
+
+    def forget_instance(self, record: InstanceRecord) -> int:
+        """Drop a recorded instance and its registrations from local state (nothing is sent):
+        for an instance the API says does not exist, which every run would otherwise ask
+        about again. Registrations first, so a crash in between leaves the instance, not
+        orphans. Returns how many registrations were forgotten."""
+        registrations = list(self.registration_index.in_instance(record.instance_id))
+        self._append_registrations(
+            [replace(r, created_at=now_iso(), status=FORGOTTEN) for r in registrations]
+        )  # one write, one fsync
+        self._append_instance(replace(record, created_at=now_iso(), status=INSTANCE_FORGOTTEN))
+        return len(registrations)
 
     def _append_instance(self, record: InstanceRecord) -> None:
         self.instances.append_rows([record.row()])

@@ -306,7 +306,7 @@ def test_learners_are_not_registered_under_an_instructor_the_plan_removes(
     assert learner[-1] == "t2"
 
 
-def test_an_untyped_already_registered_that_kprov_never_asked_for_is_not_recorded(
+def test_an_untyped_already_registered_without_an_earlier_request_is_not_recorded(
     state: LocalState,
 ) -> None:
     people = semester(classes=1, learners=1)
@@ -314,7 +314,7 @@ def test_an_untyped_already_registered_that_kprov_never_asked_for_is_not_recorde
     api = FakeApi(faults={"register": [None, foreign]})
     result = run(api, state, register_plan(state, people), concurrency=1)
     [failed] = result.failures()
-    assert "never asked for it" in failed.detail
+    assert "or another's; not recorded" in failed.detail
     assert (failed.account_id, failed.instance_id) not in state.registry.registration_index.active
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 from urllib.parse import quote, urlencode
+
+import pytest
 
 from kprov.api.scrub import REDACTED, Scrubber
 
@@ -72,3 +75,66 @@ def test_a_secret_between_other_characters_is_still_found() -> None:
     scrub = scrubber()
     assert scrub.scrub(f"x{TOKEN}y{TOKEN}") == f"x{REDACTED}y{REDACTED}"
     assert scrub.scrub(TOKEN[:-1]) == TOKEN[:-1]  # a different string is left alone
+
+
+# ----------------------------------------------------------------- re-encoded echoes
+
+
+def _percent_lower(text: str) -> str:
+    return "".join(f"%{b:02x}" for b in text.encode())
+
+
+def _entities(text: str, form: str) -> str:
+    return "".join(form.format(ord(c)) for c in text)
+
+
+ECHOES = {
+    "percent, lower case": _percent_lower(SECRET),
+    "quote, lower case": quote(SECRET, safe="").lower(),
+    "HTML decimal entities": _entities(SECRET, "&#{};"),
+    "HTML hex entities": _entities(SECRET, "&#x{:x};"),
+    "HTML named entities": html.escape(SECRET).replace("+", "&plus;").replace("/", "&sol;"),
+    "HTML escaped twice": html.escape(_entities(SECRET, "&#{};")),
+    "JSON \\u escapes": _entities(SECRET, "\\u{:04x}"),
+    "JSON with \\/": json.dumps(SECRET)[1:-1].replace("/", "\\/"),
+    "percent inside HTML": html.escape(_percent_lower(SECRET)),
+    "base64": base64.b64encode(SECRET.encode()).decode(),
+    "base64url, unpadded": base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="),
+    "base64, padding percent-encoded": quote(base64.b64encode(SECRET.encode()).decode()),
+    "hex": SECRET.encode().hex(),
+    "HEX": SECRET.encode().hex().upper(),
+    "token upper-cased": TOKEN.upper(),
+    "token in hex": TOKEN.encode().hex(),
+    "token in base64": base64.b64encode(TOKEN.encode()).decode(),
+    "token in a base64 sentence": base64.b64encode(f"Bearer {TOKEN} seen".encode()).decode(),
+    "token base64 in a path": "/v0/trace/" + base64.urlsafe_b64encode(TOKEN.encode()).decode(),
+    "hex inside base64": base64.b64encode(TOKEN.encode().hex().encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("echo", list(ECHOES.values()), ids=list(ECHOES))
+def test_a_re_encoded_echo_is_redacted_and_the_text_around_it_kept(echo: str) -> None:
+    clean = scrubber().clip(f"refused: [{echo}] (error_id 42)", 2000)
+    assert clean == f"refused: [{REDACTED}] (error_id 42)"
+
+
+def test_text_without_a_secret_is_left_exactly_as_it_was() -> None:
+    text = (
+        "no such instance 828815a2-5038-4352-a681-82c96921ddf5 &amp; %41 \\u0041 "
+        + base64.b64encode(b"an ordinary base64 sentence, nothing secret").decode()
+    )
+    assert scrubber().scrub(text) == text
+
+
+def test_clip_scrubs_then_escapes_then_cuts() -> None:
+    text = f"\x1b]0;pwned\x07\x1b[2J\u202e {TOKEN.upper()} " + "y" * 400
+    clipped = scrubber().clip(text, 60)
+    assert "\x1b" not in clipped and "\u202e" not in clipped and "\x07" not in clipped
+    assert clipped.startswith("\\x1b]0;pwned\\x07\\x1b[2J\\u202e <redacted> yyy")
+    assert len(clipped) == 60 and clipped.endswith("…")
+
+
+def test_a_secret_split_across_lines_is_redacted_once_joined() -> None:
+    scrub = Scrubber()
+    scrub.add("two words secret")
+    assert scrub.clip("two words\nsecret here") == f"{REDACTED} here"

@@ -1,0 +1,201 @@
+"""Trust, round three, through the real CLI over HTTP with quota pacing on: secrets re-encoded
+in echoes, escapes and formulas in server text, 429 for ever, ids named twice or upper-cased,
+POSTs delivered twice. After each: the output, logs and reports hold no secret (in any
+encoding) and no raw control character, CSV cells start no formula, and the local state holds
+only what the server has."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kprov.config import SANDBOX_API_SECRET
+from kprov.sandbox.hostile import Hostility
+from kprov.state.mapping import MappingJournal
+from kprov.state.registry import Registry
+from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
+from tests.helpers import record_issued_tokens, run_cli
+
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+MANIFEST = (
+    "instances:\n  - key: c1\n    name: Class one\n    graph_id: gref-demo\n"
+    "    people:\n      - instructors: [t-1]\n      - learners: [s-1, s-2, s-3]\n"
+)
+
+
+@pytest.fixture
+def hostile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A sandbox in the given modes (seed 7), KPROV_* pointing at it, pacing on; the tokens
+    it issues in ``box.issued``."""
+    box = start_sandbox(hostile=Hostility(request.param, seed=7))
+    box.issued = record_issued_tokens(box)  # type: ignore[attr-defined]
+    for key, value in box.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KPROV_RATE_LIMITS", "documented")
+    monkeypatch.setenv("KPROV_REQUEST_DEADLINE", "2")
+    yield box
+    box.server.stop()
+
+
+def leak_forms(value: str) -> list[str]:
+    """A secret as an echo could show it: as is, in other cases, and re-encoded."""
+    raw = value.encode()
+    return [
+        value,
+        value.upper(),
+        raw.hex(),
+        raw.hex().upper(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "".join(f"%{b:02x}" for b in raw),
+        "".join(f"&#{ord(c)};" for c in value),
+        "".join(f"&#x{ord(c):x};" for c in value),
+    ]
+
+
+def raw_controls(text: str) -> list[str]:
+    return [repr(c) for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\r\t"]
+
+
+def sync(tmp_path: Path, *options: str) -> tuple[object, str]:
+    """`kprov sync` of MANIFEST twice, with a log, a CSV and an HTML report (the JSON report
+    takes the same path as the HTML one); (the last result, all they wrote)."""
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    written = []
+    result = None
+    for report in ("r.csv", "r.html"):
+        result = run_cli(*options, "sync", str(manifest), "--log-file", str(tmp_path / "run.log"),
+                         "--report", str(tmp_path / report))  # fmt: skip
+        written.append(result.stdout + result.stderr)  # type: ignore[attr-defined]
+    files = [tmp_path / n for n in ("run.log", "r.csv", "r.html")]
+    written += [f.read_text(encoding="utf-8") for f in files if f.exists()]
+    return result, "\n".join(written)
+
+
+def secrets_of(box: Sandbox) -> list[str]:
+    basic = base64.b64encode(f"{SANDBOX_KEY}:{SANDBOX_API_SECRET}".encode()).decode()
+    return [SANDBOX_API_SECRET, basic, *box.issued]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("hostile", ["echo-token-encoded"], indirect=True)
+@pytest.mark.parametrize("seed", range(6))
+def test_a_token_endpoint_quoting_the_secret_re_encoded_never_prints_it(
+    hostile: Sandbox, seed: int
+) -> None:
+    hostile.server.hostile._rng.seed(seed)  # each seed picks another encoding
+    result = run_cli("--debug", "auth", "status")
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 3, output  # type: ignore[attr-defined]
+    assert "bad client credentials" in output and "Traceback" not in output
+    for form in leak_forms(SANDBOX_API_SECRET):
+        assert form not in output, form
+    assert not raw_controls(output)
+
+
+@pytest.mark.parametrize("hostile", ["echo-encoded"], indirect=True)
+def test_debug_logs_of_answers_echoing_tokens_re_encoded_never_show_them(
+    hostile: Sandbox, tmp_path: Path
+) -> None:
+    result, written = sync(tmp_path, "--debug")
+    assert result.exit_code == 0, written  # type: ignore[attr-defined]
+    assert '"trace": "seen ' in written  # the echoes were logged ...
+    for secret in secrets_of(hostile):
+        for form in leak_forms(secret):
+            assert form not in written, form  # ... scrubbed in every encoding
+
+
+@pytest.mark.parametrize("hostile", ["escape-text=0.5,escape-name"], indirect=True)
+def test_escapes_and_formulas_in_server_text_reach_no_terminal_log_or_cell(
+    hostile: Sandbox, tmp_path: Path
+) -> None:
+    result, written = sync(tmp_path)
+    assert result.exit_code == 1, written  # type: ignore[attr-defined]
+    assert "\\x1b]0;pwned\\x07" in written  # shown, escaped
+    got = run_cli("instances", "get", "c1")
+    listed = run_cli("instances", "list")
+    written += got.stdout + got.stderr + listed.stdout  # type: ignore[attr-defined]
+    assert "\\u202eevil" in got.stdout  # type: ignore[attr-defined]
+    assert raw_controls(written) == []
+    with (tmp_path / "r.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c.startswith("-") and c[1:2])]
+
+
+@pytest.mark.parametrize("hostile", ["rate-forever"], indirect=True)
+def test_429_for_ever_stops_the_run_releases_the_lock_and_names_the_host(
+    hostile: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path
+) -> None:
+    monkeypatch.setenv("KPROV_MAX_SERVER_WAIT", "0.6")  # the bound itself: test_wire_trust
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    log = tmp_path / "run.log"
+    result = run_cli("sync", str(manifest), "--log-file", str(log))
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    host = hostile.base_url.split("//")[1].split("/")[0]
+    assert f"{host} " in output and ("refused every" in output or "wait" in output)
+    assert json.loads(log.read_text().splitlines()[-1])["exit_code"] == 4  # recorded
+    hostile.server.hostile.modes.clear()
+    again = run_cli("sync", str(manifest))  # the lock was released; nothing was created
+    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
+    assert "duplicate" not in again.stderr  # type: ignore[attr-defined]
+    assert len(hostile.store.instances) == 1
+
+
+def recorded_ids(state_dir: Path) -> set[str]:
+    registry = Registry.open(state_dir)
+    ids = set(MappingJournal(state_dir / "mapping.csv").load().account_of.values())
+    ids |= {r.instance_id for r in registry.instance_index.by_key.values()}
+    for record in registry.registration_index.active.values():
+        ids |= {record.account_id, record.instance_id, record.registration_id} - {""}
+    return ids
+
+
+def server_ids(box: Sandbox) -> set[str]:
+    with box.store.lock:
+        return {*box.store.accounts, *box.store.instances, *box.store.registrations}
+
+
+@pytest.mark.parametrize("hostile", ["dup-name=0.4", "upper-id"], indirect=True)
+def test_ids_named_twice_or_upper_cased_leave_only_ids_the_server_has(
+    hostile: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    first = run_cli("sync", str(manifest))
+    assert first.exit_code in (0, 1), first.stderr  # type: ignore[attr-defined]
+    assert recorded_ids(state_dir) and recorded_ids(state_dir) <= server_ids(hostile)
+    for name in ("mapping.csv", "instances.csv", "registrations.csv"):
+        path = state_dir / name
+        stored = re.findall(UUID, path.read_text(encoding="utf-8") if path.exists() else "")
+        assert all(i == i.lower() for i in stored), name  # as the server issued them
+    hostile.server.hostile.modes.clear()  # a case-sensitive, honest server from now on
+    again = run_cli("sync", str(manifest))
+    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
+    assert recorded_ids(state_dir) <= server_ids(hostile)
+    assert {e for e, _i, _t in hostile.enrolments()} == {"t-1", "s-1", "s-2", "s-3"}
+
+
+@pytest.mark.parametrize("hostile", ["replay"], indirect=True)
+def test_replayed_posts_are_described_truthfully_and_resolved_by_the_rerun(
+    hostile: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    first = run_cli("sync", str(manifest))
+    assert first.exit_code == 1, first.stderr  # type: ignore[attr-defined]
+    assert "never asked for it" not in first.stderr  # type: ignore[attr-defined]
+    assert "a proxy that delivers a POST twice" in first.stderr  # type: ignore[attr-defined]
+    assert recorded_ids(state_dir) <= server_ids(hostile)
+    second = run_cli("sync", str(manifest))
+    assert second.exit_code == 0, second.stderr  # type: ignore[attr-defined]
+    unresolved = run_cli("registrations", "unresolved", "--json")
+    assert len(json.loads(unresolved.stdout)["unresolved"]) == 4  # type: ignore[attr-defined]
