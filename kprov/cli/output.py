@@ -57,7 +57,8 @@ def exit_code_for(
     plan: Plan | None = None,
     detailed: bool = False,
 ) -> ExitCode:
-    """The exit code of a command, decided here and nowhere else (docs/troubleshooting.md: Exit codes).
+    """The exit code of a command, decided here and nowhere else (docs/troubleshooting.md:
+    Exit codes).
 
     An error that stopped the command wins; then the removal brake (6); then lines that
     failed or were not attempted (1). A plan shown with --detailed-exitcode says whether it
