@@ -276,7 +276,7 @@ def _read_refs(
                     )
                     continue
                 collector.force_instance, collector.force_role = ref.instance_key, ref.role
-                read_input(ref.path, collector, ref.options, inputs)
+                read_input(ref.path, collector, ref.options, inputs)  # `id_prefix:` too
                 collector.force_instance = collector.force_role = None
                 continue
             before = set(collector.roster.classes)

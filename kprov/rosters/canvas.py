@@ -324,7 +324,7 @@ class _Enrollments:
         if found is None:
             why = f"role {word} is not provisioned"
             if word.lower() == "ta":
-                why += f" ({TA_FIX})"
+                why += f": {TA_FIX}"
             elif word.lower() not in ("observer", "designer"):
                 why = f"custom role {word!r} is not provisioned (student and teacher are)"
             self.collector.skip(table.name, line, user, why)
@@ -339,6 +339,7 @@ class _Enrollments:
         elif earlier[0] != role:
             table.problem(
                 line,
-                f"user {user!r} is a {role} here but a {earlier[0]} at line {earlier[1]} of "
-                f"course {course!r}: one person has one role in a class; keep one of them",
+                f"user {user!r} is enrolled as {role} here but as {earlier[0]} at line "
+                f"{earlier[1]} in course {course!r}: one person has one role in a class; keep "
+                "one of them",
             )

@@ -41,8 +41,9 @@ def read_clever(bundle: Bundle, collector: Collector, options: TextOptions) -> B
     if export.missing(FILES, "all five Clever files"):
         return info
     schools = key_set(export, "schools.csv", "School_id")
-    students = people_ids(export, "students.csv", "Student_id", LEARNER)
-    teachers = people_ids(export, "teachers.csv", "Teacher_id", INSTRUCTOR)
+    at_school = (("School_id", schools, "schools.csv"),)
+    students = people_ids(export, "students.csv", "Student_id", LEARNER, at_school)
+    teachers = people_ids(export, "teachers.csv", "Teacher_id", INSTRUCTOR, at_school)
     sections = _sections(export, schools, teachers)
     _enrollments(export, schools, sections, students)
     info.authoritative = {collector.class_key(key) for key, made in sections.items() if made}

@@ -45,7 +45,9 @@ def read_bundle(
 ) -> BundleInfo | None:
     """A OneRoster 1.1/1.2, SDS v1/v2.1, Clever, Apple School Manager or Canvas bundle,
     recognised by its file set."""
+    prefix, collector.id_prefix = collector.id_prefix, options.id_prefix
     with ExitStack() as stack:
+        stack.callback(setattr, collector, "id_prefix", prefix)
         bundle = open_bundle(path, collector.problems, stack)
         if bundle is None:
             return None
