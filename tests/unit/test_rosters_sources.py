@@ -161,3 +161,22 @@ def test_a_bulk_oneroster_class_whose_term_is_missing_is_refused(tmp_path: Path)
     [problem] = found
     assert problem.startswith(f"{bundle}!classes.csv:2:")
     assert "term 't-1999' is not in academicSessions.csv" in problem
+
+
+def test_a_prefix_namespaces_class_columns_of_csv_and_yaml_and_comes_before_hashing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.csv").write_text("external_user_id,role,instance\n14001,teacher,S1\n")
+    (tmp_path / "b.yaml").write_text("- {id: 14001, role: student, instance: S1}\n")
+    path = manifest(
+        tmp_path,
+        "rosters:\n  - path: a.csv\n    id_prefix: north-\n    graph_id: g\n"
+        "  - path: b.yaml\n    id_prefix: south-\n    graph_id: g\n",
+    )
+    assert members(read_manifest(path)) == {
+        ("north-14001", "north-S1", INSTRUCTOR),
+        ("south-14001", "south-S1", LEARNER),
+    }
+    hashed = read_manifest(path, hash_key=b"k")
+    assert {p.sis_id for p in hashed.people} == {"north-14001", "south-14001"}
+    assert len({p.external_id for p in hashed.people}) == 2
