@@ -6,9 +6,10 @@ Two figures, each in its own process, measured by that process's peak RSS:
 - *refuse*: `kprov accounts import ROSTER --dry-run` on the same roster with one duplicate
   on its last line: it must be refused (exit 2) without first building ten million people.
 The roster is generated in a temporary directory at run time. Prints one line.
-With `--format clever`, the roster is a Clever export (schools, students, teachers, sections,
-enrollments) of that many enrollment rows, five a student: the readers that resolve every
-reference keep the ids referred to, never the people.
+With `--format clever` (or `canvas`), the roster is a Clever export (schools, students,
+teachers, sections, enrollments) or a Canvas SIS import (users, courses, enrollments) of that
+many enrollment rows, five a student: the readers that resolve every reference keep the ids
+referred to, never the people.
 
     python bench/roster_memory.py [--rows 10000000] [--format csv|clever]
 """
@@ -75,6 +76,37 @@ def write_clever(folder: Path, rows: int, duplicate_last: bool) -> None:
             out.write("02M800,0,100000000\n")
 
 
+def write_canvas(folder: Path, rows: int, duplicate_last: bool) -> None:
+    """A Canvas SIS import: *rows* enrollments, five courses a student, two sections a course
+    for one student in ten (the same course twice: one line)."""
+    folder.mkdir()
+    users = max(rows // 5, 1)
+    courses = max(users * 5 // 30, 1)
+    with (folder / "users.csv").open("w", newline="") as out:
+        out.write("user_id,login_id,password,email,status\n")
+        for start in range(0, users, 100_000):
+            stop = min(start + 100_000, users)
+            out.write(
+                "".join(f"u{i},l{i},pw,u{i}@example.edu,active\n" for i in range(start, stop))
+            )
+    with (folder / "courses.csv").open("w", newline="") as out:
+        out.write("course_id,short_name,long_name,status\n")
+        out.writelines(f"c{c},C{c},Course {c},active\n" for c in range(courses))
+    with (folder / "enrollments.csv").open("w", newline="") as out:
+        out.write("course_id,user_id,role,section_id,status\n")
+        for start in range(0, users, 20_000):
+            stop = min(start + 20_000, users)
+            out.write(
+                "".join(
+                    f"c{(i * 5 + (k if i % 10 else k % 4)) % courses},u{i},student,,active\n"
+                    for i in range(start, stop)
+                    for k in range(5)
+                )
+            )
+        if duplicate_last:
+            out.write("c0,u0,teacher,,active\n")  # u0 is a student of c0: a role conflict
+
+
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """(seconds, peak RSS in MiB, exit code, stdout) of one child process, by wait4."""
     started = time.monotonic()
@@ -90,9 +122,9 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--format", choices=("csv", "clever"), default="csv")
+    parser.add_argument("--format", choices=("csv", "clever", "canvas"), default="csv")
     args = parser.parse_args()
-    write = write_roster if args.format == "csv" else write_clever
+    write = {"csv": write_roster, "clever": write_clever, "canvas": write_canvas}[args.format]
     with tempfile.TemporaryDirectory(prefix="kprov-p4-") as scratch:
         folder = Path(scratch)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KPROV_")}
@@ -114,7 +146,11 @@ def main() -> int:
         refuse = measure(
             [sys.executable, "-m", "kprov", "accounts", "import", str(bad), "--dry-run"], env
         )
-    expected = args.rows if args.format == "csv" else _clever_people(args.rows)
+    expected = {
+        "csv": args.rows,
+        "clever": _clever_people(args.rows),
+        "canvas": args.rows - max(args.rows // 5, 1) // 10,  # one line per person and course
+    }[args.format]
     accepted = check[2] == 0 and check[3].strip() == str(expected)
     refused = refuse[2] == 2
     worst = max(check[1], refuse[1])

@@ -20,6 +20,7 @@ local state.
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 from kprov.rosters.bundle import Bundle
@@ -28,8 +29,8 @@ from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.dates import check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import ABSENT, BundleInfo
-from kprov.rosters.tables import Export, date_cell, good_key, record_class
-from kprov.rosters.text import TextOptions
+from kprov.rosters.tables import Export, date_cell, good_key, key_set, record_class, resolves
+from kprov.rosters.text import Problems, TextOptions
 
 ACTIVE = "active"
 STATES = {
@@ -62,7 +63,8 @@ def read_canvas(
         )
         return info
     terms = _terms(export) if bundle.has("terms.csv") else None
-    courses = _courses(export, terms) if bundle.has("courses.csv") else None
+    accounts = key_set(export, "accounts.csv", "account_id") if bundle.has("accounts.csv") else None
+    courses = _courses(export, terms, accounts) if bundle.has("courses.csv") else None
     sections = _sections(export, courses) if bundle.has("sections.csv") else None
     users = _users(export) if bundle.has("users.csv") else None
     _Enrollments(export, courses, sections, users, ta_as_instructor).read()
@@ -107,7 +109,9 @@ def _terms(export: Export) -> dict[str, tuple[str, str]] | None:
     return terms
 
 
-def _courses(export: Export, terms: dict[str, tuple[str, str]] | None) -> dict[str, str] | None:
+def _courses(
+    export: Export, terms: dict[str, tuple[str, str]] | None, accounts: set[str] | None
+) -> dict[str, str] | None:
     """course_id (raw) -> state; active courses become instances."""
     opened = _keyed_rows(export, "courses.csv", "course_id")
     if opened is None:
@@ -118,20 +122,21 @@ def _courses(export: Export, terms: dict[str, tuple[str, str]] | None) -> dict[s
         for c in ("long_name", "short_name", "term_id", "status", "start_date", "end_date")
     )
     collector = export.collector
+    checks = [(table.column("account_id"), accounts, "account_id", "accounts.csv")]
     courses: dict[str, str] = {}
     for line, cells in table.rows():
         raw = cells[id_at].strip()
         if not good_key(table, raw, line, id_at + 1, "course_id"):
             continue
+        found = resolves(table, cells, line, checks)
         state = _state(table, cells, status_at, line)
-        if state is None:
-            courses.setdefault(raw, "with a status kprov cannot read")  # reported; no cascade
-            continue
         term = cells[term_at].strip() if term_at is not None else ""
         if term and terms is not None and term not in terms:
             column = (term_at or 0) + 1
             table.problem(line, f"term_id {term!r} is not in terms.csv; export again", column)
-            courses.setdefault(raw, "in an unknown term")
+            found = False
+        if state is None or not found:
+            courses.setdefault(raw, "that kprov cannot read")  # reported; no cascade
             continue
         if raw in courses:
             table.problem(line, f"course_id {raw!r} appears twice; keep one row", id_at + 1)
@@ -220,8 +225,12 @@ class _Enrollments:
         self.collector = export.collector
         self.courses, self.sections, self.users = courses, sections, users
         self.roles = dict(ROLES, ta=INSTRUCTOR) if ta_as_instructor else ROLES
-        # (user, course) -> (role, line): a person in two sections of a course is one line
-        self.seen: dict[tuple[str, str], tuple[str, int]] = {}
+        # A person in two sections of a course is one line. A first pass finds the (user,
+        # course) pairs whose 8-byte digest repeats; only those are then kept, exactly, as
+        # (user, course) -> line (negative for an instructor), with each id kept once.
+        self.repeated: set[int] = set()
+        self.seen: dict[tuple[str, str], int] = {}
+        self.same: dict[str, str] = {}
         self.removals: list[tuple[str, str, int, str]] = []
 
     def read(self) -> None:
@@ -234,12 +243,42 @@ class _Enrollments:
         if self.at["role"] is None and self.at["role_id"] is None:
             table.problem(table.offset + 1, "missing column role required by Canvas; export again")
             return
+        self.repeated = self.repeated_pairs(user_at)
         for line, cells in table.rows():
             self.row(table, line, cells, user_at)
         class_key = self.collector.class_key
         for user, role, line, course in self.removals:
             if (user, course) not in self.seen:  # still enrolled in another section: stays
                 self.collector.removal(user, role, table.name, line, class_key(course))
+
+    def repeated_pairs(self, user_at: int) -> set[int]:
+        """The digests of the (user, course) pairs more than one row names (a first pass,
+        quiet: the second reports what is wrong)."""
+        stream = self.export.bundle.open("enrollments.csv")
+        if stream is None:
+            return set()
+        table = CsvTable("", stream, Problems(), self.export.options)
+        if not table.open():
+            return set()
+        course_at, section_at = self.at["course_id"], self.at["section_id"]
+        sections = self.sections or {}
+        buckets = [array("q") for _ in range(256)]
+        for _line, cells in table.rows():
+            course = cells[course_at].strip() if course_at is not None else ""
+            if section_at is not None and cells[section_at].strip() in sections:
+                course = sections[cells[section_at].strip()].course
+            digest = hash((cells[user_at], course))
+            buckets[digest & 0xFF].append(digest)
+        repeated: set[int] = set()
+        for bucket in buckets:
+            if len(set(bucket)) == len(bucket):
+                continue
+            seen: set[int] = set()
+            for digest in bucket:
+                if digest in seen:
+                    repeated.add(digest)
+                seen.add(digest)
+        return repeated
 
     def course_of(self, table: CsvTable, line: int, cells: list[str]) -> tuple[str, str] | None:
         """(course, section state) of a row; None when it does not resolve (recorded)."""
@@ -331,15 +370,22 @@ class _Enrollments:
         return found
 
     def register(self, table: CsvTable, line: int, user: str, role: str, course: str) -> None:
-        earlier = self.seen.get((user, course))
-        if earlier is None:
-            self.seen[(user, course)] = (role, line)
+        if hash((user, course)) not in self.repeated:  # its only row: nothing to compare
             key = self.collector.class_key(course)
             self.collector.add(user, role, table.name, line, key, column=None)
-        elif earlier[0] != role:
+            return
+        same = self.same
+        pair = (same.setdefault(user, user), same.setdefault(course, course))
+        earlier = self.seen.get(pair)
+        if earlier is None:
+            self.seen[pair] = -line if role == INSTRUCTOR else line
+            key = self.collector.class_key(course)
+            self.collector.add(user, role, table.name, line, key, column=None)
+        elif (earlier < 0) != (role == INSTRUCTOR):
+            other = INSTRUCTOR if earlier < 0 else LEARNER
             table.problem(
                 line,
-                f"user {user!r} is enrolled as {role} here but as {earlier[0]} at line "
-                f"{earlier[1]} in course {course!r}: one person has one role in a class; keep "
-                "one of them",
+                f"user {user!r} is enrolled as {role} here but as {other} at line "
+                f"{abs(earlier)} in course {course!r}: one person has one role in a class; "
+                "keep one of them",
             )

@@ -158,6 +158,7 @@ def test_canvas_references_to_files_it_holds_must_resolve(tmp_path: Path) -> Non
     with (bundle / "courses.csv").open("a") as out:
         out.write("Z1,Z,Z,A1,T404,active,,\r\n")
     assert problems_of(bundle) == [
+        f"{bundle}!courses.csv:6:4: account_id 'A1' is not in accounts.csv; export again",
         f"{bundle}!courses.csv:6:5: term_id 'T404' is not in terms.csv; export again",
         f"{bundle}!enrollments.csv:21:3: user_id '99999' is not in users.csv; export again",
         f"{bundle}!enrollments.csv:22:1: course_id 'NOPE' is not in courses.csv; export again",
