@@ -32,7 +32,7 @@ from kprov.rosters.tables import (
 from kprov.rosters.text import TextOptions
 
 FILES = ("schools.csv", "students.csv", "teachers.csv", "sections.csv", "enrollments.csv")
-TEACHER_COLUMNS = r"Teacher_(\d+)_id"  # Teacher_2_id ... (Clever documents up to 10)
+TEACHER_COLUMNS = r"Teacher_(\d+)_id"  # Teacher_2_id, ...: exports show up to 4; any are read
 
 
 def read_clever(bundle: Bundle, collector: Collector, options: TextOptions) -> BundleInfo:
