@@ -22,6 +22,8 @@ from kprov.cli.common import (
     PLAN_OPTION,
     REBUILD_MAPPING_OPTION,
     REPORT_OPTION,
+    ROLE_COLUMN_OPTION,
+    TA_OPTION,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
@@ -48,10 +50,13 @@ def import_accounts(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         ...,
-        help="CSV or YAML rosters, or OneRoster/SDS bundles (directory or .zip).",
+        help="CSV or YAML rosters, or bundles (directory or .zip): OneRoster, SDS, Clever, "
+        "Apple School Manager, Canvas.",
         show_default=False,
     ),
     id_column: str = ID_COLUMN_OPTION,
+    role_column: str | None = ROLE_COLUMN_OPTION,
+    ta_as_instructor: bool = TA_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     encoding: str | None = ENCODING_OPTION,
@@ -82,7 +87,10 @@ def import_accounts(
     from kprov.provision.commands import accounts_request
 
     def request(g: Globals) -> Request:
-        args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
+        args = RosterArgs(
+            rosters, id_column, hash_ids, delimiter, encoding, roster_format,
+            role_column=role_column, ta_as_instructor=ta_as_instructor,
+        )  # fmt: skip
         roster = read_roster(lambda: g.settings(mapping), args)
         request = accounts_request(roster, sources=[str(p) for p in rosters])
         return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))

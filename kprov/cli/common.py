@@ -31,6 +31,28 @@ ID_COLUMN_OPTION = typer.Option(
     help="Name of the id column in CSV rosters.",
     rich_help_panel=INPUT_PANEL,
 )
+INSTANCE_COLUMN_OPTION = typer.Option(
+    None,
+    "--instance-column",
+    help="Name of the class column of CSV rosters: each line joins the instance it names "
+    "(default: a column named 'instance', if any).",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+ROLE_COLUMN_OPTION = typer.Option(
+    None,
+    "--role-column",
+    help="Name of the role column of CSV rosters (default: a column named 'role', if any; "
+    "without one, every line is a learner).",
+    rich_help_panel=INPUT_PANEL,
+    show_default=False,
+)
+TA_OPTION = typer.Option(
+    False,
+    "--ta-as-instructor",
+    help="Canvas bundles: register 'ta' enrollments as instructors (default: skipped).",
+    rich_help_panel=INPUT_PANEL,
+)
 DELIMITER_OPTION = typer.Option(
     None,
     "--delimiter",
@@ -143,6 +165,9 @@ class RosterArgs:
     delimiter: str | None = None
     encoding: str | None = None
     format: str = "auto"
+    instance_column: str | None = None
+    role_column: str | None = None
+    ta_as_instructor: bool = False
 
 
 FREEZE_AFTER = 100_000  # people; see read_roster
@@ -201,8 +226,11 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
     if not args.paths:
         raise InputError(
             "no roster given",
-            hint="Name one or more CSV or YAML files, OneRoster or SDS bundles, or `-`.",
+            hint="Name one or more CSV or YAML files, roster bundles (OneRoster, SDS, Clever, "
+            "Apple School Manager, Canvas), or `-`.",
         )
+    from dataclasses import replace
+
     from kprov.rosters import RosterOptions, checked_options, load_roster
 
     options = checked_options(
@@ -211,13 +239,13 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
             delimiter=args.delimiter,
             encoding=args.encoding,
             format=args.format,
+            instance_column=args.instance_column,
+            role_column=args.role_column,
+            ta_as_instructor=args.ta_as_instructor,
         )
     )  # a bad --encoding or --delimiter is bad input too: exit 2 before configuration
     if args.hash_ids:
-        options = RosterOptions(
-            options.id_column, id_key(settings), options.delimiter, options.encoding,
-            options.format,
-        )  # fmt: skip
+        options = replace(options, hash_key=id_key(settings))
     roster = load_roster(args.paths, options)
     if len(roster.people) >= FREEZE_AFTER:
         import gc

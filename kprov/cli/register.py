@@ -17,13 +17,16 @@ from kprov.cli.common import (
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     INPUT_PANEL,
+    INSTANCE_COLUMN_OPTION,
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
     REBUILD_MAPPING_OPTION,
     REPORT_OPTION,
+    ROLE_COLUMN_OPTION,
     RUN_PANEL,
+    TA_OPTION,
     TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
@@ -52,8 +55,9 @@ def register(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         None,
-        help="Rosters (CSV, YAML, OneRoster, SDS); an "
-        "'instance' column registers many instances at once.",
+        help="Rosters (CSV, YAML) or bundles (OneRoster, SDS, Clever, Apple School Manager, "
+        "Canvas); a class column ('instance', or --instance-column) registers many instances "
+        "at once.",
         show_default=False,
     ),
     instance: str | None = INSTANCE_OPTION,
@@ -82,6 +86,9 @@ def register(
         rich_help_panel=RUN_PANEL,
     ),
     id_column: str = ID_COLUMN_OPTION,
+    instance_column: str | None = INSTANCE_COLUMN_OPTION,
+    role_column: str | None = ROLE_COLUMN_OPTION,
+    ta_as_instructor: bool = TA_OPTION,
     hash_ids: bool = HASH_IDS_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     encoding: str | None = ENCODING_OPTION,
@@ -109,6 +116,8 @@ def register(
       kprov register --instance alg1-p3 roster.csv
       kprov register --instance alg1-p3 --instructor t-01 --learner s-01 --learner s-02
       kprov register roster-with-instance-column.csv --graph-id gref-algebra --plan
+      kprov register enrollments.csv --instance-column Section_id --id-column Student_id
+      kprov register clever-export.zip --graph-id gref-algebra
     """
     from kprov.cli.flow import RunOptions, provision
     from kprov.provision.commands import register_request
@@ -118,7 +127,10 @@ def register(
     def request(g: Globals) -> Request:
         roster = Roster()
         if rosters:
-            args = RosterArgs(rosters, id_column, hash_ids, delimiter, encoding, roster_format)
+            args = RosterArgs(
+                rosters, id_column, hash_ids, delimiter, encoding, roster_format,
+                instance_column, role_column, ta_as_instructor,
+            )  # fmt: skip
             roster = read_roster(lambda: g.settings(mapping), args)
         named = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
         if named and not instance:

@@ -35,8 +35,9 @@ def removal_limit(spec: str, managed: int) -> int:
 
 
 def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
-    """Refused up front: more than 500 registrations for one instance or one account, and an
-    instance key longer than a character field may be (it may become the instance's name)."""
+    """Refused up front: more than 500 registrations for one account, and an instance key
+    longer than a character field may be (it may become the instance's name). A class of
+    more than 500 is a `cannot` for its lines only (``provision.class_shape``)."""
     per_instance: dict[str, list[Person]] = defaultdict(list)
     per_account: dict[str, list[Person]] = defaultdict(list)
     problems: list[Problem] = []
@@ -52,18 +53,17 @@ def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
                     f"{MAX_FIELD}: use a shorter key",
                 )
             )
-    for label, groups in (("learning instance", per_instance), ("account", per_account)):
-        for name, people in groups.items():
-            if len(people) > MAX_REGISTRATIONS:
-                first_over = people[MAX_REGISTRATIONS].origin
-                problems.append(
-                    Problem(
-                        first_over.file,
-                        first_over.line,
-                        f"{label} {name!r} would have {len(people)} registrations; the API "
-                        f"allows {MAX_REGISTRATIONS} (this line is the first over); split it",
-                    )
+    for name, people in per_account.items():
+        if len(people) > MAX_REGISTRATIONS:
+            first_over = people[MAX_REGISTRATIONS].origin
+            problems.append(
+                Problem(
+                    first_over.file,
+                    first_over.line,
+                    f"account {name!r} would have {len(people)} registrations; the API "
+                    f"allows {MAX_REGISTRATIONS} (this line is the first over); split it",
                 )
+            )
     if problems:
         raise problems_error(problems)
 

@@ -1,10 +1,11 @@
 """The semester manifest: learning instances and their people, validated as a whole.
 
 A manifest is YAML (safe loading, no aliases). It lists instances with their people (inline
-lists, or CSV/YAML rosters in any dialect) and bundles (`oneroster:`, `sds:`, or `bundles:`
-for either; `oneroster_api:` pulls one from a SIS, ``kprov.sis``) whose classes become
-instances. Every problem is reported with file:line, and every roster it names is read and
-validated before anything is sent.
+lists, or CSV/YAML rosters in any dialect), enrolment files whose class column names each
+line's instance (`rosters:`), and bundles (`oneroster:`, `sds:`, `clever:`, `asm:`, `canvas:`,
+or `bundles:` for any; `oneroster_api:` pulls one from a SIS, ``kprov.sis``) whose classes
+become instances. Every problem is reported with file:line, and every roster it names is read
+and validated before anything is sent.
 
 What the manifest states, it states for the planner: `authoritative` names the instances whose
 whole membership is stated (instances listed with their people; classes of a bundle whose
@@ -15,19 +16,26 @@ are `removals`, never implied by absence.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from kprov.errors import InputError
+from kprov.provision.manifest_entries import (
+    COLUMN_KEYS,
+    TEXT_KEYS,
+    class_roster,
+    entry_options,
+    flag,
+    forced_role,
+)
 from kprov.rosters import (
     KEEP_IN_FIRST_PASS,
     Inputs,
     Problem,
     Reader,
     RosterOptions,
-    checked_options,
     input_bytes,
     open_inputs,
     problems_error,
@@ -40,7 +48,6 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
-from kprov.rosters.roles import RoleError, role_of
 from kprov.rosters.validate import contains_email, key_problems, name_problems
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
@@ -51,13 +58,19 @@ from kprov.sis.source import ApiSource
 
 Puller = Callable[[ApiSource], PulledData]  # pulls one `oneroster_api:` source, or raises
 
-TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles", API_LIST}
-TEXT_KEYS = {"encoding", "delimiter"}
-DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"} | TEXT_KEYS
+BUNDLE_LISTS = {  # key -> the family listed there (None: any)
+    "oneroster": "oneroster", "sds": "sds", "clever": "clever", "asm": "asm", "canvas": "canvas",
+    "bundles": None,
+}  # fmt: skip
+TOP_KEYS = {"defaults", "instances", "rosters", API_LIST} | set(BUNDLE_LISTS)
+DEFAULT_KEYS = (
+    {"graph_id", "start_date", "end_date", "hash_ids", "ta_as_instructor"} | COLUMN_KEYS | TEXT_KEYS
+)
 INSTANCE_KEYS = {"key", "name", "graph_id", "start_date", "end_date", "people"}
-PEOPLE_KEYS = {"roster", "rosters", "role", "learners", "instructors"} | TEXT_KEYS
-BUNDLE_KEYS = {"path", "graph_id", "start_date", "end_date"} | TEXT_KEYS
-BUNDLE_LISTS = {"oneroster": "oneroster", "sds": "sds", "bundles": None}  # key -> family
+PEOPLE_KEYS = {"roster", "rosters", "role", "learners", "instructors", "id_prefix"}
+PEOPLE_KEYS |= COLUMN_KEYS | TEXT_KEYS
+BUNDLE_KEYS = {"path", "graph_id", "start_date", "end_date", "id_prefix", "ta_as_instructor"}
+BUNDLE_KEYS |= TEXT_KEYS
 
 
 @dataclass(frozen=True)
@@ -89,9 +102,11 @@ class _RosterRef:
     node: yaml.Node
     options: RosterOptions
     role: str | None = None  # forces the role of every line
-    instance_key: str = ""  # the instance its people join (plain rosters)
+    instance_key: str | None = None  # the instance its people join (an instance's rosters)
     bundle: _BundleDefaults | None = None  # set for bundles: their classes become instances
     api: ApiSource | None = None  # a OneRoster REST source (`oneroster_api:`), pulled
+    graph_id: str = ""  # `rosters:` entries: creates the instances their lines name...
+    dates: tuple[str, str] = ("", "")  # ... with the defaults' dates
 
     @property
     def shown(self) -> str:
@@ -119,30 +134,6 @@ class Manifest:
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
 
-def _options(
-    reader: NodeReader, items: dict[str, yaml.Node], base: RosterOptions, what: str
-) -> RosterOptions:
-    """A roster's reading options: its own encoding/delimiter, else the defaults'.
-
-    Each bad value is reported at its own line, in the manifest's words (not the flag's).
-    """
-    chosen: dict[str, str | None] = {}
-    for key in ("encoding", "delimiter"):
-        inherited = getattr(base, key) or ""
-        value = reader.text(items, key, what, default=inherited) or None
-        try:
-            delimiter, encoding = (value, None) if key == "delimiter" else (None, value)
-            checked_options(RosterOptions(base.id_column, None, delimiter, encoding))
-        except InputError as exc:
-            message = str(exc).replace(f"--{key} ", f"{key} ", 1)
-            reader.problem(items.get(key), f"{what}: {message}")
-            value = inherited or None
-        chosen[key] = value
-    return checked_options(
-        RosterOptions(base.id_column, None, chosen["delimiter"], chosen["encoding"])
-    )
-
-
 def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]]:
     """Parse the manifest's structure; the rosters it names are read by ``read_manifest``."""
     reader = NodeReader(path)
@@ -160,16 +151,9 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     default_start = reader.text(defaults, "start_date", "defaults")
     default_end = reader.text(defaults, "end_date", "defaults")
     reader.dates_in_order(top.get("defaults"), "defaults", default_start, default_end)
-    manifest.id_column = reader.text(defaults, "id_column", "defaults", default=DEFAULT_ID_COLUMN)
-    if not (manifest.id_column or "").strip():
-        reader.problem(defaults.get("id_column"), "defaults: id_column is empty; name a column")
-        manifest.id_column = DEFAULT_ID_COLUMN
-    base = _options(reader, defaults, RosterOptions(id_column=manifest.id_column), "defaults")
-    if "hash_ids" in defaults:
-        raw = scalar_text(defaults["hash_ids"])
-        if raw not in ("true", "false", "yes", "no", "True", "False"):
-            reader.problem(defaults["hash_ids"], "defaults: hash_ids must be true or false")
-        manifest.hash_ids = raw in ("true", "yes", "True")
+    base = entry_options(reader, defaults, RosterOptions(), "defaults")
+    manifest.id_column = base.id_column
+    manifest.hash_ids = bool(flag(reader, defaults, "hash_ids", "defaults"))
     folder = path.parent
     rosters: list[_RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
@@ -227,12 +211,22 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 reader.dates_in_order(node, list_key, start, end)
             if bundle:
                 defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
-                options = _options(reader, items, base, list_key)
+                options = entry_options(reader, items, base, list_key)
                 rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
     for node, items, source in read_api_entries(reader, top.get(API_LIST), folder):
         found = entry_defaults(reader, node, items, (default_graph, default_start, default_end))
         defaults_of = _BundleDefaults(*found, family="oneroster")
         rosters.append(_RosterRef(folder, node, base, bundle=defaults_of, api=source))
+    for node in reader.sequence(top.get("rosters"), "rosters"):
+        entry = class_roster(reader, node, base)
+        if entry is not None:
+            text, options, role, graph_id = entry
+            rosters.append(
+                _RosterRef(
+                    folder / text, node, options, role, graph_id=graph_id,
+                    dates=(default_start, default_end),
+                )
+            )  # fmt: skip
     return manifest, reader.problems, rosters
 
 
@@ -251,18 +245,16 @@ def _people_entry(
     folder: Path,
 ) -> None:
     fields = reader.mapping(group, f"{label}: people entry", PEOPLE_KEYS)
-    role_text = reader.text(fields, "role", label) or None
-    role = None
-    if role_text is not None:
-        try:
-            role = role_of(role_text)
-        except RoleError as exc:
-            reader.problem(fields["role"], f"{label}: {exc}")
-            return
-        if role is None:
-            reader.problem(fields["role"], f"{label}: role {role_text!r} is not provisioned")
-            return
-    options = _options(reader, fields, base, label)
+    usable, role = forced_role(reader, fields, label)
+    if not usable:
+        return
+    if "instance_column" in fields:
+        reader.problem(
+            fields["instance_column"],
+            f"{label}: every line of this roster joins {key!r}; a roster whose class column "
+            "names each line's instance goes under `rosters:`",
+        )
+    options = replace(entry_options(reader, fields, base, label), instance_column=None)
     paths = [fields["roster"]] if "roster" in fields else []
     paths += reader.sequence(fields.get("rosters"), f"{label}: rosters")
     for roster_node in paths:
@@ -323,7 +315,7 @@ def _read_refs(
                     )
                     continue
                 collector.force_instance, collector.force_role = ref.instance_key, ref.role
-                read_input(ref.path, collector, ref.options, inputs)
+                read_input(ref.path, collector, ref.options, inputs)  # `id_prefix:` too
                 collector.force_instance = collector.force_role = None
                 continue
             before = set(collector.roster.classes)
@@ -365,12 +357,33 @@ def read_manifest(
     if problems:
         raise problems_error(problems, what="manifest")
     manifest.people = [p for p in roster.people if not p.account_only]
+    _class_rosters(manifest, refs)
     manifest.removals = roster.removals
     manifest.skipped = roster.skipped_rows
     manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
     manifest.inline = []
     return manifest
+
+
+def _class_rosters(manifest: Manifest, refs: list[_RosterRef]) -> None:
+    """The instances `rosters:` entries name: their whole membership is stated (as an
+    instance's own rosters state theirs), and an entry with graph_id creates those that are
+    neither listed under instances nor known yet (named by their key)."""
+    entries = {str(r.path): r for r in refs if r.bundle is None and r.instance_key is None}
+    if not entries:
+        return
+    for person in manifest.people:
+        ref = entries.get(person.origin.file)
+        key = person.instance_key
+        if ref is None or key is None:
+            continue
+        manifest.authoritative.add(key)
+        if ref.graph_id and key not in manifest.instances:
+            origin = Origin(str(manifest.path), line_of(ref.node))
+            manifest.instances[key] = InstanceSpecLine(
+                key, key[:MAX_FIELD], ref.graph_id, *ref.dates, origin
+            )
 
 
 def _add_class(

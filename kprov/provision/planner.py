@@ -8,10 +8,12 @@ to a frozen ``Plan``. Every decision local state can make for every command ("al
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kprov.errors import InputError
+from kprov.provision.class_shape import block_misshapen_classes
 from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
@@ -104,6 +106,7 @@ class _Planner:
         self._registrations(lines)
         self._explicit_removals()
         self._implicit_removals()
+        self._check_classes()
         self._check_capacity()
         self._judge_brake()
 
@@ -377,6 +380,11 @@ class _Planner:
         if self._reverse is None:
             self._reverse = {a: e for e, a in self.mapping.account_of.items()}
         return self._reverse.get(account_id, "")
+
+    def _check_classes(self) -> None:
+        default = self.request.default_instance or ""
+        kept = Counter(p.instance_key or default for p in self.kept[KEPT_REGISTRATION])
+        block_misshapen_classes(self.items, self.registry.registration_index.active.values(), kept)
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())

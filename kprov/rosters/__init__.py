@@ -1,4 +1,5 @@
-"""Roster readers (CSV in any dialect, YAML, OneRoster, SDS) and validation, streaming.
+"""Roster readers (CSV in any dialect, YAML, OneRoster, SDS, Clever, Apple School Manager,
+Canvas) and validation, streaming.
 
 Every problem names file:line[:column]. Rows are checked as they stream; people are kept
 only once the input can be accepted, so a large roster that will be refused never costs
@@ -14,17 +15,17 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
 from kprov.errors import InputError
-from kprov.rosters.bundle import is_bundle, open_bundle
+from kprov.rosters.bundle import is_bundle
 from kprov.rosters.collect import Collector, DuplicateNamer
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, CsvTable, parse_delimiter, read_roster_csv
+from kprov.rosters.formats import read_bundle
 from kprov.rosters.model import Person, Problem, Roster
-from kprov.rosters.oneroster import BundleInfo, read_oneroster
-from kprov.rosters.sds import read_sds_v1
+from kprov.rosters.oneroster import BundleInfo
 from kprov.rosters.spool import MAX_STDIN_BYTES, spool
 from kprov.rosters.text import STDIN_NAME, Problems, TextOptions, check_encoding, open_regular
 from kprov.rosters.yaml_reader import MAX_YAML_BYTES, read_roster_yaml
@@ -46,6 +47,7 @@ __all__ = [
     "check_rosters",
     "load_roster",
     "problems_error",
+    "read_bundle",
 ]
 
 
@@ -56,6 +58,10 @@ class RosterOptions:
     delimiter: str | None = None  # --delimiter (None: Excel's sep= line, else sniffed)
     encoding: str | None = None  # --encoding (None: the BOM's, else UTF-8)
     format: str = "auto"  # --format: auto (by suffix; `-` is CSV), csv or yaml
+    instance_column: str | None = None  # --instance-column (None: `instance`, if any)
+    role_column: str | None = None  # --role-column (None: `role`, if any)
+    id_prefix: str = ""  # a manifest entry's `id_prefix:`: namespaces the source's ids
+    ta_as_instructor: bool = False  # Canvas `ta` enrollments as instructors
 
     def text(self) -> TextOptions:
         return TextOptions(self.encoding, self.delimiter)
@@ -70,7 +76,11 @@ def checked_options(options: RosterOptions) -> RosterOptions:
         raise InputError(str(exc.args[0])) from None
     if options.format not in FORMATS:
         raise InputError(f"--format {options.format!r}: use one of {', '.join(FORMATS)}")
-    return RosterOptions(options.id_column, options.hash_key, delimiter, encoding, options.format)
+    for flag, named in (("--instance-column", options.instance_column),
+                        ("--role-column", options.role_column)):  # fmt: skip
+        if named is not None and not named.strip():
+            raise InputError(f"{flag} is empty: name a column")
+    return replace(options, delimiter=delimiter, encoding=encoding)
 
 
 def _size(count: int) -> str:
@@ -146,8 +156,19 @@ def read_input(
     """Read one roster input into *collector*; a bundle's info when it is a bundle."""
     name = str(path)
     is_stdin = name == STDIN_NAME
-    if not is_stdin and options.format == "auto" and is_bundle(path):
-        return read_bundle(path, collector, options)
+    collector.id_prefix = options.id_prefix
+    try:
+        if not is_stdin and options.format == "auto" and is_bundle(path):
+            return read_bundle(path, collector, options)
+        _read_file(path, collector, options, inputs)
+    finally:
+        collector.id_prefix = ""
+    return None
+
+
+def _read_file(path: Path, collector: Collector, options: RosterOptions, inputs: Inputs) -> None:
+    name = str(path)
+    is_stdin = name == STDIN_NAME
     with ExitStack() as stack:
         if is_stdin:
             stream = stack.enter_context(inputs.stdin())
@@ -155,7 +176,7 @@ def read_input(
             opened = open_regular(path)  # before the suffix: /dev/zero is a device, not a type
             if isinstance(opened, str):
                 collector.problems.append(Problem(name, None, opened))
-                return None
+                return
             stream = stack.enter_context(opened)
         fmt = options.format
         if fmt == "auto":
@@ -170,54 +191,23 @@ def read_input(
                         name,
                         None,
                         f"unknown roster type {suffix or '(no extension)'!r}; use .csv/.txt/.tsv, "
-                        ".yaml/.yml, a OneRoster or SDS directory or .zip, or pass --format csv "
+                        ".yaml/.yml, a roster bundle's directory or .zip, or pass --format csv "
                         "(in a manifest: rename the file to .csv)",
                     )
                 )
-                return None
+                return
         label = STDIN_LABEL if is_stdin else name
         if fmt == "yaml":
             read_roster_yaml(path, collector, stream, label)
         else:
             table = CsvTable(label, stream, collector.problems, options.text())
-            read_roster_csv(table, collector, id_column=options.id_column)
-    return None
-
-
-def read_bundle(
-    path: Path, collector: Collector, options: RosterOptions, *, expect: str | None = None
-) -> BundleInfo | None:
-    """A OneRoster 1.1/1.2, SDS v1 or SDS v2.1 bundle, recognised by its file set."""
-    with ExitStack() as stack:
-        bundle = open_bundle(path, collector.problems, stack)
-        if bundle is None:
-            return None
-        kind = bundle.kind()
-        if kind is None:
-            shown = ", ".join(sorted(bundle.members.values())[:10]) or "nothing"
-            bundle.problem(
-                f"not a roster bundle (found: {shown}); expected OneRoster files (manifest.csv, "
-                "users.csv, classes.csv, enrollments.csv) or SDS files (Section.csv, "
-                "Student.csv, Teacher.csv, StudentEnrollment.csv, TeacherRoster.csv, or "
-                "SDS v2.1 users.csv, roles.csv, orgs.csv)"
+            read_roster_csv(
+                table,
+                collector,
+                id_column=options.id_column,
+                instance_column=options.instance_column,
+                role_column=options.role_column,
             )
-            return None
-        family = "sds" if kind.startswith("sds") else "oneroster"
-        if expect is not None and expect != family:
-            label = "an SDS" if family == "sds" else "a OneRoster"
-            bundle.problem(
-                f"this is {label} bundle, listed under `{expect}:`; list it under `{family}:` "
-                "or `bundles:`"
-            )
-            return None
-        if kind == "sds-v1":
-            info = read_sds_v1(bundle, collector, options.text())
-        else:
-            info = read_oneroster(bundle, collector, options.text())
-        roster = collector.roster
-        roster.complete = roster.complete and info.complete
-        roster.authoritative_classes |= info.authoritative
-        return info
 
 
 def problems_error(problems: Sequence[Problem], what: str = "roster") -> InputError:

@@ -1,4 +1,5 @@
-"""Roster bundles: a directory or a .zip of CSV files (OneRoster 1.1/1.2, Microsoft SDS).
+"""Roster bundles: a directory or a .zip of CSV files (OneRoster 1.1/1.2, Microsoft SDS,
+Clever, Apple School Manager, Canvas SIS import), recognised by their file names.
 
 Zip members are read in place, never extracted. A member naming a path outside the bundle is
 refused, and so is one whose declared size or compression ratio says it would inflate without
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.model import Problem
-from kprov.rosters.text import open_regular
+from kprov.rosters.text import TextOptions, open_regular
 
 FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".yaml", ".yml")
 MAX_MEMBER_BYTES = 2 << 30  # 2 GiB inflated: far beyond any district's enrollments.csv
@@ -31,7 +33,11 @@ SDS_V1_FILES = (
     "studentenrollment.csv",
     "teacherroster.csv",
 )
-ONEROSTER_FILES = ("enrollments.csv", "classes.csv", "orgs.csv", "academicsessions.csv")
+ONEROSTER_FILES = ("classes.csv", "orgs.csv", "academicsessions.csv", "demographics.csv")
+ASM_FILES = ("locations.csv", "staff.csv", "rosters.csv")  # Apple School Manager
+CLEVER_FILES = ("schools.csv", "teachers.csv", "students.csv")  # ASM's students.csv: above
+CANVAS_FILES = ("terms.csv", "sections.csv", "accounts.csv", "xlists.csv")
+SHARED_FILES = ("users.csv", "enrollments.csv", "courses.csv")  # OneRoster or Canvas
 
 
 def is_bundle(path: Path) -> bool:
@@ -78,17 +84,42 @@ class Bundle:
         return member.lower() in self.members
 
     def kind(self) -> str | None:
-        """oneroster, sds-v1 or sds-v2.1, from the file set; None if it is none of them."""
+        """oneroster, sds-v1, sds-v2.1, clever, asm or canvas, from the file set (and, for the
+        names OneRoster and Canvas share, the header of one of them); None if none of them."""
         names = set(self.members)
         if "manifest.csv" in names:
             return "oneroster"
-        if "users.csv" in names:
-            return "sds-v2.1" if {"roles.csv", "orgs.csv"} <= names else "oneroster"
+        if names & set(ASM_FILES):
+            return "asm"
+        if "users.csv" in names and {"roles.csv", "orgs.csv"} <= names:
+            return "sds-v2.1"
+        if names & set(CLEVER_FILES):
+            return "clever"
         if names & set(SDS_V1_FILES):
             return "sds-v1"
         if names & set(ONEROSTER_FILES):
             return "oneroster"
+        if names & set(CANVAS_FILES):
+            return "canvas"
+        for member in SHARED_FILES:
+            if member in names:
+                return "canvas" if self._canvas_header(member) else "oneroster"
         return None
+
+    def _canvas_header(self, member: str) -> bool:
+        """Whether *member* has Canvas's snake_case ids (user_id, course_id) rather than
+        OneRoster's sourcedId columns."""
+        problems, self.problems = self.problems, []  # the reader reports them, once
+        try:
+            stream = self.open(member)
+            if stream is None:
+                return False
+            table = CsvTable(self.label(member), stream, self.problems, TextOptions())
+            if not table.open():
+                return False
+            return table.column("user_id") is not None or table.column("course_id") is not None
+        finally:
+            self.problems = problems
 
     def open(self, member: str) -> IO[bytes] | None:
         """The member's bytes, or None (with the reason recorded when it exists but cannot

@@ -15,6 +15,7 @@ from typing import Any
 from kprov.rosters.model import Origin, Person, Problem, Roster, Skipped
 from kprov.rosters.validate import (
     FAST_ID,
+    MAX_ID_LENGTH,
     duplicate_problem,
     hash_external_id,
     id_problems,
@@ -47,6 +48,9 @@ class Collector:
         # set by a manifest for the file being read: its people join this instance / role
         self.force_instance: str | None = None
         self.force_role: str | None = None
+        # set by a manifest entry's `id_prefix:`: every id the source gives (people, and the
+        # classes a bundle or a class column names) is namespaced by it
+        self.id_prefix = ""
         self.naming: DuplicateNamer | None = None
         self.good_keys: set[str] = set()  # instance keys checked already (a class has many rows)
 
@@ -78,6 +82,26 @@ class Collector:
             self.good_keys.add(instance)
         return bool(messages)
 
+    def prefixed(self, external_id: str, file: str, line: int) -> str:
+        """*external_id* (already checked) with the source's prefix; "" (recorded) when the
+        two together are longer than the API allows."""
+        value = self.id_prefix + external_id
+        if len(value) > MAX_ID_LENGTH:
+            self.problems.append(
+                Problem(
+                    file,
+                    line,
+                    f"id {value[:40]!r}... is {len(value)} characters with its id_prefix; the "
+                    f"API allows {MAX_ID_LENGTH}: use a shorter prefix",
+                )
+            )
+            return ""
+        return value
+
+    def class_key(self, key: str) -> str:
+        """A class key as read from a bundle, namespaced by the source's prefix."""
+        return self.id_prefix + key
+
     def add(
         self,
         external_id: str,
@@ -97,6 +121,10 @@ class Collector:
             return
         if instance is not None and self.bad_key(instance, file, line):
             return
+        if self.id_prefix:
+            external_id = self.prefixed(external_id, file, line)
+            if not external_id:
+                return
         self.rows += 1
         if self.naming is not None:
             self.naming.see(external_id, instance, file, line)
@@ -127,6 +155,10 @@ class Collector:
             return
         if self.bad_key(instance, file, line):
             return
+        if self.id_prefix:
+            external_id = self.prefixed(external_id, file, line)
+            if not external_id:
+                return
         sis_id = None
         if self.hash_key is not None:
             sis_id, external_id = external_id, hash_external_id(external_id, self.hash_key)

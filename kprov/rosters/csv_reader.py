@@ -21,6 +21,8 @@ from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions, 
 from kprov.rosters.validate import FAST_ID, hash_external_id
 
 DEFAULT_ID_COLUMN = "external_user_id"
+DEFAULT_ROLE_COLUMN = "role"
+DEFAULT_INSTANCE_COLUMN = "instance"
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
 _SEP_LINE = re.compile(r'^"?sep=(.)"?[,;\t|]*\s*$', re.IGNORECASE)
@@ -59,6 +61,7 @@ class CsvTable:
         self.width = 0
         self.offset = 0  # physical lines consumed before the csv reader's first line
         self.reader: Iterator[list[str]] | None = None
+        self.escapechar: str | None = None  # Apple School Manager escapes quotes with "\\"
         self._kept: list[int] | None = None  # indexes of named columns when some are unnamed
         self._raw_width = 0
         self._repeated: dict[str, tuple[int, int]] = {}  # lower-case name -> two columns
@@ -93,7 +96,12 @@ class CsvTable:
             return False
         self.delimiter = self.delimiter or sniff_delimiter(first)
         self.offset = consumed - 1
-        reader = csv.reader(itertools.chain((first,), lines), delimiter=self.delimiter, strict=True)
+        reader = csv.reader(
+            itertools.chain((first,), lines),
+            delimiter=self.delimiter,
+            escapechar=self.escapechar,
+            strict=True,
+        )
         self.reader = reader
         try:
             cells = next(reader)
@@ -222,9 +230,15 @@ def _named(delimiter: str | None) -> str:
 
 
 def read_roster_csv(
-    table: CsvTable, collector: Collector, *, id_column: str = DEFAULT_ID_COLUMN
+    table: CsvTable,
+    collector: Collector,
+    *,
+    id_column: str = DEFAULT_ID_COLUMN,
+    instance_column: str | None = None,
+    role_column: str | None = None,
 ) -> None:
-    """A plain roster: an id column, optional ``role`` and ``instance`` columns."""
+    """A plain roster: an id column, optional role and instance columns (``role`` and
+    ``instance`` unless named: a named column must be there)."""
     if not table.open():
         return
     id_at = table.column(id_column)
@@ -233,11 +247,24 @@ def read_roster_csv(
             table.offset + 1,
             f"no {id_column!r} column (found: {', '.join(table.header)}); name the id "
             f"column {id_column!r}, or "
-            + option_fix("--id-column", "NAME", "`id_column: NAME` under `defaults:`"),
+            + option_fix(
+                "--id-column", "NAME", "`id_column: NAME` on that roster's entry or in `defaults:`"
+            ),
         )
         return
-    role_at = table.column("role")
-    instance_at = table.column("instance")
+    role_at = table.column(role_column or DEFAULT_ROLE_COLUMN)
+    instance_at = table.column(instance_column or DEFAULT_INSTANCE_COLUMN)
+    for named, at, option in (
+        (role_column, role_at, "role"),
+        (instance_column, instance_at, "instance"),
+    ):
+        if named and at is None:
+            table.problem(
+                table.offset + 1,
+                f"no {named!r} column (found: {', '.join(table.header)}); check the name given "
+                f"to --{option}-column (in a manifest: `{option}_column:`)",
+            )
+            return
     if collector.naming is not None or collector.hash_key is not None:
         _read_rows_slowly(table, collector, id_at, role_at, instance_at)
     else:
@@ -272,6 +299,7 @@ def _read_rows(
     person_type, origin_type, new = Person, Origin, new_person
     forced_instance = collector.force_instance
     forced_role = collector.force_role
+    prefix = collector.id_prefix
     keep = collector.still_keeping()
     good_keys, bad_key = collector.good_keys, collector.bad_key
     reader = table.reader
@@ -301,6 +329,8 @@ def _read_rows(
                 instance = forced_instance
                 if instance is None and inst_at is not None:
                     instance = cells[inst_at].strip() or None
+                    if prefix and instance:
+                        instance = prefix + instance
                 if forced_role is not None:
                     role = forced_role
                 if not fast_id(ext) and (
@@ -313,6 +343,10 @@ def _read_rows(
                     and bad_key(instance, name, line)
                 ):
                     continue
+                if prefix:
+                    ext = collector.prefixed(ext, name, line)
+                    if not ext:
+                        continue
                 seen += 1
                 digest = hash((ext, instance))
                 digest_appends[digest & 0xFF](digest)
@@ -343,11 +377,15 @@ def _read_rows_slowly(
         if role is None:
             continue
         instance = cells[inst_at].strip() or None if inst_at is not None else None
+        if instance and collector.id_prefix and collector.force_instance is None:
+            instance = collector.id_prefix + instance
         collector.add(ext, role, table.name, line, instance, column=id_at + 1)
 
 
 __all__ = [
     "DEFAULT_ID_COLUMN",
+    "DEFAULT_INSTANCE_COLUMN",
+    "DEFAULT_ROLE_COLUMN",
     "CsvTable",
     "hash_external_id",
     "parse_delimiter",

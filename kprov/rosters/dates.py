@@ -9,7 +9,9 @@ from datetime import date, datetime
 from kprov.rosters.model import Origin, Problem
 
 _ISO_SHAPE = re.compile(r"^\d{4}-?\d{2}-?\d{2}(?:[T ].*)?$")
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})$")
+# Canvas's own samples write "2013-1-03 00:00:00" and "2013-05-03 00:00:00-06:00"
+_LOOSE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\S.*)?$")
 ISO_HINT = "write it as YYYY-MM-DD, e.g. 2026-09-01"
 
 
@@ -17,13 +19,23 @@ class DateError(ValueError):
     pass
 
 
-def parse_date(text: str, *, us_slashes: bool = False) -> date:
-    """An ISO 8601 date or date-time (its date part); with *us_slashes*, also M/D/YYYY.
+def parse_date(text: str, *, us_slashes: bool = False, loose: bool = False) -> date:
+    """An ISO 8601 date or date-time (its date part); with *us_slashes*, also M/D/YYYY and
+    M/D/YY (a two-digit year is 20YY); with *loose*, also an unpadded Y-M-D and a space
+    before the time.
 
-    SDS v1 exports write term dates as M/D/YYYY (Microsoft's own sample does); OneRoster and
-    manifests use ISO 8601. Anything that is not a real calendar date raises DateError.
+    SDS v1 exports write term dates as M/D/YYYY (Microsoft's own sample does), Clever's
+    sandbox district M/D/YY, Canvas's samples "2013-1-03 00:00:00"; OneRoster and manifests
+    use ISO 8601. Anything that is not a real calendar date raises DateError.
     """
     value = text.strip()
+    loose_match = _LOOSE_ISO.match(value) if loose and not _ISO_SHAPE.match(value) else None
+    if loose_match:
+        year, month, day = (int(g) for g in loose_match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            raise DateError(f"{value!r} is not a real date; {ISO_HINT}") from None
     if _ISO_SHAPE.match(value):
         try:
             if len(value) in (8, 10):
@@ -34,6 +46,7 @@ def parse_date(text: str, *, us_slashes: bool = False) -> date:
     match = _US_DATE.match(value) if us_slashes else None
     if match:
         month, day, year = (int(g) for g in match.groups())
+        year += 2000 if year < 100 else 0  # a school term, not a birth date: 8/1/15 is 2015
         try:
             return date(year, month, day)
         except ValueError:

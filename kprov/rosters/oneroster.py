@@ -22,6 +22,7 @@ from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.dates import Term, term_span
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Problem
 from kprov.rosters.roles import RoleError, role_of
+from kprov.rosters.tables import record_class
 from kprov.rosters.text import TextOptions
 from kprov.rosters.validate import FAST_ID, id_problems, name_problems
 
@@ -153,7 +154,8 @@ def read_oneroster(bundle: Bundle, collector: Collector, options: TextOptions) -
     users = _read_users(reader, user_roles) if modes["users"] != ABSENT else {}
     check_users = modes["users"] == BULK and users is not None  # unusable: reported already
     sessions = _read_sessions(reader) if modes["academicsessions"] != ABSENT else {}
-    classes = _read_classes(reader, sessions) if modes["classes"] != ABSENT else {}
+    check_terms = modes["academicsessions"] == BULK and modes["classes"] == BULK
+    classes = _read_classes(reader, sessions, check_terms) if modes["classes"] != ABSENT else {}
     check_classes = modes["classes"] == BULK and classes is not None
     if modes["enrollments"] != ABSENT:
         _read_enrollments(
@@ -266,7 +268,9 @@ def _read_sessions(reader: _Reader) -> dict[str, Term]:
     }
 
 
-def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] | None:
+def _read_classes(
+    reader: _Reader, sessions: dict[str, Term], check_terms: bool
+) -> dict[str, str] | None:
     """sourcedId -> state (None if the file is unusable: reported); active classes become
     instances (roster.classes)."""
     opened = reader.table("classes.csv", ("sourcedId", "title"))
@@ -278,7 +282,6 @@ def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] 
     if terms_at is None:
         terms_at = table.column("sessionSourcedIds")  # SDS v2.1
     classes: dict[str, str] = {}
-    roster = reader.collector.roster
     for line, cells in table.rows():
         key = cells[id_at]
         messages = [] if FAST_ID.match(key) else id_problems(key, check_pii=False)
@@ -289,7 +292,7 @@ def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] 
         state = reader.status(table, cells, status_at, line)
         if state is None:
             continue
-        if key in classes or key in roster.classes:
+        if key in classes:
             table.problem(line, f"class {key!r} appears twice; keep one row", id_at + 1)
             continue
         classes[key] = state
@@ -300,15 +303,37 @@ def _read_classes(reader: _Reader, sessions: dict[str, Term]) -> dict[str, str] 
         for message in name_problems(title, "the class title"):
             table.problem(line, message, title_at + 1)  # refused; its enrolments still read
         terms = cells[terms_at] if terms_at is not None else ""
+        if (
+            check_terms
+            and terms_at is not None
+            and not _terms_resolve(table, terms, sessions, line, terms_at + 1)
+        ):
+            continue
         start, end = term_span(sessions, terms, reader.problems)
-        roster.classes[key] = ClassInfo(
-            key,
+        info = ClassInfo(
+            reader.collector.class_key(key),
             title or key,
             Origin(table.name, line),
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
+        record_class(reader.collector, table, line, id_at + 1, info)
     return classes
+
+
+def _terms_resolve(
+    table: CsvTable, terms: str, sessions: dict[str, Term], line: int, column: int
+) -> bool:
+    """Whether every term a class names is in a bulk academicSessions.csv (recorded if not):
+    a class dated by a term that does not exist would silently get no dates."""
+    unknown = [t for t in (i.strip() for i in terms.split(",")) if t and t not in sessions]
+    for term in unknown:
+        table.problem(
+            line,
+            f"term {term!r} is not in academicSessions.csv; export the bundle again",
+            column,
+        )
+    return not unknown
 
 
 def _read_enrollments(
@@ -341,7 +366,7 @@ def _read_enrollments(
             continue
         if state == DELETED and delta:
             if role is not None:
-                collector.removal(user, role, name, line, key)
+                collector.removal(user, role, name, line, collector.class_key(key))
             continue
         if state != ACTIVE:
             collector.skip(name, line, user, f"enrollment {state}")
@@ -372,8 +397,8 @@ def _read_enrollments(
         if user_state not in (None, ACTIVE):
             collector.skip(name, line, user, f"user {user_state}")
             continue
-        stated.add(key)
-        collector.add(user, role, name, line, key, column=user_at + 1)
+        stated.add(collector.class_key(key))
+        collector.add(user, role, name, line, collector.class_key(key), column=user_at + 1)
     if modes["enrollments"] == BULK:
-        active = {k for k, s in classes.items() if s == ACTIVE}
+        active = {collector.class_key(k) for k, s in classes.items() if s == ACTIVE}
         reader.info.authoritative = stated | active

@@ -17,6 +17,7 @@ from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import BULK, BundleInfo
+from kprov.rosters.tables import record_class
 from kprov.rosters.text import TextOptions
 from kprov.rosters.validate import FAST_ID, id_problems, name_problems
 
@@ -92,7 +93,6 @@ def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dic
         table.column(c) for c in ("Term StartDate", "Term EndDate", "Status")
     )
     sections: dict[str, bool] = {}
-    roster = collector.roster
     for line, cells in table.rows():
         key = cells[id_at]
         messages = [] if FAST_ID.match(key) else id_problems(key, check_pii=False)
@@ -100,7 +100,7 @@ def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dic
             for message in messages:
                 table.problem(line, message.replace("id", "section SIS ID", 1), id_at + 1)
             continue
-        if key in sections or key in roster.classes:
+        if key in sections:
             table.problem(line, f"section {key!r} appears twice; keep one row", id_at + 1)
             continue
         status = cells[status_at].strip().lower() if status_at is not None else ""
@@ -116,13 +116,14 @@ def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dic
         if order:
             table.problem(line, order, (end_at or 0) + 1)
             continue
-        roster.classes[key] = ClassInfo(
-            key,
+        info = ClassInfo(
+            collector.class_key(key),
             title or key,
             Origin(table.name, line),
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
+        record_class(collector, table, line, id_at + 1, info)
     return sections
 
 
@@ -156,7 +157,7 @@ def _memberships(
             table.problem(line, f"SIS ID {sis_id!r} is not in {listed_in}; export again", id_at + 1)
             continue
         stated.add(key)
-        collector.add(sis_id, role, table.name, line, key, column=id_at + 1)
+        collector.add(sis_id, role, table.name, line, collector.class_key(key), column=id_at + 1)
     return stated
 
 
@@ -174,5 +175,5 @@ def read_sds_v1(bundle: Bundle, collector: Collector, options: TextOptions) -> B
                  sections, "Student.csv")  # fmt: skip
     _memberships(bundle, collector, options, "teacherroster.csv", INSTRUCTOR, teachers,
                  sections, "Teacher.csv")  # fmt: skip
-    info.authoritative = {key for key, active in sections.items() if active}
+    info.authoritative = {collector.class_key(k) for k, active in sections.items() if active}
     return info

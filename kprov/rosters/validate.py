@@ -240,11 +240,35 @@ def validate_people(
     return accepted, problems
 
 
+def source_of(label: str) -> str:
+    """The input a row's file label belongs to: ``district.zip!users.csv`` -> ``district.zip``."""
+    return label.rpartition("!")[0] or label
+
+
+PREFIX_FIX = (
+    "if they are two people, make each source's ids distinct: `id_prefix: <school>-` on each "
+    "manifest entry, or hash each school's ids with a key of its own (a state directory per "
+    "school: docs/rosters.md, 'Ids from several sources')"
+)
+
+
 def duplicate_problem(person: Person, earlier: Origin) -> Problem:
+    """The same id twice: one row too many, or (across files) perhaps two people."""
     shown = person.sis_id or person.external_id
     where = f" in instance {person.instance_key!r}" if person.instance_key else ""
+    here = person.origin.file
+    if person.instance_key or here == earlier.file:
+        advice = "keep one row"
+    elif source_of(here) != source_of(earlier.file):
+        advice = f"if they are one person, list them in one source only; {PREFIX_FIX}"
+    else:
+        advice = (
+            "one id for two rows of the same export (a student and a staff member?): if they "
+            "are one person, keep one row; if two, the export's ids overlap: give them distinct "
+            "ids in the SIS and export again"
+        )
     return Problem(
         person.origin.file,
         person.origin.line,
-        f"id {shown!r} appears twice{where}: first at {earlier}; keep one row",
+        f"id {shown!r} appears twice{where}: first at {earlier}; {advice}",
     )

@@ -236,6 +236,8 @@ class _UserReader:
                 self.name, line, external_id, f"role {raw_role.strip()} is not provisioned"
             )
             return
+        if instance and self.collector.id_prefix:  # a class the source names: its namespace
+            instance = self.collector.id_prefix + instance
         self.collector.add(external_id, role, self.name, line, instance, column=column)
 
 

@@ -299,7 +299,9 @@ def test_id_column_and_encoding_hints_work_when_followed_in_a_manifest(
     roster.write_bytes("StudentNumber;nom\nstu-1;Zoë\nstu-2;Jürgen\n".encode("cp1252"))
     first = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
     assert first.exit_code == 2
-    assert "(in a manifest: `id_column: NAME` under `defaults:`)" in first.stderr
+    assert "(in a manifest: `id_column: NAME` on that roster's entry or in `defaults:`)" in (
+        first.stderr
+    )
     defaults = "  " + _manifest_fix(first.stderr).replace("NAME", "StudentNumber") + "\n"
     second = run_cli("sync", str(_manifest(tmp_path, roster, "", defaults)), "--plan")
     assert second.exit_code == 2

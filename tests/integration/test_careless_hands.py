@@ -55,12 +55,13 @@ def test_rebuild_mapping_on_the_nightly_command_itself(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
-    assert run_cli("register", "--instance", "k", str(roster), "--graph-id", "g").exit_code == 0
+    first = run_cli("register", "-i", "k", str(roster), "--instructor", "t-1", "--graph-id", "g")
+    assert first.exit_code == 0, first.output
     (state_dir / "mapping.csv").unlink()
     requests = sandbox_env.requests()
     result = run_cli("register", "--instance", "k", str(roster), "--rebuild-mapping")
     assert result.exit_code == 0, result.output
-    assert "2 account(s) recovered exactly" in result.stderr
+    assert "3 account(s) recovered exactly" in result.stderr
     assert sandbox_env.requests() == requests
 
 
@@ -72,7 +73,8 @@ def test_state_commands_run_where_fcntl_and_pread_do_not_exist(
     5 after its timeout, a run waiting with --lock-timeout gets the lock once its holder is
     killed (kill -9: the OS frees it), and then reads and extends the journals."""
     roster = write_roster(tmp_path / "r.csv", ["s-1"])
-    assert run_cli("register", "--instance", "k", str(roster), "--graph-id", "g").exit_code == 0
+    first = run_cli("register", "-i", "k", str(roster), "--instructor", "t-1", "--graph-id", "g")
+    assert first.exit_code == 0, first.output
     roster = write_roster(tmp_path / "r.csv", ["s-1", "s-2"])
     windows = [sys.executable, "-m", "tests.without_posix"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -99,5 +101,5 @@ def test_state_commands_run_where_fcntl_and_pread_do_not_exist(
                 process.wait()
     done = run([*windows, "register", "--instance", "k", str(roster)], timeout=60)
     assert done.returncode == 0, done.stderr
-    assert {e for e, _i, _t in sandbox_env.enrolments()} == {"s-1", "s-2"}
-    assert set(MappingJournal(state_dir / "mapping.csv").load().account_of) == {"s-1", "s-2"}
+    assert {e for e, _i, _t in sandbox_env.enrolments()} == {"t-1", "s-1", "s-2"}
+    assert set(MappingJournal(state_dir / "mapping.csv").load().account_of) == {"t-1", "s-1", "s-2"}

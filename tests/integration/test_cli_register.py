@@ -106,26 +106,28 @@ def test_register_under_faults_ends_exact_with_no_registration_twice(
         box.server.stop()
 
 
-def test_instance_without_instructor_fails_with_advice_under_strict_rules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    box = use(start_sandbox(strict_learner_permissions=True), monkeypatch)
-    try:
-        roster = tmp_path / "r.csv"
-        roster.write_text("external_user_id,instance\ns-1,lonely\n", encoding="utf-8")
-        result = run_cli("register", str(roster), "--graph-id", "g")
-        assert result.exit_code == 1
-        assert "add its instructor to the roster" in result.stderr
-    finally:
-        box.server.stop()
-
-
-def test_instance_without_instructor_uses_the_admin_where_allowed(
+def test_a_class_without_instructor_is_caught_at_plan_time_and_the_rest_proceeds(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
+    """Even where the partner admin could register learners, a class nobody teaches is
+    refused before anything is sent for it: no instance, no account made only for it."""
     roster = tmp_path / "r.csv"
-    roster.write_text("external_user_id,instance\ns-1,lonely\n", encoding="utf-8")
-    assert run_cli("register", str(roster), "--graph-id", "g").exit_code == 0
+    roster.write_text(
+        "external_user_id,role,instance\ns-1,student,lonely\ns-2,student,taught\n"
+        "t-1,teacher,taught\n",
+        encoding="utf-8",
+    )
+    result = run_cli("register", str(roster), "--graph-id", "g")
+    assert result.exit_code == 1
+    assert f"{roster}:2" in result.stderr and "add its teacher to the roster" in result.stderr
+    assert sandbox_env.enrolments() == {
+        ("s-2", "taught", "learner"),
+        ("t-1", "taught", "instructor"),
+    }
+    with sandbox_env.store.lock:
+        names = {i["name"] for i in sandbox_env.store.instances.values()}
+        accounts = {a["external_user_id"] for a in sandbox_env.store.accounts.values()}
+    assert "lonely" not in names and "s-1" not in accounts
 
 
 def test_unknown_instance_exits_2_and_sends_nothing(sandbox_env: Sandbox, tmp_path: Path) -> None:
@@ -136,13 +138,14 @@ def test_unknown_instance_exits_2_and_sends_nothing(sandbox_env: Sandbox, tmp_pa
     assert sandbox_env.requests() == {}
 
 
-def test_more_than_500_in_one_instance_is_an_input_error(
+def test_more_than_500_in_one_instance_is_a_cannot_for_that_class_only(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     roster = semester_roster(tmp_path / "r.csv", instances=1, learners=501)
-    result = run_cli("register", str(roster), "--graph-id", "g")
-    assert result.exit_code == 2
-    assert f"{roster}:502:" in result.stderr and "allows 500" in result.stderr
+    result = run_cli("register", str(roster), "--graph-id", "g", "--plan", "--json")
+    items = json.loads(result.stdout)["items"]
+    assert {i["action"] for i in items} == {"block"} and len(items) == 503  # 502 + instance
+    assert "allows 500" in items[0]["reason"]
     assert sandbox_env.requests() == {}
 
 

@@ -112,6 +112,7 @@ def test_a_registration_made_outside_kprov_fails_safe_then_can_be_adopted(
 
     run_cli("instances", "create", "--graph-id", "g", "--name", "Chem", "--key", "chem")
     run_cli("accounts", "create", "s-out")
+    assert run_cli("register", "--instance", "chem", "--instructor", "t-chem").exit_code == 0
     store = sandbox_env.store
     admin = store.principal(
         store.issue_token("test-key:sandbox-secret", {"grant_type": "client_credentials"})[
@@ -125,7 +126,8 @@ def test_a_registration_made_outside_kprov_fails_safe_then_can_be_adopted(
     )  # by another tool: kprov never asked for it
     refused = run_cli("register", "--instance", "chem", "--learner", "s-out")
     assert refused.exit_code == 1 and "may be the one this request made" in refused.stderr
-    assert Registry.open(state_dir).registration_index.active == {}  # nothing false recorded
+    recorded = Registry.open(state_dir).registration_index.active.values()
+    assert [r.type for r in recorded] == ["instructor"]  # nothing false recorded
     adopted = run_cli("registrations", "resolve", "--instance", "chem", "s-out", made["id"])
     assert adopted.exit_code == 0, adopted.output
     again = run_cli("register", "--instance", "chem", "--learner", "s-out", "--json")

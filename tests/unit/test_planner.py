@@ -84,20 +84,23 @@ def test_register_plan_creates_what_is_missing_and_keeps_what_is_there(state: Lo
         person("s1", instance="alg"),
         person("s2", instance="alg"),
         person("s3", instance="bio"),
+        person("t2", "instructor", instance="bio"),
     ]
     specs = {"bio": InstanceSpec("g", "Biology")}
     p = plan(state, command="register", people=people, specs=specs)
     assert actions(p) == [
         ("create_account", "s2", "alg"),
         ("create_account", "s3", "bio"),
+        ("create_account", "t2", "bio"),
         ("create_instance", "", "bio"),
         ("register", "s1", "alg"),
         ("register", "s2", "alg"),
         ("register", "s3", "bio"),
+        ("register", "t2", "bio"),
     ]
-    registered = p.items[3]
+    registered = p.items[4]
     assert (registered.account_id, registered.instance_id) == (account(2), ALG_ID)
-    assert p.items[5].instance_id == ""  # created by this plan
+    assert p.items[6].instance_id == ""  # created by this plan
     assert list(p.kept) == ["already_registered"] and len(p.kept["already_registered"]) == 1
 
 
@@ -223,9 +226,10 @@ def test_lines_past_what_an_instance_already_holds_are_blocked(state: LocalState
 
     add_instance(state, "alg", ALG_ID)
     records = [
-        RegistrationRecord(account(900 + n), ALG_ID, "learner", f"r{n}", f"old-{n}")
+        RegistrationRecord(account(900 + n), ALG_ID, "learner" if n else "instructor", f"r{n}",
+                           f"old-{n}")
         for n in range(499)
-    ]
+    ]  # fmt: skip
     state.registry.registrations.append_rows([r.row() for r in records])
     for record in records:
         state.registry.registration_index.apply(record)
@@ -244,6 +248,7 @@ def test_a_registration_the_registry_holds_is_kept_when_disabled_or_when_the_map
 ) -> None:
     map_ids(state, "t1", "s1", "s2")
     add_instance(state, "alg", ALG_ID)
+    add_registration(state, "t1", ALG_ID, "instructor", "reg-t1")
     add_registration(state, "s1", ALG_ID)
     add_registration(state, "s2", ALG_ID)
     disabled = MappingEntry("s1", account(2), "2026-01-01T00:00:00Z", status="disabled")

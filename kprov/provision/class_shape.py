@@ -1,0 +1,92 @@
+"""The shape of each class, judged on the plan before anything is sent.
+
+Two shapes cannot work: learners without an instructor (the API registers learners with an
+instructor's token, so every learner line would fail with 403 after its account and an empty
+class were made), and more registrations than the API's 500 per learning instance. Such a
+class is a `cannot` (BLOCK) item for each of its lines, with the fix named: nothing is sent
+for it (its instance is not created, no account is made only for it, no role change is
+half-done), and the rest of the plan goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from kprov.provision.limits import MAX_REGISTRATIONS
+from kprov.provision.plan import Action, Item
+from kprov.rosters.model import INSTRUCTOR
+from kprov.state.registry import RegistrationRecord
+
+NO_INSTRUCTOR = (
+    "class {ref!r} has learners but no instructor (none in the roster, none registered): "
+    "learners are registered with an instructor's token, so nothing is sent for this class; "
+    "add its teacher to the roster (or register one first: kprov register --instance {ref} "
+    "--instructor ID) and run again"
+)
+TOO_MANY = (
+    "class {ref!r} would have {count} registrations; the API allows {limit} per learning "
+    "instance, so nothing is sent for this class: split it into smaller classes in the SIS"
+)
+
+
+def block_misshapen_classes(
+    items: list[Item], active: Iterable[RegistrationRecord], kept: Counter[str]
+) -> None:
+    """Turn every item of a class that cannot work into a BLOCK naming why (in place).
+
+    *kept* counts, per instance ref, the lines already registered as asked."""
+    reasons = _misshapen(items, active, kept)
+    if not reasons:
+        return
+    blocked_pairs: set[tuple[str, str]] = set()
+    blocked_people: set[str] = set()
+    for n, item in enumerate(items):
+        reason = reasons.get(item.instance)
+        if reason is None or item.action not in (Action.REGISTER, Action.CREATE_INSTANCE):
+            continue
+        items[n] = item._replace(action=Action.BLOCK, reason=reason)
+        if item.action is Action.REGISTER:
+            blocked_people.add(item.external_id)
+            if item.role_change:
+                blocked_pairs.add((item.account_id, item.instance_id))
+    for n, item in enumerate(items):  # a role change is both halves or neither
+        if item.action is Action.UNREGISTER and (item.account_id, item.instance_id) in (
+            blocked_pairs
+        ):
+            items[n] = item._replace(action=Action.BLOCK, reason=reasons[item.instance])
+    still_needed = {i.external_id for i in items if i.action is Action.REGISTER}
+    unneeded = blocked_people - still_needed
+    items[:] = [
+        i for i in items if not (i.action is Action.CREATE_ACCOUNT and i.external_id in unneeded)
+    ]
+
+
+def _misshapen(
+    items: list[Item], active: Iterable[RegistrationRecord], kept: Counter[str]
+) -> dict[str, str]:
+    """Instance ref -> why its class cannot work, for the classes this plan adds people to."""
+    leaving = {(i.account_id, i.instance_id) for i in items if i.action is Action.UNREGISTER}
+    taught = {
+        r.instance_id
+        for r in active
+        if r.type == INSTRUCTOR and (r.account_id, r.instance_id) not in leaving
+    }
+    adds: dict[str, int] = defaultdict(int)
+    teachers: Counter[str] = Counter()
+    instance_ids: dict[str, str] = {}
+    for item in items:
+        if item.action is not Action.REGISTER:
+            continue
+        adds[item.instance] += 1
+        teachers[item.instance] += item.role == INSTRUCTOR
+        if item.instance_id:
+            instance_ids[item.instance] = item.instance_id
+    reasons: dict[str, str] = {}
+    for ref, count in adds.items():
+        total = count + kept[ref]
+        if total > MAX_REGISTRATIONS:
+            reasons[ref] = TOO_MANY.format(ref=ref, count=total, limit=MAX_REGISTRATIONS)
+        elif not teachers[ref] and instance_ids.get(ref, "") not in taught:
+            reasons[ref] = NO_INSTRUCTOR.format(ref=ref)
+    return reasons
