@@ -136,6 +136,7 @@ class Transport:
         self.clock = clock
         self.request_label = request_label
         self.request_count = 0
+        self.answered_ok = 0  # 2xx answers: the credential worked (the ledger keeps when)
         self._count_lock = threading.Lock()
         self.session = requests.Session()
         adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=max(1, pool_size), max_retries=0)
@@ -250,6 +251,9 @@ class Transport:
                     hint="Set the profile's base URL (or token URL) to where the API really is.",
                 )
             if answer.status not in RETRY_STATUSES:
+                if 200 <= answer.status < 300:
+                    with self._count_lock:
+                        self.answered_ok += 1
                 return _with_flag(answer, resent_after_unknown)
             if answer.status == 429:
                 attempt -= 1  # nothing was processed: a 429 does not use up an attempt

@@ -15,6 +15,9 @@ from kprov.cli.common import (
     LOCK_TIMEOUT_OPTION,
     LOG_FILE_OPTION,
     MAPPING_OPTION,
+    METRICS_FILE_OPTION,
+    NOTIFY_ON_OPTION,
+    NOTIFY_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
     REPORT_OPTION,
@@ -24,6 +27,7 @@ from kprov.cli.common import (
     id_key,
 )
 from kprov.cli.output import Globals, guarded
+from kprov.errors import InputError
 
 if TYPE_CHECKING:
     from kprov.provision.planner import Request
@@ -63,6 +67,9 @@ def sync(
     detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
     report: Path | None = REPORT_OPTION,
     log_file: Path | None = LOG_FILE_OPTION,
+    notify: str | None = NOTIFY_OPTION,
+    notify_on: str | None = NOTIFY_ON_OPTION,
+    metrics_file: Path | None = METRICS_FILE_OPTION,
 ) -> None:
     """Make the platform match a semester manifest (for cron).
 
@@ -75,6 +82,7 @@ def sync(
       kprov sync semester.yaml --plan
       kprov sync semester.yaml --prune --plan --out tonight.json && kprov apply tonight.json
       kprov sync /srv/sis/semester.yaml --prune --max-removals 5% --log-file /var/log/kprov.log
+      kprov sync semester.yaml --metrics-file /var/lib/node_exporter/kprov.prom
     """
     from kprov.cli.flow import RunOptions, provision
 
@@ -101,6 +109,7 @@ def sync(
         detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
         lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
         ask_before_removing=True, cron_quiet=True,
+        **delivery_options(notify, notify_on, metrics_file),
     )  # fmt: skip
     provision(ctx, request, options)
 
@@ -117,6 +126,9 @@ def apply(
     mapping: str | None = MAPPING_OPTION,
     report: Path | None = REPORT_OPTION,
     log_file: Path | None = LOG_FILE_OPTION,
+    notify: str | None = NOTIFY_OPTION,
+    notify_on: str | None = NOTIFY_ON_OPTION,
+    metrics_file: Path | None = METRICS_FILE_OPTION,
 ) -> None:
     """Apply a saved plan exactly: its items, nothing else.
 
@@ -133,5 +145,21 @@ def apply(
     options = RunOptions(
         concurrency=concurrency, report=report, log_file=log_file, lock_timeout=lock_timeout,
         test_accounts=test_accounts, mapping=mapping,
+        **delivery_options(notify, notify_on, metrics_file),
     )  # fmt: skip
     apply_saved(ctx, plan_file, options)
+
+
+def delivery_options(
+    notify: str | None, notify_on: str | None, metrics_file: Path | None
+) -> dict[str, object]:
+    """--notify, --notify-on and --metrics-file, checked before anything is read or sent."""
+    from kprov.errors import ConfigError
+    from kprov.run_settings import parse_value
+
+    try:
+        url = parse_value("notify", notify, "--notify") if notify else None
+        on = parse_value("notify_on", notify_on, "--notify-on") if notify_on else None
+    except ConfigError as error:
+        raise InputError(error.message, hint=error.hint) from None
+    return {"notify": url, "notify_on": on, "metrics_file": metrics_file}

@@ -58,6 +58,7 @@ class Executor:
         concurrency: int = 4,
         run_id: str = "",
         progress: Callable[[int], None] | None = None,
+        on_settle: Callable[[int, Outcome], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
@@ -66,6 +67,8 @@ class Executor:
         self.concurrency = max(1, concurrency)
         self.run_id = run_id
         self._progress = progress or (lambda n: None)
+        # each outcome as it settles (the run ledger), in the dispatcher's thread, in order
+        self._on_settle = on_settle or (lambda index, outcome: None)
         self._clock = clock
 
     # ----------------------------------------------------------------- set-up
@@ -101,6 +104,7 @@ class Executor:
         self.result.stopped_by = self.stop
         self.result.requests = self.api.requests_sent
         self.result.rate_limited = self.api.rate_limited
+        self.result.requests_ok = self.api.requests_ok
         self.result.elapsed = self._clock() - started
         return self.result
 
@@ -276,6 +280,7 @@ class Executor:
             return
         self.outcomes[index] = outcome
         self._progress(1)
+        self._on_settle(index, outcome)
         item = outcome.item
         ok = outcome.status in (Status.DONE, Status.ALREADY)
         if item.action is Action.CREATE_ACCOUNT:

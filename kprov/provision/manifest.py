@@ -43,7 +43,7 @@ from kprov.rosters.validate import contains_email
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
 
-TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles"}
+TOP_KEYS = {"defaults", "instances", "oneroster", "sds", "bundles", "notify", "notify_on"}
 TEXT_KEYS = {"encoding", "delimiter"}
 DEFAULT_KEYS = {"graph_id", "start_date", "end_date", "id_column", "hash_ids"} | TEXT_KEYS
 INSTANCE_KEYS = {"key", "name", "graph_id", "start_date", "end_date", "people"}
@@ -101,6 +101,10 @@ class Manifest:
     skipped: list[Skipped] = field(default_factory=list)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
+    notify: str = ""  # where this job's failures are posted (docs/history.md)
+    notify_on: str = ""
+    # every roster and bundle the manifest names, in order (the run ledger fingerprints them)
+    inputs: list[Path] = field(default_factory=list)
     # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
@@ -156,6 +160,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
         if raw not in ("true", "false", "yes", "no", "True", "False"):
             reader.problem(defaults["hash_ids"], "defaults: hash_ids must be true or false")
         manifest.hash_ids = raw in ("true", "yes", "True")
+    _notify_keys(reader, manifest, top)
     folder = path.parent
     rosters: list[_RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
@@ -209,6 +214,21 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
                 options = _options(reader, items, base, list_key)
                 rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
     return manifest, reader.problems, rosters
+
+
+def _notify_keys(reader: NodeReader, manifest: Manifest, top: dict[str, yaml.Node]) -> None:
+    """`notify:` (a webhook URL, checked as --notify is) and `notify_on:`."""
+    from kprov.errors import ConfigError
+    from kprov.run_settings import parse_value
+
+    for key in ("notify", "notify_on"):
+        text = reader.text(top, key, "the manifest")
+        if not text:
+            continue
+        try:
+            setattr(manifest, key, parse_value(key, text, key) or "")
+        except ConfigError as exc:
+            reader.problem(top[key], exc.message)
 
 
 def _people_entry(
@@ -318,6 +338,7 @@ def read_manifest(path: Path, *, hash_key: bytes | None = None) -> Manifest:
     manifest.removals = roster.removals
     manifest.skipped = roster.skipped_rows
     manifest.authoritative |= roster.authoritative_classes
+    manifest.inputs = list(dict.fromkeys(ref.path for ref in refs))
     manifest.inline = []
     return manifest
 

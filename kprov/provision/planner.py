@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kprov.errors import InputError
+from kprov.provision.changes import name_changes
 from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
@@ -23,7 +24,7 @@ from kprov.provision.plan import (
     Plan,
 )
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Person, Skipped
+from kprov.rosters.model import Origin, Person, Skipped
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
 
@@ -57,6 +58,12 @@ class Request:
     warnings: Sequence[str] = ()
     sources: Sequence[str] = ()
     ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
+    # Where each instance is defined (manifest line, bundle class row): a removal's origin,
+    # and what tells a move between two classes of one source (``provision.changes``).
+    instance_origins: Mapping[str, Origin] = field(default_factory=dict)
+    # Where the input says its run's failures go (a manifest's notify:); not the planner's.
+    notify: str = ""
+    notify_on: str = ""
 
 
 def looks_like_instance_id(value: str) -> bool:
@@ -93,6 +100,8 @@ class _Planner:
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
         self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
         self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
+        self.removal_items: list[int] = []  # removals (sent or held), for naming moves
+        self.addition_items: list[int] = []  # registrations of new lines, for naming moves
 
     def plan(self) -> None:
         request = self.request
@@ -103,6 +112,7 @@ class _Planner:
         self._registrations(lines)
         self._explicit_removals()
         self._implicit_removals()
+        name_changes(self.items, self.removal_items, self.addition_items, request.instance_origins)
         self._check_capacity()
         self._judge_brake()
 
@@ -239,6 +249,7 @@ class _Planner:
                 reason = "the account is disabled (kprov accounts disable); it cannot be registered"
                 self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
             elif existing is None:
+                self.addition_items.append(len(self.items))
                 self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
             else:
                 self._role_conflict(person, ref, existing)
@@ -318,6 +329,7 @@ class _Planner:
                 continue
             self.changed.add(key)
             why = "named on the command line" if unregister else f"tobedeleted in {person.origin}"
+            self.removal_items.append(len(self.items))
             self.items.append(self._removal_or_hold(existing, ref, person, why))
 
     def _implicit_removals(self) -> None:
@@ -337,9 +349,21 @@ class _Planner:
             if (ext, record.instance_id) in self.desired or key in self.changed:
                 continue
             self.changed.add(key)
-            self.items.append(self._removal_or_hold(record, ref, None, "no longer in the manifest"))
+            self.removal_items.append(len(self.items))
+            removal = self._removal_or_hold(record, ref, None, "no longer in the manifest")
+            # where the class's whole membership is stated: the line that no longer lists them
+            where = request.instance_origins.get(ref)
+            self.items.append(removal._replace(origin=where) if where else removal)
 
     def _removal_or_hold(
+        self, record: RegistrationRecord, ref: str, person: Person | None, why: str
+    ) -> Item:
+        item = self._removal_or_hold_of(record, ref, person, why)
+        if item.sis_id or not item.external_id:
+            return item
+        return item._replace(sis_id=self.mapping.sis_of.get(item.external_id, ""))
+
+    def _removal_or_hold_of(
         self, record: RegistrationRecord, ref: str, person: Person | None, why: str
     ) -> Item:
         if not self.request.prune:
@@ -412,6 +436,7 @@ def _removal(
         instance_id=record.instance_id,
         account_id=record.account_id,
         registration_id=record.registration_id,
+        sis_id=person.sis_id or "" if person is not None else "",
         origin=person.origin if person is not None else None,
         reason=reason,
         role_change=role_change,
