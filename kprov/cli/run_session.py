@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 
 class RunSession:
-    def __init__(self, command: str, options: RunOptions, *, plan_only: bool) -> None:
+    def __init__(
+        self, command: str, options: RunOptions, *, plan_only: bool, mode: str = ""
+    ) -> None:
         from kprov.cli.help import invocation
         from kprov.cli.session import new_run_id
         from kprov.provision.run_record import operator, scrub_argv
@@ -39,7 +41,8 @@ class RunSession:
         self.run_id = new_run_id()
         self.command = command
         self.options = options
-        self.mode = "plan" if plan_only else "apply"
+        self.mode = mode or ("plan" if plan_only else "apply")
+        self.counts: dict[str, int] = {}  # outcomes of a one-off command (``done``)
         self.started = time.monotonic()
         self.started_at = time.time()
         self.argv = scrub_argv(invocation())
@@ -88,6 +91,14 @@ class RunSession:
         finally:
             if self.recording is not None:
                 self.recording.close()
+
+    def done(self, seq: int, outcome: str, detail: str = "", **ids: str) -> None:
+        """The outcome of row *seq* of a one-off command (``admin_run``)."""
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if self.recording is not None:
+            row = (seq, outcome, detail, ids.get("account_id", ""),
+                   ids.get("instance_id", ""), ids.get("registration_id", ""))  # fmt: skip
+            self.recording.settled_row(row)
 
     def end_plan(self, plan: Plan, code: ExitCode) -> None:
         if self.recording is not None:
@@ -267,6 +278,26 @@ class RunSession:
         except (KprovError, OSError) as exc:  # the log must never hide how the run ended
             reason = exc.message if isinstance(exc, KprovError) else exc.strerror
             sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {reason}\n")
+
+
+@contextlib.contextmanager
+def admin_run(
+    command: str, settings: Settings, rows: Sequence[Sequence[Any]]
+) -> Iterator[RunSession]:
+    """A one-off command's run (`instances create`, `accounts disable`, ...), under the state
+    lock: its rows (``provision.run_record.admin_row``) recorded before anything is sent
+    (exit 9 and nothing sent when the ledger cannot take them), each outcome as it ends
+    (``RunSession.done``), then its end, or the error that stopped it."""
+    from kprov.cli.flow import RunOptions
+
+    run = RunSession(command, RunOptions(), plan_only=False, mode="admin")
+    with run.recorded():
+        run.begin(settings, ())
+        assert run.recording is not None
+        run.recording.record_rows(rows)
+        yield run
+        run.recording.end(exit_code=0, counts=run.counts)
+    run._warn_unrecorded()
 
 
 def _run_log(result: RunResult, code: int, run_document: Any) -> dict[str, Any]:

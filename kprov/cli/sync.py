@@ -30,6 +30,7 @@ from kprov.cli.output import Globals, guarded
 from kprov.errors import InputError
 
 if TYPE_CHECKING:
+    from kprov.cli.flow import RunOptions
     from kprov.provision.planner import Request
 
 
@@ -109,8 +110,8 @@ def sync(
         detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
         lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
         ask_before_removing=True, cron_quiet=True,
-        **delivery_options(notify, notify_on, metrics_file),
     )  # fmt: skip
+    options = with_delivery(options, notify, notify_on, metrics_file)
     provision(ctx, request, options)
 
 
@@ -145,14 +146,14 @@ def apply(
     options = RunOptions(
         concurrency=concurrency, report=report, log_file=log_file, lock_timeout=lock_timeout,
         test_accounts=test_accounts, mapping=mapping,
-        **delivery_options(notify, notify_on, metrics_file),
     )  # fmt: skip
+    options = with_delivery(options, notify, notify_on, metrics_file)
     apply_saved(ctx, plan_file, options)
 
 
-def delivery_options(
-    notify: str | None, notify_on: str | None, metrics_file: Path | None
-) -> dict[str, object]:
+def with_delivery(
+    options: RunOptions, notify: str | None, notify_on: str | None, metrics_file: Path | None
+) -> RunOptions:
     """--notify, --notify-on and --metrics-file, checked before anything is read or sent."""
     from kprov.errors import ConfigError
     from kprov.run_settings import parse_value
@@ -162,4 +163,4 @@ def delivery_options(
         on = parse_value("notify_on", notify_on, "--notify-on") if notify_on else None
     except ConfigError as error:
         raise InputError(error.message, hint=error.hint) from None
-    return {"notify": url, "notify_on": on, "metrics_file": metrics_file}
+    return replace(options, notify=url, notify_on=on, metrics_file=metrics_file)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,15 @@ class RunRecording:
     def record_items(self, plan: Plan, registry: Registry, sis_of: Mapping[str, str]) -> None:
         """Every item the run will send or hold, before the first is sent: a failure here
         still stops the run with nothing sent."""
+        self.record_rows(item_rows(plan, instance_names(registry, plan.items), sis_of))
+
+    def record_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Item rows as ``state.ledger.ITEM_COLUMNS`` (one-off commands build their own)."""
         if not self.begun:
             return
         assert self.ledger is not None
-        names = instance_names(registry, plan.items)
         try:
-            self.ledger.add_items(self.run_id, item_rows(plan, names, sis_of))
+            self.ledger.add_items(self.run_id, rows)
         except KprovError as error:
             self._failed(error)
             raise
@@ -100,9 +103,13 @@ class RunRecording:
 
     def settled(self, seq: int, outcome: Outcome) -> None:
         """An item's outcome (the executor calls this as each settles); written in groups."""
+        self.settled_row(outcome_row(seq, outcome))
+
+    def settled_row(self, row: Sequence[Any]) -> None:
+        """(seq, outcome, detail, account_id, instance_id, registration_id)."""
         if not self.begun or self.failure is not None:
             return
-        self._pending.append(outcome_row(seq, outcome))
+        self._pending.append(tuple(row))
         if (
             len(self._pending) >= FLUSH_EVERY
             or self._monotonic() - self._flushed_at >= FLUSH_SECONDS

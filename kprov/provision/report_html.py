@@ -113,7 +113,7 @@ def _facts(context: ReportContext) -> str:
 def _classes(rows: Sequence[dict[str, Any]], context: ReportContext) -> str:
     tally: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
-        if row["instance"]:
+        if row["instance"] and row["action"] != "create_account":  # an account is no class's
             tally[row["instance"]][_column(row)] += 1
     columns = ("added", "moved in", "moved out", "removed", "failed", "unchanged", "other")
     body = []

@@ -195,6 +195,28 @@ def item_rows(
         )  # fmt: skip
 
 
+def admin_row(
+    seq: int,
+    action: str,
+    *,
+    person: str = "",
+    sis_id: str = "",
+    role: str = "",
+    instance: str = "",
+    instance_name: str = "",
+    instance_id: str = "",
+    account_id: str = "",
+    registration_id: str = "",
+    reason: str = "",
+) -> tuple[Any, ...]:
+    """A ledger row for what a one-off command does outside any plan (`accounts disable`,
+    `instances delete`, `registrations resolve` ...): *action* is its own word."""
+    return (
+        seq, action, person, sis_id, role, instance, instance_name, instance_id, account_id,
+        registration_id, "", None, reason, "", None, 0,
+    )  # fmt: skip
+
+
 def outcome_row(seq: int, outcome: Outcome) -> tuple[Any, ...]:
     """(seq, outcome, detail, account_id, instance_id, registration_id) for ``set_outcomes``."""
     return (
@@ -264,8 +286,13 @@ def class_lines(registry: Registry, plan: Plan, *, applied: bool) -> dict[str, C
         if record.type == INSTRUCTOR and record.external_user_id:
             teaching.setdefault(record.instance_id, set()).add(record.external_user_id)
     lines: dict[str, ClassLine] = {}
-    for ref in dict.fromkeys(i.instance for i in plan.items if i.instance):
+    kept = (p.instance_key or plan.default_instance for people in plan.kept.values()
+            for p in people)  # fmt: skip
+    refs = dict.fromkeys([*(i.instance for i in plan.items), *kept])
+    for ref in (r for r in refs if r):
         found = index.find(ref)
+        if ref not in names and found is not None:
+            names[ref] = found.name
         current = set(teaching.get(found.instance_id if found else ref, ()))
         if not applied:
             for item in plan.items:
@@ -277,3 +304,35 @@ def class_lines(registry: Registry, plan: Plan, *, applied: bool) -> dict[str, C
                     current.discard(item.external_id)
         lines[ref] = ClassLine(ref, names.get(ref, ""), tuple(sorted(current)))
     return lines
+
+
+def event_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One event of `history --person`: what happened to the person in one run, when, by
+    whom, where, from which line, and why."""
+    from kprov.state.ledger_queries import iso
+
+    origin = f"{row['file']}:{row['line']}" if row["file"] else ""
+    return {
+        "run_id": row["run_id"],
+        "time": iso(row["started_at"]),
+        "run_ended_at": iso(row["ended_at"]),
+        "command": row["command"],
+        "os_user": row["os_user"],
+        "host": row["host"],
+        "profile": row["profile"],
+        "event": event_of(row["outcome"], row["change"]),
+        "action": row["action"],
+        "outcome": row["outcome"],
+        "person": row["person"],
+        "sis_id": row["sis_id"],
+        "role": row["role"],
+        "instance": row["instance"],
+        "instance_name": row["instance_name"],
+        "instance_id": row["instance_id"],
+        "account_id": row["account_id"],
+        "registration_id": row["registration_id"],
+        "origin": origin,
+        "reason": row["reason"],
+        "change": row["change"],
+        "detail": row["detail"],
+    }

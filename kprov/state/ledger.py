@@ -319,21 +319,22 @@ class Ledger:
 
     # ------------------------------------------------------------------ reading
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read, as ``sqlite3.Row`` (columns by name)."""
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read, each a dict of its columns."""
 
-        def work() -> list[sqlite3.Row]:
+        def work() -> list[dict[str, Any]]:
             cursor = self.db.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            return list(cursor.fetchall())
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
         return list(self._guarded(work, doing="read"))
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         """Rows one by one (`history export` of a year of runs never holds them all)."""
         try:
             cursor = self.db.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            yield from cursor
+            names = [column[0] for column in cursor.description or ()]
+            for row in cursor:
+                yield dict(zip(names, row, strict=True))
         except sqlite3.Error as exc:
             raise ledger_error(self.path, exc, doing="read") from None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from sqlite3 import Row
 from typing import Any
 
 from kprov.errors import InputError
 from kprov.state.ledger import Ledger
+
+Record = dict[str, Any]
 
 RUN_FIELDS = (
     "run_id, command, mode, started_at, ended_at, exit_code, error, os_user, host, pid, "
@@ -24,7 +25,9 @@ ITEM_FIELDS = (
 )
 
 
-def recent_runs(ledger: Ledger, *, since: float | None = None, limit: int = 50) -> list[Row]:
+def recent_runs(
+    ledger: Ledger, *, since: float | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """The newest runs first (at most *limit*), started at or after *since*."""
     return ledger.query(
         f"SELECT {RUN_FIELDS} FROM runs WHERE started_at >= ? "
@@ -33,7 +36,7 @@ def recent_runs(ledger: Ledger, *, since: float | None = None, limit: int = 50) 
     )
 
 
-def find_run(ledger: Ledger, ref: str) -> Row:
+def find_run(ledger: Ledger, ref: str) -> dict[str, Any]:
     """The run whose id is *ref*, or starts with it (a unique prefix, as git takes them);
     InputError (exit 2) naming what to do otherwise."""
     ref = ref.strip()
@@ -54,7 +57,7 @@ def find_run(ledger: Ledger, ref: str) -> Row:
     )
 
 
-def run_inputs(ledger: Ledger, run_id: str) -> list[Row]:
+def run_inputs(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     return ledger.query(
         "SELECT i.path, i.kind, i.size, i.sha256 FROM inputs i JOIN runs r ON r.id = i.run "
         "WHERE r.run_id = ? ORDER BY i.rowid",
@@ -62,7 +65,7 @@ def run_inputs(ledger: Ledger, run_id: str) -> list[Row]:
     )
 
 
-def run_items(ledger: Ledger, run_id: str, *, limit: int | None = None) -> list[Row]:
+def run_items(ledger: Ledger, run_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
     return ledger.query(
         f"SELECT {_prefixed(ITEM_FIELDS, 'i')} FROM items i JOIN runs r ON r.id = i.run "
         "WHERE r.run_id = ? ORDER BY i.seq LIMIT ?",
@@ -78,7 +81,9 @@ def count_items(ledger: Ledger, run_id: str) -> int:
     return int(rows[0]["n"])
 
 
-def person_events(ledger: Ledger, person: str, *, since: float | None = None) -> list[Row]:
+def person_events(
+    ledger: Ledger, person: str, *, since: float | None = None
+) -> list[dict[str, Any]]:
     """Every item naming *person* (external id or SIS id) in every run kept, oldest first,
     with the run's time, operator and host. Two index look-ups, however long the history."""
     return ledger.query(
@@ -124,27 +129,29 @@ def export_records(ledger: Ledger, *, since: float | None = None) -> Iterator[di
         for row in ledger.stream(
             "SELECT path, kind, size, sha256 FROM inputs WHERE run = ? ORDER BY rowid", (key,)
         ):
-            yield {"record": "input", "run_id": run["run_id"], **dict(row)}
+            yield {"record": "input", "run_id": run["run_id"], **row}
         for row in ledger.stream(
             f"SELECT {ITEM_FIELDS} FROM items WHERE run = ? ORDER BY seq", (key,)
         ):
             yield {"record": "item", "run_id": run["run_id"], **item_dict(row)}
 
 
-def run_dict(row: Row) -> dict[str, Any]:
+def run_dict(row: dict[str, Any]) -> dict[str, Any]:
     """A run row with its JSON columns decoded and its times as ISO 8601 UTC."""
-    data = {k: row[k] for k in row.keys() if k != "id"}  # noqa: SIM118 - Row has no __iter__ of keys
+    data = {k: v for k, v in row.items() if k != "id"}
     data["argv"] = _json(data.get("argv"), [])
     data["counts"] = _json(data.get("counts"), {})
     data["error"] = _json(data.get("error"), None)
-    data["started_at"] = iso(data.get("started_at"))
-    data["ended_at"] = iso(data.get("ended_at"))
+    started, ended = row["started_at"], row["ended_at"]
+    data["seconds"] = round(ended - started, 3) if ended is not None else None
+    data["started_at"] = iso(started)
+    data["ended_at"] = iso(ended)
     data["unfinished"] = row["ended_at"] is None
     return data
 
 
-def item_dict(row: Row) -> dict[str, Any]:
-    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
+def item_dict(row: dict[str, Any]) -> dict[str, Any]:
+    data = dict(row)
     data["spec"] = _json(data.get("spec"), None)
     data["role_change"] = bool(data.get("role_change"))
     return data
