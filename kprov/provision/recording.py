@@ -151,7 +151,7 @@ class RunRecording:
             requests_ok=requests_ok,
             rate_limited=rate_limited,
         )
-        self._attempt(lambda ledger: ledger.end_run(self.run_id, end))
+        self._attempt(lambda ledger: ledger.end_run(self.run_id, end), even_after_failure=True)
         if history_days is not None and history_days > 0:
             before = self.start.started_at - history_days * DAY
             self._attempt(lambda ledger: ledger.prune(before, keep=self.run_id))
@@ -167,8 +167,10 @@ class RunRecording:
 
     # ---------------------------------------------------------------- failures
 
-    def _attempt(self, work: Callable[[Ledger], Any]) -> None:
-        if self.failure is not None or self.ledger is None:
+    def _attempt(self, work: Callable[[Ledger], Any], *, even_after_failure: bool = False) -> None:
+        """*work*, unless an earlier write failed (the run's end is still tried: a ledger
+        that refused a group of items may take one row, and "unfinished" would be wrong)."""
+        if self.ledger is None or (self.failure is not None and not even_after_failure):
             return
         try:
             work(self.ledger)

@@ -145,17 +145,25 @@ def input_files(sources: Sequence[str], *, first: str = "roster") -> list[InputF
 
 
 def _fingerprint(path: Path, kind: str) -> InputFile:
-    """Size and SHA-256 of a regular file (never a FIFO or device: they would hang or lie)."""
+    """Size and SHA-256 of a regular file; a FIFO or a device is never read (opened without
+    blocking, then refused): it could hang the run, or never end."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with path.open("rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                return InputFile(str(path), kind)
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(block)
+        fd = os.open(path, flags)
     except OSError:
         return InputFile(str(path), kind)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return InputFile(str(path), kind)
+        os.set_blocking(fd, True)
+        digest = hashlib.sha256()
+        for block in iter(lambda: os.read(fd, CHUNK), b""):
+            digest.update(block)
+    except OSError:
+        return InputFile(str(path), kind)
+    finally:
+        os.close(fd)
     return InputFile(str(path), kind, info.st_size, digest.hexdigest())
 
 
