@@ -4,7 +4,8 @@ at day 365 of a 50,000-person district synced nightly with 1 % churn.
 Day 1 records the first sync (every account, class and registration: ~150,000 items); each
 later night records the churn (500 people moving class, leaving or joining: ~1,000 items),
 through the same code a run uses (``provision.recording.RunRecording``: one transaction for
-the items, outcomes in groups, the end, the retention). Also times one run of 10,000 items.
+the start and items, outcomes in groups, the end and retention). Also times one run of
+10,000 items.
 Prints one line.
 
     python bench/ledger_history.py [--people 50000] [--days 365] [--churn 0.01]
@@ -43,10 +44,8 @@ def record(state: Path, run_id: str, at: float, items: list[Item]) -> float:
                   base_url="https://api.knewton.com/v0", argv=["sync", "semester.yaml"]),
         clock=lambda: at + 600,
     )  # fmt: skip
-    recording.begin(state, [], required=True)
     plan = Plan("sync", tuple(items))
-    assert recording.ledger is not None
-    recording.record_rows(item_rows(plan, {}, {}))
+    recording.begin(state, [], rows=item_rows(plan, {}, {}))
     for seq, item in enumerate(items):
         recording.settled(seq, Outcome(item, Status.DONE, registration_id="r"))
     recording.end(exit_code=0, counts={"registered": len(items)}, history_days=400)

@@ -94,6 +94,7 @@ def provision(
     or applied, is recorded in the ledger (docs/history.md)."""
     from kprov.cli.run_session import RunSession
     from kprov.provision.planner import build_plan
+    from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
 
     g = globals_of(ctx)
@@ -108,16 +109,16 @@ def provision(
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
         with _local_state(settings, options, owner) as state, run.recorded():
-            run.begin(settings, input_files(request.sources, first=first))
+            inputs = input_files(request.sources, first=first)
             plan = build_plan(request, state.mapping, state.registry)
             plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)
             if options.plan_only:
                 code = _finish_plan(plan, view, options, run, state)
-                run.end_plan(plan, code)
+                run.record_plan(settings, inputs, plan, code)
             else:
                 _confirm_removals(plan, options)
-                assert run.recording is not None
-                run.recording.record_items(plan, state.registry, state.mapping.sis_of)
+                rows = plan_rows(plan, state.registry, state.mapping.sis_of)
+                run.begin(settings, inputs, rows=rows)
                 result = execute(plan, settings, state, options, run)
                 _report(result, options, run, state)
                 code = run.end_run(result)
@@ -131,6 +132,7 @@ def provision(
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
     from kprov.cli.run_session import RunSession
+    from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
     from kprov.provision.saved_plan import check_same_target, check_still_applies, load_plan
     from kprov.state.ledger import InputFile
@@ -148,10 +150,9 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
         with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
             inputs = [*input_files([str(path)], first="plan"),
                       *(InputFile(s, "planned from") for s in plan.sources)]  # fmt: skip
-            run.begin(settings, inputs, parent=plan.planned_in)
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
-            assert run.recording is not None
-            run.recording.record_items(plan, state.registry, state.mapping.sis_of)
+            rows = plan_rows(plan, state.registry, state.mapping.sis_of)
+            run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
             result = execute(plan, settings, state, options, run)
             _report(result, options, run, state)
             code = run.end_run(result)

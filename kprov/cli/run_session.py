@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -54,16 +54,34 @@ class RunSession:
 
     # ----------------------------------------------------------- the ledger record
 
-    def begin(self, settings: Settings, inputs: Sequence[InputFile], *, parent: str = "") -> None:
-        """Under the state lock: the run's row and inputs. A run that may send stops here
-        (exit 9, nothing sent) if the ledger cannot record it; a plan goes on."""
+    def begin(
+        self,
+        settings: Settings,
+        inputs: Sequence[InputFile],
+        *,
+        rows: Iterable[Sequence[Any]] = (),
+        parent: str = "",
+    ) -> None:
+        """Under the state lock, before anything is sent: the run's row, its inputs and the
+        *rows* of what it will change. If the ledger cannot take them the run stops here
+        (exit 9, nothing sent)."""
         from kprov.provision.recording import RunRecording
 
         self.settings = settings
         self.recording = RunRecording(self._start(settings, parent))
-        self.recording.begin(settings.state_dir, inputs, required=self.mode != "plan")
-        if self.mode == "plan":
-            self._warn_unrecorded()
+        self.recording.begin(settings.state_dir, inputs, rows=rows)
+
+    def record_plan(
+        self, settings: Settings, inputs: Sequence[InputFile], plan: Plan, code: ExitCode
+    ) -> None:
+        """A plan, recorded whole (it sent nothing): a ledger that refuses is a warning."""
+        from kprov.provision.recording import RunRecording
+
+        self.settings = settings
+        self.recording = RunRecording(self._start(settings))
+        self.recording.record_whole(
+            settings.state_dir, inputs, exit_code=int(code), counts=plan.counts()
+        )
 
     def _start(self, settings: Settings, parent: str = "") -> Any:
         from kprov.provision.run_record import run_start
@@ -99,10 +117,6 @@ class RunSession:
             row = (seq, outcome, detail, ids.get("account_id", ""),
                    ids.get("instance_id", ""), ids.get("registration_id", ""))  # fmt: skip
             self.recording.settled_row(row)
-
-    def end_plan(self, plan: Plan, code: ExitCode) -> None:
-        if self.recording is not None:
-            self.recording.end(exit_code=int(code), counts=plan.counts())
 
     def end_run(self, result: RunResult) -> ExitCode:
         """Under the lock: the run's end, then the retention; returns the exit code, which a
@@ -142,7 +156,7 @@ class RunSession:
             if self.settings is None:
                 with contextlib.suppress(KprovError):
                     self.settings = settings_of()
-            if self.recording is None:
+            if self.recording is None or not self.recording.begun:
                 self._record_refused(error)
             self.after(int(error.exit_code), error=error)
             raise
@@ -164,8 +178,8 @@ class RunSession:
         with contextlib.suppress(KprovError), lock:
             rec = RunRecording(self._start(settings))
             try:
-                rec.begin(settings.state_dir, (), required=False)
-                rec.end(exit_code=int(error.exit_code), error=error_json(error))
+                code, data = int(error.exit_code), error_json(error)
+                rec.record_whole(settings.state_dir, (), exit_code=code, error=data)
             finally:
                 rec.close()
 
@@ -292,9 +306,8 @@ def admin_run(
 
     run = RunSession(command, RunOptions(), plan_only=False, mode="admin")
     with run.recorded():
-        run.begin(settings, ())
+        run.begin(settings, (), rows=rows)
         assert run.recording is not None
-        run.recording.record_rows(rows)
         yield run
         run.recording.end(exit_code=0, counts=run.counts)
     run._warn_unrecorded()

@@ -40,9 +40,14 @@ def credential_check_due(last_ok: float | None, now: float, hours: float) -> boo
     return last_ok is None or now - last_ok >= hours * 3600.0
 
 
+def plan_rows(plan: Plan, registry: Registry, sis_of: Mapping[str, str]) -> Any:
+    """The ledger rows of every item of *plan*, named as local state names its classes."""
+    return item_rows(plan, instance_names(registry, plan.items), sis_of)
+
+
 class RunRecording:
-    """The ledger side of one run. Its methods never raise after ``record_items``; the first
-    failure is kept in ``failure`` and every later write is skipped."""
+    """The ledger side of one run. Its methods never raise after ``begin``; the first
+    failure is kept in ``failure`` and later writes are skipped (its end is still tried)."""
 
     def __init__(
         self,
@@ -69,35 +74,46 @@ class RunRecording:
 
     # ---------------------------------------------------------------- the start
 
-    def begin(self, state_dir: Path, inputs: Sequence[InputFile], *, required: bool) -> None:
-        """Open the ledger (under the state lock) and record the run's start and inputs.
-        *required*: a run that may send raises (nothing sent yet); a plan only warns."""
+    def begin(
+        self,
+        state_dir: Path,
+        inputs: Sequence[InputFile],
+        *,
+        rows: Iterable[Sequence[Any]] = (),
+        required: bool = True,
+    ) -> None:
+        """Open the ledger (under the state lock) and record, in one transaction, the run's
+        start, its inputs and the item *rows* it will send or hold (``plan_rows``), before
+        the first is sent. *required*: a failure raises (nothing is sent yet)."""
         try:
             self.ledger = Ledger.open(state_dir)
             assert self.ledger is not None
             self.last_request_ok = queries.last_request_ok(self.ledger)
-            self.ledger.begin_run(self.start, inputs)
+            self.ledger.begin_run(self.start, inputs, rows)
             self.begun = True
         except KprovError as error:
             self._failed(error)
             if required:
                 raise
 
-    def record_items(self, plan: Plan, registry: Registry, sis_of: Mapping[str, str]) -> None:
-        """Every item the run will send or hold, before the first is sent: a failure here
-        still stops the run with nothing sent."""
-        self.record_rows(item_rows(plan, instance_names(registry, plan.items), sis_of))
-
-    def record_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Item rows as ``state.ledger.ITEM_COLUMNS`` (one-off commands build their own)."""
-        if not self.begun:
-            return
-        assert self.ledger is not None
+    def record_whole(
+        self,
+        state_dir: Path,
+        inputs: Sequence[InputFile],
+        *,
+        exit_code: int,
+        error: Mapping[str, Any] | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        """A run recorded at its end in one transaction: a plan (it sent nothing), or a run
+        refused before it began. Never raises: the failure is kept in ``failure``."""
         try:
-            self.ledger.add_items(self.run_id, rows)
-        except KprovError as error:
-            self._failed(error)
-            raise
+            self.ledger = Ledger.open(state_dir)
+            assert self.ledger is not None
+            self.ledger.record_run(self.start, inputs, self._end(exit_code, error, counts))
+            self.begun = self.ended = True
+        except KprovError as failure:
+            self._failed(failure)
 
     # ---------------------------------------------------------------- the run
 
@@ -137,12 +153,30 @@ class RunRecording:
         rate_limited: int = 0,
         history_days: int | None = None,
     ) -> None:
-        """The run's end, then the retention: runs older than *history_days* are forgotten."""
+        """The run's end and, in the same transaction, the retention: runs started more than
+        *history_days* before this one are forgotten."""
         self.flush()
         if not self.begun or self.ended:
             return
         self.ended = True
-        end = RunEnd(
+        end = self._end(exit_code, error, counts, requests, requests_ok, rate_limited)
+        before = self.start.started_at - history_days * DAY if history_days else None
+        self._attempt(
+            lambda ledger: ledger.end_run(self.run_id, end, prune_before=before),
+            even_after_failure=True,
+        )
+        self._attempt(self._read_last_clean)
+
+    def _end(
+        self,
+        exit_code: int,
+        error: Mapping[str, Any] | None,
+        counts: Mapping[str, int] | None,
+        requests: int = 0,
+        requests_ok: int = 0,
+        rate_limited: int = 0,
+    ) -> RunEnd:
+        return RunEnd(
             ended_at=self._clock(),
             exit_code=int(exit_code),
             error=json.dumps(error, default=str) if error else None,
@@ -151,11 +185,6 @@ class RunRecording:
             requests_ok=requests_ok,
             rate_limited=rate_limited,
         )
-        self._attempt(lambda ledger: ledger.end_run(self.run_id, end), even_after_failure=True)
-        if history_days is not None and history_days > 0:
-            before = self.start.started_at - history_days * DAY
-            self._attempt(lambda ledger: ledger.prune(before, keep=self.run_id))
-        self._attempt(self._read_last_clean)
 
     def _read_last_clean(self, ledger: Ledger) -> None:
         self.last_clean = queries.last_clean(ledger, self.start.command)

@@ -228,42 +228,30 @@ class Ledger:
                         self.db.execute("ROLLBACK")
                 raise ledger_error(self.path, exc, doing=doing) from None
 
-    def begin_run(self, run: RunStart, inputs: Sequence[InputFile] = ()) -> None:
-        """The run's row (its end still NULL: unfinished until ``end_run``) and its inputs."""
+    def begin_run(
+        self,
+        run: RunStart,
+        inputs: Sequence[InputFile] = (),
+        items: Iterable[Sequence[Any]] = (),
+    ) -> None:
+        """The run's row (its end still NULL: unfinished until ``end_run``), its inputs and
+        the items it plans (``ITEM_COLUMNS``), in one transaction: one fsync."""
 
         def work() -> None:
             with self.transaction() as db:
-                cursor = db.execute(
-                    "INSERT INTO runs (run_id, command, mode, started_at, os_user, host, pid, "
-                    "kprov_version, profile, base_url, argv, parent) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (run.run_id, run.command, run.mode, run.started_at, run.os_user, run.host,
-                     run.pid, run.kprov_version, run.profile, run.base_url, run.argv,
-                     run.parent),
-                )  # fmt: skip
-                key = cursor.lastrowid
-                db.executemany(
-                    "INSERT INTO inputs (run, path, kind, size, sha256) VALUES (?,?,?,?,?)",
-                    [(key, i.path, i.kind, i.size, i.sha256) for i in inputs],
-                )
+                key = _insert_run(db, run, inputs)
+                _insert_items(db, key, items)
 
         self._guarded(work)
 
-    def add_items(self, run_id: str, rows: Iterable[Sequence[Any]]) -> int:
-        """The items a run plans to change (``ITEM_COLUMNS``), in one transaction."""
-        columns = ", ".join(ITEM_COLUMNS)
-        marks = ",".join("?" * (len(ITEM_COLUMNS) + 1))
+    def add_items(self, run_id: str, rows: Iterable[Sequence[Any]]) -> None:
+        """More items of a begun run, in one transaction."""
 
-        def work() -> int:
+        def work() -> None:
             with self.transaction() as db:
-                key = self._run_key(run_id)
-                cursor = db.executemany(
-                    f"INSERT INTO items (run, {columns}) VALUES ({marks})",
-                    ((key, *row) for row in rows),
-                )
-                return cursor.rowcount
+                _insert_items(db, self._run_key(run_id), rows)
 
-        return int(self._guarded(work))
+        self._guarded(work)
 
     def set_outcomes(self, run_id: str, rows: Iterable[Sequence[Any]]) -> None:
         """Outcomes of settled items: (seq, outcome, detail, account_id, instance_id,
@@ -283,28 +271,36 @@ class Ledger:
 
         self._guarded(work)
 
-    def end_run(self, run_id: str, end: RunEnd) -> None:
+    def end_run(self, run_id: str, end: RunEnd, *, prune_before: float | None = None) -> int:
+        """The run's end and, in the same transaction, the retention: runs started before
+        *prune_before* are forgotten (their items and inputs with them). Returns how many."""
+
+        def work() -> int:
+            with self.transaction() as db:
+                _update_end(db, run_id, end)
+                gone = _delete_before(db, prune_before, run_id) if prune_before else 0
+            if gone:
+                self.db.execute("PRAGMA incremental_vacuum")
+            return gone
+
+        return int(self._guarded(work))
+
+    def record_run(self, run: RunStart, inputs: Sequence[InputFile], end: RunEnd) -> None:
+        """A whole run at once (a plan, a run refused before it began): one transaction."""
+
         def work() -> None:
             with self.transaction() as db:
-                db.execute(
-                    "UPDATE runs SET ended_at = ?, exit_code = ?, error = ?, counts = ?, "
-                    "requests = ?, requests_ok = ?, rate_limited = ? WHERE run_id = ?",
-                    (end.ended_at, end.exit_code, end.error, end.counts, end.requests,
-                     end.requests_ok, end.rate_limited, run_id),
-                )  # fmt: skip
+                _insert_run(db, run, inputs)
+                _update_end(db, run.run_id, end)
 
         self._guarded(work)
 
     def prune(self, before: float, *, keep: str = "") -> int:
-        """Forget runs that started before *before* (their items and inputs go with them),
-        except *keep* (the current run). Returns how many runs went."""
+        """Forget runs that started before *before*, except *keep*. Returns how many."""
 
         def work() -> int:
             with self.transaction() as db:
-                cursor = db.execute(
-                    "DELETE FROM runs WHERE started_at < ? AND run_id != ?", (before, keep)
-                )
-                gone = cursor.rowcount
+                gone = _delete_before(db, before, keep)
             if gone:
                 self.db.execute("PRAGMA incremental_vacuum")
             return gone
@@ -338,3 +334,40 @@ class Ledger:
                 yield dict(zip(names, row, strict=True))
         except sqlite3.Error as exc:
             raise ledger_error(self.path, exc, doing="read") from None
+
+
+def _insert_run(db: sqlite3.Connection, run: RunStart, inputs: Sequence[InputFile]) -> int:
+    cursor = db.execute(
+        "INSERT INTO runs (run_id, command, mode, started_at, os_user, host, pid, "
+        "kprov_version, profile, base_url, argv, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (run.run_id, run.command, run.mode, run.started_at, run.os_user, run.host, run.pid,
+         run.kprov_version, run.profile, run.base_url, run.argv, run.parent),
+    )  # fmt: skip
+    key = int(cursor.lastrowid or 0)
+    db.executemany(
+        "INSERT INTO inputs (run, path, kind, size, sha256) VALUES (?,?,?,?,?)",
+        [(key, i.path, i.kind, i.size, i.sha256) for i in inputs],
+    )
+    return key
+
+
+def _insert_items(db: sqlite3.Connection, key: int, rows: Iterable[Sequence[Any]]) -> None:
+    columns = ", ".join(ITEM_COLUMNS)
+    marks = ",".join("?" * (len(ITEM_COLUMNS) + 1))
+    db.executemany(
+        f"INSERT INTO items (run, {columns}) VALUES ({marks})", ((key, *row) for row in rows)
+    )
+
+
+def _update_end(db: sqlite3.Connection, run_id: str, end: RunEnd) -> None:
+    db.execute(
+        "UPDATE runs SET ended_at = ?, exit_code = ?, error = ?, counts = ?, requests = ?, "
+        "requests_ok = ?, rate_limited = ? WHERE run_id = ?",
+        (end.ended_at, end.exit_code, end.error, end.counts, end.requests, end.requests_ok,
+         end.rate_limited, run_id),
+    )  # fmt: skip
+
+
+def _delete_before(db: sqlite3.Connection, before: float, keep: str) -> int:
+    cursor = db.execute("DELETE FROM runs WHERE started_at < ? AND run_id != ?", (before, keep))
+    return int(cursor.rowcount)

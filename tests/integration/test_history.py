@@ -198,13 +198,13 @@ def test_a_ledger_that_cannot_record_stops_a_run_before_it_sends_but_never_a_pla
         raise StorageError("no space left to write the run ledger (test)", hint="Free space.")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Ledger, "add_items", full)
+        patch.setattr(Ledger, "begin_run", full)
         refused = run_cli("sync", manifest)
         assert refused.exit_code == 9 and "no space left" in refused.stderr  # type: ignore[attr-defined]
         assert sandbox_env.write_requests() == 0
         plan = run_cli("sync", manifest, "--plan")
         assert plan.exit_code == 0 and "could not record" not in plan.stderr  # type: ignore[attr-defined]
-        patch.setattr(Ledger, "begin_run", full)
+        patch.setattr(Ledger, "record_run", full)
         looked = run_cli("sync", manifest, "--plan")
         assert looked.exit_code == 0 and "ledger could not record" in looked.stderr  # type: ignore[attr-defined]
     with monkeypatch.context() as patch:  # the disk fills once the items are recorded

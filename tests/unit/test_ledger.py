@@ -193,6 +193,9 @@ def test_a_full_disk_is_a_storage_error_that_names_the_ledger(tmp_path: Path) ->
         ledger.add_items("kprov-full", rows)
     assert "ledger.sqlite3" in caught.value.message
     assert ledger.db.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # all or nothing
+    with pytest.raises(StorageError, match="no space left"):
+        ledger.begin_run(start("kprov-next"), [], rows)
+    assert [r["run_id"] for r in queries.recent_runs(ledger)] == ["kprov-full"]  # nor its row
     assert not ledger.db.in_transaction
 
 
