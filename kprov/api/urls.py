@@ -89,13 +89,19 @@ def check_webhook_url(url: str, what: str = "notify URL") -> str:
 def webhook_host(url: str) -> str:
     """Scheme and host of a webhook URL, all that may be printed of it (its path and query
     are the secret that lets anyone post to the channel)."""
+    origin = url_origin(url)
+    return origin if origin.startswith("<") else f"{origin}/..."
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of *url*, nothing else (no user, path or query)."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or "?"
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<unreadable URL>"
-    return f"{parts.scheme or '?'}://{host}{port}/..."
+    return f"{parts.scheme or '?'}://{host}{port}"
 
 
 def shown_url(url: str) -> str:

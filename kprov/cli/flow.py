@@ -349,7 +349,7 @@ def _report(result: RunResult, options: RunOptions, run: RunSession, state: Loca
 
 
 def _report_context(run: RunSession, state: LocalState, plan: Plan, *, applied: bool) -> Any:
-    from kprov.api.urls import webhook_host
+    from kprov.api.urls import url_origin
     from kprov.provision.report import ReportContext
     from kprov.provision.run_record import class_lines
     from kprov.state.journal import now_iso
@@ -360,7 +360,7 @@ def _report_context(run: RunSession, state: LocalState, plan: Plan, *, applied: 
         run_id=run.run_id,
         date=now_iso(),
         profile=settings.profile.name if settings else "",
-        api_host=webhook_host(settings.profile.base_url).removesuffix("/...") if settings else "",
+        api_host=url_origin(settings.profile.base_url) if settings else "",
         manifest=", ".join(sources[:1] if run.command == "sync" else sources),
         operator=f"{run.who.os_user}@{run.who.host}",
         classes=class_lines(state.registry, plan, applied=applied),

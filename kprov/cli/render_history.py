@@ -156,7 +156,8 @@ def _table(view: View, head: Sequence[str], rows: Sequence[Sequence[str]]) -> No
 
     table = Table(show_header=True)
     for name in head:
-        table.add_column(name, overflow="fold")
+        keep = name in ("when", "run", "event", "end")  # short: never folded
+        table.add_column(name, overflow="fold", no_wrap=keep)
     for row in rows:
         table.add_row(*(Text(_plain(c)) for c in row))  # Text: no markup read from outside
     make_console(no_color=view.no_color).print(table)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -227,7 +226,8 @@ class RunSession:
         self, code: int, error: KprovError | None, result: RunResult | None,
         counts: Mapping[str, int],
     ) -> Any:  # fmt: skip
-        from kprov.api.urls import webhook_host
+        from kprov.api.urls import url_origin
+        from kprov.provision.run_record import resume_command
         from kprov.provision.run_summary import FIRST_FAILURES, RunSummary
 
         settings = self.settings
@@ -243,12 +243,12 @@ class RunSession:
         return RunSummary(
             run_id=self.run_id, command=self.command,
             profile=settings.profile.name if settings else "",
-            api_host=webhook_host(settings.profile.base_url) if settings else "",
+            api_host=url_origin(settings.profile.base_url) if settings else "",
             os_user=self.who.os_user, host=self.who.host, started_at=self.started_at,
             ended_at=time.time(), exit_code=code, error=stop.message if stop else "",
             counts=counts, requests=result.requests if result else 0,
             rate_limited=result.rate_limited if result else 0, failures=failures,
-            resume="kprov " + shlex.join(self.argv),
+            resume=resume_command(self.argv),
             last_clean=rec.last_clean if rec is not None else None,
         )  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Naming what a plan's removals and additions mean together: a move, a new instructor.
+"""A plan's removals: how one is made, and what removals and additions mean together (a
+move, a new instructor).
 
 A student who moves from P2 to P3 shows in a diff as a removal and an addition; a class whose
 teacher changes, likewise. Said that way ("no longer in the manifest") a move reads as a
@@ -14,8 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Item
-from kprov.rosters.model import INSTRUCTOR, Origin
+from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, Item
+from kprov.rosters.model import INSTRUCTOR, Origin, Person
+from kprov.state.registry import RegistrationRecord
 
 
 def name_changes(
@@ -97,3 +99,27 @@ def _with_tail(words: str, reason: str) -> str:
     remove it`, an unknown registration id): the hold still says why it holds."""
     _head, sep, tail = reason.partition("; ")
     return f"{words}; {tail}" if sep else words
+
+
+def removal_item(
+    record: RegistrationRecord,
+    ref: str,
+    person: Person | None,
+    reason: str,
+    role_change: bool = False,
+) -> Item:
+    """The UNREGISTER item of a registration kprov recorded (the planner makes it a HOLD
+    when it may not be sent)."""
+    return Item(
+        Action.UNREGISTER,
+        external_id=record.external_user_id,
+        role=record.type,
+        instance=ref,
+        instance_id=record.instance_id,
+        account_id=record.account_id,
+        registration_id=record.registration_id,
+        sis_id=person.sis_id or "" if person is not None else "",
+        origin=person.origin if person is not None else None,
+        reason=reason,
+        role_change=role_change,
+    )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kprov.errors import InputError
-from kprov.provision.changes import name_changes
+from kprov.provision.changes import name_changes, removal_item
 from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
@@ -284,7 +284,7 @@ class _Planner:
         change = f"registered as {existing.type}; the roster says {person.role}"
         if self.request.prune and existing.registration_id:
             self.changed.add((existing.account_id, existing.instance_id))
-            self.items.append(_removal(existing, ref, person, f"{change}: role change", True))
+            self.items.append(removal_item(existing, ref, person, f"{change}: role change", True))
             self._add(
                 Action.REGISTER,
                 person,
@@ -367,13 +367,13 @@ class _Planner:
         self, record: RegistrationRecord, ref: str, person: Person | None, why: str
     ) -> Item:
         if not self.request.prune:
-            hold = _removal(record, ref, person, f"{why}; pass --prune to remove it")
+            hold = removal_item(record, ref, person, f"{why}; pass --prune to remove it")
             return hold._replace(action=Action.HOLD)
         if not record.registration_id:
-            return _removal(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
+            return removal_item(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
                 action=Action.HOLD
             )
-        return _removal(record, ref, person, why)
+        return removal_item(record, ref, person, why)
 
     def warnings(self) -> list[str]:
         """Said on every run until someone acts: removals that can never be sent."""
@@ -419,25 +419,3 @@ class _Planner:
         )
         limit = removal_limit(request.max_removals, managed)
         self.brake = Brake(removals, limit, managed, request.max_removals)
-
-
-def _removal(
-    record: RegistrationRecord,
-    ref: str,
-    person: Person | None,
-    reason: str,
-    role_change: bool = False,
-) -> Item:
-    return Item(
-        Action.UNREGISTER,
-        external_id=record.external_user_id,
-        role=record.type,
-        instance=ref,
-        instance_id=record.instance_id,
-        account_id=record.account_id,
-        registration_id=record.registration_id,
-        sis_id=person.sis_id or "" if person is not None else "",
-        origin=person.origin if person is not None else None,
-        reason=reason,
-        role_change=role_change,
-    )

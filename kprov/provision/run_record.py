@@ -42,10 +42,20 @@ class Operator:
 
 
 def operator() -> Operator:
+    """The account the process runs as (from its user id, not from $USER, which anyone can
+    set), and who ran it through sudo."""
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
-        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "?"
+        import pwd
+
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, OSError):  # Windows; a container's arbitrary uid
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "?"
+    through = os.environ.get("SUDO_USER", "")
+    if through and through != user:
+        user = f"{user} (sudo by {through})"
     return Operator(user, socket.gethostname(), os.getpid())
 
 
@@ -71,6 +81,23 @@ def scrub_argv(args: Sequence[str], env: Mapping[str, str] | None = None) -> lis
         else:
             kept.append(_url_host_only(word))
     return kept
+
+
+def resume_command(kept: Sequence[str]) -> str:
+    """The command that reruns a run (and so resumes it), from its kept command line: the
+    options whose value was hidden are left out (they are set where the job sets them)."""
+    import shlex
+
+    words: list[str] = []
+    skip = False
+    for word in kept:
+        if skip:
+            skip = False
+        elif word.partition("=")[0] in SECRET_OPTIONS:
+            skip = "=" not in word
+        else:
+            words.append(word)
+    return "kprov " + shlex.join(words)
 
 
 def _url_host_only(word: str) -> str:

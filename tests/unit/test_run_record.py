@@ -15,6 +15,7 @@ from kprov.provision.run_record import (
     input_files,
     item_from_row,
     item_rows,
+    resume_command,
     scrub_argv,
 )
 from kprov.provision.run_summary import RunSummary, metrics_text, needs_notice, notification
@@ -34,6 +35,7 @@ def test_the_command_line_is_kept_without_anything_that_can_hold_a_secret() -> N
                     "--notify=<hidden>", "--log-file", "/var/log/k.log",
                     "https://host.example/...", "<hidden>"]  # fmt: skip
     assert "XXXX" not in json.dumps(kept) and "pw" not in json.dumps(kept)
+    assert resume_command(kept[:7]) == "kprov --profile prod sync s.yaml"
 
 
 def test_inputs_are_fingerprinted_files_bundle_members_and_stdin_by_name(tmp_path: Path) -> None:
