@@ -174,7 +174,8 @@ def input_files(sources: Sequence[str], *, first: str = "roster") -> list[InputF
 def _fingerprint(path: Path, kind: str) -> InputFile:
     """Size and SHA-256 of a regular file; a FIFO or a device is never read (opened without
     blocking, then refused): it could hang the run, or never end."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | nonblocking | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
     except OSError:
@@ -183,7 +184,8 @@ def _fingerprint(path: Path, kind: str) -> InputFile:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return InputFile(str(path), kind)
-        os.set_blocking(fd, True)
+        if nonblocking:
+            os.set_blocking(fd, True)
         digest = hashlib.sha256()
         for block in iter(lambda: os.read(fd, CHUNK), b""):
             digest.update(block)

@@ -211,7 +211,7 @@ def replace_private(path: Path, text: str, *, make_parent: bool = False, mode: i
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
         )
         try:
-            if mode != 0o600:
+            if mode != 0o600 and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # exactly: a umask of 077 would hide it from its reader
             view = memoryview(text.encode("utf-8"))
             while view:
