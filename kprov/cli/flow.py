@@ -2,7 +2,9 @@
 
 `accounts import`, `register`, `unregister`, `sync` and `apply` differ only in how they read
 their input into a planner ``Request`` (or a saved ``Plan``); planning, confirmation,
-execution, rendering, reports, logs and the exit code are this module's, once.
+execution, rendering, reports and the exit code are this module's, once; the run's record in
+the ledger, its log line, metrics and notification are its ``RunSession``'s
+(``cli.run_session``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 
 class RunSession:
+    """The edges of one run, from the first line read to the exit code."""
+
     def __init__(
         self, command: str, options: RunOptions, *, plan_only: bool, mode: str = ""
     ) -> None:
