@@ -124,7 +124,7 @@ def show_person(person: str, events: Sequence[dict[str, Any]], view: View) -> No
 
 
 def _item_line(item: Mapping[str, Any]) -> str:
-    outcome = item["outcome"] or "not recorded (run unfinished)"
+    outcome = item["outcome"] or "no outcome recorded"
     person = f"{item['role']} {item['person']}".strip()
     what = person or f"instance {item['instance']}"
     target = f" in {_where(item)}" if person and item["instance"] else ""
