@@ -107,7 +107,7 @@ def provision(
     with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
         run.sources, run.notify = request.sources, (request.notify, request.notify_on)
-        settings = g.settings(options.mapping)
+        settings = run.settings = g.settings(options.mapping)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
         with _local_state(settings, options, owner) as state, run.recorded():
@@ -147,7 +147,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
         run.sources = (str(path), *plan.sources)
-        settings = g.settings(options.mapping)
+        settings = run.settings = g.settings(options.mapping)
         check_same_target(plan, settings.profile.name, settings.profile.base_url)
         with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
             inputs = [*input_files([str(path)], first="plan"),

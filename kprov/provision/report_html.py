@@ -115,7 +115,7 @@ def _classes(rows: Sequence[dict[str, Any]], context: ReportContext) -> str:
     for row in rows:
         if row["instance"] and row["action"] != "create_account":  # an account is no class's
             tally[row["instance"]][_column(row)] += 1
-    columns = ("added", "moved in", "moved out", "removed", "failed", "unchanged", "other")
+    columns = ("added", "moved in", "moved out", "removed", "held", "failed", "unchanged", "other")
     body = []
     for key in sorted(tally):
         line = context.classes.get(key)
@@ -133,6 +133,8 @@ def _column(row: Mapping[str, Any]) -> str:
         return "moved out" if moved else "removed"
     if outcome in FAILING or outcome == "cannot":
         return "failed"
+    if outcome in ("held", "withheld"):
+        return "held"
     if outcome in UNCHANGED:
         return "unchanged"
     return "other"

@@ -116,6 +116,7 @@ def test_several_nights_name_the_run_time_operator_host_and_origin_of_each_chang
     rows = list(csv.DictReader((tmp_path / "night.csv").open()))
     assert {r["run_id"] for r in rows} == {moved["run_id"]}
     assert {r["operator"] for r in rows} == {f"{getpass.getuser()}@{socket.gethostname()}"}
+    assert {(r["profile"], r["manifest"]) for r in rows} == {("default", manifest)}
     assert any(r["instance_name"] == "Class bio" and r["change"] == "moved" for r in rows)
 
     [document] = hook.documents  # the failing night, once
