@@ -7,7 +7,6 @@ import csv
 import getpass
 import hashlib
 import json
-import os
 import socket
 import sqlite3
 import stat
@@ -135,7 +134,7 @@ def test_several_nights_name_the_run_time_operator_host_and_origin_of_each_chang
 
 @pytest.mark.slow
 def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
-    tmp_path: Path, isolated_env: Path
+    tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     box = start_sandbox(latency_ms=2, strict_learner_permissions=True)
     try:
@@ -150,7 +149,7 @@ def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
         assert holder["process"].wait(60) == -9
         box.store.__dict__.pop("create_registration", None)
         for key in ("KPROV_BASE_URL", "KPROV_API_KEY", "KPROV_API_SECRET"):
-            os.environ[key] = env[key]
+            monkeypatch.setenv(key, env[key])
         [killed] = history()["runs"]
         assert killed["unfinished"] and killed["exit_code"] is None
         assert "unfinished" in run_cli("history").stdout  # type: ignore[attr-defined]
@@ -161,8 +160,6 @@ def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
         done, again = history()["runs"]
         assert done["exit_code"] == 0 and again["run_id"] == killed["run_id"]
     finally:
-        for key in ("KPROV_BASE_URL", "KPROV_API_KEY", "KPROV_API_SECRET"):
-            os.environ.pop(key, None)
         box.server.stop()
 
 
