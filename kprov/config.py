@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kprov.errors import ConfigError
+from kprov.run_settings import RunSettings
 
 ENV_CONFIG = "KPROV_CONFIG"
 ENV_PROFILE = "KPROV_PROFILE"
@@ -47,6 +48,7 @@ class Profile:
     admin_external_id: str | None = None
     rate_limits: Mapping[str, int] = field(default_factory=dict)  # overrides, per minute
     rate_limits_off: bool = False  # for servers without quotas (a local sandbox)
+    run: RunSettings = field(default_factory=RunSettings)  # history, checks, notify, metrics
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"base_url": self.base_url, "api_key": self.api_key}
@@ -58,6 +60,7 @@ class Profile:
             data["rate_limits"] = "off"
         elif self.rate_limits:
             data["rate_limits"] = dict(self.rate_limits)
+        data.update(self.run.to_dict())
         return data
 
 
@@ -176,6 +179,9 @@ class ConfigFile:
                     f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
                     "positive number of requests per minute, e.g. {'POST /batch': 90}"
                 )
+            from kprov.run_settings import from_profile
+
+            run = from_profile(body, f"{self.path}, profile {name!r}:")
             self.profiles[str(name)] = Profile(
                 name=str(name),
                 base_url=str(body["base_url"]),
@@ -184,6 +190,7 @@ class ConfigFile:
                 admin_external_id=body.get("admin_external_id"),
                 rate_limits={str(k): int(v) for k, v in limits.items()},
                 rate_limits_off=limits_off,
+                run=run,
             )
 
     def save(self) -> None:
@@ -316,6 +323,7 @@ def resolve_settings(
         admin_external_id=stored.admin_external_id if stored else None,
         rate_limits=stored.rate_limits if stored else {},
         rate_limits_off=stored.rate_limits_off if stored else False,
+        run=_run_settings(stored, env, origins, in_file),
     )
     state_dir = Path(env[ENV_STATE_DIR]).expanduser() if env.get(ENV_STATE_DIR) else None
     state_dir = state_dir or default_state_root() / name
@@ -353,6 +361,25 @@ def _origin(
     if config_value:
         return Origin("config-file", config_where)
     return Origin("default", default)
+
+
+def _run_settings(
+    stored: Profile | None, env: Mapping[str, str], origins: dict[str, Origin], in_file: Origin
+) -> RunSettings:
+    """The profile's run settings with the environment's overrides; their origins noted."""
+    from kprov.run_settings import ENV, KEYS, with_env
+
+    base = stored.run if stored is not None else RunSettings()
+    run, from_env = with_env(base, env)
+    in_profile = base.to_dict()
+    for key in KEYS:
+        if key in from_env:
+            origins[key] = Origin("env", ENV[key])
+        elif key in in_profile:
+            origins[key] = in_file
+        else:
+            origins[key] = Origin("default")
+    return run
 
 
 def _token_url(url: str | None) -> str | None:

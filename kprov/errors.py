@@ -23,6 +23,31 @@ class ExitCode(IntEnum):
     OUTPUT_CLOSED = 141  # the reader of stdout went away (`| head`): 128 + SIGPIPE, silently
 
 
+MEANINGS = {
+    ExitCode.OK: "done",
+    ExitCode.ITEM_FAILURES: "some items failed; they stay pending for the next run",
+    ExitCode.INPUT: "invalid input; nothing was sent",
+    ExitCode.CONFIG: "configuration or credentials refused",
+    ExitCode.API: "the API or the network failed; a rerun resumes",
+    ExitCode.LOCKED: "another kprov run holds the state lock",
+    ExitCode.SAFETY_LIMIT: "a safety limit withheld part of the run; the rest was applied",
+    ExitCode.NOT_FOUND: "the API says what was named does not exist",
+    ExitCode.STALE_PLAN: "the saved plan no longer matches the local state; nothing was sent",
+    ExitCode.STORAGE: "local files could not be written",
+    ExitCode.CHANGES_PENDING: "the plan has changes",
+    ExitCode.INTERRUPTED: "interrupted; a rerun resumes",
+    ExitCode.OUTPUT_CLOSED: "the reader of the output went away",
+}
+
+
+def meaning(code: int) -> str:
+    """What an exit code means, in words (notifications, `kprov history`)."""
+    try:
+        return MEANINGS[ExitCode(code)]
+    except ValueError:
+        return f"exit {code}"
+
+
 class KprovError(Exception):
     """An expected failure: printed as advice (what happened, what to do), never a traceback."""
 

@@ -167,6 +167,10 @@ class FakeApi:
     def rate_limited(self) -> int:
         return 0
 
+    @property
+    def requests_ok(self) -> int:
+        return len(self.calls)
+
 
 def raising(error: BaseException) -> Callable[..., None]:
     def fault(*_args: Any) -> None:

@@ -109,6 +109,11 @@ class KnewtonClient:
     def request_count(self) -> int:
         return self.transport.request_count
 
+    @property
+    def answered_ok(self) -> int:
+        """Requests answered 2xx (token requests too)."""
+        return self.transport.answered_ok
+
     def close(self) -> None:
         self.transport.close()
 

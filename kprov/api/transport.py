@@ -95,6 +95,7 @@ class Transport:
         self.on_wait: WaitObserver | None = None  # the progress display, told of long waits
         self.stall = StallWatch(self.limits.max_server_wait, clock, ENV_MAX_SERVER_WAIT)
         self.request_count = 0
+        self.answered_ok = 0  # 2xx answers: the credential worked (the ledger keeps when)
         self._count_lock = threading.Lock()
         self.session = requests.Session()
         adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=max(1, pool_size), max_retries=0)
@@ -232,6 +233,9 @@ class Transport:
                 )
             if answer.status not in RETRY_STATUSES:
                 self.stall.succeeded(endpoint)
+                if 200 <= answer.status < 300:
+                    with self._count_lock:
+                        self.answered_ok += 1
                 return _with_flag(answer, resent_after_unknown)
             self.stall.refused(endpoint, str(answer.status), self._asked_spelling(answer))
             if answer.status == 429:

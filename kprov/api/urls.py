@@ -64,6 +64,46 @@ def check_credential_url(url: str, what: str = "base URL") -> str:
     return text.rstrip("/")
 
 
+def check_webhook_url(url: str, what: str = "notify URL") -> str:
+    """*url*, if kprov may post a run's summary to it: the credential rules (https, or plain
+    http to this machine; no user name, no ambiguity), except that a query is allowed (Teams
+    and other workflow webhooks carry their signature in one). The URL itself is a
+    credential: messages name only its scheme and host (``webhook_host``)."""
+    text = url.strip()
+    bad = _refusal_reason(text, allow_query=True)
+    shown = webhook_host(text)
+    if bad:
+        raise UnsafeUrl(
+            f"{what} {shown!r} {bad}",
+            hint="Give the incoming-webhook URL exactly as the chat service shows it.",
+        )
+    parts = urlsplit(text)
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname or ""):
+        raise UnsafeUrl(
+            f"{what} {shown!r} uses plain http to a host other than this machine",
+            hint="Use https:// (plain http is allowed only to localhost, for a relay).",
+        )
+    return text
+
+
+def webhook_host(url: str) -> str:
+    """Scheme and host of a webhook URL, all that may be printed of it (its path and query
+    are the secret that lets anyone post to the channel)."""
+    origin = url_origin(url)
+    return origin if origin.startswith("<") else f"{origin}/..."
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of *url*, nothing else (no user, path or query)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unreadable URL>"
+    return f"{parts.scheme or '?'}://{host}{port}"
+
+
 def shown_url(url: str) -> str:
     """*url* fit to print: whatever sits before an '@' in its authority (a user name, a
     password) is replaced, so a credential written into a URL never reaches output."""
@@ -90,7 +130,7 @@ def parse_endpoint(url: str, what: str = "URL") -> Endpoint:
     return Endpoint(scheme=parts.scheme.lower(), host=host, port=port)
 
 
-def _refusal_reason(url: str) -> str | None:
+def _refusal_reason(url: str, *, allow_query: bool = False) -> str | None:
     if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return "is empty or contains whitespace or control characters"
     if "\\" in url:
@@ -106,7 +146,9 @@ def _refusal_reason(url: str) -> str | None:
         return "names no host"
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         return "contains a user name or password before the host (user@host is refused)"
-    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+    if parts.fragment or url.rstrip().endswith("#"):
+        return "contains a fragment"
+    if not allow_query and (parts.query or url.rstrip().endswith("?")):
         return "contains a query or fragment"
     if port == 0:
         return "names port 0"

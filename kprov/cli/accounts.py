@@ -220,18 +220,25 @@ def disable(
     Examples:
       kprov accounts disable --external stu-000123 --yes
     """
+    from kprov.cli.run_session import admin_run
     from kprov.cli.session import build_client
     from kprov.provision.admin import disable_account
+    from kprov.provision.run_record import admin_row
 
     settings = globals_of(ctx).settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
     confirm_or_refuse(f"Disable account {target}? Its external id can never be reused.", yes=yes)
 
-    with (
-        locked_mapping(settings, command=command_line()) as (journal, index),
-        build_client(settings, pool_size=1) as client,
-    ):
-        external_id = disable_account(client, journal, index, target)
+    with locked_mapping(settings, command=command_line()) as (journal, index):
+        known = next((e for e, a in index.account_of.items() if a == target), "")
+        row = admin_row(0, "disable_account", person=known, sis_id=index.sis_of.get(known, ""),
+                        account_id=target, reason="kprov accounts disable")  # fmt: skip
+        with (
+            admin_run("accounts disable", settings, [row]) as run,
+            build_client(settings, pool_size=1) as client,
+        ):
+            external_id = disable_account(client, journal, index, target)
+            run.done(0, "disabled")
     typer.echo(
         f"disabled account {target}"
         + (f" (external id {external_id}; mapping row kept)" if external_id else "")

@@ -148,6 +148,31 @@ REPORT_OPTION = typer.Option(
     rich_help_panel=OUTPUT_PANEL,
     show_default=False,
 )
+NOTIFY_OPTION = typer.Option(
+    None,
+    "--notify",
+    help="POST a JSON summary (with a `text` Slack and Teams show) to this incoming-webhook "
+    "URL after a run that failed, stopped, or held anything (default: the manifest's "
+    "notify:, KPROV_NOTIFY, the profile's notify).",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
+)
+NOTIFY_ON_OPTION = typer.Option(
+    None,
+    "--notify-on",
+    help="failure (the default) or always.",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
+)
+METRICS_FILE_OPTION = typer.Option(
+    None,
+    "--metrics-file",
+    help="Replace FILE.prom (Prometheus text format, for node_exporter's textfile "
+    "collector) with this run's outcome at its end (default: KPROV_METRICS_FILE, the "
+    "profile's metrics_file).",
+    rich_help_panel=OUTPUT_PANEL,
+    show_default=False,
+)
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 TEST_ACCOUNTS_OPTION = typer.Option(
     False,

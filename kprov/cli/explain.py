@@ -61,6 +61,7 @@ def explain_settings(
         ),
         _rate_limits(settings, env),
         _retries(env),
+        *_run_rows(settings),
         _secret("api_secret", "API secret", settings, env),
         _secret("id_key", "id key (--hash-ids)", settings, env),
     ]
@@ -68,6 +69,31 @@ def explain_settings(
         variable = "KPROV_SANDBOX_PORT"
         origin = Origin("env", variable) if env.get(variable) else Origin("default", "8765")
         rows.append(row("sandbox_port", "sandbox port", str(sandbox_port(env)), origin))
+    return rows
+
+
+def _run_rows(settings: Settings) -> list[ResolvedSetting]:
+    """The run ledger and the settings of unattended runs (the notify URL by host only)."""
+    from kprov.api.urls import webhook_host
+    from kprov.state.ledger import LEDGER_NAME
+
+    run = settings.profile.run
+    days = f"{run.history_days} days" if run.history_days else "kept for ever"
+    hours = f"{run.auth_check_hours:g} hours" if run.auth_check_hours else "never"
+    values = {
+        "history_days": days,
+        "auth_check_hours": hours,
+        "notify": webhook_host(run.notify) if run.notify else "(none)",
+        "notify_on": run.notify_on,
+        "metrics_file": run.metrics_file or "(none)",
+    }
+    ledger = str(settings.state_dir / LEDGER_NAME)
+    where = f"state dir + {LEDGER_NAME}"
+    rows = [ResolvedSetting("ledger", "run ledger", ledger, "derived", where)]
+    for key, value in values.items():
+        origin = settings.origins.get(key) or Origin("default")
+        label = key.replace("_", " ")
+        rows.append(ResolvedSetting(key, label, value, origin.kind, origin.location))
     return rows
 
 

@@ -2,7 +2,9 @@
 
 `accounts import`, `register`, `unregister`, `sync` and `apply` differ only in how they read
 their input into a planner ``Request`` (or a saved ``Plan``); planning, confirmation,
-execution, rendering, reports, logs and the exit code are this module's, once.
+execution, rendering, reports and the exit code are this module's, once; the run's record in
+the ledger, its log line, metrics and notification are its ``RunSession``'s
+(``cli.run_session``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from kprov.cli.output import (
     make_view,
     warn,
 )
-from kprov.cli.render import View, run_document, show_plan, show_run
+from kprov.cli.render import View, show_plan, show_run
 from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
+    from kprov.cli.run_session import RunSession
     from kprov.config import Settings
     from kprov.provision.plan import Plan
     from kprov.provision.planner import Request
@@ -65,6 +68,9 @@ class RunOptions:
     # run under the state lock once a run (not a plan) ended with exit 0 (sync: delta
     # cursors); returns warnings
     after_success: Callable[[], list[str]] | None = None
+    notify: str | None = None  # --notify URL (else the manifest's, KPROV_NOTIFY, the profile's)
+    notify_on: str | None = None  # --notify-on failure|always
+    metrics_file: Path | None = None  # --metrics-file PATH (else KPROV_METRICS_FILE, profile)
 
 
 def check_outputs(options: RunOptions) -> None:
@@ -75,7 +81,8 @@ def check_outputs(options: RunOptions) -> None:
     if options.report is not None:
         check_report_path(options.report)
     for option, path in (("--report", options.report), ("--out", options.out),
-                         ("--log-file", options.log_file)):  # fmt: skip
+                         ("--log-file", options.log_file),
+                         ("--metrics-file", options.metrics_file)):  # fmt: skip
         if path is not None and not path.parent.is_dir():
             raise InputError(
                 f"{option} {path}: the folder {path.parent} does not exist; nothing was sent",
@@ -90,60 +97,86 @@ def check_outputs(options: RunOptions) -> None:
 def provision(
     ctx: typer.Context, make_request: Callable[[Globals], Request], options: RunOptions
 ) -> None:
-    """Plan the request against local state; show the plan, or apply it."""
-    from kprov.cli.session import new_run_id
+    """Plan the request against local state; show the plan, or apply it. Every run, shown
+    or applied, is recorded in the ledger (docs/history.md)."""
+    from kprov.cli.run_session import RunSession
     from kprov.provision.planner import build_plan
+    from kprov.provision.recording import plan_rows
+    from kprov.provision.run_record import input_files
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
     options = replace(options, progress=_progress_wanted(view))
     check_outputs(options)
-    run_id = new_run_id()
-    started = time.monotonic()
-    with _logged_errors(options, run_id, command_name(ctx), started):
+    run = RunSession(command_name(ctx), options, plan_only=options.plan_only)
+    with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
-        settings = g.settings(options.mapping)
+        run.sources, run.notify = request.sources, (request.notify, request.notify_on)
+        settings = run.settings = g.settings(options.mapping)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
-        with _local_state(settings, options, owner) as state:
-            plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
-                            fingerprint=options.out is not None)  # fmt: skip
+        first = "manifest" if request.command == "sync" else "roster"
+        with _local_state(settings, options, owner) as state, run.recorded():
+            inputs = input_files(request.sources, first=first)
+            plan = build_plan(request, state.mapping, state.registry)
+            plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)
             if options.plan_only:
-                _finish_plan(plan, view, options, run_id, started)
-                return
-            _confirm_removals(plan, options)
-            result = execute(plan, settings, state, options, run_id)
-            if options.after_success is not None and exit_code_for(result=result) is ExitCode.OK:
-                for warning in options.after_success():
-                    warn(warning)
-    _finish_run(result, view, options, started)
+                code = _finish_plan(plan, view, options, run, state)
+                run.record_plan(settings, inputs, plan, code)
+            else:
+                _confirm_removals(plan, options)
+                rows = plan_rows(plan, state.registry, state.mapping.sis_of)
+                run.begin(settings, inputs, rows=rows)
+                result = execute(plan, settings, state, options, run)
+                _report(result, options, run, state)
+                succeeded = exit_code_for(result=result) is ExitCode.OK
+                if options.after_success is not None and succeeded:
+                    for warning in options.after_success():
+                        warn(warning)
+                code = run.end_run(result)
+    if options.plan_only:
+        run.after(int(code), plan=plan)
+        exit_with(code)
+        return
+    _finish_run(result, view, code, run)
 
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
-    from kprov.cli.session import new_run_id
+    from kprov.cli.run_session import RunSession
+    from kprov.provision.recording import plan_rows
+    from kprov.provision.run_record import input_files
     from kprov.provision.saved_plan import check_same_target, check_still_applies, load_plan
+    from kprov.state.ledger import InputFile
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
     options = replace(options, progress=_progress_wanted(view))
     check_outputs(options)
-    run_id = new_run_id()
-    started = time.monotonic()
-    with _logged_errors(options, run_id, "apply", started):
+    run = RunSession("apply", options, plan_only=False)
+    with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
-        settings = g.settings(options.mapping)
+        run.sources = (str(path), *plan.sources)
+        settings = run.settings = g.settings(options.mapping)
         check_same_target(plan, settings.profile.name, settings.profile.base_url)
-        with _local_state(settings, options, owner_of(settings)) as state:
+        with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
+            inputs = [*input_files([str(path)], first="plan"),
+                      *(InputFile(s, "planned from") for s in plan.sources)]  # fmt: skip
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
-            result = execute(plan, settings, state, options, run_id)
-    _finish_run(result, view, options, started)
+            rows = plan_rows(plan, state.registry, state.mapping.sis_of)
+            run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
+            result = execute(plan, settings, state, options, run)
+            _report(result, options, run, state)
+            code = run.end_run(result)
+    _finish_run(result, view, code, run)
 
 
 def _progress_wanted(view: View) -> bool:
     return is_terminal(sys.stderr) and not (view.quiet or view.json)
 
 
-def _stamped(plan: Plan, settings: Settings, state: LocalState, *, fingerprint: bool) -> Plan:
+def _stamped(
+    plan: Plan, settings: Settings, state: LocalState, run_id: str, *, fingerprint: bool
+) -> Plan:
     from kprov.provision.saved_plan import state_fingerprint
     from kprov.state.journal import now_iso
 
@@ -153,6 +186,7 @@ def _stamped(plan: Plan, settings: Settings, state: LocalState, *, fingerprint: 
         base_url=settings.profile.base_url,
         created_at=now_iso(),
         fingerprint=state_fingerprint(state) if fingerprint else "",
+        planned_in=run_id,
     )
 
 
@@ -207,20 +241,24 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
 
 
 def execute(
-    plan: Plan, settings: Settings, state: LocalState, options: RunOptions, run_id: str
+    plan: Plan, settings: Settings, state: LocalState, options: RunOptions, run: RunSession
 ) -> RunResult:
-    """Apply *plan*; the API client is built only when something must be sent."""
+    """Apply *plan*; the API client is built only when something must be sent (or, on a
+    quiet night, to check the credential once: ``_check_credential``)."""
     from kprov.cli.progress import Progress
     from kprov.cli.session import build_client
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
 
+    settle = run.recording.settled if run.recording is not None else None
     if not plan.has_changes:
-        return Executor(OfflineApi(), state, run_id=run_id).run(plan)
+        result = Executor(OfflineApi(), state, run_id=run.run_id, on_settle=settle).run(plan)
+        _check_credential(result, settings, run)
+        return result
     client = build_client(
         settings,
         pool_size=options.concurrency,
-        run_id=run_id,
+        run_id=run.run_id,
         test_accounts=options.test_accounts,
     )
     bar = Progress(plan.command, len(plan.items), enabled=options.progress)
@@ -230,11 +268,38 @@ def execute(
             ClientApi(client),
             state,
             concurrency=options.concurrency,
-            run_id=run_id,
+            run_id=run.run_id,
             progress=progress.advance,
+            on_settle=settle,
             on_wait=progress.waiting,  # a quota window
         )
         return executor.run(plan)
+
+
+def _check_credential(result: RunResult, settings: Settings, run: RunSession) -> None:
+    """A quiet `sync` with no successful request for `auth_check_hours`: one admin token, so
+    a revoked or rotated secret fails tonight (exit 3), not on the first night with work."""
+    from kprov.cli.session import build_client
+    from kprov.provision.recording import credential_check_due
+
+    last = run.recording.last_request_ok if run.recording is not None else None
+    hours = settings.profile.run.auth_check_hours
+    if result.plan.command != "sync" or not credential_check_due(last, time.time(), hours):
+        return
+    try:
+        with build_client(settings, pool_size=1, run_id=run.run_id, interactive=True) as client:
+            try:
+                client.token_for(None)
+            finally:
+                result.requests += client.request_count
+                result.requests_ok += client.answered_ok
+    except KprovError as error:
+        result.stopped_by = error
+        ago = "ever" if last is None else f"for {(time.time() - last) / 3600:.0f} h"
+        result.warnings.append(
+            f"nothing needed sending, so kprov checked the credential with one token request "
+            f"(no request had succeeded {ago}; auth_check_hours is {hours:g}), and it failed"
+        )
 
 
 @contextlib.contextmanager
@@ -309,7 +374,9 @@ def _say(text: str) -> None:
         sys.stderr.flush()
 
 
-def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, started: float) -> None:
+def _finish_plan(
+    plan: Plan, view: View, options: RunOptions, run: RunSession, state: LocalState
+) -> ExitCode:
     from kprov.provision.report import write_report
     from kprov.provision.saved_plan import save_plan
 
@@ -317,70 +384,46 @@ def _finish_plan(plan: Plan, view: View, options: RunOptions, run_id: str, start
     if options.out is not None:
         save_plan(plan, options.out)
     if options.report is not None:
-        write_report(options.report, plan, title=f"kprov plan: {plan.command}")
-    show_plan(plan, view, run_id=run_id, code=code)
-    _log(options.log_file, run_id, "plan", code, {"counts": plan.counts()}, started)
+        context = _report_context(run, state, plan, applied=False)
+        write_report(options.report, plan, title=f"kprov plan: {plan.command}", context=context)
+    show_plan(plan, view, run_id=run.run_id, code=code)
     if options.out is not None and not view.json and not view.quiet:
         again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(options.out))}"
         sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `{again}`\n")
-    exit_with(code)
+    return code
 
 
-def _finish_run(result: RunResult, view: View, options: RunOptions, started: float) -> None:
+def _report(result: RunResult, options: RunOptions, run: RunSession, state: LocalState) -> None:
+    """The --report of a run, under the lock (it names the classes from local state) and
+    before the run's end is recorded (a report that cannot be written is the run's exit 9)."""
     from kprov.provision.report import write_report
 
-    code = exit_code_for(result=result)
     if options.report is not None:
-        write_report(options.report, result, title=f"kprov {result.plan.command} {result.run_id}")
+        context = _report_context(run, state, result.plan, applied=True)
+        title = f"kprov {result.plan.command} {result.run_id}"
+        write_report(options.report, result, title=title, context=context)
+
+
+def _report_context(run: RunSession, state: LocalState, plan: Plan, *, applied: bool) -> Any:
+    from kprov.api.urls import url_origin
+    from kprov.provision.report import ReportContext
+    from kprov.provision.run_record import class_lines
+    from kprov.state.journal import now_iso
+
+    settings = run.settings
+    sources = list(run.sources)
+    return ReportContext(
+        run_id=run.run_id,
+        date=now_iso(),
+        profile=settings.profile.name if settings else "",
+        api_host=url_origin(settings.profile.base_url) if settings else "",
+        manifest=", ".join(sources[:1] if run.command == "sync" else sources),
+        operator=f"{run.who.os_user}@{run.who.host}",
+        classes=class_lines(state.registry, plan, applied=applied),
+    )
+
+
+def _finish_run(result: RunResult, view: View, code: ExitCode, run: RunSession) -> None:
     show_run(result, view, code=code)
-    if options.log_file is not None:
-        from kprov.provision.report import report_rows
-        from kprov.provision.result import FAILING
-
-        document = run_document(result, code, items=False)
-        rows = list(report_rows(result, every_line=False))
-        document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
-        document["failures"] = [r for r in rows if r["outcome"] in FAILING]
-        _log(options.log_file, result.run_id, "apply", code, document, started)
+    run.after(int(code), result=result)
     exit_with(code)
-
-
-@contextlib.contextmanager
-def _logged_errors(
-    options: RunOptions, run_id: str, command: str, started: float
-) -> Iterator[None]:
-    try:
-        yield
-    except KprovError as error:
-        from kprov.cli.render import error_json
-
-        data = {"command": command, "error": error_json(error)}
-        _log(options.log_file, run_id, "error", error.exit_code, data, started)
-        raise
-
-
-def _log(
-    log_file: Path | None, run_id: str, stage: str, code: int, data: dict[str, Any], started: float
-) -> None:
-    """One JSON line per run, appended: when, which run, how it ended, what it did."""
-    if log_file is None:
-        return
-    import json
-
-    from kprov.outside_text import printable_data
-    from kprov.provision.report import create_private
-
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "run_id": run_id,
-        "stage": stage,
-        "exit_code": int(code),
-        "seconds": round(time.monotonic() - started, 3),
-        **{k: v for k, v in data.items() if k not in ("exit_code", "run_id")},
-    }
-    try:
-        with create_private(log_file, append=True) as handle:
-            handle.write(json.dumps(printable_data(record), default=str) + "\n")
-    except (KprovError, OSError) as exc:  # the log must never hide how the run ended
-        reason = exc.message if isinstance(exc, KprovError) else exc.strerror
-        sys.stderr.write(f"kprov: warning: cannot append to --log-file {log_file}: {reason}\n")

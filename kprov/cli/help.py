@@ -115,6 +115,15 @@ def hoist_global_options(group: Any, args: list[str]) -> list[str]:
     return hoisted + front + kept
 
 
+_invocation: list[str] = []
+
+
+def invocation() -> list[str]:
+    """The words this `kprov` was invoked with (after the program name), as parsed: the run
+    ledger and the resume hint keep them, secrets hidden (``provision.run_record``)."""
+    return list(_invocation)
+
+
 class RootGroup(GroupedHelpGroup):
     """The `kprov` group: global options anywhere, and JSON usage errors with --json."""
 
@@ -124,6 +133,7 @@ class RootGroup(GroupedHelpGroup):
         import sys
 
         words = hoist_global_options(self, list(sys.argv[1:] if args is None else args))
+        _invocation[:] = words
         head = words[: words.index("--")] if "--" in words else words
         if "--json" not in head:
             return super().main(words, prog_name, **extra)

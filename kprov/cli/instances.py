@@ -79,21 +79,29 @@ def create(
     Examples:
       kprov instances create --graph-id gref-algebra --name "Algebra I P3" --key alg1-p3
     """
+    from kprov.cli.run_session import admin_run
     from kprov.cli.session import build_client
     from kprov.provision.admin import create_instance
     from kprov.provision.plan import InstanceSpec
     from kprov.provision.ports import ClientApi
+    from kprov.provision.run_record import admin_row
 
     check_instance_fields(name, graph_id, start, end, key)
     settings = globals_of(ctx).settings()
     spec = InstanceSpec(graph_id, name, start or "", end or "")
-    with locked_state(settings, command=command_line()) as state:
+    row = admin_row(0, "create_instance", instance=key or "", instance_name=name)
+    with (
+        locked_state(settings, command=command_line()) as state,
+        admin_run("instances create", settings, [row]) as run,
+    ):
         existing = state.registry.instance_index.find(key) if key else None
         if existing is not None:
             outcome, record = "already_exists", existing
         else:
             with build_client(settings, pool_size=1) as client:
                 outcome, record = create_instance(ClientApi(client), state, spec, key)
+        word = "instance_created" if outcome == "created" else outcome
+        run.done(0, word, instance_id=record.instance_id)
     if globals_of(ctx).json:
         emit_data(
             ctx,
@@ -208,21 +216,39 @@ def delete(
     Examples:
       kprov instances delete alg1-p3 --yes
     """
+    from kprov.cli.run_session import admin_run
     from kprov.cli.session import build_client
     from kprov.provision.admin import delete_instance
+    from kprov.provision.run_record import admin_row
 
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
         record = state.registry.instance_index.find(ref)
         instance_id = record.instance_id if record else known_instance_id(ref)
-        registrations = sum(1 for _r in state.registry.registration_index.in_instance(instance_id))
+        active = list(state.registry.registration_index.in_instance(instance_id))
+        registrations = len(active)
         confirm_or_refuse(
             f"Delete learning instance {ref} ({instance_id})? Its {registrations} "
             "registrations become invalid and their goal analytics are lost.",
             yes=yes,
         )
-        with build_client(settings, pool_size=1) as client:
+        name = record.name if record else ""
+        why = "its learning instance was deleted (kprov instances delete)"
+        rows = [admin_row(0, "delete_instance", instance=ref, instance_name=name,
+                          instance_id=instance_id)]  # fmt: skip
+        rows += [
+            admin_row(n, "unregister", person=r.external_user_id, role=r.type, instance=ref,
+                      instance_name=name, instance_id=instance_id, account_id=r.account_id,
+                      registration_id=r.registration_id, reason=why)
+            for n, r in enumerate(active, 1)
+        ]  # fmt: skip
+        with (
+            admin_run("instances delete", settings, rows) as run,
+            build_client(settings, pool_size=1) as client,
+        ):
             instance_id, registrations = delete_instance(client, state, ref)
+            for n in range(len(rows)):
+                run.done(n, "instance_deleted" if n == 0 else "removed")
     typer.echo(
         f"deleted learning instance {instance_id}; {registrations} registrations are now invalid"
     )

@@ -12,6 +12,7 @@ from kprov.cli import (
     accounts,
     auth,
     config_cmd,
+    history,
     instances,
     mapping,
     oneroster,
@@ -57,6 +58,7 @@ app.command("apply")(sync.apply)
 app.command("register")(register.register)
 app.command("unregister")(register.unregister)
 app.add_typer(registrations.app, name="registrations")
+app.command("history")(history.history)
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(oneroster.app, name="oneroster")
 app.add_typer(sandbox.app, name="sandbox")

@@ -55,12 +55,14 @@ def exit_code_for(
     result: RunResult | None = None,
     plan: Plan | None = None,
     detailed: bool = False,
+    unrecorded: bool = False,
 ) -> ExitCode:
     """The exit code of a command, decided here and nowhere else (docs/troubleshooting.md:
     Exit codes).
 
     An error that stopped the command wins; then the removal brake (6); then lines that
-    failed or were not attempted (1). A plan shown with --detailed-exitcode says whether it
+    failed or were not attempted (1); then a run the ledger could not record (*unrecorded*:
+    9; its journals are complete). A plan shown with --detailed-exitcode says whether it
     has changes (10) or not (0).
     """
     if error is not None:
@@ -70,7 +72,9 @@ def exit_code_for(
             return result.stopped_by.exit_code
         if result.brake_engaged:
             return ExitCode.SAFETY_LIMIT
-        return ExitCode.ITEM_FAILURES if result.failures() else ExitCode.OK
+        if result.failures():
+            return ExitCode.ITEM_FAILURES
+        return ExitCode.STORAGE if unrecorded else ExitCode.OK
     if plan is not None and detailed and plan.has_changes:
         return ExitCode.CHANGES_PENDING
     return ExitCode.OK

@@ -219,7 +219,9 @@ def unregister(
         if not people:
             raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
         request = unregister_request(people, instance=instance, max_removals=max_removals)
-        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
+        sources = [str(roster)] if roster is not None else []
+        ids = ids_made(lambda: g.settings(mapping), hash_ids)
+        return replace(request, ids=ids, sources=sources)
 
     options = RunOptions(
         concurrency=concurrency, plan_only=plan_only, out=out,

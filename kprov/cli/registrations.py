@@ -172,13 +172,18 @@ def resolve(
     Examples:
       kprov registrations resolve --instance alg1-p3 stu-000123 d0effd52-c3a7-4a3c-827a-3ac5eaa049a1
     """
+    from kprov.cli.run_session import admin_run
+
     registration_id = _canonical_uuid(registration_id)
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
         record = _unresolved_record(state.registry, instance, external_id, state.mapping)
-        if verify or not record.type:
-            record = _check_with_api(settings, record, registration_id)
-        state.registry.resolve_registration(record, registration_id)
+        row = _repair_row("resolve_registration", record, instance, registration_id)
+        with admin_run("registrations resolve", settings, [row]) as run:
+            if verify or not record.type:
+                record = _check_with_api(settings, record, registration_id)
+            state.registry.resolve_registration(record, registration_id)
+            run.done(0, "resolved", registration_id=registration_id)
     if globals_of(ctx).json:
         emit_data(ctx, {"external_user_id": external_id, "registration_id": registration_id})
     else:
@@ -204,6 +209,8 @@ def forget(
     Examples:
       kprov registrations forget --instance alg1-p3 stu-000123 --yes
     """
+    from kprov.cli.run_session import admin_run
+
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
         record = _unresolved_record(state.registry, instance, external_id)
@@ -212,8 +219,24 @@ def forget(
             "kprov will never remove it.",
             yes=yes,
         )
-        state.registry.forget_registration(record)
+        row = _repair_row("forget_registration", record, instance, "")
+        with admin_run("registrations forget", settings, [row]) as run:
+            state.registry.forget_registration(record)
+            run.done(0, "forgotten")
     say(f"forgotten: {external_id} in {instance} (still registered on the server)")
+
+
+def _repair_row(
+    action: str, record: RegistrationRecord, instance: str, registration_id: str
+) -> tuple[object, ...]:
+    """The ledger row of a repair of local state (`resolve`, `forget`)."""
+    from kprov.provision.run_record import admin_row
+
+    return admin_row(
+        0, action, person=record.external_user_id, role=record.type, instance=instance,
+        instance_id=record.instance_id, account_id=record.account_id,
+        registration_id=registration_id, reason=f"kprov registrations {action.split('_')[0]}",
+    )  # fmt: skip
 
 
 def _canonical_uuid(text: str) -> str:

@@ -15,6 +15,9 @@ from kprov.cli.common import (
     LOCK_TIMEOUT_OPTION,
     LOG_FILE_OPTION,
     MAPPING_OPTION,
+    METRICS_FILE_OPTION,
+    NOTIFY_ON_OPTION,
+    NOTIFY_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
     REBUILD_MAPPING_OPTION,
@@ -25,8 +28,10 @@ from kprov.cli.common import (
     id_key,
 )
 from kprov.cli.output import Globals, guarded
+from kprov.errors import InputError
 
 if TYPE_CHECKING:
+    from kprov.cli.flow import RunOptions
     from kprov.provision.planner import Request
 
 
@@ -65,6 +70,9 @@ def sync(
     detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
     report: Path | None = REPORT_OPTION,
     log_file: Path | None = LOG_FILE_OPTION,
+    notify: str | None = NOTIFY_OPTION,
+    notify_on: str | None = NOTIFY_ON_OPTION,
+    metrics_file: Path | None = METRICS_FILE_OPTION,
 ) -> None:
     """Make the platform match a semester manifest (for cron).
 
@@ -77,6 +85,7 @@ def sync(
       kprov sync semester.yaml --plan
       kprov sync semester.yaml --prune --plan --out tonight.json && kprov apply tonight.json
       kprov sync /srv/sis/semester.yaml --prune --max-removals 5% --log-file /var/log/kprov.log
+      kprov sync semester.yaml --metrics-file /var/lib/node_exporter/kprov.prom
     """
     from kprov.cli.flow import RunOptions, provision
     from kprov.cli.pulling import SourcePuller
@@ -112,6 +121,7 @@ def sync(
         rebuild_mapping=rebuild_mapping,
         ask_before_removing=True, cron_quiet=True, after_success=puller.commit,
     )  # fmt: skip
+    options = with_delivery(options, notify, notify_on, metrics_file)
     provision(ctx, request, options)
 
 
@@ -127,6 +137,9 @@ def apply(
     mapping: str | None = MAPPING_OPTION,
     report: Path | None = REPORT_OPTION,
     log_file: Path | None = LOG_FILE_OPTION,
+    notify: str | None = NOTIFY_OPTION,
+    notify_on: str | None = NOTIFY_ON_OPTION,
+    metrics_file: Path | None = METRICS_FILE_OPTION,
 ) -> None:
     """Apply a saved plan exactly: its items, nothing else.
 
@@ -144,4 +157,20 @@ def apply(
         concurrency=concurrency, report=report, log_file=log_file, lock_timeout=lock_timeout,
         test_accounts=test_accounts, mapping=mapping,
     )  # fmt: skip
+    options = with_delivery(options, notify, notify_on, metrics_file)
     apply_saved(ctx, plan_file, options)
+
+
+def with_delivery(
+    options: RunOptions, notify: str | None, notify_on: str | None, metrics_file: Path | None
+) -> RunOptions:
+    """--notify, --notify-on and --metrics-file, checked before anything is read or sent."""
+    from kprov.errors import ConfigError
+    from kprov.run_settings import parse_value
+
+    try:
+        url = parse_value("notify", notify, "--notify") if notify else None
+        on = parse_value("notify_on", notify_on, "--notify-on") if notify_on else None
+    except ConfigError as error:
+        raise InputError(error.message, hint=error.hint) from None
+    return replace(options, notify=url, notify_on=on, metrics_file=metrics_file)

@@ -45,7 +45,7 @@ def block_misshapen_classes(
         reason = reasons.get(item.instance)
         if reason is None or item.action not in (Action.REGISTER, Action.CREATE_INSTANCE):
             continue
-        items[n] = item._replace(action=Action.BLOCK, reason=reason)
+        items[n] = item._replace(action=Action.BLOCK, reason=reason, change="")
         if item.action is Action.REGISTER:
             blocked_people.add(item.external_id)
             if item.role_change:

@@ -116,6 +116,9 @@ def sync_request(manifest: Manifest, *, prune: bool, max_removals: str | None) -
         authoritative=frozenset(manifest.authoritative),
         max_removals=max_removals or DEFAULT_MAX_REMOVALS,
         skipped=manifest.skipped,
-        sources=(str(manifest.path),),
+        sources=(str(manifest.path), *(str(p) for p in manifest.inputs)),
+        instance_origins={key: spec.origin for key, spec in manifest.instances.items()},
+        notify=manifest.notify,
+        notify_on=manifest.notify_on,
         nobody_is_fine=not manifest.complete,
     )

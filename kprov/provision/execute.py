@@ -59,6 +59,7 @@ class Executor:
         run_id: str = "",
         progress: Callable[[int], None] | None = None,
         on_wait: Callable[[str, float], None] | None = None,
+        on_settle: Callable[[int, Outcome], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """*progress* is told of each settled item; *on_wait* of a stretch in which every
@@ -71,6 +72,8 @@ class Executor:
         self._progress = progress or (lambda n: None)
         self._on_wait = on_wait or (lambda what, seconds: None)
         self._quota_wait = ""  # the quota the display was told the run waits for
+        # each outcome as it settles (the run ledger), in the dispatcher's thread, in order
+        self._on_settle = on_settle or (lambda index, outcome: None)
         self._clock = clock
 
     # ----------------------------------------------------------------- set-up
@@ -106,6 +109,7 @@ class Executor:
         self.result.stopped_by = self.stop
         self.result.requests = self.api.requests_sent
         self.result.rate_limited = self.api.rate_limited
+        self.result.requests_ok = self.api.requests_ok
         self.result.elapsed = self._clock() - started
         return self.result
 
@@ -293,6 +297,7 @@ class Executor:
             return
         self.outcomes[index] = outcome
         self._progress(1)
+        self._on_settle(index, outcome)
         item = outcome.item
         ok = outcome.status in (Status.DONE, Status.ALREADY)
         if item.action is Action.CREATE_ACCOUNT:

@@ -62,7 +62,8 @@ BUNDLE_LISTS = {  # key -> the family listed there (None: any)
     "oneroster": "oneroster", "sds": "sds", "clever": "clever", "asm": "asm", "canvas": "canvas",
     "bundles": None,
 }  # fmt: skip
-TOP_KEYS = {"defaults", "instances", "rosters", API_LIST} | set(BUNDLE_LISTS)
+TOP_KEYS = {"defaults", "instances", "rosters", API_LIST, "notify", "notify_on"}
+TOP_KEYS |= set(BUNDLE_LISTS)
 DEFAULT_KEYS = (
     {"graph_id", "start_date", "end_date", "hash_ids", "ta_as_instructor"} | COLUMN_KEYS | TEXT_KEYS
 )
@@ -130,6 +131,10 @@ class Manifest:
     complete: bool = True  # False when a bundle or pulled source lists only changes (a delta)
     hash_ids: bool = False
     id_column: str = DEFAULT_ID_COLUMN
+    notify: str = ""  # where this job's failures are posted (docs/history.md)
+    notify_on: str = ""
+    # every roster and bundle the manifest names, in order (the run ledger fingerprints them)
+    inputs: list[Path] = field(default_factory=list)
     # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
@@ -154,6 +159,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     base = entry_options(reader, defaults, RosterOptions(), "defaults")
     manifest.id_column = base.id_column
     manifest.hash_ids = bool(flag(reader, defaults, "hash_ids", "defaults"))
+    _notify_keys(reader, manifest, top)
     folder = path.parent
     rosters: list[_RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
@@ -232,6 +238,21 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
 
 def _graph_rule(value: str) -> list[str]:
     return key_problems(value, "graph_id")
+
+
+def _notify_keys(reader: NodeReader, manifest: Manifest, top: dict[str, yaml.Node]) -> None:
+    """`notify:` (a webhook URL, checked as --notify is) and `notify_on:`."""
+    from kprov.errors import ConfigError
+    from kprov.run_settings import parse_value
+
+    for key in ("notify", "notify_on"):
+        text = reader.text(top, key, "the manifest")
+        if not text:
+            continue
+        try:
+            setattr(manifest, key, parse_value(key, text, key) or "")
+        except ConfigError as exc:
+            reader.problem(top[key], exc.message)
 
 
 def _people_entry(
@@ -362,6 +383,7 @@ def read_manifest(
     manifest.skipped = roster.skipped_rows
     manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
+    manifest.inputs = list(dict.fromkeys(ref.path for ref in refs if ref.api is None))
     manifest.inline = []
     return manifest
 

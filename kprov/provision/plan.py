@@ -28,6 +28,9 @@ class Action(StrEnum):
     BLOCK = "block"  # cannot be done as asked: a failure of this line (exit 1), nothing sent
 
 
+MOVED = "moved"  # a removal and an addition of one person between two classes of one source
+NEW_INSTRUCTOR = "instructor_changed"  # instructors leaving and joining one class
+
 SENDING = frozenset(
     {Action.CREATE_ACCOUNT, Action.CREATE_INSTANCE, Action.REGISTER, Action.UNREGISTER}
 )
@@ -63,6 +66,7 @@ class Item(NamedTuple):
     reason: str = ""
     spec: InstanceSpec | None = None  # CREATE_INSTANCE
     role_change: bool = False  # UNREGISTER of an old role, or REGISTER of the new one
+    change: str = ""  # MOVED or NEW_INSTRUCTOR: what this removal or addition is part of
 
     @property
     def where(self) -> str:
@@ -102,6 +106,7 @@ class Plan:
     base_url: str = ""
     created_at: str = ""
     sources: tuple[str, ...] = ()  # the roster/manifest files the plan was made from
+    planned_in: str = ""  # the run that made the plan (a saved plan names it in the ledger)
     default_instance: str = ""  # --instance: the instance of lines that name none
 
     @property

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kprov.errors import InputError
+from kprov.provision.changes import name_changes, removal_item
 from kprov.provision.class_shape import block_misshapen_classes
 from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
 from kprov.provision.plan import (
@@ -25,7 +26,7 @@ from kprov.provision.plan import (
     Plan,
 )
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Person, Skipped
+from kprov.rosters.model import Origin, Person, Skipped
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
 
@@ -60,6 +61,12 @@ class Request:
     sources: Sequence[str] = ()
     ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
     nobody_is_fine: bool = False  # a delta naming nobody means nothing changed, not a mistake
+    # Where each instance is defined (manifest line, bundle class row): a removal's origin,
+    # and what tells a move between two classes of one source (``provision.changes``).
+    instance_origins: Mapping[str, Origin] = field(default_factory=dict)
+    # Where the input says its run's failures go (a manifest's notify:); not the planner's.
+    notify: str = ""
+    notify_on: str = ""
 
 
 def looks_like_instance_id(value: str) -> bool:
@@ -96,6 +103,8 @@ class _Planner:
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
         self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
         self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
+        self.removal_items: list[int] = []  # removals (sent or held), for naming moves
+        self.addition_items: list[int] = []  # registrations of new lines, for naming moves
 
     def plan(self) -> None:
         request = self.request
@@ -106,6 +115,9 @@ class _Planner:
         self._registrations(lines)
         self._explicit_removals()
         self._implicit_removals()
+        # Moves are named while the indexes hold; then classes that cannot work are blocked
+        # (which may drop account creations only they needed).
+        name_changes(self.items, self.removal_items, self.addition_items, request.instance_origins)
         self._check_classes()
         self._check_capacity()
         self._judge_brake()
@@ -243,6 +255,7 @@ class _Planner:
                 reason = "the account is disabled (kprov accounts disable); it cannot be registered"
                 self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
             elif existing is None:
+                self.addition_items.append(len(self.items))
                 self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
             else:
                 self._role_conflict(person, ref, existing)
@@ -277,7 +290,7 @@ class _Planner:
         change = f"registered as {existing.type}; the roster says {person.role}"
         if self.request.prune and existing.registration_id:
             self.changed.add((existing.account_id, existing.instance_id))
-            self.items.append(_removal(existing, ref, person, f"{change}: role change", True))
+            self.items.append(removal_item(existing, ref, person, f"{change}: role change", True))
             self._add(
                 Action.REGISTER,
                 person,
@@ -322,6 +335,7 @@ class _Planner:
                 continue
             self.changed.add(key)
             why = "named on the command line" if unregister else f"tobedeleted in {person.origin}"
+            self.removal_items.append(len(self.items))
             self.items.append(self._removal_or_hold(existing, ref, person, why))
 
     def _implicit_removals(self) -> None:
@@ -341,19 +355,31 @@ class _Planner:
             if (ext, record.instance_id) in self.desired or key in self.changed:
                 continue
             self.changed.add(key)
-            self.items.append(self._removal_or_hold(record, ref, None, "no longer in the manifest"))
+            self.removal_items.append(len(self.items))
+            removal = self._removal_or_hold(record, ref, None, "no longer in the manifest")
+            # where the class's whole membership is stated: the line that no longer lists them
+            where = request.instance_origins.get(ref)
+            self.items.append(removal._replace(origin=where) if where else removal)
 
     def _removal_or_hold(
         self, record: RegistrationRecord, ref: str, person: Person | None, why: str
     ) -> Item:
+        item = self._removal_or_hold_of(record, ref, person, why)
+        if item.sis_id or not item.external_id:
+            return item
+        return item._replace(sis_id=self.mapping.sis_of.get(item.external_id, ""))
+
+    def _removal_or_hold_of(
+        self, record: RegistrationRecord, ref: str, person: Person | None, why: str
+    ) -> Item:
         if not self.request.prune:
-            hold = _removal(record, ref, person, f"{why}; pass --prune to remove it")
+            hold = removal_item(record, ref, person, f"{why}; pass --prune to remove it")
             return hold._replace(action=Action.HOLD)
         if not record.registration_id:
-            return _removal(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
+            return removal_item(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
                 action=Action.HOLD
             )
-        return _removal(record, ref, person, why)
+        return removal_item(record, ref, person, why)
 
     def warnings(self) -> list[str]:
         """Said on every run until someone acts: removals that can never be sent."""
@@ -404,24 +430,3 @@ class _Planner:
         )
         limit = removal_limit(request.max_removals, managed)
         self.brake = Brake(removals, limit, managed, request.max_removals)
-
-
-def _removal(
-    record: RegistrationRecord,
-    ref: str,
-    person: Person | None,
-    reason: str,
-    role_change: bool = False,
-) -> Item:
-    return Item(
-        Action.UNREGISTER,
-        external_id=record.external_user_id,
-        role=record.type,
-        instance=ref,
-        instance_id=record.instance_id,
-        account_id=record.account_id,
-        registration_id=record.registration_id,
-        origin=person.origin if person is not None else None,
-        reason=reason,
-        role_change=role_change,
-    )

@@ -62,6 +62,10 @@ class ProvisioningApi(Protocol):
     @property
     def rate_limited(self) -> int: ...
 
+    @property
+    def requests_ok(self) -> int:
+        """Requests answered 2xx: proof the credential worked (kept in the run ledger)."""
+
 
 class ClientApi:
     """``ProvisioningApi`` over the real HTTP client."""
@@ -112,6 +116,10 @@ class ClientApi:
     def rate_limited(self) -> int:
         return self.client.pacer.rate_limited_count
 
+    @property
+    def requests_ok(self) -> int:
+        return self.client.answered_ok
+
 
 class OfflineApi:
     """For a plan that sends nothing: the executor settles its items without a client (so a
@@ -135,3 +143,4 @@ class OfflineApi:
 
     requests_sent = 0
     rate_limited = 0
+    requests_ok = 0

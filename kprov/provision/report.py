@@ -1,8 +1,9 @@
 """Reports (--report FILE.csv|.json|.html): every line's fate, for plans and runs alike.
 
 CSV and JSON list every row (kept lines, removals and skipped rows included) for partners to
-reconcile with their SIS. HTML is one self-contained page a person can open or mail: totals,
-a per-class table, the failures with their reasons, and who was removed.
+reconcile with their SIS, each row with the run, date, profile, API host, manifest and
+operator it belongs to. HTML is one self-contained page an administrator can file or mail
+(``provision.report_html``).
 
 Rows hold outside text (ids and keys from the SIS, server messages): every format escapes
 control, bidi and invisible characters (``outside_text.printable``), and CSV cells that a
@@ -12,20 +13,23 @@ spreadsheet would run as formulas start with a ``'`` (``outside_text.csv_cell``)
 from __future__ import annotations
 
 import csv
-import html
 import json
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from kprov.errors import InputError, StorageError
 from kprov.outside_text import csv_cell, printable_data
 from kprov.provision.plan import Item, Plan, plan_fate
-from kprov.provision.result import FAILING, RunResult, run_fate
+from kprov.provision.result import RunResult, run_fate
+from kprov.provision.run_record import ClassLine
 
 REPORT_FIELDS = ("file", "line", "external_user_id", "sis_id", "role", "instance", "action",
-                 "outcome", "account_id", "registration_id", "reason")  # fmt: skip
+                 "outcome", "account_id", "registration_id", "reason", "change")  # fmt: skip
+# CSV reports: the same columns first (readers by position keep working), then the context.
+CSV_FIELDS = (*REPORT_FIELDS, "instance_name", "run_id", "report_date", "profile", "api_host",
+              "manifest", "operator")  # fmt: skip
 FORMATS = (".csv", ".json", ".html")
 
 
@@ -55,6 +59,7 @@ def _row(item: Item, outcome: str, reason: str, **ids: str) -> dict[str, Any]:
         "account_id": ids.get("account_id") or item.account_id,
         "registration_id": ids.get("registration_id") or item.registration_id,
         "reason": reason,
+        "change": item.change,
     }
 
 
@@ -77,27 +82,58 @@ def report_rows(subject: Plan | RunResult, *, every_line: bool = True) -> Iterat
             "external_user_id": person.external_id, "sis_id": person.sis_id or "",
             "role": person.role, "instance": person.instance_key or plan.default_instance,
             "action": "none", "outcome": reason, "account_id": "", "registration_id": "",
-            "reason": "",
+            "reason": "", "change": "",
         }  # fmt: skip
     for skipped in plan.skipped:
         yield {
             "file": skipped.origin.file, "line": skipped.origin.line,
             "external_user_id": skipped.external_id, "sis_id": "", "role": "", "instance": "",
             "action": "none", "outcome": "skipped", "account_id": "", "registration_id": "",
-            "reason": skipped.reason,
+            "reason": skipped.reason, "change": "",
         }  # fmt: skip
 
 
-def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
+@dataclass(frozen=True)
+class ReportContext:
+    """What makes a report something an administrator can file: when, which run, against
+    which API, from which manifest, by whom; and the classes by name, with their
+    instructors."""
+
+    run_id: str = ""
+    date: str = ""  # ISO 8601 UTC
+    profile: str = ""
+    api_host: str = ""
+    manifest: str = ""  # the manifest, or the rosters, the run read
+    operator: str = ""  # user@host
+    classes: Mapping[str, ClassLine] = field(default_factory=dict)
+
+    def columns(self) -> dict[str, str]:
+        """The context columns every CSV/JSON row carries (a year of nightly CSV reports
+        concatenated still says which night each line is from)."""
+        return {
+            "run_id": self.run_id, "report_date": self.date, "profile": self.profile,
+            "api_host": self.api_host, "manifest": self.manifest, "operator": self.operator,
+        }  # fmt: skip
+
+
+def write_report(
+    path: Path, subject: Plan | RunResult, *, title: str, context: ReportContext | None = None
+) -> int:
     """Write the report; returns how many rows it holds."""
+    from kprov.provision.report_html import render_html
+
     check_report_path(path)
+    context = context or ReportContext()
     suffix = path.suffix.lower()
-    rows = report_rows(subject)
+    extra = context.columns()
+    names = {key: line.name for key, line in context.classes.items()}
+    rows = ({**row, "instance_name": names.get(row["instance"], ""), **extra}
+            for row in report_rows(subject))  # fmt: skip
     count = 0
     try:
         with create_private(path) as handle:
             if suffix == ".csv":
-                writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
+                writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
                 writer.writeheader()
                 for row in rows:  # csv_cell makes each cell printable, then formula-safe
                     writer.writerow({k: csv_cell(v) for k, v in row.items()})
@@ -110,60 +146,7 @@ def write_report(path: Path, subject: Plan | RunResult, *, title: str) -> int:
             else:
                 materialised = [printable_data(row) for row in rows]
                 count = len(materialised)
-                handle.write(_html(title, subject, materialised))
+                handle.write(render_html(title, subject.counts(), materialised, context))
     except OSError as exc:
         raise StorageError(f"cannot write the report {path}: {exc.strerror}") from None
     return count
-
-
-def _html(title: str, subject: Plan | RunResult, rows: list[dict[str, Any]]) -> str:
-    e = html.escape
-    counts = subject.counts()
-    per_class: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        if row["instance"]:
-            per_class[row["instance"]][_column(row["outcome"])] += 1
-    failures = [r for r in rows if r["outcome"] in FAILING or r["outcome"] == "cannot"]
-    removed = [r for r in rows if r["action"] == "unregister"]
-    columns = ("added", "removed", "failed", "unchanged", "other")
-
-    def table(head: tuple[str, ...], body: list[tuple[Any, ...]]) -> str:
-        cells = "".join(f"<th>{e(h)}</th>" for h in head)
-        lines = "".join(
-            "<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in line) + "</tr>" for line in body
-        )
-        return f"<table><tr>{cells}</tr>{lines}</table>"
-
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-        "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;"
-        "margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}"
-        "th{background:#eee}.bad td{color:#a00}</style></head><body>",
-        f"<h1>{e(title)}</h1><h2>Totals</h2>",
-        table(("outcome", "count"), sorted(counts.items())),
-        "<h2>Per class</h2>",
-        table(("instance", *columns),
-              [(k, *(per_class[k][c] for c in columns)) for k in sorted(per_class)]),
-        f"<h2>Failures ({len(failures)})</h2>",
-        table(("where", "external id", "instance", "outcome", "reason"),
-              [(f"{r['file']}:{r['line']}", r["external_user_id"], r["instance"], r["outcome"],
-                r["reason"]) for r in failures]),
-        f"<h2>Removals ({len(removed)})</h2>",
-        table(("external id", "instance", "role", "outcome", "reason"),
-              [(r["external_user_id"], r["instance"], r["role"], r["outcome"], r["reason"])
-               for r in removed]),
-        "</body></html>\n",
-    ]  # fmt: skip
-    return "".join(parts)
-
-
-def _column(outcome: str) -> str:
-    if outcome in ("registered", "registered_id_unknown", "would_register"):
-        return "added"
-    if outcome in ("removed", "would_remove"):
-        return "removed"
-    if outcome in FAILING or outcome == "cannot":
-        return "failed"
-    if outcome in ("already_registered", "already_mapped"):
-        return "unchanged"
-    return "other"

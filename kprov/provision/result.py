@@ -65,6 +65,7 @@ class RunResult:
     stopped_by: KprovError | None = None
     warnings: list[str] = field(default_factory=list)
     requests: int = 0
+    requests_ok: int = 0  # answered 2xx
     rate_limited: int = 0
     elapsed: float = 0.0
 

@@ -30,7 +30,7 @@ from kprov.state.local import LocalState
 
 FORMAT = 2  # 2: kept lines and skipped rows themselves (1, kprov 0.2.0: counts only)
 _ITEM_TEXT = ("external_id", "role", "instance", "instance_id", "account_id", "registration_id",
-              "sis_id", "reason")  # fmt: skip
+              "sis_id", "reason", "change")  # fmt: skip
 
 
 def state_fingerprint(state: LocalState) -> str:
@@ -84,6 +84,7 @@ def saved_document(plan: Plan) -> dict[str, Any]:
         "profile": plan.profile,
         "base_url": plan.base_url,
         "created_at": plan.created_at,
+        "run_id": plan.planned_in,
         "state_fingerprint": plan.fingerprint,
         "prune": plan.prune,
         "brake": None if plan.brake is None else plan.brake.__dict__,
@@ -154,6 +155,7 @@ def load_plan(path: Path) -> Plan:
             profile=str(document.get("profile") or ""),
             base_url=str(document.get("base_url") or ""),
             created_at=str(document.get("created_at") or ""),
+            planned_in=str(document.get("run_id") or ""),
             sources=tuple(str(s) for s in document.get("sources") or ()),
             kept=decode_kept(kept_lines),
             skipped=tuple(_skipped_from(row) for row in skipped or ()),

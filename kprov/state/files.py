@@ -198,14 +198,15 @@ def write_private(path: Path, text: str, *, append: bool = False) -> None:
         os.close(fd)
 
 
-def replace_private(path: Path, text: str, *, make_parent: bool = False) -> None:
+def replace_private(path: Path, text: str, *, make_parent: bool = False, mode: int = 0o600) -> None:
     """Atomically replace *path* with *text* (0600): a reader sees the old file or the new
     one, never half of one. The temporary file has an unpredictable name, is created
     exclusively and never through a symlink; any OSError is a StorageError naming *path*.
 
     An existing *path* that is not a regular file (a link, ``/dev/null``, a directory) is
     refused, never replaced: as root that would destroy a device node. A missing folder is
-    an error (a mistyped path), unless *make_parent* (kprov's own config folder).
+    an error (a mistyped path), unless *make_parent* (kprov's own config folder). *mode*
+    other than 0600 is for files other programs read (a metrics file: no secret in it).
     """
     import secrets
 
@@ -216,6 +217,8 @@ def replace_private(path: Path, text: str, *, make_parent: bool = False) -> None
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | BINARY, 0o600)
         try:
+            if mode != 0o600 and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # exactly: a umask of 077 would hide it from its reader
             view = memoryview(text.encode("utf-8"))
             while view:
                 view = view[os.write(fd, view) :]

@@ -111,6 +111,23 @@ class FileLock:
         )
 
 
+def current_holder(state_dir: Path) -> dict[str, object] | None:
+    """Who holds the state lock now, as its holder wrote it (None: free, or unreadable).
+    The file keeps its last holder's text only while the lock is held (released: truncated),
+    and a holder killed with -9 leaves its text behind: check its pid is alive too."""
+    try:
+        fd = open_fd(state_dir / LOCK_NAME, os.O_RDONLY, doing="read")
+    except (OSError, StorageError):
+        return None
+    try:
+        holder = json.loads(read_at(fd, 4096, 0).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
+    return holder if isinstance(holder, dict) else None
+
+
 class StateLock:
     """Context manager holding the state directory's lock (and the mapping's) for a command."""
 

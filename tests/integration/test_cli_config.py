@@ -60,6 +60,12 @@ def test_config_show_names_every_source_and_never_a_secret(
         "lock": (str(state / "kprov.lock"), "derived"),
         "rate_limits": ("documented quotas", "default"),
         "retries": ("6 attempts, backoff from 0.01 s", "env"),
+        "ledger": (str(state / "ledger.sqlite3"), "derived"),
+        "history_days": ("400 days", "default"),
+        "auth_check_hours": ("20 hours", "default"),
+        "notify": ("(none)", "default"),
+        "notify_on": ("failure", "default"),
+        "metrics_file": ("(none)", "default"),
         "api_secret": ("<hidden>", "file"),
         "id_key": ("<hidden>", "systemd-credential"),
     }

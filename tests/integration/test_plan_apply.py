@@ -136,7 +136,7 @@ def test_plan_report_and_dry_run_mean_the_same_and_write_the_file(
         result = run_cli("sync", str(semester.write()), "--prune", flag, "--report", str(report))
         assert result.exit_code == 0, result.output
         page = report.read_text()
-        assert "<h2>Per class</h2>" in page and "a-0" in page and "would_remove" in page
+        assert "<h2>Classes (" in page and "a-0" in page and "would_remove" in page
         assert "src=" not in page and "href=" not in page  # one self-contained file
     assert sandbox_env.write_requests() == writes
 

@@ -169,14 +169,17 @@ def test_exporting_a_mistyped_mapping_path_is_an_error_not_an_empty_mapping(
     assert from_env.exit_code == 2 and "KPROV_MAPPING" in from_env.stderr  # type: ignore[attr-defined]
 
 
-def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
+def test_a_real_file_size_limit_stops_the_run_at_the_ledger_before_anything_is_sent(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
+    """The ledger is written before the first request (the run's start and its planned
+    items), and it is larger than the mapping: a file size limit stops the run there, with
+    nothing sent and nothing recorded (the mapping's own EFBIG mid-write is a unit test)."""
     ids = [f"stu-{i:04d}" for i in range(150)]
     roster = write_roster(tmp_path / "r.csv", ids)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    limit = 6000  # the header and about 60 rows: the second batch of 50 meets the limit
+    limit = 6000
     launcher = (
         "import resource, runpy, sys; "
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
@@ -190,21 +193,15 @@ def test_a_real_file_size_limit_mid_import_exits_9_and_a_rerun_completes(
         timeout=120,
         check=False,
     )
-    mapping = state_dir / "mapping.csv"
     assert run.returncode == 9, run.stderr
-    assert "cannot grow any further" in run.stderr and str(mapping) in run.stderr
-    assert "Traceback" not in run.stderr
-    recorded = MappingJournal(mapping).load(repair=True)
-    assert recorded.repairs == [] and 0 < len(recorded) < len(ids)  # whole rows only
-    server = {
-        a["external_user_id"]: a["id"]
-        for a in sandbox_env.store.accounts.values()
-        if a["id"] != sandbox_env.store.admin_id
-    }
-    assert all(server[ext] == acc for ext, acc in recorded.account_of.items())  # no false row
+    assert "run ledger" in run.stderr and str(state_dir / "ledger.sqlite3") in run.stderr
+    assert "Traceback" not in run.stderr and "ledger could not record" not in run.stderr
+    assert sandbox_env.write_requests() == 0
+    mapping = state_dir / "mapping.csv"
+    assert not mapping.exists() or len(MappingJournal(mapping).load()) == 0
     rerun = run_cli("accounts", "import", str(roster))
     assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
-    assert MappingJournal(mapping).load().account_of == server  # the lost answers recovered
+    assert len(MappingJournal(mapping).load()) == len(ids)
 
 
 def test_export_during_a_run_skips_the_line_being_written_and_repairs_nothing(
@@ -254,8 +251,9 @@ def test_a_state_directory_is_refused_by_another_api_and_by_other_ids(
         other.server.stop()
     assert sandbox_env.write_requests() == writes
     after = {p.name: p.read_bytes() for p in state_dir.iterdir() if p.is_file()}
-    assert {k: v for k, v in after.items() if k != "lock"} == {
-        k: v for k, v in before.items() if k != "lock"
+    history = ("lock", "ledger.sqlite3")  # the ledger records the refused attempts
+    assert {k: v for k, v in after.items() if k not in history} == {
+        k: v for k, v in before.items() if k not in history
     }
 
 

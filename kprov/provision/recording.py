@@ -1,0 +1,222 @@
+"""One run's record in the ledger, from its start to its end, and what to do when the ledger
+cannot be written.
+
+The policy (docs/history.md, "When the ledger cannot be written"): until a run's planned
+items are recorded, a ledger that refuses stops the run before anything is sent (exit 9). A
+run must not change what it cannot record, and the guards that read the ledger must not be
+bypassed by a full disk. Once the items are recorded, the journals -- durable before any
+result counts -- are the facts: a ledger failure then stops the *recording*, not the run,
+and is reported when the run ends (exit 9 if the run was otherwise clean, else the run's own
+code, which says more). A ``--plan`` sends nothing, so it is recorded when it can be and
+only warns when it cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kprov.errors import KprovError
+from kprov.provision.plan import Plan
+from kprov.provision.result import Outcome
+from kprov.provision.run_record import instance_names, item_rows, outcome_row
+from kprov.state import ledger_queries as queries
+from kprov.state.ledger import InputFile, Ledger, RunEnd, RunStart
+from kprov.state.registry import Registry
+
+DAY = 86_400.0
+FLUSH_EVERY = 2_000  # outcomes per transaction while a run goes on
+FLUSH_SECONDS = 5.0  # ... or this often, so a kill -9 loses at most a few seconds of them
+
+
+def credential_check_due(last_ok: float | None, now: float, hours: float) -> bool:
+    """Whether a quiet night should request one token: no request has succeeded for
+    *hours* (or none ever has, as far as the ledger knows); never when *hours* is 0."""
+    if hours <= 0:
+        return False
+    return last_ok is None or now - last_ok >= hours * 3600.0
+
+
+def plan_rows(plan: Plan, registry: Registry, sis_of: Mapping[str, str]) -> Any:
+    """The ledger rows of every item of *plan*, named as local state names its classes."""
+    return item_rows(plan, instance_names(registry, plan.items), sis_of)
+
+
+class RunRecording:
+    """The ledger side of one run. Its methods never raise after ``begin``; the first
+    failure is kept in ``failure`` and later writes are skipped (its end is still tried)."""
+
+    def __init__(
+        self,
+        start: RunStart,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.start = start
+        self.ledger: Ledger | None = None
+        self.failure: KprovError | None = None
+        self.begun = False
+        self.ended = False
+        self.last_request_ok: float | None = None  # before this run: for the credential check
+        self.last_clean: float | None = None  # after this run: for the metrics
+        self._clock = clock
+        self._monotonic = monotonic
+        self._pending: list[tuple[Any, ...]] = []
+        self._flushed_at = monotonic()
+
+    @property
+    def run_id(self) -> str:
+        return self.start.run_id
+
+    # ---------------------------------------------------------------- the start
+
+    def begin(
+        self,
+        state_dir: Path,
+        inputs: Sequence[InputFile],
+        *,
+        rows: Iterable[Sequence[Any]] = (),
+        required: bool = True,
+    ) -> None:
+        """Open the ledger (under the state lock) and record, in one transaction, the run's
+        start, its inputs and the item *rows* it will send or hold (``plan_rows``), before
+        the first is sent. *required*: a failure raises (nothing is sent yet)."""
+        try:
+            self.ledger = Ledger.open(state_dir)
+            assert self.ledger is not None
+            self.last_request_ok = queries.last_request_ok(self.ledger)
+            self.ledger.begin_run(self.start, inputs, rows)
+            self.begun = True
+        except KprovError as error:
+            self._failed(error)
+            if required:
+                raise
+
+    def record_whole(
+        self,
+        state_dir: Path,
+        inputs: Sequence[InputFile],
+        *,
+        exit_code: int,
+        error: Mapping[str, Any] | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        """A run recorded at its end in one transaction: a plan (it sent nothing), or a run
+        refused before it began. Never raises: the failure is kept in ``failure``."""
+        try:
+            self.ledger = Ledger.open(state_dir)
+            assert self.ledger is not None
+            self.ledger.record_run(self.start, inputs, self._end(exit_code, error, counts))
+            self.begun = self.ended = True
+        except KprovError as failure:
+            self._failed(failure)
+
+    # ---------------------------------------------------------------- the run
+
+    def settled(self, seq: int, outcome: Outcome) -> None:
+        """An item's outcome (the executor calls this as each settles); written in groups."""
+        self.settled_row(outcome_row(seq, outcome))
+
+    def settled_row(self, row: Sequence[Any]) -> None:
+        """(seq, outcome, detail, account_id, instance_id, registration_id)."""
+        if not self.begun or self.failure is not None:
+            return
+        self._pending.append(tuple(row))
+        if (
+            len(self._pending) >= FLUSH_EVERY
+            or self._monotonic() - self._flushed_at >= FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending or self.failure is not None or self.ledger is None:
+            self._pending.clear()
+            return
+        rows, self._pending = self._pending, []
+        self._flushed_at = self._monotonic()
+        self._attempt(lambda ledger: ledger.set_outcomes(self.run_id, rows))
+
+    # ---------------------------------------------------------------- the end
+
+    def end(
+        self,
+        *,
+        exit_code: int,
+        error: Mapping[str, Any] | None = None,
+        counts: Mapping[str, int] | None = None,
+        requests: int = 0,
+        requests_ok: int = 0,
+        rate_limited: int = 0,
+        history_days: int | None = None,
+    ) -> None:
+        """The run's end and, in the same transaction, the retention: runs started more than
+        *history_days* before this one are forgotten."""
+        self.flush()
+        if not self.begun or self.ended:
+            return
+        self.ended = True
+        end = self._end(exit_code, error, counts, requests, requests_ok, rate_limited)
+        before = self.start.started_at - history_days * DAY if history_days else None
+        self._attempt(
+            lambda ledger: ledger.end_run(self.run_id, end, prune_before=before),
+            even_after_failure=True,
+        )
+        self._attempt(self._read_last_clean)
+
+    def _end(
+        self,
+        exit_code: int,
+        error: Mapping[str, Any] | None,
+        counts: Mapping[str, int] | None,
+        requests: int = 0,
+        requests_ok: int = 0,
+        rate_limited: int = 0,
+    ) -> RunEnd:
+        return RunEnd(
+            ended_at=self._clock(),
+            exit_code=int(exit_code),
+            error=json.dumps(error, default=str) if error else None,
+            counts=json.dumps(dict(counts or {})),
+            requests=requests,
+            requests_ok=requests_ok,
+            rate_limited=rate_limited,
+        )
+
+    def _read_last_clean(self, ledger: Ledger) -> None:
+        self.last_clean = queries.last_clean(ledger, self.start.command)
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+    # ---------------------------------------------------------------- failures
+
+    def _attempt(self, work: Callable[[Ledger], Any], *, even_after_failure: bool = False) -> None:
+        """*work*, unless an earlier write failed (the run's end is still tried: a ledger
+        that refused a group of items may take one row, and "unfinished" would be wrong)."""
+        if self.ledger is None or (self.failure is not None and not even_after_failure):
+            return
+        try:
+            work(self.ledger)
+        except KprovError as error:
+            self._failed(error)
+
+    def _failed(self, error: KprovError) -> None:
+        if self.failure is None:
+            self.failure = error
+        self._pending.clear()
+
+    def warning(self) -> str | None:
+        """What to say when the ledger failed: the run itself is as its exit code says."""
+        if self.failure is None:
+            return None
+        return (
+            f"the run ledger could not record run {self.run_id}: {self.failure.message}. The "
+            "mapping and the journals are complete; `kprov history` will show this run as "
+            "unfinished or not at all." + (f" {self.failure.hint}" if self.failure.hint else "")
+        )
