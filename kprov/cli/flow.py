@@ -209,6 +209,10 @@ def _local_state(
     ) as state:
         for warning in state.warnings:
             warn(warning)
+        if state.rebuilt is not None and state.rebuilt.recovered:
+            from kprov.cli.run_session import record_mapping_rebuild
+
+            record_mapping_rebuild(settings, state.rebuilt)
         yield state
 
 

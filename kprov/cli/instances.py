@@ -279,7 +279,9 @@ def forget(
       kprov instances forget alg1-p3 --yes
     """
     from kprov.api.errors import NotFound
+    from kprov.cli.run_session import admin_run
     from kprov.cli.session import build_client
+    from kprov.provision.run_record import admin_row
 
     settings = globals_of(ctx).settings()
     with locked_state(settings, command=command_line()) as state:
@@ -304,16 +306,26 @@ def forget(
                     "drop kprov's record anyway (its registrations stay on the server and kprov "
                     "can never remove them): --no-check.",
                 )
-        registrations = sum(1 for _ in state.registry.registration_index.in_instance(
-            record.instance_id
-        ))  # fmt: skip
+        active = list(state.registry.registration_index.in_instance(record.instance_id))
         confirm_or_refuse(
-            f"Forget learning instance {key!r} ({record.instance_id}) and the {registrations} "
+            f"Forget learning instance {key!r} ({record.instance_id}) and the {len(active)} "
             "registration(s) kprov recorded in it? Nothing is sent; the next run that names "
             "this key creates a new instance.",
             yes=yes,
         )
-        forgotten = state.registry.forget_instance(record)
+        why = "its learning instance was forgotten (kprov instances forget)"
+        rows = [admin_row(0, "forget_instance", instance=key, instance_name=record.name,
+                          instance_id=record.instance_id)]  # fmt: skip
+        rows += [
+            admin_row(n, "forget_registration", person=r.external_user_id, role=r.type,
+                      instance=key, instance_name=record.name, instance_id=record.instance_id,
+                      account_id=r.account_id, registration_id=r.registration_id, reason=why)
+            for n, r in enumerate(active, 1)
+        ]  # fmt: skip
+        with admin_run("instances forget", settings, rows) as run:
+            forgotten = state.registry.forget_instance(record)
+            for n in range(len(rows)):
+                run.done(n, "forgotten")
     if globals_of(ctx).json:
         emit_data(
             ctx,

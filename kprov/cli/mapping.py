@@ -132,6 +132,7 @@ def rebuild(
       kprov mapping rebuild
     """
     from kprov.cli.common import command_line, owner_of
+    from kprov.cli.run_session import record_mapping_rebuild
     from kprov.state.local import open_local_state
 
     settings = globals_of(ctx).settings(mapping)
@@ -145,6 +146,8 @@ def rebuild(
     ) as state:
         assert state.rebuilt is not None
         found = state.rebuilt
+        if found.recovered:
+            record_mapping_rebuild(settings, found)
         summary = found.summary(settings.mapping_path)
         for warning in state.warnings:
             if warning not in summary:

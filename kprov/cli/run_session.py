@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kprov.provision.result import RunResult
     from kprov.run_settings import RunSettings
     from kprov.state.ledger import InputFile
+    from kprov.state.rebuild import MappingRebuild
 
 
 class RunSession:
@@ -314,6 +315,22 @@ def admin_run(
         yield run
         run.recording.end(exit_code=0, counts=run.counts)
     run._warn_unrecorded()
+
+
+def record_mapping_rebuild(settings: Settings, found: MappingRebuild) -> None:
+    """A rebuilt mapping (`mapping rebuild`, `--rebuild-mapping`) is a repair of the partner's
+    record: its own run in the ledger, one row per account recovered, under the state lock."""
+    from kprov.provision.run_record import admin_row
+
+    why = "rebuilt from the registry's own rows (kprov mapping rebuild)"
+    rows = [
+        admin_row(n, "recover_account", person=e.external_user_id, sis_id=e.sis_id,
+                  account_id=e.account_id, reason=why)
+        for n, e in enumerate(found.recovered)
+    ]  # fmt: skip
+    with admin_run("mapping rebuild", settings, rows) as run:
+        for n, entry in enumerate(found.recovered):
+            run.done(n, "recovered", account_id=entry.account_id)
 
 
 def _run_log(result: RunResult, code: int, run_document: Any) -> dict[str, Any]:

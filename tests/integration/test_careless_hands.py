@@ -46,6 +46,8 @@ def test_a_deleted_mapping_is_refused_then_rebuilt_exactly_without_a_request(
     assert rebuilt.exit_code == 0, rebuilt.output
     assert json.loads(rebuilt.stdout)["recovered"] == 7
     assert MappingJournal(mapping).load().account_of == before  # s-5 too, exactly
+    history = json.loads(run_cli("--json", "history", "--person", "s-5").stdout)
+    assert "recovered" in [event["outcome"] for event in history["events"]]  # the repair's run
     again = run_cli("register", "--instance", "k", str(tmp_path / "tonight.csv"))
     assert again.exit_code == 0, again.output
     assert sandbox_env.requests() == requests  # nothing looked up, nothing created
@@ -63,6 +65,8 @@ def test_rebuild_mapping_on_the_nightly_command_itself(
     assert result.exit_code == 0, result.output
     assert "3 account(s) recovered exactly" in result.stderr
     assert sandbox_env.requests() == requests
+    runs = json.loads(run_cli("--json", "history").stdout)["runs"]
+    assert {r["command"] for r in runs[:2]} == {"register", "mapping rebuild"}
 
 
 @pytest.mark.slow  # three processes

@@ -75,6 +75,13 @@ def test_an_instance_the_api_does_not_have_can_be_inspected_and_forgotten(
     registry = Registry.open(state_dir)
     assert registry.instance_index.find("c1") is None
     assert not registry.registration_index.active
+    runs = json.loads(run_cli("--json", "history").stdout)["runs"]  # type: ignore[attr-defined]
+    assert runs[0]["command"] == "instances forget" and runs[0]["exit_code"] == 0
+    shown = json.loads(run_cli("--json", "history", runs[0]["run_id"]).stdout)  # type: ignore[attr-defined]
+    assert (
+        sorted(i["action"] for i in shown["items"])
+        == ["forget_instance"] + ["forget_registration"] * 4
+    )
 
     again = run_cli("sync", str(manifest))  # the class is made anew, its people registered
     assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
