@@ -1,7 +1,8 @@
-"""Regenerate the command reference in docs/reference.md from the commands' --help.
+"""Regenerate the command reference (docs/reference.md) and the manual pages (man/*.1) from
+the commands' --help.
 
-python3 scripts/update_reference.py          # rewrite docs/reference.md
-python3 scripts/update_reference.py --check  # exit 1 if docs/reference.md is out of date
+python3 scripts/update_reference.py          # rewrite docs/reference.md and man/
+python3 scripts/update_reference.py --check  # exit 1 if either is out of date
 """
 
 from __future__ import annotations
@@ -9,20 +10,35 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from kprov.cli.manpage import man_pages
 from kprov.cli.reference import updated_reference
 
-REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "docs" / "reference.md"
+MAN = ROOT / "man"
 
 
 def main() -> int:
     current = REFERENCE.read_text(encoding="utf-8")
     fresh = updated_reference(current)
+    pages = man_pages()
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in MAN.glob("*.1")}
     if "--check" in sys.argv[1:]:
+        stale = []
         if fresh != current:
-            print("docs/reference.md is out of date: run python3 scripts/update_reference.py")
+            stale.append("docs/reference.md")
+        if on_disk != pages:
+            stale.append("man/")
+        if stale:
+            print(f"{' and '.join(stale)} out of date: run python3 scripts/update_reference.py")
             return 1
         return 0
     REFERENCE.write_text(fresh, encoding="utf-8")
+    MAN.mkdir(exist_ok=True)
+    for name in set(on_disk) - set(pages):
+        (MAN / name).unlink()
+    for name, text in pages.items():
+        (MAN / name).write_text(text, encoding="utf-8")
     return 0
 
 

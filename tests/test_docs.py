@@ -15,6 +15,14 @@ def test_command_reference_is_current() -> None:
     assert updated_reference(current) == current, "run: python3 scripts/update_reference.py"
 
 
+def test_manual_pages_are_current() -> None:
+    """man/*.1 are generated from the same help: one page per command, none left over."""
+    from kprov.cli.manpage import man_pages
+
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "man").glob("*.1")}
+    assert on_disk == man_pages(), "run: python3 scripts/update_reference.py"
+
+
 def test_every_command_help_has_an_example() -> None:
     reference = REFERENCE.read_text(encoding="utf-8")
     for section in reference.split("### ")[1:]:

@@ -44,6 +44,9 @@ app = KprovTyper(
         "8 a saved plan is stale (nothing sent), 9 local storage failed, 10 changes pending "
         "(--plan --detailed-exitcode), 130 interrupted, 141 the reader closed stdout.\n\n"
         "The options below may also follow the command: kprov sync FILE --profile prod --json."
+        "\n\nMore: `kprov COMMAND --help`, `man kprov` (and kprov-COMMAND pages), and the "
+        "guide, manifest reference, operations and troubleshooting pages in docs/ (README.md "
+        "maps them)."
     ),
     no_args_is_help=True,
 )

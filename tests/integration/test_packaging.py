@@ -1,4 +1,5 @@
-"""The wheel a user installs carries what "Try it" needs: the samples, py.typed, the license.
+"""The wheel a user installs carries what "Try it" needs: the samples, py.typed, the license,
+and the manual pages.
 
 Built the way pipx and `python -m build` build it (an isolated PEP 517 build), with the
 oldest setuptools pyproject.toml allows (the newest is what `pip install -e .` uses in CI),
@@ -28,6 +29,7 @@ def test_wheel_ships_samples_typing_marker_license_and_spdx_metadata(tmp_path: P
     shutil.copytree(REPO / "kprov", source / "kprov", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "man", source / "man")
     floor = re.search(r'"setuptools>=([\d.]+)"', (REPO / "pyproject.toml").read_text())
     assert floor is not None
     constraint = tmp_path / "constraint.txt"
@@ -47,6 +49,8 @@ def test_wheel_ships_samples_typing_marker_license_and_spdx_metadata(tmp_path: P
         meta = archive.read(metadata).decode()
     assert {f"kprov/samples/{name}" for name in sample_files()} <= names
     assert "kprov/py.typed" in names
+    pages = {n.rsplit("/", 1)[1] for n in names if "/data/share/man/man1/" in n}
+    assert {"kprov.1", "kprov-sync.1"} <= pages  # pipx links them: `man kprov`
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "License-Expression: MIT" in meta and "License-File: LICENSE" in meta
     assert "Classifier: Typing :: Typed" in meta and "Requires-Python: >=3.11" in meta
