@@ -35,3 +35,36 @@ def test_every_command_help_has_an_example() -> None:
 def test_changelog_keeps_an_unreleased_section() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [Unreleased]" in changelog and "keepachangelog.com" in changelog
+
+
+def _documented_keys(section: str) -> set[str]:
+    """The keys of the table under `<!-- manifest-keys: SECTION -->` in docs/manifest.md."""
+    import re
+
+    text = (ROOT / "docs" / "manifest.md").read_text(encoding="utf-8")
+    table = text.split(f"<!-- manifest-keys: {section} -->", 1)[1].split("\n\n", 1)[0]
+    keys: set[str] = set()
+    for row in table.splitlines()[2:]:
+        first = row.split("|")[1]
+        keys |= set(re.findall(r"`([a-z_]+)`", first))
+    return keys
+
+
+def test_the_manifest_reference_names_every_key_the_manifest_accepts() -> None:
+    """docs/manifest.md lists exactly the keys each part of a manifest accepts: a key added to
+    the reader without a line in the reference (or the reverse) fails here."""
+    from kprov.provision import manifest
+    from kprov.provision.manifest_entries import ROSTER_KEYS
+    from kprov.sis.entries import KEYS as API_KEYS
+
+    accepted = {
+        "top": manifest.TOP_KEYS,
+        "defaults": manifest.DEFAULT_KEYS,
+        "instance": manifest.INSTANCE_KEYS,
+        "people": manifest.PEOPLE_KEYS,
+        "rosters": ROSTER_KEYS,
+        "bundle": manifest.BUNDLE_KEYS,
+        "oneroster_api": API_KEYS,
+    }
+    for section, keys in accepted.items():
+        assert _documented_keys(section) == set(keys), f"docs/manifest.md, {section}"
