@@ -113,3 +113,18 @@ def csv_cell(value: object) -> str:
 def csv_row(values: Any) -> list[str]:
     """``csv_cell`` of each value of a row."""
     return [csv_cell(v) for v in values]
+
+
+def journal_cell(text: str) -> str:
+    """*text* for a CSV file kprov also reads back (the instance journal's names): a leading
+    ``'`` when it would start a formula -- or already starts with ``'``, so that reading it
+    back (``from_journal_cell``) is exact."""
+    head = text.lstrip(" ")
+    if text[:1] == "'" or (head[:1] in _FORMULA_START and not _PLAIN_NUMBER.match(head)):
+        return "'" + text
+    return text
+
+
+def from_journal_cell(cell: str) -> str:
+    """What ``journal_cell`` was given."""
+    return cell[1:] if cell[:1] == "'" else cell

@@ -23,7 +23,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from kprov.api.unwrap import encoded_runs, layers, to_original
+from kprov.api.unwrap import encoded_runs, layers, squeezed, to_original
 from kprov.outside_text import printable
 
 REDACTED = "<redacted>"
@@ -129,13 +129,29 @@ class Scrubber:
         decoded = layers(text)
         for depth, layer in enumerate(decoded, 1):
             spans += [to_original(decoded, depth, a, b) for a, b in self._plain(layer.text)]
-        if nesting <= 0 or not self._min_run:
-            return spans
         for depth, view in enumerate([text, *(layer.text for layer in decoded)]):
-            for start, end, texts in encoded_runs(view, self._min_run):
-                if any(self._find(t, nesting - 1) for t in texts):
-                    spans.append(to_original(decoded, depth, start, end))
+            if nesting > 0:
+                spans += [to_original(decoded, depth, a, b) for a, b in self._runs(view, nesting)]
+            joined = squeezed(view)
+            if joined is not None:  # split across lines, or by invisible characters
+                found = self._plain(joined.text)
+                if nesting > 0:
+                    found += self._runs(joined.text, nesting)
+                for a, b in found:
+                    spans.append(to_original(decoded, depth, *joined.source_span(a, b)))
         return spans
+
+    def _runs(self, view: str, nesting: int) -> list[tuple[int, int]]:
+        """Spans of the encoded runs of *view* whose decoding holds a secret: looked into
+        again when exact, only searched as is when loose (decoded from noise)."""
+        if not self._min_run:
+            return []
+        return [
+            (start, end)
+            for start, end, exact, loose in encoded_runs(view, self._min_run)
+            if (loose and self._plain("\0".join(loose)))
+            or any(self._find(t, nesting - 1) for t in exact)
+        ]
 
     def _plain(self, text: str) -> list[tuple[int, int]]:
         """Spans where a registered form appears as is, in any letter case."""

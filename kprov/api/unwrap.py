@@ -5,7 +5,8 @@ well as ``%2F``), HTML entities (``&plus;``, ``&#43;``, ``&#x2b;``), JSON escape
 ``\\/``), or all of them in turn (``&amp;#43;``). ``layers`` decodes such text up to
 ``MAX_LAYERS`` times; each ``Layer`` can say where any stretch of its text came from in the
 text it was decoded from, so a secret found in a decoded layer is redacted in the original.
-``encoded_runs`` finds the base64, base64url and hex runs of a text and what they decode to.
+``encoded_runs`` finds the base64, base64url and hex runs of a text and what they decode to;
+``squeezed`` reads a text without its line breaks and invisible characters.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MAX_LAYERS = 3  # "&amp;#x25;2F" is three layers deep; nobody nests deeper by ac
 ESCAPES = re.compile(
     r"(?P<pct>(?:%[0-9A-Fa-f]{2})+)"
     r"|(?P<html>&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?)"
+    r"|(?P<cx>(?:\\x[0-9A-Fa-f]{2})+)"
     r"|(?P<json>(?:\\u[0-9A-Fa-f]{4}|\\[\"\\/bfnrt])+)"
 )
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -65,6 +67,8 @@ def _decoded(match: re.Match[str]) -> str:
         return bytes.fromhex(raw.replace("%", "")).decode("utf-8", "replace")
     if match.group("html") is not None:
         return html.unescape(raw)
+    if match.group("cx") is not None:  # byte escapes, as C, Python and PHP write them
+        return bytes.fromhex(raw.replace("\\x", "")).decode("utf-8", "replace")
     try:
         value = json.loads(f'"{raw}"')
     except ValueError:
@@ -134,21 +138,61 @@ def to_original(found: list[Layer], depth: int, start: int, end: int) -> tuple[i
     return start, end
 
 
-def encoded_runs(text: str, min_length: int) -> Iterator[tuple[int, int, list[str]]]:
-    """(start, end, decodings) of each base64/base64url/hex run of at least *min_length*
-    characters that decodes to UTF-8 text. A run that is a path ("a/b/<base64>") is also
-    tried piece by piece: "/" belongs to the base64 alphabet, and would shift the decoding."""
+@dataclass(frozen=True)
+class Squeezed:
+    """*source* without its gaps (whitespace, invisible format characters): a secret split
+    across lines ("sandbox-\nsecret"), base64 or hex wrapped at 76 columns, or a zero-width
+    space slipped into a token, read as one piece again."""
+
+    text: str
+    source: str
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """Where ``text[start:end]`` came from in the source (gaps inside it included). Only
+        computed for a span that holds a secret, so the common path never pays for it."""
+        pieces = [m.span() for m in _KEPT.finditer(self.source)]
+        starts, length = [], 0
+        for a, b in pieces:
+            starts.append(length)
+            length += b - a
+        first = bisect_right(starts, start) - 1
+        last = bisect_right(starts, end - 1) - 1
+        return (
+            pieces[first][0] + start - starts[first],
+            pieces[last][0] + end - starts[last],
+        )
+
+
+_GAPS = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+")
+_KEPT = re.compile(r"[^\s\u00ad\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+")
+
+
+def squeezed(text: str) -> Squeezed | None:
+    """*text* without its gaps, or None when it holds no line break or invisible character
+    inside it. Plain spaces alone do not count: every message has them, and reading every
+    message with its words joined would cost more than all the other passes together."""
+    if text.isprintable() or text.strip().isprintable():  # C speed: no break, no Cf inside
+        return None
+    return Squeezed(_GAPS.sub("", text), text)
+
+
+def encoded_runs(text: str, min_length: int) -> Iterator[tuple[int, int, list[str], list[str]]]:
+    """(start, end, decodings, loose decodings) of each base64/base64url/hex run of at least
+    *min_length* characters that decodes to something. *decodings* are exact UTF-8 (or UTF-16,
+    as .NET's ``Encoding.Unicode`` writes) text, to be looked into again; *loose* ones are
+    decoded with replacement characters, from every alignment: a run glued to the word before
+    it ("x" + base64, "0x" + hex, "tok_" + base64) decodes to noise, then the secret. A run
+    that is a path ("a/b/<base64>") is also tried piece by piece."""
     for match in _runs(min_length).finditer(text):
         run = match.group()
         if _UUID.match(run):
             continue  # an id: no secret's encoding has this shape
-        decodings = _decodings(run)
-        if "/" in run:
-            for piece in run.split("/"):
-                if len(piece) >= min_length:
-                    decodings.extend(_decodings(piece))
-        if decodings:
-            yield match.start(), match.end(), decodings
+        exact: list[str] = []
+        loose: list[str] = []
+        for piece in _pieces(run, min_length):
+            _decodings(piece, exact, loose)
+        if exact or loose:
+            yield match.start(), match.end(), exact, loose
 
 
 @lru_cache(maxsize=4)
@@ -158,20 +202,35 @@ def _runs(min_length: int) -> re.Pattern[str]:
     return re.compile(f"[A-Za-z0-9+/_-]{{{min_length},}}={{0,2}}")
 
 
-def _decodings(run: str) -> list[str]:
-    found = []
+_ONE_ALPHABET = re.compile(r"[A-Za-z0-9+/]+=*|[A-Za-z0-9_-]+=*")
+
+
+def _pieces(run: str, min_length: int) -> list[str]:
+    """The run, and its stretches in one alphabet (a run mixing "+/" with "-_" decodes in
+    neither) and between slashes, that are long enough to hold an encoded secret."""
+    found = [run]
+    for pattern in (_ONE_ALPHABET, re.compile(r"[^/]+")):
+        found += [p for p in pattern.findall(run) if len(p) >= min_length and p not in found]
+    return found
+
+
+def _decodings(run: str, exact: list[str], loose: list[str]) -> None:
     body = run.rstrip("=")
-    if _HEX.match(body):
-        found.append(bytes.fromhex(body))
-    if len(body) % 4 != 1:
-        padded = body + "=" * (-len(body) % 4)
-        altchars = b"-_" if "-" in body or "_" in body else b"+/"
+    raw: list[bytes] = []
+    for hex_run in re.findall(r"[0-9A-Fa-f]{4,}", body):
+        raw += [bytes.fromhex(hex_run[k : k + (len(hex_run) - k) // 2 * 2]) for k in (0, 1)]
+    altchars = b"-_" if "-" in body or "_" in body else b"+/"
+    for k in range(4):  # every alignment: a glued prefix of any length is one of them
+        piece = body[k:]
+        piece = piece[: len(piece) // 4 * 4 + (len(piece) % 4 if len(piece) % 4 > 1 else 0)]
         with contextlib.suppress(binascii.Error, ValueError):
-            found.append(base64.b64decode(padded, altchars=altchars, validate=True))
-    texts = []
-    for raw in found:
+            raw.append(base64.b64decode(piece + "=" * (-len(piece) % 4), altchars, validate=True))
+    for data in raw:
+        if data and data.count(0) * 3 >= len(data):  # mostly NULs: UTF-16, either byte order
+            for codec in ("utf-16-le", "utf-16-be"):
+                with contextlib.suppress(UnicodeDecodeError):
+                    exact.append(data[: len(data) // 2 * 2].decode(codec))
         try:
-            texts.append(raw.decode("utf-8"))
+            exact.append(data.decode("utf-8"))
         except UnicodeDecodeError:
-            continue
-    return texts
+            loose.append(data.decode("utf-8", "replace"))

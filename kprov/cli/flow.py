@@ -309,30 +309,36 @@ def _check_credential(result: RunResult, settings: Settings, run: RunSession) ->
 @contextlib.contextmanager
 def interruptible(cancel: threading.Event) -> Iterator[None]:
     """First Ctrl-C (or SIGTERM, or SIGHUP): send nothing new, let what is in flight finish and
-    be recorded. Second: abandon what is in flight at once (the rerun recovers it, as after a
-    kill -9: every answer already received is durable).
+    be recorded. A second Ctrl-C or SIGTERM: abandon what is in flight at once (the rerun
+    recovers it, as after a kill -9: every answer already received is durable). A second
+    SIGHUP never abandons: abandoned answers leave duplicate instances and registrations
+    without their id, which no one at a hung-up terminal asked for.
 
     SIGHUP is what a closed ssh session sends: it ended the run with exit 129, no message and
     no log line. Now it stops the run like SIGTERM (exit 130, the --log-file line written);
     the terminal is gone, so what would have been printed on it goes to /dev/null instead of
     failing. A SIGHUP that is ignored (``nohup kprov ...``) stays ignored: that was asked for.
     """
-    presses = 0
+    stopping = False
     terminals = [fd for fd in (1, 2) if _is_tty(fd)]  # looked at now: after a hang-up, they fail
 
     def handler(signum: int, _frame: Any) -> None:
-        nonlocal presses
-        presses += 1
+        nonlocal stopping
         hung_up = signum == getattr(signal, "SIGHUP", None)
         if hung_up:
             _detach(terminals)
-        if presses == 1:
+        if not stopping:
+            stopping = True
             cancel.set()
             cause = "the terminal hung up (SIGHUP)" if hung_up else "stopping"
             _say(
                 f"\nkprov: {cause}: no new request will be sent; waiting for those in flight "
                 "(press Ctrl-C again to abandon them)\n"
             )
+            return
+        if hung_up:
+            # A hang-up often comes twice (the terminal, then the shell passing it on), and no
+            # one is there to ask for more: only an operator's Ctrl-C or SIGTERM abandons.
             return
         _say("\nkprov: abandoned the requests in flight; the rerun recovers them\n")
         os._exit(int(ExitCode.INTERRUPTED))

@@ -207,6 +207,8 @@ def serve(
       echo-encoded      API answers carry the bearer token re-encoded (upper, hex...)
       echo-token-encoded  token errors (400) quote the secret re-encoded (%xx, &#43;,
                         base64, hex, \\u escapes)
+      echo-token-split  token errors (400) quote the secret split across lines, wrapped,
+                        glued to a word, as 0x hex, UTF-16 base64, \\x escapes
       escape-text       registrations refused with terminal escapes, bidi overrides and
                         a formula in the message (not applied)
       escape-name       learning instance answers: a name with terminal escapes

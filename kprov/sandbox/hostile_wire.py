@@ -22,6 +22,8 @@ WIRE_MODES: dict[str, str] = {
     "echo-encoded": "API answers carry the bearer token re-encoded (upper case, hex, base64...)",
     "echo-token-encoded": "token requests answered 400 quoting the secret re-encoded "
     "(lower-case %xx, &#43;, &#x2f;, base64, hex, \\u escapes)",
+    "echo-token-split": "token requests answered 400 quoting the secret split across lines, "
+    "as wrapped base64, base64 glued to a word, 0x hex, UTF-16 base64 and \\x escapes",
     "escape-text": "registrations refused (422, nothing applied) with terminal escapes, "
     "bidi overrides and a formula in the message",
     "escape-name": "learning instance answers name the instance with terminal escapes",
@@ -80,6 +82,23 @@ def _encodings(text: str) -> list[str]:
     ]
 
 
+def _split_forms(text: str) -> list[str]:
+    """The secret as an echo that cuts or glues it shows it (all at once: one run tries all)."""
+    raw = text.encode()
+    wrapped = base64.b64encode(raw).decode()
+    half = len(text) // 2
+    return [
+        f"{text[:half]}\n{text[half:]}",
+        f"{text[:half]}\u200b{text[half:]}",
+        "\n".join(wrapped[i : i + 8] for i in range(0, len(wrapped), 8)),
+        "x" + wrapped,
+        "tok_" + wrapped,
+        "0x" + raw.hex(),
+        base64.b64encode(text.encode("utf-16-le")).decode(),
+        "".join(f"\\x{b:02x}" for b in raw),
+    ]
+
+
 def before_token(hostility: Hostility, headers: Mapping[str, str]) -> Reply | None:
     from kprov.sandbox.hostile import Reply
 
@@ -89,6 +108,10 @@ def before_token(hostility: Hostility, headers: Mapping[str, str]) -> Reply | No
         secret = _secret_of(headers.get("Authorization", ""))
         shown = hostility.pick(_encodings(secret)) if secret else "?"
         return Reply(400, {"message": f"bad client credentials: {shown}", "error_id": "enc"})
+    if hostility.fires("echo-token-split"):
+        secret = _secret_of(headers.get("Authorization", ""))
+        shown = " | ".join(_split_forms(secret)) if secret else "?"
+        return Reply(400, {"message": f"bad client credentials: {shown}", "error_id": "split"})
     return None
 
 

@@ -9,8 +9,9 @@ directory records its owner in `owner.json`, and every later writer must match i
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from kprov.errors import ConfigError
@@ -99,15 +100,31 @@ def _remedy(key: str) -> str:
 
 
 def registry_holds_records(state_dir: Path, names: tuple[str, ...]) -> bool:
-    """Whether any registry journal has a line past its header (a torn one counts too)."""
+    """Whether any registry journal records something (a torn line counts too). An instance
+    intent closed as abandoned records nothing: a run stopped before its first create reached
+    the API (a mistyped base URL answered 404) leaves exactly that, and binds nothing."""
     for name in names:
         try:
-            with (state_dir / name).open("rb") as handle:
-                handle.readline()
-                if handle.readline():
+            with (state_dir / name).open(encoding="utf-8", errors="replace", newline="") as f:
+                f.readline()
+                if _records_something(csv.reader(f)):
                     return True
         except FileNotFoundError:
             continue
-        except OSError:
+        except (OSError, csv.Error):
             return True  # cannot tell: assume it holds records, so the check stays strict
     return any(state_dir.glob("*.torn-*"))
+
+
+def _records_something(rows: Iterable[list[str]]) -> bool:
+    """Any row past the header, but instance intents that were each abandoned."""
+    open_intents: set[str] = set()
+    for row in rows:
+        status = row[-1] if row else ""
+        if status == "intent":
+            open_intents.add(row[0])
+        elif status == "abandoned" and row[0] in open_intents:
+            open_intents.discard(row[0])
+        else:
+            return True
+    return bool(open_intents)

@@ -109,6 +109,36 @@ def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
     )
 
 
+def refuse_a_foreign_mapping(
+    journal: MappingJournal, mapping: MappingIndex, registry: Registry
+) -> None:
+    """ConfigError (exit 3) when the mapping gives people other accounts than the ones the
+    registry registered: an external id keeps its account for ever, so the file is another
+    state's (another profile's, another district's backup). Carrying on would register those
+    accounts -- other people, where external ids collide -- in this state's classes."""
+    account_of = mapping.account_of
+    differ = sorted(
+        {
+            (r.external_user_id, account_of[r.external_user_id], r.account_id)
+            for r in registry.registration_index.active.values()
+            if r.external_user_id in account_of
+            and account_of[r.external_user_id].lower() != r.account_id.lower()
+        }
+    )
+    if not differ:
+        return
+    shown = "; ".join(f"{e!r}: mapping {m}, registry {r}" for e, m, r in differ[:3])
+    raise ConfigError(
+        f"the mapping {journal.path} gives {len(differ)} people other accounts than the "
+        f"registry registered ({shown}): an external id keeps its account for ever, so this "
+        "mapping belongs to another state (another profile's, or another setup's backup); "
+        "nothing was sent",
+        hint="Restore this state's own mapping from a backup and rerun. Or move this file "
+        "aside and rebuild what the registry knows: rerun with --rebuild-mapping (or `kprov "
+        "mapping rebuild`).",
+    )
+
+
 def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
     """The exact (external id, account id) pairs of every registration row ever written."""
     found = MappingRebuild()

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kprov.outside_text import from_journal_cell, journal_cell
 from kprov.state.journal import CsvJournal, now_iso
 
 
@@ -61,8 +62,10 @@ class InstanceRecord:
     status: str = INSTANCE_CREATED
 
     def row(self) -> tuple[str, ...]:
-        return (self.key, self.instance_id, self.graph_id, self.name, self.start_date,
-                self.end_date, self.created_at, self.status)  # fmt: skip
+        # a name that would start a formula is written with a leading ' (read back exactly):
+        # an administrator may open instances.csv in a spreadsheet
+        return (self.key, self.instance_id, self.graph_id, journal_cell(self.name),
+                self.start_date, self.end_date, self.created_at, self.status)  # fmt: skip
 
 
 @dataclass
@@ -121,7 +124,10 @@ class InstanceJournal(CsvJournal):
         index = InstanceIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         for _line, row in self.rows():
-            index.apply(InstanceRecord(row[0], row[1].lower(), *row[2:]))  # canonical id
+            key, instance_id, graph_id, name, *rest = row
+            index.apply(  # ids in canonical form; the name as it was before journal_cell
+                InstanceRecord(key, instance_id.lower(), graph_id, from_journal_cell(name), *rest)
+            )
         return index
 
     def record(self, record: InstanceRecord, index: InstanceIndex) -> None:

@@ -100,6 +100,23 @@ def test_a_token_endpoint_quoting_the_secret_re_encoded_never_prints_it(
     assert not raw_controls(output)
 
 
+@pytest.mark.parametrize("hostile", ["echo-token-split"], indirect=True)
+def test_a_secret_quoted_split_wrapped_or_glued_is_never_printed(hostile: Sandbox) -> None:
+    """Adversary, round three: the secret split across lines or by a zero-width space, its
+    base64 wrapped at 8 columns or glued to a word, 0x hex, UTF-16 base64, \\x escapes."""
+    from kprov.sandbox.hostile_wire import _split_forms
+
+    result = run_cli("--debug", "auth", "status")
+    output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 3, output  # type: ignore[attr-defined]
+    assert "bad client credentials" in output
+    half = len(SANDBOX_API_SECRET) // 2
+    pieces = {SANDBOX_API_SECRET[:half], SANDBOX_API_SECRET[half:]}
+    for form in [*_split_forms(SANDBOX_API_SECRET), *leak_forms(SANDBOX_API_SECRET)]:
+        pieces |= {part for part in form.replace("\u200b", "\n").split("\n") if len(part) > 4}
+    assert [p for p in pieces if p in output] == []
+
+
 @pytest.mark.parametrize("hostile", ["echo-encoded"], indirect=True)
 def test_debug_logs_of_answers_echoing_tokens_re_encoded_never_show_them(
     hostile: Sandbox, tmp_path: Path

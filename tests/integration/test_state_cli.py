@@ -283,6 +283,28 @@ def test_a_first_run_that_recorded_nothing_binds_its_state_to_no_api(
     assert moved.exit_code == 3 and "another setup" in moved.stderr  # type: ignore[attr-defined]
 
 
+def test_a_sync_with_a_mistyped_base_path_binds_nothing_either(
+    sandbox_env: Sandbox, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary, round three: `sync` (unlike `accounts import`) writes an instance intent
+    before its first request; the 404 of a mistyped base path closes it as abandoned. That
+    pair records nothing, so fixing the path must not meet "belongs to another setup"."""
+    manifest = tmp_path / "semester.yaml"
+    manifest.write_text(
+        "instances:\n  - key: c1\n    name: C\n    graph_id: gref-demo\n"
+        "    people:\n      - learners: [s-1]\n",
+        encoding="utf-8",
+    )
+    root = sandbox_env.base_url.rsplit("/v0", 1)[0]
+    monkeypatch.setenv("KPROV_BASE_URL", root + "/api/v0")
+    mistyped = run_cli("sync", str(manifest))
+    assert mistyped.exit_code == 3 and "/v0" in mistyped.stderr  # type: ignore[attr-defined]
+    monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
+    fixed = run_cli("sync", str(manifest))
+    assert fixed.exit_code == 0, fixed.stderr  # type: ignore[attr-defined]
+    assert sandbox_env.enrolments() == {("s-1", "C", "learner")}
+
+
 def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

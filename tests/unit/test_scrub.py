@@ -84,6 +84,11 @@ def _percent_lower(text: str) -> str:
     return "".join(f"%{b:02x}" for b in text.encode())
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    encoded = base64.b64encode(text.encode()).decode()
+    return [encoded[i : i + width] for i in range(0, len(encoded), width)]
+
+
 def _entities(text: str, form: str) -> str:
     return "".join(form.format(ord(c)) for c in text)
 
@@ -109,6 +114,17 @@ ECHOES = {
     "token in a base64 sentence": base64.b64encode(f"Bearer {TOKEN} seen".encode()).decode(),
     "token base64 in a path": "/v0/trace/" + base64.urlsafe_b64encode(TOKEN.encode()).decode(),
     "hex inside base64": base64.b64encode(TOKEN.encode().hex().encode()).decode(),
+    # Adversary, round three: forms the passes above did not reach
+    "split across lines": f"{SECRET[:9]}\n{SECRET[9:]}",
+    "token split by CRLF": f"{TOKEN[:5]}\r\n{TOKEN[5:]}",
+    "zero-width space inside": f"{TOKEN[:7]}\u200b{TOKEN[7:]}",
+    "base64 wrapped at 8 columns": "\n".join(_wrapped(SECRET, 8)),
+    "base64 glued to a word": "x" + base64.b64encode(SECRET.encode()).decode(),
+    "base64 glued, aligned": "abcd" + base64.b64encode(TOKEN.encode()).decode(),
+    "base64 after an underscore": "tok_" + base64.b64encode(SECRET.encode()).decode(),
+    "hex with 0x": "0x" + SECRET.encode().hex(),
+    "base64 of UTF-16 (.NET)": base64.b64encode(SECRET.encode("utf-16-le")).decode(),
+    "byte escapes": "".join(f"\\x{b:02x}" for b in SECRET.encode()),
 }
 
 

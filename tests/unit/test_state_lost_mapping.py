@@ -112,6 +112,25 @@ def test_a_rebuild_with_nothing_to_recover_still_leaves_a_mapping(tmp_path: Path
         pass  # the rebuild was asked for once; the next run is not refused again
 
 
+def test_a_mapping_replaced_by_another_states_is_refused(tmp_path: Path) -> None:
+    """Adversary, round three: another profile's mapping copied over this one gives the same
+    external ids other accounts; carrying on registered those accounts (other people, where
+    ids collide across districts) in this state's classes. Refused, nothing written."""
+    state, mapping = populated(tmp_path, [reg(A1, "s-1", 1), reg(A2, "s-2", 2)])
+    other, _ = populated(tmp_path / "other", [reg(A3, "s-1", 3), reg(A2.upper(), "s-2", 4)])
+    mapping.write_bytes((other / "mapping.csv").read_bytes())
+    before = mapping.read_bytes()
+    with pytest.raises(ConfigError) as caught, open_local_state(state, mapping):
+        pass
+    assert caught.value.exit_code == ExitCode.CONFIG
+    assert f"gives 1 people other accounts than the registry registered ('s-1': mapping {A3}, " in (
+        caught.value.message
+    )
+    assert "belongs to another state" in caught.value.message
+    assert "--rebuild-mapping" in str(caught.value.hint)
+    assert mapping.read_bytes() == before
+
+
 def test_an_emptied_mapping_is_warned_about(tmp_path: Path) -> None:
     state, mapping = populated(tmp_path, [reg(A1, "s-1", 1)])
     mapping.write_text("")

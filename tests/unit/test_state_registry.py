@@ -218,3 +218,27 @@ def test_the_lock_waits_up_to_its_timeout(tmp_path: Path) -> None:
     finally:
         done.set()
         holder.join(10)
+
+
+def test_instance_names_that_would_start_a_formula_are_safe_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    """Adversary, round three: a manifest `name:` or a OneRoster class title such as
+    =HYPERLINK(...) (names may start with anything; ids may not) was written raw into
+    instances.csv, which an administrator opens in a spreadsheet. It is written with a
+    leading ' and read back exactly, as is a name that itself starts with '."""
+    import csv
+
+    names = ['=HYPERLINK("http://evil","x")', "@Home learning", "'quoted", "-2+3", "-1", "Art"]
+    state, mapping = state_of(tmp_path)
+    with open_local_state(state, mapping) as local:
+        for n, name in enumerate(names):
+            instance = f"307b072c-6194-46fa-b226-68d40cee52{n:02d}"
+            local.registry.record_instance(InstanceRecord(f"k{n}", instance, "g", name))
+    with (state / "instances.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [row[3] for row in csv.reader(handle)][1:]
+    assert cells == ['\'=HYPERLINK("http://evil","x")', "'@Home learning", "''quoted", "'-2+3",
+                     "-1", "Art"]  # fmt: skip
+    with open_local_state(state, mapping) as local:
+        by_key = local.registry.instance_index.by_key
+        assert [by_key[f"k{n}"].name for n in range(len(names))] == names
