@@ -2,8 +2,8 @@
 
 It shares no code with kprov (its CSV-to-JSON binding, paging, OAuth 1.0a signature check and
 OAuth 2 tokens are its own reading of the specifications), so a misreading that kprov's client
-and kprov's sandbox share cannot pass unseen. It serves a OneRoster CSV bundle nobody here
-wrote (tests/data/real/oneroster-catalyst) with:
+and kprov's sandbox share cannot pass unseen. It serves a OneRoster CSV bundle shaped
+like real exports (tests/data/rosters/oneroster-quirks) with:
 
 - its own page-size cap (``cap``: a page never holds more, whatever ``limit`` asks);
 - OAuth 1.0a: the signature base string built by hand from RFC 5849 section 3.4.1 (query
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-ROOT = Path(__file__).parent / "data" / "real" / "oneroster-catalyst"
+ROOT = Path(__file__).parent / "data" / "rosters" / "oneroster-quirks"
 BASE = {"1.1": "/ims/oneroster/v1p1", "1.2": "/ims/oneroster/rostering/v1p2"}
 COLLECTIONS = ("orgs", "academicSessions", "classes", "users", "enrollments")
 

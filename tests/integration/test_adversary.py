@@ -1,7 +1,7 @@
 """Adversary, round three (issues 18 and 21), against servers kprov did not write.
 
 - A OneRoster SIS (``tests/independent_oneroster.py``): real OneRoster 1.1 and 1.2 exports
-  nobody here wrote (tests/data/real/oneroster-catalyst), its own page cap, OAuth 1.0a
+  shaped like real ones (tests/data/rosters/oneroster-quirks), its own page cap, OAuth 1.0a
   signatures checked by hand from RFC 5849, OAuth 2 tokens; then misbehaving.
 - A hostile proxy (``tests/hostile_proxy.py``) in front of the Knewton sandbox, rewriting
   answers with JSON names given twice at any depth.
@@ -30,9 +30,9 @@ from tests.independent_oneroster import IndependentOneRoster, Options
 
 SIS_SECRET = "sis-S3cr3t/'>&\"+="  # every character a signature base string encodes
 EXPECTED = {  # the export's one active class; the tobedeleted one and its enrollments left out
-    ("usr-222-123456", "Introduction to Physics", "instructor"),
-    ("usr-222-987654", "Introduction to Physics", "learner"),  # a teacher, enrolled as student
-    ("usr-222-1234561232", "Introduction to Physics", "learner"),
+    ("u-8001", "Earth Science", "instructor"),
+    ("u-8004", "Earth Science", "learner"),  # a teacher, enrolled as student
+    ("u-8005", "Earth Science", "learner"),
 }
 
 
