@@ -292,7 +292,7 @@ def test_a_sync_with_a_mistyped_base_path_binds_nothing_either(
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(
         "instances:\n  - key: c1\n    name: C\n    graph_id: gref-demo\n"
-        "    people:\n      - learners: [s-1]\n",
+        "    people:\n      - learners: [s-1]\n      - instructors: [t-1]\n",
         encoding="utf-8",
     )
     root = sandbox_env.base_url.rsplit("/v0", 1)[0]
@@ -302,7 +302,7 @@ def test_a_sync_with_a_mistyped_base_path_binds_nothing_either(
     monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
     fixed = run_cli("sync", str(manifest))
     assert fixed.exit_code == 0, fixed.stderr  # type: ignore[attr-defined]
-    assert sandbox_env.enrolments() == {("s-1", "C", "learner")}
+    assert sandbox_env.enrolments() == {("s-1", "C", "learner"), ("t-1", "C", "instructor")}
 
 
 def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
