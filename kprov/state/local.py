@@ -8,7 +8,6 @@ know, as warnings for the CLI to print. Nothing here knows the terminal.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,6 +99,8 @@ def _mapping_checked(state_dir: Path, state: LocalState, *, rebuild: bool) -> li
     missing = lost.unmapped_registrations(state.mapping, state.registry)
     if not missing:
         return []
+    if not len(state.mapping):
+        lost.refuse_an_emptied_mapping(state_dir, state.journal, missing)
     return [
         f"the registry records registrations of {missing} people the mapping "
         f"{state.journal.path} does not hold (was it emptied, or restored from an older "
@@ -117,7 +118,7 @@ def _refuse_a_new_mapping_beside_records(state_dir: Path, mapping_path: Path) ->
         raise InputError(
             f"the mapping {mapping_path} does not exist, but the state directory {state_dir} "
             "already holds instances or registrations; nothing was sent",
-            hint="Fix --mapping / KPROV_MAPPING. To start a new mapping for this state on "
-            f"purpose, create it empty first: : > {shlex.quote(str(mapping_path))}; to rebuild "
-            "it from the registry, pass --rebuild-mapping (or run `kprov mapping rebuild`).",
+            hint="Fix --mapping / KPROV_MAPPING. To make a new mapping there for this state on "
+            "purpose, rebuild it from the registry: pass --rebuild-mapping (or run `kprov "
+            "mapping rebuild`).",
         )

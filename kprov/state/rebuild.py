@@ -96,6 +96,20 @@ def refuse_a_lost_mapping(state_dir: Path, journal: MappingJournal, registry: Re
     )
 
 
+def refuse_an_emptied_mapping(state_dir: Path, journal: MappingJournal, people: int) -> None:
+    """ConfigError (exit 3) for a mapping that holds nobody while the registry has *people*
+    registered: emptied (truncated, `: >`, a failed copy) as surely as a missing one is lost.
+    Carrying on would keep the partner's record empty of everyone who is in no roster now."""
+    raise ConfigError(
+        f"the mapping {journal.path} holds nobody, but the registry in {state_dir} has "
+        f"{people} people registered: the mapping is the only record of their account ids; "
+        "nothing was sent",
+        hint="Restore the mapping from a backup and rerun. Or rebuild what the registry knows: "
+        "`kprov mapping rebuild` (or rerun with --rebuild-mapping); it says what it cannot "
+        "recover.",
+    )
+
+
 def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
     """People with an active registration whom the mapping does not hold (it was emptied,
     or restored from an older backup): `kprov mapping rebuild` adds them."""

@@ -138,10 +138,14 @@ def test_a_stale_mapping_path_beside_registrations_is_refused_until_created_on_p
         )
         assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
         assert f"the mapping {stale} does not exist, but the state directory" in result.stderr  # type: ignore[attr-defined]
-        assert f"create it empty first: : > {stale}" in result.stderr  # type: ignore[attr-defined]
+        assert "pass --rebuild-mapping" in result.stderr  # type: ignore[attr-defined]
     assert not stale.exists() and sandbox_env.requests() == before
-    stale.touch(mode=0o600)  # a new mapping on purpose: its accounts are found again, kept
-    again = run_cli("register", str(roster), "--graph-id", "g", "--mapping", str(stale))
+    stale.touch(mode=0o600)  # an empty mapping beside registrations: lost, not new
+    emptied = run_cli("register", str(roster), "--graph-id", "g", "--mapping", str(stale))
+    assert emptied.exit_code == 3 and "holds nobody" in emptied.stderr  # type: ignore[attr-defined]
+    again = run_cli(
+        "register", str(roster), "--graph-id", "g", "--mapping", str(stale), "--rebuild-mapping"
+    )  # a new mapping there on purpose: rebuilt from the registry, nothing looked up
     assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
     assert (
         MappingJournal(stale).load().account_of

@@ -131,9 +131,25 @@ def test_a_mapping_replaced_by_another_states_is_refused(tmp_path: Path) -> None
     assert mapping.read_bytes() == before
 
 
-def test_an_emptied_mapping_is_warned_about(tmp_path: Path) -> None:
+def test_an_emptied_mapping_is_refused_like_a_lost_one(tmp_path: Path) -> None:
+    """Truncated, `: >`, a failed copy: a mapping that holds nobody beside a registry with
+    people registered is lost as surely as a missing one (exit 3, nothing sent)."""
     state, mapping = populated(tmp_path, [reg(A1, "s-1", 1)])
-    mapping.write_text("")
+    for emptied in ("", "external_user_id,account_id,created_at,sis_id,status\n"):
+        mapping.write_text(emptied)
+        with pytest.raises(ConfigError) as caught, open_local_state(state, mapping):
+            pass
+        assert "holds nobody, but the registry" in caught.value.message
+        assert "--rebuild-mapping" in str(caught.value.hint)
+    with open_local_state(state, mapping, rebuild_mapping=True) as local:
+        assert local.mapping.account_of == {"s-1": A1}
+
+
+def test_a_mapping_that_lacks_some_registered_people_is_warned_about(tmp_path: Path) -> None:
+    """An older backup restored: the people registered since are named, the run goes on."""
+    state, mapping = populated(tmp_path, [reg(A1, "s-1", 1), reg(A2, "s-2", 2)])
+    lines = mapping.read_text().splitlines(keepends=True)
+    mapping.write_text("".join(line for line in lines if not line.startswith("s-2,")))
     with open_local_state(state, mapping) as local:
         [warning] = local.warnings
     assert "registrations of 1 people the mapping" in warning
