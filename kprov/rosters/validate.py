@@ -177,7 +177,7 @@ def id_problems(value: str, *, check_pii: bool) -> list[str]:
         )
         return found
     delimiter = next((c for c in ";|\t" if c in value), None)
-    if delimiter:
+    if delimiter and not formula_problem(stripped):  # `=cmd|' /C calc'!A0` is no lost column
         found.append(
             f"id {value!r} holds {delimiter!r}, a CSV delimiter: the file's delimiter was "
             f"probably not recognised; {delimiter_fix(delimiter)}"
