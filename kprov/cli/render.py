@@ -199,7 +199,9 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
         untried = [o for o in failures if o.status.value == "not_attempted"]
         failures = [o for o in failures if o.status.value != "not_attempted"]
         if untried and not view.json:
-            _err(f"kprov: {len(untried)} item(s) not attempted; the rerun does them")
+            resumes = result.stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED)
+            then = "the rerun does them" if resumes else "fix what is named below, then rerun"
+            _err(f"kprov: {len(untried)} item(s) not attempted; {then}")
     if failures and not view.json:
         from kprov.provision.result import run_fate
 
