@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,9 +65,8 @@ class RunOptions:
     must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
     cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
     progress: bool = False  # a progress bar (set from the view: a terminal, not --quiet/--json)
-    # run under the state lock once a run (not a plan) ended with exit 0 (sync: delta
-    # cursors); returns warnings
-    after_success: Callable[[], list[str]] | None = None
+    # the delta cursors of this run's pulls (sync), saved with its end when nothing failed
+    cursors: Callable[[], Mapping[str, str]] | None = None
     notify: str | None = None  # --notify URL (else the manifest's, KPROV_NOTIFY, the profile's)
     notify_on: str | None = None  # --notify-on failure|always
     metrics_file: Path | None = None  # --metrics-file PATH (else KPROV_METRICS_FILE, profile)
@@ -99,6 +98,7 @@ def provision(
 ) -> None:
     """Plan the request against local state; show the plan, or apply it. Every run, shown
     or applied, is recorded in the ledger (docs/history.md)."""
+    from kprov.cli.guarded import end_guards, read_history, with_guard_settings
     from kprov.cli.run_session import RunSession
     from kprov.provision.planner import build_plan
     from kprov.provision.recording import plan_rows
@@ -113,11 +113,13 @@ def provision(
         request = make_request(g)  # bad input is reported before any configuration problem
         run.sources, run.notify = request.sources, (request.notify, request.notify_on)
         settings = run.settings = g.settings(options.mapping)
+        request = with_guard_settings(request, settings.profile.run)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
         with _local_state(settings, options, owner) as state, run.recorded():
             inputs = input_files(request.sources, first=first)
-            plan = build_plan(request, state.mapping, state.registry)
+            history = read_history(settings, request, plan_only=options.plan_only)
+            plan = build_plan(request, state.mapping, state.registry, history)
             plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)
             if options.plan_only:
                 code = _finish_plan(plan, view, options, run, state)
@@ -128,11 +130,8 @@ def provision(
                 run.begin(settings, inputs, rows=rows)
                 result = execute(plan, settings, state, options, run)
                 _report(result, options, run, state)
-                succeeded = exit_code_for(result=result) is ExitCode.OK
-                if options.after_success is not None and succeeded:
-                    for warning in options.after_success():
-                        warn(warning)
-                code = run.end_run(result)
+                guards = end_guards(run, plan, result, state, cursors=options.cursors)
+                code = run.end_run(result, guards)
     if options.plan_only:
         run.after(int(code), plan=plan)
         exit_with(code)
@@ -142,6 +141,7 @@ def provision(
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
+    from kprov.cli.guarded import end_guards
     from kprov.cli.run_session import RunSession
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
@@ -166,7 +166,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
             run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
             result = execute(plan, settings, state, options, run)
             _report(result, options, run, state)
-            code = run.end_run(result)
+            code = run.end_run(result, end_guards(run, plan, result, state))
     _finish_run(result, view, code, run)
 
 
@@ -216,9 +216,7 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
     from kprov.cli.common import confirm_or_refuse
     from kprov.provision.plan import Action
 
-    removals = [] if plan.removals_withheld else [
-        i for i in plan.items if i.action is Action.UNREGISTER
-    ]  # fmt: skip
+    removals = [i for i in plan.items if i.action is Action.UNREGISTER and not i.guard]
     if not removals or options.yes:
         return
     shown = [f"  {i.role or 'registration'} {i.external_id} in {i.instance}" for i in removals[:20]]

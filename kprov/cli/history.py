@@ -85,7 +85,7 @@ def history(
     if person is not None and run_id is not None:
         raise InputError("give a RUN_ID or --person, not both")
     settings = g.settings()
-    with _opened(settings.state_dir, lock_timeout) as ledger:
+    with opened_ledger(settings.state_dir, lock_timeout) as ledger:
         if person is not None:
             rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
             render.show_person(person, [event_record(r) for r in rows], view)
@@ -122,7 +122,7 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
         )
     settings = g.settings()
     written = 0
-    with _opened(settings.state_dir, timeout) as ledger:
+    with opened_ledger(settings.state_dir, timeout) as ledger:
         if ledger is None:
             records: Any = iter(())
         else:
@@ -146,7 +146,7 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
         sys.stderr.write(f"kprov: {written:,} record(s) written to {out}\n")
 
 
-class _opened:
+class opened_ledger:
     """The ledger for reading (None when the state has none yet). No lock is taken, unless
     the ledger predates this kprov and must first be upgraded (which writes it)."""
 

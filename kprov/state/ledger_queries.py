@@ -21,7 +21,7 @@ RUN_FIELDS = (
 )
 ITEM_FIELDS = (
     "seq, action, outcome, person, sis_id, role, instance, instance_name, instance_id, "
-    "account_id, registration_id, file, line, reason, change, spec, role_change, detail"
+    "account_id, registration_id, file, line, reason, change, spec, role_change, detail, guard"
 )
 
 

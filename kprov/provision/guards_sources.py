@@ -1,0 +1,313 @@
+"""Fingerprints of the exports a run reads, and the judgment "tonight's export is not the
+one we know": re-keyed ids, a new id shape, a source that shrank sharply (docs/holds.md).
+
+A fingerprint is small whatever the source's size: counts, the shape of its ids (lengths,
+character classes, leading zeros, common prefix), its header, and a bottom-k sample of its
+ids' hashes (the ``SAMPLE`` smallest): a uniform sample of the ids, so "how many of
+tonight's ids were seen before" is measured on the part of tonight's sample that falls
+under the old sample's largest hash (exactly, for sources of at most ``SAMPLE`` ids). A
+million-row source costs 4 KB and a few tenths of a second.
+
+Ids are taken as the planner sees them (after ``id_prefix`` and ``--hash-ids``): an account
+is keyed by that id, so a change there -- a new prefix, a new SIS id behind the same hash
+key -- is exactly what creates accounts nobody wanted. The *shape* is read from the id
+before hashing (a hash has no shape: ``Person.sis_id``), after the prefix.
+
+"Seen before" counts an id seen in this source's last applied export, or already holding
+an account in the mapping: students moving between per-class roster files are seen (in
+the mapping), a re-keyed export's ids are in neither.
+
+Pure: the caller reads the previous fingerprints from the ledger and passes them in.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import zlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kprov.rosters.model import Person
+
+SAMPLE = 1024  # hashes kept per source: a proportion's error is about 1.5 % at this size
+MIN_IDS = 20  # smaller sources are never judged: their normal churn looks like anything
+_PRIME = 4_294_967_291  # the largest prime below 2**32
+_MIX = 2_654_435_761  # Knuth's multiplicative constant: spreads CRC-32's linear structure
+ALL = 1 << 32  # larger than any hash: "the whole source is in the sample"
+COMMAND_LINE = ("<command line>", "<stdin>", "-")
+
+
+def id_hash(external_id: str) -> int:
+    """A stable 32-bit hash (CRC-32 is ~10x cheaper than a cryptographic hash per id; the
+    multiplication modulo a prime breaks its bit-linearity, so the smallest hashes are a
+    sample of the ids, not an affine subset of their bit patterns)."""
+    return zlib.crc32(external_id.encode("utf-8", "surrogatepass")) * _MIX % _PRIME
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What tonight's ids look like, measured on the sample."""
+
+    shortest: int = 0
+    longest: int = 0
+    digits: float = 0.0  # share of ids made of digits only
+    letters: float = 0.0  # share of ids with at least one letter
+    leading_zeros: float = 0.0  # share of ids that start with 0
+    prefix: str = ""  # the prefix every sampled id shares
+
+
+@dataclass(frozen=True)
+class SourceFingerprint:
+    """One source as it was read by one run (a roster file, a bundle, a pulled URL)."""
+
+    source: str
+    rows: int  # lines read from it (enrolments and removals)
+    ids: int  # distinct ids
+    sample: tuple[int, ...]  # the SAMPLE smallest id hashes, ascending
+    shape: Shape = field(default_factory=Shape)
+    delta: bool = False  # lists changes only: never a reference for counts or overlap
+    header: str = ""
+
+    @property
+    def threshold(self) -> int:
+        """Hashes up to here are in the sample when their id was in the source."""
+        return self.sample[-1] if self.ids > len(self.sample) and self.sample else ALL
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the sample (the ledger keeps it packed beside)."""
+        return {
+            "source": self.source, "rows": self.rows, "ids": self.ids, "delta": self.delta,
+            "header": self.header, "shape": self.shape.__dict__,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], sample: Sequence[int]) -> SourceFingerprint:
+        shape = Shape(**{k: v for k, v in (data.get("shape") or {}).items()
+                         if k in Shape.__dataclass_fields__})  # fmt: skip
+        return cls(
+            source=str(data["source"]), rows=int(data["rows"]), ids=int(data["ids"]),
+            sample=tuple(sample), shape=shape, delta=bool(data.get("delta")),
+            header=str(data.get("header") or ""),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Tonight's fingerprint of a source, with the ids of its sample (kept in memory only:
+    the overlap with the mapping is measured on them)."""
+
+    fingerprint: SourceFingerprint
+    sampled: tuple[tuple[int, str], ...]  # (hash, external id), ascending
+
+
+@dataclass(frozen=True)
+class SourceJudgment:
+    source: str
+    held: bool
+    words: str  # the change, for a person: "last applied export: ...; this one: ..."
+    short: str = ""  # "re-keyed?", "shrank sharply", "its ids changed shape"
+
+
+def source_key(file: str, known: Collection[str]) -> str:
+    """The source an origin's file belongs to: itself, or the bundle (or pulled URL) before
+    the ``!`` of ``bundle.zip!users.csv``."""
+    if file in known:
+        return file
+    head, bang, _member = file.partition("!")
+    return head if bang and (head in known or not known) else file
+
+
+def stable_key(source: str) -> str:
+    """How the ledger names a source from night to night: a URL as it is, a path made
+    absolute (cron's working directory is not the operator's), symlinks kept: a `tonight`
+    link that moves every night is one source."""
+    if "://" in source or source in COMMAND_LINE:
+        return source
+    return os.path.abspath(source)
+
+
+def observe(
+    people: Iterable[Person],
+    sources: Sequence[str],
+    *,
+    removals: Iterable[Person] = (),
+    deltas: Collection[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Observation]:
+    """Tonight's fingerprint of every source in *sources* (each named by ``stable_key``);
+    a source nobody came from has zero ids (the empty export that reads as "all left")."""
+    known = set(sources)
+    ids: dict[str, dict[str, str]] = {s: {} for s in sources}
+    rows: dict[str, int] = dict.fromkeys(sources, 0)
+    last_file, target = "", None
+    for group in (people, removals):
+        for person in group:
+            file = person.origin.file
+            if file != last_file:  # readers go source by source: look each file up once
+                last_file = file
+                target = ids.get(source_key(file, known))
+            if target is None:
+                continue
+            target[person.external_id] = person.sis_id or person.external_id
+    for group in (people, removals):
+        for person in group:
+            key = source_key(person.origin.file, known)
+            if key in rows:
+                rows[key] += 1
+    found: dict[str, Observation] = {}
+    headers = headers or {}
+    for source in sources:
+        found[stable_key(source)] = _observation(
+            stable_key(source), ids[source], rows[source], source in deltas,
+            headers.get(source, ""),
+        )  # fmt: skip
+    return found
+
+
+def _observation(
+    source: str, ids: Mapping[str, str], rows: int, delta: bool, header: str
+) -> Observation:
+    hashed = zip(map(id_hash, ids), ids, strict=True)
+    sampled = sorted(heapq.nsmallest(SAMPLE, hashed))
+    shape = _shape([ids[ext] for _h, ext in sampled])
+    fingerprint = SourceFingerprint(
+        source, rows, len(ids), tuple(h for h, _e in sampled), shape, delta, header
+    )
+    return Observation(fingerprint, tuple(sampled))
+
+
+def _shape(ids: Sequence[str]) -> Shape:
+    if not ids:
+        return Shape()
+    n = len(ids)
+    lengths = [len(i) for i in ids]
+    return Shape(
+        shortest=min(lengths),
+        longest=max(lengths),
+        digits=sum(map(str.isdigit, ids)) / n,
+        letters=sum(1 for i in ids if any(c.isalpha() for c in i)) / n,
+        leading_zeros=sum(1 for i in ids if i[:1] == "0") / n,
+        prefix=_common_prefix(ids),
+    )
+
+
+def _common_prefix(ids: Sequence[str]) -> str:
+    """The characters every id starts with (the first and the last in order share them
+    with everything between)."""
+    low, high = min(ids), max(ids)
+    n = 0
+    while n < len(low) and n < len(high) and low[n] == high[n]:
+        n += 1
+    return low[:n]
+
+
+# ------------------------------------------------------------------------- judging
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a source is held (docs/holds.md); every share in percent."""
+
+    min_seen: float = 50.0  # fewer of tonight's ids seen before: re-keyed?
+    max_shrink: float = 50.0  # fewer ids than this share of the last export's gone: shrank
+
+
+def judge(
+    last: SourceFingerprint | None,
+    tonight: Observation,
+    known: Collection[str],
+    limits: Thresholds,
+) -> SourceJudgment:
+    """Whether tonight's export of a source is to be held, with the change in words. The
+    first export of a source (no *last*) is never held; neither is a small one."""
+    now = tonight.fingerprint
+    source = now.source
+    if last is None or max(last.ids, now.ids) < MIN_IDS:
+        return SourceJudgment(source, False, "")
+    before = f"last applied export: {describe(last)}; this one: {describe(now)}"
+    if now.delta:  # a delta lists changes: only their shape can be compared
+        changed = shape_change(last.shape, now.shape) if now.ids >= MIN_IDS else ""
+        words = f"{before}; {changed}: re-keyed?" if changed else ""
+        return SourceJudgment(source, bool(changed), words, "its ids changed shape")
+    if last.ids >= MIN_IDS and now.ids < last.ids * (1 - limits.max_shrink / 100):
+        lost = 100 * (last.ids - now.ids) / last.ids
+        words = f"{before}: {lost:.0f} % fewer ids: shrank sharply"
+        return SourceJudgment(source, True, words, "it shrank sharply")
+    seen, exact, in_export = overlap(last, tonight, known)
+    if seen is None or in_export is None:
+        return SourceJudgment(source, False, "")
+    similar = now.ids <= 2 * last.ids  # a source that more than doubled is a merger
+    count = round(seen * now.ids)
+    seen_words = f"{count:,} seen before" if exact else f"about {count:,} ({seen:.0%}) seen before"
+    changed = shape_change(last.shape, now.shape)
+    if similar and seen < limits.min_seen / 100:
+        tail = f"; {changed}" if changed else ""
+        words = f"{before}; {seen_words}{tail}: re-keyed?"
+        return SourceJudgment(source, True, words, "few of its ids were seen before: re-keyed?")
+    if similar and changed and in_export < limits.min_seen / 100:
+        words = f"{before}; {seen_words}; {changed}: re-keyed?"
+        return SourceJudgment(source, True, words, "its ids changed shape: re-keyed?")
+    return SourceJudgment(source, False, "")
+
+
+def overlap(
+    last: SourceFingerprint, tonight: Observation, known: Collection[str]
+) -> tuple[float | None, bool, float | None]:
+    """(share of tonight's ids seen before -- in the last export or in the mapping --,
+    whether that share is exact, share seen in the last export alone); None when tonight's
+    sample has nothing under the last sample's threshold to measure with."""
+    threshold = last.threshold
+    measured = [(h, ext) for h, ext in tonight.sampled if h <= threshold]
+    if not measured:
+        return None, False, None
+    before = set(last.sample)
+    in_export = sum(1 for h, _ext in measured if h in before)
+    seen = sum(1 for h, ext in measured if h in before or ext in known)
+    exact = threshold == ALL and len(measured) == tonight.fingerprint.ids
+    return seen / len(measured), exact, in_export / len(measured)
+
+
+def shape_change(last: Shape, now: Shape) -> str:
+    """What changed in the ids' shape, in words ("" when nothing that matters did)."""
+    changes = []
+    if now.longest < last.shortest or now.shortest > last.longest:
+        changes.append("their lengths changed")
+    if (last.digits >= 0.99 and now.digits < 0.5) or (last.digits < 0.5 and now.digits >= 0.99):
+        changes.append("their characters changed")
+    if last.leading_zeros >= 0.1 and now.leading_zeros == 0:
+        changes.append("leading zeros dropped")
+    elif last.leading_zeros == 0 and now.leading_zeros >= 0.1:
+        changes.append("leading zeros added")
+    if _named_prefix(last.prefix) and not now.prefix.startswith(last.prefix):
+        changes.append(f"prefix {last.prefix!r} gone")
+    return ", ".join(changes)
+
+
+def describe(fingerprint: SourceFingerprint) -> str:
+    """ "1,093 ids, 9 digits with leading zeros"."""
+    shape = fingerprint.shape
+    words = [f"{fingerprint.ids:,} ids"]
+    if not fingerprint.ids:
+        return words[0]
+    lengths = (
+        f"{shape.shortest}" if shape.shortest == shape.longest
+        else f"{shape.shortest}–{shape.longest}"
+    )  # fmt: skip
+    kind = "digits" if shape.digits >= 0.99 else (
+        "characters" if shape.letters < 0.01 else "letters and digits"
+    )  # fmt: skip
+    zeros = " with leading zeros" if shape.leading_zeros >= 0.1 else (
+        ", no leading zeros" if shape.digits >= 0.99 else ""
+    )  # fmt: skip
+    words.append(f"{lengths} {kind}{zeros}")
+    if _named_prefix(shape.prefix):
+        words.append(f"all starting {shape.prefix!r}")
+    return ", ".join(words)
+
+
+def _named_prefix(prefix: str) -> bool:
+    """A prefix worth naming: two characters or more, and not only the leading zeros
+    (those are named as such)."""
+    return len(prefix) >= 2 and bool(prefix.strip("0"))
