@@ -57,8 +57,11 @@ def render_html(
         _section(
             "Classes created",
             ("class", "outcome"),
-            [(_class(r), r["outcome"]) for r in rows
-             if r["action"] == "create_instance" and not _withheld(r)],
+            [
+                (_class(r), r["outcome"])
+                for r in rows
+                if r["action"] == "create_instance" and not _withheld(r)
+            ],
         )
     )
     parts.append(
