@@ -100,6 +100,7 @@ def provision(
     or applied, is recorded in the ledger (docs/history.md)."""
     from kprov.cli.guarded import end_guards, read_history, with_guard_settings
     from kprov.cli.run_session import RunSession
+    from kprov.provision.holds import job_of
     from kprov.provision.planner import build_plan
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
@@ -112,13 +113,14 @@ def provision(
     with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
         run.sources, run.notify = request.sources, (request.notify, request.notify_on)
+        run.job = job_of(request.command, request.sources)
         settings = run.settings = g.settings(options.mapping)
         request = with_guard_settings(request, settings.profile.run)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
         with _local_state(settings, options, owner) as state, run.recorded():
             inputs = input_files(request.sources, first=first)
-            history = read_history(settings, request, plan_only=options.plan_only)
+            history = read_history(settings, request, plan_only=options.plan_only, job=run.job)
             plan = build_plan(request, state.mapping, state.registry, history)
             plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)
             if options.plan_only:
@@ -143,6 +145,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
     from kprov.cli.guarded import end_guards
     from kprov.cli.run_session import RunSession
+    from kprov.provision.holds import job_of
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
     from kprov.provision.saved_plan import check_same_target, check_still_applies, load_plan
@@ -156,6 +159,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
         run.sources = (str(path), *plan.sources)
+        run.job = job_of(plan.command, plan.sources)
         settings = run.settings = g.settings(options.mapping)
         check_same_target(plan, settings.profile.name, settings.profile.base_url)
         with _local_state(settings, options, owner_of(settings)) as state, run.recorded():

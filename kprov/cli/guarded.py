@@ -46,7 +46,9 @@ def with_guard_settings(request: Request, run: RunSettings) -> Request:
     return replace(request, guards=settings)
 
 
-def read_history(settings: Settings, request: Request, *, plan_only: bool) -> GuardHistory:
+def read_history(
+    settings: Settings, request: Request, *, plan_only: bool, job: str = ""
+) -> GuardHistory:
     """The last applied fingerprint of each source the request read, and the absence
     counts. A ledger that cannot be read stops a run before anything is sent (the guards
     must not be bypassed by a full disk); a plan only warns, and judges without history."""
@@ -54,15 +56,17 @@ def read_history(settings: Settings, request: Request, *, plan_only: bool) -> Gu
     from kprov.provision.guards_sources import stable_key
     from kprov.provision.holds import history_from
     from kprov.state.ledger import Ledger
-    from kprov.state.ledger_guards import absence_rows, reference_rows
+    from kprov.state.ledger_guards import absence_rows, reference_rows, unfinished_creations
 
     wanted = [stable_key(s) for s in request.reading.sources]
-    if not wanted and request.command != "sync":
-        return GuardHistory()
     try:
         ledger = Ledger.open(settings.state_dir)
         try:
-            return history_from(reference_rows(ledger, wanted), absence_rows(ledger))
+            return history_from(
+                reference_rows(ledger, wanted),
+                absence_rows(ledger) if request.command == "sync" else (),
+                unfinished_creations(ledger, job) if request.create_accounts else (),
+            )
         finally:
             if ledger is not None:
                 ledger.close()
@@ -84,7 +88,7 @@ def end_guards(
 ) -> RunGuards:
     """What the run's end writes with it. Delta cursors move only when nothing failed and
     nothing stopped the run: what a guard withheld is in the hold saved with them."""
-    from kprov.provision.holds import held_facts, job_of, run_guards, withheld_items
+    from kprov.provision.holds import held_facts, run_guards, withheld_items
     from kprov.provision.saved_plan import state_fingerprint
 
     assert run.settings is not None
@@ -97,7 +101,7 @@ def end_guards(
     profile = run.settings.profile
     return run_guards(
         plan, result, run_id=run.run_id,
-        job=job_of(plan.command, plan.sources) if job and plan.command in JOB_COMMANDS else "",
+        job=run.job if job and plan.command in JOB_COMMANDS else "",
         profile=profile.name, base_url=profile.base_url, facts=facts, cursors=moved,
         now=time.time(),
     )  # fmt: skip
@@ -138,7 +142,7 @@ def approve(ctx: typer.Context, ref: str, options: RunOptions) -> None:
             who = f"{run.who.os_user}@{run.who.host}"
             mark = decide(hold["hold_id"], APPROVED, who=who, now=time.time(),
                           run_id=run.run_id, run_key=int(hold["run_key"]))  # fmt: skip
-            run.sources = [f"hold {hold['hold_id']}"]
+            run.sources, run.job = [f"hold {hold['hold_id']}"], str(hold["job"])
             run.begin(settings, (), rows=rows, parent=str(hold["run_id"]), also=mark)
             result = execute(plan, settings, state, options, run)
             _report(result, options, run, state)

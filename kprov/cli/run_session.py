@@ -53,6 +53,7 @@ class RunSession:
         self.recording: RunRecording | None = None
         self.sources: Sequence[str] = ()
         self.notify = ("", "")  # what the input file says (a manifest's notify:, notify_on:)
+        self.job = ""  # its command and first input (``provision.holds.job_of``)
 
     # ----------------------------------------------------------- the ledger record
 
@@ -92,7 +93,7 @@ class RunSession:
         return run_start(
             self.run_id, self.command, self.mode, started_at=self.started_at,
             profile=settings.profile.name, base_url=settings.profile.base_url,
-            argv=self.argv, who=self.who, parent=parent,
+            argv=self.argv, who=self.who, parent=parent, job=self.job,
         )  # fmt: skip
 
     @contextlib.contextmanager

@@ -72,6 +72,9 @@ class GuardHistory:
 
     references: Mapping[str, SourceFingerprint] = field(default_factory=dict)  # last applied
     absences: Mapping[tuple[str, str], Absence] = field(default_factory=dict)
+    # accounts the last run of this job allowed but did not create (killed, stopped): its
+    # rerun resumes them, so the creation brake does not count them again
+    resumed: frozenset[str] = frozenset()
 
 
 NO_HISTORY = GuardHistory()
@@ -196,14 +199,18 @@ def finish_guards(
     sources: tuple[list[GuardTrip], dict[str, Observation], set[str]],
     absences: AbsenceUpdate,
     held_instances: Collection[str],
+    resumed: Collection[str] = frozenset(),
 ) -> GuardVerdict:
     """The creation brake, then the removal brake (in place); then every registration that
     needs something withheld is withheld with it. *sources* is what
     ``hold_changed_sources`` returned; *held_instances* the instance ids its held sources
-    state (their absences are not counted tonight)."""
+    state (their absences are not counted tonight); *resumed* the creations an earlier run
+    of the job allowed and a rerun resumes (not counted, never withheld)."""
     trips, seen, held = sources
     creations = [
-        n for n, i in enumerate(items) if i.action is Action.CREATE_ACCOUNT and not i.guard
+        n
+        for n, i in enumerate(items)
+        if i.action is Action.CREATE_ACCOUNT and not i.guard and i.external_id not in resumed
     ]
     limit = creation_limit(settings.max_creations, mapped) if settings.max_creations else None
     if limit is not None and len(creations) > limit:

@@ -165,6 +165,7 @@ def source_fingerprint(raw: tuple[Mapping[str, Any], Sequence[int]]) -> SourceFi
 def history_from(
     references: Mapping[str, tuple[Mapping[str, Any], Sequence[int]]],
     absences: Iterable[Mapping[str, Any]],
+    resumed: Iterable[str] = (),
 ) -> GuardHistory:
     """The guards' history from the ledger's rows (``state.ledger_guards``)."""
     counts = {}
@@ -176,4 +177,5 @@ def history_from(
             int(row["line"]), str(row["reason"]), str(row["first_run"]),
         )  # fmt: skip
         counts[record.key] = record
-    return GuardHistory({k: source_fingerprint(v) for k, v in references.items()}, counts)
+    references_now = {k: source_fingerprint(v) for k, v in references.items()}
+    return GuardHistory(references_now, counts, frozenset(resumed))

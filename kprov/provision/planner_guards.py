@@ -91,4 +91,5 @@ class GuardSteps:
             self.items, request.guards, mapped=len(self.mapping.account_of), brake=self.brake,
             active=self.registry.registration_index.active.values(), sources=sources,
             absences=absences, held_instances={self.instance_ids.get(r, "") for r in held},
+            resumed=self.history.resumed,
         )  # fmt: skip

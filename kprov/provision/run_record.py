@@ -126,6 +126,7 @@ def run_start(
     argv: Sequence[str],
     who: Operator | None = None,
     parent: str = "",
+    job: str = "",
 ) -> RunStart:
     from kprov import __version__
 
@@ -143,6 +144,7 @@ def run_start(
         base_url=base_url,
         argv=json.dumps(scrub_argv(argv)),
         parent=parent,
+        job=job,
     )
 
 

@@ -62,6 +62,7 @@ class RunStart:
     base_url: str = ""
     argv: str = "[]"  # JSON
     parent: str = ""  # the run that made the plan this run applies (a saved plan, a hold)
+    job: str = ""  # its command and first input, as a later run of the same job names it
 
 
 @dataclass(frozen=True)
@@ -360,9 +361,9 @@ class Ledger:
 def _insert_run(db: sqlite3.Connection, run: RunStart, inputs: Sequence[InputFile]) -> int:
     cursor = db.execute(
         "INSERT INTO runs (run_id, command, mode, started_at, os_user, host, pid, "
-        "kprov_version, profile, base_url, argv, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "kprov_version, profile, base_url, argv, parent, job) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (run.run_id, run.command, run.mode, run.started_at, run.os_user, run.host, run.pid,
-         run.kprov_version, run.profile, run.base_url, run.argv, run.parent),
+         run.kprov_version, run.profile, run.base_url, run.argv, run.parent, run.job),
     )  # fmt: skip
     key = int(cursor.lastrowid or 0)
     db.executemany(

@@ -61,6 +61,21 @@ def reference_rows(ledger: Ledger | None, sources: Collection[str]) -> dict[str,
     return found
 
 
+def unfinished_creations(ledger: Ledger | None, job: str) -> list[str]:
+    """The accounts the last run of *job* planned and did not withhold, but did not create
+    either (killed, stopped, refused): its rerun resumes them, they are no new decision."""
+    if ledger is None or ledger.needs_migration or not job:
+        return []
+    rows = ledger.query(
+        "SELECT i.person FROM items i WHERE i.run = (SELECT id FROM runs WHERE job = ? AND "
+        "mode = 'apply' ORDER BY started_at DESC, id DESC LIMIT 1) AND i.action = "
+        "'create_account' AND i.guard = '' AND (i.outcome IS NULL OR i.outcome IN "
+        "('not_attempted', 'failed'))",
+        (job,),
+    )
+    return [str(row["person"]) for row in rows]
+
+
 def absence_rows(ledger: Ledger | None) -> list[dict[str, Any]]:
     if ledger is None or ledger.needs_migration:
         return []
@@ -300,12 +315,12 @@ def dismiss(ledger: Ledger, hold_id: str, *, who: str, now: float) -> None:
 
 
 def previous_run(ledger: Ledger, hold: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The run of the same command before the hold's: "last night", shown beside it."""
+    """The run of the same job before the hold's: "last night", shown beside it."""
     from kprov.state.ledger_queries import RUN_FIELDS
 
     rows = ledger.query(
-        f"SELECT {RUN_FIELDS} FROM runs WHERE command = ? AND mode = 'apply' AND id < ? AND "
-        "ended_at IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1",
-        (hold["command"], hold["run_key"]),
+        f"SELECT {RUN_FIELDS} FROM runs WHERE job = ? AND command = ? AND mode = 'apply' AND "
+        "id < ? AND ended_at IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1",
+        (hold["job"], hold["command"], hold["run_key"]),
     )
     return rows[0] if rows else None

@@ -7,7 +7,8 @@ directory of kprov 0.2.0 has no ledger at all (schema 0): its first run creates 
 To change the schema, append a migration (never edit one that shipped): new tables, or
 ``ALTER TABLE ... ADD COLUMN`` with a default, so that older rows stay readable.
 
-Schema 2 (the guards, docs/holds.md): ``items.guard`` names the guard that withheld an item;
+Schema 2 (the guards, docs/holds.md): ``items.guard`` names the guard that withheld an item,
+``runs.job`` what a run repeats (its command and first input: "sync /srv/sis/sem.yaml");
 ``holds`` are the items a run withheld, waiting for a person (their items are the ``items``
 rows of the run that held them, ``provision.run_record.item_from_row`` rebuilds each
 exactly); ``source_fingerprints`` keep each source's fingerprint per run, beside
@@ -82,6 +83,8 @@ CREATE INDEX items_by_sis ON items(sis_id);
 
 _V2 = """
 ALTER TABLE items ADD COLUMN guard TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN job TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_job ON runs(job, started_at);
 CREATE TABLE holds (
     id                INTEGER PRIMARY KEY,
     hold_id           TEXT NOT NULL UNIQUE,
