@@ -228,7 +228,8 @@ def judge(
         return SourceJudgment(source, False, "")
     before = f"last applied export: {describe(last)}; this one: {describe(now)}"
     if now.delta:  # a delta lists changes: only their shape can be compared
-        changed = shape_change(last.shape, now.shape) if now.ids >= MIN_IDS else ""
+        strong = now.ids >= MIN_IDS and shape_change(last.shape, now.shape, prefix=False)
+        changed = shape_change(last.shape, now.shape) if strong else ""
         words = f"{before}; {changed}: re-keyed?" if changed else ""
         return SourceJudgment(source, bool(changed), words, "its ids changed shape")
     if last.ids >= MIN_IDS and now.ids < last.ids * (1 - limits.max_shrink / 100):
@@ -242,11 +243,12 @@ def judge(
     count = round(seen * now.ids)
     seen_words = f"{count:,} seen before" if exact else f"about {count:,} ({seen:.0%}) seen before"
     changed = shape_change(last.shape, now.shape)
+    strong = shape_change(last.shape, now.shape, prefix=False)
     if similar and seen < limits.min_seen / 100:
         tail = f"; {changed}" if changed else ""
         words = f"{before}; {seen_words}{tail}: re-keyed?"
         return SourceJudgment(source, True, words, "few of its ids were seen before: re-keyed?")
-    if similar and changed and in_export < limits.min_seen / 100:
+    if similar and strong and in_export < limits.min_seen / 100:
         words = f"{before}; {seen_words}; {changed}: re-keyed?"
         return SourceJudgment(source, True, words, "its ids changed shape: re-keyed?")
     return SourceJudgment(source, False, "")
@@ -269,8 +271,10 @@ def overlap(
     return seen / len(measured), exact, in_export / len(measured)
 
 
-def shape_change(last: Shape, now: Shape) -> str:
-    """What changed in the ids' shape, in words ("" when nothing that matters did)."""
+def shape_change(last: Shape, now: Shape, *, prefix: bool = True) -> str:
+    """What changed in the ids' shape, in words ("" when nothing that matters did). A lost
+    prefix is named (*prefix*) but never decides alone: a class file's few ids share a
+    prefix by chance, and tomorrow's transfer students need not."""
     changes = []
     if now.longest < last.shortest or now.shortest > last.longest:
         changes.append("their lengths changed")
@@ -280,7 +284,7 @@ def shape_change(last: Shape, now: Shape) -> str:
         changes.append("leading zeros dropped")
     elif last.leading_zeros == 0 and now.leading_zeros >= 0.1:
         changes.append("leading zeros added")
-    if _named_prefix(last.prefix) and not now.prefix.startswith(last.prefix):
+    if prefix and _named_prefix(last.prefix) and not now.prefix.startswith(last.prefix):
         changes.append(f"prefix {last.prefix!r} gone")
     return ", ".join(changes)
 
