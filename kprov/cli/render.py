@@ -181,7 +181,7 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
             "withheld in a hold (a run would exit 6; the rest is applied)"
         )
         _print(out, view, text, bad=True)
-    if not plan.has_changes:
+    if not plan.has_changes and not withheld:
         _print(out, view, "nothing to do")
     for warning in plan.warnings:
         _err(f"kprov: warning: {warning}")

@@ -134,7 +134,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(i.action in SENDING for i in self.items)
+        """Whether a run would send anything (what a guard withheld is not sent)."""
+        return any(i.action in SENDING and not i.guard for i in self.items)
 
     def counts_kept(self) -> dict[str, int]:
         """Lines already as asked, per reason."""
