@@ -98,7 +98,10 @@ def history(
             items = queries.run_items(ledger, found["run_id"], limit=render.JSON_ITEMS_CAP)
             total = queries.count_items(ledger, found["run_id"])
             rows = [queries.item_dict(r) for r in items]
-            render.show_run(found, inputs, rows, total, view)
+            from kprov.state.ledger_guards import run_hold
+
+            hold = run_hold(ledger, found["run_id"])
+            render.show_run(found, inputs, rows, total, view, hold=hold)
         else:
             runs = queries.recent_runs(ledger, since=after, limit=limit) if ledger else []
             shown = [queries.run_dict(r) for r in runs]

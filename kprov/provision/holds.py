@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kprov.errors import StalePlanError
+from kprov.errors import ConfigError, StalePlanError
 from kprov.provision.guards import GUARD_ORDER, GuardHistory, GuardTrip, GuardVerdict
 from kprov.provision.guards_grace import Absence
 from kprov.provision.guards_json import absence_json, trip_json
@@ -134,7 +134,14 @@ def approval_plan(
     creates = {str(r["instance"]) for r in rows if r["action"] == Action.CREATE_INSTANCE.value}
     items: list[Item] = []
     for row in rows:
-        item = item_from_row(row)
+        try:
+            item = item_from_row(row)
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(
+                f"the run ledger's record of hold {hold['hold_id']} is damaged (an item it "
+                "holds cannot be read); nothing was sent",
+                hint="Dismiss it (kprov holds dismiss) and run the job again.",
+            ) from None
         reason = item.reason.partition("; ")[2] if item.reason.startswith("withheld: ") else ""
         instance_id = item.instance_id
         if not instance_id and item.action in (Action.REGISTER, Action.UNREGISTER):

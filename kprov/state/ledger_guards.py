@@ -243,11 +243,34 @@ def hold_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     from kprov.state.ledger_queries import iso
 
     data = dict(row)
-    data["trips"] = json.loads(data.get("trips") or "[]")
+    try:
+        trips = json.loads(data.get("trips") or "[]")
+    except ValueError:
+        trips = None
+    if not isinstance(trips, list) or not all(isinstance(t, dict) for t in trips):
+        trips = [{"guard": "?", "why": "(the ledger's record of this hold is damaged)",
+                  "items": data.get("items"), "source": ""}]  # fmt: skip
+    data["trips"] = [{k: t.get(k, "") for k in ("guard", "why", "items", "source")}
+                     for t in trips]  # fmt: skip
     data["created_at"] = iso(data["created_at"])
     data["decided_at"] = iso(data["decided_at"])
     data["started_at"] = iso(data["started_at"])
     return data
+
+
+def run_hold(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
+    """The hold a run made, if any (`kprov history RUN_ID` names it)."""
+    if ledger.needs_migration:
+        return None
+    rows = ledger.query(
+        f"SELECT {HOLD_FIELDS} FROM holds h JOIN runs r ON r.id = h.run WHERE r.run_id = ?",
+        (run_id,),
+    )
+    if not rows:
+        return None
+    found = hold_dict(rows[0])
+    found.pop("run_key", None)
+    return found
 
 
 def held_rows(ledger: Ledger, hold: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -100,6 +100,7 @@ def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once
     assert night["counts"]["removed"] == night["counts"]["registered"] == 1  # the move went
     assert not {f"n-{i}" for i in range(20)} & accounts(sandbox_env)
     hold = night["hold_id"]
+    assert cli_json("history", night["run_id"])["hold"]["state"] == "open"
 
     monkeypatch.setenv("KPROV_BASE_URL", "http://127.0.0.1:9/v0")  # another API: refused
     elsewhere = run_cli("holds", "approve", hold, "--yes")

@@ -109,6 +109,8 @@ def test_a_source_that_shrank_sharply_is_held(state: LocalState) -> None:
     [trip] = plan.guards.trips
     assert "100 ids" in trip.why and "40 ids" in trip.why and "60 % fewer ids" in trip.why
     assert {i.guard for i in plan.items if i.action is Action.UNREGISTER} == {SOURCE}
+    emptied = sync(state, [], reference(ids))  # a header and nothing else: "all left"
+    assert emptied.counts()["withheld"] == 100 and not emptied.has_changes
 
 
 def test_students_moving_between_class_files_are_seen_before(state: LocalState) -> None:
