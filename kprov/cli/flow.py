@@ -35,6 +35,7 @@ from kprov.cli.output import (
     warn,
 )
 from kprov.cli.render import View, show_plan, show_run
+from kprov.cli.run_report import report_context, write_run_report
 from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def provision(
                 rows = plan_rows(plan, state.registry, state.mapping.sis_of)
                 run.begin(settings, inputs, rows=rows)
                 result = execute(plan, settings, state, options, run)
-                _report(result, options, run, state)
+                write_run_report(result, options, run, state)
                 guards = end_guards(run, plan, result, state, cursors=options.cursors)
                 code = run.end_run(result, guards)
     if options.plan_only:
@@ -169,7 +170,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
             run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
             result = execute(plan, settings, state, options, run)
-            _report(result, options, run, state)
+            write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state))
     _finish_run(result, view, code, run)
 
@@ -386,43 +387,13 @@ def _finish_plan(
     if options.out is not None:
         save_plan(plan, options.out)
     if options.report is not None:
-        context = _report_context(run, state, plan, applied=False)
+        context = report_context(run, state, plan, applied=False)
         write_report(options.report, plan, title=f"kprov plan: {plan.command}", context=context)
     show_plan(plan, view, run_id=run.run_id, code=code)
     if options.out is not None and not view.json and not view.quiet:
         again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(options.out))}"
         sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `{again}`\n")
     return code
-
-
-def _report(result: RunResult, options: RunOptions, run: RunSession, state: LocalState) -> None:
-    """The --report of a run, under the lock (it names the classes from local state) and
-    before the run's end is recorded (a report that cannot be written is the run's exit 9)."""
-    from kprov.provision.report import write_report
-
-    if options.report is not None:
-        context = _report_context(run, state, result.plan, applied=True)
-        title = f"kprov {result.plan.command} {result.run_id}"
-        write_report(options.report, result, title=title, context=context)
-
-
-def _report_context(run: RunSession, state: LocalState, plan: Plan, *, applied: bool) -> Any:
-    from kprov.api.urls import url_origin
-    from kprov.provision.report import ReportContext
-    from kprov.provision.run_record import class_lines
-    from kprov.state.journal import now_iso
-
-    settings = run.settings
-    sources = list(run.sources)
-    return ReportContext(
-        run_id=run.run_id,
-        date=now_iso(),
-        profile=settings.profile.name if settings else "",
-        api_host=url_origin(settings.profile.base_url) if settings else "",
-        manifest=", ".join(sources[:1] if run.command == "sync" else sources),
-        operator=f"{run.who.os_user}@{run.who.host}",
-        classes=class_lines(state.registry, plan, applied=applied),
-    )
 
 
 def _finish_run(result: RunResult, view: View, code: ExitCode, run: RunSession) -> None:

@@ -118,11 +118,11 @@ def approve(ctx: typer.Context, ref: str, options: RunOptions) -> None:
         _finish_run,
         _local_state,
         _progress_wanted,
-        _report,
         check_outputs,
         execute,
     )
     from kprov.cli.output import globals_of, make_view
+    from kprov.cli.run_report import write_run_report
     from kprov.cli.run_session import RunSession
     from kprov.provision.recording import plan_rows
     from kprov.state.ledger_guards import APPROVED, decide
@@ -145,7 +145,7 @@ def approve(ctx: typer.Context, ref: str, options: RunOptions) -> None:
             run.sources, run.job = [f"hold {hold['hold_id']}"], str(hold["job"])
             run.begin(settings, (), rows=rows, parent=str(hold["run_id"]), also=mark)
             result = execute(plan, settings, state, options, run)
-            _report(result, options, run, state)
+            write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state, job=False))
     _finish_run(result, view, code, run)
 

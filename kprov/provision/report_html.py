@@ -75,7 +75,7 @@ def render_html(
     )  # fmt: skip
     parts.append(
         _section(
-            "Withheld by a guard (in a hold: kprov holds approve, or dismiss)",
+            f"Withheld by a guard ({_hold(context)})",
             ("action", "external id", "role", "class", "from", "reason"),
             [(r["action"].replace("_", " "), r["external_user_id"], r["role"], _class(r),
               _where(r), r["reason"]) for r in rows if _withheld(r)],
@@ -198,6 +198,12 @@ def _moves(rows: Sequence[dict[str, Any]]) -> str:
         ("external id", "role", "from → to", "line", "joined", "left", "note"),
         body,
     )
+
+
+def _hold(context: ReportContext) -> str:
+    if context.hold:
+        return f"hold {context.hold}: kprov holds show, approve or dismiss it"
+    return "a run saves them in a hold, for a person to approve or dismiss"
 
 
 def _withheld(row: Mapping[str, Any]) -> bool:
