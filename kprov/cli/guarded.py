@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from kprov.state.ledger_guards import RunGuards
     from kprov.state.local import LocalState
 
-JOB_COMMANDS = ("sync", "register", "accounts import", "unregister")
+# Commands whose later run re-judges an earlier one's input (the same manifest or roster) and
+# so supersedes its open hold; `unregister` names people, each run its own decision.
+JOB_COMMANDS = ("sync", "register", "accounts import")
 
 
 def with_guard_settings(request: Request, run: RunSettings) -> Request:
@@ -101,7 +103,7 @@ def end_guards(
     profile = run.settings.profile
     return run_guards(
         plan, result, run_id=run.run_id,
-        job=run.job if job and plan.command in JOB_COMMANDS else "",
+        job=run.job if job and plan.command in JOB_COMMANDS and plan.sources else "",
         profile=profile.name, base_url=profile.base_url, facts=facts, cursors=moved,
         now=time.time(),
     )  # fmt: skip
