@@ -94,7 +94,8 @@ def show_hold(detail: Mapping[str, Any], view: View) -> None:
         )
     lines.append(f"this run: {counts_text(detail['run']['counts'])}")
     cap = TERMINAL_CAP * 5 if view.terminal else PLAIN_CAP
-    lines.extend(_item_line(item) for item in detail["items"][:cap])
+    held = ({**item, "outcome": str(item["action"]).replace("_", " ")} for item in detail["items"])
+    lines.extend(_item_line(item) for item in list(held)[:cap])
     if detail["items_total"] > cap:
         lines.append(f"... and {detail['items_total'] - cap:,} more (--json lists up to "
                      f"{JSON_ITEMS_CAP:,})")  # fmt: skip
