@@ -106,6 +106,8 @@ def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once
     elsewhere = run_cli("holds", "approve", hold, "--yes")
     assert elsewhere.exit_code == 8 and "nothing was sent" in elsewhere.stderr  # type: ignore[attr-defined]
     monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
+    other = run_cli("--profile", "other", "holds", "approve", hold, "--yes")
+    assert other.exit_code == 8 and "profile 'default'" in other.stderr  # type: ignore[attr-defined]
     unconfirmed = run_cli("holds", "approve", hold)  # no terminal, no --yes: refused
     assert unconfirmed.exit_code == 2  # type: ignore[attr-defined]
 

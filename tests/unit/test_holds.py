@@ -213,3 +213,24 @@ def test_a_result_without_guards_is_no_hold() -> None:
     record = run_guards(empty, RunResult(empty, "r"), run_id="r", job="", profile="",
                         base_url="", facts=None, cursors={}, now=0)  # fmt: skip
     assert record.hold is None
+
+
+def test_a_rerun_resumes_the_creations_its_predecessor_allowed_and_never_sent(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger.open(tmp_path)
+    assert ledger is not None
+    job = "accounts import /srv/sis/r.csv"
+    killed = RunStart("kprov-k", "accounts import", "apply", 1.0, job=job)
+    items = (
+        Item(Action.CREATE_ACCOUNT, "done", "learner"),
+        Item(Action.CREATE_ACCOUNT, "untried", "learner"),
+        Item(Action.CREATE_ACCOUNT, "held", "learner", guard=CREATIONS),
+    )
+    ledger.begin_run(killed, (), item_rows(Plan("accounts import", items), {}, {}))
+    ledger.set_outcomes("kprov-k", [(0, "created", "", "a", "", "")])
+    assert store.unfinished_creations(ledger, job) == ["untried"]  # killed before its end
+    assert store.unfinished_creations(ledger, "sync /other.yaml") == []
+    ledger.begin_run(RunStart("kprov-l", "accounts import", "apply", 2.0, job=job))
+    assert store.unfinished_creations(ledger, job) == []  # the last run of the job counts
+    ledger.close()
