@@ -22,7 +22,7 @@ from kprov.provision.guards import (
     GuardSettings,
     SourceReading,
 )
-from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
+from kprov.provision.limits import block_past_capacity, check_entity_limits
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
     KEPT_REGISTRATION,
@@ -440,19 +440,3 @@ class _Planner(GuardSteps):
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())
-
-    def _judge_brake(self) -> None:
-        request = self.request
-        if not request.prune or request.max_removals is None:
-            return
-        removals = sum(1 for i in self.items if i.action is Action.UNREGISTER and not i.guard)
-        managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
-        managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
-        managed_ids.discard("")
-        managed = sum(
-            1
-            for r in self.registry.registration_index.active.values()
-            if r.instance_id in managed_ids
-        )
-        limit = removal_limit(request.max_removals, managed)
-        self.brake = Brake(removals, limit, managed, request.max_removals)

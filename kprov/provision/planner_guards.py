@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from kprov.provision.guards import finish_guards, hold_changed_sources
 from kprov.provision.guards_grace import AbsenceUpdate, remembered, wait_out_grace
 from kprov.provision.guards_sources import stable_key
+from kprov.provision.limits import removal_limit
+from kprov.provision.plan import Action, Brake
 from kprov.rosters.model import Origin, Person
 
 if TYPE_CHECKING:
     from kprov.provision.guards import GuardHistory, GuardVerdict
-    from kprov.provision.plan import Brake, Item
+    from kprov.provision.plan import Item
     from kprov.provision.planner import Request
     from kprov.state.mapping import MappingIndex
     from kprov.state.registry import Registry
@@ -39,9 +41,6 @@ class GuardSteps:
     explicit_items: set[int]
 
     def _removal_or_hold(self, record: Any, ref: str, person: Person | None, why: str) -> Item:
-        raise NotImplementedError
-
-    def _judge_brake(self) -> None:
         raise NotImplementedError
 
     def _remembered_removals(self) -> None:
@@ -93,3 +92,21 @@ class GuardSteps:
             absences=absences, held_instances={self.instance_ids.get(r, "") for r in held},
             resumed=self.history.resumed,
         )  # fmt: skip
+
+    def _judge_brake(self) -> None:
+        """The removal brake's numbers: removals not withheld already, against the
+        registrations of the classes the plan manages."""
+        request = self.request
+        if not request.prune or request.max_removals is None:
+            return
+        removals = sum(1 for i in self.items if i.action is Action.UNREGISTER and not i.guard)
+        managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
+        managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
+        managed_ids.discard("")
+        managed = sum(
+            1
+            for r in self.registry.registration_index.active.values()
+            if r.instance_id in managed_ids
+        )
+        limit = removal_limit(request.max_removals, managed)
+        self.brake = Brake(removals, limit, managed, request.max_removals)
