@@ -35,7 +35,7 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = Semester(tmp_path)
-    student_numbers = [f"{100_000 + n * 28_571:09d}" for n in range(30)]  # 9 digits, 000...
+    student_numbers = [f"{100_000 + n * 40_000:09d}" for n in range(22)]  # 9 digits, 000...
     semester.set_class("alg", ["t-1"], student_numbers)
     manifest = str(semester.write())
     assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
@@ -45,14 +45,14 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     semester.set_class("alg", ["t-1"], [str(int(n)) for n in student_numbers])
     semester.write()
     plan = cli_json("sync", manifest, "--prune", "--plan")
-    assert plan["counts"]["withheld"] == 90 and plan["exit_code"] == 0  # 30 new, 30 gone
+    assert plan["counts"]["withheld"] == 66 and plan["exit_code"] == 0  # 22 new, 22 gone
     night = cli_json("sync", manifest, "--prune", "--yes", code=6)
     assert sandbox_env.write_requests() == writes and sandbox_env.enrolments() == before
-    assert night["counts"] == {"withheld": 90, "already_registered": 1}
+    assert night["counts"] == {"withheld": 66, "already_registered": 1}
     [trip] = night["guards"]
-    assert trip["guard"] == "source" and trip["items"] == 90
+    assert trip["guard"] == "source" and trip["items"] == 66
     assert (
-        "last applied export: 30 ids, 9 digits with leading zeros; this one: 30 ids, "
+        "last applied export: 22 ids, 9 digits with leading zeros; this one: 22 ids, "
         "6 digits, no leading zeros; 0 seen before; their lengths changed, leading zeros "
         "dropped: re-keyed?"
     ) in trip["why"]
@@ -60,12 +60,12 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     assert night["approve"] == f"kprov holds approve {hold}"
 
     [listed] = cli_json("holds", "list")["holds"]
-    assert (listed["hold_id"], listed["state"], listed["items"]) == (hold, "open", 90)
+    assert (listed["hold_id"], listed["state"], listed["items"]) == (hold, "open", 66)
     shown = cli_json("holds", "show", hold[:9])
     [source] = shown["sources"]
-    assert source["before"] == "30 ids, 9 digits with leading zeros"
-    assert source["held"] == "30 ids, 6 digits, no leading zeros"
-    assert shown["items_total"] == 90 and shown["previous_run"]["exit_code"] == 0
+    assert source["before"] == "22 ids, 9 digits with leading zeros"
+    assert source["held"] == "22 ids, 6 digits, no leading zeros"
+    assert shown["items_total"] == 66 and shown["previous_run"]["exit_code"] == 0
     assert {i["action"] for i in shown["items"]} == {"create_account", "register", "unregister"}
 
     assert cli_json("holds", "dismiss", hold)["state"] == "dismissed"
@@ -82,23 +82,32 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
 def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once(
     sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    people = [
+        *(f"d-{i}" for i in range(100)),
+        "t-1",
+        "t-2",
+        *(f"{c}-{i}" for c in "ab" for i in range(5)),
+    ]
+    district = tmp_path / "district.csv"  # a first import: accounts for everyone (no limit)
+    district.write_text("external_user_id\n" + "".join(f"{x}\n" for x in people))
+    assert run_cli("accounts", "import", str(district)).exit_code == 0  # type: ignore[attr-defined]
     semester = Semester(tmp_path)
-    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(60)])
-    semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(60)])
+    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(5)])
+    semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(5)])
     manifest = str(semester.write())
     assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
 
-    # night 2: a new school's class (21 new people, past 10 % of the 122 mapped), and a move
-    semester.set_class("new", ["t-9"], [f"n-{i}" for i in range(20)])
-    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(60)] + ["b-0"])
-    semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(1, 60)])
+    # night 2: a new school's class (13 new people, past 10 % of the 112 mapped), and a move
+    semester.set_class("new", ["t-9"], [f"n-{i}" for i in range(12)])
+    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(5)] + ["b-0"])
+    semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(1, 5)])
     semester.write()
-    night = cli_json("sync", manifest, "--prune", "--yes", code=6)
+    night = cli_json("sync", manifest, "--prune", "--yes", "--max-removals", "1", code=6)
     [trip] = night["guards"]
-    assert trip["guard"] == "creations" and trip["items"] == 42  # 21 accounts, 21 registrations
-    assert "21 new accounts exceed the creation limit of 12 (10% of the 122" in trip["why"]
+    assert trip["guard"] == "creations" and trip["items"] == 26  # 13 accounts, 13 registrations
+    assert "13 new accounts exceed the creation limit of 11 (10% of the 112" in trip["why"]
     assert night["counts"]["removed"] == night["counts"]["registered"] == 1  # the move went
-    assert not {f"n-{i}" for i in range(20)} & accounts(sandbox_env)
+    assert not {f"n-{i}" for i in range(12)} & accounts(sandbox_env)
     hold = night["hold_id"]
     assert cli_json("history", night["run_id"])["hold"]["state"] == "open"
 
@@ -112,7 +121,7 @@ def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once
     assert unconfirmed.exit_code == 2  # type: ignore[attr-defined]
 
     approved = cli_json("holds", "approve", hold, "--yes")
-    assert approved["counts"] == {"created": 21, "registered": 21}
+    assert approved["counts"] == {"created": 13, "registered": 13}
     assert sandbox_env.enrolments() == semester.expected()
     twice = run_cli("holds", "approve", hold, "--yes")
     assert twice.exit_code == 2 and "was approved" in twice.stderr  # type: ignore[attr-defined]
@@ -127,7 +136,7 @@ def test_with_grace_2_one_missing_night_removes_nobody_two_do_and_a_return_reset
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = Semester(tmp_path)
-    learners = [f"a-{i}" for i in range(25)]
+    learners = [f"a-{i}" for i in range(6)]
     semester.set_class("alg", ["t-1"], learners)
     manifest = str(semester.write())
     assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
@@ -135,7 +144,7 @@ def test_with_grace_2_one_missing_night_removes_nobody_two_do_and_a_return_reset
     def night(present: list[str]) -> Any:
         semester.set_class("alg", ["t-1"], present)
         semester.write()
-        return cli_json("sync", manifest, "--prune", "--grace", "2", "--yes")
+        return cli_json("sync", manifest, "--prune", "--grace", "2", "--max-removals", "3")
 
     semester.set_class("alg", ["t-1"], learners[2:])
     semester.write()
