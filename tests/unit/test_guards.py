@@ -321,3 +321,33 @@ def test_a_delta_removal_not_applied_is_remembered_until_done_or_reenrolled(
     assert back.guards.absences.records == () and back.guards.absences.sources == {delta}
     unrelated = Request(command="sync", people=people(ids), prune=True)  # not the delta
     assert build_plan(unrelated, state.mapping, state.registry, history).items == ()
+
+
+def test_the_manifest_sets_the_guards_and_the_command_line_wins(tmp_path: Path) -> None:
+    from kprov.cli.guarded import with_guard_settings
+    from kprov.provision.commands import sync_request
+    from kprov.provision.manifest import read_manifest
+    from kprov.run_settings import RunSettings
+
+    path = tmp_path / "semester.yaml"
+    path.write_text(
+        "max_creations: 5%\nremoval_grace: 3\ninstances:\n  - key: alg\n    name: Alg\n"
+        "    graph_id: g\n    people:\n      - instructors: [t1]\n"
+    )
+    manifest = read_manifest(path)
+    profile = RunSettings(max_creations="20", removal_grace=2, source_min_seen=30)
+    asked = sync_request(manifest, prune=True, max_removals=None)
+    settings = with_guard_settings(asked, profile).guards
+    assert (settings.max_creations, settings.grace) == ("5%", 3)
+    assert settings.thresholds.min_seen == 30
+    given = sync_request(manifest, prune=True, max_removals=None, max_creations="7", grace=1)
+    assert with_guard_settings(given, profile).guards.max_creations == "7"
+    assert with_guard_settings(given, profile).guards.grace == 1
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(path.read_text().split("\n", 2)[2])
+    unset = sync_request(read_manifest(plain), prune=True, max_removals=None)
+    assert with_guard_settings(unset, profile).guards.max_creations == "20"
+    path.write_text(path.read_text().replace("5%", "lots"))
+    with pytest.raises(InputError) as refused:
+        read_manifest(path)
+    assert "semester.yaml:1" in str(refused.value) and "max_creations" in str(refused.value)
