@@ -146,8 +146,9 @@ def hold_changed_sources(
         return trips, seen, set()
     raw = set(reading.sources)
     counts = dict.fromkeys(held, 0)
+    keys: dict[str, str] = {}  # origin file -> stable source key (looked up once a file)
     for index, item in enumerate(items):
-        source = _item_source(item, raw, reading.instance_sources, held)
+        source = _item_source(item, raw, reading.instance_sources, held, keys)
         if source and item.action in SENDS and not item.guard:
             items[index] = _withhold(item, SOURCE, f"its export {source} is held: {held[source]}")
             counts[source] += 1
@@ -159,18 +160,26 @@ SENDS = (Action.CREATE_ACCOUNT, Action.CREATE_INSTANCE, Action.REGISTER, Action.
 
 
 def _item_source(
-    item: Item, raw: Collection[str], stated: Mapping[str, Sequence[str]], held: Collection[str]
+    item: Item,
+    raw: Collection[str],
+    stated: Mapping[str, Sequence[str]],
+    held: Collection[str],
+    keys: dict[str, str],
 ) -> str:
     """The held source this item comes from, or "": its line's source, or (a removal, a
     class's creation) a source that states its class's membership."""
+
+    def key_of(file: str) -> str:
+        if file not in keys:
+            keys[file] = stable_key(source_key(file, raw))
+        return keys[file]
+
     if item.action in (Action.UNREGISTER, Action.CREATE_INSTANCE):
         for source in stated.get(item.instance, ()):
-            if stable_key(source) in held:
-                return stable_key(source)
-    if item.origin is not None:
-        key = stable_key(source_key(item.origin.file, raw))
-        if key in held:
-            return key
+            if key_of(source) in held:
+                return key_of(source)
+    if item.origin is not None and key_of(item.origin.file) in held:
+        return key_of(item.origin.file)
     return ""
 
 
