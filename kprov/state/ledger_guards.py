@@ -202,7 +202,7 @@ def list_holds(ledger: Ledger, *, every: bool = False, limit: int = 50) -> list[
     """Open holds, newest first (with *every*: decided ones too)."""
     where = "" if every else "WHERE h.state = 'open'"
     return [
-        hold_dict(row)
+        {k: v for k, v in hold_dict(row).items() if k != "run_key"}
         for row in ledger.query(
             f"SELECT {HOLD_FIELDS} FROM holds h JOIN runs r ON r.id = h.run {where} "
             "ORDER BY h.created_at DESC, h.id DESC LIMIT ?",
