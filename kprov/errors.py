@@ -14,7 +14,7 @@ class ExitCode(IntEnum):
     CONFIG = 3  # configuration or credentials
     API = 4  # the API or the network failed: a rerun resumes where this one stopped
     LOCKED = 5  # another kprov run holds the state lock
-    SAFETY_LIMIT = 6  # a safety limit (removal brake) stopped part of the run
+    SAFETY_LIMIT = 6  # a guard held part of the run (in a hold to approve); the rest was applied
     NOT_FOUND = 7  # the API says the thing named does not exist: fix the name, do not retry
     STALE_PLAN = 8  # a saved plan no longer matches the local state: nothing was sent
     STORAGE = 9  # local files could not be written (disk full, read-only, permissions)
@@ -30,7 +30,7 @@ MEANINGS = {
     ExitCode.CONFIG: "configuration or credentials refused",
     ExitCode.API: "the API or the network failed; a rerun resumes",
     ExitCode.LOCKED: "another kprov run holds the state lock",
-    ExitCode.SAFETY_LIMIT: "a safety limit withheld part of the run; the rest was applied",
+    ExitCode.SAFETY_LIMIT: "a guard held part of the run; the rest was applied",
     ExitCode.NOT_FOUND: "the API says what was named does not exist",
     ExitCode.STALE_PLAN: "the saved plan no longer matches the local state; nothing was sent",
     ExitCode.STORAGE: "local files could not be written",

@@ -1,5 +1,6 @@
 """Settings of unattended runs: how long the ledger keeps history, when a quiet night checks
-the credential, where failures are posted, where metrics are written (docs/history.md).
+the credential, where failures are posted, where metrics are written (docs/history.md), and
+the guards' limits and thresholds (docs/holds.md).
 
 Each is a key of a profile in the config file, and a KPROV_* variable that overrides it (cron
 jobs often have no config file); `--notify`, `--notify-on` and `--metrics-file`, and a
@@ -25,6 +26,10 @@ ENV = {
     "notify": "KPROV_NOTIFY",
     "notify_on": "KPROV_NOTIFY_ON",
     "metrics_file": "KPROV_METRICS_FILE",
+    "max_creations": "KPROV_MAX_CREATIONS",
+    "removal_grace": "KPROV_REMOVAL_GRACE",
+    "source_min_seen": "KPROV_SOURCE_MIN_SEEN",
+    "source_max_shrink": "KPROV_SOURCE_MAX_SHRINK",
 }
 KEYS = tuple(ENV)
 
@@ -36,6 +41,10 @@ class RunSettings:
     notify: str | None = None  # an incoming-webhook URL (a credential: never printed)
     notify_on: str = "failure"
     metrics_file: str | None = None
+    max_creations: str = "10%"  # the creation brake: N, or P% of the people in the mapping
+    removal_grace: int = 1  # runs a person must be missing from before they are removed
+    source_min_seen: float = 50.0  # % of a source's ids seen before, below which it is held
+    source_max_shrink: float = 50.0  # % of a source's ids gone, past which it is held
 
     def to_dict(self) -> dict[str, Any]:
         """The keys that differ from the defaults, for the config file."""
@@ -65,7 +74,34 @@ def parse_value(key: str, value: Any, where: str) -> Any:
         return check_webhook_url(str(value), f"{where}: notify URL") if value else None
     if key == "metrics_file":
         return str(value) if value else None
+    if key == "max_creations":
+        return limit_spec(value, where, "max_creations")
+    if key == "removal_grace":
+        if isinstance(value, bool) or not _whole(value) or int(float(value)) < 1:
+            raise ConfigError(f"{where}: removal_grace must be a whole number of runs >= 1")
+        return int(float(value))
+    if key in ("source_min_seen", "source_max_shrink"):
+        number = _number(str(value).strip().removesuffix("%"))
+        if number is None or not 0 <= number <= 100:
+            raise ConfigError(f"{where}: {key} must be a percentage from 0 to 100")
+        return number
     raise KeyError(key)
+
+
+def limit_spec(value: Any, where: str, key: str) -> str:
+    """A limit as N or P% (what --max-removals and --max-creations take)."""
+    text = str(value).strip()
+    number = _number(text.removesuffix("%"))
+    whole = text.endswith("%") or _whole(text)
+    if (
+        isinstance(value, bool)
+        or number is None
+        or number < 0
+        or not whole
+        or (text.endswith("%") and number > 100)
+    ):
+        raise ConfigError(f"{where}: {key} must be a number (12) or a share (5%), not {value!r}")
+    return text
 
 
 def from_profile(body: Mapping[str, Any], where: str) -> RunSettings:

@@ -18,6 +18,7 @@ from kprov.cli.common import (
     ID_COLUMN_OPTION,
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
+    MAX_CREATIONS_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
     REBUILD_MAPPING_OPTION,
@@ -63,6 +64,7 @@ def import_accounts(
     roster_format: str = FORMAT_OPTION,
     mapping: str | None = MAPPING_OPTION,
     rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
+    max_creations: str | None = MAX_CREATIONS_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     plan_only: bool = PLAN_OPTION,
     out: Path | None = OUT_OPTION,
@@ -92,7 +94,9 @@ def import_accounts(
             role_column=role_column, ta_as_instructor=ta_as_instructor,
         )  # fmt: skip
         roster = read_roster(lambda: g.settings(mapping), args)
-        request = accounts_request(roster, sources=[str(p) for p in rosters])
+        request = accounts_request(
+            roster, sources=[str(p) for p in rosters], max_creations=max_creations
+        )
         return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
 
     options = RunOptions(

@@ -173,6 +173,15 @@ METRICS_FILE_OPTION = typer.Option(
     rich_help_panel=OUTPUT_PANEL,
     show_default=False,
 )
+MAX_CREATIONS_OPTION = typer.Option(
+    None,
+    "--max-creations",
+    help="Most accounts created in one run, N or P% of the people in the mapping [default: "
+    "10%, none while it holds fewer than 100]; past it the creations and what needs them "
+    "are held for approval (exit 6; kprov holds).",
+    rich_help_panel=RUN_PANEL,
+    show_default=False,
+)
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 TEST_ACCOUNTS_OPTION = typer.Option(
     False,

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from kprov.cli.output import (
     warn,
 )
 from kprov.cli.render import View, show_plan, show_run
+from kprov.cli.run_report import report_context, write_run_report
 from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
@@ -65,9 +66,8 @@ class RunOptions:
     must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
     cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
     progress: bool = False  # a progress bar (set from the view: a terminal, not --quiet/--json)
-    # run under the state lock once a run (not a plan) ended with exit 0 (sync: delta
-    # cursors); returns warnings
-    after_success: Callable[[], list[str]] | None = None
+    # the delta cursors of this run's pulls (sync), saved with its end when nothing failed
+    cursors: Callable[[], Mapping[str, str]] | None = None
     notify: str | None = None  # --notify URL (else the manifest's, KPROV_NOTIFY, the profile's)
     notify_on: str | None = None  # --notify-on failure|always
     metrics_file: Path | None = None  # --metrics-file PATH (else KPROV_METRICS_FILE, profile)
@@ -99,7 +99,9 @@ def provision(
 ) -> None:
     """Plan the request against local state; show the plan, or apply it. Every run, shown
     or applied, is recorded in the ledger (docs/history.md)."""
+    from kprov.cli.guarded import end_guards, read_history, with_guard_settings
     from kprov.cli.run_session import RunSession
+    from kprov.provision.holds import job_of
     from kprov.provision.planner import build_plan
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
@@ -112,12 +114,15 @@ def provision(
     with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
         run.sources, run.notify = request.sources, (request.notify, request.notify_on)
+        run.job = job_of(request.command, request.sources)
         settings = run.settings = g.settings(options.mapping)
+        request = with_guard_settings(request, settings.profile.run)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
         with _local_state(settings, options, owner) as state, run.recorded():
             inputs = input_files(request.sources, first=first)
-            plan = build_plan(request, state.mapping, state.registry)
+            history = read_history(settings, request, plan_only=options.plan_only, job=run.job)
+            plan = build_plan(request, state.mapping, state.registry, history)
             plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)
             if options.plan_only:
                 code = _finish_plan(plan, view, options, run, state)
@@ -127,12 +132,9 @@ def provision(
                 rows = plan_rows(plan, state.registry, state.mapping.sis_of)
                 run.begin(settings, inputs, rows=rows)
                 result = execute(plan, settings, state, options, run)
-                _report(result, options, run, state)
-                succeeded = exit_code_for(result=result) is ExitCode.OK
-                if options.after_success is not None and succeeded:
-                    for warning in options.after_success():
-                        warn(warning)
-                code = run.end_run(result)
+                write_run_report(result, options, run, state)
+                guards = end_guards(run, plan, result, state, cursors=options.cursors)
+                code = run.end_run(result, guards)
     if options.plan_only:
         run.after(int(code), plan=plan)
         exit_with(code)
@@ -142,7 +144,9 @@ def provision(
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     """Apply a saved plan exactly, or refuse (exit 8) when local state moved on."""
+    from kprov.cli.guarded import end_guards
     from kprov.cli.run_session import RunSession
+    from kprov.provision.holds import job_of
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
     from kprov.provision.saved_plan import check_same_target, check_still_applies, load_plan
@@ -156,6 +160,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
         run.sources = (str(path), *plan.sources)
+        run.job = job_of(plan.command, plan.sources)
         settings = run.settings = g.settings(options.mapping)
         check_same_target(plan, settings.profile.name, settings.profile.base_url)
         with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
@@ -165,8 +170,8 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
             run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
             result = execute(plan, settings, state, options, run)
-            _report(result, options, run, state)
-            code = run.end_run(result)
+            write_run_report(result, options, run, state)
+            code = run.end_run(result, end_guards(run, plan, result, state))
     _finish_run(result, view, code, run)
 
 
@@ -220,9 +225,7 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
     from kprov.cli.common import confirm_or_refuse
     from kprov.provision.plan import Action
 
-    removals = [] if plan.removals_withheld else [
-        i for i in plan.items if i.action is Action.UNREGISTER
-    ]  # fmt: skip
+    removals = [i for i in plan.items if i.action is Action.UNREGISTER and not i.guard]
     if not removals or options.yes:
         return
     shown = [f"  {i.role or 'registration'} {i.external_id} in {i.instance}" for i in removals[:20]]
@@ -394,43 +397,13 @@ def _finish_plan(
     if options.out is not None:
         save_plan(plan, options.out)
     if options.report is not None:
-        context = _report_context(run, state, plan, applied=False)
+        context = report_context(run, state, plan, applied=False)
         write_report(options.report, plan, title=f"kprov plan: {plan.command}", context=context)
     show_plan(plan, view, run_id=run.run_id, code=code)
     if options.out is not None and not view.json and not view.quiet:
         again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(options.out))}"
         sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `{again}`\n")
     return code
-
-
-def _report(result: RunResult, options: RunOptions, run: RunSession, state: LocalState) -> None:
-    """The --report of a run, under the lock (it names the classes from local state) and
-    before the run's end is recorded (a report that cannot be written is the run's exit 9)."""
-    from kprov.provision.report import write_report
-
-    if options.report is not None:
-        context = _report_context(run, state, result.plan, applied=True)
-        title = f"kprov {result.plan.command} {result.run_id}"
-        write_report(options.report, result, title=title, context=context)
-
-
-def _report_context(run: RunSession, state: LocalState, plan: Plan, *, applied: bool) -> Any:
-    from kprov.api.urls import url_origin
-    from kprov.provision.report import ReportContext
-    from kprov.provision.run_record import class_lines
-    from kprov.state.journal import now_iso
-
-    settings = run.settings
-    sources = list(run.sources)
-    return ReportContext(
-        run_id=run.run_id,
-        date=now_iso(),
-        profile=settings.profile.name if settings else "",
-        api_host=url_origin(settings.profile.base_url) if settings else "",
-        manifest=", ".join(sources[:1] if run.command == "sync" else sources),
-        operator=f"{run.who.os_user}@{run.who.host}",
-        classes=class_lines(state.registry, plan, applied=applied),
-    )
 
 
 def _finish_run(result: RunResult, view: View, code: ExitCode, run: RunSession) -> None:

@@ -85,7 +85,7 @@ def history(
     if person is not None and run_id is not None:
         raise InputError("give a RUN_ID or --person, not both")
     settings = g.settings()
-    with _opened(settings.state_dir, lock_timeout) as ledger:
+    with opened_ledger(settings.state_dir, lock_timeout) as ledger:
         if person is not None:
             rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
             render.show_person(person, [event_record(r) for r in rows], view)
@@ -98,7 +98,10 @@ def history(
             items = queries.run_items(ledger, found["run_id"], limit=render.JSON_ITEMS_CAP)
             total = queries.count_items(ledger, found["run_id"])
             rows = [queries.item_dict(r) for r in items]
-            render.show_run(found, inputs, rows, total, view)
+            from kprov.state.ledger_guards import run_hold
+
+            hold = run_hold(ledger, found["run_id"])
+            render.show_run(found, inputs, rows, total, view, hold=hold)
         else:
             runs = queries.recent_runs(ledger, since=after, limit=limit) if ledger else []
             shown = [queries.run_dict(r) for r in runs]
@@ -122,7 +125,7 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
         )
     settings = g.settings()
     written = 0
-    with _opened(settings.state_dir, timeout) as ledger:
+    with opened_ledger(settings.state_dir, timeout) as ledger:
         if ledger is None:
             records: Any = iter(())
         else:
@@ -146,7 +149,7 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
         sys.stderr.write(f"kprov: {written:,} record(s) written to {out}\n")
 
 
-class _opened:
+class opened_ledger:
     """The ledger for reading (None when the state has none yet). No lock is taken, unless
     the ledger predates this kprov and must first be upgraded (which writes it)."""
 

@@ -13,6 +13,7 @@ from kprov.cli import (
     auth,
     config_cmd,
     history,
+    holds,
     instances,
     mapping,
     oneroster,
@@ -40,7 +41,7 @@ app = KprovTyper(
         "  kprov sync /srv/sis/semester.yaml --prune --log-file /var/log/kprov.log\n\n"
         "Exit codes: 0 done, 1 some items failed, 2 invalid input (nothing sent), "
         "3 configuration or authentication, 4 API or network failed (rerun resumes), "
-        "5 another run holds the lock, 6 the removal limit stopped removals, 7 not found, "
+        "5 another run holds the lock, 6 a guard held part of the run (kprov holds), 7 not found, "
         "8 a saved plan is stale (nothing sent), 9 local storage failed, 10 changes pending "
         "(--plan --detailed-exitcode), 130 interrupted, 141 the reader closed stdout.\n\n"
         "The options below may also follow the command: kprov sync FILE --profile prod --json."
@@ -62,6 +63,7 @@ app.command("register")(register.register)
 app.command("unregister")(register.unregister)
 app.add_typer(registrations.app, name="registrations")
 app.command("history")(history.history)
+app.add_typer(holds.app, name="holds")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(oneroster.app, name="oneroster")
 app.add_typer(sandbox.app, name="sandbox")

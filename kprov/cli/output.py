@@ -60,17 +60,17 @@ def exit_code_for(
     """The exit code of a command, decided here and nowhere else (docs/troubleshooting.md:
     Exit codes).
 
-    An error that stopped the command wins; then the removal brake (6); then lines that
-    failed or were not attempted (1); then a run the ledger could not record (*unrecorded*:
-    9; its journals are complete). A plan shown with --detailed-exitcode says whether it
-    has changes (10) or not (0).
+    An error that stopped the command wins; then a guard that withheld items (6: they wait
+    in a hold, the rest was applied); then lines that failed or were not attempted (1);
+    then a run the ledger could not record (*unrecorded*: 9; its journals are complete). A
+    plan shown with --detailed-exitcode says whether it has changes (10) or not (0).
     """
     if error is not None:
         return error.exit_code
     if result is not None:
         if result.stopped_by is not None:
             return result.stopped_by.exit_code
-        if result.brake_engaged:
+        if result.withheld:
             return ExitCode.SAFETY_LIMIT
         if result.failures():
             return ExitCode.ITEM_FAILURES

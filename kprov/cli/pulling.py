@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kprov.errors import KprovError
-
 if TYPE_CHECKING:
     from kprov.sis.bundle import PulledData
     from kprov.sis.cursor import CursorStore
@@ -30,7 +28,7 @@ def pull_options() -> PullOptions:
 
 class SourcePuller:
     """Pulls sources for ``read_manifest``; a delta source's cursor is read before its pull
-    and held until ``commit`` (called once the run succeeded, under the state lock)."""
+    and held until the run's end saves it (``cursors``)."""
 
     def __init__(self, *, full: bool = False, options: PullOptions | None = None) -> None:
         from kprov.sis.cursor import PendingCursors
@@ -42,11 +40,11 @@ class SourcePuller:
         self.pulled: list[PulledData] = []
 
     def store(self) -> CursorStore:
-        from kprov.sis.cursor import FileCursorStore
+        from kprov.sis.cursor import LedgerCursorStore
 
         if self.state_dir is None:
             raise RuntimeError("SourcePuller.state_dir was not set")
-        return FileCursorStore(self.state_dir())
+        return LedgerCursorStore(self.state_dir())
 
     def __call__(self, source: ApiSource) -> PulledData:
         from kprov.sis.pull import pull
@@ -58,19 +56,10 @@ class SourcePuller:
         self.pulled.append(data)
         return data
 
-    def commit(self) -> list[str]:
-        """Save the cursors of this run's delta pulls; warnings (never an error: a cursor not
-        saved only means the next pull reads the same changes again)."""
-        if not self.pending.pending:
-            return []
-        try:
-            self.pending.commit(self.store())
-        except KprovError as exc:
-            return [
-                f"the delta cursor was not saved ({exc.message}); the next pull reads the same "
-                "changes again"
-            ]
-        return []
+    def cursors(self) -> dict[str, str]:
+        """The cursors of this run's delta pulls: saved with the run's end when nothing
+        failed (``cli.guarded.end_guards``)."""
+        return dict(self.pending.pending)
 
     def summary(self) -> list[str]:
         """One line per pull, for --verbose."""

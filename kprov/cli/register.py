@@ -20,6 +20,7 @@ from kprov.cli.common import (
     INSTANCE_COLUMN_OPTION,
     LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
+    MAX_CREATIONS_OPTION,
     OUT_OPTION,
     PLAN_OPTION,
     REBUILD_MAPPING_OPTION,
@@ -85,6 +86,7 @@ def register(
         help="Do not create missing accounts; report those lines as failed.",
         rich_help_panel=RUN_PANEL,
     ),
+    max_creations: str | None = MAX_CREATIONS_OPTION,
     id_column: str = ID_COLUMN_OPTION,
     instance_column: str | None = INSTANCE_COLUMN_OPTION,
     role_column: str | None = ROLE_COLUMN_OPTION,
@@ -150,6 +152,7 @@ def register(
             graph_id=graph_id,
             create_accounts=not no_create,
             sources=[str(p) for p in rosters or []],
+            max_creations=max_creations,
         )
         return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
 

@@ -102,25 +102,38 @@ def _brake_json(plan: Plan) -> dict[str, Any] | None:
     return {**brake.__dict__, "engaged": brake.engaged}
 
 
+def _guards_json(plan: Plan, withheld: list[Item]) -> list[dict[str, Any]]:
+    """The guards that tripped, each with why and how many items it withheld."""
+    from kprov.provision.guards_json import trip_json
+    from kprov.provision.holds import trips_of
+
+    return [trip_json(t) for t in trips_of(plan, withheld)] if withheld else []
+
+
 def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
     rows = list(report_rows(plan, every_line=False))
+    withheld = [i for i in plan.items if i.guard]
     return envelope(
         plan.command, code, mode="plan", run_id=run_id, counts=plan.counts(),
-        changes=plan.has_changes, brake=_brake_json(plan), warnings=list(plan.warnings),
-        **_items_json(rows),
+        changes=plan.has_changes, brake=_brake_json(plan),
+        guards=_guards_json(plan, withheld), warnings=list(plan.warnings), **_items_json(rows),
     )  # fmt: skip
 
 
 def run_document(result: RunResult, code: ExitCode, *, items: bool = True) -> dict[str, Any]:
+    from kprov.provision.holds import withheld_items
     from kprov.provision.report import report_rows
 
     rows = list(report_rows(result, every_line=False)) if items else []
+    withheld = withheld_items(result)
     return envelope(
         result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
-        counts=result.counts(), brake=_brake_json(result.plan), warnings=result.warnings,
-        requests=result.requests, rate_limited=result.rate_limited,
+        counts=result.counts(), brake=_brake_json(result.plan),
+        guards=_guards_json(result.plan, withheld), hold_id=result.hold_id or None,
+        approve=f"kprov holds approve {result.hold_id}" if result.hold_id else None,
+        warnings=result.warnings, requests=result.requests, rate_limited=result.rate_limited,
         seconds=round(result.elapsed, 3), **(_items_json(rows) if items else {}),
     )  # fmt: skip
 
@@ -155,20 +168,20 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
     for item in plan.items:
         groups.setdefault(plan_fate(item, plan), []).append(item)
     for word, items in groups.items():
-        removal = word in ("would_remove", "withheld")
+        removal = all(i.action.value in ("unregister", "wait") for i in items)
         cap = TERMINAL_CAP if view.terminal else (len(items) if removal else PLAIN_CAP)
         for item in items[:cap]:
             _print(out, view, _line(item, word), bad=word == "cannot")
         if len(items) > cap:
             _print(out, view, f"... and {len(items) - cap} more {word} (--report FILE lists all)")
-    if plan.removals_withheld and plan.brake is not None:
-        brake = plan.brake
+    withheld = [i for i in plan.items if i.guard]
+    for trip in _guards_json(plan, withheld):
         text = (
-            f"removals ({brake.removals}) exceed the limit ({brake.limit}, {brake.spec} of "
-            f"{brake.managed}): nothing would be removed (a run would exit 6)"
+            f"guard {trip['guard']}: {trip['why']}: {trip['items']:,} item(s) would be "
+            "withheld in a hold (a run would exit 6; the rest is applied)"
         )
         _print(out, view, text, bad=True)
-    if not plan.has_changes:
+    if not plan.has_changes and not withheld:
         _print(out, view, "nothing to do")
     for warning in plan.warnings:
         _err(f"kprov: warning: {warning}")
@@ -215,14 +228,8 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
             _err(f"{run_fate(outcome)}: {where}{who}{target}: {reason}")
         if len(failures) > cap:
             sys.stderr.write(f"... and {len(failures) - cap} more (--report FILE lists all)\n")
-    if result.brake_engaged and result.plan.brake is not None and not view.json:
-        brake = result.plan.brake
-        sys.stderr.write(
-            f"kprov: {brake.removals} registrations would be removed, more than the limit of "
-            f"{brake.limit} ({brake.spec} of {brake.managed} managed); the additions were "
-            "applied, nothing was removed. Check the rosters (a broken export reads as "
-            "'everyone left'); if the removals are meant, rerun with a higher --max-removals.\n"
-        )
+    if result.withheld and not view.json:
+        _show_hold(result)
     if result.stopped_by is not None and not view.json:
         show_error(result.stopped_by, view, result.plan.command)
         if result.stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED):
@@ -230,6 +237,29 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
                 "kprov: every answer received was recorded; rerun the same command to resume.\n"
             )
     sys.stderr.flush()
+
+
+def _show_hold(result: RunResult) -> None:
+    """What the guards withheld, why, and the commands that decide it (on stderr: cron mails
+    it, and stdout stays the summary)."""
+    from kprov.provision.holds import withheld_items
+
+    withheld = withheld_items(result)
+    _err(f"kprov: {len(withheld):,} item(s) withheld by a guard; the rest was applied:")
+    for trip in _guards_json(result.plan, withheld):
+        _err(f"  {trip['guard']}: {trip['why']}")
+    hold = result.hold_id
+    if hold:
+        _err(
+            f"kprov: they wait in hold {hold}: `kprov holds show {hold}` shows them, `kprov "
+            f"holds approve {hold}` applies exactly them, `kprov holds dismiss {hold}` drops "
+            "them (a later run of this job judges its export again and supersedes the hold)."
+        )
+    else:
+        _err(
+            "kprov: the hold could not be saved (see the warning about the run ledger): "
+            "nothing it withheld was sent; the next run judges them again."
+        )
 
 
 def _out(line: str) -> None:

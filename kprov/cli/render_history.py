@@ -70,13 +70,15 @@ def show_run(
     items: Sequence[dict[str, Any]],
     total: int,
     view: View,
+    *,
+    hold: Mapping[str, Any] | None = None,
 ) -> None:
     if view.json:
         shown = list(items[:JSON_ITEMS_CAP])
         emit_json(
             envelope(
                 "history", ExitCode.OK, run=run, inputs=list(inputs), items=shown,
-                items_total=total, items_truncated=total > len(shown),
+                items_total=total, items_truncated=total > len(shown), hold=hold,
             )
         )  # fmt: skip
         return
@@ -96,6 +98,9 @@ def show_run(
     if run["error"]:
         lines.append(f"stopped by: {run['error'].get('message', '')}")
     lines.append(f"counts: {counts_text(run['counts'])}")
+    if hold is not None:
+        why = "; ".join(f"{t['guard']}: {t['why']}" for t in hold["trips"])
+        lines.append(f"hold {hold['hold_id']} ({hold['state']}, {hold['items']:,} items): {why}")
     for entry in inputs:
         size = f"{entry['size']:,} bytes" if entry["size"] is not None else "-"
         digest = f"sha256:{entry['sha256']}" if entry["sha256"] else ""

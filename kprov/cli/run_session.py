@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from kprov.provision.recording import RunRecording
     from kprov.provision.result import RunResult
     from kprov.run_settings import RunSettings
-    from kprov.state.ledger import InputFile
+    from kprov.state.ledger import Extra, InputFile
+    from kprov.state.ledger_guards import RunGuards
     from kprov.state.rebuild import MappingRebuild
 
 
@@ -53,6 +54,7 @@ class RunSession:
         self.recording: RunRecording | None = None
         self.sources: Sequence[str] = ()
         self.notify = ("", "")  # what the input file says (a manifest's notify:, notify_on:)
+        self.job = ""  # its command and first input (``provision.holds.job_of``)
 
     # ----------------------------------------------------------- the ledger record
 
@@ -63,15 +65,16 @@ class RunSession:
         *,
         rows: Iterable[Sequence[Any]] = (),
         parent: str = "",
+        also: Extra | None = None,
     ) -> None:
         """Under the state lock, before anything is sent: the run's row, its inputs and the
-        *rows* of what it will change. If the ledger cannot take them the run stops here
-        (exit 9, nothing sent)."""
+        *rows* of what it will change (and *also*: a hold's approval). If the ledger cannot
+        take them the run stops here (exit 9, nothing sent)."""
         from kprov.provision.recording import RunRecording
 
         self.settings = settings
         self.recording = RunRecording(self._start(settings, parent))
-        self.recording.begin(settings.state_dir, inputs, rows=rows)
+        self.recording.begin(settings.state_dir, inputs, rows=rows, also=also)
 
     def record_plan(
         self, settings: Settings, inputs: Sequence[InputFile], plan: Plan, code: ExitCode
@@ -91,7 +94,7 @@ class RunSession:
         return run_start(
             self.run_id, self.command, self.mode, started_at=self.started_at,
             profile=settings.profile.name, base_url=settings.profile.base_url,
-            argv=self.argv, who=self.who, parent=parent,
+            argv=self.argv, who=self.who, parent=parent, job=self.job,
         )  # fmt: skip
 
     @contextlib.contextmanager
@@ -120,11 +123,14 @@ class RunSession:
                    ids.get("instance_id", ""), ids.get("registration_id", ""))  # fmt: skip
             self.recording.settled_row(row)
 
-    def end_run(self, result: RunResult) -> ExitCode:
-        """Under the lock: the run's end, then the retention; returns the exit code, which a
-        ledger failure turns into 9 only when the run was otherwise clean."""
+    def end_run(self, result: RunResult, guards: RunGuards | None = None) -> ExitCode:
+        """Under the lock: the run's end with what its guards leave (*guards*: its hold,
+        fingerprints, absence counts, cursors), then the retention; returns the exit code,
+        which a ledger failure turns into 9 only when the run was otherwise clean. The
+        hold's id is set on *result* once it is saved."""
         from kprov.cli.output import exit_code_for
         from kprov.cli.render import error_json
+        from kprov.state.ledger_guards import write_run_guards
 
         rec = self.recording
         assert rec is not None and self.settings is not None
@@ -135,7 +141,10 @@ class RunSession:
             exit_code=int(code), error=error, counts=result.counts(), requests=result.requests,
             requests_ok=result.requests_ok, rate_limited=result.rate_limited,
             history_days=self.settings.profile.run.history_days,
+            also=write_run_guards(guards) if guards is not None else None,
         )  # fmt: skip
+        if guards is not None and guards.hold is not None and rec.failure is None:
+            result.hold_id = guards.hold.hold_id
         return exit_code_for(result=result, unrecorded=rec.failure is not None)
 
     def _warn_unrecorded(self) -> None:
@@ -253,6 +262,8 @@ class RunSession:
             rate_limited=result.rate_limited if result else 0, failures=failures,
             resume=resume_command(self.argv),
             last_clean=rec.last_clean if rec is not None else None,
+            hold_id=result.hold_id if result is not None else "",
+            guards=_trip_words(result),
         )  # fmt: skip
 
     def _log(
@@ -342,6 +353,15 @@ def _run_log(result: RunResult, code: int, run_document: Any) -> dict[str, Any]:
     document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
     document["failures"] = [r for r in rows if r["outcome"] in FAILING]
     return {k: v for k, v in document.items() if k not in ("exit_code", "run_id", "command")}
+
+
+def _trip_words(result: RunResult | None) -> list[str]:
+    """Why each guard that tripped did (for the notification of a run that made a hold)."""
+    if result is None or not result.withheld:
+        return []
+    from kprov.provision.holds import trips_of, withheld_items
+
+    return [f"{t.guard}: {t.why}" for t in trips_of(result.plan, withheld_items(result))]
 
 
 def _write_metrics(path: str, summary: Any) -> None:

@@ -15,6 +15,7 @@ from kprov.cli.common import (
     LOCK_TIMEOUT_OPTION,
     LOG_FILE_OPTION,
     MAPPING_OPTION,
+    MAX_CREATIONS_OPTION,
     METRICS_FILE_OPTION,
     NOTIFY_ON_OPTION,
     NOTIFY_OPTION,
@@ -59,6 +60,17 @@ def sync(
         rich_help_panel=RUN_PANEL,
         show_default=False,
     ),
+    max_creations: str | None = MAX_CREATIONS_OPTION,
+    grace: int | None = typer.Option(
+        None,
+        "--grace",
+        min=1,
+        help="Remove a registration only once its person has been missing from N "
+        "consecutive runs that read its class [default: 1, or removal_grace:]; until then it "
+        "is 'waiting 1 of N' (a one-night gap in an export costs no analytics).",
+        rich_help_panel=RUN_PANEL,
+        show_default=False,
+    ),
     yes: bool = YES_OPTION,
     concurrency: int = CONCURRENCY_OPTION,
     test_accounts: bool = TEST_ACCOUNTS_OPTION,
@@ -78,13 +90,15 @@ def sync(
 
     Accounts, instances and registrations, each as soon as what it needs exists; with
     --prune, removals too (asked on a terminal; --yes skips the question). Nothing to do
-    means nothing sent and, under cron, nothing printed.
+    means nothing sent and, under cron, nothing printed. What a guard holds (a re-keyed
+    export, creations or removals past their limit) waits for `kprov holds approve`
+    (exit 6); the rest is applied.
 
     \b
     Examples:
       kprov sync semester.yaml --plan
       kprov sync semester.yaml --prune --plan --out tonight.json && kprov apply tonight.json
-      kprov sync /srv/sis/semester.yaml --prune --max-removals 5% --log-file /var/log/kprov.log
+      kprov sync /srv/sis/semester.yaml --prune --grace 2 --log-file /var/log/kprov.log
       kprov sync semester.yaml --metrics-file /var/lib/node_exporter/kprov.prom
     """
     from kprov.cli.flow import RunOptions, provision
@@ -111,7 +125,10 @@ def sync(
         if g.verbose:
             for line in puller.summary():
                 typer.echo(f"kprov: {line}", err=True)
-        request = sync_request(manifest, prune=prune, max_removals=max_removals)
+        request = sync_request(
+            manifest, prune=prune, max_removals=max_removals, max_creations=max_creations,
+            grace=grace,
+        )  # fmt: skip
         return replace(request, ids=ids_made_with(hash_key))
 
     options = RunOptions(
@@ -119,7 +136,7 @@ def sync(
         detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
         lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
         rebuild_mapping=rebuild_mapping,
-        ask_before_removing=True, cron_quiet=True, after_success=puller.commit,
+        ask_before_removing=True, cron_quiet=True, cursors=puller.cursors,
     )  # fmt: skip
     options = with_delivery(options, notify, notify_on, metrics_file)
     provision(ctx, request, options)

@@ -7,8 +7,10 @@ and how, what may be removed and under which limit. Everything after is the same
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from kprov.errors import InputError
+from kprov.provision.guards import GuardAsk, SourceReading
 from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
 from kprov.provision.manifest import Manifest
 from kprov.provision.plan import InstanceSpec
@@ -26,7 +28,9 @@ def check_command_line_key(value: str | None, option: str, what: str) -> None:
         raise InputError(f"{option}: nothing was sent:", problems=problems)
 
 
-def accounts_request(roster: Roster, *, sources: Sequence[str] = ()) -> Request:
+def accounts_request(
+    roster: Roster, *, sources: Sequence[str] = (), max_creations: str | None = None
+) -> Request:
     """`accounts import`: an account for every id (enrolled or not), nothing else."""
     return Request(
         command="accounts import",
@@ -34,6 +38,34 @@ def accounts_request(roster: Roster, *, sources: Sequence[str] = ()) -> Request:
         register=False,
         skipped=roster.skipped_rows,
         sources=sources,
+        asked=GuardAsk(max_creations=checked_limit(max_creations, "--max-creations")),
+        reading=files_read(sources, roster),
+    )
+
+
+def checked_limit(value: str | None, option: str) -> str | None:
+    """--max-creations N|P%, refused (exit 2) before anything is read or sent."""
+    if value is None:
+        return None
+    from kprov.errors import ConfigError
+    from kprov.run_settings import limit_spec
+
+    try:
+        return limit_spec(value, option, "it")
+    except ConfigError as error:
+        raise InputError(error.message.replace(": it must", " must")) from None
+
+
+def files_read(sources: Sequence[str], roster: Roster) -> SourceReading:
+    """The roster files a command read, for the source guard (standard input is no source:
+    it has no name to compare from night to night)."""
+    from kprov.rosters.headers import file_header
+
+    named = tuple(s for s in sources if s != "-")
+    return SourceReading(
+        sources=named,
+        deltas=frozenset(named) if not roster.complete else frozenset(),
+        headers={s: file_header(Path(s)) for s in named},
     )
 
 
@@ -60,6 +92,7 @@ def register_request(
     graph_id: str | None,
     create_accounts: bool,
     sources: Sequence[str] = (),
+    max_creations: str | None = None,
 ) -> Request:
     """`register`: registrations for every enrolment line, and the accounts and (with
     --graph-id) instances they need."""
@@ -81,6 +114,8 @@ def register_request(
         skipped=roster.skipped_rows,
         warnings=warnings,
         sources=sources,
+        asked=GuardAsk(max_creations=checked_limit(max_creations, "--max-creations")),
+        reading=files_read(sources, roster),
     )
 
 
@@ -99,9 +134,23 @@ def unregister_request(
     )
 
 
-def sync_request(manifest: Manifest, *, prune: bool, max_removals: str | None) -> Request:
+def sync_request(
+    manifest: Manifest,
+    *,
+    prune: bool,
+    max_removals: str | None,
+    max_creations: str | None = None,
+    grace: int | None = None,
+) -> Request:
     """`sync`: the manifest's whole semester; removals only with --prune, only where the
-    manifest states a class's whole membership, never past the limit."""
+    manifest states a class's whole membership, never past the limit, never inside the
+    grace; creations never past theirs (the options win over the manifest's keys)."""
+    keys = manifest.guard_keys
+    asked = GuardAsk(
+        max_creations=checked_limit(max_creations, "--max-creations")
+        or (str(keys["max_creations"]) if "max_creations" in keys else None),
+        grace=grace or (int(keys["removal_grace"]) if "removal_grace" in keys else None),
+    )
     specs = {
         key: InstanceSpec(spec.graph_id, spec.name, spec.start_date, spec.end_date)
         for key, spec in manifest.instances.items()
@@ -121,4 +170,6 @@ def sync_request(manifest: Manifest, *, prune: bool, max_removals: str | None) -
         notify=manifest.notify,
         notify_on=manifest.notify_on,
         nobody_is_fine=not manifest.complete,
+        asked=asked,
+        reading=manifest.reading,
     )

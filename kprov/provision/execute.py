@@ -119,7 +119,9 @@ class Executor:
         plan removes (or turns into learners) are not candidates: their token may lose the
         right to register while the learners are sent."""
         leaving = {
-            (i.account_id, i.instance_id) for i in self.items if i.action is Action.UNREGISTER
+            (i.account_id, i.instance_id)
+            for i in self.items
+            if i.action is Action.UNREGISTER and not i.guard
         }
         chosen: dict[str, str] = {}
         for key, record in self.state.registry.registration_index.active.items():
@@ -132,16 +134,13 @@ class Executor:
         return chosen
 
     def _prepare(self) -> None:
-        withheld = self.plan.removals_withheld
         accounts: list[int] = []
         for index, item in enumerate(self.items):
             action = item.action
-            if action is Action.HOLD:
+            if action in (Action.HOLD, Action.WAIT) or item.guard:  # a guard's: in a hold
                 self._settle(index, Outcome(item, Status.HELD, item.reason))
             elif action is Action.BLOCK:
                 self._settle(index, Outcome(item, Status.FAILED, item.reason))
-            elif withheld and (action is Action.UNREGISTER or item.role_change):
-                self._settle(index, Outcome(item, Status.HELD, _withheld_reason(self.plan)))
             elif action is Action.CREATE_ACCOUNT:
                 accounts.append(index)
             elif action is Action.CREATE_INSTANCE:
@@ -151,7 +150,7 @@ class Executor:
             elif action is Action.REGISTER and item.role == INSTRUCTOR:
                 self.teachers_pending[item.instance].add(index)
         for index, item in enumerate(self.items):
-            if item.action is Action.REGISTER and not (withheld and item.role_change):
+            if item.action is Action.REGISTER and not item.guard:
                 self._wait_or_ready(index)
         for batch in _batches(self.items, accounts):
             self._push(Task("batch", batch, (None, BATCH)))
@@ -352,15 +351,6 @@ class Executor:
 def _blocked(item: Item, cause: Outcome, what: str) -> Outcome:
     status = Status.NOT_ATTEMPTED if cause.status is Status.NOT_ATTEMPTED else Status.FAILED
     return Outcome(item, status, f"{what}: {cause.detail}")
-
-
-def _withheld_reason(plan: Plan) -> str:
-    brake = plan.brake
-    assert brake is not None
-    return (
-        f"withheld: {brake.removals} removals exceed the limit of {brake.limit} "
-        f"({brake.spec} of {brake.managed} managed registrations)"
-    )
 
 
 def _batches(items: tuple[Item, ...], accounts: list[int]) -> list[list[int]]:

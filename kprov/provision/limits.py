@@ -17,8 +17,9 @@ MAX_FIELD = 256  # characters in any character field (entity limits)
 DEFAULT_MAX_REMOVALS = "10%"
 
 
-def removal_limit(spec: str, managed: int) -> int:
-    """'12' -> 12; '5%' -> 5% of the managed registrations (rounded down)."""
+def removal_limit(spec: str, managed: int, *, option: str = "--max-removals") -> int:
+    """'12' -> 12; '5%' -> 5% of the managed registrations (rounded down); the creation
+    brake reads its --max-creations the same way."""
     spec = spec.strip()
     try:
         if spec.endswith("%"):
@@ -31,7 +32,7 @@ def removal_limit(spec: str, managed: int) -> int:
             raise ValueError
         return value
     except ValueError:
-        raise InputError(f"--max-removals {spec!r}: give a number (12) or a share (5%)") from None
+        raise InputError(f"{option} {spec!r}: give a number (12) or a share (5%)") from None
 
 
 def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:

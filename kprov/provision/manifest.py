@@ -22,14 +22,18 @@ from pathlib import Path
 import yaml
 
 from kprov.errors import InputError
+from kprov.provision.guards import SourceReading
 from kprov.provision.manifest_entries import (
     COLUMN_KEYS,
+    GUARD_KEYS,
     TEXT_KEYS,
     class_roster,
     entry_options,
     flag,
     forced_role,
+    guard_keys,
 )
+from kprov.provision.manifest_sources import sources_read
 from kprov.rosters import (
     KEEP_IN_FIRST_PASS,
     Inputs,
@@ -62,7 +66,7 @@ BUNDLE_LISTS = {  # key -> the family listed there (None: any)
     "oneroster": "oneroster", "sds": "sds", "clever": "clever", "asm": "asm", "canvas": "canvas",
     "bundles": None,
 }  # fmt: skip
-TOP_KEYS = {"defaults", "instances", "rosters", API_LIST, "notify", "notify_on"}
+TOP_KEYS = {"defaults", "instances", "rosters", API_LIST, "notify", "notify_on", *GUARD_KEYS}
 TOP_KEYS |= set(BUNDLE_LISTS)
 DEFAULT_KEYS = (
     {"graph_id", "start_date", "end_date", "hash_ids", "ta_as_instructor"} | COLUMN_KEYS | TEXT_KEYS
@@ -135,6 +139,10 @@ class Manifest:
     notify_on: str = ""
     # every roster and bundle the manifest names, in order (the run ledger fingerprints them)
     inputs: list[Path] = field(default_factory=list)
+    # what the guards read of it (docs/holds.md): every source with its header and whether it
+    # is a delta, which sources state each class; its max_creations:/removal_grace: keys
+    reading: SourceReading = field(default_factory=SourceReading)
+    guard_keys: dict[str, str | int] = field(default_factory=dict)
     # inline `learners:`/`instructors:` ids, validated with the rosters by read_manifest
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
@@ -160,6 +168,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     manifest.id_column = base.id_column
     manifest.hash_ids = bool(flag(reader, defaults, "hash_ids", "defaults"))
     _notify_keys(reader, manifest, top)
+    manifest.guard_keys = guard_keys(reader, top)
     folder = path.parent
     rosters: list[_RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
@@ -298,12 +307,14 @@ def _read_refs(
     refs: list[_RosterRef],
     classes_of: dict[int, list[str]],
     pulled: dict[int, PulledData],
+    deltas: set[int],
 ) -> Reader:
     """The reading pass, as a function a scan can run (again, to name duplicates)."""
     name = str(manifest.path)
 
     def read(collector: Collector, inputs: Inputs) -> None:
         classes_of.clear()
+        deltas.clear()
         for ext, role, line, key in manifest.inline:
             collector.add(ext, role, name, line, key)
         for index, ref in enumerate(refs):
@@ -311,8 +322,10 @@ def _read_refs(
             if ref.api is not None:
                 if index in pulled:  # not pulled: the manifest has problems already
                     before = set(collector.roster.classes)
-                    read_pulled(pulled[index], collector, ref.options.text())
+                    info = read_pulled(pulled[index], collector, ref.options.text())
                     classes_of[index] = [k for k in collector.roster.classes if k not in before]
+                    if not info.complete:
+                        deltas.add(index)
                 continue
             if not ref.path.exists():
                 collector.problems.append(
@@ -340,8 +353,10 @@ def _read_refs(
                 collector.force_instance = collector.force_role = None
                 continue
             before = set(collector.roster.classes)
-            read_bundle(ref.path, collector, ref.options, expect=ref.bundle.family)
+            found = read_bundle(ref.path, collector, ref.options, expect=ref.bundle.family)
             classes_of[index] = [k for k in collector.roster.classes if k not in before]
+            if found is not None and not found.complete:
+                deltas.add(index)
 
     return read
 
@@ -364,7 +379,8 @@ def read_manifest(
                     raise InputError(f"{path}: this command cannot pull `{API_LIST}:` sources")
                 pulled[index] = puller(ref.api)
     classes_of: dict[int, list[str]] = {}
-    read = _read_refs(manifest, refs, classes_of, pulled)
+    deltas: set[int] = set()
+    read = _read_refs(manifest, refs, classes_of, pulled, deltas)
     files = [r.path for r in refs if r.api is None]
     with open_inputs() as inputs:
         if not problems and input_bytes(files, inputs) > KEEP_IN_FIRST_PASS:
@@ -384,6 +400,7 @@ def read_manifest(
     manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
     manifest.inputs = list(dict.fromkeys(ref.path for ref in refs if ref.api is None))
+    manifest.reading = sources_read(manifest, refs, classes_of, pulled, deltas)
     manifest.inline = []
     return manifest
 

@@ -129,3 +129,24 @@ def class_roster(
         role,
         (graph_id),
     )
+
+
+GUARD_KEYS = ("max_creations", "removal_grace")
+
+
+def guard_keys(reader: NodeReader, top: dict[str, yaml.Node]) -> dict[str, str | int]:
+    """`max_creations:` (N or P%) and `removal_grace:` (runs), checked as the profile's keys
+    are; each bad value is reported at its line (docs/holds.md)."""
+    from kprov.errors import ConfigError
+    from kprov.run_settings import parse_value
+
+    found: dict[str, str | int] = {}
+    for key in GUARD_KEYS:
+        text = reader.text(top, key, "the manifest")
+        if not text:
+            continue
+        try:
+            found[key] = parse_value(key, text, key)
+        except ConfigError as exc:
+            reader.problem(top[key], exc.message)
+    return found

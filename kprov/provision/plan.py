@@ -12,13 +12,17 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kprov.rosters.model import Origin, Person, Skipped
 
+if TYPE_CHECKING:
+    from kprov.provision.guards import GuardVerdict
+
 
 class Action(StrEnum):
-    """What the executor does with an item (the last three send nothing)."""
+    """What the executor does with an item (the last three send nothing; neither does an
+    item a guard withheld, whatever its action: ``Item.guard``)."""
 
     CREATE_ACCOUNT = "create_account"
     CREATE_INSTANCE = "create_instance"
@@ -26,6 +30,7 @@ class Action(StrEnum):
     UNREGISTER = "unregister"
     HOLD = "hold"  # deliberately not done: needs a flag (--prune) or a human; not a failure
     BLOCK = "block"  # cannot be done as asked: a failure of this line (exit 1), nothing sent
+    WAIT = "wait"  # a removal inside its grace (--grace N): absent, but not for long enough
 
 
 MOVED = "moved"  # a removal and an addition of one person between two classes of one source
@@ -67,6 +72,10 @@ class Item(NamedTuple):
     spec: InstanceSpec | None = None  # CREATE_INSTANCE
     role_change: bool = False  # UNREGISTER of an old role, or REGISTER of the new one
     change: str = ""  # MOVED or NEW_INSTRUCTOR: what this removal or addition is part of
+    # The guard that withheld this item (``provision.guards``: "source", "creations",
+    # "removals"): nothing is sent; the run saves it in a hold that a person approves or
+    # dismisses (docs/holds.md). "" for everything else.
+    guard: str = ""
 
     @property
     def where(self) -> str:
@@ -108,16 +117,25 @@ class Plan:
     sources: tuple[str, ...] = ()  # the roster/manifest files the plan was made from
     planned_in: str = ""  # the run that made the plan (a saved plan names it in the ledger)
     default_instance: str = ""  # --instance: the instance of lines that name none
+    # What the guards judged (``provision.guards``): the guards that tripped, with why; the
+    # fingerprint of each source read; the absence counts the run leaves for the next one.
+    guards: GuardVerdict | None = None
 
     @property
     def removals_withheld(self) -> bool:
-        """The brake is engaged: UNREGISTER items (and the role changes that need them) stay
-        unsent, everything else goes."""
+        """The removal brake is engaged: UNREGISTER items (and the role changes that need
+        them) are withheld (``Item.guard``), everything else goes."""
         return self.brake is not None and self.brake.engaged
 
     @property
+    def withheld(self) -> bool:
+        """A guard withheld some items: a run saves them as a hold and exits 6."""
+        return any(i.guard for i in self.items)
+
+    @property
     def has_changes(self) -> bool:
-        return any(i.action in SENDING for i in self.items)
+        """Whether a run would send anything (what a guard withheld is not sent)."""
+        return any(i.action in SENDING and not i.guard for i in self.items)
 
     def counts_kept(self) -> dict[str, int]:
         """Lines already as asked, per reason."""
@@ -133,8 +151,7 @@ class Plan:
 
 def plan_fate(item: Item, plan: Plan | None = None) -> str:
     """The one word a plan shows for an item (a run's words are in ``provision.result``)."""
-    withheld = plan is not None and plan.removals_withheld
-    if withheld and (item.action is Action.UNREGISTER or item.role_change):
+    if item.guard:
         return "withheld"
     return {
         Action.CREATE_ACCOUNT: "would_create",
@@ -143,6 +160,7 @@ def plan_fate(item: Item, plan: Plan | None = None) -> str:
         Action.UNREGISTER: "would_remove",
         Action.HOLD: "held",
         Action.BLOCK: "cannot",
+        Action.WAIT: "waiting",
     }[item.action]
 
 

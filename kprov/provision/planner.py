@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from kprov.errors import InputError
 from kprov.provision.changes import name_changes, removal_item
 from kprov.provision.class_shape import block_misshapen_classes
-from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
+from kprov.provision.guards import (
+    NO_HISTORY,
+    GuardAsk,
+    GuardHistory,
+    GuardSettings,
+    SourceReading,
+)
+from kprov.provision.limits import block_past_capacity, check_entity_limits
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
     KEPT_REGISTRATION,
@@ -25,6 +32,7 @@ from kprov.provision.plan import (
     Item,
     Plan,
 )
+from kprov.provision.planner_guards import GuardSteps
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Origin, Person, Skipped
 from kprov.state.mapping import MappingIndex
@@ -67,15 +75,24 @@ class Request:
     # Where the input says its run's failures go (a manifest's notify:); not the planner's.
     notify: str = ""
     notify_on: str = ""
+    guards: GuardSettings = field(default_factory=GuardSettings)  # limits, grace, thresholds
+    asked: GuardAsk = field(default_factory=GuardAsk)  # options and manifest keys, as given
+    reading: SourceReading = field(default_factory=SourceReading)  # the sources read
 
 
 def looks_like_instance_id(value: str) -> bool:
     return bool(_UUID.match(value))
 
 
-def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> Plan:
-    """The plan for *request* against local state; InputError (exit 2) if it cannot be made."""
-    planner = _Planner(request, mapping, registry)
+def build_plan(
+    request: Request,
+    mapping: MappingIndex,
+    registry: Registry,
+    history: GuardHistory = NO_HISTORY,
+) -> Plan:
+    """The plan for *request* against local state and what the ledger says about earlier
+    runs (*history*: ``provision.guards``); InputError (exit 2) if it cannot be made."""
+    planner = _Planner(request, mapping, registry, history)
     planner.plan()
     return Plan(
         command=request.command,
@@ -87,14 +104,20 @@ def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> P
         warnings=(*request.warnings, *planner.warnings()),
         sources=tuple(request.sources),
         default_instance=request.default_instance or "",
+        guards=planner.verdict,
     )
 
 
-class _Planner:
-    def __init__(self, request: Request, mapping: MappingIndex, registry: Registry) -> None:
+class _Planner(GuardSteps):
+    def __init__(
+        self, request: Request, mapping: MappingIndex, registry: Registry, history: GuardHistory
+    ) -> None:
         self.request = request
         self.mapping = mapping
         self.registry = registry
+        self.history = history
+        self.verdict = None
+        self.explicit_items: set[int] = set()  # removals a row asked for (grace remembers them)
         self.items: list[Item] = []
         self.kept: dict[str, list[Person]] = {KEPT_ACCOUNT: [], KEPT_REGISTRATION: []}
         self.brake: Brake | None = None
@@ -114,13 +137,15 @@ class _Planner:
             self._instances([*request.instances, *(ref for _p, ref in lines)])
         self._registrations(lines)
         self._explicit_removals()
+        self._remembered_removals()
         self._implicit_removals()
+        absences = self._wait_out_grace()
         # Moves are named while the indexes hold; then classes that cannot work are blocked
-        # (which may drop account creations only they needed).
+        # (which may drop account creations only they needed); then the guards.
         name_changes(self.items, self.removal_items, self.addition_items, request.instance_origins)
         self._check_classes()
         self._check_capacity()
-        self._judge_brake()
+        self._guard(absences)
 
     # ------------------------------------------------------------------ lines
 
@@ -335,6 +360,7 @@ class _Planner:
                 continue
             self.changed.add(key)
             why = "named on the command line" if unregister else f"tobedeleted in {person.origin}"
+            self.explicit_items.add(len(self.items))
             self.removal_items.append(len(self.items))
             self.items.append(self._removal_or_hold(existing, ref, person, why))
 
@@ -414,19 +440,3 @@ class _Planner:
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())
-
-    def _judge_brake(self) -> None:
-        request = self.request
-        if not request.prune or request.max_removals is None:
-            return
-        removals = sum(1 for i in self.items if i.action is Action.UNREGISTER)
-        managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
-        managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
-        managed_ids.discard("")
-        managed = sum(
-            1
-            for r in self.registry.registration_index.active.values()
-            if r.instance_id in managed_ids
-        )
-        limit = removal_limit(request.max_removals, managed)
-        self.brake = Brake(removals, limit, managed, request.max_removals)

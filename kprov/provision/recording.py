@@ -24,7 +24,7 @@ from kprov.provision.plan import Plan
 from kprov.provision.result import Outcome
 from kprov.provision.run_record import instance_names, item_rows, outcome_row
 from kprov.state import ledger_queries as queries
-from kprov.state.ledger import InputFile, Ledger, RunEnd, RunStart
+from kprov.state.ledger import Extra, InputFile, Ledger, RunEnd, RunStart
 from kprov.state.registry import Registry
 
 DAY = 86_400.0
@@ -81,15 +81,17 @@ class RunRecording:
         *,
         rows: Iterable[Sequence[Any]] = (),
         required: bool = True,
+        also: Extra | None = None,
     ) -> None:
         """Open the ledger (under the state lock) and record, in one transaction, the run's
         start, its inputs and the item *rows* it will send or hold (``plan_rows``), before
-        the first is sent. *required*: a failure raises (nothing is sent yet)."""
+        the first is sent, and *also* (a hold's approval). *required*: a failure raises
+        (nothing is sent yet)."""
         try:
             self.ledger = Ledger.open(state_dir)
             assert self.ledger is not None
             self.last_request_ok = queries.last_request_ok(self.ledger)
-            self.ledger.begin_run(self.start, inputs, rows)
+            self.ledger.begin_run(self.start, inputs, rows, also=also)
             self.begun = True
         except KprovError as error:
             self._failed(error)
@@ -152,9 +154,11 @@ class RunRecording:
         requests_ok: int = 0,
         rate_limited: int = 0,
         history_days: int | None = None,
+        also: Extra | None = None,
     ) -> None:
-        """The run's end and, in the same transaction, the retention: runs started more than
-        *history_days* before this one are forgotten."""
+        """The run's end and, in the same transaction, what the guards leave (*also*: its
+        hold, fingerprints, absence counts, cursors) and the retention: runs started more
+        than *history_days* before this one are forgotten."""
         self.flush()
         if not self.begun or self.ended:
             return
@@ -162,7 +166,7 @@ class RunRecording:
         end = self._end(exit_code, error, counts, requests, requests_ok, rate_limited)
         before = self.start.started_at - history_days * DAY if history_days else None
         self._attempt(
-            lambda ledger: ledger.end_run(self.run_id, end, prune_before=before),
+            lambda ledger: ledger.end_run(self.run_id, end, prune_before=before, also=also),
             even_after_failure=True,
         )
         self._attempt(self._read_last_clean)

@@ -106,6 +106,7 @@ class ReportContext:
     manifest: str = ""  # the manifest, or the rosters, the run read
     operator: str = ""  # user@host
     classes: Mapping[str, ClassLine] = field(default_factory=dict)
+    hold: str = ""  # the hold a run saves what its guards withheld in
 
     def columns(self) -> dict[str, str]:
         """The context columns every CSV/JSON row carries (a year of nightly CSV reports

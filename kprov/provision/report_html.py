@@ -1,9 +1,9 @@
 """The HTML report: one self-contained page an administrator files or mails.
 
 Dated and signed (run, profile, API host, manifest, operator); classes by name as well as
-key, with their instructors; every addition, move, removal, hold and failure listed (not only
-counted); a table appears only when it has rows. Every value is HTML-escaped: ids, names and
-reasons come from rosters and servers.
+key, with their instructors; every addition, move, removal, hold, withheld and waiting item
+and failure listed (not only counted); a table appears only when it has rows. Every value
+is HTML-escaped: ids, names and reasons come from rosters and servers.
 """
 
 from __future__ import annotations
@@ -50,14 +50,18 @@ def render_html(
             "Accounts created",
             ("external id", "SIS id", "from", "outcome"),
             [(r["external_user_id"], r["sis_id"], _where(r), r["outcome"])
-             for r in rows if r["action"] == "create_account"],
+             for r in rows if r["action"] == "create_account" and not _withheld(r)],
         )
     )  # fmt: skip
     parts.append(
         _section(
             "Classes created",
             ("class", "outcome"),
-            [(_class(r), r["outcome"]) for r in rows if r["action"] == "create_instance"],
+            [
+                (_class(r), r["outcome"])
+                for r in rows
+                if r["action"] == "create_instance" and not _withheld(r)
+            ],
         )
     )
     parts.append(
@@ -65,7 +69,24 @@ def render_html(
             "Removals",
             ("external id", "role", "class", "from", "outcome", "reason"),
             [(r["external_user_id"], r["role"], _class(r), _where(r), r["outcome"], r["reason"])
-             for r in rows if r["action"] == "unregister" and r["change"] != MOVED],
+             for r in rows
+             if r["action"] == "unregister" and r["change"] != MOVED and not _withheld(r)],
+        )
+    )  # fmt: skip
+    parts.append(
+        _section(
+            f"Withheld by a guard ({_hold(context)})",
+            ("action", "external id", "role", "class", "from", "reason"),
+            [(r["action"].replace("_", " "), r["external_user_id"], r["role"], _class(r),
+              _where(r), r["reason"]) for r in rows if _withheld(r)],
+        )
+    )  # fmt: skip
+    parts.append(
+        _section(
+            "Waiting (removals inside their grace: --grace)",
+            ("external id", "role", "class", "from", "reason"),
+            [(r["external_user_id"], r["role"], _class(r), _where(r), r["reason"])
+             for r in rows if r["action"] == "wait"],
         )
     )  # fmt: skip
     parts.append(
@@ -115,7 +136,8 @@ def _classes(rows: Sequence[dict[str, Any]], context: ReportContext) -> str:
     for row in rows:
         if row["instance"] and row["action"] != "create_account":  # an account is no class's
             tally[row["instance"]][_column(row)] += 1
-    columns = ("added", "moved in", "moved out", "removed", "held", "failed", "unchanged", "other")
+    columns = ("added", "moved in", "moved out", "removed", "withheld", "waiting", "held", "failed",
+               "unchanged", "other")  # fmt: skip
     body = []
     for key in sorted(tally):
         line = context.classes.get(key)
@@ -127,13 +149,15 @@ def _classes(rows: Sequence[dict[str, Any]], context: ReportContext) -> str:
 
 def _column(row: Mapping[str, Any]) -> str:
     outcome, moved = row["outcome"], row["change"] == MOVED
+    if outcome in ("withheld", "waiting"):
+        return outcome
     if outcome in ADDED:
         return "moved in" if moved else "added"
     if outcome in REMOVED or (moved and row["action"] in ("unregister", "hold")):
         return "moved out" if moved else "removed"
     if outcome in FAILING or outcome == "cannot":
         return "failed"
-    if outcome in ("held", "withheld"):
+    if outcome == "held":
         return "held"
     if outcome in UNCHANGED:
         return "unchanged"
@@ -141,7 +165,9 @@ def _column(row: Mapping[str, Any]) -> str:
 
 
 def _additions(rows: Sequence[dict[str, Any]]) -> str:
-    added = [r for r in rows if r["action"] == "register" and r["change"] != MOVED]
+    added = [
+        r for r in rows if r["action"] == "register" and r["change"] != MOVED and not _withheld(r)
+    ]
     return _section(
         "Additions",
         ("external id", "role", "class", "from", "outcome", "note"),
@@ -155,7 +181,7 @@ def _moves(rows: Sequence[dict[str, Any]]) -> str:
     left = {
         (r["external_user_id"], r["reason"].partition(";")[0]): r
         for r in rows
-        if r["change"] == MOVED and r["action"] in ("unregister", "hold")
+        if r["change"] == MOVED and r["action"] in ("unregister", "hold", "wait")
     }
     body = []
     for row in rows:
@@ -172,6 +198,16 @@ def _moves(rows: Sequence[dict[str, Any]]) -> str:
         ("external id", "role", "from → to", "line", "joined", "left", "note"),
         body,
     )
+
+
+def _hold(context: ReportContext) -> str:
+    if context.hold:
+        return f"hold {context.hold}: kprov holds show, approve or dismiss it"
+    return "a run saves them in a hold, for a person to approve or dismiss"
+
+
+def _withheld(row: Mapping[str, Any]) -> bool:
+    return bool(row["outcome"] == "withheld")
 
 
 def _class(row: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ class Status(StrEnum):
     ALREADY = "already"  # the server had it already (recovered account, confirmed registration)
     FAILED = "failed"  # refused, or could not be done: pending for the next run
     NOT_ATTEMPTED = "not_attempted"  # the run stopped before it was sent (or its answer came)
-    HELD = "held"  # deliberately not sent (HOLD items, removals withheld by the brake)
+    HELD = "held"  # deliberately not sent (HOLD and WAIT items, items a guard withheld)
 
 
 class Outcome(NamedTuple):
@@ -42,6 +42,10 @@ def run_fate(outcome: Outcome) -> str:
     item, status = outcome.item, outcome.status
     if item.action is Action.HOLD:
         return "held"
+    if item.action is Action.WAIT:
+        return "waiting"
+    if item.guard and status is Status.HELD:
+        return "withheld"
     if item.action is Action.BLOCK or status is Status.FAILED:
         return "failed"
     if status is Status.NOT_ATTEMPTED:
@@ -68,6 +72,7 @@ class RunResult:
     requests_ok: int = 0  # answered 2xx
     rate_limited: int = 0
     elapsed: float = 0.0
+    hold_id: str = ""  # the hold its withheld items were saved in (set once it is saved)
 
     def counts(self) -> dict[str, int]:
         found: Counter[str] = Counter(run_fate(o) for o in self.outcomes)
@@ -81,3 +86,8 @@ class RunResult:
     @property
     def brake_engaged(self) -> bool:
         return self.plan.removals_withheld
+
+    @property
+    def withheld(self) -> int:
+        """Items a guard withheld (a run saves them in a hold; exit 6)."""
+        return sum(1 for o in self.outcomes if o.item.guard and o.status is Status.HELD)

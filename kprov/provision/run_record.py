@@ -126,6 +126,7 @@ def run_start(
     argv: Sequence[str],
     who: Operator | None = None,
     parent: str = "",
+    job: str = "",
 ) -> RunStart:
     from kprov import __version__
 
@@ -143,6 +144,7 @@ def run_start(
         base_url=base_url,
         argv=json.dumps(scrub_argv(argv)),
         parent=parent,
+        job=job,
     )
 
 
@@ -228,7 +230,7 @@ def item_rows(
             item.sis_id or sis_of.get(item.external_id, ""), item.role, item.instance,
             names.get(item.instance, ""), item.instance_id, item.account_id,
             item.registration_id, origin.file if origin else "", origin.line if origin else None,
-            item.reason, item.change, spec, int(item.role_change),
+            item.reason, item.change, spec, int(item.role_change), item.guard,
         )  # fmt: skip
 
 
@@ -250,7 +252,7 @@ def admin_row(
     `instances delete`, `registrations resolve` ...): *action* is its own word."""
     return (
         seq, action, person, sis_id, role, instance, instance_name, instance_id, account_id,
-        registration_id, "", None, reason, "", None, 0,
+        registration_id, "", None, reason, "", None, 0, "",
     )  # fmt: skip
 
 
@@ -284,6 +286,7 @@ def item_from_row(row: Mapping[str, Any]) -> Item:
         spec=spec,
         role_change=bool(row["role_change"]),
         change=row["change"],
+        guard=row.get("guard") or "",
     )
 
 
@@ -337,7 +340,7 @@ def class_lines(registry: Registry, plan: Plan, *, applied: bool) -> dict[str, C
                     continue
                 if item.action is Action.REGISTER:
                     current.add(item.external_id)
-                elif item.action is Action.UNREGISTER and not plan.removals_withheld:
+                elif item.action is Action.UNREGISTER and not item.guard:
                     current.discard(item.external_id)
         lines[ref] = ClassLine(ref, names.get(ref, ""), tuple(sorted(current)))
     return lines

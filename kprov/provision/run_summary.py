@@ -37,6 +37,8 @@ class RunSummary:
     failures: Sequence[str] = ()  # "where: who in instance: reason", first ones
     resume: str = ""  # the command that reruns (and resumes) this run
     last_clean: float | None = None  # when a run of this command last ended with exit 0
+    hold_id: str = ""  # the hold this run saved (what its guards withheld)
+    guards: Sequence[str] = ()  # why each guard that tripped did
 
 
 def needs_notice(summary: RunSummary, notify_on: str) -> bool:
@@ -62,6 +64,8 @@ def notification(summary: RunSummary) -> dict[str, Any]:
         "counts": dict(summary.counts),
         "failures": list(summary.failures[:FIRST_FAILURES]),
         "resume": summary.resume,
+        "hold_id": summary.hold_id or None,
+        "approve": f"kprov holds approve {summary.hold_id}" if summary.hold_id else None,
         "text": _text(summary),
     }
 
@@ -81,10 +85,18 @@ def _text(summary: RunSummary) -> str:
         lines.append("First failures:")
         lines.extend(f"- {line}" for line in summary.failures[:FIRST_FAILURES])
     held = sum(summary.counts.get(k, 0) for k in NOTICE_COUNTS)
-    if held:
+    if summary.hold_id:
+        hold = summary.hold_id
+        lines.append(f"New hold {hold}: {summary.counts.get('withheld', 0)} item(s) withheld:")
+        lines.extend(f"- {why}" for why in summary.guards)
+        lines.append(
+            f"Review: `kprov holds show {hold}`; apply exactly them: `kprov holds approve "
+            f"{hold}`; or `kprov holds dismiss {hold}`"
+        )
+    elif held:
         shown = f"`kprov history {summary.run_id}`"
         lines.append(f"{held} item(s) held or withheld: {shown} lists them")
-    if summary.resume and summary.exit_code != 0:
+    if summary.resume and summary.exit_code not in (0, 6):
         lines.append(f"To rerun (it resumes): {summary.resume}")
     return "\n".join(_chat_safe(line) for line in lines)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kprov.errors import InputError, StalePlanError
+from kprov.provision.guards_json import verdict_from, verdict_json
 from kprov.provision.kept_lines import decode_kept, encode_kept
 from kprov.provision.plan import Action, Brake, InstanceSpec, Item, Plan
 from kprov.rosters.model import Origin, Skipped
@@ -30,7 +31,7 @@ from kprov.state.local import LocalState
 
 FORMAT = 2  # 2: kept lines and skipped rows themselves (1, kprov 0.2.0: counts only)
 _ITEM_TEXT = ("external_id", "role", "instance", "instance_id", "account_id", "registration_id",
-              "sis_id", "reason", "change")  # fmt: skip
+              "sis_id", "reason", "change", "guard")  # fmt: skip
 
 
 def state_fingerprint(state: LocalState) -> str:
@@ -70,14 +71,15 @@ def _items_digest(items: list[dict[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-def _lines_digest(kept_lines: Any, skipped: Any) -> str:
-    return _items_digest([kept_lines, skipped])
+def _lines_digest(kept_lines: Any, skipped: Any, guards: Any = None) -> str:
+    return _items_digest([kept_lines, skipped] + ([guards] if guards is not None else []))
 
 
 def saved_document(plan: Plan) -> dict[str, Any]:
     items = [_item_json(i) for i in plan.items]
     kept_lines = encode_kept(plan.kept, plan.default_instance)
     skipped = [[s.origin.file, s.origin.line, s.external_id, s.reason] for s in plan.skipped]
+    guards = verdict_json(plan.guards)
     return {
         "kprov_plan": FORMAT,
         "command": plan.command,
@@ -92,10 +94,11 @@ def saved_document(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "kept": plan.counts_kept(),
         "items_digest": _items_digest(items),
-        "lines_digest": _lines_digest(kept_lines, skipped),
+        "lines_digest": _lines_digest(kept_lines, skipped, guards),
         "items": items,
         "kept_lines": kept_lines,
         "skipped": skipped,
+        "guards": guards,
     }
 
 
@@ -135,7 +138,8 @@ def load_plan(path: Path) -> Plan:
             hint="Make the plan again; kprov applies only plans exactly as they were made.",
         )
     kept_lines, skipped = document.get("kept_lines"), document.get("skipped")
-    if _lines_digest(kept_lines, skipped) != document.get("lines_digest"):
+    guards = document.get("guards")
+    if _lines_digest(kept_lines, skipped, guards) != document.get("lines_digest"):
         raise InputError(
             f"{path}: the plan's kept lines do not match their digest: the file was edited or "
             "damaged",
@@ -145,6 +149,8 @@ def load_plan(path: Path) -> Plan:
         items = tuple(_item_from(raw) for raw in raw_items)
         brake = document.get("brake")
         _check_brake(path, str(document["command"]), items, brake)
+        if isinstance(brake, dict) and Brake(**brake).engaged:
+            items = _braked(items)  # a plan saved before items named their guard
         return Plan(
             command=str(document["command"]),
             items=items,
@@ -159,6 +165,7 @@ def load_plan(path: Path) -> Plan:
             sources=tuple(str(s) for s in document.get("sources") or ()),
             kept=decode_kept(kept_lines),
             skipped=tuple(_skipped_from(row) for row in skipped or ()),
+            guards=verdict_from(guards),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path} is not a well-formed kprov plan: {exc!r}") from None
@@ -192,6 +199,19 @@ def _check_brake(path: Path, command: str, items: tuple[Item, ...], brake: Any) 
         )
 
 
+def _braked(items: tuple[Item, ...]) -> tuple[Item, ...]:
+    """The removals (and role changes) of a plan whose removal brake is engaged are
+    withheld, whether or not the file names their guard (kprov 0.2's plans do not)."""
+    from kprov.provision.guards import REMOVALS
+
+    return tuple(
+        i._replace(guard=REMOVALS)
+        if not i.guard and (i.action is Action.UNREGISTER or i.role_change)
+        else i
+        for i in items
+    )
+
+
 def _item_from(raw: Any) -> Item:
     if not isinstance(raw, dict):
         raise TypeError("an item is not an object")
@@ -218,6 +238,10 @@ def _check_text(text: dict[str, str], spec: InstanceSpec | None) -> None:
         wrong += key_problems(spec.graph_id, "graph id") + name_problems(spec.name)
     for field in ("external_id", "sis_id"):
         wrong += key_problems(text[field], "id") if text[field] else []
+    from kprov.provision.guards import GUARD_ORDER
+
+    if text["guard"] and text["guard"] not in GUARD_ORDER:
+        wrong.append(f"unknown guard {text['guard']!r}")
     if wrong:
         raise ValueError(wrong[0])
 

@@ -1,10 +1,13 @@
 """Delta cursors: from when the next ``delta: true`` pull of each source asks for changes.
 
 A cursor is taken *before* its pull starts (``pull``), held as pending while the run plans
-and applies, and saved only once the run has succeeded (exit 0, under the state lock), so a
-change made during a pull, or a run that failed or was braked, is pulled again next time;
-never lost. ``CursorStore`` is the whole interface: the file store below keeps the cursors in
-the state directory (JSON, replaced atomically, mode 0600) until the run ledger holds them.
+and applies, and saved only with the end of a run in which nothing failed and nothing
+stopped it (in the same ledger transaction as the hold of whatever its guards withheld, and
+as the remembered `tobedeleted` removals it did not send: docs/holds.md), so a change made
+during a pull, or a run that failed, is pulled again next time; never lost.
+``CursorStore`` is the whole interface: ``LedgerCursorStore`` reads the run ledger's
+``cursors`` table, and the file kprov 0.3 kept them in (``oneroster-cursors.json``) for a
+source the ledger has no cursor for yet.
 """
 
 from __future__ import annotations
@@ -71,6 +74,53 @@ class FileCursorStore:
         merged = {**self._read(), **cursors}
         text = json.dumps({"version": 1, "cursors": merged}, indent=2, sort_keys=True) + "\n"
         replace_private(self.path, text)
+
+
+class LedgerCursorStore:
+    """Cursors in the run ledger (``STATE_DIR/ledger.sqlite3``, table ``cursors``)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def load(self, key: str) -> str | None:
+        from kprov.state.ledger import Ledger
+        from kprov.state.ledger_guards import saved_cursor
+
+        ledger = Ledger.open(self.state_dir, create=False, migrate=False)
+        try:
+            found = saved_cursor(ledger, key)
+        finally:
+            if ledger is not None:
+                ledger.close()
+        if found is None:
+            return FileCursorStore(self.state_dir).load(key)
+        if not MOMENT.match(found):
+            raise ConfigError(
+                f"the run ledger holds a damaged delta cursor for {key.split('|')[0]}",
+                hint="Run `kprov oneroster pull --full` once, or delete the cursor with "
+                "sqlite3: the next pull then reads everything.",
+            )
+        return found
+
+    def save(self, cursors: Mapping[str, str]) -> None:
+        """Outside a run (a run saves its cursors with its end); the caller holds the lock."""
+        import time
+
+        from kprov.state.ledger import Ledger
+        from kprov.state.ledger_guards import RunGuards, write_run_guards
+
+        ledger = Ledger.open(self.state_dir)
+        assert ledger is not None
+        try:
+            write = write_run_guards(RunGuards("", cursors=dict(cursors), now=time.time()))
+
+            def work() -> None:
+                with ledger.transaction() as db:
+                    write(db, 0)
+
+            ledger._guarded(work)
+        finally:
+            ledger.close()
 
 
 class PendingCursors:

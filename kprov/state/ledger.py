@@ -41,6 +41,7 @@ BUSY_SECONDS = 10.0
 ITEM_COLUMNS = (
     "seq", "action", "person", "sis_id", "role", "instance", "instance_name", "instance_id",
     "account_id", "registration_id", "file", "line", "reason", "change", "spec", "role_change",
+    "guard",
 )  # fmt: skip
 OUTCOME_COLUMNS = ("outcome", "detail", "account_id", "instance_id", "registration_id")
 
@@ -61,6 +62,7 @@ class RunStart:
     base_url: str = ""
     argv: str = "[]"  # JSON
     parent: str = ""  # the run that made the plan this run applies (a saved plan, a hold)
+    job: str = ""  # its command and first input, as a later run of the same job names it
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class RunEnd:
     requests: int = 0
     requests_ok: int = 0
     rate_limited: int = 0
+
+
+# More writes in a run's begin or end transaction: (connection, the run's row key).
+Extra = Callable[[sqlite3.Connection, int], None]
 
 
 def ledger_path(state_dir: Path) -> Path:
@@ -233,14 +239,19 @@ class Ledger:
         run: RunStart,
         inputs: Sequence[InputFile] = (),
         items: Iterable[Sequence[Any]] = (),
+        *,
+        also: Extra | None = None,
     ) -> None:
         """The run's row (its end still NULL: unfinished until ``end_run``), its inputs and
-        the items it plans (``ITEM_COLUMNS``), in one transaction: one fsync."""
+        the items it plans (``ITEM_COLUMNS``), in one transaction: one fsync. *also* writes
+        more in the same transaction (a hold's approval: ``state.ledger_guards``)."""
 
         def work() -> None:
             with self.transaction() as db:
                 key = _insert_run(db, run, inputs)
                 _insert_items(db, key, items)
+                if also is not None:
+                    also(db, key)
 
         self._guarded(work)
 
@@ -271,13 +282,24 @@ class Ledger:
 
         self._guarded(work)
 
-    def end_run(self, run_id: str, end: RunEnd, *, prune_before: float | None = None) -> int:
-        """The run's end and, in the same transaction, the retention: runs started before
-        *prune_before* are forgotten (their items and inputs with them). Returns how many."""
+    def end_run(
+        self,
+        run_id: str,
+        end: RunEnd,
+        *,
+        prune_before: float | None = None,
+        also: Extra | None = None,
+    ) -> int:
+        """The run's end and, in the same transaction, what the guards leave (*also*: its
+        hold, fingerprints, absence counts, delta cursors: ``state.ledger_guards``) and the
+        retention: runs started before *prune_before* are forgotten (their items and inputs
+        with them), except runs with an open hold. Returns how many."""
 
         def work() -> int:
             with self.transaction() as db:
                 _update_end(db, run_id, end)
+                if also is not None:
+                    also(db, self._run_key(run_id))
                 gone = _delete_before(db, prune_before, run_id) if prune_before else 0
             if gone:
                 self.db.execute("PRAGMA incremental_vacuum")
@@ -339,9 +361,9 @@ class Ledger:
 def _insert_run(db: sqlite3.Connection, run: RunStart, inputs: Sequence[InputFile]) -> int:
     cursor = db.execute(
         "INSERT INTO runs (run_id, command, mode, started_at, os_user, host, pid, "
-        "kprov_version, profile, base_url, argv, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "kprov_version, profile, base_url, argv, parent, job) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (run.run_id, run.command, run.mode, run.started_at, run.os_user, run.host, run.pid,
-         run.kprov_version, run.profile, run.base_url, run.argv, run.parent),
+         run.kprov_version, run.profile, run.base_url, run.argv, run.parent, run.job),
     )  # fmt: skip
     key = int(cursor.lastrowid or 0)
     db.executemany(
@@ -369,5 +391,11 @@ def _update_end(db: sqlite3.Connection, run_id: str, end: RunEnd) -> None:
 
 
 def _delete_before(db: sqlite3.Connection, before: float, keep: str) -> int:
-    cursor = db.execute("DELETE FROM runs WHERE started_at < ? AND run_id != ?", (before, keep))
+    """Runs started before *before*, except *keep* and any run whose hold is still open (a
+    hold never expires silently: its items are that run's)."""
+    cursor = db.execute(
+        "DELETE FROM runs WHERE started_at < ? AND run_id != ? "
+        "AND id NOT IN (SELECT run FROM holds WHERE state = 'open')",
+        (before, keep),
+    )
     return int(cursor.rowcount)

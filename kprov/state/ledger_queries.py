@@ -17,11 +17,12 @@ Record = dict[str, Any]
 
 RUN_FIELDS = (
     "run_id, command, mode, started_at, ended_at, exit_code, error, os_user, host, pid, "
-    "kprov_version, profile, base_url, argv, counts, requests, requests_ok, rate_limited, parent"
+    "kprov_version, profile, base_url, argv, counts, requests, requests_ok, rate_limited, parent, "
+    "job"
 )
 ITEM_FIELDS = (
     "seq, action, outcome, person, sis_id, role, instance, instance_name, instance_id, "
-    "account_id, registration_id, file, line, reason, change, spec, role_change, detail"
+    "account_id, registration_id, file, line, reason, change, spec, role_change, detail, guard"
 )
 
 

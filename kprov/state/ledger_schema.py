@@ -5,11 +5,16 @@ ones in one transaction under the state lock and then sets ``PRAGMA user_version
 directory of kprov 0.2.0 has no ledger at all (schema 0): its first run creates it.
 
 To change the schema, append a migration (never edit one that shipped): new tables, or
-``ALTER TABLE ... ADD COLUMN`` with a default, so that older rows stay readable. Planned next
-(issue 20, guards): ``holds`` (id, run, guard, why, state open/approved/dismissed, decided
-by/at, the run that applied it) whose items are the ``items`` rows of the run that held them
-(``provision.run_record.item_from_row`` rebuilds each exactly); ``source_fingerprints``
-keyed by (run, input path), beside ``inputs``; and per-person absence counts.
+``ALTER TABLE ... ADD COLUMN`` with a default, so that older rows stay readable.
+
+Schema 2 (the guards, docs/holds.md): ``items.guard`` names the guard that withheld an item,
+``runs.job`` what a run repeats (its command and first input: "sync /srv/sis/sem.yaml");
+``holds`` are the items a run withheld, waiting for a person (their items are the ``items``
+rows of the run that held them, ``provision.run_record.item_from_row`` rebuilds each
+exactly); ``source_fingerprints`` keep each source's fingerprint per run, beside
+``inputs``; ``absences`` count, per registration, the consecutive runs that read its class
+without its person (the removal grace); ``cursors`` are the OneRoster delta cursors (kept
+in ``oneroster-cursors.json`` before).
 """
 
 from __future__ import annotations
@@ -76,6 +81,66 @@ CREATE INDEX items_by_sis ON items(sis_id);
 """
 
 
+_V2 = """
+ALTER TABLE items ADD COLUMN guard TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN job TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_job ON runs(job, started_at);
+CREATE TABLE holds (
+    id                INTEGER PRIMARY KEY,
+    hold_id           TEXT NOT NULL UNIQUE,
+    run               INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    job               TEXT NOT NULL,             -- command and first input: what supersedes it
+    command           TEXT NOT NULL,
+    profile           TEXT NOT NULL DEFAULT '',
+    base_url          TEXT NOT NULL DEFAULT '',
+    created_at        REAL NOT NULL,
+    trips             TEXT NOT NULL DEFAULT '[]', -- JSON [{guard, why, items, source}]
+    items             INTEGER NOT NULL DEFAULT 0,
+    state_fingerprint TEXT NOT NULL DEFAULT '',   -- the local state the run left
+    items_fingerprint TEXT NOT NULL DEFAULT '',   -- what local state says of the held items
+    state             TEXT NOT NULL DEFAULT 'open', -- open|approved|dismissed|superseded
+    decided_at        REAL,
+    decided_by        TEXT NOT NULL DEFAULT '',
+    decided_run       TEXT NOT NULL DEFAULT ''    -- the approving run, or the superseding one
+);
+CREATE INDEX holds_by_job ON holds(job, state);
+CREATE TABLE source_fingerprints (
+    run         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    source      TEXT NOT NULL,
+    applied     INTEGER NOT NULL DEFAULT 0,       -- 1: not held: the next run's reference
+    delta       INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT NOT NULL,                    -- JSON: counts, shape, header
+    sample      BLOB NOT NULL,                    -- the bottom-k id hashes, 4 bytes each
+    PRIMARY KEY (run, source)
+);
+CREATE INDEX fingerprints_by_source ON source_fingerprints(source, applied, delta);
+CREATE TABLE absences (
+    account_id      TEXT NOT NULL,
+    instance_id     TEXT NOT NULL,
+    person          TEXT NOT NULL DEFAULT '',
+    instance        TEXT NOT NULL DEFAULT '',
+    role            TEXT NOT NULL DEFAULT '',
+    source          TEXT NOT NULL DEFAULT '',
+    count           INTEGER NOT NULL,             -- consecutive runs that read it without them
+    explicit        INTEGER NOT NULL DEFAULT 0,   -- a tobedeleted row: remembered until done
+    registration_id TEXT NOT NULL DEFAULT '',
+    file            TEXT NOT NULL DEFAULT '',
+    line            INTEGER NOT NULL DEFAULT 0,
+    reason          TEXT NOT NULL DEFAULT '',
+    first_run       TEXT NOT NULL DEFAULT '',
+    last_run        TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (account_id, instance_id)
+);
+CREATE INDEX absences_by_source ON absences(source);
+CREATE TABLE cursors (
+    source   TEXT PRIMARY KEY,                    -- url|client|schools
+    cursor   TEXT NOT NULL,
+    run      TEXT NOT NULL DEFAULT '',
+    saved_at REAL NOT NULL
+)
+"""
+
+
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of *script* in the caller's transaction (``executescript`` would
     commit it first)."""
@@ -87,6 +152,7 @@ def run_script(db: sqlite3.Connection, script: str) -> None:
 # MIGRATIONS[n] takes a ledger from schema n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda db: run_script(db, _V1),
+    lambda db: run_script(db, _V2),
 ]
 
 

@@ -66,6 +66,10 @@ def test_config_show_names_every_source_and_never_a_secret(
         "notify": ("(none)", "default"),
         "notify_on": ("failure", "default"),
         "metrics_file": ("(none)", "default"),
+        "max_creations": ("10% (none while the mapping holds under 100)", "default"),
+        "removal_grace": ("1 run(s)", "default"),
+        "source_min_seen": ("50 %", "default"),
+        "source_max_shrink": ("50 %", "default"),
         "api_secret": ("<hidden>", "file"),
         "id_key": ("<hidden>", "systemd-credential"),
     }

@@ -122,10 +122,12 @@ def test_prune_over_the_limit_removes_nothing_but_applies_additions_and_exits_6(
     sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = first_night(tmp_path, sandbox_env)
-    semester.set_class("alg", ["t-1"], ["a-0", "a-brand-new"])  # a broken export: 19 leave
+    # 6 leave (past 10 % of the 42 managed registrations), one joins
+    semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(6, 20)] + ["a-brand-new"])
     result = run_cli("sync", str(semester.write()), "--prune")
     assert result.exit_code == 6
-    assert "nothing was removed" in result.stderr
+    assert "6 removals exceed the limit of 4 (10% of 42 managed" in result.stderr
+    assert "kprov holds approve hold-" in result.stderr
     state = sandbox_env.enrolments()
     assert ("a-brand-new", "Class alg", "learner") in state
     assert ("a-5", "Class alg", "learner") in state

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,39 +148,53 @@ def test_the_sis_secret_and_tokens_are_never_printed_or_written(
     assert not any(form in text for text in outputs for form in secret_forms())
 
 
+def saved_cursors(state_dir: Path) -> dict[str, str]:
+    """The delta cursors the run ledger keeps (kprov 0.3 kept them in a JSON file)."""
+    db = sqlite3.connect(state_dir / "ledger.sqlite3")
+    try:
+        return dict(db.execute("SELECT source, cursor FROM cursors").fetchall())
+    finally:
+        db.close()
+
+
+def set_cursors(state_dir: Path, moment: str) -> None:
+    db = sqlite3.connect(state_dir / "ledger.sqlite3")
+    db.execute("UPDATE cursors SET cursor = ?", (moment,))
+    db.commit()
+    db.close()
+
+
 def test_delta_nights_read_only_changes_and_move_the_cursor_only_after_success(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     with oneroster_box(ROSTERS / "oneroster-1.1-bulk") as box:
         semester = manifest(tmp_path, manifest_entry(box, V11, delta="true"))
         assert run_cli("sync", str(semester), "--plan").exit_code == 0
-        assert not (state_dir / CURSOR_FILE).exists()  # a plan moves no cursor
+        assert saved_cursors(state_dir) == {}  # a plan moves no cursor
         first = run_cli("sync", str(semester))  # no cursor yet: everything, as a bulk
         assert first.exit_code == 0, first.output
         assert sandbox_env.enrolments() == BULK_EXPECTED
-        cursors = state_dir / CURSOR_FILE
-        assert stat.S_IMODE(os.stat(cursors).st_mode) == 0o600
-        saved = json.loads(cursors.read_text())
+        assert not (state_dir / CURSOR_FILE).exists()  # the ledger keeps them now
+        [key] = saved_cursors(state_dir)
         earlier = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        saved["cursors"] = {key: earlier for key in saved["cursors"]}  # as if pulled 2 h ago
-        cursors.write_text(json.dumps(saved))
+        set_cursors(state_dir, earlier)  # as if pulled 2 h ago
         box.data.apply_bundle(ROSTERS / "oneroster-1.1-delta")  # the SIS changes meanwhile
         box.hostile = OneRosterHostility("fail@enrollments")
         assert run_cli("sync", str(semester), "--prune", "--max-removals", "2").exit_code == 4
-        assert json.loads(cursors.read_text()) == saved  # a failed night moves nothing
+        assert saved_cursors(state_dir) == {key: earlier}  # a failed night moves nothing
         box.hostile = OneRosterHostility()
-        second = run_cli("-v", "sync", str(semester), "--prune", "--max-removals", "2")
+        second = run_cli("-v", "--json", "sync", str(semester))  # no --prune: removals held
         assert second.exit_code == 0, second.output
         assert f"pulled changes since {earlier} from {box.url(V11)}: 1 orgs" in second.stderr
         assert "0 classes, 2 users, 4 enrollments" in second.stderr  # the delta's, no others
-        assert earlier not in cursors.read_text()
-        writes = sandbox_env.write_requests()
-        third = run_cli("sync", str(semester), "--prune")  # the overlap re-reads; sends nothing
-        assert third.exit_code == 0, third.output
-        assert sandbox_env.write_requests() == writes
+        assert json.loads(second.stdout)["counts"]["held"] == 2
+        assert saved_cursors(state_dir)[key] != earlier  # the cursor moves on...
         later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        saved["cursors"] = {key: later for key in saved["cursors"]}
-        cursors.write_text(json.dumps(saved))
+        set_cursors(state_dir, later)  # ...past the delta: its rows are never read again
+        third = run_cli("sync", str(semester), "--prune", "--max-removals", "2")
+        assert third.exit_code == 0, third.output  # yet its tobedeleted rows were remembered
+        writes = sandbox_env.write_requests()
+        set_cursors(state_dir, later)
         quiet = run_cli("sync", str(semester), "--prune")  # nothing changed: a quiet night
         assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
         assert sandbox_env.write_requests() == writes

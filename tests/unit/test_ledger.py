@@ -25,7 +25,7 @@ def start(run_id: str, at: float = T0, **extra: object) -> RunStart:
 
 def item(seq: int, person: str, *, sis: str = "", instance: str = "alg1-p2") -> tuple[object, ...]:
     return (seq, "register", person, sis, "learner", instance, "Algebra I P2", "", "", "",
-            "alg1-p2.csv", seq + 2, "not registered", "", None, 0)  # fmt: skip
+            "alg1-p2.csv", seq + 2, "not registered", "", None, 0, "")  # fmt: skip
 
 
 def test_a_new_ledger_has_the_schema_its_id_and_private_files(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_an_older_ledger_is_migrated_in_place_and_keeps_its_runs(
     assert reader is not None and reader.needs_migration
     reader.close()
     upgraded = Ledger.open(tmp_path)
-    assert upgraded is not None and upgraded.version() == 2
+    assert upgraded is not None and upgraded.version() == ledger_schema.schema_version()
     rows = upgraded.db.execute("SELECT run_id, hold FROM runs").fetchall()
     assert rows == [("kprov-old", "")]
 

@@ -1,0 +1,316 @@
+"""Guards for what cannot be undone (docs/holds.md): judged on the plan, before anything is
+sent, from the request, local state and what the ledger says about earlier runs.
+
+An account can never be deleted nor its external id reused; unregistering discards a
+learner's analytics for the class. So, in this order:
+
+1. the **source guard**: a source whose export is not the one kprov knows (re-keyed ids, a
+   new id shape, a sharp shrink: ``guards_sources``) has everything it would send withheld,
+   whatever the limits;
+2. the **creation brake** (``--max-creations``, default 10 % of the people the mapping
+   holds, no limit while it holds fewer than 100): past it, every account creation is
+   withheld, with every registration that needs one;
+3. the **removal brake** (``--max-removals``, judged by the planner): past it, every removal
+   is withheld, with the role changes that need one.
+
+A withheld item keeps its action and is tagged with its guard (``Item.guard``); the
+executor sends none of them, and the run saves them as a hold that a person approves
+exactly, or dismisses (``kprov holds``). Removals inside their grace are WAIT items
+(``guards_grace``), judged before all this. Pure: the ledger's history comes in as plain
+data (``GuardHistory``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from kprov.provision.guards_grace import Absence, AbsenceUpdate
+from kprov.provision.guards_sources import (
+    Observation,
+    SourceFingerprint,
+    Thresholds,
+    judge,
+    observe,
+    source_key,
+    stable_key,
+)
+from kprov.provision.limits import removal_limit
+from kprov.provision.plan import Action, Brake, Item
+from kprov.rosters.model import INSTRUCTOR, Person
+from kprov.state.registry import RegistrationRecord
+
+SOURCE = "source"
+CREATIONS = "creations"
+REMOVALS = "removals"
+GUARD_ORDER = (SOURCE, CREATIONS, REMOVALS)
+DEFAULT_MAX_CREATIONS = "10%"
+CREATION_FLOOR = 100  # no creation limit while the mapping holds fewer people (a first term)
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """The operator's limits (options, manifest, profile; docs/holds.md)."""
+
+    max_creations: str | None = DEFAULT_MAX_CREATIONS  # N or P% of the mapping; None: none
+    grace: int = 1  # runs a person must be absent before their registration is removed
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class GuardAsk:
+    """What the command line, else the input file, asks of the guards (None: not said; the
+    profile's setting, then the default, apply: ``cli.guarded.with_guard_settings``)."""
+
+    max_creations: str | None = None
+    grace: int | None = None
+
+
+@dataclass(frozen=True)
+class GuardHistory:
+    """What the ledger says about earlier runs, read before planning."""
+
+    references: Mapping[str, SourceFingerprint] = field(default_factory=dict)  # last applied
+    absences: Mapping[tuple[str, str], Absence] = field(default_factory=dict)
+    # accounts the last run of this job allowed but did not create (killed, stopped): its
+    # rerun resumes them, so the creation brake does not count them again
+    resumed: frozenset[str] = frozenset()
+
+
+NO_HISTORY = GuardHistory()
+
+
+@dataclass(frozen=True)
+class GuardTrip:
+    """One guard that tripped: which, about what, why, how many items it withheld."""
+
+    guard: str
+    why: str
+    items: int
+    source: str = ""  # the source guard's source
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """What the guards decided, for the run's record: the trips (saved in its hold), the
+    fingerprint of every source read (the reference of the next run, unless held), and the
+    absence counts the run leaves."""
+
+    trips: tuple[GuardTrip, ...] = ()
+    fingerprints: tuple[SourceFingerprint, ...] = ()
+    held_sources: frozenset[str] = frozenset()
+    absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
+
+    @property
+    def why(self) -> str:
+        return "; ".join(trip.why for trip in self.trips)
+
+
+# ------------------------------------------------------------------ the source guard
+
+
+@dataclass(frozen=True)
+class SourceReading:
+    """The sources a request read, as the planner's input names them."""
+
+    sources: Sequence[str] = ()  # every source read (files, bundles, pulled URLs)
+    deltas: Collection[str] = ()  # those that list changes only
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # instance key -> the sources stating its membership (a class's implicit removals)
+    instance_sources: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def hold_changed_sources(
+    items: list[Item],
+    people: Iterable[Person],
+    removals: Iterable[Person],
+    reading: SourceReading,
+    history: GuardHistory,
+    known: Collection[str],
+    thresholds: Thresholds,
+) -> tuple[list[GuardTrip], dict[str, Observation], set[str]]:
+    """Fingerprint every source, judge each against its last applied export, and withhold
+    (in place) everything a held source would send. Returns the trips, tonight's
+    observations (by stable key) and the held sources (stable keys)."""
+    seen = observe(
+        people, reading.sources, removals=removals, deltas=reading.deltas, headers=reading.headers
+    )
+    trips: list[GuardTrip] = []
+    held: dict[str, str] = {}
+    for key, observation in seen.items():
+        verdict = judge(history.references.get(key), observation, known, thresholds)
+        if verdict.held:
+            held[key] = verdict.short
+            trips.append(GuardTrip(SOURCE, f"{key}: {verdict.words}", 0, key))
+    if not held:
+        return trips, seen, set()
+    raw = set(reading.sources)
+    counts = dict.fromkeys(held, 0)
+    keys: dict[str, str] = {}  # origin file -> stable source key (looked up once a file)
+    for index, item in enumerate(items):
+        source = _item_source(item, raw, reading.instance_sources, held, keys)
+        if source and item.action in SENDS and not item.guard:
+            items[index] = _withhold(item, SOURCE, f"its export {source} is held: {held[source]}")
+            counts[source] += 1
+    trips = [replace(t, items=counts.get(t.source, 0)) for t in trips]
+    return trips, seen, set(held)
+
+
+SENDS = (Action.CREATE_ACCOUNT, Action.CREATE_INSTANCE, Action.REGISTER, Action.UNREGISTER)
+
+
+def _item_source(
+    item: Item,
+    raw: Collection[str],
+    stated: Mapping[str, Sequence[str]],
+    held: Collection[str],
+    keys: dict[str, str],
+) -> str:
+    """The held source this item comes from, or "": its line's source, or (a removal, a
+    class's creation) a source that states its class's membership."""
+
+    def key_of(file: str) -> str:
+        if file not in keys:
+            keys[file] = stable_key(source_key(file, raw))
+        return keys[file]
+
+    if item.action in (Action.UNREGISTER, Action.CREATE_INSTANCE):
+        for source in stated.get(item.instance, ()):
+            if key_of(source) in held:
+                return key_of(source)
+    if item.origin is not None and key_of(item.origin.file) in held:
+        return key_of(item.origin.file)
+    return ""
+
+
+def _withhold(item: Item, guard: str, why: str) -> Item:
+    return item._replace(guard=guard, reason=f"withheld: {why}; {item.reason}".rstrip("; "))
+
+
+# ---------------------------------------------------------------- the brakes
+
+
+def creation_limit(spec: str, people: int) -> int | None:
+    """The most accounts one run may create: None (no limit) while the mapping holds fewer
+    than CREATION_FLOOR people."""
+    if people < CREATION_FLOOR:
+        return None
+    return removal_limit(spec, people, option="--max-creations")
+
+
+def finish_guards(
+    items: list[Item],
+    settings: GuardSettings,
+    *,
+    mapped: int,
+    brake: Brake | None,
+    active: Iterable[RegistrationRecord],
+    sources: tuple[list[GuardTrip], dict[str, Observation], set[str]],
+    absences: AbsenceUpdate,
+    held_instances: Collection[str],
+    resumed: Collection[str] = frozenset(),
+) -> GuardVerdict:
+    """The creation brake, then the removal brake (in place); then every registration that
+    needs something withheld is withheld with it. *sources* is what
+    ``hold_changed_sources`` returned; *held_instances* the instance ids its held sources
+    state (their absences are not counted tonight); *resumed* the creations an earlier run
+    of the job allowed and a rerun resumes (not counted, never withheld)."""
+    trips, seen, held = sources
+    creations = [
+        n
+        for n, i in enumerate(items)
+        if i.action is Action.CREATE_ACCOUNT and not i.guard and i.external_id not in resumed
+    ]
+    limit = creation_limit(settings.max_creations, mapped) if settings.max_creations else None
+    if limit is not None and len(creations) > limit:
+        why = (
+            f"{len(creations):,} new accounts exceed the creation limit of {limit:,} "
+            f"({settings.max_creations} of the {mapped:,} people in the mapping): an account "
+            "can never be deleted"
+        )
+        for n in creations:
+            items[n] = _withhold(items[n], CREATIONS, why)
+        trips.append(GuardTrip(CREATIONS, why, len(creations)))
+    if brake is not None and brake.engaged:
+        why = (
+            f"{brake.removals:,} removals exceed the limit of {brake.limit:,} ({brake.spec} of "
+            f"{brake.managed:,} managed registrations): a broken export reads as 'everyone left'"
+        )
+        withheld = 0
+        for n, item in enumerate(items):
+            if (
+                item.action in SENDS
+                and not item.guard
+                and (item.action is Action.UNREGISTER or item.role_change)
+            ):
+                items[n] = _withhold(item, REMOVALS, why)
+                withheld += 1
+        trips.append(GuardTrip(REMOVALS, why, withheld))
+    added = _withhold_dependents(items, active)
+    first = {t.guard: n for n, t in reversed(list(enumerate(trips)))}
+    for guard, count in added.items():  # the source guard's dependents: its first trip's
+        n = first[guard]
+        trips[n] = replace(trips[n], items=trips[n].items + count)
+    return GuardVerdict(
+        trips=tuple(trips),
+        fingerprints=tuple(o.fingerprint for o in seen.values()),
+        held_sources=frozenset(held),
+        absences=absences.without(held_instances, held),
+    )
+
+
+def _withhold_dependents(items: list[Item], active: Iterable[RegistrationRecord]) -> dict[str, int]:
+    """Registrations that need a withheld item are withheld with it (the guard of what they
+    need): an account or a class the run will not create, the other half of a role change,
+    and the learners of a class left with no instructor to register them."""
+    added: dict[str, int] = {}
+    accounts = {i.external_id: i.guard for i in items
+                if i.action is Action.CREATE_ACCOUNT and i.guard}  # fmt: skip
+    classes = {i.instance: i.guard for i in items
+               if i.action is Action.CREATE_INSTANCE and i.guard}  # fmt: skip
+    halves = {(i.account_id, i.instance_id): i.guard for i in items if i.role_change and i.guard}
+
+    def take(n: int, guard: str, why: str) -> None:
+        items[n] = _withhold(items[n], guard, why)
+        added[guard] = added.get(guard, 0) + 1
+
+    for n, item in enumerate(items):
+        if item.guard or item.action not in (Action.REGISTER, Action.UNREGISTER):
+            continue
+        if item.action is Action.REGISTER and not item.account_id and item.external_id in accounts:
+            take(n, accounts[item.external_id], "its account is withheld")
+        elif item.action is Action.REGISTER and not item.instance_id and item.instance in classes:
+            take(n, classes[item.instance], "its class is withheld")
+        elif item.role_change and (item.account_id, item.instance_id) in halves:
+            take(n, halves[(item.account_id, item.instance_id)], "a role change is both halves")
+    _withhold_untaught(items, active, take)
+    return added
+
+
+def _withhold_untaught(
+    items: list[Item],
+    active: Iterable[RegistrationRecord],
+    take: Callable[[int, str, str], None],
+) -> None:
+    """Learners are registered with an instructor's token: a learner whose class keeps no
+    instructor (none registered, every one of this plan withheld) is withheld too."""
+    sent: set[str] = set()  # classes with an instructor registration that is sent
+    withheld: dict[str, str] = {}  # class -> the guard of its withheld instructors
+    for item in items:
+        if item.action is Action.REGISTER and item.role == INSTRUCTOR:
+            if item.guard:
+                withheld.setdefault(item.instance, item.guard)
+            else:
+                sent.add(item.instance)
+    if not withheld:
+        return
+    leaving = {(i.account_id, i.instance_id) for i in items
+               if i.action is Action.UNREGISTER and not i.guard}  # fmt: skip
+    taught = {r.instance_id for r in active
+              if r.type == INSTRUCTOR and (r.account_id, r.instance_id) not in leaving}  # fmt: skip
+    for n, item in enumerate(items):
+        if item.guard or item.action is not Action.REGISTER or item.role == INSTRUCTOR:
+            continue
+        guard = withheld.get(item.instance)
+        if guard and item.instance not in sent and item.instance_id not in taught:
+            take(n, guard, "its class's instructor is withheld")

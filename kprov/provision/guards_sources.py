@@ -1,0 +1,373 @@
+"""Fingerprints of the exports a run reads, and the judgment "tonight's export is not the
+one we know": re-keyed ids, a new id shape, a source that shrank sharply (docs/holds.md).
+
+A fingerprint is small whatever the source's size: counts, the shape of its ids (lengths,
+character classes, leading zeros, common prefix), its header, and a bottom-k sample of its
+ids' hashes (the ``SAMPLE`` smallest): a uniform sample of the ids, so "how many of
+tonight's ids were seen before" is measured on the part of tonight's sample that falls
+under the old sample's largest hash (exactly, for sources of at most ``SAMPLE`` ids). A
+million-row source costs 4 KB and a few tenths of a second.
+
+Ids are taken as the planner sees them (after ``id_prefix`` and ``--hash-ids``): an account
+is keyed by that id, so a change there -- a new prefix, a new SIS id behind the same hash
+key -- is exactly what creates accounts nobody wanted. The *shape* is read from the id
+before hashing (a hash has no shape: ``Person.sis_id``), after the prefix.
+
+"Seen before" counts an id seen in this source's last applied export, or already holding
+an account in the mapping: students moving between per-class roster files are seen (in
+the mapping), a re-keyed export's ids are in neither.
+
+Pure: the caller reads the previous fingerprints from the ledger and passes them in.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import zlib
+from array import array
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import compress, groupby
+from operator import attrgetter, methodcaller
+from typing import Any
+
+from kprov.rosters.model import Person
+
+SAMPLE = 1024  # hashes kept per source: a proportion's error is about 1.5 % at this size
+MIN_IDS = 20  # smaller sources are never judged: their normal churn looks like anything
+_MIX = 0x9E3779B1  # Knuth's multiplicative constant (odd: a bijection of 32-bit values)
+_MASK = 0xFFFFFFFF
+ALL = 1 << 32  # larger than any hash: "the whole source is in the sample"
+COMMAND_LINE = ("<command line>", "<stdin>", "-")
+
+
+def id_hash(external_id: str) -> int:
+    """A stable 32-bit hash (CRC-32 is ~10x cheaper than a cryptographic hash per id; an
+    integer multiplication, whose carries are not linear over bits, scrambles CRC's linear
+    structure, so the smallest hashes are a sample of the ids, not an affine subset of
+    their bit patterns)."""
+    return zlib.crc32(external_id.encode("utf-8", "surrogatepass")) * _MIX & _MASK
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What tonight's ids look like, measured on the sample."""
+
+    shortest: int = 0
+    longest: int = 0
+    digits: float = 0.0  # share of ids made of digits only
+    letters: float = 0.0  # share of ids with at least one letter
+    leading_zeros: float = 0.0  # share of ids that start with 0
+    prefix: str = ""  # the prefix every sampled id shares
+
+
+@dataclass(frozen=True)
+class SourceFingerprint:
+    """One source as it was read by one run (a roster file, a bundle, a pulled URL)."""
+
+    source: str
+    rows: int  # lines read from it (enrolments and removals)
+    ids: int  # distinct ids
+    sample: tuple[int, ...]  # the SAMPLE smallest id hashes, ascending
+    shape: Shape = field(default_factory=Shape)
+    delta: bool = False  # lists changes only: never a reference for counts or overlap
+    header: str = ""
+
+    @property
+    def threshold(self) -> int:
+        """Hashes up to here are in the sample when their id was in the source."""
+        return self.sample[-1] if self.ids > len(self.sample) and self.sample else ALL
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the sample (the ledger keeps it packed beside)."""
+        return {
+            "source": self.source, "rows": self.rows, "ids": self.ids, "delta": self.delta,
+            "header": self.header, "shape": self.shape.__dict__,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], sample: Sequence[int]) -> SourceFingerprint:
+        shape = Shape(**{k: v for k, v in (data.get("shape") or {}).items()
+                         if k in Shape.__dataclass_fields__})  # fmt: skip
+        return cls(
+            source=str(data["source"]), rows=int(data["rows"]), ids=int(data["ids"]),
+            sample=tuple(sample), shape=shape, delta=bool(data.get("delta")),
+            header=str(data.get("header") or ""),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Tonight's fingerprint of a source, with the ids of its sample (kept in memory only:
+    the overlap with the mapping is measured on them)."""
+
+    fingerprint: SourceFingerprint
+    sampled: tuple[tuple[int, str], ...]  # (hash, external id), ascending
+
+
+@dataclass(frozen=True)
+class SourceJudgment:
+    source: str
+    held: bool
+    words: str  # the change, for a person: "last applied export: ...; this one: ..."
+    short: str = ""  # "re-keyed?", "shrank sharply", "its ids changed shape"
+
+
+def source_key(file: str, known: Collection[str]) -> str:
+    """The source an origin's file belongs to: itself, or the bundle (or pulled URL) before
+    the ``!`` of ``bundle.zip!users.csv``."""
+    if file in known:
+        return file
+    head, bang, _member = file.partition("!")
+    return head if bang and (head in known or not known) else file
+
+
+def stable_key(source: str) -> str:
+    """How the ledger names a source from night to night: a URL as it is, a path made
+    absolute (cron's working directory is not the operator's), symlinks kept: a `tonight`
+    link that moves every night is one source."""
+    if "://" in source or source in COMMAND_LINE:
+        return source
+    return os.path.abspath(source)
+
+
+def observe(
+    people: Iterable[Person],
+    sources: Sequence[str],
+    *,
+    removals: Iterable[Person] = (),
+    deltas: Collection[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Observation]:
+    """Tonight's fingerprint of every source in *sources* (each named by ``stable_key``);
+    a source nobody came from has zero ids (the empty export that reads as "all left").
+
+    Each source's ids are gathered in C loops, a run of lines at a time (a million ids:
+    tens of MB, freed at once); the ids the SIS gave before hashing are looked up for the
+    sampled ids only."""
+    known = set(sources)
+    ids: dict[str, list[str]] = {s: [] for s in sources}
+    rows: dict[str, int] = dict.fromkeys(sources, 0)
+    hashed: set[str] = set()
+    groups = [people if isinstance(people, list) else list(people), list(removals)]
+    for group in groups:
+        for file, run in groupby(group, key=_FILE):  # readers go source by source
+            key = source_key(file, known)
+            target = ids.get(key)
+            if target is None:
+                continue
+            first = next(run)
+            if first.sis_id:
+                hashed.add(key)
+            before = len(target)
+            target.append(first.external_id)
+            target.extend(map(_EXTERNAL, run))  # noqa: B031 (the rest of the run, once)
+            rows[key] += len(target) - before
+    found: dict[str, Observation] = {}
+    headers = headers or {}
+    for source in sources:
+        mine, ids[source] = ids[source], []  # its memory back before the next source's
+        count, sampled = _bottom(mine)
+        del mine
+        shaped = [ext for _h, ext in sampled]
+        if source in hashed:
+            shaped = _sis_ids(groups, source, known, shaped)
+        fingerprint = SourceFingerprint(
+            stable_key(source), rows[source], count, tuple(h for h, _e in sampled),
+            _shape(shaped), source in deltas, headers.get(source, ""),
+        )  # fmt: skip
+        found[fingerprint.source] = Observation(fingerprint, tuple(sampled))
+    return found
+
+
+_FILE = attrgetter("origin.file")
+_EXTERNAL = attrgetter("external_id")
+_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def _bottom(ids: list[str]) -> tuple[int, list[tuple[int, str]]]:
+    """How many distinct ids *ids* holds (a person on many lines counts once), and the
+    SAMPLE smallest distinct (hash, id) pairs, ascending.
+
+    The ids are hashed in C loops in the order they were read; selecting runs over plain
+    integers, and only the sampled ids are paired with their hashes. A source of more than
+    SAMPLE distinct ids is counted from its sample (the bottom-k estimate, within about
+    3 %: ``describe`` says "about"), which spares a set of a million ids."""
+    try:
+        hashes = _hashes(ids, str.encode)
+    except UnicodeEncodeError:  # a lone surrogate from a YAML escape: hashed as id_hash does
+        hashes = _hashes(ids, _ENCODE)
+    if len(hashes) <= SAMPLE:
+        pairs = dict(zip(hashes, ids, strict=True))
+        return len(pairs), sorted(pairs.items())
+    for repeats in (2, 8, 64, 0):  # enough smallest hashes, repeats included, for SAMPLE
+        pool: Iterable[int] = set(hashes) if repeats == 0 else hashes
+        limit = heapq.nsmallest(SAMPLE * max(repeats, 1), pool)[-1]
+        chosen = bytes(map(limit.__ge__, hashes))  # one byte an id
+        pairs = dict(zip(compress(hashes, chosen), compress(ids, chosen), strict=True))
+        if len(pairs) >= SAMPLE or limit == max(hashes):
+            break
+    sample = sorted(pairs.items())
+    if len(sample) <= SAMPLE:  # every distinct id is in the sample: counted exactly
+        return len(sample), sample
+    sample = sample[:SAMPLE]
+    return round((SAMPLE - 1) * ALL / (sample[-1][0] + 1)), sample
+
+
+def _hashes(ids: list[str], encode: Any) -> array[int]:
+    """``id_hash`` of every id, 4 bytes each (C loops end to end)."""
+    crcs = map(zlib.crc32, map(encode, ids))
+    return array("I", map(_MASK.__and__, map(_MIX.__mul__, crcs)))
+
+
+def _sis_ids(
+    groups: Iterable[Iterable[Person]], source: str, known: Collection[str], exts: list[str]
+) -> list[str]:
+    """The ids as the SIS gave them (before --hash-ids) of the sampled *exts*."""
+    wanted = dict.fromkeys(exts, "")
+    for group in groups:
+        for person in group:
+            if person.external_id in wanted and source_key(person.origin.file, known) == source:
+                wanted[person.external_id] = person.sis_id or person.external_id
+    return [wanted[ext] or ext for ext in exts]
+
+
+def _shape(ids: Sequence[str]) -> Shape:
+    if not ids:
+        return Shape()
+    n = len(ids)
+    lengths = [len(i) for i in ids]
+    return Shape(
+        shortest=min(lengths),
+        longest=max(lengths),
+        digits=sum(map(str.isdigit, ids)) / n,
+        letters=sum(1 for i in ids if any(c.isalpha() for c in i)) / n,
+        leading_zeros=sum(1 for i in ids if i[:1] == "0") / n,
+        prefix=_common_prefix(ids),
+    )
+
+
+def _common_prefix(ids: Sequence[str]) -> str:
+    """The characters every id starts with (the first and the last in order share them
+    with everything between)."""
+    low, high = min(ids), max(ids)
+    n = 0
+    while n < len(low) and n < len(high) and low[n] == high[n]:
+        n += 1
+    return low[:n]
+
+
+# ------------------------------------------------------------------------- judging
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a source is held (docs/holds.md); every share in percent."""
+
+    min_seen: float = 50.0  # fewer of tonight's ids seen before: re-keyed?
+    max_shrink: float = 50.0  # fewer ids than this share of the last export's gone: shrank
+
+
+def judge(
+    last: SourceFingerprint | None,
+    tonight: Observation,
+    known: Collection[str],
+    limits: Thresholds,
+) -> SourceJudgment:
+    """Whether tonight's export of a source is to be held, with the change in words. The
+    first export of a source (no *last*) is never held; neither is a small one."""
+    now = tonight.fingerprint
+    source = now.source
+    if last is None or max(last.ids, now.ids) < MIN_IDS:
+        return SourceJudgment(source, False, "")
+    before = f"last applied export: {describe(last)}; this one: {describe(now)}"
+    if now.delta:  # a delta lists changes: only their shape can be compared
+        strong = now.ids >= MIN_IDS and shape_change(last.shape, now.shape, prefix=False)
+        changed = shape_change(last.shape, now.shape) if strong else ""
+        words = f"{before}; {changed}: re-keyed?" if changed else ""
+        return SourceJudgment(source, bool(changed), words, "its ids changed shape")
+    if last.ids >= MIN_IDS and now.ids < last.ids * (1 - limits.max_shrink / 100):
+        lost = 100 * (last.ids - now.ids) / last.ids
+        words = f"{before}: {lost:.0f} % fewer ids: shrank sharply"
+        return SourceJudgment(source, True, words, "it shrank sharply")
+    seen, exact, in_export = overlap(last, tonight, known)
+    if seen is None or in_export is None:
+        return SourceJudgment(source, False, "")
+    similar = now.ids <= 2 * last.ids  # a source that more than doubled is a merger
+    count = round(seen * now.ids)
+    seen_words = f"{count:,} seen before" if exact else f"about {count:,} ({seen:.0%}) seen before"
+    changed = shape_change(last.shape, now.shape)
+    strong = shape_change(last.shape, now.shape, prefix=False)
+    if similar and seen < limits.min_seen / 100:
+        tail = f"; {changed}" if changed else ""
+        words = f"{before}; {seen_words}{tail}: re-keyed?"
+        return SourceJudgment(source, True, words, "few of its ids were seen before: re-keyed?")
+    if similar and strong and in_export < limits.min_seen / 100:
+        words = f"{before}; {seen_words}; {changed}: re-keyed?"
+        return SourceJudgment(source, True, words, "its ids changed shape: re-keyed?")
+    return SourceJudgment(source, False, "")
+
+
+def overlap(
+    last: SourceFingerprint, tonight: Observation, known: Collection[str]
+) -> tuple[float | None, bool, float | None]:
+    """(share of tonight's ids seen before -- in the last export or in the mapping --,
+    whether that share is exact, share seen in the last export alone); None when tonight's
+    sample has nothing under the last sample's threshold to measure with."""
+    threshold = last.threshold
+    measured = [(h, ext) for h, ext in tonight.sampled if h <= threshold]
+    if not measured:
+        return None, False, None
+    before = set(last.sample)
+    in_export = sum(1 for h, _ext in measured if h in before)
+    seen = sum(1 for h, ext in measured if h in before or ext in known)
+    exact = threshold == ALL and len(measured) == tonight.fingerprint.ids
+    return seen / len(measured), exact, in_export / len(measured)
+
+
+def shape_change(last: Shape, now: Shape, *, prefix: bool = True) -> str:
+    """What changed in the ids' shape, in words ("" when nothing that matters did). A lost
+    prefix is named (*prefix*) but never decides alone: a class file's few ids share a
+    prefix by chance, and tomorrow's transfer students need not."""
+    changes = []
+    if now.longest < last.shortest or now.shortest > last.longest:
+        changes.append("their lengths changed")
+    if (last.digits >= 0.99 and now.digits < 0.5) or (last.digits < 0.5 and now.digits >= 0.99):
+        changes.append("their characters changed")
+    if last.leading_zeros >= 0.1 and now.leading_zeros == 0:
+        changes.append("leading zeros dropped")
+    elif last.leading_zeros == 0 and now.leading_zeros >= 0.1:
+        changes.append("leading zeros added")
+    if prefix and _named_prefix(last.prefix) and not now.prefix.startswith(last.prefix):
+        changes.append(f"prefix {last.prefix!r} gone")
+    return ", ".join(changes)
+
+
+def describe(fingerprint: SourceFingerprint) -> str:
+    """ "1,093 ids, 9 digits with leading zeros"."""
+    shape = fingerprint.shape
+    about = "about " if fingerprint.ids > len(fingerprint.sample) else ""
+    words = [f"{about}{fingerprint.ids:,} ids"]
+    if not fingerprint.ids:
+        return words[0]
+    lengths = (
+        f"{shape.shortest}" if shape.shortest == shape.longest
+        else f"{shape.shortest}–{shape.longest}"
+    )  # fmt: skip
+    kind = "digits" if shape.digits >= 0.99 else (
+        "characters" if shape.letters < 0.01 else "letters and digits"
+    )  # fmt: skip
+    zeros = " with leading zeros" if shape.leading_zeros >= 0.1 else (
+        ", no leading zeros" if shape.digits >= 0.99 else ""
+    )  # fmt: skip
+    words.append(f"{lengths} {kind}{zeros}")
+    if _named_prefix(shape.prefix):
+        words.append(f"all starting {shape.prefix!r}")
+    return ", ".join(words)
+
+
+def _named_prefix(prefix: str) -> bool:
+    """A prefix worth naming: two characters or more, and not only the leading zeros
+    (those are named as such)."""
+    return len(prefix) >= 2 and bool(prefix.strip("0"))

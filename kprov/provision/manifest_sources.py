@@ -1,0 +1,61 @@
+"""What the guards need to know of a manifest's sources (docs/holds.md): every source it read
+(roster files, bundles, pulled OneRoster URLs, and the manifest itself for its inline
+lists), which of them list changes only (deltas), each one's header, and which sources
+state each class's membership (a class's removals belong to them)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kprov.provision.guards import SourceReading
+from kprov.rosters.headers import file_header, member_headers
+
+if TYPE_CHECKING:
+    from kprov.provision.manifest import Manifest
+    from kprov.sis.bundle import PulledData
+
+
+def sources_read(
+    manifest: Manifest,
+    refs: list[Any],
+    classes_of: Mapping[int, list[str]],
+    pulled: Mapping[int, PulledData],
+    deltas: set[int],
+) -> SourceReading:
+    sources: list[str] = []
+    delta_sources: set[str] = set()
+    headers: dict[str, str] = {}
+    stated: dict[str, list[str]] = defaultdict(list)
+    if manifest.inline:
+        sources.append(str(manifest.path))
+        for _ext, _role, _line, key in manifest.inline:
+            stated[key].append(str(manifest.path))
+    for index, ref in enumerate(refs):
+        if ref.api is not None and index not in pulled:
+            continue
+        key = pulled[index].url if ref.api is not None else str(ref.path)
+        if key not in sources:
+            sources.append(key)
+            if ref.api is not None:
+                headers[key] = member_headers(pulled[index].files)
+            else:
+                headers[key] = file_header(ref.path)
+        if index in deltas:
+            delta_sources.add(key)
+        if ref.instance_key:
+            stated[ref.instance_key].append(key)
+        for class_key in classes_of.get(index, ()):
+            stated[class_key].append(key)
+    entries = {str(r.path) for r in refs if r.bundle is None and r.instance_key is None}
+    if entries:  # `rosters:` entries: the class each line names
+        for person in manifest.people:
+            if person.origin.file in entries and person.instance_key:
+                stated[person.instance_key].append(person.origin.file)
+    return SourceReading(
+        sources=tuple(sources),
+        deltas=frozenset(delta_sources),
+        headers=headers,
+        instance_sources={k: tuple(dict.fromkeys(v)) for k, v in stated.items()},
+    )
