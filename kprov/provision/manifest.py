@@ -52,6 +52,7 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
+from kprov.rosters.text import manifest_words
 from kprov.rosters.validate import contains_email, key_problems, name_problems
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
@@ -382,7 +383,7 @@ def read_manifest(
     deltas: set[int] = set()
     read = _read_refs(manifest, refs, classes_of, pulled, deltas)
     files = [r.path for r in refs if r.api is None]
-    with open_inputs() as inputs:
+    with open_inputs() as inputs, manifest_words():  # remedies name manifest keys
         if not problems and input_bytes(files, inputs) > KEEP_IN_FIRST_PASS:
             scan_into(read, inputs, problems, keep=False, hash_key=None)
         roster, _rows = scan_into(read, inputs, problems, keep=True, hash_key=hash_key)
@@ -392,7 +393,8 @@ def read_manifest(
         for class_key in keys:
             _add_class(manifest, problems, ref, ref.bundle, roster.classes[class_key])
     if problems:
-        raise problems_error(problems, what="manifest")
+        elsewhere = any(p.file != str(path) for p in problems)
+        raise problems_error(problems, what="manifest and its rosters" if elsewhere else "manifest")
     manifest.people = [p for p in roster.people if not p.account_only]
     _class_rosters(manifest, refs)
     manifest.removals = roster.removals

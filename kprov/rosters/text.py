@@ -17,6 +17,8 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -37,9 +39,25 @@ _LIKELY = (
 _SAMPLE_LINES = 200
 
 
+_READING_A_MANIFEST: ContextVar[bool] = ContextVar("reading_a_manifest", default=False)
+
+
+@contextmanager
+def manifest_words() -> Iterator[None]:
+    """Rosters read for a manifest (`kprov sync`): their remedies name manifest keys only,
+    since `sync` has no `--encoding` or `--delimiter` to pass."""
+    token = _READING_A_MANIFEST.set(True)
+    try:
+        yield
+    finally:
+        _READING_A_MANIFEST.reset(token)
+
+
 def option_fix(option: str, value: str, manifest: str) -> str:
-    """A remedy that works in both places a roster is read: on the command line (*option*)
-    and in a `kprov sync` manifest, which has no such flags (*manifest*, where to write what)."""
+    """A remedy that works where the roster is read: on the command line (*option*), or in a
+    `kprov sync` manifest (*manifest*: where to write what), or both when it is not known."""
+    if _READING_A_MANIFEST.get():
+        return f"set {manifest}"
     return f"pass {option} {value} (in a manifest: {manifest})"
 
 

@@ -72,7 +72,7 @@ def check_owner(
             f"the state in {state_dir} belongs to another setup: {what} there is "
             f"{_describe(key, theirs)!r}, this run uses {_describe(key, value)!r}; nothing "
             "was sent",
-            hint=_remedy(key),
+            hint=_likely_typo(key, str(theirs), value) or _remedy(key),
         )
     merged = {**recorded, **{k: v for k, v in owner.items() if k not in recorded}}
     if merged.get("ids") == "hashed" and owner.get("ids", PLAIN_IDS) != PLAIN_IDS:
@@ -84,6 +84,29 @@ def check_owner(
 def _same_kind(recorded: str, value: str) -> bool:
     """An old state inferred as 'hashed' (key unknown) takes the first key it is used with."""
     return recorded == "hashed" and value != PLAIN_IDS
+
+
+def _likely_typo(key: str, theirs: str, ours: str) -> str | None:
+    """Advice for the differences that are typos, not another API: a base URL that lost (or
+    gained) its path (`/v0`), or a sandbox now on another port."""
+    if key != "base_url":
+        return None
+    from urllib.parse import urlsplit
+
+    recorded, used = urlsplit(theirs), urlsplit(ours)
+    if (recorded.scheme, recorded.netloc) == (used.scheme, used.netloc):
+        return (
+            f"Same host, another path: did you mean {theirs}? The base URL ends with the API "
+            "version (`/v0`). Fix the profile's base_url (or KPROV_BASE_URL); a new state "
+            "directory is only for another API."
+        )
+    if recorded.hostname == used.hostname and recorded.hostname in ("127.0.0.1", "localhost"):
+        return (
+            f"The same machine on another port: this state was made with a sandbox on port "
+            f"{recorded.port}. Use that port again (KPROV_SANDBOX_PORT={recorded.port} for the "
+            "built-in sandbox), or start afresh with `kprov sandbox reset`."
+        )
+    return None
 
 
 def _remedy(key: str) -> str:

@@ -287,7 +287,7 @@ def _manifest(tmp_path: Path, roster: Path, entry: str = "", defaults: str = "")
 
 
 def _manifest_fix(stderr: str) -> str:
-    found = re.search(r"\(in a manifest: `([^`]+)`", stderr)
+    found = re.search(r"set `([^`]+)`", stderr)
     assert found, stderr
     return found.group(1)
 
@@ -299,15 +299,13 @@ def test_id_column_and_encoding_hints_work_when_followed_in_a_manifest(
     roster.write_bytes("StudentNumber;nom\nstu-1;Zoë\nstu-2;Jürgen\n".encode("cp1252"))
     first = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
     assert first.exit_code == 2
-    assert "(in a manifest: `id_column: NAME` on that roster's entry or in `defaults:`)" in (
-        first.stderr
-    )
+    assert "set `id_column: NAME` on that roster's entry or in `defaults:`" in first.stderr
+    assert "--id-column" not in first.stderr  # `sync` has no such option
     defaults = "  " + _manifest_fix(first.stderr).replace("NAME", "StudentNumber") + "\n"
     second = run_cli("sync", str(_manifest(tmp_path, roster, "", defaults)), "--plan")
     assert second.exit_code == 2
-    assert "pass --encoding cp1252 (in a manifest: `encoding: cp1252` on that roster's" in (
-        second.stderr
-    )
+    assert "set `encoding: cp1252` on that roster's entry" in second.stderr
+    assert "--encoding" not in second.stderr
     entry = f"        {_manifest_fix(second.stderr)}\n"
     third = run_cli("sync", str(_manifest(tmp_path, roster, entry, defaults)), "--plan")
     assert third.exit_code == 0, third.output
@@ -318,7 +316,8 @@ def test_the_delimiter_hint_is_a_manifest_value_too(sandbox_env: Sandbox, tmp_pa
     roster = tmp_path / "export.csv"
     roster.write_text("external_user_id\nstu-1;learner\n")
     first = run_cli("sync", str(_manifest(tmp_path, roster)), "--plan")
-    assert "pass --delimiter ';' (in a manifest: `delimiter: ';'` on that" in first.stderr
+    assert "set `delimiter: ';'` on that roster's entry" in first.stderr
+    assert "--delimiter" not in first.stderr
     entry = f"        {_manifest_fix(first.stderr)}\n"
     second = run_cli("sync", str(_manifest(tmp_path, roster, entry)), "--plan")
     # the manifest took the value: the file is now read with ';' (and is ragged)
