@@ -20,7 +20,7 @@ def serve_oneroster(
         help="A OneRoster CSV bundle (folder or .zip) to serve [default: the sample bundle].",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback only)."),
-    port: int = typer.Option(8766, "--port", help="Port; 0 picks a free one."),
+    port: int = typer.Option(8780, "--port", help="Port; 0 picks a free one."),
     auth: str = typer.Option(
         "both", "--auth", help="Sign-in accepted: oauth1 (1.0a HMAC-SHA256), oauth2, or both."
     ),
