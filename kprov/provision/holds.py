@@ -25,7 +25,7 @@ from typing import Any
 
 from kprov.errors import ConfigError, StalePlanError
 from kprov.provision.guards import GUARD_ORDER, GuardHistory, GuardTrip, GuardVerdict
-from kprov.provision.guards_grace import Absence
+from kprov.provision.guards_grace import Absence, AbsenceUpdate, counted_reason
 from kprov.provision.guards_json import absence_json, trip_json
 from kprov.provision.guards_sources import SourceFingerprint
 from kprov.provision.plan import Action, Item, Plan
@@ -102,26 +102,31 @@ def run_guards(
     (state fingerprint, held facts) pair taken as the run left local state), its sources'
     fingerprints and absence counts, and the delta cursors that may move."""
     withheld = withheld_items(result) if result is not None else []
+    verdict = plan.guards or GuardVerdict()
     hold = None
     if withheld:
         state_print, items_print = facts or ("", "")
+        held = verdict.held_absences
         hold = HoldRow(
             hold_id_of(run_id), plan.command, profile, base_url, now,
             [trip_json(t) for t in trips_of(plan, withheld)], len(withheld), state_print,
-            items_print,
+            items_print, absence_rows(held).__dict__ if held else None,
         )  # fmt: skip
-    verdict = plan.guards or GuardVerdict()
     fingerprints = [
         (f.source, f.source not in verdict.held_sources, f.delta, f.to_json(), list(f.sample))
         for f in verdict.fingerprints
     ]
-    update = verdict.absences
-    absences = AbsenceRows(
+    absences = absence_rows(verdict.absences)
+    return RunGuards(run_id, job, hold, fingerprints, absences, dict(cursors), now)
+
+
+def absence_rows(update: AbsenceUpdate) -> AbsenceRows:
+    """An update of the counts, as the ledger's rows."""
+    return AbsenceRows(
         sorted(update.instances),
         sorted(update.sources),
         [{**absence_json(r), "first_run": r.since} for r in update.records],
     )
-    return RunGuards(run_id, job, hold, fingerprints, absences, dict(cursors), now)
 
 
 def approval_plan(
@@ -143,6 +148,8 @@ def approval_plan(
                 hint="Dismiss it (kprov holds dismiss) and run the job again.",
             ) from None
         reason = item.reason.partition("; ")[2] if item.reason.startswith("withheld: ") else ""
+        if item.action is Action.WAIT:  # approving a held export counts its night
+            reason = counted_reason(reason or item.reason)
         instance_id = item.instance_id
         if not instance_id and item.action in (Action.REGISTER, Action.UNREGISTER):
             found = index.find(item.instance)
@@ -175,6 +182,8 @@ def history_from(
     resumed: Iterable[str] = (),
 ) -> GuardHistory:
     """The guards' history from the ledger's rows (``state.ledger_guards``)."""
+    from kprov.state.ledger_queries import iso
+
     counts = {}
     for row in absences:
         record = Absence(
@@ -182,6 +191,7 @@ def history_from(
             str(row["instance"]), str(row["role"]), str(row["source"]), int(row["count"]),
             bool(row["explicit"]), str(row["registration_id"]), str(row["file"]),
             int(row["line"]), str(row["reason"]), str(row["first_run"]),
+            iso(row.get("first_started")) or "",
         )  # fmt: skip
         counts[record.key] = record
     references_now = {k: source_fingerprint(v) for k, v in references.items()}

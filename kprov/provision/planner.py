@@ -139,10 +139,12 @@ class _Planner(GuardSteps):
         self._explicit_removals()
         self._remembered_removals()
         self._implicit_removals()
+        self._judge_sources()
         absences = self._wait_out_grace()
         # Moves are named while the indexes hold; then classes that cannot work are blocked
         # (which may drop account creations only they needed); then the guards.
-        name_changes(self.items, self.removal_items, self.addition_items, request.instance_origins)
+        name_changes(self.items, self.removal_items, self.addition_items,
+                     request.instance_origins, self._earlier())  # fmt: skip
         self._check_classes()
         self._check_capacity()
         self._guard(absences)
