@@ -149,7 +149,8 @@ def _line(item: Item, word: str) -> str:
         name = f" named {spec.name!r}" if spec is not None else ""
         return f"{word}: instance {item.instance}{name}"
     target = f" in {item.instance}" if item.instance else ""
-    why = f": {item.reason}" if item.reason else ""
+    reason = item.reason.removeprefix("withheld: ") if item.guard else item.reason
+    why = f": {reason}" if reason else ""
     return f"{word}: {who}{target}{where}{why}"
 
 

@@ -210,8 +210,20 @@ def _item_source(
 _BY_CLASS = (Action.UNREGISTER, Action.WAIT, Action.HOLD, Action.CREATE_INSTANCE)
 
 
+WITHHELD = "withheld: "  # how a withheld item's reason begins (ledger rows keep it so)
+
+
 def _withhold(item: Item, guard: str, why: str) -> Item:
-    return item._replace(guard=guard, reason=f"withheld: {why}; {item.reason}".rstrip("; "))
+    return item._replace(guard=guard, reason=f"{WITHHELD}{why}; {item.reason}".rstrip("; "))
+
+
+def withheld_parts(reason: str) -> tuple[str, str]:
+    """(why a guard withheld an item, the item's own reason), from its reason; ("", reason)
+    for an item no guard withheld. Views that already say "withheld" show the two apart."""
+    if not reason.startswith(WITHHELD):
+        return "", reason
+    why, _sep, own = reason.removeprefix(WITHHELD).partition("; ")
+    return why, own
 
 
 # ---------------------------------------------------------------- the brakes

@@ -24,7 +24,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kprov.errors import ConfigError, StalePlanError
-from kprov.provision.guards import GUARD_ORDER, GuardHistory, GuardTrip, GuardVerdict
+from kprov.provision.guards import (
+    GUARD_ORDER,
+    GuardHistory,
+    GuardTrip,
+    GuardVerdict,
+    withheld_parts,
+)
 from kprov.provision.guards_grace import Absence, AbsenceUpdate, counted_reason
 from kprov.provision.guards_json import absence_json, trip_json
 from kprov.provision.guards_sources import SourceFingerprint
@@ -36,6 +42,7 @@ from kprov.state.mapping import MappingIndex
 from kprov.state.registry import Registry
 
 HOLD_PREFIX = "hold-"
+APPROVE_COMMAND = "holds approve"
 
 
 def hold_id_of(run_id: str) -> str:
@@ -147,9 +154,9 @@ def approval_plan(
                 "holds cannot be read); nothing was sent",
                 hint="Dismiss it (kprov holds dismiss) and run the job again.",
             ) from None
-        reason = item.reason.partition("; ")[2] if item.reason.startswith("withheld: ") else ""
+        reason = withheld_parts(item.reason)[1]
         if item.action is Action.WAIT:  # approving a held export counts its night
-            reason = counted_reason(reason or item.reason)
+            reason = counted_reason(reason)
         instance_id = item.instance_id
         if not instance_id and item.action in (Action.REGISTER, Action.UNREGISTER):
             found = index.find(item.instance)
@@ -161,9 +168,9 @@ def approval_plan(
                     "was sent",
                     hint="Run the job again: its next hold, if any, includes the class.",
                 )
-        items.append(item._replace(guard="", reason=reason or item.reason, instance_id=instance_id))
+        items.append(item._replace(guard="", reason=reason, instance_id=instance_id))
     return Plan(
-        command=str(hold["command"]),
+        command=APPROVE_COMMAND,  # the approving run's own name (its title, its envelope)
         items=tuple(items),
         profile=str(hold["profile"]),
         base_url=str(hold["base_url"]),
