@@ -4,7 +4,9 @@
   grace are withheld by the source guard and said to be frozen, and the counts its night
   would leave are kept for the hold's approval (which counts the night, keeps the grace);
 - a move (or a teacher change) whose addition was made on an earlier night is still named
-  on the night its removal's grace ends, and a class someone was in all along is no move.
+  on the night its removal's grace ends, and a class someone was in all along is no move;
+- a manifest that changes what the API cannot change about an existing class (its graph,
+  name, dates) is said on every plan and run, not silently ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from kprov.provision.execute import Executor
 from kprov.provision.guards import SOURCE, GuardHistory, GuardSettings
 from kprov.provision.guards_grace import Absence, counted_reason
 from kprov.provision.holds import approval_plan, hold_id_of, run_guards
-from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, Plan
+from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, InstanceSpec, Plan
 from kprov.provision.planner import Request, build_plan
 from kprov.provision.run_record import item_rows
 from kprov.rosters.model import Origin, Person
@@ -165,3 +167,38 @@ def test_a_move_and_a_teacher_change_keep_their_names_when_the_grace_ends(
     assert removed["t2"].origin == Origin("semester.yaml", 8)  # the class's line
     for plain in ("s2", "t3"):
         assert (removed[plain].change, removed[plain].reason) == ("", "no longer in the manifest")
+
+
+# --------------------------------------- what the API cannot change about a class
+
+def test_a_manifest_change_the_api_cannot_make_is_a_warning_on_every_plan(
+    state: LocalState,
+) -> None:
+    """bio was created with graph g, named BIO, without dates (``add_instance``); no API
+    call renames an instance, re-dates it or changes its graph."""
+    add_instance(state, "bio", BIO_ID)
+    add_instance(state, "alg", ALG_ID)
+
+    def warnings(bio: InstanceSpec, command: str = "sync", by_key: bool = False) -> list[str]:
+        specs = {"bio": bio, "alg": InstanceSpec("g", "ALG")}
+        origins = {"bio": Origin("semester.yaml", 22), "alg": Origin("semester.yaml", 3)}
+        request = Request(command=command, specs=specs, instances=tuple(specs),
+                          instance_origins=origins, nobody_is_fine=True,
+                          named_by_key=frozenset({"bio"} if by_key else ()))  # fmt: skip
+        plan = build_plan(request, state.mapping, state.registry)
+        assert plan.items == () and not plan.has_changes
+        return list(plan.warnings)
+
+    assert warnings(InstanceSpec("g", "BIO")) == []  # as created: nothing to say
+    [graph, name, dates] = warnings(
+        InstanceSpec("gref-chemistry", "Biology, period 3", "2026-09-01", "2027-01-31")
+    )
+    assert graph.startswith(
+        "instance bio (semester.yaml:22) exists with graph g; the manifest says "
+        "gref-chemistry: an instance's graph cannot change; it is left as it is"
+    )
+    assert "named 'BIO'; the manifest says 'Biology, period 3'" in name
+    assert "cannot rename" in name
+    assert "with no dates; the manifest says 2026-09-01 to 2027-01-31" in dates
+    assert warnings(InstanceSpec("gref-chemistry", "BIO"), command="register") == []
+    assert warnings(InstanceSpec("g", "bio"), by_key=True) == []  # a `rosters:` class's name
