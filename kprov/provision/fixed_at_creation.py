@@ -17,10 +17,12 @@ graph or name) is not compared. Pure.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from kprov.provision.plan import InstanceSpec
-from kprov.rosters.model import Origin
 from kprov.state.registry import InstanceRecord
+
+if TYPE_CHECKING:
+    from kprov.provision.planner import Request
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 LEFT = "it is left as it is"
@@ -30,11 +32,13 @@ FIX = (
 )
 
 
-def unchangeable(
-    ref: str, record: InstanceRecord, spec: InstanceSpec, origin: Origin | None
-) -> list[str]:
-    """One warning per field the manifest (*spec*) asks to change in the instance kprov
-    created (*record*); none when they agree."""
+def unchangeable(ref: str, record: InstanceRecord, request: Request) -> list[str]:
+    """One warning per field the request's spec of *ref* asks to change in the instance
+    kprov created (*record*); none when they agree."""
+    spec = request.specs[ref]
+    if ref in request.named_by_key:  # no name was asked for: the key stood in for one
+        spec = spec._replace(name=record.name)
+    origin = request.instance_origins.get(ref)
     where = f"instance {ref}" + (f" ({origin})" if origin is not None else "")
     found = []
     if record.graph_id and _graph(record.graph_id) != _graph(spec.graph_id):

@@ -37,7 +37,7 @@ from kprov.provision.planner_guards import GuardSteps
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Origin, Person, Skipped
 from kprov.state.mapping import MappingIndex
-from kprov.state.registry import InstanceRecord, RegistrationRecord, Registry
+from kprov.state.registry import RegistrationRecord, Registry
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -241,7 +241,7 @@ class _Planner(GuardSteps):
             if record is not None:
                 self.instance_ids[ref] = record.instance_id
                 if self.request.command == "sync" and ref in self.request.specs:
-                    self._unchangeable(ref, record)
+                    self.fixed.extend(unchangeable(ref, record, self.request))
             elif ref in self.request.specs:
                 self.instance_ids[ref] = ""
                 spec = self.request.specs[ref]
@@ -415,13 +415,6 @@ class _Planner(GuardSteps):
                 action=Action.HOLD
             )
         return removal_item(record, ref, person, why)
-
-    def _unchangeable(self, ref: str, record: InstanceRecord) -> None:
-        request = self.request
-        spec = request.specs[ref]
-        if ref in request.named_by_key:
-            spec = spec._replace(name=record.name)
-        self.fixed.extend(unchangeable(ref, record, spec, request.instance_origins.get(ref)))
 
     def warnings(self) -> list[str]:
         """Said on every run until someone acts: what the manifest asks of an existing class

@@ -171,6 +171,7 @@ def test_a_move_and_a_teacher_change_keep_their_names_when_the_grace_ends(
 
 # --------------------------------------- what the API cannot change about a class
 
+
 def test_a_manifest_change_the_api_cannot_make_is_a_warning_on_every_plan(
     state: LocalState,
 ) -> None:
