@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
     LOCKED = 5  # another kprov run holds the state lock
     SAFETY_LIMIT = 6  # a guard held part of the run (in a hold to approve); the rest was applied
     NOT_FOUND = 7  # the API says the thing named does not exist: fix the name, do not retry
-    STALE_PLAN = 8  # a saved plan no longer matches the local state: nothing was sent
+    STALE_PLAN = 8  # a saved plan or a hold no longer applies: nothing was sent
     STORAGE = 9  # local files could not be written (disk full, read-only, permissions)
     CHANGES_PENDING = 10  # only with --plan --detailed-exitcode: the plan has changes to apply
     INTERRUPTED = 130  # Ctrl-C / SIGINT: what was answered is recorded; rerun resumes
@@ -32,7 +32,10 @@ MEANINGS = {
     ExitCode.LOCKED: "another kprov run holds the state lock",
     ExitCode.SAFETY_LIMIT: "a guard held part of the run; the rest was applied",
     ExitCode.NOT_FOUND: "the API says what was named does not exist",
-    ExitCode.STALE_PLAN: "the saved plan no longer matches the local state; nothing was sent",
+    ExitCode.STALE_PLAN: (
+        "the saved plan or hold no longer applies (the local state, the profile or the API "
+        "changed, or a later run superseded the hold); nothing was sent"
+    ),
     ExitCode.STORAGE: "local files could not be written",
     ExitCode.CHANGES_PENDING: "the plan has changes",
     ExitCode.INTERRUPTED: "interrupted; a rerun resumes",

@@ -259,11 +259,19 @@ def _elsewhere(settings: Settings, ref: str) -> None:
         )
 
 
+# what approving does with each kind of held item, in words
+_APPROVED_WORDS = {
+    "wait": "removal(s) inside their grace (not sent: approving counts this night)",
+    "hold": "removal(s) not sent without --prune (approving counts this night)",
+}
+
+
 def _question(hold: Mapping[str, Any], plan: Plan) -> str:
     from collections import Counter
 
     counts = Counter(i.action.value for i in plan.items)
-    what = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(counts.items()))
+    what = ", ".join(f"{n} {_APPROVED_WORDS.get(a, a.replace('_', ' '))}"
+                     for a, n in sorted(counts.items()))  # fmt: skip
     why = "\n".join(f"  {t['guard']}: {t['why']}" for t in hold["trips"])
     return (
         f"Hold {hold['hold_id']} (run {hold['run_id']}, {hold['created_at']}) withheld "

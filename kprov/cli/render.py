@@ -149,7 +149,8 @@ def _line(item: Item, word: str) -> str:
         name = f" named {spec.name!r}" if spec is not None else ""
         return f"{word}: instance {item.instance}{name}"
     target = f" in {item.instance}" if item.instance else ""
-    why = f": {item.reason}" if item.reason else ""
+    reason = item.reason.removeprefix("withheld: ") if item.guard else item.reason
+    why = f": {reason}" if reason else ""
     return f"{word}: {who}{target}{where}{why}"
 
 
@@ -183,8 +184,28 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
         _print(out, view, text, bad=True)
     if not plan.has_changes and not withheld:
         _print(out, view, "nothing to do")
+    _show_skipped(out, view, plan)
     for warning in plan.warnings:
         _err(f"kprov: warning: {warning}")
+
+
+SKIPPED_HINT = "(--report FILE lists them; -v shows them)"
+
+
+def _show_skipped(out: Any, view: View, plan: Plan) -> None:
+    """The rows the readers left out (a guardian, a disabled user, ...): with -v each with
+    where and why; otherwise one line saying how to see them."""
+    skipped = plan.skipped
+    if not skipped:
+        return
+    if not view.verbose:
+        _print(out, view, f"{len(skipped):,} row(s) skipped {SKIPPED_HINT}")
+        return
+    cap = TERMINAL_CAP if view.terminal else len(skipped)
+    for row in skipped[:cap]:
+        _print(out, view, f"skipped: {row.external_id or 'a row'} ({row.origin}): {row.reason}")
+    if len(skipped) > cap:
+        _print(out, view, f"... and {len(skipped) - cap:,} more skipped (--report FILE lists all)")
 
 
 def _cron_silent(view: View, clean: bool) -> bool:
@@ -203,11 +224,13 @@ def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
     if not view.json and not view.quiet and not _cron_silent(view, clean):
         counts = result.counts()
         title = f"{result.plan.command} {result.run_id}"
-        if view.terminal:
-            _counts_table(_console(view), view, title, counts)
+        out = _console(view)
+        if out is not None:
+            _counts_table(out, view, title, counts)
         else:
             summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
             _out(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)")
+        _show_skipped(out, view, result.plan)
     if result.stopped_by is not None:  # what was never attempted is summed up, not listed
         untried = [o for o in failures if o.status.value == "not_attempted"]
         failures = [o for o in failures if o.status.value != "not_attempted"]

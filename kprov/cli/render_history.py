@@ -135,6 +135,8 @@ def _item_line(item: Mapping[str, Any]) -> str:
     target = f" in {_where(item)}" if person and item["instance"] else ""
     origin = f" ({item['file']}:{item['line']})" if item["file"] else ""
     why = item["detail"] or item["reason"]
+    if outcome == "withheld":  # said once
+        why = why.removeprefix("withheld: ")
     return f"{outcome}: {what}{target}{origin}{': ' + why if why else ''}"
 
 

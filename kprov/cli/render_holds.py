@@ -94,14 +94,31 @@ def show_hold(detail: Mapping[str, Any], view: View) -> None:
         )
     lines.append(f"this run: {counts_text(detail['run']['counts'])}")
     cap = TERMINAL_CAP * 5 if view.terminal else PLAIN_CAP
-    held = ({**item, "outcome": str(item["action"]).replace("_", " ")} for item in detail["items"])
-    lines.extend(_item_line(item) for item in list(held)[:cap])
+    lines.extend(_held_lines(detail["items"][:cap]))
     if detail["items_total"] > cap:
         lines.append(f"... and {detail['items_total'] - cap:,} more (--json lists up to "
                      f"{JSON_ITEMS_CAP:,})")  # fmt: skip
     if hold["state"] == "open":
         lines.append(f"approve: {detail['approve']}    dismiss: {detail['dismiss']}")
     sys.stdout.write("".join(_plain(line) + "\n" for line in lines))
+
+
+def _held_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The held items, grouped by the reason their guard gave (said once, with how many it
+    withheld), each then in a line of its own: what it does, and its own reason."""
+    from kprov.provision.guards import withheld_parts
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        why, own = withheld_parts(str(item["reason"]))
+        line = _item_line({**item, "outcome": str(item["action"]).replace("_", " "),
+                           "detail": "", "reason": own})  # fmt: skip
+        groups.setdefault((str(item.get("guard") or "?"), why), []).append(f"  {line}")
+    lines = []
+    for (guard, why), held in groups.items():
+        lines.append(f"{guard}, {len(held):,} item(s): {why or 'withheld'}")
+        lines.extend(held)
+    return lines
 
 
 def _state(hold: Mapping[str, Any]) -> str:

@@ -7,6 +7,13 @@ leaver, and a person reviewing a plan at night cannot tell the two apart. This p
 renames: it never adds, drops or reorders an item, and the removal side of a move stays a
 removal (or a hold without --prune), under the removal brake exactly as before.
 
+With a removal grace (``--grace 2``) the two halves fall on different nights: the addition
+is made at once, the removal once the grace is over, when nothing in that night's plan pairs
+with it. So a removal whose person has been absent since an earlier run is also a move when
+the person is registered, since that run began, in another class of the same source; and a
+class's instructor removal is an instructor change when another instructor has been
+registered there since (``Earlier``). A class someone was in all along is no move.
+
 Pure, like the planner that calls it.
 """
 
@@ -14,10 +21,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, Item
 from kprov.rosters.model import INSTRUCTOR, Origin, Person
 from kprov.state.registry import RegistrationRecord
+
+
+class Stay(NamedTuple):
+    """A registration that stays tonight (its line is kept), as an earlier night made it."""
+
+    external_id: str
+    role: str
+    instance: str  # the class's key
+    origin: Origin | None  # the line that lists it tonight
+    registered_at: str  # when kprov recorded it (ISO 8601, UTC: the registry's created_at)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What earlier nights began: when each absent registration's person was first found
+    absent ((account id, instance id) -> ISO 8601 time), and the registrations that stay
+    tonight of those people and of the classes whose instructors leave."""
+
+    absent_since: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    stays: Sequence[Stay] = ()
 
 
 def name_changes(
@@ -25,10 +54,12 @@ def name_changes(
     removals: Sequence[int],
     additions: Sequence[int],
     origins: Mapping[str, Origin],
+    earlier: Earlier | None = None,
 ) -> None:
-    """Rename, in *items*, the removals (indexes *removals*: UNREGISTER, or their HOLD) and
-    additions (REGISTER) that are moves between two classes of one source, or a change of
-    a class's instructor.
+    """Rename, in *items*, the removals (indexes *removals*: UNREGISTER, or their HOLD or
+    WAIT) and additions (REGISTER) that are moves between two classes of one source, or a
+    change of a class's instructor; then the removals whose addition an earlier night made
+    (*earlier*).
 
     A class's source is the file its definition comes from (*origins*: the manifest for the
     classes it lists, a bundle's classes.csv for a bundle's): a person leaving a class of one
@@ -58,6 +89,8 @@ def name_changes(
             items[candidate] = new._replace(change=MOVED, reason=words)
             break
     _name_new_instructors(items, removals, additions, taken)
+    if earlier is not None and earlier.stays:
+        _name_earlier_changes(items, removals, origins, earlier)
 
 
 def _name_new_instructors(
@@ -87,6 +120,49 @@ def _name_new_instructors(
             )
         for index in new:
             items[index] = items[index]._replace(change=NEW_INSTRUCTOR, reason=words)
+
+
+def _name_earlier_changes(
+    items: list[Item], removals: Sequence[int], origins: Mapping[str, Origin], earlier: Earlier
+) -> None:
+    """The removals still unnamed whose other half is a registration made since their person
+    was first found absent: in another class of the same source (a move), or, for an
+    instructor, in the same class by another instructor (an instructor change)."""
+    classes: dict[tuple[str, str], list[Stay]] = defaultdict(list)  # (person, role) -> stays
+    teachers: dict[str, list[Stay]] = defaultdict(list)  # class -> its instructors' stays
+    for stay in earlier.stays:
+        classes[(stay.external_id, stay.role)].append(stay)
+        if stay.role == INSTRUCTOR:
+            teachers[stay.instance].append(stay)
+    for index in removals:
+        old = items[index]
+        since = earlier.absent_since.get((old.account_id, old.instance_id), "")
+        if old.change or not since:
+            continue
+        source = _source(origins, old.instance)
+        joined = [
+            s for s in classes.get((old.external_id, old.role), ())
+            if s.instance != old.instance and s.registered_at >= since
+            and source is not None and _source(origins, s.instance) == source
+        ]  # fmt: skip
+        if joined:
+            words = f"moved {old.instance} → {joined[0].instance}"
+            items[index] = old._replace(
+                change=MOVED, reason=_with_tail(words, old.reason), origin=joined[0].origin
+            )
+            continue
+        if old.role != INSTRUCTOR:
+            continue
+        new = [s for s in teachers.get(old.instance, ())
+               if s.external_id != old.external_id and s.registered_at >= since]  # fmt: skip
+        if new:
+            words = (
+                f"instructor changed: {old.external_id} → {', '.join(s.external_id for s in new)}"
+            )
+            items[index] = old._replace(
+                change=NEW_INSTRUCTOR, reason=_with_tail(words, old.reason),
+                origin=old.origin or new[0].origin,
+            )  # fmt: skip
 
 
 def _source(origins: Mapping[str, Origin], instance: str) -> str | None:

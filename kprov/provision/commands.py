@@ -167,6 +167,7 @@ def sync_request(
         skipped=manifest.skipped,
         sources=(str(manifest.path), *(str(p) for p in manifest.inputs)),
         instance_origins={key: spec.origin for key, spec in manifest.instances.items()},
+        named_by_key=frozenset(k for k, spec in manifest.instances.items() if not spec.named),
         notify=manifest.notify,
         notify_on=manifest.notify_on,
         nobody_is_fine=not manifest.complete,

@@ -5,8 +5,10 @@ An account can never be deleted nor its external id reused; unregistering discar
 learner's analytics for the class. So, in this order:
 
 1. the **source guard**: a source whose export is not the one kprov knows (re-keyed ids, a
-   new id shape, a sharp shrink: ``guards_sources``) has everything it would send withheld,
-   whatever the limits;
+   new id shape, a sharp shrink: ``guards_sources``) has everything it affects withheld,
+   whatever the limits and the grace: what it would send, and its removals that wait out
+   their grace or need --prune (a held export must be a hold a person sees, not 179
+   removals "waiting" night after night while its nights do not count);
 2. the **creation brake** (``--max-creations``, default 10 % of the people the mapping
    holds, no limit while it holds fewer than 100): past it, every account creation is
    withheld, with every registration that needs one;
@@ -16,8 +18,8 @@ learner's analytics for the class. So, in this order:
 A withheld item keeps its action and is tagged with its guard (``Item.guard``); the
 executor sends none of them, and the run saves them as a hold that a person approves
 exactly, or dismisses (``kprov holds``). Removals inside their grace are WAIT items
-(``guards_grace``), judged before all this. Pure: the ledger's history comes in as plain
-data (``GuardHistory``).
+(``guards_grace``), counted after the sources are judged and before the brakes. Pure: the
+ledger's history comes in as plain data (``GuardHistory``).
 """
 
 from __future__ import annotations
@@ -93,13 +95,15 @@ class GuardTrip:
 @dataclass(frozen=True)
 class GuardVerdict:
     """What the guards decided, for the run's record: the trips (saved in its hold), the
-    fingerprint of every source read (the reference of the next run, unless held), and the
-    absence counts the run leaves."""
+    fingerprint of every source read (the reference of the next run, unless held), the
+    absence counts the run leaves, and those it keeps with its hold (a held source's)."""
 
     trips: tuple[GuardTrip, ...] = ()
     fingerprints: tuple[SourceFingerprint, ...] = ()
     held_sources: frozenset[str] = frozenset()
     absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
+    # the counts the held sources' classes would have had: written if the hold is approved
+    held_absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
 
     @property
     def why(self) -> str:
@@ -120,18 +124,25 @@ class SourceReading:
     instance_sources: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
-def hold_changed_sources(
-    items: list[Item],
+@dataclass(frozen=True)
+class SourceVerdicts:
+    """The source guard's judgment of every source a request read, made before the grace
+    is counted (a held source's removals are frozen, not waiting)."""
+
+    trips: list[GuardTrip] = field(default_factory=list)
+    seen: dict[str, Observation] = field(default_factory=dict)  # by stable key
+    held: dict[str, str] = field(default_factory=dict)  # stable key -> why, in two words
+
+
+def judge_sources(
     people: Iterable[Person],
     removals: Iterable[Person],
     reading: SourceReading,
     history: GuardHistory,
     known: Collection[str],
     thresholds: Thresholds,
-) -> tuple[list[GuardTrip], dict[str, Observation], set[str]]:
-    """Fingerprint every source, judge each against its last applied export, and withhold
-    (in place) everything a held source would send. Returns the trips, tonight's
-    observations (by stable key) and the held sources (stable keys)."""
+) -> SourceVerdicts:
+    """Fingerprint every source and judge each against its last applied export."""
     seen = observe(
         people, reading.sources, removals=removals, deltas=reading.deltas, headers=reading.headers
     )
@@ -142,21 +153,34 @@ def hold_changed_sources(
         if verdict.held:
             held[key] = verdict.short
             trips.append(GuardTrip(SOURCE, f"{key}: {verdict.words}", 0, key))
+    return SourceVerdicts(trips, seen, held)
+
+
+def withhold_held_sources(
+    items: list[Item], reading: SourceReading, judged: SourceVerdicts
+) -> list[GuardTrip]:
+    """Withhold (in place) everything a held source affects: what it would send, and the
+    removals it would not send tonight (inside their grace, or without --prune), so that a
+    held export is a hold a person sees whatever the grace. Returns the trips, counted."""
+    held = judged.held
     if not held:
-        return trips, seen, set()
+        return list(judged.trips)
     raw = set(reading.sources)
     counts = dict.fromkeys(held, 0)
     keys: dict[str, str] = {}  # origin file -> stable source key (looked up once a file)
     for index, item in enumerate(items):
+        if item.action not in AFFECTS or item.guard:
+            continue
         source = _item_source(item, raw, reading.instance_sources, held, keys)
-        if source and item.action in SENDS and not item.guard:
+        if source:
             items[index] = _withhold(item, SOURCE, f"its export {source} is held: {held[source]}")
             counts[source] += 1
-    trips = [replace(t, items=counts.get(t.source, 0)) for t in trips]
-    return trips, seen, set(held)
+    return [replace(t, items=counts.get(t.source, 0)) for t in judged.trips]
 
 
 SENDS = (Action.CREATE_ACCOUNT, Action.CREATE_INSTANCE, Action.REGISTER, Action.UNREGISTER)
+# what a held source withholds: what it sends, and the removals it does not send tonight
+AFFECTS = (*SENDS, Action.WAIT, Action.HOLD)
 
 
 def _item_source(
@@ -174,7 +198,7 @@ def _item_source(
             keys[file] = stable_key(source_key(file, raw))
         return keys[file]
 
-    if item.action in (Action.UNREGISTER, Action.CREATE_INSTANCE):
+    if item.action in _BY_CLASS:
         for source in stated.get(item.instance, ()):
             if key_of(source) in held:
                 return key_of(source)
@@ -183,8 +207,23 @@ def _item_source(
     return ""
 
 
+_BY_CLASS = (Action.UNREGISTER, Action.WAIT, Action.HOLD, Action.CREATE_INSTANCE)
+
+
+WITHHELD = "withheld: "  # how a withheld item's reason begins (ledger rows keep it so)
+
+
 def _withhold(item: Item, guard: str, why: str) -> Item:
-    return item._replace(guard=guard, reason=f"withheld: {why}; {item.reason}".rstrip("; "))
+    return item._replace(guard=guard, reason=f"{WITHHELD}{why}; {item.reason}".rstrip("; "))
+
+
+def withheld_parts(reason: str) -> tuple[str, str]:
+    """(why a guard withheld an item, the item's own reason), from its reason; ("", reason)
+    for an item no guard withheld. Views that already say "withheld" show the two apart."""
+    if not reason.startswith(WITHHELD):
+        return "", reason
+    why, _sep, own = reason.removeprefix(WITHHELD).partition("; ")
+    return why, own
 
 
 # ---------------------------------------------------------------- the brakes
@@ -205,17 +244,19 @@ def finish_guards(
     mapped: int,
     brake: Brake | None,
     active: Iterable[RegistrationRecord],
-    sources: tuple[list[GuardTrip], dict[str, Observation], set[str]],
+    sources: SourceVerdicts,
+    trips: list[GuardTrip],
     absences: AbsenceUpdate,
     held_instances: Collection[str],
     resumed: Collection[str] = frozenset(),
 ) -> GuardVerdict:
     """The creation brake, then the removal brake (in place); then every registration that
-    needs something withheld is withheld with it. *sources* is what
-    ``hold_changed_sources`` returned; *held_instances* the instance ids its held sources
-    state (their absences are not counted tonight); *resumed* the creations an earlier run
-    of the job allowed and a rerun resumes (not counted, never withheld)."""
-    trips, seen, held = sources
+    needs something withheld is withheld with it. *sources* is the source guard's judgment
+    and *trips* its trips as ``withhold_held_sources`` counted them; *held_instances* the
+    instance ids its held sources state (their absences are not counted tonight: they are
+    kept with the hold, for its approval); *resumed* the creations an earlier run of the
+    job allowed and a rerun resumes (not counted, never withheld)."""
+    held = set(sources.held)
     creations = [
         n
         for n, i in enumerate(items)
@@ -253,9 +294,10 @@ def finish_guards(
         trips[n] = replace(trips[n], items=trips[n].items + count)
     return GuardVerdict(
         trips=tuple(trips),
-        fingerprints=tuple(o.fingerprint for o in seen.values()),
+        fingerprints=tuple(o.fingerprint for o in sources.seen.values()),
         held_sources=frozenset(held),
         absences=absences.without(held_instances, held),
+        held_absences=absences.only(held_instances, held),
     )
 
 

@@ -10,7 +10,9 @@ leaves (``AbsenceUpdate``) are written when an applied run ends:
 
 - only classes whose membership the run read are counted (a run that did not read the
   source, or a plan, or a run refused before reading, counts nothing), and a class held by
-  the source guard is not counted either (its export is not trusted tonight);
+  the source guard is not counted either (its export is not trusted tonight): its removals
+  are *frozen* (withheld with the source, "frozen at 0 of 2"), and the counts its night
+  would leave are kept with the hold, written only if a person approves it (``only``);
 - someone back before N is never removed, and their count starts again;
 - a delta's ``tobedeleted`` removal is remembered the same way, so a removal that was not
   sent (no --prune, a grace, a failure) is planned again on every later run that reads its
@@ -22,6 +24,7 @@ The addition side of a move is never delayed: only removals wait. Pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +51,7 @@ class Absence:
     line: int = 0
     reason: str = ""
     since: str = ""  # the run that first found them absent ("": this one)
+    since_at: str = ""  # when that run began (ISO 8601, UTC; read from the ledger)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -68,17 +72,48 @@ class AbsenceUpdate:
         return AbsenceUpdate(
             self.instances - set(instances),
             self.sources - set(sources),
-            tuple(
-                r for r in self.records
-                if not (r.instance_id in instances and not r.explicit)
-                and not (r.explicit and r.source in sources)
-            ),
-        )  # fmt: skip
+            tuple(r for r in self.records if not _held(r, instances, sources)),
+        )
+
+    def only(self, instances: Collection[str], sources: Collection[str]) -> AbsenceUpdate:
+        """The counts of held classes and sources alone: what approving their hold writes."""
+        return AbsenceUpdate(
+            self.instances & set(instances),
+            self.sources & set(sources),
+            tuple(r for r in self.records if _held(r, instances, sources)),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.instances or self.sources or self.records)
+
+
+def _held(record: Absence, instances: Collection[str], sources: Collection[str]) -> bool:
+    if record.explicit:
+        return record.source in sources
+    return record.instance_id in instances
 
 
 def waiting_reason(reason: str, count: int, grace: int) -> str:
     runs = "run" if count == 1 else "runs"
     return f"{reason}; waiting {count} of {grace} (absent from {count} {runs}; --grace {grace})"
+
+
+_FROZEN = re.compile(r"; frozen at (\d+) of (\d+): held nights do not count \(--grace \d+\)$")
+
+
+def frozen_reason(reason: str, before: int, grace: int) -> str:
+    """A removal inside its grace whose class's export is held: the night does not count
+    (unless a person approves the hold), so its count stays where it was."""
+    return f"{reason}; frozen at {before} of {grace}: held nights do not count (--grace {grace})"
+
+
+def counted_reason(reason: str) -> str:
+    """The reason of a frozen removal once its hold is approved (the night counts)."""
+    found = _FROZEN.search(reason)
+    if found is None:
+        return reason
+    count, grace = int(found[1]) + 1, int(found[2])
+    return waiting_reason(reason[: found.start()], count, grace)
 
 
 def remembered(
@@ -110,10 +145,15 @@ def wait_out_grace(
     read_instances: Collection[str],
     read_sources: Collection[str],
     instance_sources: Mapping[str, Sequence[str]],
+    frozen: Collection[str] = (),
+    frozen_sources: Collection[str] = (),
 ) -> AbsenceUpdate:
     """Count tonight's absences and turn each removal inside its grace into a WAIT item (in
     place). *removals* are the indexes of every removal the planner made for an absence
-    (UNREGISTER, or HOLD without --prune); *explicit* those of them a row asked for."""
+    (UNREGISTER, or HOLD without --prune); *explicit* those of them a row asked for.
+    *frozen* (instance ids) and *frozen_sources* (stable keys) are what the source guard
+    holds tonight: a removal there inside its grace says it is frozen, not "waiting 1 of 2"
+    (the source guard withholds it; the night counts only if its hold is approved)."""
     known = set(read_sources)
     records: list[Absence] = []
     for index in removals:
@@ -138,9 +178,12 @@ def wait_out_grace(
             )
         )  # fmt: skip
         if item.action is Action.UNREGISTER and count < grace:
-            items[index] = item._replace(
-                action=Action.WAIT, reason=waiting_reason(item.reason, count, grace)
-            )
+            held = source in frozen_sources if is_explicit else item.instance_id in frozen
+            reason = (
+                frozen_reason(item.reason, count - 1, grace) if held
+                else waiting_reason(item.reason, count, grace)
+            )  # fmt: skip
+            items[index] = item._replace(action=Action.WAIT, reason=reason)
     return AbsenceUpdate(
         frozenset(read_instances), frozenset(stable_key(s) for s in read_sources), tuple(records)
     )

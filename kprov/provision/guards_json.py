@@ -40,19 +40,31 @@ def absence_from(raw: Mapping[str, Any]) -> Absence:
     return Absence(**{k: v for k, v in raw.items() if k in fields})
 
 
+def update_json(update: AbsenceUpdate) -> dict[str, Any]:
+    return {
+        "instances": sorted(update.instances),
+        "sources": sorted(update.sources),
+        "records": [absence_json(r) for r in update.records],
+    }
+
+
+def update_from(raw: Mapping[str, Any]) -> AbsenceUpdate:
+    return AbsenceUpdate(
+        frozenset(str(s) for s in raw.get("instances") or ()),
+        frozenset(str(s) for s in raw.get("sources") or ()),
+        tuple(absence_from(r) for r in raw.get("records") or ()),
+    )
+
+
 def verdict_json(verdict: GuardVerdict | None) -> dict[str, Any] | None:
     if verdict is None:
         return None
-    update = verdict.absences
     return {
         "trips": [trip_json(t) for t in verdict.trips],
         "fingerprints": [fingerprint_json(f) for f in verdict.fingerprints],
         "held_sources": sorted(verdict.held_sources),
-        "absences": {
-            "instances": sorted(update.instances),
-            "sources": sorted(update.sources),
-            "records": [absence_json(r) for r in update.records],
-        },
+        "absences": update_json(verdict.absences),
+        "held_absences": update_json(verdict.held_absences),
     }
 
 
@@ -62,14 +74,10 @@ def verdict_from(raw: Any) -> GuardVerdict | None:
         return None
     if not isinstance(raw, dict):
         raise TypeError("guards is not an object")
-    absences = raw.get("absences") or {}
     return GuardVerdict(
         trips=tuple(trip_from(t) for t in raw.get("trips") or ()),
         fingerprints=tuple(fingerprint_from(f) for f in raw.get("fingerprints") or ()),
         held_sources=frozenset(str(s) for s in raw.get("held_sources") or ()),
-        absences=AbsenceUpdate(
-            frozenset(str(s) for s in absences.get("instances") or ()),
-            frozenset(str(s) for s in absences.get("sources") or ()),
-            tuple(absence_from(r) for r in absences.get("records") or ()),
-        ),
+        absences=update_from(raw.get("absences") or {}),
+        held_absences=update_from(raw.get("held_absences") or {}),
     )

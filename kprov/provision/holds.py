@@ -24,8 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kprov.errors import ConfigError, StalePlanError
-from kprov.provision.guards import GUARD_ORDER, GuardHistory, GuardTrip, GuardVerdict
-from kprov.provision.guards_grace import Absence
+from kprov.provision.guards import (
+    GUARD_ORDER,
+    GuardHistory,
+    GuardTrip,
+    GuardVerdict,
+    withheld_parts,
+)
+from kprov.provision.guards_grace import Absence, AbsenceUpdate, counted_reason
 from kprov.provision.guards_json import absence_json, trip_json
 from kprov.provision.guards_sources import SourceFingerprint
 from kprov.provision.plan import Action, Item, Plan
@@ -36,6 +42,7 @@ from kprov.state.mapping import MappingIndex
 from kprov.state.registry import Registry
 
 HOLD_PREFIX = "hold-"
+APPROVE_COMMAND = "holds approve"
 
 
 def hold_id_of(run_id: str) -> str:
@@ -102,26 +109,31 @@ def run_guards(
     (state fingerprint, held facts) pair taken as the run left local state), its sources'
     fingerprints and absence counts, and the delta cursors that may move."""
     withheld = withheld_items(result) if result is not None else []
+    verdict = plan.guards or GuardVerdict()
     hold = None
     if withheld:
         state_print, items_print = facts or ("", "")
+        held = verdict.held_absences
         hold = HoldRow(
             hold_id_of(run_id), plan.command, profile, base_url, now,
             [trip_json(t) for t in trips_of(plan, withheld)], len(withheld), state_print,
-            items_print,
+            items_print, absence_rows(held).__dict__ if held else None,
         )  # fmt: skip
-    verdict = plan.guards or GuardVerdict()
     fingerprints = [
         (f.source, f.source not in verdict.held_sources, f.delta, f.to_json(), list(f.sample))
         for f in verdict.fingerprints
     ]
-    update = verdict.absences
-    absences = AbsenceRows(
+    absences = absence_rows(verdict.absences)
+    return RunGuards(run_id, job, hold, fingerprints, absences, dict(cursors), now)
+
+
+def absence_rows(update: AbsenceUpdate) -> AbsenceRows:
+    """An update of the counts, as the ledger's rows."""
+    return AbsenceRows(
         sorted(update.instances),
         sorted(update.sources),
         [{**absence_json(r), "first_run": r.since} for r in update.records],
     )
-    return RunGuards(run_id, job, hold, fingerprints, absences, dict(cursors), now)
 
 
 def approval_plan(
@@ -142,7 +154,9 @@ def approval_plan(
                 "holds cannot be read); nothing was sent",
                 hint="Dismiss it (kprov holds dismiss) and run the job again.",
             ) from None
-        reason = item.reason.partition("; ")[2] if item.reason.startswith("withheld: ") else ""
+        reason = withheld_parts(item.reason)[1]
+        if item.action is Action.WAIT:  # approving a held export counts its night
+            reason = counted_reason(reason)
         instance_id = item.instance_id
         if not instance_id and item.action in (Action.REGISTER, Action.UNREGISTER):
             found = index.find(item.instance)
@@ -154,9 +168,9 @@ def approval_plan(
                     "was sent",
                     hint="Run the job again: its next hold, if any, includes the class.",
                 )
-        items.append(item._replace(guard="", reason=reason or item.reason, instance_id=instance_id))
+        items.append(item._replace(guard="", reason=reason, instance_id=instance_id))
     return Plan(
-        command=str(hold["command"]),
+        command=APPROVE_COMMAND,  # the approving run's own name (its title, its envelope)
         items=tuple(items),
         profile=str(hold["profile"]),
         base_url=str(hold["base_url"]),
@@ -175,6 +189,8 @@ def history_from(
     resumed: Iterable[str] = (),
 ) -> GuardHistory:
     """The guards' history from the ledger's rows (``state.ledger_guards``)."""
+    from kprov.state.ledger_queries import iso
+
     counts = {}
     for row in absences:
         record = Absence(
@@ -182,6 +198,7 @@ def history_from(
             str(row["instance"]), str(row["role"]), str(row["source"]), int(row["count"]),
             bool(row["explicit"]), str(row["registration_id"]), str(row["file"]),
             int(row["line"]), str(row["reason"]), str(row["first_run"]),
+            iso(row.get("first_started")) or "",
         )  # fmt: skip
         counts[record.key] = record
     references_now = {k: source_fingerprint(v) for k, v in references.items()}

@@ -89,6 +89,7 @@ class InstanceSpecLine:
     start_date: str
     end_date: str
     origin: Origin
+    named: bool = True  # False: named after its key for want of a name (a `rosters:` class)
 
 
 @dataclass(frozen=True)
@@ -423,7 +424,7 @@ def _class_rosters(manifest: Manifest, refs: list[_RosterRef]) -> None:
         if ref.graph_id and key not in manifest.instances:
             origin = Origin(str(manifest.path), line_of(ref.node))
             manifest.instances[key] = InstanceSpecLine(
-                key, key[:MAX_FIELD], ref.graph_id, *ref.dates, origin
+                key, key[:MAX_FIELD], ref.graph_id, *ref.dates, origin, named=False
             )
 
 

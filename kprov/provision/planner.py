@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kprov.errors import InputError
 from kprov.provision.changes import name_changes, removal_item
 from kprov.provision.class_shape import block_misshapen_classes
+from kprov.provision.fixed_at_creation import unchangeable
 from kprov.provision.guards import (
     NO_HISTORY,
     GuardAsk,
@@ -72,6 +73,9 @@ class Request:
     # Where each instance is defined (manifest line, bundle class row): a removal's origin,
     # and what tells a move between two classes of one source (``provision.changes``).
     instance_origins: Mapping[str, Origin] = field(default_factory=dict)
+    # Instances the input names after their key only for want of a name (a manifest's
+    # `rosters:` classes): an existing instance's other name is no change asked for.
+    named_by_key: frozenset[str] = frozenset()
     # Where the input says its run's failures go (a manifest's notify:); not the planner's.
     notify: str = ""
     notify_on: str = ""
@@ -128,6 +132,7 @@ class _Planner(GuardSteps):
         self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
         self.removal_items: list[int] = []  # removals (sent or held), for naming moves
         self.addition_items: list[int] = []  # registrations of new lines, for naming moves
+        self.fixed: list[str] = []  # what the manifest asks to change that the API cannot
 
     def plan(self) -> None:
         request = self.request
@@ -139,10 +144,12 @@ class _Planner(GuardSteps):
         self._explicit_removals()
         self._remembered_removals()
         self._implicit_removals()
+        self._judge_sources()
         absences = self._wait_out_grace()
         # Moves are named while the indexes hold; then classes that cannot work are blocked
         # (which may drop account creations only they needed); then the guards.
-        name_changes(self.items, self.removal_items, self.addition_items, request.instance_origins)
+        name_changes(self.items, self.removal_items, self.addition_items,
+                     request.instance_origins, self._earlier())  # fmt: skip
         self._check_classes()
         self._check_capacity()
         self._guard(absences)
@@ -233,6 +240,8 @@ class _Planner(GuardSteps):
             record = index.find(ref)
             if record is not None:
                 self.instance_ids[ref] = record.instance_id
+                if self.request.command == "sync" and ref in self.request.specs:
+                    self.fixed.extend(unchangeable(ref, record, self.request))
             elif ref in self.request.specs:
                 self.instance_ids[ref] = ""
                 spec = self.request.specs[ref]
@@ -408,13 +417,15 @@ class _Planner(GuardSteps):
         return removal_item(record, ref, person, why)
 
     def warnings(self) -> list[str]:
-        """Said on every run until someone acts: removals that can never be sent."""
+        """Said on every run until someone acts: what the manifest asks of an existing class
+        that the API cannot do, and removals that can never be sent."""
         stuck = sum(1 for i in self.items if i.action is Action.HOLD and ID_UNKNOWN in i.reason)
         if not stuck or not self.request.prune:
-            return []
+            return self.fixed
         return [
+            *self.fixed,
             f"{stuck} removal(s) cannot be sent because their registration ids are unknown: "
-            "see `kprov registrations unresolved`, then `resolve` or `forget` each"
+            "see `kprov registrations unresolved`, then `resolve` or `forget` each",
         ]
 
     def _registered_without_mapping(self, ext: str, instance_id: str) -> RegistrationRecord | None:

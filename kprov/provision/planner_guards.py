@@ -1,22 +1,30 @@
 """The planner's guard steps (``provision.guards``, ``provision.guards_grace``), as a base of
 ``planner._Planner``: where in the plan they run, and with which of its indexes.
 
-Order matters: remembered delta removals join the removals; the grace turns those still
-inside it into WAIT items (before moves are named, classes judged and removals braked: a
-waiting removal is no removal); then the source guard, the removal brake's judgment, and
-the creation and removal brakes with everything that depends on what they withheld.
+Order matters: remembered delta removals join the removals; the sources are judged (a held
+source's classes are frozen: their removals inside the grace say so); the grace turns the
+removals still inside it into WAIT items (before moves are named, classes judged and
+removals braked: a waiting removal is no removal); then the source guard withholds what
+its held sources affect, the removal brake is judged, and the creation and removal brakes
+withhold, with everything that depends on what they withheld.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kprov.provision.guards import finish_guards, hold_changed_sources
+from kprov.provision.changes import Earlier, Stay
+from kprov.provision.guards import (
+    SourceVerdicts,
+    finish_guards,
+    judge_sources,
+    withhold_held_sources,
+)
 from kprov.provision.guards_grace import AbsenceUpdate, remembered, wait_out_grace
 from kprov.provision.guards_sources import stable_key
 from kprov.provision.limits import removal_limit
-from kprov.provision.plan import Action, Brake
-from kprov.rosters.model import Origin, Person
+from kprov.provision.plan import KEPT_REGISTRATION, Action, Brake
+from kprov.rosters.model import INSTRUCTOR, Origin, Person
 
 if TYPE_CHECKING:
     from kprov.provision.guards import GuardHistory, GuardVerdict
@@ -39,6 +47,9 @@ class GuardSteps:
     instance_ids: dict[str, str]
     removal_items: list[int]
     explicit_items: set[int]
+    sources: SourceVerdicts
+    frozen: set[str]  # the instance ids a held source states (their removals are frozen)
+    kept: dict[str, list[Person]]
 
     def _removal_or_hold(self, record: Any, ref: str, person: Person | None, why: str) -> Item:
         raise NotImplementedError
@@ -65,6 +76,20 @@ class GuardSteps:
         account_of = self.mapping.account_of
         return {(account_of.get(ext, ""), inst) for ext, inst in self.desired}
 
+    def _judge_sources(self) -> None:
+        """The source guard's judgment, and the classes its held sources state."""
+        request = self.request
+        self.sources = judge_sources(
+            request.people, request.removals, request.reading, self.history,
+            self.mapping.account_of, request.guards.thresholds,
+        )  # fmt: skip
+        stated = request.reading.instance_sources
+        held = self.sources.held
+        refs = {
+            ref for ref, names in stated.items() if {stable_key(n) for n in names} & held.keys()
+        }
+        self.frozen = {self.instance_ids.get(ref, "") for ref in refs} - {""}
+
     def _wait_out_grace(self) -> AbsenceUpdate:
         request = self.request
         if request.command != "sync":
@@ -74,24 +99,56 @@ class GuardSteps:
             self.items, self.removal_items, self.explicit_items, grace=request.guards.grace,
             absences=self.history.absences, read_instances=read,
             read_sources=request.reading.sources,
-            instance_sources=request.reading.instance_sources,
+            instance_sources=request.reading.instance_sources, frozen=self.frozen,
+            frozen_sources=self.sources.held.keys(),
         )  # fmt: skip
 
     def _guard(self, absences: AbsenceUpdate) -> None:
         request = self.request
-        sources = hold_changed_sources(
-            self.items, request.people, request.removals, request.reading, self.history,
-            self.mapping.account_of, request.guards.thresholds,
-        )  # fmt: skip
+        trips = withhold_held_sources(self.items, request.reading, self.sources)
         self._judge_brake()
-        stated = request.reading.instance_sources
-        held = {ref for ref, names in stated.items() if {stable_key(n) for n in names} & sources[2]}
         self.verdict = finish_guards(
             self.items, request.guards, mapped=len(self.mapping.account_of), brake=self.brake,
-            active=self.registry.registration_index.active.values(), sources=sources,
-            absences=absences, held_instances={self.instance_ids.get(r, "") for r in held},
+            active=self.registry.registration_index.active.values(), sources=self.sources,
+            trips=trips, absences=absences, held_instances=self.frozen,
             resumed=self.history.resumed,
         )  # fmt: skip
+
+    def _earlier(self) -> Earlier:
+        """For naming moves whose addition an earlier night made: when each removal's person
+        was first found absent (the ledger's absence counts), and the kept registrations of
+        those people, and of the classes whose instructors leave."""
+        absences = self.history.absences
+        since: dict[tuple[str, str], str] = {}
+        people: set[str] = set()
+        classes: set[str] = set()
+        for index in self.removal_items if absences else ():
+            item = self.items[index]
+            record = absences.get((item.account_id, item.instance_id))
+            if record is None or not record.since_at:
+                continue
+            since[record.key] = record.since_at
+            people.add(item.external_id)
+            if item.role == INSTRUCTOR:
+                classes.add(item.instance)
+        if not since:
+            return Earlier()
+        active = self.registry.registration_index.active
+        account_of = self.mapping.account_of
+        default = self.request.default_instance or ""
+        stays = []
+        for person in self.kept[KEPT_REGISTRATION]:
+            ref = person.instance_key or default
+            if person.external_id not in people and not (
+                person.role == INSTRUCTOR and ref in classes
+            ):
+                continue
+            key = (account_of.get(person.external_id, ""), self.instance_ids.get(ref, ""))
+            stay = active.get(key)
+            if stay is not None:
+                stays.append(Stay(person.external_id, person.role, ref, person.origin,
+                                  stay.created_at))  # fmt: skip
+        return Earlier(since, stays)
 
     def _judge_brake(self) -> None:
         """The removal brake's numbers: removals not withheld already, against the

@@ -40,12 +40,12 @@ _DONE_WORDS = {
 def run_fate(outcome: Outcome) -> str:
     """The one word a run's report shows for an item."""
     item, status = outcome.item, outcome.status
+    if item.guard and status is Status.HELD:  # a guard's, whatever it would have been
+        return "withheld"
     if item.action is Action.HOLD:
         return "held"
     if item.action is Action.WAIT:
         return "waiting"
-    if item.guard and status is Status.HELD:
-        return "withheld"
     if item.action is Action.BLOCK or status is Status.FAILED:
         return "failed"
     if status is Status.NOT_ATTEMPTED:

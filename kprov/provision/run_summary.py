@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kprov.errors import meaning
+from kprov.errors import ExitCode, meaning
 
 FIRST_FAILURES = 10  # failures named in a notification (the report lists them all)
 NOTICE_COUNTS = ("held", "withheld")  # something waits for a person: worth a message
@@ -59,6 +59,7 @@ def notification(summary: RunSummary) -> dict[str, Any]:
         "host": summary.host,
         "os_user": summary.os_user,
         "exit_code": summary.exit_code,
+        "status": status(summary.exit_code),
         "meaning": meaning(summary.exit_code),
         "error": summary.error or None,
         "counts": dict(summary.counts),
@@ -70,8 +71,19 @@ def notification(summary: RunSummary) -> dict[str, Any]:
     }
 
 
+STATUS_WORDS = {"ok": "ended", "needs_approval": "NEEDS APPROVAL", "failed": "FAILED"}
+
+
+def status(exit_code: int) -> str:
+    """ "ok", "needs_approval" (a hold waits for a person: not a failure, the rest was
+    applied) or "failed" (anything else: a rerun, or a fix, is needed)."""
+    if exit_code == 0:
+        return "ok"
+    return "needs_approval" if exit_code == ExitCode.SAFETY_LIMIT else "failed"
+
+
 def _text(summary: RunSummary) -> str:
-    ended = "ended" if summary.exit_code == 0 else "FAILED"
+    ended = STATUS_WORDS[status(summary.exit_code)]
     lines = [
         f"kprov {summary.command} {ended} on {summary.host} (profile {summary.profile}, "
         f"{summary.api_host}): exit {summary.exit_code}, {meaning(summary.exit_code)}.",

@@ -77,9 +77,14 @@ def unfinished_creations(ledger: Ledger | None, job: str) -> list[str]:
 
 
 def absence_rows(ledger: Ledger | None) -> list[dict[str, Any]]:
+    """The absence counts, each with when the run that first found its person absent began
+    (``first_started``: a registration made since then is part of the same change)."""
     if ledger is None or ledger.needs_migration:
         return []
-    return ledger.query("SELECT * FROM absences")
+    return ledger.query(
+        "SELECT a.*, r.started_at AS first_started FROM absences a "
+        "LEFT JOIN runs r ON r.run_id = a.first_run"
+    )
 
 
 def saved_cursor(ledger: Ledger | None, key: str) -> str | None:
@@ -105,6 +110,9 @@ class HoldRow:
     items: int
     state_fingerprint: str
     items_fingerprint: str
+    # the absence counts of the classes and sources the source guard held (``AbsenceRows``
+    # as JSON): the held night counts only if a person approves the hold
+    absences: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +173,10 @@ def write_run_guards(record: RunGuards) -> Extra:
 def _insert_hold(db: sqlite3.Connection, key: int, job: str, hold: HoldRow) -> None:
     db.execute(
         "INSERT INTO holds (hold_id, run, job, command, profile, base_url, created_at, trips, "
-        "items, state_fingerprint, items_fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "items, state_fingerprint, items_fingerprint, absences) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (hold.hold_id, key, job, hold.command, hold.profile, hold.base_url, hold.created_at,
-         json.dumps(hold.trips), hold.items, hold.state_fingerprint, hold.items_fingerprint),
+         json.dumps(hold.trips), hold.items, hold.state_fingerprint, hold.items_fingerprint,
+         json.dumps(hold.absences) if hold.absences else ""),
     )  # fmt: skip
 
 
@@ -312,8 +321,10 @@ def decide(
     hold_id: str, state: str, *, who: str, now: float, run_id: str = "", run_key: int = 0
 ) -> Extra:
     """Mark an open hold approved (in the transaction that begins its approving run) or
-    dismissed. Approving also makes the held sources' fingerprints the references: what was
-    held is now applied. Refuses (nothing written) a hold that is no longer open."""
+    dismissed. Approving also makes the held sources' fingerprints the references (what was
+    held is now applied) and writes the absence counts their night left (the held night
+    counts: the grace goes on from there). Refuses (nothing written) a hold that is no
+    longer open."""
 
     def write(db: sqlite3.Connection, _key: int) -> None:
         cursor = db.execute(
@@ -325,8 +336,26 @@ def decide(
             raise InputError(f"hold {hold_id} is no longer open", hint=LIST_HINT)
         if state == APPROVED and run_key:
             db.execute("UPDATE source_fingerprints SET applied = 1 WHERE run = ?", (run_key,))
+            _count_held_night(db, hold_id, run_key)
 
     return write
+
+
+def _count_held_night(db: sqlite3.Connection, hold_id: str, run_key: int) -> None:
+    """The absence counts an approved hold's night left for its held classes."""
+    row = db.execute(
+        "SELECT h.absences, r.run_id FROM holds h JOIN runs r ON r.id = h.run "
+        "WHERE h.hold_id = ? AND h.run = ?",
+        (hold_id, run_key),
+    ).fetchone()
+    if row is None or not row[0]:
+        return
+    try:
+        data = json.loads(row[0])
+        update = AbsenceRows(list(data["instances"]), list(data["sources"]), list(data["rows"]))
+    except (ValueError, KeyError, TypeError):
+        return  # a damaged record: the night does not count (the grace only lasts longer)
+    _write_absences(db, update, str(row[1]))
 
 
 def dismiss(ledger: Ledger, hold_id: str, *, who: str, now: float) -> None:

@@ -15,6 +15,10 @@ exactly); ``source_fingerprints`` keep each source's fingerprint per run, beside
 ``inputs``; ``absences`` count, per registration, the consecutive runs that read its class
 without its person (the removal grace); ``cursors`` are the OneRoster delta cursors (kept
 in ``oneroster-cursors.json`` before).
+
+Schema 3: ``holds.absences`` keeps the absence counts of the classes a held source states
+(JSON: instances, sources, rows), written into ``absences`` only if the hold is approved:
+a held night counts for the removal grace once a person confirmed its export.
 """
 
 from __future__ import annotations
@@ -141,6 +145,11 @@ CREATE TABLE cursors (
 """
 
 
+_V3 = """
+ALTER TABLE holds ADD COLUMN absences TEXT NOT NULL DEFAULT ''
+"""
+
+
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of *script* in the caller's transaction (``executescript`` would
     commit it first)."""
@@ -153,6 +162,7 @@ def run_script(db: sqlite3.Connection, script: str) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda db: run_script(db, _V1),
     lambda db: run_script(db, _V2),
+    lambda db: run_script(db, _V3),
 ]
 
 
