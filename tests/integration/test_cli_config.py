@@ -9,7 +9,7 @@ import keyring
 import pytest
 
 from kprov.credentials import API_SECRET, Secret, store_secret
-from tests.helpers import run_cli
+from tests.helpers import TERMINAL, run_cli
 from tests.unit.test_config import MemoryKeyring
 
 SECRET = "s3cr3t-value-ABCDEF-123456"
@@ -79,7 +79,8 @@ def test_config_show_names_every_source_and_never_a_secret(
 
     text = run_cli("--profile", "prod", "config", "show")
     assert text.exit_code == 0
-    lines = {line.split("  ")[0]: line for line in text.stdout.splitlines()}
+    lines = {line.split("\t")[0]: line for line in text.stdout.splitlines()}  # a pipe: TSV
+    assert lines["setting"] == "setting\tvalue\tsource"
     assert "flag: --profile" in lines["profile"]
     assert "file: " in lines["API secret"] and "<hidden>" in lines["API secret"]
     _assert_no_secret(text.output)
@@ -155,13 +156,11 @@ def test_profile_remove_asks_refuses_the_current_one_and_keeps_the_rest(
     assert added.exit_code == 0
     refused = run_cli("profile", "remove", "old")  # no terminal, no --yes
     assert refused.exit_code == 2 and "--yes" in refused.stderr
-    with monkeypatch.context() as terminal:
-        terminal.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
-        declined = run_cli("profile", "remove", "old", input="n\n")
-        assert declined.exit_code == 2 and "Remove profile 'old'" in declined.stdout
-        listed = json.loads(run_cli("profile", "list", "--json").stdout)["profiles"]
-        assert [p["name"] for p in listed] == ["old", "prod", "sandbox"]
-        assert run_cli("profile", "remove", "old", input="y\n").exit_code == 0
+    declined = run_cli("profile", "remove", "old", input="n\n", env=TERMINAL)
+    assert declined.exit_code == 2 and "Remove profile 'old'" in declined.stderr
+    listed = json.loads(run_cli("profile", "list", "--json").stdout)["profiles"]
+    assert [p["name"] for p in listed] == ["old", "prod", "sandbox"]
+    assert run_cli("profile", "remove", "old", input="y\n", env=TERMINAL).exit_code == 0
     current = run_cli("profile", "remove", "prod", "--yes")
     assert current.exit_code == 3 and "--current" in current.stderr
     assert run_cli("profile", "remove", "sandbox", "--yes").exit_code == 3
