@@ -21,12 +21,11 @@ GENERAL = "Options"
 def argument_name(param: Any, *, usage: bool = False) -> str:
     """An argument as help writes it: its metavar (else its name) in capitals, `...` when it
     repeats, and in the usage line in brackets when it may be left out."""
-    name = param.metavar or (param.name or "").upper()
-    if param.nargs != 1 and not name.endswith("..."):
-        name += "..."
+    name = str(param.metavar or (param.name or "").upper())
+    many = "..." if param.nargs != 1 and not name.endswith("...") else ""
     if usage and not param.required and not name.startswith("["):
         name = f"[{name}]"
-    return str(name)
+    return name + many
 
 
 def grouped_help(command: Any, ctx: Any) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import keyring
 import pytest
 
+from kprov.config import SANDBOX_API_SECRET
 from kprov.credentials import API_SECRET, Secret, store_secret
+from tests.conftest import SANDBOX_KEY, Sandbox
 from tests.helpers import TERMINAL, run_cli
 from tests.unit.test_config import MemoryKeyring
 
@@ -211,3 +213,47 @@ def test_hoisting_moves_only_global_options_and_nothing_after_a_double_dash() ->
     assert hoist_global_options(["mapping", "verify", "--json", "-p", "x"]) == [
         "--json", "-p", "x", "mapping", "verify",
     ]  # fmt: skip
+
+
+def test_a_profile_names_its_secret_file_checked_like_kprov_api_secret_file(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    """`profile add --secret-file`: a cron box's secret without a keyring or a variable.
+    The same 0600 rule as KPROV_API_SECRET_FILE, which still overrides it; the path is
+    stored absolute (cron's working directory is not the operator's)."""
+    secret = tmp_path / "prod.secret"
+    secret.write_text(SANDBOX_API_SECRET + "\n")
+    secret.chmod(0o644)
+    add = ("profile", "add", "prod", "--base-url", sandbox.base_url, "--api-key", SANDBOX_KEY)
+    monkeypatch.chdir(tmp_path)
+    for wrong in ("prod.secret", "missing.secret"):  # others may read it; it does not exist
+        refused = run_cli(*add, "--secret-file", wrong)
+        assert refused.exit_code == 2 and "nothing was saved" in refused.stderr
+    assert "chmod 600" in refused.stderr or "Create it" in refused.stderr
+    assert not (isolated_env / "config.yaml").exists()
+    secret.chmod(0o600)
+    saved = run_cli(*add, "--secret-file", "prod.secret", "--use")
+    assert saved.exit_code == 0 and "auth login" not in saved.stdout
+    assert f"secret_file: {secret}" in (isolated_env / "config.yaml").read_text()
+
+    status = json.loads(run_cli("--json", "auth", "status").stdout)
+    assert status["secret_source"] == {
+        "source": "file", "location": f"{secret} (profile prod secret_file)",
+    }  # fmt: skip
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["api_secret"]
+    assert (shown["value"], shown["location"]) == (
+        "<hidden>",
+        f"{secret} (profile prod secret_file)",
+    )
+    assert SANDBOX_API_SECRET not in run_cli("profile", "show", "prod").stdout
+
+    other = tmp_path / "env.secret"
+    other.write_text("another\n")
+    other.chmod(0o600)
+    monkeypatch.setenv("KPROV_API_SECRET_FILE", str(other))  # the environment overrides
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["api_secret"]
+    assert shown["location"] == f"{other} (KPROV_API_SECRET_FILE)"
+    monkeypatch.delenv("KPROV_API_SECRET_FILE")
+    secret.chmod(0o640)  # loosened later: refused at use, naming the file and the fix
+    loose = run_cli("auth", "status")
+    assert loose.exit_code == 3 and f"chmod 600 {secret}" in loose.stderr
