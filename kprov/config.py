@@ -167,40 +167,43 @@ class ConfigFile:
             raise ConfigError(f"config file {self.path} is not a mapping")
         self.current_profile = raw.get("current_profile")
         for name, body in (raw.get("profiles") or {}).items():
-            if not isinstance(body, dict) or "base_url" not in body or "api_key" not in body:
-                raise ConfigError(
-                    f"profile {name!r} in {self.path} needs base_url and api_key",
-                    hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
-                )
-            limits = body.get("rate_limits")
-            limits_off = limits is False or str(limits).lower() == "off"
-            limits = {} if limits_off or limits is None else limits
-            if not isinstance(limits, dict) or not all(
-                isinstance(v, int) and v > 0 for v in limits.values()
-            ):
-                raise ConfigError(
-                    f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
-                    "positive number of requests per minute, e.g. {'POST /batch': 90}"
-                )
-            secret_file = body.get("secret_file")
-            if secret_file is not None and not (isinstance(secret_file, str) and secret_file):
-                raise ConfigError(
-                    f"profile {name!r} in {self.path}: secret_file must be the path of a file"
-                )
-            from kprov.run_settings import from_profile
+            self.profiles[str(name)] = self._profile(str(name), body)
 
-            run = from_profile(body, f"{self.path}, profile {name!r}:")
-            self.profiles[str(name)] = Profile(
-                name=str(name),
-                base_url=str(body["base_url"]),
-                api_key=str(body["api_key"]),
-                token_url=body.get("token_url"),
-                admin_external_id=body.get("admin_external_id"),
-                rate_limits={str(k): int(v) for k, v in limits.items()},
-                rate_limits_off=limits_off,
-                secret_file=secret_file,
-                run=run,
+    def _profile(self, name: str, body: Any) -> Profile:
+        """One profile of the file, checked: what is wrong is named with the file."""
+        if not isinstance(body, dict) or "base_url" not in body or "api_key" not in body:
+            raise ConfigError(
+                f"profile {name!r} in {self.path} needs base_url and api_key",
+                hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
             )
+        limits = body.get("rate_limits")
+        limits_off = limits is False or str(limits).lower() == "off"
+        limits = {} if limits_off or limits is None else limits
+        if not isinstance(limits, dict) or not all(
+            isinstance(v, int) and v > 0 for v in limits.values()
+        ):
+            raise ConfigError(
+                f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
+                "positive number of requests per minute, e.g. {'POST /batch': 90}"
+            )
+        secret_file = body.get("secret_file")
+        if secret_file is not None and not (isinstance(secret_file, str) and secret_file):
+            raise ConfigError(
+                f"profile {name!r} in {self.path}: secret_file must be the path of a file"
+            )
+        from kprov.run_settings import from_profile
+
+        return Profile(
+            name=name,
+            base_url=str(body["base_url"]),
+            api_key=str(body["api_key"]),
+            token_url=body.get("token_url"),
+            admin_external_id=body.get("admin_external_id"),
+            rate_limits={str(k): int(v) for k, v in limits.items()},
+            rate_limits_off=limits_off,
+            secret_file=secret_file,
+            run=from_profile(body, f"{self.path}, profile {name!r}:"),
+        )
 
     def save(self) -> None:
         import yaml

@@ -167,15 +167,6 @@ def _silence_stdout() -> None:
         pass  # not a real file descriptor (tests): nothing will flush it
 
 
-def say(text: str, *, err: bool = False) -> None:
-    """One piece of text output (stdout, or stderr with *err*): kprov's own line breaks and
-    tabs are kept, every other control, bidi or invisible character is escaped
-    (``outside_text.printable``). Command output that may hold outside text goes through here."""
-    from kprov.outside_text import printable
-
-    typer.echo(printable(text, keep="\t\n"), err=err)
-
-
 def warn(text: str) -> None:
     """A ``kprov: warning:`` line on stderr, one line whatever *text* holds."""
     from kprov.outside_text import printable
