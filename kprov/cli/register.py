@@ -23,6 +23,7 @@ from kprov.cli.common import (
     ids_made,
     read_roster,
 )
+from kprov.cli.completion import complete_instance_key
 from kprov.cli.output import Globals, guarded
 from kprov.cli.run_options import RunOptions, run_options
 from kprov.errors import InputError
@@ -36,6 +37,7 @@ INSTANCE_OPTION = typer.Option(
     "--instance",
     "-i",
     metavar="INSTANCE",
+    autocompletion=complete_instance_key,
     help="Learning instance id or key, for rosters without an 'instance' column.",
     rich_help_panel=INPUT_PANEL,
     show_default=False,
@@ -160,7 +162,12 @@ def unregister(
         None, metavar="ID", help="External ids to remove.", show_default=False
     ),
     instance: str = typer.Option(
-        ..., "--instance", "-i", metavar="INSTANCE", help="Learning instance id or key."
+        ...,
+        "--instance",
+        "-i",
+        metavar="INSTANCE",
+        help="Learning instance id or key.",
+        autocompletion=complete_instance_key,
     ),
     roster: Path | None = typer.Option(
         None,
