@@ -4,6 +4,7 @@ local files only."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import socket
@@ -112,10 +113,15 @@ def test_exit_code_for_scores_a_data_value() -> None:
     assert exit_code_for(error=InputError("x"), shown=Fields({})) == ExitCode.INPUT
 
 
-def _command(*path: str) -> Any:
+@functools.cache
+def _root() -> Any:
     from kprov.cli.main import app
 
-    command = typer.main.get_command(app)
+    return typer.main.get_command(app)
+
+
+def _command(*path: str) -> Any:
+    command = _root()
     for word in path:
         command = command.commands[word]  # type: ignore[attr-defined]
     return command
@@ -159,9 +165,7 @@ def _walk(command: Any, path: tuple[str, ...] = ()) -> Any:
 
 
 def test_every_value_has_a_name_style_metavar_and_usage_lines_show_no_braces() -> None:
-    from kprov.cli.main import app
-
-    root = typer.main.get_command(app)
+    root = _root()
     pattern = re.compile(r"^\[?[A-Z][A-Z0-9_|%.]*(\|[a-z]+)?\]?$")
     for path, command in _walk(root):
         for param in command.params:
