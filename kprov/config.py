@@ -48,6 +48,7 @@ class Profile:
     admin_external_id: str | None = None
     rate_limits: Mapping[str, int] = field(default_factory=dict)  # overrides, per minute
     rate_limits_off: bool = False  # for servers without quotas (a local sandbox)
+    secret_file: str | None = None  # a file holding the API secret (`profile add --secret-file`)
     run: RunSettings = field(default_factory=RunSettings)  # history, checks, notify, metrics
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +61,8 @@ class Profile:
             data["rate_limits"] = "off"
         elif self.rate_limits:
             data["rate_limits"] = dict(self.rate_limits)
+        if self.secret_file:
+            data["secret_file"] = self.secret_file
         data.update(self.run.to_dict())
         return data
 
@@ -164,34 +167,43 @@ class ConfigFile:
             raise ConfigError(f"config file {self.path} is not a mapping")
         self.current_profile = raw.get("current_profile")
         for name, body in (raw.get("profiles") or {}).items():
-            if not isinstance(body, dict) or "base_url" not in body or "api_key" not in body:
-                raise ConfigError(
-                    f"profile {name!r} in {self.path} needs base_url and api_key",
-                    hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
-                )
-            limits = body.get("rate_limits")
-            limits_off = limits is False or str(limits).lower() == "off"
-            limits = {} if limits_off or limits is None else limits
-            if not isinstance(limits, dict) or not all(
-                isinstance(v, int) and v > 0 for v in limits.values()
-            ):
-                raise ConfigError(
-                    f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
-                    "positive number of requests per minute, e.g. {'POST /batch': 90}"
-                )
-            from kprov.run_settings import from_profile
+            self.profiles[str(name)] = self._profile(str(name), body)
 
-            run = from_profile(body, f"{self.path}, profile {name!r}:")
-            self.profiles[str(name)] = Profile(
-                name=str(name),
-                base_url=str(body["base_url"]),
-                api_key=str(body["api_key"]),
-                token_url=body.get("token_url"),
-                admin_external_id=body.get("admin_external_id"),
-                rate_limits={str(k): int(v) for k, v in limits.items()},
-                rate_limits_off=limits_off,
-                run=run,
+    def _profile(self, name: str, body: Any) -> Profile:
+        """One profile of the file, checked: what is wrong is named with the file."""
+        if not isinstance(body, dict) or "base_url" not in body or "api_key" not in body:
+            raise ConfigError(
+                f"profile {name!r} in {self.path} needs base_url and api_key",
+                hint=f"Re-create it: kprov profile add {name} --base-url URL --api-key KEY",
             )
+        limits = body.get("rate_limits")
+        limits_off = limits is False or str(limits).lower() == "off"
+        limits = {} if limits_off or limits is None else limits
+        if not isinstance(limits, dict) or not all(
+            isinstance(v, int) and v > 0 for v in limits.values()
+        ):
+            raise ConfigError(
+                f"profile {name!r}: rate_limits must be 'off' or map 'METHOD /path' to a "
+                "positive number of requests per minute, e.g. {'POST /batch': 90}"
+            )
+        secret_file = body.get("secret_file")
+        if secret_file is not None and not (isinstance(secret_file, str) and secret_file):
+            raise ConfigError(
+                f"profile {name!r} in {self.path}: secret_file must be the path of a file"
+            )
+        from kprov.run_settings import from_profile
+
+        return Profile(
+            name=name,
+            base_url=str(body["base_url"]),
+            api_key=str(body["api_key"]),
+            token_url=body.get("token_url"),
+            admin_external_id=body.get("admin_external_id"),
+            rate_limits={str(k): int(v) for k, v in limits.items()},
+            rate_limits_off=limits_off,
+            secret_file=secret_file,
+            run=from_profile(body, f"{self.path}, profile {name!r}:"),
+        )
 
     def save(self) -> None:
         import yaml
@@ -260,61 +272,18 @@ def resolve_settings(
     env = os.environ if env is None else env
     config_path = config_path_from(config_option, env)
     config = ConfigFile(config_path)
-    name = profile_option or env.get(ENV_PROFILE) or config.current_profile or DEFAULT_PROFILE
-
+    name = profile_name(profile_option, env, config)
     stored = config.profiles.get(name)
     is_builtin_sandbox = stored is None and name == SANDBOX_PROFILE
     if is_builtin_sandbox:
         stored = builtin_sandbox_profile()
-    in_file = Origin("config-file", f"{config_path}, profile {name}")
-    from_profile = Origin("built-in", "sandbox profile") if is_builtin_sandbox else in_file
-    origins = {
-        "config_file": _origin(config_option, "--config", env, ENV_CONFIG, "platform config dir"),
-        "profile": _origin(
-            profile_option,
-            "--profile",
-            env,
-            ENV_PROFILE,
-            "default",
-            config_value=config.current_profile,
-            config_where=f"{config_path}, current_profile",
-        ),
-        "base_url": Origin("env", ENV_BASE_URL) if env.get(ENV_BASE_URL) else from_profile,
-        "api_key": Origin("env", ENV_API_KEY) if env.get(ENV_API_KEY) else from_profile,
-        "token_url": (
-            Origin("env", ENV_TOKEN_URL)
-            if env.get(ENV_TOKEN_URL)
-            else in_file
-            if stored is not None and stored.token_url
-            else Origin("derived", "base URL + /oauth/token")
-        ),
-        "state_dir": _origin(None, "", env, ENV_STATE_DIR, "platform data dir + profile"),
-        "mapping": _origin(mapping_option, "--mapping", env, ENV_MAPPING, "state dir"),
-    }
-    if origins["state_dir"].kind == "default":
-        origins["state_dir"] = Origin("default", f"platform data dir, profiles/{name}")
-    if origins["mapping"].kind == "default":
-        origins["mapping"] = Origin("derived", "state dir + mapping.csv")
+    from kprov.config_origins import origins_of
 
-    base_url = env.get(ENV_BASE_URL) or (stored.base_url if stored else None)
-    api_key = env.get(ENV_API_KEY) or (stored.api_key if stored else None)
-    if not base_url or not api_key:
-        missing = " and ".join(
-            label
-            for label, value in (
-                (f"base URL ({ENV_BASE_URL})", base_url),
-                (f"API key ({ENV_API_KEY})", api_key),
-            )
-            if not value
-        )
-        raise ConfigError(
-            _incomplete_profile(name, missing, config_path, sorted(config.profiles), stored),
-            hint=(
-                f"Run `kprov profile add {name} --base-url URL --api-key KEY`, or set "
-                f"{ENV_BASE_URL} and {ENV_API_KEY} (and KPROV_API_SECRET) for automation. "
-                "To try kprov locally, use `--profile sandbox`."
-            ),
-        )
+    origins = origins_of(config, name, stored, is_builtin_sandbox, env,
+                         config_option=config_option, profile_option=profile_option,
+                         mapping_option=mapping_option)  # fmt: skip
+    base_url, api_key = _endpoint(config, name, stored, env)
+    in_file = Origin("config-file", f"{config_path}, profile {name}")
     profile = Profile(
         name=name,
         base_url=validate_base_url(base_url),
@@ -323,44 +292,60 @@ def resolve_settings(
         admin_external_id=stored.admin_external_id if stored else None,
         rate_limits=stored.rate_limits if stored else {},
         rate_limits_off=stored.rate_limits_off if stored else False,
+        secret_file=stored.secret_file if stored else None,
         run=_run_settings(stored, env, origins, in_file),
     )
-    state_dir = Path(env[ENV_STATE_DIR]).expanduser() if env.get(ENV_STATE_DIR) else None
-    state_dir = state_dir or default_state_root() / name
-    if mapping_option:
-        mapping_path = Path(mapping_option).expanduser()
-    elif env.get(ENV_MAPPING):
-        mapping_path = Path(env[ENV_MAPPING]).expanduser()
-    else:
-        mapping_path = state_dir / "mapping.csv"
+    state_dir = state_dir_for(name, env)
     return Settings(
         profile=profile,
         config_path=config_path,
         state_dir=state_dir,
-        mapping_path=mapping_path,
+        mapping_path=_mapping_path(mapping_option, env, state_dir),
         is_builtin_sandbox=is_builtin_sandbox,
         origins=origins,
     )
 
 
-def _origin(
-    option: str | None,
-    flag: str,
-    env: Mapping[str, str],
-    variable: str,
-    default: str,
-    *,
-    config_value: str | None = None,
-    config_where: str = "",
-) -> Origin:
-    """Where a setting came from, in the precedence order: flag, env, config file, default."""
+def profile_name(option: str | None, env: Mapping[str, str], config: ConfigFile) -> str:
+    """The profile a command uses: --profile, KPROV_PROFILE, the config file's current one,
+    else `default`."""
+    return option or env.get(ENV_PROFILE) or config.current_profile or DEFAULT_PROFILE
+
+
+def state_dir_for(name: str, env: Mapping[str, str]) -> Path:
+    """Profile *name*'s state directory: KPROV_STATE_DIR, else the platform's data directory."""
+    if env.get(ENV_STATE_DIR):
+        return Path(env[ENV_STATE_DIR]).expanduser()
+    return default_state_root() / name
+
+
+def _mapping_path(option: str | None, env: Mapping[str, str], state_dir: Path) -> Path:
     if option:
-        return Origin("flag", flag)
-    if env.get(variable):
-        return Origin("env", variable)
-    if config_value:
-        return Origin("config-file", config_where)
-    return Origin("default", default)
+        return Path(option).expanduser()
+    if env.get(ENV_MAPPING):
+        return Path(env[ENV_MAPPING]).expanduser()
+    return state_dir / "mapping.csv"
+
+
+def _endpoint(
+    config: ConfigFile, name: str, stored: Profile | None, env: Mapping[str, str]
+) -> tuple[str, str]:
+    """The base URL and API key (the environment's over the profile's), or the error that
+    says which is missing and how to give it."""
+    base_url = env.get(ENV_BASE_URL) or (stored.base_url if stored else None)
+    api_key = env.get(ENV_API_KEY) or (stored.api_key if stored else None)
+    if base_url and api_key:
+        return base_url, api_key
+    labels = ((f"base URL ({ENV_BASE_URL})", base_url), (f"API key ({ENV_API_KEY})", api_key))
+    missing = " and ".join(label for label, value in labels if not value)
+    raise ConfigError(
+        _incomplete_profile(name, missing, config.path, sorted(config.profiles), stored),
+        hint=(
+            f"Run `kprov profile add {name} --base-url URL --api-key KEY`, or set "
+            f"{ENV_BASE_URL} and {ENV_API_KEY} (and KPROV_API_SECRET) for automation. "
+            "To try kprov locally, use `--profile sandbox`."
+        ),
+    )
 
 
 def _run_settings(

@@ -4,7 +4,9 @@ Precedence, written once; the first source that holds a value wins:
 
 1. ``KPROV_API_SECRET`` / ``KPROV_ID_KEY``: the value itself, in the environment;
 2. ``KPROV_API_SECRET_FILE`` / ``KPROV_ID_KEY_FILE``: a file holding it (mode 0600 or stricter;
-   one trailing newline is ignored);
+   one trailing newline is ignored); then, for the API secret, the profile's ``secret_file``
+   (`kprov profile add --secret-file PATH`), read by the same rules: the environment
+   overrides the config file, as for every setting;
 3. ``$CREDENTIALS_DIRECTORY/kprov-api-secret`` / ``kprov-id-key``: a systemd credential
    (``LoadCredential=``);
 4. the system keyring: service ``kprov``, user ``PROFILE`` / ``PROFILE:id-key``.
@@ -106,10 +108,12 @@ def locate(
     env: Mapping[str, str] | None = None,
     *,
     builtin_sandbox: bool = False,
+    profile_file: str | None = None,
 ) -> Lookup:
-    """Walk the sources in the documented order. A source that is set but unusable (a file
-    others can read, an empty file, a short key) raises ConfigError: it never falls through
-    to the next source, which would hide the mistake."""
+    """Walk the sources in the documented order (*profile_file*: the profile's
+    ``secret_file``, after the variable that names a file). A source that is set but unusable
+    (a file others can read, an empty file, a short key) raises ConfigError: it never falls
+    through to the next source, which would hide the mistake."""
     env = os.environ if env is None else env
     lookup = Lookup()
     if builtin_sandbox and kind is API_SECRET:
@@ -124,6 +128,16 @@ def locate(
         value = read_secret_file(path, f"{kind.env_file}={path}", check_mode=True)
         return _found(lookup, kind, value, Source("file", f"{path} ({kind.env_file})"))
     lookup.tried.append(f"{kind.env_file}: not set")
+
+    if profile_file:
+        path = Path(profile_file).expanduser()
+        where = f"{path} (profile {profile} secret_file)"
+        fix = f"Create it (chmod 600), or give profile {profile} another --secret-file."
+        label = f"profile {profile}: secret_file {path}"
+        value = read_secret_file(path, label, check_mode=True, missing=fix)
+        return _found(lookup, kind, value, Source("file", where))
+    if kind is API_SECRET:
+        lookup.tried.append(f"profile {profile}: no secret_file (kprov profile add --secret-file)")
 
     directory = env.get(ENV_CREDENTIALS_DIRECTORY)
     if directory:
@@ -183,9 +197,16 @@ def _check_value(kind: SecretKind, value: str, source: Source) -> None:
         )
 
 
-def read_secret_file(path: Path, label: str, *, check_mode: bool = False) -> str:
+def read_secret_file(
+    path: Path,
+    label: str,
+    *,
+    check_mode: bool = False,
+    missing: str = "Fix the path, or unset the variable.",
+) -> str:
     """The secret held in *path*: private (when *check_mode*), UTF-8, one trailing newline
-    ignored, not empty. Every refusal names the file and what to do."""
+    ignored, not empty. Every refusal names the file and what to do (*missing*: when there
+    is no such file)."""
     try:
         with open(path, "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
@@ -197,9 +218,7 @@ def read_secret_file(path: Path, label: str, *, check_mode: bool = False) -> str
                 )
             raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(
-            f"{label}: no such file", hint="Fix the path, or unset the variable."
-        ) from None
+        raise ConfigError(f"{label}: no such file", hint=missing) from None
     except IsADirectoryError:
         raise ConfigError(f"{label}: is a directory, not a file") from None
     except PermissionError:
@@ -249,7 +268,10 @@ def find_api_secret(
 ) -> tuple[Secret, Source]:
     """The API secret and where it came from (`auth status` says which source won)."""
     name = settings.profile.name
-    lookup = locate(API_SECRET, name, env, builtin_sandbox=settings.is_builtin_sandbox)
+    lookup = locate(
+        API_SECRET, name, env, builtin_sandbox=settings.is_builtin_sandbox,
+        profile_file=settings.profile.secret_file,
+    )  # fmt: skip
     if lookup.secret is not None and lookup.source is not None:
         return lookup.secret, lookup.source
     raise _nothing_found(

@@ -9,37 +9,29 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kprov.cli.common import (
-    CONCURRENCY_OPTION,
     DELIMITER_OPTION,
-    DETAILED_EXITCODE_OPTION,
     ENCODING_OPTION,
     FORMAT_OPTION,
     HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
-    LOCK_TIMEOUT_OPTION,
     MAPPING_OPTION,
-    MAX_CREATIONS_OPTION,
-    OUT_OPTION,
-    PLAN_OPTION,
-    REBUILD_MAPPING_OPTION,
-    REPORT_OPTION,
     ROLE_COLUMN_OPTION,
     TA_OPTION,
-    TEST_ACCOUNTS_OPTION,
     YES_OPTION,
     RosterArgs,
     command_line,
     command_line_people,
-    confirm_or_refuse,
     ids_made,
     locked_mapping,
     read_roster,
 )
-from kprov.cli.output import Globals, command_group, emit_data, globals_of, guarded, say
+from kprov.cli.output import Globals, command_group, confirm, globals_of, guarded
+from kprov.cli.render_data import Message, said
+from kprov.cli.run_options import TEST_ACCOUNTS_OPTION, RunOptions, run_options
 from kprov.errors import InputError
-from kprov.outside_text import printable
 
 if TYPE_CHECKING:
+    from kprov.config import Settings
     from kprov.provision.planner import Request
 
 app = command_group("Create and look up accounts. Example: kprov accounts import roster.csv")
@@ -47,10 +39,12 @@ app = command_group("Create and look up accounts. Example: kprov accounts import
 
 @app.command("import")
 @guarded
+@run_options(planning=True, creating=True)
 def import_accounts(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         ...,
+        metavar="ROSTER",
         help="CSV or YAML rosters, or bundles (directory or .zip): OneRoster, SDS, Clever, "
         "Apple School Manager, Canvas.",
         show_default=False,
@@ -58,20 +52,11 @@ def import_accounts(
     id_column: str = ID_COLUMN_OPTION,
     role_column: str | None = ROLE_COLUMN_OPTION,
     ta_as_instructor: bool = TA_OPTION,
-    hash_ids: bool = HASH_IDS_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
-    max_creations: str | None = MAX_CREATIONS_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    plan_only: bool = PLAN_OPTION,
-    out: Path | None = OUT_OPTION,
-    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
-    test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    report: Path | None = REPORT_OPTION,
+    *,
+    options: RunOptions,
 ) -> None:
     """Create the accounts a roster needs (POST /batch, 50 a call).
 
@@ -85,25 +70,23 @@ def import_accounts(
       kprov accounts import sample_rosters/students.csv --report import.csv
       kprov accounts import roster.csv --plan --out import-plan.json
     """
-    from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.flow import provision
     from kprov.provision.commands import accounts_request
 
     def request(g: Globals) -> Request:
+        def settings() -> Settings:
+            return g.settings(options.mapping)
+
         args = RosterArgs(
-            rosters, id_column, hash_ids, delimiter, encoding, roster_format,
+            rosters, id_column, options.hash_ids, delimiter, encoding, roster_format,
             role_column=role_column, ta_as_instructor=ta_as_instructor,
         )  # fmt: skip
-        roster = read_roster(lambda: g.settings(mapping), args)
         request = accounts_request(
-            roster, sources=[str(p) for p in rosters], max_creations=max_creations
-        )
-        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
+            read_roster(settings, args), sources=[str(p) for p in rosters],
+            max_creations=options.max_creations,
+        )  # fmt: skip
+        return replace(request, ids=ids_made(settings, options.hash_ids))
 
-    options = RunOptions(
-        concurrency=concurrency, plan_only=plan_only, out=out,
-        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping, rebuild_mapping=rebuild_mapping,
-    )  # fmt: skip
     provision(ctx, request, options)
 
 
@@ -112,7 +95,7 @@ def import_accounts(
 def create(
     ctx: typer.Context,
     external_id: str = typer.Argument(
-        ..., help="The anonymized external user id (or SIS id with --hash-ids)."
+        ..., metavar="ID", help="The anonymized external user id (or SIS id with --hash-ids)."
     ),
     hash_ids: bool = HASH_IDS_OPTION,
     mapping: str | None = MAPPING_OPTION,
@@ -124,7 +107,7 @@ def create(
     Examples:
       kprov accounts create stu-000123
     """
-    from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.flow import provision
     from kprov.provision.commands import accounts_request
     from kprov.rosters import Roster
     from kprov.rosters.model import LEARNER
@@ -159,12 +142,18 @@ def _resolve_account_id(settings: Any, account_id: str | None, external: str | N
 @guarded
 def get(
     ctx: typer.Context,
-    account_id: str | None = typer.Argument(None, help="Account id (UUID).", show_default=False),
+    account_id: str | None = typer.Argument(
+        None, metavar="ACCOUNT_ID", help="Account id (UUID).", show_default=False
+    ),
     external: str | None = typer.Option(
-        None, "--external", help="Look up by external id through the mapping.", show_default=False
+        None,
+        "--external",
+        metavar="ID",
+        help="Look up by external id through the mapping.",
+        show_default=False,
     ),
     mapping: str | None = MAPPING_OPTION,
-) -> None:
+) -> Message:
     """Show an account (GET /accounts/{id}).
 
     \b
@@ -177,19 +166,18 @@ def get(
     target = _resolve_account_id(settings, account_id, external)
     with build_client(settings, pool_size=1, interactive=True) as client:
         account = client.get_account(target)
-    _show_account(ctx, account)
+    return _account(account)
 
 
-def _show_account(ctx: typer.Context, account: Any) -> None:
-    if globals_of(ctx).json:
-        emit_data(ctx, {"id": account.id, "external_user_id": account.external_user_id})
-    else:
-        say(f"account {account.id}  external id {printable(str(account.external_user_id))}")
+def _account(account: Any) -> Message:
+    line = f"account {account.id}  external id {account.external_user_id}"
+    return Message([], {"id": account.id, "external_user_id": account.external_user_id},
+                   always=[line])  # fmt: skip
 
 
 @app.command("current")
 @guarded
-def current(ctx: typer.Context) -> None:
+def current(ctx: typer.Context) -> Message:
     """Show whose the partner-admin token is (GET /accounts/current).
 
     \b
@@ -200,20 +188,26 @@ def current(ctx: typer.Context) -> None:
 
     settings = globals_of(ctx).settings()
     with build_client(settings, pool_size=1, interactive=True) as client:
-        _show_account(ctx, client.current_account())
+        return _account(client.current_account())
 
 
 @app.command("disable")
 @guarded
 def disable(
     ctx: typer.Context,
-    account_id: str | None = typer.Argument(None, help="Account id (UUID).", show_default=False),
+    account_id: str | None = typer.Argument(
+        None, metavar="ACCOUNT_ID", help="Account id (UUID).", show_default=False
+    ),
     external: str | None = typer.Option(
-        None, "--external", help="Disable by external id through the mapping.", show_default=False
+        None,
+        "--external",
+        metavar="ID",
+        help="Disable by external id through the mapping.",
+        show_default=False,
     ),
     mapping: str | None = MAPPING_OPTION,
     yes: bool = YES_OPTION,
-) -> None:
+) -> Message:
     """Disable an account (DELETE /accounts/{id}).
 
     The mapping keeps its row, marked disabled.
@@ -229,9 +223,10 @@ def disable(
     from kprov.provision.admin import disable_account
     from kprov.provision.run_record import admin_row
 
-    settings = globals_of(ctx).settings(mapping)
+    g = globals_of(ctx)
+    settings = g.settings(mapping)
     target = _resolve_account_id(settings, account_id, external)
-    confirm_or_refuse(f"Disable account {target}? Its external id can never be reused.", yes=yes)
+    confirm(f"Disable account {target}? Its external id can never be reused.", g.env, yes=yes)
 
     with locked_mapping(settings, command=command_line()) as (journal, index):
         known = next((e for e, a in index.account_of.items() if a == target), "")
@@ -243,7 +238,6 @@ def disable(
         ):
             external_id = disable_account(client, journal, index, target)
             run.done(0, "disabled")
-    typer.echo(
-        f"disabled account {target}"
-        + (f" (external id {external_id}; mapping row kept)" if external_id else "")
-    )
+    kept = f" (external id {external_id}; mapping row kept)" if external_id else ""
+    return said(f"disabled account {target}{kept}", account_id=target,
+                external_user_id=external_id or None)  # fmt: skip

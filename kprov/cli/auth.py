@@ -10,9 +10,9 @@ import sys
 
 import typer
 
-from kprov.cli.output import command_group, emit_data, globals_of, guarded, is_terminal, say
+from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.render_data import Message, said
 from kprov.errors import ConfigError, InputError
-from kprov.outside_text import printable
 
 app = command_group("Store, check or delete the API secret. Example: kprov auth login")
 id_key_app = command_group(
@@ -31,7 +31,7 @@ def login(
     verify: bool = typer.Option(
         True, "--verify/--no-verify", help="Check the secret with the API before storing it."
     ),
-) -> None:
+) -> Message:
     """Store the API secret in the system keyring (hidden input).
 
     Servers without a keyring use a file instead: KPROV_API_SECRET_FILE (see `config show`).
@@ -44,13 +44,16 @@ def login(
     """
     from kprov.credentials import API_SECRET, Secret, require_keyring, store_api_secret
 
-    settings = globals_of(ctx).settings()
+    g = globals_of(ctx)
+    settings = g.settings()
     require_keyring(API_SECRET, settings.profile.name)
     if secret_stdin:
         secret = Secret(sys.stdin.readline().rstrip("\r\n"))
-    elif is_terminal(sys.stdin):
-        secret = Secret(
-            typer.prompt(f"API secret for profile {settings.profile.name}", hide_input=True)
+    elif g.env.stdin_isatty:
+        secret = Secret(  # asked on stderr: stdout stays the command's output
+            typer.prompt(
+                f"API secret for profile {settings.profile.name}", hide_input=True, err=True
+            )
         )
     else:
         raise InputError(
@@ -65,14 +68,16 @@ def login(
             client.token_for()
 
     store_api_secret(settings.profile.name, secret)
-    typer.echo(f"secret for profile {settings.profile.name!r} stored in the keyring")
+    name = settings.profile.name
+    note = ""
+    if settings.profile.secret_file:
+        note = f" (but the profile's secret_file {settings.profile.secret_file} comes first)"
+    return said(f"secret for profile {name!r} stored in the keyring{note}", profile=name)
 
 
 @app.command("status")
 @guarded
-def status(
-    ctx: typer.Context,
-) -> None:
+def status(ctx: typer.Context) -> Message:
     """Check the credentials: get a token and show whose it is.
 
     \b
@@ -88,7 +93,14 @@ def status(
         settings, pool_size=1, secret=secret, secret_source=source, interactive=True
     ) as client:
         account = client.current_account()
-    data = {
+    lines = [
+        f"profile:  {settings.profile.name}",
+        f"base URL: {settings.profile.base_url}",
+        f"secret:   from {source.kind} {source.location}",
+        f"token belongs to account {account.id} "
+        f"(external id {account.external_user_id or 'not given'})",
+    ]
+    return Message([], always=lines, facts={
         "ok": True,
         "profile": settings.profile.name,
         "base_url": settings.profile.base_url,
@@ -96,22 +108,12 @@ def status(
         "external_user_id": account.external_user_id,
         "state_dir": str(settings.state_dir),
         "secret_source": {"source": source.kind, "location": source.location},
-    }
-    if globals_of(ctx).json:
-        emit_data(ctx, data)
-        return
-    typer.echo(f"profile:  {settings.profile.name}")
-    typer.echo(f"base URL: {settings.profile.base_url}")
-    typer.echo(f"secret:   from {source.kind} {source.location}")
-    say(  # the external id is the server's text
-        f"token belongs to account {account.id} "
-        f"(external id {printable(account.external_user_id or 'not given')})"
-    )
+    })  # fmt: skip
 
 
 @app.command("logout")
 @guarded
-def logout(ctx: typer.Context) -> None:
+def logout(ctx: typer.Context) -> Message:
     """Delete the profile's stored secret from the keyring.
 
     \b
@@ -121,10 +123,10 @@ def logout(ctx: typer.Context) -> None:
     from kprov.credentials import delete_api_secret
 
     settings = globals_of(ctx).settings()
-    if delete_api_secret(settings.profile.name):
-        typer.echo(f"secret for profile {settings.profile.name!r} deleted")
-    else:
-        raise ConfigError(f"no stored secret for profile {settings.profile.name!r}")
+    name = settings.profile.name
+    if not delete_api_secret(name):
+        raise ConfigError(f"no stored secret for profile {name!r}")
+    return said(f"secret for profile {name!r} deleted", profile=name)
 
 
 @id_key_app.command("generate")

@@ -28,12 +28,14 @@ RUN_PANEL = "Run"
 ID_COLUMN_OPTION = typer.Option(
     "external_user_id",
     "--id-column",
+    metavar="COLUMN",
     help="Name of the id column in CSV rosters.",
     rich_help_panel=INPUT_PANEL,
 )
 INSTANCE_COLUMN_OPTION = typer.Option(
     None,
     "--instance-column",
+    metavar="COLUMN",
     help="Name of the class column of CSV rosters: each line joins the instance it names "
     "(default: a column named 'instance', if any).",
     rich_help_panel=INPUT_PANEL,
@@ -42,6 +44,7 @@ INSTANCE_COLUMN_OPTION = typer.Option(
 ROLE_COLUMN_OPTION = typer.Option(
     None,
     "--role-column",
+    metavar="COLUMN",
     help="Name of the role column of CSV rosters (default: a column named 'role', if any; "
     "without one, every line is a learner).",
     rich_help_panel=INPUT_PANEL,
@@ -56,6 +59,7 @@ TA_OPTION = typer.Option(
 DELIMITER_OPTION = typer.Option(
     None,
     "--delimiter",
+    metavar="CHAR",
     help="CSV delimiter: ',' ';' '|' or 'tab' (default: Excel's sep= line, else detected "
     "from the header).",
     rich_help_panel=INPUT_PANEL,
@@ -64,6 +68,7 @@ DELIMITER_OPTION = typer.Option(
 ENCODING_OPTION = typer.Option(
     None,
     "--encoding",
+    metavar="CODEC",
     help="Encoding of CSV rosters, any Python codec name such as cp1252 or utf-16 "
     "(default: the BOM's, else UTF-8).",
     rich_help_panel=INPUT_PANEL,
@@ -72,6 +77,7 @@ ENCODING_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(
     "auto",
     "--format",
+    metavar="FORMAT",
     help="Roster format: auto (by file name), csv or yaml; `-` reads standard input (CSV "
     "unless --format yaml).",
     rich_help_panel=INPUT_PANEL,
@@ -86,6 +92,7 @@ HASH_IDS_OPTION = typer.Option(
 MAPPING_OPTION = typer.Option(
     None,
     "--mapping",
+    metavar="FILE",
     help="Mapping file (default: KPROV_MAPPING, then mapping.csv in the state directory).",
     rich_help_panel=INPUT_PANEL,
     show_default=False,
@@ -97,98 +104,7 @@ REBUILD_MAPPING_OPTION = typer.Option(
     "recorded, and say what could not be recovered (see `kprov mapping rebuild`).",
     rich_help_panel=INPUT_PANEL,
 )
-CONCURRENCY_OPTION = typer.Option(
-    4,
-    "--concurrency",
-    "-c",
-    min=1,
-    max=64,
-    help="Requests in flight at once.",
-    rich_help_panel=RUN_PANEL,
-)
-PLAN_OPTION = typer.Option(
-    False,
-    "--plan",
-    "--dry-run",
-    help="Show the plan (who is added, removed, and why); send nothing.",
-    rich_help_panel=RUN_PANEL,
-)
-OUT_OPTION = typer.Option(
-    None,
-    "--out",
-    help="With --plan: save the plan to FILE.json, to review and then `kprov apply FILE.json`.",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-DETAILED_EXITCODE_OPTION = typer.Option(
-    False,
-    "--detailed-exitcode",
-    help="With --plan: exit 10 when the plan has changes, 0 when there is nothing to do.",
-    rich_help_panel=OUTPUT_PANEL,
-)
-LOG_FILE_OPTION = typer.Option(
-    None,
-    "--log-file",
-    help="Append one JSON line per run to FILE (who was added, removed, what failed).",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-LOCK_TIMEOUT_OPTION = typer.Option(
-    0.0,
-    "--lock-timeout",
-    min=0,
-    help="Seconds to wait for another kprov run to finish.",
-    rich_help_panel=RUN_PANEL,
-)
-REPORT_OPTION = typer.Option(
-    None,
-    "--report",
-    help="Every line's fate to FILE.csv or FILE.json; a summary (totals, per class, failures, "
-    "removals) to FILE.html. For plans and runs.",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-NOTIFY_OPTION = typer.Option(
-    None,
-    "--notify",
-    help="POST a JSON summary (with a `text` Slack and Teams show) to this incoming-webhook "
-    "URL after a run that failed, stopped, or held anything (default: the manifest's "
-    "notify:, KPROV_NOTIFY, the profile's notify).",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-NOTIFY_ON_OPTION = typer.Option(
-    None,
-    "--notify-on",
-    help="failure (the default) or always.",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-METRICS_FILE_OPTION = typer.Option(
-    None,
-    "--metrics-file",
-    help="Replace FILE.prom (Prometheus text format, for node_exporter's textfile "
-    "collector) with this run's outcome at its end (default: KPROV_METRICS_FILE, the "
-    "profile's metrics_file).",
-    rich_help_panel=OUTPUT_PANEL,
-    show_default=False,
-)
-MAX_CREATIONS_OPTION = typer.Option(
-    None,
-    "--max-creations",
-    help="Most accounts created in one run, N or P% of the people in the mapping [default: "
-    "10%, none while it holds fewer than 100]; past it the creations and what needs them "
-    "are held for approval (exit 6; kprov holds).",
-    rich_help_panel=RUN_PANEL,
-    show_default=False,
-)
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-TEST_ACCOUNTS_OPTION = typer.Option(
-    False,
-    "--test-accounts",
-    help="Mark the accounts kprov creates as test accounts (X-Knewton-Test: true).",
-    rich_help_panel=RUN_PANEL,
-)
 
 
 @dataclass(frozen=True)
@@ -318,21 +234,6 @@ def locked_mapping(
     """Hold the state lock and load (and repair) the mapping."""
     with locked_state(settings, lock_timeout=lock_timeout, command=command) as state:
         yield state.journal, state.mapping
-
-
-def confirm_or_refuse(question: str, *, yes: bool) -> None:
-    """Ask on a terminal; without one, refuse unless --yes (cron never hangs on a prompt)."""
-    if yes:
-        return
-    from kprov.cli.output import is_terminal
-
-    if not is_terminal(sys.stdin):
-        raise InputError(
-            "refusing without confirmation", hint="Pass --yes when running without a terminal."
-        )
-    from kprov.outside_text import printable
-
-    typer.confirm(printable(question, keep="\n"), abort=True)  # it may quote ids and keys
 
 
 def command_line() -> str:

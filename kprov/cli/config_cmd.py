@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from kprov.cli.output import command_group, emit_data, globals_of, guarded
+from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.render_data import Column, Table
 
 app = command_group("Show the resolved configuration. Example: kprov --profile prod config show")
 
 
 @app.command("show")
 @guarded
-def show(
-    ctx: typer.Context,
-) -> None:
+def show(ctx: typer.Context) -> Table:
     """Show each setting (profile, URLs, state dir, mapping, lock, rate limits, secret
     sources) with its value and its source: flag, env, config file, default...
 
@@ -27,11 +26,15 @@ def show(
     from kprov.cli.explain import explain_settings
 
     rows = explain_settings(globals_of(ctx).settings())
-    if globals_of(ctx).json:
-        emit_data(ctx, {"settings": {row.key: row.to_json() for row in rows}})
-        return
-    width = max(len(row.label) for row in rows)
-    value_width = min(60, max(len(row.value) for row in rows))
-    for row in rows:
-        where = f"{row.source}: {row.location}" if row.location else row.source
-        typer.echo(f"{row.label:<{width}}  {row.value:<{value_width}}  {where}")
+    shown = [
+        {"setting": row.label, "value": row.value,
+         "source": f"{row.source}: {row.location}" if row.location else row.source}
+        for row in rows
+    ]  # fmt: skip
+    return Table(
+        "settings", SETTING_COLUMNS, shown,
+        json={"settings": {row.key: row.to_json() for row in rows}},
+    )  # fmt: skip
+
+
+SETTING_COLUMNS = (Column("setting", wrap=False), Column("value"), Column("source"))

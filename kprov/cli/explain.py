@@ -139,8 +139,9 @@ def _secret(key: str, label: str, settings: Settings, env: Mapping[str, str]) ->
     kind = API_SECRET if key == "api_secret" else ID_KEY
     try:
         lookup = locate(
-            kind, settings.profile.name, env, builtin_sandbox=settings.is_builtin_sandbox
-        )
+            kind, settings.profile.name, env, builtin_sandbox=settings.is_builtin_sandbox,
+            profile_file=settings.profile.secret_file if kind is API_SECRET else None,
+        )  # fmt: skip
     except ConfigError as error:
         return ResolvedSetting(key, label, "(unusable)", "error", error.message)
     if lookup.source is None:

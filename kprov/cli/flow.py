@@ -10,16 +10,11 @@ the ledger, its log line, metrics and notification are its ``RunSession``'s
 from __future__ import annotations
 
 import contextlib
-import os
-import shlex
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -30,68 +25,22 @@ from kprov.cli.output import (
     exit_code_for,
     exit_with,
     globals_of,
-    is_terminal,
     make_view,
     warn,
 )
 from kprov.cli.render import View, show_plan, show_run
+from kprov.cli.run_options import RunOptions
 from kprov.cli.run_report import report_context, write_run_report
 from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
+    from kprov.cli.environment import Environment
     from kprov.cli.run_session import RunSession
     from kprov.config import Settings
     from kprov.provision.plan import Plan
     from kprov.provision.planner import Request
     from kprov.provision.result import RunResult
     from kprov.state.local import LocalState
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the provisioning commands share; every field is an option of theirs."""
-
-    concurrency: int = 4
-    plan_only: bool = False  # --plan / --dry-run: show, send nothing
-    out: Path | None = None  # --out PLAN.json, with --plan
-    detailed_exitcode: bool = False
-    report: Path | None = None
-    log_file: Path | None = None
-    lock_timeout: float = 0.0
-    test_accounts: bool = False
-    yes: bool = False
-    mapping: str | None = None
-    rebuild_mapping: bool = False  # --rebuild-mapping: recover a lost mapping from the registry
-    ask_before_removing: bool = False  # ask on a terminal when the plan removes (sync --prune)
-    must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
-    cron_quiet: bool = False  # print nothing when all is well and nobody watches (sync)
-    progress: bool = False  # a progress bar (set from the view: a terminal, not --quiet/--json)
-    # the delta cursors of this run's pulls (sync), saved with its end when nothing failed
-    cursors: Callable[[], Mapping[str, str]] | None = None
-    notify: str | None = None  # --notify URL (else the manifest's, KPROV_NOTIFY, the profile's)
-    notify_on: str | None = None  # --notify-on failure|always
-    metrics_file: Path | None = None  # --metrics-file PATH (else KPROV_METRICS_FILE, profile)
-
-
-def check_outputs(options: RunOptions) -> None:
-    """Refuse unusable output options before any work is done."""
-    from kprov.errors import InputError
-    from kprov.provision.report import check_report_path
-
-    if options.report is not None:
-        check_report_path(options.report)
-    for option, path in (("--report", options.report), ("--out", options.out),
-                         ("--log-file", options.log_file),
-                         ("--metrics-file", options.metrics_file)):  # fmt: skip
-        if path is not None and not path.parent.is_dir():
-            raise InputError(
-                f"{option} {path}: the folder {path.parent} does not exist; nothing was sent",
-                hint="Create it first (kprov does not create folders a typo could name).",
-            )
-    if options.out is not None and not options.plan_only:
-        raise InputError("--out saves a plan: use it with --plan (then `kprov apply FILE`)")
-    if options.detailed_exitcode and not options.plan_only:
-        raise InputError("--detailed-exitcode describes a plan: use it with --plan")
 
 
 def provision(
@@ -109,7 +58,6 @@ def provision(
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
     options = replace(options, progress=_progress_wanted(view))
-    check_outputs(options)
     run = RunSession(command_name(ctx), options, plan_only=options.plan_only)
     with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
@@ -128,10 +76,10 @@ def provision(
                 code = _finish_plan(plan, view, options, run, state)
                 run.record_plan(settings, inputs, plan, code)
             else:
-                _confirm_removals(plan, options)
+                _confirm_removals(plan, options, view.env)
                 rows = plan_rows(plan, state.registry, state.mapping.sis_of)
                 run.begin(settings, inputs, rows=rows)
-                result = execute(plan, settings, state, options, run)
+                result = execute(plan, settings, state, options, run, view.env)
                 write_run_report(result, options, run, state)
                 guards = end_guards(run, plan, result, state, cursors=options.cursors)
                 code = run.end_run(result, guards)
@@ -155,7 +103,6 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
     options = replace(options, progress=_progress_wanted(view))
-    check_outputs(options)
     run = RunSession("apply", options, plan_only=False)
     with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
@@ -169,14 +116,14 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
             run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
-            result = execute(plan, settings, state, options, run)
+            result = execute(plan, settings, state, options, run, view.env)
             write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state))
     _finish_run(result, view, code, run)
 
 
 def _progress_wanted(view: View) -> bool:
-    return is_terminal(sys.stderr) and not (view.quiet or view.json)
+    return view.env.stderr_isatty and view.remarks
 
 
 def _stamped(
@@ -221,8 +168,10 @@ def _local_state(
         yield state
 
 
-def _confirm_removals(plan: Plan, options: RunOptions) -> None:
-    from kprov.cli.common import confirm_or_refuse
+def _confirm_removals(plan: Plan, options: RunOptions, env: Environment) -> None:
+    """Removals discard analytics: `unregister` asks, and refuses without a terminal unless
+    --yes; `sync --prune` asks on a terminal only (cron runs unattended by design)."""
+    from kprov.cli.output import confirm
     from kprov.provision.plan import Action
 
     removals = [i for i in plan.items if i.action is Action.UNREGISTER and not i.guard]
@@ -239,19 +188,21 @@ def _confirm_removals(plan: Plan, options: RunOptions) -> None:
             "Remove them?",
         ]
     )
-    if options.must_confirm_removals:
-        confirm_or_refuse(question, yes=options.yes)
-    elif options.ask_before_removing and is_terminal(sys.stdin):
-        from kprov.outside_text import printable
-
-        typer.confirm(printable(question, keep="\n"), abort=True)  # it quotes roster ids
+    if options.must_confirm_removals or (options.ask_before_removing and env.stdin_isatty):
+        confirm(question, env, yes=options.yes)
 
 
 def execute(
-    plan: Plan, settings: Settings, state: LocalState, options: RunOptions, run: RunSession
+    plan: Plan,
+    settings: Settings,
+    state: LocalState,
+    options: RunOptions,
+    run: RunSession,
+    env: Environment,
 ) -> RunResult:
     """Apply *plan*; the API client is built only when something must be sent (or, on a
     quiet night, to check the credential once: ``_check_credential``)."""
+    from kprov.cli.interrupts import interruptible
     from kprov.cli.progress import Progress
     from kprov.cli.session import build_client
     from kprov.provision.execute import Executor
@@ -268,8 +219,8 @@ def execute(
         run_id=run.run_id,
         test_accounts=options.test_accounts,
     )
-    bar = Progress(plan.command, len(plan.items), enabled=options.progress)
-    with client, interruptible(client.cancel), bar as progress:
+    bar = Progress(plan.command, len(plan.items), enabled=options.progress, env=env)
+    with client, interruptible(client.cancel, env.terminal_fds), bar as progress:
         client.transport.on_wait = progress.waiting  # a server's Retry-After, a backoff
         executor = Executor(
             ClientApi(client),
@@ -309,84 +260,6 @@ def _check_credential(result: RunResult, settings: Settings, run: RunSession) ->
         )
 
 
-@contextlib.contextmanager
-def interruptible(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM, or SIGHUP): send nothing new, let what is in flight finish and
-    be recorded. A second Ctrl-C or SIGTERM: abandon what is in flight at once (the rerun
-    recovers it, as after a kill -9: every answer already received is durable). A second
-    SIGHUP never abandons: abandoned answers leave duplicate instances and registrations
-    without their id, which no one at a hung-up terminal asked for.
-
-    SIGHUP is what a closed ssh session sends: it ended the run with exit 129, no message and
-    no log line. Now it stops the run like SIGTERM (exit 130, the --log-file line written);
-    the terminal is gone, so what would have been printed on it goes to /dev/null instead of
-    failing. A SIGHUP that is ignored (``nohup kprov ...``) stays ignored: that was asked for.
-    """
-    stopping = False
-    terminals = [fd for fd in (1, 2) if _is_tty(fd)]  # looked at now: after a hang-up, they fail
-
-    def handler(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        hung_up = signum == getattr(signal, "SIGHUP", None)
-        if hung_up:
-            _detach(terminals)
-        if not stopping:
-            stopping = True
-            cancel.set()
-            cause = "the terminal hung up (SIGHUP)" if hung_up else "stopping"
-            _say(
-                f"\nkprov: {cause}: no new request will be sent; waiting for those in flight "
-                "(press Ctrl-C again to abandon them)\n"
-            )
-            return
-        if hung_up:
-            # A hang-up often comes twice (the terminal, then the shell passing it on), and no
-            # one is there to ask for more: only an operator's Ctrl-C or SIGTERM abandons.
-            return
-        _say("\nkprov: abandoned the requests in flight; the rerun recovers them\n")
-        os._exit(int(ExitCode.INTERRUPTED))
-
-    previous: dict[signal.Signals, Any] = {}
-    wanted = [signal.SIGINT, signal.SIGTERM]
-    sighup = getattr(signal, "SIGHUP", None)  # not on Windows
-    if sighup is not None and signal.getsignal(sighup) is not signal.SIG_IGN:
-        wanted.append(sighup)
-    for signum in wanted:
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def _is_tty(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False
-
-
-def _detach(fds: list[int]) -> None:
-    """Point the (hung-up) terminal's descriptors at /dev/null, so the summary and the error
-    written after a hang-up cannot fail the run (EIO) before its log line is written."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        return
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.dup2(devnull, fd)
-    os.close(devnull)
-
-
-def _say(text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(text)
-        sys.stderr.flush()
-
-
 def _finish_plan(
     plan: Plan, view: View, options: RunOptions, run: RunSession, state: LocalState
 ) -> ExitCode:
@@ -399,10 +272,7 @@ def _finish_plan(
     if options.report is not None:
         context = report_context(run, state, plan, applied=False)
         write_report(options.report, plan, title=f"kprov plan: {plan.command}", context=context)
-    show_plan(plan, view, run_id=run.run_id, code=code)
-    if options.out is not None and not view.json and not view.quiet:
-        again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(options.out))}"
-        sys.stderr.write(f"kprov: plan saved to {options.out}; apply it with `{again}`\n")
+    show_plan(plan, view, run_id=run.run_id, code=code, saved_to=options.out)
     return code
 
 

@@ -17,7 +17,7 @@ from kprov.cli.output import warn
 from kprov.errors import KprovError, StalePlanError
 
 if TYPE_CHECKING:
-    from kprov.cli.flow import RunOptions
+    from kprov.cli.run_options import RunOptions
     from kprov.cli.run_session import RunSession
     from kprov.config import Settings
     from kprov.provision.guards import GuardHistory
@@ -115,15 +115,9 @@ def end_guards(
 def approve(ctx: typer.Context, ref: str, options: RunOptions) -> None:
     """`kprov holds approve`: exactly the held items, through the same executor, as a run of
     its own (its parent: the holding run), or nothing at all (exit 2 or 8)."""
-    from kprov.cli.common import confirm_or_refuse, owner_of
-    from kprov.cli.flow import (
-        _finish_run,
-        _local_state,
-        _progress_wanted,
-        check_outputs,
-        execute,
-    )
-    from kprov.cli.output import globals_of, make_view
+    from kprov.cli.common import owner_of
+    from kprov.cli.flow import _finish_run, _local_state, _progress_wanted, execute
+    from kprov.cli.output import confirm, globals_of, make_view
     from kprov.cli.run_report import write_run_report
     from kprov.cli.run_session import RunSession
     from kprov.provision.recording import plan_rows
@@ -132,21 +126,20 @@ def approve(ctx: typer.Context, ref: str, options: RunOptions) -> None:
     g = globals_of(ctx)
     view = make_view(g)
     options = replace(options, progress=_progress_wanted(view))
-    check_outputs(options)
     run = RunSession("holds approve", options, plan_only=False)
     with run.failures(lambda: g.settings(options.mapping)):
         settings = run.settings = g.settings(options.mapping)
         _same_target(settings, ref)  # before the state, which another API's run would refuse
         with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
             hold, plan = approvable(settings, state, ref)
-            confirm_or_refuse(_question(hold, plan), yes=options.yes)
+            confirm(_question(hold, plan), view.env, yes=options.yes)
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
             who = f"{run.who.os_user}@{run.who.host}"
             mark = decide(hold["hold_id"], APPROVED, who=who, now=time.time(),
                           run_id=run.run_id, run_key=int(hold["run_key"]))  # fmt: skip
             run.sources, run.job = [f"hold {hold['hold_id']}"], str(hold["job"])
             run.begin(settings, (), rows=rows, parent=str(hold["run_id"]), also=mark)
-            result = execute(plan, settings, state, options, run)
+            result = execute(plan, settings, state, options, run, view.env)
             write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state, job=False))
     _finish_run(result, view, code, run)

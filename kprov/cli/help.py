@@ -1,9 +1,11 @@
-"""Plain-text help with options grouped by panel.
+"""Plain-text help with options grouped by panel, and arguments named the Unix way.
 
 Rich-rendered help costs a tenth of a second of imports on every `--help`; plain click help
 is instant, pastes cleanly into tickets and READMEs, and reads well in screen readers. The
-options keep their groups (Input, Run, Output, ...) as plain sections. (Typer vendors its
-own click, so the click types are not named here.)
+options keep their groups (Input, Run, Output, ...) as plain sections; arguments read
+`MANIFEST`, `[ROSTER]...`-style (`NAME`, optional in brackets, repeatable with `...`) in the
+usage line and in the help, not Typer's `{name}`. The man pages use the same records
+(``grouped_help``). (Typer vendors its own click, so the click types are not named here.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,19 @@ from typer.core import TyperCommand, TyperGroup
 GENERAL = "Options"
 
 
-def format_grouped_options(command: Any, ctx: Any, formatter: Any) -> None:
+def argument_name(param: Any, *, usage: bool = False) -> str:
+    """An argument as help writes it: its metavar (else its name) in capitals, `...` when it
+    repeats, and in the usage line in brackets when it may be left out."""
+    name = str(param.metavar or (param.name or "").upper())
+    many = "..." if param.nargs != 1 and not name.endswith("...") else ""
+    if usage and not param.required and not name.startswith("["):
+        name = f"[{name}]"
+    return name + many
+
+
+def grouped_help(command: Any, ctx: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(section, [(term, description)]) in the order --help shows them: the arguments, the
+    general options, then each panel in the order its first option is declared."""
     arguments: list[tuple[str, str]] = []
     groups: dict[str, list[tuple[str, str]]] = {GENERAL: []}
     for param in command.get_params(ctx):
@@ -24,22 +38,38 @@ def format_grouped_options(command: Any, ctx: Any, formatter: Any) -> None:
         if record is None:
             continue
         if param.param_type_name == "argument":
-            arguments.append(record)
+            arguments.append((argument_name(param), record[1]))
             continue
         panel = getattr(param, "rich_help_panel", None) or GENERAL
         groups.setdefault(panel, []).append(record)
-    if arguments:
-        with formatter.section("Arguments"):
-            formatter.write_dl(arguments)
-    for panel, records in groups.items():
-        if records:
-            with formatter.section(panel):
-                formatter.write_dl(records)
+    sections = [("Arguments", arguments), *groups.items()]
+    return [(title, records) for title, records in sections if records]
+
+
+def format_grouped_options(command: Any, ctx: Any, formatter: Any) -> None:
+    for title, records in grouped_help(command, ctx):
+        with formatter.section(title):
+            formatter.write_dl(records)
+
+
+def usage_pieces(command: Any, ctx: Any) -> list[str]:
+    """`[OPTIONS] MANIFEST`, `[OPTIONS] [ROSTER]...`: click's usage line, arguments named as
+    ``argument_name`` says."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if param.param_type_name == "argument":
+            pieces.append(argument_name(param, usage=True))
+        else:
+            pieces.extend(param.get_usage_pieces(ctx))
+    return pieces
 
 
 class GroupedHelpCommand(TyperCommand):
     def format_options(self, ctx: Any, formatter: Any) -> None:
         format_grouped_options(self, ctx, formatter)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return usage_pieces(self, ctx)
 
 
 class GroupedHelpGroup(TyperGroup):
@@ -125,41 +155,60 @@ def invocation() -> list[str]:
 
 
 class RootGroup(GroupedHelpGroup):
-    """The `kprov` group: global options anywhere, and JSON usage errors with --json."""
+    """The `kprov` group: global options anywhere; usage errors (and a prompt declined
+    outside a command) end through ``exit_code_for``, as the envelope too with --json."""
 
     def main(  # type: ignore[override]
         self, args: Any = None, prog_name: Any = None, **extra: Any
     ) -> Any:
         import sys
 
-        words = hoist_global_options(self, list(sys.argv[1:] if args is None else args))
-        _invocation[:] = words
-        head = words[: words.index("--")] if "--" in words else words
-        if "--json" not in head:
-            return super().main(words, prog_name, **extra)
         from typer._click.exceptions import ClickException
         from typer.exceptions import Abort
 
+        words = hoist_global_options(self, list(sys.argv[1:] if args is None else args))
+        _invocation[:] = words
+        head = words[: words.index("--")] if "--" in words else words
+        json_mode = "--json" in head
         standalone = extra.pop("standalone_mode", True)
         try:
             code = super().main(words, prog_name, standalone_mode=False, **extra)
         except ClickException as error:
-            from kprov.cli.render import emit_json, envelope
-            from kprov.errors import InputError
+            if json_mode:
+                from kprov.errors import InputError
 
-            usage = InputError(f"usage: {error.format_message()}")
-            where = getattr(error, "ctx", None)  # the command reached: its words, no arguments
-            name = " ".join(where.command_path.split()[1:]) if where is not None else ""
-            emit_json(envelope(name, usage.exit_code, usage))
+                where = getattr(error, "ctx", None)  # the command reached: its words only
+                _envelope(where, InputError(f"usage: {error.format_message()}"))
             error.show()
             if not standalone:
                 raise
             sys.exit(error.exit_code)
-        except Abort:
+        except Abort as abort:
             if not standalone:
                 raise
-            sys.stderr.write("Aborted!\n")
-            sys.exit(1)
+            sys.exit(_aborted(abort, json_mode))
         if standalone:
             sys.exit(code if isinstance(code, int) else 0)
         return code
+
+
+def _envelope(ctx: Any, error: Any) -> None:
+    from kprov.cli.render import emit_json, envelope
+
+    name = " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+    emit_json(envelope(name, error.exit_code, error))
+
+
+def _aborted(abort: BaseException, json_mode: bool) -> int:
+    """A Ctrl-C or a declined prompt that no command caught: the words and the exit code
+    of ``output.as_kprov_error`` and ``exit_code_for`` (130, or 2: nothing was sent)."""
+    import sys
+
+    from kprov.cli.output import as_kprov_error, exit_code_for
+
+    cause = abort.__cause__
+    error = as_kprov_error(cause if isinstance(cause, KeyboardInterrupt) else abort)
+    if json_mode:
+        _envelope(None, error)
+    sys.stderr.write(f"kprov: error: {error.message}\n")
+    return int(exit_code_for(error=error))

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kprov.cli.common import LOCK_TIMEOUT_OPTION, OUTPUT_PANEL
-from kprov.cli.output import globals_of, guarded, make_view
+from kprov.cli.common import OUTPUT_PANEL
+from kprov.cli.output import globals_of, guarded
+from kprov.cli.render_data import Message, Shown
+from kprov.cli.run_options import LOCK_TIMEOUT_OPTION
 from kprov.errors import InputError
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ def history(
     person: str | None = typer.Option(
         None,
         "--person",
+        metavar="ID",
         help="Every event of one person across runs (external id or SIS id): created, "
         "registered, moved, removed, failed, with run, time, class and origin.",
         show_default=False,
@@ -42,20 +45,24 @@ def history(
     since: str | None = typer.Option(
         None,
         "--since",
+        metavar="WHEN",
         help="Only runs started since: a date (2026-11-01), a time (2026-11-01T02:00) or an "
         "age (7d, 36h, 90m).",
         show_default=False,
     ),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Runs listed, newest first."),
+    limit: int = typer.Option(
+        50, "--limit", "-n", min=1, metavar="N", help="Runs listed, newest first."
+    ),
     out: Path | None = typer.Option(
         None,
         "--out",
+        metavar="FILE",
         help="With `export`: write the JSON lines to FILE (0600) instead of standard output.",
         rich_help_panel=OUTPUT_PANEL,
         show_default=False,
     ),
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
-) -> None:
+) -> Shown | None:
     """Show the run ledger: the last runs, one run's items, or one person's events.
 
     Every command that plans or sends records its run (start, end, exit code, OS user, host,
@@ -70,16 +77,10 @@ def history(
       kprov history --since 7d
       kprov history export --out ledger-2026.jsonl
     """
-    from kprov.cli import render_history as render
-    from kprov.provision.run_record import event_record
-    from kprov.state import ledger_queries as queries
-
     g = globals_of(ctx)
-    view = make_view(g)
     after = parse_since(since) if since else None
     if run_id == EXPORT:
-        _export(ctx, after, out, lock_timeout)
-        return
+        return _export(ctx, after, out, lock_timeout)
     if out is not None:
         raise InputError("--out is for `kprov history export`")
     if person is not None and run_id is not None:
@@ -87,34 +88,51 @@ def history(
     settings = g.settings()
     with opened_ledger(settings.state_dir, lock_timeout) as ledger:
         if person is not None:
-            rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
-            render.show_person(person, [event_record(r) for r in rows], view)
-        elif run_id is not None:
-            if ledger is None:
-                raise InputError(f"no run {run_id!r}: nothing is recorded yet")
-            found = queries.run_dict(queries.find_run(ledger, run_id))
-            found["running"] = _running(found, settings.state_dir)
-            inputs = [dict(r) for r in queries.run_inputs(ledger, found["run_id"])]
-            items = queries.run_items(ledger, found["run_id"], limit=render.JSON_ITEMS_CAP)
-            total = queries.count_items(ledger, found["run_id"])
-            rows = [queries.item_dict(r) for r in items]
-            from kprov.state.ledger_guards import run_hold
+            return _person(ledger, person, after)
+        if run_id is not None:
+            return _one_run(ledger, run_id, settings.state_dir)
+        from kprov.cli.render_history import run_list
+        from kprov.state import ledger_queries as queries
 
-            hold = run_hold(ledger, found["run_id"])
-            render.show_run(found, inputs, rows, total, view, hold=hold)
-        else:
-            runs = queries.recent_runs(ledger, since=after, limit=limit) if ledger else []
-            shown = [queries.run_dict(r) for r in runs]
-            for run in shown:
-                run["running"] = _running(run, settings.state_dir)
-            render.show_runs(shown, view)
+        runs = queries.recent_runs(ledger, since=after, limit=limit) if ledger else []
+        shown = [queries.run_dict(r) for r in runs]
+        for run in shown:
+            run["running"] = _running(run, settings.state_dir)
+        return run_list(shown)
 
 
-def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: float) -> None:
-    """JSON lines, one record a line: each run, then its inputs, then its items."""
+def _person(ledger: Ledger | None, person: str, after: float | None) -> Shown:
+    from kprov.cli.render_history import person_events
+    from kprov.provision.run_record import event_record
+    from kprov.state import ledger_queries as queries
+
+    rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
+    return person_events(person, [event_record(r) for r in rows])
+
+
+def _one_run(ledger: Ledger | None, run_id: str, state_dir: Path) -> Shown:
+    from kprov.cli.render_history import JSON_ITEMS_CAP, RunDetail
+    from kprov.state import ledger_queries as queries
+    from kprov.state.ledger_guards import run_hold
+
+    if ledger is None:
+        raise InputError(f"no run {run_id!r}: nothing is recorded yet")
+    found = queries.run_dict(queries.find_run(ledger, run_id))
+    found["running"] = _running(found, state_dir)
+    inputs = [dict(r) for r in queries.run_inputs(ledger, found["run_id"])]
+    items = queries.run_items(ledger, found["run_id"], limit=JSON_ITEMS_CAP)
+    total = queries.count_items(ledger, found["run_id"])
+    rows = [queries.item_dict(r) for r in items]
+    return RunDetail(found, inputs, rows, total, hold=run_hold(ledger, found["run_id"]))
+
+
+def _export(
+    ctx: typer.Context, after: float | None, out: Path | None, timeout: float
+) -> Shown | None:
+    """JSON lines, one record a line: each run, then its inputs, then its items; on stdout
+    (the export is the output: no envelope), or to --out FILE (then the envelope says so)."""
     import json
 
-    from kprov.cli.output import emit_data
     from kprov.state import ledger_queries as queries
 
     g = globals_of(ctx)
@@ -133,8 +151,7 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
         if out is None:
             for record in records:
                 sys.stdout.write(json.dumps(record, default=str) + "\n")
-                written += 1
-            return
+            return None
         from kprov.state.files import create_private
 
         if not out.parent.is_dir():
@@ -143,10 +160,8 @@ def _export(ctx: typer.Context, after: float | None, out: Path | None, timeout: 
             for record in records:
                 handle.write(json.dumps(record, default=str) + "\n")
                 written += 1
-    if g.json:
-        emit_data(ctx, {"out": str(out), "records": written})
-    elif not g.quiet:
-        sys.stderr.write(f"kprov: {written:,} record(s) written to {out}\n")
+    said = f"kprov: {written:,} record(s) written to {out}"
+    return Message([said], {"out": str(out), "records": written}, err=True)
 
 
 class opened_ledger:

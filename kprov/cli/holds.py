@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
 
 import typer
 
-from kprov.cli.common import (
-    CONCURRENCY_OPTION,
-    LOCK_TIMEOUT_OPTION,
-    LOG_FILE_OPTION,
-    MAPPING_OPTION,
-    METRICS_FILE_OPTION,
-    NOTIFY_ON_OPTION,
-    NOTIFY_OPTION,
-    REPORT_OPTION,
-    TEST_ACCOUNTS_OPTION,
-    YES_OPTION,
-)
-from kprov.cli.output import command_group, emit_data, globals_of, guarded, make_view
+from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.render_data import Message, Shown, said
+from kprov.cli.run_options import LOCK_TIMEOUT_OPTION, RunOptions, run_options
 
 app = command_group("Review, approve or dismiss what a guard held back. Example: kprov holds list")
 
@@ -36,9 +24,11 @@ def list_holds(
     every: bool = typer.Option(
         False, "--all", help="Decided holds too (approved, dismissed, superseded)."
     ),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Holds listed, newest first."),
+    limit: int = typer.Option(
+        50, "--limit", "-n", min=1, metavar="N", help="Holds listed, newest first."
+    ),
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
-) -> None:
+) -> Shown:
     """List the holds waiting for a decision, newest first.
 
     A run whose guards withheld items (a re-keyed export, creations or removals past their
@@ -52,23 +42,19 @@ def list_holds(
       kprov holds list --all --json
     """
     from kprov.cli.history import opened_ledger
-    from kprov.cli.render_holds import show_holds
+    from kprov.cli.render_holds import holds_table
     from kprov.state import ledger_guards
 
-    g = globals_of(ctx)
-    with opened_ledger(g.settings().state_dir, lock_timeout) as ledger:
+    with opened_ledger(globals_of(ctx).settings().state_dir, lock_timeout) as ledger:
         found = ledger_guards.list_holds(ledger, every=every, limit=limit) if ledger else []
-    if g.json:
-        emit_data(ctx, {"holds": found})
-        return
-    show_holds(found, make_view(g), every=every)
+    return holds_table(found, every=every)
 
 
 @app.command("show")
 @guarded
 def show(
     ctx: typer.Context, hold: str = HOLD_ARGUMENT, lock_timeout: float = LOCK_TIMEOUT_OPTION
-) -> None:
+) -> Shown:
     """Show one hold: who ran what, when, which guard held what and why, its items, and the
     export it was judged against side by side with the one it held.
 
@@ -78,33 +64,16 @@ def show(
       kprov holds show 3f2a --json
     """
     from kprov.cli.history import opened_ledger
-    from kprov.cli.render_holds import hold_detail, show_hold
+    from kprov.cli.render_holds import HoldDetail, hold_detail
 
-    g = globals_of(ctx)
-    with opened_ledger(g.settings().state_dir, lock_timeout) as ledger:
-        detail = hold_detail(ledger, hold)
-    if g.json:
-        emit_data(ctx, detail)
-        return
-    show_hold(detail, make_view(g))
+    with opened_ledger(globals_of(ctx).settings().state_dir, lock_timeout) as ledger:
+        return HoldDetail(hold_detail(ledger, hold))
 
 
 @app.command("approve")
 @guarded
-def approve(
-    ctx: typer.Context,
-    hold: str = HOLD_ARGUMENT,
-    yes: bool = YES_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    report: Path | None = REPORT_OPTION,
-    log_file: Path | None = LOG_FILE_OPTION,
-    notify: str | None = NOTIFY_OPTION,
-    notify_on: str | None = NOTIFY_ON_OPTION,
-    metrics_file: Path | None = METRICS_FILE_OPTION,
-) -> None:
+@run_options(asking=True)
+def approve(ctx: typer.Context, hold: str = HOLD_ARGUMENT, *, options: RunOptions) -> None:
     """Apply exactly the items a hold withheld, once (asks on a terminal; --yes otherwise).
 
     Refused with nothing sent: exit 2 for a hold that does not exist or was already
@@ -117,22 +86,16 @@ def approve(
       kprov holds approve hold-3f2a9c1b7d04
       kprov holds approve 3f2a --yes --report approved.html
     """
-    from kprov.cli.flow import RunOptions
     from kprov.cli.guarded import approve as approve_hold
-    from kprov.cli.sync import with_delivery
 
-    options = RunOptions(
-        concurrency=concurrency, report=report, log_file=log_file, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping, yes=yes,
-    )  # fmt: skip
-    approve_hold(ctx, hold, with_delivery(options, notify, notify_on, metrics_file))
+    approve_hold(ctx, hold, options)
 
 
 @app.command("dismiss")
 @guarded
 def dismiss(
     ctx: typer.Context, hold: str = HOLD_ARGUMENT, lock_timeout: float = LOCK_TIMEOUT_OPTION
-) -> None:
+) -> Message:
     """Drop a hold: nothing it withheld is sent (a later run judges its export again).
 
     \b
@@ -146,8 +109,7 @@ def dismiss(
     from kprov.state.ledger_guards import dismiss as dismiss_hold
     from kprov.state.lock import StateLock
 
-    g = globals_of(ctx)
-    settings = g.settings()
+    settings = globals_of(ctx).settings()
     if not settings.state_dir.is_dir():
         raise InputError(f"no hold {hold!r}: nothing is recorded yet", hint=LIST_HINT)
     with StateLock(settings.state_dir, timeout=lock_timeout, command="kprov holds dismiss"):
@@ -166,8 +128,7 @@ def dismiss(
         finally:
             if ledger is not None:
                 ledger.close()
-    result: dict[str, Any] = {"hold_id": found["hold_id"], "state": "dismissed"}
-    if g.json:
-        emit_data(ctx, result)
-    elif not g.quiet:
-        typer.echo(f"hold {found['hold_id']} dismissed: nothing it withheld was sent")
+    return said(
+        f"hold {found['hold_id']} dismissed: nothing it withheld was sent",
+        hold_id=found["hold_id"], state="dismissed",
+    )  # fmt: skip

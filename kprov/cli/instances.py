@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_data, globals_of, guarded, say
+from kprov.cli.common import YES_OPTION, command_line, locked_state
+from kprov.cli.completion import complete_instance_key
+from kprov.cli.output import command_group, confirm, globals_of, guarded
+from kprov.cli.render_data import Column, Fields, Message, Table, said
 from kprov.errors import InputError
-from kprov.outside_text import printable
 
 app = command_group(
     "Create, show, list and delete learning instances. Example: kprov instances create "
@@ -60,19 +61,23 @@ def check_instance_fields(
 def create(
     ctx: typer.Context,
     graph_id: str = typer.Option(
-        ..., "--graph-id", help="Knowledge graph id (uuid or gref- label); immutable."
+        ...,
+        "--graph-id",
+        metavar="GRAPH",
+        help="Knowledge graph id (uuid or gref- label); immutable.",
     ),
-    name: str = typer.Option(..., "--name", help="Display name; no personal data."),
-    start: str | None = typer.Option(None, "--start", help="Start date, ISO 8601."),
-    end: str | None = typer.Option(None, "--end", help="End date, ISO 8601."),
+    name: str = typer.Option(..., "--name", metavar="NAME", help="Display name; no personal data."),
+    start: str | None = typer.Option(None, "--start", metavar="DATE", help="Start date, ISO 8601."),
+    end: str | None = typer.Option(None, "--end", metavar="DATE", help="End date, ISO 8601."),
     key: str | None = typer.Option(
         None,
         "--key",
+        metavar="KEY",
         help="Your stable key for it (e.g. the SIS "
         "section id); running again with the same key creates "
         "nothing.",
     ),
-) -> None:
+) -> Message:
     """Create a learning instance and record it under a key.
 
     \b
@@ -102,27 +107,21 @@ def create(
                 outcome, record = create_instance(ClientApi(client), state, spec, key)
         word = "instance_created" if outcome == "created" else outcome
         run.done(0, word, instance_id=record.instance_id)
-    if globals_of(ctx).json:
-        emit_data(
-            ctx,
-            {
-                "outcome": outcome,
-                "key": record.key,
-                "instance_id": record.instance_id,
-                "graph_id": record.graph_id,
-                "name": record.name,
-            },
-        )
-    else:
-        say(f"{outcome}: {record.key} -> {record.instance_id} ({record.name})")
+    return said(
+        f"{outcome}: {record.key} -> {record.instance_id} ({record.name})",
+        outcome=outcome, key=record.key, instance_id=record.instance_id,
+        graph_id=record.graph_id, name=record.name,
+    )  # fmt: skip
+
+
+INSTANCE_ARGUMENT = typer.Argument(
+    ..., metavar="INSTANCE", help="Instance id or your key.", autocompletion=complete_instance_key
+)
 
 
 @app.command("get")
 @guarded
-def get(
-    ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Instance id or your key."),
-) -> None:
+def get(ctx: typer.Context, ref: str = INSTANCE_ARGUMENT) -> Fields:
     """Show a learning instance as the API has it.
 
     \b
@@ -147,24 +146,19 @@ def get(
                     "kprov recorded in it) from local state, so the next run creates it anew."
                 )
             raise
-    data = {
+    return Fields({
         "id": instance.id,
         "key": record.key if record else None,
         "graph_id": instance.graph_id,
         "name": instance.name,
         "start_date": instance.start_date,
         "end_date": instance.end_date,
-    }
-    if globals_of(ctx).json:
-        emit_data(ctx, data)
-    else:
-        for k, v in data.items():
-            say(f"{k}: {printable(v) if v is not None else '-'}")
+    })  # fmt: skip
 
 
 @app.command("list")
 @guarded
-def list_instances(ctx: typer.Context) -> None:
+def list_instances(ctx: typer.Context) -> Table:
     """List the learning instances kprov created.
 
     This is local state: the API has no listing.
@@ -191,25 +185,18 @@ def list_instances(ctx: typer.Context) -> None:
         }
         for r in records
     ]
-    if globals_of(ctx).json:
-        emit_data(ctx, {"instances": rows})
-        return
-    if not rows:
-        say("no learning instances recorded yet")
-    for row in rows:
-        say(
-            f"{printable(str(row['key']))}\t{row['instance_id']}\t{row['registrations']} "
-            f"registrations\t{printable(str(row['name']))}"
-        )
+    return Table("instances", INSTANCE_COLUMNS, rows, empty="no learning instances recorded yet")
+
+
+INSTANCE_COLUMNS = (
+    Column("key"), Column("instance_id", "instance id", wrap=False),
+    Column("registrations", wrap=False, right=True), Column("name"),
+)  # fmt: skip
 
 
 @app.command("delete")
 @guarded
-def delete(
-    ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Instance id or your key."),
-    yes: bool = YES_OPTION,
-) -> None:
+def delete(ctx: typer.Context, ref: str = INSTANCE_ARGUMENT, yes: bool = YES_OPTION) -> Message:
     """Delete a learning instance; its registrations become invalid.
 
     \b
@@ -221,15 +208,17 @@ def delete(
     from kprov.provision.admin import delete_instance
     from kprov.provision.run_record import admin_row
 
-    settings = globals_of(ctx).settings()
+    g = globals_of(ctx)
+    settings = g.settings()
     with locked_state(settings, command=command_line()) as state:
         record = state.registry.instance_index.find(ref)
         instance_id = record.instance_id if record else known_instance_id(ref)
         active = list(state.registry.registration_index.in_instance(instance_id))
         registrations = len(active)
-        confirm_or_refuse(
+        confirm(
             f"Delete learning instance {ref} ({instance_id})? Its {registrations} "
             "registrations become invalid and their goal analytics are lost.",
+            g.env,
             yes=yes,
         )
         name = record.name if record else ""
@@ -249,23 +238,26 @@ def delete(
             instance_id, registrations = delete_instance(client, state, ref)
             for n in range(len(rows)):
                 run.done(n, "instance_deleted" if n == 0 else "removed")
-    typer.echo(
-        f"deleted learning instance {instance_id}; {registrations} registrations are now invalid"
-    )
+    return said(
+        f"deleted learning instance {instance_id}; {registrations} registrations are now invalid",
+        instance_id=instance_id, registrations_invalidated=registrations,
+    )  # fmt: skip
 
 
 @app.command("forget")
 @guarded
 def forget(
     ctx: typer.Context,
-    key: str = typer.Argument(..., help="Your key for the instance."),
+    key: str = typer.Argument(
+        ..., metavar="KEY", help="Your key for the instance.", autocompletion=complete_instance_key
+    ),
     check: bool = typer.Option(
         True,
         "--check/--no-check",
         help="First ask the API (one GET) and refuse if the instance still exists there.",
     ),
     yes: bool = YES_OPTION,
-) -> None:
+) -> Message:
     """Drop a recorded instance the API says does not exist, and its registrations, from local
     state.
 
@@ -283,7 +275,8 @@ def forget(
     from kprov.cli.session import build_client
     from kprov.provision.run_record import admin_row
 
-    settings = globals_of(ctx).settings()
+    g = globals_of(ctx)
+    settings = g.settings()
     with locked_state(settings, command=command_line()) as state:
         record = state.registry.instance_index.by_key.get(key)
         if record is None:
@@ -307,10 +300,11 @@ def forget(
                     "can never remove them): --no-check.",
                 )
         active = list(state.registry.registration_index.in_instance(record.instance_id))
-        confirm_or_refuse(
+        confirm(
             f"Forget learning instance {key!r} ({record.instance_id}) and the {len(active)} "
             "registration(s) kprov recorded in it? Nothing is sent; the next run that names "
             "this key creates a new instance.",
+            g.env,
             yes=yes,
         )
         why = "its learning instance was forgotten (kprov instances forget)"
@@ -326,13 +320,10 @@ def forget(
             forgotten = state.registry.forget_instance(record)
             for n in range(len(rows)):
                 run.done(n, "forgotten")
-    if globals_of(ctx).json:
-        emit_data(
-            ctx,
-            {"key": key, "instance_id": record.instance_id, "registrations_forgotten": forgotten},
-        )
-    else:
-        say(f"forgotten: {key} ({record.instance_id}) and {forgotten} registration(s)")
+    return said(
+        f"forgotten: {key} ({record.instance_id}) and {forgotten} registration(s)",
+        key=key, instance_id=record.instance_id, registrations_forgotten=forgotten,
+    )  # fmt: skip
 
 
 def known_instance_id(ref: str) -> str:

@@ -23,6 +23,8 @@ from kprov.cli import (
     sandbox,
     sync,
 )
+from kprov.cli.completion import complete_profile
+from kprov.cli.environment import Environment
 from kprov.cli.help import KprovTyper, RootGroup
 from kprov.cli.output import Globals
 
@@ -87,12 +89,15 @@ def root(
         None,
         "--profile",
         "-p",
+        metavar="PROFILE",
+        autocompletion=complete_profile,
         help="Profile to use (default: KPROV_PROFILE, then the config file's current profile).",
         show_default=False,
     ),
     config: str | None = typer.Option(
         None,
         "--config",
+        metavar="FILE",
         help="Config file (default: KPROV_CONFIG, then the platform's config directory).",
         show_default=False,
     ),
@@ -113,6 +118,7 @@ def root(
         help="Show the versions of kprov, Python and the platform.",
     ),
 ) -> None:
+    given = ctx.obj  # an Environment handed in by a test (CliRunner.invoke(obj=...))
     ctx.obj = Globals(
         config=config,
         profile=profile_name,
@@ -121,6 +127,7 @@ def root(
         verbose=verbose,
         no_color=no_color,
         json=json_output,
+        env=given if isinstance(given, Environment) else Environment.detect(),
     )
     _configure_logging(debug)
 

@@ -54,22 +54,10 @@ def _summary(blocks: list[tuple[bool, str]]) -> str:
 
 def _option_lines(command: Any, ctx: Any) -> list[str]:
     """``.SS`` per help panel, ``.TP`` per option, in the order `--help` shows them."""
-    from kprov.cli.help import GENERAL
+    from kprov.cli.help import grouped_help
 
-    groups: dict[str, list[tuple[str, str]]] = {GENERAL: []}
-    arguments: list[tuple[str, str]] = []
-    for param in command.get_params(ctx):
-        record = param.get_help_record(ctx)
-        if record is None:
-            continue
-        if param.param_type_name == "argument":
-            arguments.append(record)
-        else:
-            groups.setdefault(getattr(param, "rich_help_panel", None) or GENERAL, []).append(record)
     lines: list[str] = []
-    for title, records in [("Arguments", arguments), *groups.items()]:
-        if not records:
-            continue
+    for title, records in grouped_help(command, ctx):
         lines.append(f".SS {_escape(title)}")
         for term, description in records:
             lines += [".TP", f"\\fB{_escape(term)}\\fR", _escape(description)]

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import typer
 
-from kprov.cli.common import CONCURRENCY_OPTION, LOCK_TIMEOUT_OPTION, MAPPING_OPTION
-from kprov.cli.output import (
-    command_group,
-    emit_data,
-    exit_with,
-    globals_of,
-    guarded,
-    say,
-    warn,
-)
-from kprov.cli.progress import Progress
-from kprov.errors import ExitCode, InputError
-from kprov.outside_text import printable
+from kprov.cli.common import MAPPING_OPTION
+from kprov.cli.output import command_group, globals_of, guarded, make_view, warn
+from kprov.cli.render_data import Column, Message, Screen, Table
+from kprov.cli.run_options import CONCURRENCY_OPTION, LOCK_TIMEOUT_OPTION
+from kprov.errors import InputError
 
 app = command_group(
     "Show, export, verify or rebuild the mapping file. Example: kprov mapping show stu-000123"
@@ -30,9 +24,11 @@ app = command_group(
 @guarded
 def show(
     ctx: typer.Context,
-    external_id: str = typer.Argument(..., help="External id (or SIS id, matched too)."),
+    external_id: str = typer.Argument(
+        ..., metavar="ID", help="External id (or SIS id, matched too)."
+    ),
     mapping: str | None = MAPPING_OPTION,
-) -> None:
+) -> Table:
     """Show every mapping row of one id (its history, newest last).
 
     \b
@@ -53,12 +49,8 @@ def show(
     )
     if not rows:
         raise InputError(f"{external_id!r} is not in the mapping ({settings.mapping_path})")
-    if globals_of(ctx).json:
-        emit_data(ctx, {"rows": [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]})
-        return
-    for entry in rows:
-        fields = zip(_FIELDS, entry.row(), strict=True)
-        say("  ".join(f"{k}={printable(v)}" for k, v in fields if v))
+    found = [dict(zip(_FIELDS, e.row(), strict=True)) for e in rows]
+    return Table("rows", [Column(f, wrap=f != "account_id") for f in _FIELDS], found)
 
 
 _FIELDS = ("external_user_id", "account_id", "created_at", "sis_id", "status")
@@ -68,9 +60,9 @@ _FIELDS = ("external_user_id", "account_id", "created_at", "sis_id", "status")
 @guarded
 def export(
     ctx: typer.Context,
-    export_format: str = typer.Option("csv", "--format", help="csv or json."),
+    export_format: str = typer.Option("csv", "--format", metavar="FORMAT", help="csv or json."),
     mapping: str | None = MAPPING_OPTION,
-) -> None:
+) -> MappingExport:
     """Print the mapping as CSV or JSON on stdout.
 
     One row per id, in its latest state. `--format json` prints a bare list (a file to keep);
@@ -80,9 +72,6 @@ def export(
     Examples:
       kprov mapping export --format json > mapping.json
     """
-    import csv
-    import json
-
     from kprov.state.mapping import HEADER, MappingJournal
 
     if export_format not in ("csv", "json"):
@@ -98,19 +87,39 @@ def export(
     latest = {e.external_user_id: e for e in journal.entries()}
     for notice in journal.torn_notice():  # read without the lock: never repaired here
         warn(notice)
-    if globals_of(ctx).json or export_format == "json":
-        rows = [dict(zip(HEADER, e.row(), strict=True)) for e in latest.values()]
-        if globals_of(ctx).json:
-            emit_data(ctx, {"mapping": rows})
-        else:
-            json.dump(rows, sys.stdout, indent=1)
-            sys.stdout.write("\n")
-        return
-    from kprov.outside_text import csv_row
+    return MappingExport([e.row() for e in latest.values()], HEADER, export_format)
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(HEADER)  # cells a spreadsheet would run as formulas are neutralised
-    writer.writerows(csv_row(e.row()) for e in latest.values())
+
+@dataclass(frozen=True)
+class MappingExport:
+    """The mapping, one row per id: CSV (spreadsheet-safe) or a bare JSON list for people
+    and files; under `mapping` in the envelope with --json."""
+
+    rows: Sequence[Sequence[str]]
+    header: Sequence[str]
+    format: str
+    failed: bool = field(default=False, init=False)
+
+    def data(self) -> Mapping[str, Any]:
+        return {"mapping": self._dicts()}
+
+    def _dicts(self) -> list[dict[str, str]]:
+        return [dict(zip(self.header, row, strict=True)) for row in self.rows]
+
+    def show(self, screen: Screen) -> None:
+        if self.format == "json":
+            import json
+
+            json.dump(self._dicts(), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return
+        import csv
+
+        from kprov.outside_text import csv_row
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(self.header)  # cells a spreadsheet would run as formulas are neutralised
+        writer.writerows(csv_row(row) for row in self.rows)
 
 
 @app.command("rebuild")
@@ -119,7 +128,7 @@ def rebuild(
     ctx: typer.Context,
     mapping: str | None = MAPPING_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
-) -> None:
+) -> Message:
     """Rebuild a lost mapping from the account ids the registry recorded.
 
     Every registration kprov recorded names the account and the external id it was made for:
@@ -152,21 +161,14 @@ def rebuild(
         for warning in state.warnings:
             if warning not in summary:
                 warn(warning)
-    if globals_of(ctx).json:
-        emit_data(
-            ctx,
-            {
-                "mapping": str(settings.mapping_path),
-                "recovered": len(found.recovered),
-                "already": found.already,
-                "left_out": found.conflicts,
-                "without_external_id": found.unnamed,
-                "malformed": found.malformed,
-            },
-        )
-        return
-    for line in summary:
-        say(line)
+    return Message(summary, {
+        "mapping": str(settings.mapping_path),
+        "recovered": len(found.recovered),
+        "already": found.already,
+        "left_out": found.conflicts,
+        "without_external_id": found.unnamed,
+        "malformed": found.malformed,
+    })  # fmt: skip
 
 
 @app.command("verify")
@@ -174,12 +176,12 @@ def rebuild(
 def verify(
     ctx: typer.Context,
     sample: int | None = typer.Option(
-        None, "--sample", min=1, help="Check only N random ids.", show_default=False
+        None, "--sample", min=1, metavar="N", help="Check only N random ids.", show_default=False
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for --sample."),
+    seed: int | None = typer.Option(None, "--seed", metavar="N", help="Seed for --sample."),
     concurrency: int = CONCURRENCY_OPTION,
     mapping: str | None = MAPPING_OPTION,
-) -> None:
+) -> Message:
     """Check mapped ids against the API; exit 1 on any mismatch.
 
     Each id is checked under that user's own token, which proves the id -> account link.
@@ -195,49 +197,41 @@ def verify(
     from kprov.state.mapping import MappingJournal
 
     g = globals_of(ctx)
+    view = make_view(g)
     settings = g.settings(mapping)
     index = MappingJournal(settings.mapping_path).load()
     for notice in index.repairs:  # read without the lock: never repaired here
         warn(notice)
     ids = select_ids(index, sample, seed)
-    if not globals_of(ctx).json and not g.quiet:
-        typer.echo(
+    if view.remarks:  # on stderr, before the wait it announces
+        sys.stderr.write(
             f"checking {len(ids):,} of {len(index):,} mapped ids: {len(ids):,} token "
             f"requests and at most as many reads, each under the user's own token; "
-            f"{_duration_estimate(settings, len(ids), concurrency)}",
-            err=True,
+            f"{_duration_estimate(settings, len(ids), concurrency)}\n"
         )
 
-    from kprov.cli.flow import interruptible
+    from kprov.cli.interrupts import interruptible
+    from kprov.cli.progress import Progress
 
     with (
         build_client(settings, pool_size=concurrency) as client,
-        interruptible(client.cancel),
-        Progress("verify", len(ids), enabled=not (g.quiet or g.json)) as progress,
+        interruptible(client.cancel, g.env.terminal_fds),
+        Progress("verify", len(ids), enabled=view.remarks, env=g.env) as progress,
     ):
         client.transport.on_wait = progress.waiting
         done = verify_ids(client, index, ids, concurrency=concurrency, progress=progress.advance)
     if done.stopped_by is not None:
         raise done.stopped_by  # exit code and advice by the one mapping (guarded)
-    code = ExitCode.ITEM_FAILURES if done.mismatches else ExitCode.OK
-    if g.json:
-        from kprov.cli.render import emit_json, envelope
-
-        emit_json(
-            envelope(
-                "mapping verify", code, checked=done.checked,
-                mismatches=[asdict(m) for m in done.mismatches],
-            )
-        )  # fmt: skip
-    else:
-        for m in done.mismatches:
-            say(
-                f"mismatch: {printable(m.external_user_id)}: mapped {m.mapped_account_id}, "
-                f"API {m.api_account_id or '-'}: {printable(m.problem)}"
-            )
-        if not g.quiet:
-            typer.echo(f"checked {done.checked:,} ids: {len(done.mismatches)} mismatch(es)")
-    exit_with(code)
+    return Message(
+        [f"checked {done.checked:,} ids: {len(done.mismatches)} mismatch(es)"],
+        {"checked": done.checked, "mismatches": [asdict(m) for m in done.mismatches]},
+        always=[
+            f"mismatch: {m.external_user_id}: mapped {m.mapped_account_id}, "
+            f"API {m.api_account_id or '-'}: {m.problem}"
+            for m in done.mismatches
+        ],
+        failed=bool(done.mismatches),
+    )
 
 
 def _duration_estimate(settings: Any, count: int, concurrency: int) -> str:

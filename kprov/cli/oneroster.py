@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from kprov.cli.output import command_group, emit_data, globals_of, guarded
+from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.render_data import Message
 
 app = command_group(
     "Pull rosters from a student information system's OneRoster REST API. "
@@ -24,17 +25,19 @@ def pull_command(
     out: Path = typer.Option(
         ...,
         "--out",
+        metavar="DIR",
         help="Folder to write the bundle into (created if missing; its parent must exist).",
     ),
     source: str | None = typer.Option(
         None,
         "--source",
+        metavar="URL|N",
         help="Which source, by its url or its position (1, 2...), when the manifest has several.",
     ),
     full: bool = typer.Option(
         False, "--full", help="Pull everything, even for a `delta: true` source."
     ),
-) -> None:
+) -> Message:
     """Pull one OneRoster REST source and write it as a OneRoster CSV bundle.
 
     The bundle (manifest.csv, orgs, academicSessions, classes, users, enrollments, and
@@ -82,15 +85,9 @@ def pull_command(
     puller.state_dir = lambda: g.settings().state_dir
     data = puller(chosen)
     written = write_pulled(data, out)
-    counts = data.counts()
-    if g.json:
-        emit_data(ctx, {
-            "url": data.url, "delta": data.delta, "since": data.since, "counts": counts,
-            "requests": data.requests, "files": [str(p) for p in written],
-        })  # fmt: skip
-        return
-    if not g.quiet:
-        for line in puller.summary():
-            typer.echo(line)
-        typer.echo(f"wrote {len(written)} files into {out}; replay them with:")
-        typer.echo(f"  oneroster:\n    - path: {out}")
+    lines = [*puller.summary(), f"wrote {len(written)} files into {out}; replay them with:",
+             "  oneroster:", f"    - path: {out}"]  # fmt: skip
+    return Message(lines, {
+        "url": data.url, "delta": data.delta, "since": data.since, "counts": data.counts(),
+        "requests": data.requests, "files": [str(p) for p in written],
+    })  # fmt: skip

@@ -7,20 +7,19 @@ code; they never show a traceback. Plans and runs end with ``exit_code_for``.
 from __future__ import annotations
 
 import functools
-import os
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
+from kprov.cli.environment import Environment
 from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from kprov.cli.render import View
+    from kprov.cli.render_data import Shown
     from kprov.config import Settings
     from kprov.provision.plan import Plan
     from kprov.provision.result import RunResult
@@ -40,6 +39,7 @@ class Globals:
     verbose: bool = False
     no_color: bool = False
     json: bool = False
+    env: Environment = field(default_factory=Environment.detect)  # read once per command
 
     def settings(self, mapping: str | None = None) -> Settings:
         from kprov.config import resolve_settings
@@ -56,6 +56,7 @@ def exit_code_for(
     plan: Plan | None = None,
     detailed: bool = False,
     unrecorded: bool = False,
+    shown: Shown | None = None,
 ) -> ExitCode:
     """The exit code of a command, decided here and nowhere else (docs/troubleshooting.md:
     Exit codes).
@@ -63,10 +64,13 @@ def exit_code_for(
     An error that stopped the command wins; then a guard that withheld items (6: they wait
     in a hold, the rest was applied); then lines that failed or were not attempted (1);
     then a run the ledger could not record (*unrecorded*: 9; its journals are complete). A
-    plan shown with --detailed-exitcode says whether it has changes (10) or not (0).
+    plan shown with --detailed-exitcode says whether it has changes (10) or not (0). A data
+    command's value (*shown*) that reports failed items (`mapping verify`'s mismatches): 1.
     """
     if error is not None:
         return error.exit_code
+    if shown is not None:
+        return ExitCode.ITEM_FAILURES if shown.failed else ExitCode.OK
     if result is not None:
         if result.stopped_by is not None:
             return result.stopped_by.exit_code
@@ -94,29 +98,6 @@ def globals_of(ctx: typer.Context) -> Globals:
     return root.obj
 
 
-def color_allowed(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ
-
-
-def make_console(*, stderr: bool = False, no_color: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(
-        stderr=stderr,
-        no_color=not color_allowed(no_color),
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def is_terminal(stream: Any = None) -> bool:
-    stream = stream or sys.stderr
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
 def make_view(g: Globals, *, cron_quiet: bool = False) -> View:
     from kprov.cli.render import View
 
@@ -125,7 +106,7 @@ def make_view(g: Globals, *, cron_quiet: bool = False) -> View:
         quiet=g.quiet,
         verbose=g.verbose,
         no_color=g.no_color,
-        terminal=is_terminal(sys.stdout),
+        env=g.env,
         cron_quiet=cron_quiet,
     )
 
@@ -141,22 +122,29 @@ def command_name(ctx: typer.Context) -> str:
 
 
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Expected errors become their exit code and advice (and the envelope with --json)."""
+    """The edge of every command: the value a data command returns is shown by the one
+    renderer and scored by ``exit_code_for``; expected errors become their exit code and
+    advice (and the envelope with --json)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
+        g = globals_of(ctx) if ctx is not None else Globals()  # type: ignore[arg-type]
+        name = command_name(ctx) if ctx is not None else ""  # type: ignore[arg-type]
         try:
-            return func(*args, **kwargs)
+            value = func(*args, **kwargs)
+            if value is not None:
+                from kprov.cli.render import show_value
+
+                exit_with(show_value(value, make_view(g), name))  # type: ignore[arg-type]
+            return value
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(int(ExitCode.OUTPUT_CLOSED)) from None
         except (KprovError, typer.Abort, OSError) as caught:
             from kprov.cli.render import show_error
 
-            error = _as_kprov_error(caught)
-            g = globals_of(ctx) if ctx is not None else Globals()  # type: ignore[arg-type]
-            name = command_name(ctx) if ctx is not None else ""  # type: ignore[arg-type]
+            error = as_kprov_error(caught)
             show_error(error, make_view(g), name)
             raise typer.Exit(int(exit_code_for(error=error))) from None
         except KeyboardInterrupt:
@@ -179,15 +167,6 @@ def _silence_stdout() -> None:
         pass  # not a real file descriptor (tests): nothing will flush it
 
 
-def say(text: str, *, err: bool = False) -> None:
-    """One piece of text output (stdout, or stderr with *err*): kprov's own line breaks and
-    tabs are kept, every other control, bidi or invisible character is escaped
-    (``outside_text.printable``). Command output that may hold outside text goes through here."""
-    from kprov.outside_text import printable
-
-    typer.echo(printable(text, keep="\t\n"), err=err)
-
-
 def warn(text: str) -> None:
     """A ``kprov: warning:`` line on stderr, one line whatever *text* holds."""
     from kprov.outside_text import printable
@@ -201,22 +180,39 @@ def exit_with(code: ExitCode) -> None:
         raise typer.Exit(int(code))
 
 
-def _as_kprov_error(caught: BaseException) -> KprovError:
-    """Declining a confirmation is "nothing was sent" (exit 2); an output that cannot be
-    written (a full disk, a closed pipe) is a storage failure (exit 9), never a traceback."""
-    from kprov.errors import InputError, StorageError
+def as_kprov_error(caught: BaseException) -> KprovError:
+    """An exception that ends a command, as the error it is reported as. Declining a
+    confirmation (or Ctrl-C, Ctrl-D at its prompt) is "not confirmed; nothing was sent" (exit
+    2, with or without --json); an output that cannot be written (a full disk) is a storage
+    failure (exit 9), never a traceback."""
+    from kprov.errors import InputError, Interrupted, StorageError
 
     if isinstance(caught, KprovError):
         return caught
     if isinstance(caught, typer.Abort):
-        return InputError("not confirmed; nothing was sent")
-    assert isinstance(caught, OSError)
-    return StorageError(f"cannot write kprov's output: {caught.strerror or caught}")
+        return InputError(NOT_CONFIRMED)
+    if isinstance(caught, KeyboardInterrupt):
+        return Interrupted("interrupted")
+    if isinstance(caught, OSError):
+        return StorageError(f"cannot write kprov's output: {caught.strerror or caught}")
+    return KprovError(f"internal error: {type(caught).__name__}")
 
 
-def emit_data(ctx: typer.Context, data: Mapping[str, Any]) -> None:
-    """--json output of commands that show data (not plans or runs): the common envelope's
-    keys around the data."""
-    from kprov.cli.render import emit_json, envelope
+NOT_CONFIRMED = "not confirmed; nothing was sent"
 
-    emit_json(envelope(command_name(ctx), ExitCode.OK, **data))
+
+def confirm(question: str, env: Environment, *, yes: bool) -> None:
+    """Ask on a terminal, on stderr (stdout stays the command's output: its JSON, its
+    table); without a terminal, refuse unless --yes, so cron never hangs on a prompt. A "no"
+    is ``typer.Abort``: "not confirmed; nothing was sent", exit 2."""
+    if yes:
+        return
+    from kprov.errors import InputError
+
+    if not env.stdin_isatty:
+        raise InputError(
+            "refusing without confirmation", hint="Pass --yes when running without a terminal."
+        )
+    from kprov.outside_text import printable
+
+    typer.confirm(printable(question, keep="\n"), abort=True, err=True)  # it may quote ids

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kprov.cli.common import YES_OPTION
-from kprov.cli.output import command_group, emit_data, globals_of, guarded
+from kprov.cli.completion import complete_profile
+from kprov.cli.output import command_group, confirm, globals_of, guarded
+from kprov.cli.render_data import Column, Fields, Message, Table, said
 from kprov.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
 app = command_group(
     "Manage profiles (API targets). Example: kprov profile add prod "
     "--base-url https://api.knewton.com/v0 --api-key KEY"
+)
+
+PROFILE_ARGUMENT = typer.Argument(
+    ..., metavar="PROFILE", help="Profile name.", autocompletion=complete_profile
 )
 
 
@@ -32,29 +39,44 @@ def _config_file(ctx: typer.Context) -> ConfigFile:
 @guarded
 def add(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Profile name, e.g. prod or emea."),
+    name: str = typer.Argument(..., metavar="PROFILE", help="Profile name, e.g. prod or emea."),
     base_url: str = typer.Option(
-        ..., "--base-url", help="Versioned API URL, e.g. https://api.knewton.com/v0"
+        ..., "--base-url", metavar="URL", help="Versioned API URL, e.g. https://api.knewton.com/v0"
     ),
-    api_key: str = typer.Option(..., "--api-key", help="The partner's API key (not the secret)."),
+    api_key: str = typer.Option(
+        ..., "--api-key", metavar="KEY", help="The partner's API key (not the secret)."
+    ),
     token_url: str | None = typer.Option(
-        None, "--token-url", help="Token endpoint, if not <base-url>/oauth/token."
+        None, "--token-url", metavar="URL", help="Token endpoint, if not BASE_URL/oauth/token."
     ),
     admin_external_id: str | None = typer.Option(
         None,
         "--admin-external-id",
+        metavar="ID",
         help="Partner admin's external id, sent as scope for the "
         "admin token when the API requires it.",
     ),
+    secret_file: Path | None = typer.Option(
+        None,
+        "--secret-file",
+        metavar="FILE",
+        help="Read the API secret from FILE (only its owner may read it: chmod 600); for "
+        "servers and cron boxes without a keyring. KPROV_API_SECRET and "
+        "KPROV_API_SECRET_FILE still override it.",
+        show_default=False,
+    ),
     use: bool = typer.Option(False, "--use", help="Make it the current profile."),
-) -> None:
+) -> Message:
     """Add or replace a profile (base URL and API key).
 
-    The secret is stored separately: `kprov auth login`.
+    The secret is stored separately: `kprov auth login` (the keyring), or a file the
+    profile names (--secret-file).
 
     \b
     Examples:
       kprov profile add prod --base-url https://api.knewton.com/v0 --api-key KEY --use
+      kprov profile add prod --base-url https://api.knewton.com/v0 --api-key KEY \\
+          --secret-file /etc/kprov/prod.secret
     """
     from kprov.config import Profile, validate_base_url
     from kprov.rosters.validate import id_problems
@@ -70,14 +92,29 @@ def add(
             api_key=api_key,
             token_url=validate_base_url(token_url, "token URL") if token_url else None,
             admin_external_id=admin_external_id,
+            secret_file=_checked_secret_file(secret_file) if secret_file else None,
         )
     )
     if use:
         config.current_profile = name
     config.save()
-    typer.echo(
-        f"profile {name!r} saved in {config.path}; now run: kprov --profile {name} auth login"
-    )
+    then = f"; now run: kprov --profile {name} auth login" if secret_file is None else ""
+    return said(f"profile {name!r} saved in {config.path}{then}",
+                profile=name, config=str(config.path))  # fmt: skip
+
+
+def _checked_secret_file(path: Path) -> str:
+    """--secret-file: an absolute path (cron's working directory is not yours) to a file
+    that holds a secret only its owner can read, checked now: nothing is saved otherwise."""
+    from kprov.credentials import read_secret_file
+
+    absolute = path.expanduser().absolute()
+    missing = "Create it first (chmod 600), holding the secret on one line."
+    try:
+        read_secret_file(absolute, f"--secret-file {absolute}", check_mode=True, missing=missing)
+    except ConfigError as error:
+        raise InputError(f"{error.message}; nothing was saved", hint=error.hint) from None
+    return str(absolute)
 
 
 def _profile_json(profile: Profile, *, current: bool, builtin: bool) -> dict[str, Any]:
@@ -99,11 +136,17 @@ def _known_profiles(config: ConfigFile) -> list[tuple[Profile, bool]]:
     return known
 
 
+PROFILE_COLUMNS = (
+    Column("current", " ", text=lambda on: "*" if on else "", wrap=False),
+    Column("name", wrap=False), Column("base_url", "base URL"),
+    Column("builtin", "note", text=lambda on: BUILTIN_NOTE if on else ""),
+)  # fmt: skip
+BUILTIN_NOTE = "built-in: a local sandbox, served by kprov itself"
+
+
 @app.command("list")
 @guarded
-def list_profiles(
-    ctx: typer.Context,
-) -> None:
+def list_profiles(ctx: typer.Context) -> Table:
     """List profiles; the current one is marked with '*', the built-in sandbox as built-in.
 
     \b
@@ -115,23 +158,17 @@ def list_profiles(
         _profile_json(p, current=p.name == config.current_profile, builtin=builtin)
         for p, builtin in _known_profiles(config)
     ]
-    if globals_of(ctx).json:
-        emit_data(ctx, {"config": str(config.path), "profiles": rows})
-        return
-    if not config.profiles:
-        typer.echo(f"no profiles in {config.path} yet; add one with `kprov profile add`")
-    for row in rows:
-        mark = "*" if row["current"] else " "
-        note = "\t(built-in: a local sandbox, served by kprov itself)" if row["builtin"] else ""
-        typer.echo(f"{mark} {row['name']}\t{row['base_url']}{note}")
+    note = (
+        ""
+        if config.profiles
+        else f"no profiles in {config.path} yet; add one with `kprov profile add`"
+    )
+    return Table("profiles", PROFILE_COLUMNS, rows, more={"config": str(config.path)}, note=note)
 
 
 @app.command("show")
 @guarded
-def show_profile(
-    ctx: typer.Context,
-    name: str = typer.Argument(..., help="Profile name."),
-) -> None:
+def show_profile(ctx: typer.Context, name: str = PROFILE_ARGUMENT) -> Fields:
     """Show what the config file says about profile NAME.
 
     `kprov --profile NAME config show` shows what a command would really use (environment
@@ -146,26 +183,23 @@ def show_profile(
     if name not in found:
         raise _no_such_profile(name, config)
     profile, builtin = found[name]
-    data = _profile_json(profile, current=name == config.current_profile, builtin=builtin)
-    if globals_of(ctx).json:
-        emit_data(ctx, {"config": str(config.path), "profile": data})
-        return
-    typer.echo(f"profile {name}{' (built-in)' if builtin else ''}")
-    for key, value in data.items():
-        if key not in ("name", "builtin"):
-            typer.echo(f"  {key}: {value}")
+    return Fields(
+        _profile_json(profile, current=name == config.current_profile, builtin=builtin),
+        title=f"profile {name}{' (built-in)' if builtin else ''}",
+        name="profile", more={"config": str(config.path)}, hidden=("name", "builtin"),
+    )  # fmt: skip
 
 
 @app.command("remove")
 @guarded
 def remove_profile(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Profile name."),
+    name: str = PROFILE_ARGUMENT,
     yes: bool = YES_OPTION,
     current_too: bool = typer.Option(
         False, "--current", help="Allow removing the current profile (none is current after)."
     ),
-) -> None:
+) -> Message:
     """Remove profile NAME from the config file.
 
     Its state directory (the mapping) and its keyring entries are kept: `kprov --profile
@@ -175,7 +209,6 @@ def remove_profile(
     Examples:
       kprov profile remove staging --yes
     """
-    from kprov.cli.common import confirm_or_refuse
     from kprov.config import SANDBOX_PROFILE
 
     config = _config_file(ctx)
@@ -188,13 +221,14 @@ def remove_profile(
             f"{name!r} is the current profile; commands without --profile use it.",
             hint="Pass --current to remove it anyway, or first `kprov profile use OTHER`.",
         )
-    confirm_or_refuse(f"Remove profile {name!r} from {config.path}?", yes=yes)
+    confirm(f"Remove profile {name!r} from {config.path}?", globals_of(ctx).env, yes=yes)
     config.remove(name)
     config.save()
-    typer.echo(
+    return said(
         f"profile {name!r} removed from {config.path}; its state directory and keyring "
-        "entries were kept"
-    )
+        "entries were kept",
+        profile=name, config=str(config.path),
+    )  # fmt: skip
 
 
 def _no_such_profile(name: str, config: ConfigFile) -> ConfigError:
@@ -206,7 +240,7 @@ def _no_such_profile(name: str, config: ConfigFile) -> ConfigError:
 
 @app.command("use")
 @guarded
-def use_profile(ctx: typer.Context, name: str = typer.Argument(..., help="Profile name.")) -> None:
+def use_profile(ctx: typer.Context, name: str = PROFILE_ARGUMENT) -> Message:
     """Make NAME the current profile.
 
     \b
@@ -220,4 +254,4 @@ def use_profile(ctx: typer.Context, name: str = typer.Argument(..., help="Profil
         raise _no_such_profile(name, config)
     config.current_profile = name
     config.save()
-    typer.echo(f"current profile: {name}")
+    return said(f"current profile: {name}", profile=name, config=str(config.path))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kprov.cli.output import is_terminal, make_console
+from kprov.cli.environment import Environment
 from kprov.outside_text import printable
 
 SHOWN_WAIT = 1.0  # seconds: shorter waits are not worth a word
@@ -31,10 +31,14 @@ class Progress:
         total: int,
         *,
         enabled: bool,
+        env: Environment | None = None,
         plain_every: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """*enabled*: report at all; a bar when *env* says stderr is a terminal, else a
+        plain line every *plain_every* seconds."""
         self.label = label
+        self.env = env or Environment()
         self.total = total
         self.enabled = enabled and total > 0
         self.done = 0
@@ -48,7 +52,7 @@ class Progress:
         self._task: Any = None
 
     def __enter__(self) -> Progress:
-        if self.enabled and is_terminal():
+        if self.enabled and self.env.stderr_isatty:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as RichProgress
 
@@ -59,7 +63,7 @@ class Progress:
                 TextColumn("{task.fields[rate]}"),
                 _column(self.eta_text),
                 _column(self.wait_text),
-                console=make_console(stderr=True),
+                console=self.env.console(stderr=True),
                 transient=True,
             )
             self._bar.__enter__()

@@ -9,42 +9,35 @@ from typing import TYPE_CHECKING
 import typer
 
 from kprov.cli.common import (
-    CONCURRENCY_OPTION,
     DELIMITER_OPTION,
-    DETAILED_EXITCODE_OPTION,
     ENCODING_OPTION,
     FORMAT_OPTION,
-    HASH_IDS_OPTION,
     ID_COLUMN_OPTION,
     INPUT_PANEL,
     INSTANCE_COLUMN_OPTION,
-    LOCK_TIMEOUT_OPTION,
-    MAPPING_OPTION,
-    MAX_CREATIONS_OPTION,
-    OUT_OPTION,
-    PLAN_OPTION,
-    REBUILD_MAPPING_OPTION,
-    REPORT_OPTION,
     ROLE_COLUMN_OPTION,
     RUN_PANEL,
     TA_OPTION,
-    TEST_ACCOUNTS_OPTION,
-    YES_OPTION,
     RosterArgs,
     command_line_people,
     ids_made,
     read_roster,
 )
+from kprov.cli.completion import complete_instance_key
 from kprov.cli.output import Globals, guarded
+from kprov.cli.run_options import RunOptions, run_options
 from kprov.errors import InputError
 
 if TYPE_CHECKING:
+    from kprov.config import Settings
     from kprov.provision.planner import Request
 
 INSTANCE_OPTION = typer.Option(
     None,
     "--instance",
     "-i",
+    metavar="INSTANCE",
+    autocompletion=complete_instance_key,
     help="Learning instance id or key, for rosters without an 'instance' column.",
     rich_help_panel=INPUT_PANEL,
     show_default=False,
@@ -52,10 +45,12 @@ INSTANCE_OPTION = typer.Option(
 
 
 @guarded
+@run_options(planning=True, creating=True)
 def register(
     ctx: typer.Context,
     rosters: list[Path] = typer.Argument(
         None,
+        metavar="ROSTER",
         help="Rosters (CSV, YAML) or bundles (OneRoster, SDS, Clever, Apple School Manager, "
         "Canvas); a class column ('instance', or --instance-column) registers many instances "
         "at once.",
@@ -63,17 +58,23 @@ def register(
     ),
     instance: str | None = INSTANCE_OPTION,
     learner: list[str] = typer.Option(
-        [], "--learner", help="External id of a learner (repeatable).", rich_help_panel=INPUT_PANEL
+        [],
+        "--learner",
+        metavar="ID",
+        help="External id of a learner (repeatable).",
+        rich_help_panel=INPUT_PANEL,
     ),
     instructor: list[str] = typer.Option(
         [],
         "--instructor",
+        metavar="ID",
         help="External id of an instructor (repeatable).",
         rich_help_panel=INPUT_PANEL,
     ),
     graph_id: str | None = typer.Option(
         None,
         "--graph-id",
+        metavar="GRAPH",
         help="Create unknown instances "
         "on the way, with this knowledge graph (name: the "
         "bundle's class title, else the key).",
@@ -86,24 +87,15 @@ def register(
         help="Do not create missing accounts; report those lines as failed.",
         rich_help_panel=RUN_PANEL,
     ),
-    max_creations: str | None = MAX_CREATIONS_OPTION,
     id_column: str = ID_COLUMN_OPTION,
     instance_column: str | None = INSTANCE_COLUMN_OPTION,
     role_column: str | None = ROLE_COLUMN_OPTION,
     ta_as_instructor: bool = TA_OPTION,
-    hash_ids: bool = HASH_IDS_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    plan_only: bool = PLAN_OPTION,
-    out: Path | None = OUT_OPTION,
-    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
-    test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    report: Path | None = REPORT_OPTION,
+    *,
+    options: RunOptions,
 ) -> None:
     """Register learners and instructors in learning instances.
 
@@ -121,23 +113,26 @@ def register(
       kprov register enrollments.csv --instance-column Section_id --id-column Student_id
       kprov register clever-export.zip --graph-id gref-algebra
     """
-    from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.flow import provision
     from kprov.provision.commands import register_request
     from kprov.rosters import Roster
     from kprov.rosters.model import INSTRUCTOR, LEARNER
 
     def request(g: Globals) -> Request:
+        def settings() -> Settings:
+            return g.settings(options.mapping)
+
         roster = Roster()
         if rosters:
             args = RosterArgs(
-                rosters, id_column, hash_ids, delimiter, encoding, roster_format,
+                rosters, id_column, options.hash_ids, delimiter, encoding, roster_format,
                 instance_column, role_column, ta_as_instructor,
             )  # fmt: skip
-            roster = read_roster(lambda: g.settings(mapping), args)
+            roster = read_roster(settings, args)
         named = [(i, INSTRUCTOR) for i in instructor] + [(i, LEARNER) for i in learner]
         if named and not instance:
             raise InputError("--learner and --instructor need --instance ID|KEY")
-        inline = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
+        inline = command_line_people(settings, named, hash_ids=options.hash_ids)
         seen = {(p.external_id, p.instance_key) for p in roster.people}
         for person in inline:
             if (person.external_id, None) in seen:
@@ -152,28 +147,32 @@ def register(
             graph_id=graph_id,
             create_accounts=not no_create,
             sources=[str(p) for p in rosters or []],
-            max_creations=max_creations,
+            max_creations=options.max_creations,
         )
-        return replace(request, ids=ids_made(lambda: g.settings(mapping), hash_ids))
+        return replace(request, ids=ids_made(settings, options.hash_ids))
 
-    options = RunOptions(
-        concurrency=concurrency, plan_only=plan_only, out=out,
-        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping, rebuild_mapping=rebuild_mapping,
-    )  # fmt: skip
     provision(ctx, request, options)
 
 
 @guarded
+@run_options(planning=True, asking=True)
 def unregister(
     ctx: typer.Context,
     external_ids: list[str] = typer.Argument(
-        None, help="External ids to remove.", show_default=False
+        None, metavar="ID", help="External ids to remove.", show_default=False
     ),
-    instance: str = typer.Option(..., "--instance", "-i", help="Learning instance id or key."),
+    instance: str = typer.Option(
+        ...,
+        "--instance",
+        "-i",
+        metavar="INSTANCE",
+        help="Learning instance id or key.",
+        autocompletion=complete_instance_key,
+    ),
     roster: Path | None = typer.Option(
         None,
         "--roster",
+        metavar="FILE",
         help="Remove everyone in this roster from the instance.",
         show_default=False,
     ),
@@ -181,23 +180,16 @@ def unregister(
         None,
         "--max-removals",
         min=0,
+        metavar="N",
         help="Remove nothing (exit 6) if more than N would be removed.",
         show_default=False,
     ),
     id_column: str = ID_COLUMN_OPTION,
-    hash_ids: bool = HASH_IDS_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     encoding: str | None = ENCODING_OPTION,
     roster_format: str = FORMAT_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    plan_only: bool = PLAN_OPTION,
-    out: Path | None = OUT_OPTION,
-    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    report: Path | None = REPORT_OPTION,
-    yes: bool = YES_OPTION,
+    *,
+    options: RunOptions,
 ) -> None:
     """Remove registrations from a learning instance.
 
@@ -209,26 +201,26 @@ def unregister(
       kprov unregister --instance alg1-p3 s-000123 --max-removals 5
       kprov unregister --instance alg1-p3 --roster leavers.csv --plan
     """
-    from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.flow import provision
     from kprov.provision.commands import unregister_request
     from kprov.rosters.model import LEARNER
 
     def request(g: Globals) -> Request:
+        def settings() -> Settings:
+            return g.settings(options.mapping)
+
         named = [(ext, LEARNER) for ext in external_ids or []]
-        people = command_line_people(lambda: g.settings(mapping), named, hash_ids=hash_ids)
+        people = command_line_people(settings, named, hash_ids=options.hash_ids)
         if roster is not None:
-            args = RosterArgs([roster], id_column, hash_ids, delimiter, encoding, roster_format)
-            people.extend(read_roster(lambda: g.settings(mapping), args).people)
+            args = RosterArgs(
+                [roster], id_column, options.hash_ids, delimiter, encoding, roster_format
+            )
+            people.extend(read_roster(settings, args).people)
         if not people:
             raise InputError("nobody to unregister", hint="Name external ids, or --roster FILE.")
         request = unregister_request(people, instance=instance, max_removals=max_removals)
         sources = [str(roster)] if roster is not None else []
-        ids = ids_made(lambda: g.settings(mapping), hash_ids)
+        ids = ids_made(settings, options.hash_ids)
         return replace(request, ids=ids, sources=sources)
 
-    options = RunOptions(
-        concurrency=concurrency, plan_only=plan_only, out=out,
-        detailed_exitcode=detailed_exitcode, report=report, lock_timeout=lock_timeout,
-        yes=yes, mapping=mapping, must_confirm_removals=True, rebuild_mapping=rebuild_mapping,
-    )  # fmt: skip
-    provision(ctx, request, options)
+    provision(ctx, request, replace(options, must_confirm_removals=True))

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kprov.cli.common import YES_OPTION, command_line, confirm_or_refuse, locked_state
-from kprov.cli.output import command_group, emit_data, globals_of, guarded, say
+from kprov.cli.common import YES_OPTION, command_line, locked_state
+from kprov.cli.completion import complete_instance_key
+from kprov.cli.output import command_group, confirm, globals_of, guarded
+from kprov.cli.render_data import Column, Fields, Message, Table, said
 from kprov.errors import InputError
-from kprov.outside_text import printable
 from kprov.state.registry import RegistrationRecord
 
 if TYPE_CHECKING:
@@ -23,15 +24,20 @@ app = command_group(
     "--instance alg1-p3"
 )
 
-INSTANCE_OPTION = typer.Option(..., "--instance", "-i", help="Instance id or key.")
+INSTANCE_OPTION = typer.Option(
+    ...,
+    "--instance",
+    "-i",
+    metavar="INSTANCE",
+    help="Instance id or key.",
+    autocompletion=complete_instance_key,
+)
+EXTERNAL_ID_ARGUMENT = typer.Argument(..., metavar="ID", help="External id of the registered user.")
 
 
 @app.command("list")
 @guarded
-def list_registrations(
-    ctx: typer.Context,
-    instance: str = INSTANCE_OPTION,
-) -> None:
+def list_registrations(ctx: typer.Context, instance: str = INSTANCE_OPTION) -> Table:
     """List the registrations kprov recorded in an instance.
 
     This is local state: the API has no listing.
@@ -60,23 +66,25 @@ def list_registrations(
             key=lambda r: (r.type != "instructor", r.external_user_id),
         )
     ]
-    if globals_of(ctx).json:
-        emit_data(ctx, {"instance_id": instance_id, "registrations": rows})
-        return
-    for row in rows:
-        say(
-            f"{row['type']}\t{printable(str(row['external_user_id']))}\t{row['account_id']}\t"
-            f"{row['registration_id'] or '(id unknown)'}"
-        )
-    say(f"{len(rows)} registration(s) in {instance}", err=True)
+    return Table(
+        "registrations", REGISTRATION_COLUMNS, rows, more={"instance_id": instance_id},
+        note=f"{len(rows)} registration(s) in {instance}",
+    )  # fmt: skip
+
+
+REGISTRATION_COLUMNS = (
+    Column("type", wrap=False), Column("external_user_id", "external id"),
+    Column("account_id", "account id", wrap=False),
+    Column("registration_id", "registration id", text=lambda v: v or "(id unknown)", wrap=False),
+)  # fmt: skip
 
 
 @app.command("get")
 @guarded
 def get(
     ctx: typer.Context,
-    registration_id: str = typer.Argument(..., help="Registration id."),
-) -> None:
+    registration_id: str = typer.Argument(..., metavar="REGISTRATION_ID", help="Registration id."),
+) -> Fields:
     """Show a registration as the API has it.
 
     \b
@@ -88,23 +96,18 @@ def get(
     settings = globals_of(ctx).settings()
     with build_client(settings, pool_size=1, interactive=True) as client:
         registration = client.get_registration(registration_id)
-    data = {
+    return Fields({
         "id": registration.id,
         "type": registration.type,
         "account_id": registration.account_id,
         "learning_instance_id": registration.learning_instance_id,
         "invalid": registration.invalid,
-    }
-    if globals_of(ctx).json:
-        emit_data(ctx, data)
-    else:
-        for key, value in data.items():
-            say(f"{key}: {printable(str(value))}")
+    })  # fmt: skip
 
 
 @app.command("unresolved")
 @guarded
-def unresolved(ctx: typer.Context) -> None:
+def unresolved(ctx: typer.Context) -> Table:
     """List registrations kprov knows exist but whose id it never received.
 
     The API confirmed them ("already registered") after an answer was lost, without their id,
@@ -135,30 +138,32 @@ def unresolved(ctx: typer.Context) -> None:
             key=lambda r: (keys.get(r.instance_id, r.instance_id), r.external_user_id),
         )
     ]
-    if globals_of(ctx).json:
-        emit_data(ctx, {"unresolved": rows})
-        return
-    for row in rows:
-        say(
-            f"{printable(str(row['instance']))}\t{row['type']}\t"
-            f"{printable(str(row['external_user_id']))}\t{row['account_id']}"
-        )
-    say(f"{len(rows)} registration(s) without an id", err=True)
+    return Table(
+        "unresolved", UNRESOLVED_COLUMNS, rows, note=f"{len(rows)} registration(s) without an id"
+    )
+
+
+UNRESOLVED_COLUMNS = (
+    Column("instance"), Column("type", wrap=False), Column("external_user_id", "external id"),
+    Column("account_id", "account id", wrap=False),
+)  # fmt: skip
 
 
 @app.command("resolve")
 @guarded
 def resolve(
     ctx: typer.Context,
-    external_id: str = typer.Argument(..., help="External id of the registered user."),
-    registration_id: str = typer.Argument(..., help="The registration id you found (a UUID)."),
+    external_id: str = EXTERNAL_ID_ARGUMENT,
+    registration_id: str = typer.Argument(
+        ..., metavar="REGISTRATION_ID", help="The registration id you found (a UUID)."
+    ),
     instance: str = INSTANCE_OPTION,
     verify: bool = typer.Option(
         True,
         "--verify/--no-verify",
         help="Check with the API that the id is this user's registration in this instance.",
     ),
-) -> None:
+) -> Message:
     """Attach the id of a registration kprov recorded without one, or adopt one it never made.
 
     Use it when `kprov registrations unresolved` (or `sync --prune`) lists a registration and
@@ -184,20 +189,20 @@ def resolve(
                 record = _check_with_api(settings, record, registration_id)
             state.registry.resolve_registration(record, registration_id)
             run.done(0, "resolved", registration_id=registration_id)
-    if globals_of(ctx).json:
-        emit_data(ctx, {"external_user_id": external_id, "registration_id": registration_id})
-    else:
-        say(f"resolved: {external_id} in {instance} -> registration {registration_id}")
+    return said(
+        f"resolved: {external_id} in {instance} -> registration {registration_id}",
+        external_user_id=external_id, registration_id=registration_id,
+    )  # fmt: skip
 
 
 @app.command("forget")
 @guarded
 def forget(
     ctx: typer.Context,
-    external_id: str = typer.Argument(..., help="External id of the registered user."),
+    external_id: str = EXTERNAL_ID_ARGUMENT,
     instance: str = INSTANCE_OPTION,
     yes: bool = YES_OPTION,
-) -> None:
+) -> Message:
     """Drop a registration without an id from local state; it stays on the server.
 
     Use it when nobody can find the id and you accept that the registration stays: kprov will
@@ -211,19 +216,24 @@ def forget(
     """
     from kprov.cli.run_session import admin_run
 
-    settings = globals_of(ctx).settings()
+    g = globals_of(ctx)
+    settings = g.settings()
     with locked_state(settings, command=command_line()) as state:
         record = _unresolved_record(state.registry, instance, external_id)
-        confirm_or_refuse(
+        confirm(
             f"Forget {external_id}'s registration in {instance}? It stays on the server and "
             "kprov will never remove it.",
+            g.env,
             yes=yes,
         )
         row = _repair_row("forget_registration", record, instance, "")
         with admin_run("registrations forget", settings, [row]) as run:
             state.registry.forget_registration(record)
             run.done(0, "forgotten")
-    say(f"forgotten: {external_id} in {instance} (still registered on the server)")
+    return said(
+        f"forgotten: {external_id} in {instance} (still registered on the server)",
+        external_user_id=external_id, instance=instance, instance_id=record.instance_id,
+    )  # fmt: skip
 
 
 def _repair_row(

@@ -11,15 +11,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from kprov.cli.environment import Environment
 from kprov.errors import ExitCode, KprovError
 from kprov.outside_text import printable, printable_data
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kprov.cli.render_data import Shown
     from kprov.provision.plan import Item, Plan
-    from kprov.provision.result import RunResult
+    from kprov.provision.result import Outcome, RunResult
 
 JSON_ITEMS_CAP = 10_000  # --json lists at most this many items; reports list every one
 TERMINAL_CAP = 20  # people listed per kind on a terminal
@@ -34,8 +38,19 @@ class View:
     quiet: bool = False
     verbose: bool = False
     no_color: bool = False
-    terminal: bool = False  # stdout is a terminal
+    env: Environment = field(default_factory=Environment)
     cron_quiet: bool = False  # print nothing when all is well and nobody is watching
+
+    @property
+    def terminal(self) -> bool:
+        """stdout is a terminal: tables and capped lists for a person."""
+        return self.env.stdout_isatty
+
+    @property
+    def remarks(self) -> bool:
+        """Progress and remarks on stderr are wanted: not --quiet, and not --json (whose
+        reader is a program)."""
+        return not (self.quiet or self.json)
 
 
 def emit_json(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
@@ -154,7 +169,11 @@ def _line(item: Item, word: str) -> str:
     return f"{word}: {who}{target}{where}{why}"
 
 
-def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
+def show_plan(
+    plan: Plan, view: View, *, run_id: str, code: ExitCode, saved_to: Path | None = None
+) -> None:
+    """A plan: its counts, its items by fate, the guards that would hold, its warnings, and
+    (*saved_to*, --out) the command that applies it."""
     if view.json:
         emit_json(plan_document(plan, run_id, code))
         return
@@ -187,6 +206,11 @@ def show_plan(plan: Plan, view: View, *, run_id: str, code: ExitCode) -> None:
     _show_skipped(out, view, plan)
     for warning in plan.warnings:
         _err(f"kprov: warning: {warning}")
+    if saved_to is not None:
+        import shlex
+
+        again = f"kprov --profile {shlex.quote(plan.profile)} apply {shlex.quote(str(saved_to))}"
+        _err(f"kprov: plan saved to {saved_to}; apply it with `{again}`")
 
 
 SKIPPED_HINT = "(--report FILE lists them; -v shows them)"
@@ -215,51 +239,69 @@ def _cron_silent(view: View, clean: bool) -> bool:
 
 
 def show_run(result: RunResult, view: View, *, code: ExitCode) -> None:
+    """A run's end: its summary (none for a clean run under cron), then on stderr its
+    warnings, what failed, what a guard withheld, and what stopped it."""
     if view.json:
         emit_json(run_document(result, code))
-    failures = result.failures()
-    clean = code == ExitCode.OK and not result.warnings
     for warning in result.warnings:
         _err(f"kprov: warning: {warning}")
-    if not view.json and not view.quiet and not _cron_silent(view, clean):
-        counts = result.counts()
-        title = f"{result.plan.command} {result.run_id}"
-        out = _console(view)
-        if out is not None:
-            _counts_table(out, view, title, counts)
-        else:
-            summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
-            _out(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)")
-        _show_skipped(out, view, result.plan)
+    if view.json:
+        sys.stderr.flush()
+        return
+    clean = code == ExitCode.OK and not result.warnings
+    if not view.quiet and not _cron_silent(view, clean):
+        _run_summary(result, view)
+    failures = result.failures()
     if result.stopped_by is not None:  # what was never attempted is summed up, not listed
-        untried = [o for o in failures if o.status.value == "not_attempted"]
-        failures = [o for o in failures if o.status.value != "not_attempted"]
-        if untried and not view.json:
-            resumes = result.stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED)
-            then = "the rerun does them" if resumes else "fix what is named below, then rerun"
-            _err(f"kprov: {len(untried)} item(s) not attempted; {then}")
-    if failures and not view.json:
-        from kprov.provision.result import run_fate
-
-        cap = 50 if view.terminal else 200
-        for outcome in failures[:cap]:
-            item = outcome.item
-            where = f"{item.where}: " if item.origin else ""
-            who = item.external_id or f"instance {item.instance}"
-            target = f" in {item.instance}" if item.external_id and item.instance else ""
-            reason = outcome.detail or item.reason
-            _err(f"{run_fate(outcome)}: {where}{who}{target}: {reason}")
-        if len(failures) > cap:
-            sys.stderr.write(f"... and {len(failures) - cap} more (--report FILE lists all)\n")
-    if result.withheld and not view.json:
+        failures = _sum_up_untried(failures, result.stopped_by)
+    _list_failures(failures, view)
+    if result.withheld:
         _show_hold(result)
-    if result.stopped_by is not None and not view.json:
-        show_error(result.stopped_by, view, result.plan.command)
-        if result.stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED):
-            sys.stderr.write(
-                "kprov: every answer received was recorded; rerun the same command to resume.\n"
-            )
+    if result.stopped_by is not None:
+        _show_stop(result.stopped_by, view, result.plan.command)
     sys.stderr.flush()
+
+
+def _run_summary(result: RunResult, view: View) -> None:
+    counts = result.counts()
+    title = f"{result.plan.command} {result.run_id}"
+    out = _console(view) if view.terminal else None
+    if out is not None:
+        _counts_table(out, view, title, counts)
+    else:
+        summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+        _out(f"{title}: {summary or 'nothing to do'} ({result.elapsed:.1f} s)")
+    _show_skipped(out, view, result.plan)
+
+
+def _sum_up_untried(failures: list[Outcome], stopped_by: KprovError) -> list[Outcome]:
+    """One line for the items a stopped run never attempted; the others, to be listed."""
+    untried = [o for o in failures if o.status.value == "not_attempted"]
+    if untried:
+        resumes = stopped_by.exit_code in (ExitCode.API, ExitCode.INTERRUPTED)
+        then = "the rerun does them" if resumes else "fix what is named below, then rerun"
+        _err(f"kprov: {len(untried)} item(s) not attempted; {then}")
+    return [o for o in failures if o.status.value != "not_attempted"]
+
+
+def _list_failures(failures: list[Outcome], view: View) -> None:
+    from kprov.provision.result import run_fate
+
+    cap = 50 if view.terminal else 200
+    for outcome in failures[:cap]:
+        item = outcome.item
+        where = f"{item.where}: " if item.origin else ""
+        who = item.external_id or f"instance {item.instance}"
+        target = f" in {item.instance}" if item.external_id and item.instance else ""
+        _err(f"{run_fate(outcome)}: {where}{who}{target}: {outcome.detail or item.reason}")
+    if len(failures) > cap:
+        _err(f"... and {len(failures) - cap} more (--report FILE lists all)")
+
+
+def _show_stop(error: KprovError, view: View, command: str) -> None:
+    show_error(error, view, command)
+    if error.exit_code in (ExitCode.API, ExitCode.INTERRUPTED):
+        _err("kprov: every answer received was recorded; rerun the same command to resume.")
 
 
 def _show_hold(result: RunResult) -> None:
@@ -299,9 +341,7 @@ def _err(line: str) -> None:
 def _console(view: View) -> Any:
     if not view.terminal:
         return None
-    from kprov.cli.output import make_console
-
-    return make_console(no_color=view.no_color)
+    return view.env.console(no_color=view.no_color)
 
 
 def _print(out: Any, view: View, text: str, *, bad: bool = False) -> None:
@@ -327,3 +367,18 @@ def _counts_table(out: Any, view: View, title: str, counts: Mapping[str, int]) -
         style = "red" if name in FAILING or name == "cannot" else None
         table.add_row(name.replace("_", " "), f"{count:,}", style=style)
     out.print(table)
+
+
+def show_value(value: Shown, view: View, command: str) -> ExitCode:
+    """A data command's value (``render_data``): the envelope with --json, else its view for
+    people; the exit code is ``exit_code_for``'s, and the envelope says the same one."""
+    from kprov.cli.output import exit_code_for
+    from kprov.cli.render_data import Screen
+
+    code = exit_code_for(shown=value)
+    if view.json:
+        emit_json(envelope(command, code, **value.data()))
+    else:
+        value.show(Screen(view))
+    sys.stdout.flush()
+    return code

@@ -1,18 +1,19 @@
-"""Showing the run ledger (`kprov history`): the renderer's views for runs, one run, and one
-person's events. A table on a terminal, plain tab-separated lines in a pipe, and with --json
-the one envelope of ``cli.render`` (``envelope``), never a second shape.
+"""Showing the run ledger (`kprov history`): the values the history commands return for
+the one renderer (``render.show_value``): the runs and one person's events as tables, one
+run as its detail. A table on a terminal, tab-separated lines in a pipe, and with --json the
+one envelope, never a second shape.
 """
 
 from __future__ import annotations
 
-import re
-import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP, View, emit_json, envelope
-from kprov.errors import ExitCode, meaning
+from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP
+from kprov.cli.render_data import Column, Screen, Table
+from kprov.errors import meaning
 
 KEPT = ("already_mapped", "already_registered")
 
@@ -49,86 +50,96 @@ def who(run: Mapping[str, Any]) -> str:
     return f"{run.get('os_user') or '?'}@{run.get('host') or '?'}"
 
 
-def show_runs(runs: Sequence[dict[str, Any]], view: View) -> None:
-    if view.json:
-        emit_json(envelope("history", ExitCode.OK, runs=list(runs)))
-        return
-    if not runs:
-        sys.stdout.write("no runs recorded yet (the ledger begins with the next run)\n")
-        return
-    rows = [
-        (local_time(r["started_at"]), r["run_id"], who(r), _command(r), counts_text(r["counts"]),
-         ending(r))
-        for r in runs
-    ]  # fmt: skip
-    _table(view, ("when", "run", "who", "command", "counts", "end"), rows)
+RUN_COLUMNS = (
+    Column("when", wrap=False), Column("run", wrap=False), Column("who"),
+    Column("command"), Column("counts"), Column("end", wrap=False),
+)  # fmt: skip
+EVENT_COLUMNS = (
+    Column("when", wrap=False), Column("run", wrap=False), Column("who"),
+    Column("event", wrap=False), Column("where"), Column("from"), Column("why"),
+)  # fmt: skip
 
 
-def show_run(
-    run: dict[str, Any],
-    inputs: Sequence[dict[str, Any]],
-    items: Sequence[dict[str, Any]],
-    total: int,
-    view: View,
-    *,
-    hold: Mapping[str, Any] | None = None,
-) -> None:
-    if view.json:
-        shown = list(items[:JSON_ITEMS_CAP])
-        emit_json(
-            envelope(
-                "history", ExitCode.OK, run=run, inputs=list(inputs), items=shown,
-                items_total=total, items_truncated=total > len(shown), hold=hold,
+def run_list(runs: Sequence[Mapping[str, Any]]) -> Table:
+    """The last runs: a table for people; the ledger's own rows under `runs` in JSON."""
+    return Table("runs", RUN_COLUMNS, runs, display=_run_row,
+                 empty="no runs recorded yet (the ledger begins with the next run)")  # fmt: skip
+
+
+def _run_row(r: Mapping[str, Any]) -> dict[str, str]:
+    return {"when": local_time(r["started_at"]), "run": r["run_id"], "who": who(r),
+            "command": _command(r), "counts": counts_text(r["counts"]),
+            "end": ending(r)}  # fmt: skip
+
+
+def person_events(person: str, events: Sequence[Mapping[str, Any]]) -> Table:
+    """One person's events across runs, under `events` in JSON beside `person`."""
+    return Table("events", EVENT_COLUMNS, events, more={"person": person}, display=_event_row,
+                 empty=f"no event for {person!r} in the runs the ledger keeps")  # fmt: skip
+
+
+def _event_row(e: Mapping[str, Any]) -> dict[str, str]:
+    return {"when": local_time(e["time"]), "run": e["run_id"], "who": who(e),
+            "event": e["event"], "where": _where(e), "from": e["origin"],
+            "why": e["detail"] or e["reason"]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run: what, when, by whom, its inputs and its items (`kprov history RUN_ID`)."""
+
+    run: dict[str, Any]
+    inputs: Sequence[dict[str, Any]]
+    items: Sequence[dict[str, Any]]
+    total: int
+    hold: Mapping[str, Any] | None = None
+    failed: bool = field(default=False, init=False)
+
+    def data(self) -> Mapping[str, Any]:
+        shown = list(self.items[:JSON_ITEMS_CAP])
+        return {"run": self.run, "inputs": list(self.inputs), "items": shown,
+                "items_total": self.total, "items_truncated": self.total > len(shown),
+                "hold": self.hold}  # fmt: skip
+
+    def show(self, screen: Screen) -> None:
+        for line in self._lines(TERMINAL_CAP * 5 if screen.terminal else PLAIN_CAP):
+            screen.line(line)
+
+    def _lines(self, cap: int) -> list[str]:
+        run, items, total = self.run, self.items, self.total
+        took = ""
+        if run["ended_at"]:
+            took = f", ended {local_time(run['ended_at'])} ({run['seconds'] or 0:,.1f} s)"
+        lines = [
+            f"run {run['run_id']}: {_command(run)}, started {local_time(run['started_at'])}"
+            f"{took}, {ending(run)}",
+            f"by {run['os_user']} on {run['host']} (pid {run['pid']}), kprov "
+            f"{run['kprov_version']}, profile {run['profile']}, {run['base_url']}",
+            "command: kprov " + " ".join(run["argv"]),
+        ]
+        if run.get("parent"):
+            lines.append(f"applies the plan of run {run['parent']}")
+        if run["error"]:
+            lines.append(f"stopped by: {run['error'].get('message', '')}")
+        lines.append(f"counts: {counts_text(run['counts'])}")
+        if self.hold is not None:
+            hold = self.hold
+            why = "; ".join(f"{t['guard']}: {t['why']}" for t in hold["trips"])
+            lines.append(
+                f"hold {hold['hold_id']} ({hold['state']}, {hold['items']:,} items): {why}"
             )
-        )  # fmt: skip
-        return
-    lines = []
-    took = ""
-    if run["ended_at"]:
-        took = f", ended {local_time(run['ended_at'])} ({run['seconds'] or 0:,.1f} s)"
-    lines.append(f"run {run['run_id']}: {_command(run)}, started "
-                 f"{local_time(run['started_at'])}{took}, {ending(run)}")  # fmt: skip
-    lines.append(
-        f"by {run['os_user']} on {run['host']} (pid {run['pid']}), kprov "
-        f"{run['kprov_version']}, profile {run['profile']}, {run['base_url']}"
-    )
-    lines.append("command: kprov " + " ".join(run["argv"]))
-    if run.get("parent"):
-        lines.append(f"applies the plan of run {run['parent']}")
-    if run["error"]:
-        lines.append(f"stopped by: {run['error'].get('message', '')}")
-    lines.append(f"counts: {counts_text(run['counts'])}")
-    if hold is not None:
-        why = "; ".join(f"{t['guard']}: {t['why']}" for t in hold["trips"])
-        lines.append(f"hold {hold['hold_id']} ({hold['state']}, {hold['items']:,} items): {why}")
-    for entry in inputs:
-        size = f"{entry['size']:,} bytes" if entry["size"] is not None else "-"
-        digest = f"sha256:{entry['sha256']}" if entry["sha256"] else ""
-        lines.append(f"input: {entry['kind']}  {entry['path']}  {size}  {digest}".rstrip())
-    cap = TERMINAL_CAP * 5 if view.terminal else PLAIN_CAP
-    lines.extend(_item_line(item) for item in items[:cap])
-    if total > min(cap, len(items)):
-        lines.append(f"... and {total - min(cap, len(items)):,} more (--json lists up to "
-                     f"{JSON_ITEMS_CAP:,}; `kprov history export` all)")  # fmt: skip
-    sys.stdout.write("".join(_plain(line) + "\n" for line in lines))
+        for entry in self.inputs:
+            size = f"{entry['size']:,} bytes" if entry["size"] is not None else "-"
+            digest = f"sha256:{entry['sha256']}" if entry["sha256"] else ""
+            lines.append(f"input: {entry['kind']}  {entry['path']}  {size}  {digest}".rstrip())
+        lines.extend(item_line(item) for item in items[:cap])
+        if total > min(cap, len(items)):
+            lines.append(f"... and {total - min(cap, len(items)):,} more (--json lists up to "
+                         f"{JSON_ITEMS_CAP:,}; `kprov history export` all)")  # fmt: skip
+        return lines
 
 
-def show_person(person: str, events: Sequence[dict[str, Any]], view: View) -> None:
-    if view.json:
-        emit_json(envelope("history", ExitCode.OK, person=person, events=list(events)))
-        return
-    if not events:
-        sys.stdout.write(f"no event for {person!r} in the runs the ledger keeps\n")
-        return
-    rows = [
-        (local_time(e["time"]), e["run_id"], who(e), e["event"], _where(e), e["origin"],
-         e["detail"] or e["reason"])
-        for e in events
-    ]  # fmt: skip
-    _table(view, ("when", "run", "who", "event", "where", "from", "why"), rows)
-
-
-def _item_line(item: Mapping[str, Any]) -> str:
+def item_line(item: Mapping[str, Any]) -> str:
     outcome = item["outcome"] or "no outcome recorded"
     person = f"{item['role']} {item['person']}".strip()
     what = person or f"instance {item['instance']}"
@@ -148,33 +159,3 @@ def _where(row: Mapping[str, Any]) -> str:
 
 def _command(run: Mapping[str, Any]) -> str:
     return run["command"] + (" --plan" if run["mode"] == "plan" else "")
-
-
-def _table(view: View, head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A Rich table on a terminal; tab-separated lines (no header) in a pipe."""
-    if not view.terminal:
-        for row in rows:
-            sys.stdout.write("\t".join(_plain(c) for c in row) + "\n")
-        return
-    from rich.table import Table
-    from rich.text import Text
-
-    from kprov.cli.output import make_console
-
-    table = Table(show_header=True)
-    for name in head:
-        keep = name in ("when", "run", "event", "end")  # short: never folded
-        table.add_column(name, overflow="fold", no_wrap=keep)
-    for row in rows:
-        table.add_row(*(Text(_plain(c)) for c in row))  # Text: no markup read from outside
-    make_console(no_color=view.no_color).print(table)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _plain(text: str) -> str:
-    """One cell, printable: ids and reasons come from rosters and servers, so control and
-    direction characters (an escape sequence, a tab that would shift the columns) are
-    shown as escapes, never sent to the terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))

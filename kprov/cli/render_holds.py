@@ -1,14 +1,15 @@
-"""Showing holds (`kprov holds list`, `kprov holds show`): plain lines in a pipe, a table on a
-terminal, and the one JSON envelope (``cli.output.emit_data``) with --json."""
+"""Showing holds (`kprov holds list`, `kprov holds show`): the values those commands return
+for the one renderer (``render.show_value``): a table, and one hold's detail."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP, View
-from kprov.cli.render_history import _item_line, _plain, _table, counts_text, local_time
+from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP
+from kprov.cli.render_data import Column, Screen, Table
+from kprov.cli.render_history import counts_text, item_line, local_time
 
 if TYPE_CHECKING:
     from kprov.state.ledger import Ledger
@@ -56,20 +57,40 @@ def hold_detail(ledger: Ledger | None, ref: str) -> dict[str, Any]:
     }
 
 
-def show_holds(holds: Sequence[Mapping[str, Any]], view: View, *, every: bool) -> None:
-    if not holds:
-        what = "no hold recorded" if every else "no hold is waiting for a decision"
-        sys.stdout.write(f"{what}\n")
-        return
-    rows = [
-        (local_time(h["created_at"]), h["hold_id"], h["state"], h["job"], f"{h['items']:,}",
-         "; ".join(t["guard"] for t in h["trips"]))
-        for h in holds
-    ]  # fmt: skip
-    _table(view, ("when", "hold", "state", "job", "items", "guards"), rows)
+HOLD_COLUMNS = (
+    Column("when", wrap=False), Column("hold", wrap=False), Column("state", wrap=False),
+    Column("job"), Column("items", wrap=False, right=True), Column("guards"),
+)  # fmt: skip
 
 
-def show_hold(detail: Mapping[str, Any], view: View) -> None:
+def holds_table(holds: Sequence[Mapping[str, Any]], *, every: bool) -> Table:
+    """The holds (`holds list`): under `holds` in JSON, as the ledger keeps them."""
+    empty = "no hold recorded" if every else "no hold is waiting for a decision"
+    return Table("holds", HOLD_COLUMNS, holds, display=_hold_row, empty=empty)
+
+
+def _hold_row(h: Mapping[str, Any]) -> dict[str, str]:
+    return {"when": local_time(h["created_at"]), "hold": h["hold_id"], "state": h["state"],
+            "job": h["job"], "items": f"{h['items']:,}",
+            "guards": "; ".join(t["guard"] for t in h["trips"])}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HoldDetail:
+    """One hold (`holds show`): ``hold_detail``'s keys in JSON, its story for people."""
+
+    detail: Mapping[str, Any]
+    failed: bool = field(default=False, init=False)
+
+    def data(self) -> Mapping[str, Any]:
+        return self.detail
+
+    def show(self, screen: Screen) -> None:
+        for line in hold_lines(self.detail, TERMINAL_CAP * 5 if screen.terminal else PLAIN_CAP):
+            screen.line(line)
+
+
+def hold_lines(detail: Mapping[str, Any], cap: int) -> list[str]:
     hold = detail["hold"]
     lines = [
         f"hold {hold['hold_id']}: {_state(hold)}",
@@ -93,14 +114,13 @@ def show_hold(detail: Mapping[str, Any], view: View) -> None:
             f"{counts_text(previous['counts'])}"
         )
     lines.append(f"this run: {counts_text(detail['run']['counts'])}")
-    cap = TERMINAL_CAP * 5 if view.terminal else PLAIN_CAP
     lines.extend(_held_lines(detail["items"][:cap]))
     if detail["items_total"] > cap:
         lines.append(f"... and {detail['items_total'] - cap:,} more (--json lists up to "
                      f"{JSON_ITEMS_CAP:,})")  # fmt: skip
     if hold["state"] == "open":
         lines.append(f"approve: {detail['approve']}    dismiss: {detail['dismiss']}")
-    sys.stdout.write("".join(_plain(line) + "\n" for line in lines))
+    return lines
 
 
 def _held_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -111,7 +131,7 @@ def _held_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for item in items:
         why, own = withheld_parts(str(item["reason"]))
-        line = _item_line({**item, "outcome": str(item["action"]).replace("_", " "),
+        line = item_line({**item, "outcome": str(item["action"]).replace("_", " "),
                            "detail": "", "reason": own})  # fmt: skip
         groups.setdefault((str(item.get("guard") or "?"), why), []).append(f"  {line}")
     lines = []

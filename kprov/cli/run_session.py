@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kprov.cli.output import warn
-from kprov.errors import ExitCode, Interrupted, KprovError, StorageError
+from kprov.errors import ExitCode, KprovError
 
 if TYPE_CHECKING:
-    from kprov.cli.flow import RunOptions
+    from kprov.cli.run_options import RunOptions
     from kprov.config import Settings
     from kprov.provision.plan import Plan
     from kprov.provision.recording import RunRecording
@@ -271,42 +271,10 @@ class RunSession:
         counts: Mapping[str, int],
     ) -> None:  # fmt: skip
         """One JSON line per run (--log-file): when, which run, who, where, how it ended."""
-        log_file = self.options.log_file
-        if log_file is None:
-            return
-        import json
+        if self.options.log_file is not None:
+            from kprov.cli.run_report import append_log_line
 
-        from kprov.cli.render import error_json, run_document
-        from kprov.outside_text import printable_data
-        from kprov.provision.report import create_private
-
-        settings = self.settings
-        record: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "run_id": self.run_id,
-            "stage": "error" if error is not None else self.mode,
-            "exit_code": int(code),
-            "seconds": round(time.monotonic() - self.started, 3),
-            "command": self.command,
-            "os_user": self.who.os_user,
-            "host": self.who.host,
-            "profile": settings.profile.name if settings else None,
-            "base_url": settings.profile.base_url if settings else None,
-            "manifest": self.sources[0] if self.command == "sync" and self.sources else None,
-            "inputs": list(self.sources),
-        }
-        if error is not None:
-            record["error"] = error_json(error)
-        elif result is not None:
-            record.update(_run_log(result, code, run_document))
-        else:
-            record["counts"] = dict(counts)
-        try:
-            with create_private(log_file, append=True) as handle:
-                handle.write(json.dumps(printable_data(record), default=str) + "\n")
-        except (KprovError, OSError) as exc:  # the log must never hide how the run ended
-            reason = exc.message if isinstance(exc, KprovError) else exc.strerror
-            warn(f"cannot append to --log-file {log_file}: {reason}")
+            append_log_line(self, self.options.log_file, code, error, result, counts)
 
 
 @contextlib.contextmanager
@@ -317,7 +285,7 @@ def admin_run(
     lock: its rows (``provision.run_record.admin_row``) recorded before anything is sent
     (exit 9 and nothing sent when the ledger cannot take them), each outcome as it ends
     (``RunSession.done``), then its end, or the error that stopped it."""
-    from kprov.cli.flow import RunOptions
+    from kprov.cli.run_options import RunOptions
 
     run = RunSession(command, RunOptions(), plan_only=False, mode="admin")
     with run.recorded():
@@ -342,17 +310,6 @@ def record_mapping_rebuild(settings: Settings, found: MappingRebuild) -> None:
     with admin_run("mapping rebuild", settings, rows) as run:
         for n, entry in enumerate(found.recovered):
             run.done(n, "recovered", account_id=entry.account_id)
-
-
-def _run_log(result: RunResult, code: int, run_document: Any) -> dict[str, Any]:
-    from kprov.provision.report import report_rows
-    from kprov.provision.result import FAILING
-
-    document = run_document(result, ExitCode(code), items=False)
-    rows = list(report_rows(result, every_line=False))
-    document["removed"] = [r for r in rows if r["outcome"] == "removed"]  # all of them
-    document["failures"] = [r for r in rows if r["outcome"] in FAILING]
-    return {k: v for k, v in document.items() if k not in ("exit_code", "run_id", "command")}
 
 
 def _trip_words(result: RunResult | None) -> list[str]:
@@ -385,20 +342,11 @@ def _post(url: str, document: Mapping[str, Any]) -> None:
 
 
 def as_error(caught: BaseException) -> KprovError | None:
-    """What stopped a run, as the error the ledger records (None: a normal exit)."""
-    from kprov.errors import InputError
+    """What stopped a run, as the error the ledger records (None: a normal exit); the same
+    words and code the command ends with (``output.as_kprov_error``)."""
+    from kprov.cli.output import as_kprov_error
 
-    if isinstance(caught, KprovError):
-        return caught
-    if isinstance(caught, typer.Exit):
-        return None
-    if isinstance(caught, typer.Abort):
-        return InputError("not confirmed; nothing was sent")
-    if isinstance(caught, KeyboardInterrupt):
-        return Interrupted("interrupted")
-    if isinstance(caught, OSError):
-        return StorageError(f"cannot write kprov's output: {caught.strerror or caught}")
-    return KprovError(f"internal error: {type(caught).__name__}")
+    return None if isinstance(caught, typer.Exit) else as_kprov_error(caught)
 
 
 def exit_of(caught: BaseException, error: KprovError | None) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from kprov.cli.common import YES_OPTION
-from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.output import command_group, confirm, globals_of, guarded
+from kprov.cli.render_data import Message, said
 from kprov.cli.sandbox_oneroster import serve_oneroster
 from kprov.errors import InputError
 
@@ -19,9 +20,11 @@ app.command("oneroster")(serve_oneroster)
 @app.command("sample")
 @guarded
 def sample(
-    directory: str = typer.Argument(..., help="Directory to write into (created if missing)."),
+    directory: str = typer.Argument(
+        ..., metavar="DIR", help="Directory to write into (created if missing)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite sample files already there."),
-) -> None:
+) -> Message:
     """Write the sample semester (a manifest, CSV and YAML rosters, a OneRoster bundle).
 
     The manifest's paths are relative to it, so it syncs from any directory.
@@ -37,13 +40,17 @@ def sample(
 
     destination = Path(directory).expanduser()
     written = write_sample_semester(destination, overwrite=force)
-    typer.echo(f"wrote {len(written)} files into {destination}; now run:")
-    typer.echo(f"  kprov --profile sandbox sync {destination / MANIFEST}")
+    manifest = destination / MANIFEST
+    return Message(
+        [f"wrote {len(written)} files into {destination}; now run:",
+         f"  kprov --profile sandbox sync {manifest}"],
+        {"directory": str(destination), "files": len(written), "manifest": str(manifest)},
+    )  # fmt: skip
 
 
 @app.command("reset")
 @guarded
-def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> None:
+def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> Message:
     """Forget everything the built-in sandbox profile made: its server's accounts, instances
     and registrations, and kprov's mapping and registry for it.
 
@@ -54,7 +61,6 @@ def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> None:
     import os
 
     from kprov.cli.builtin_sandbox import reset_plan, reset_state
-    from kprov.cli.common import confirm_or_refuse
     from kprov.config import SANDBOX_PROFILE, resolve_settings
     from kprov.state.lock import LOCK_NAME
 
@@ -63,32 +69,43 @@ def reset(ctx: typer.Context, yes: bool = YES_OPTION) -> None:
     )
     doomed = [p.name for p in reset_plan(settings, os.environ) if p.name != LOCK_NAME]
     if not doomed:
-        typer.echo(f"the sandbox profile has no state in {settings.state_dir}; nothing to do")
-        return
-    confirm_or_refuse(
+        return said(
+            f"the sandbox profile has no state in {settings.state_dir}; nothing to do",
+            state_dir=str(settings.state_dir), removed=0,
+        )  # fmt: skip
+    confirm(
         f"Delete the sandbox profile's state in {settings.state_dir} ({', '.join(doomed)})?",
+        globals_of(ctx).env,
         yes=yes,
     )
     reset_state(settings)
-    typer.echo(f"sandbox reset: {settings.state_dir} removed ({len(doomed)} files)")
+    return said(
+        f"sandbox reset: {settings.state_dir} removed ({len(doomed)} files)",
+        state_dir=str(settings.state_dir), removed=len(doomed),
+    )  # fmt: skip
 
 
 @app.command("serve")
 @guarded
 def serve(
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to bind (loopback only by default)."
+        "127.0.0.1", "--host", metavar="HOST", help="Address to bind (loopback only by default)."
     ),
-    port: int = typer.Option(8765, "--port", help="Port; 0 picks a free one."),
+    port: int = typer.Option(8765, "--port", metavar="PORT", help="Port; 0 picks a free one."),
     state: str | None = typer.Option(
-        None, "--state", help="Journal file that keeps the state across restarts."
+        None, "--state", metavar="FILE", help="Journal file that keeps the state across restarts."
     ),
     latency_ms: float = typer.Option(
-        0.0, "--latency-ms", help="Delay added to every answer.", rich_help_panel="Realism"
+        0.0,
+        "--latency-ms",
+        metavar="MS",
+        help="Delay added to every answer.",
+        rich_help_panel="Realism",
     ),
     rate_limit: float | None = typer.Option(
         None,
         "--rate-limit",
+        metavar="PER_SECOND",
         help="Requests per second before 429 (ip-limited), a token bucket.",
         rich_help_panel="Realism",
     ),
@@ -96,6 +113,7 @@ def serve(
     burst: int | None = typer.Option(
         None,
         "--burst",
+        metavar="N",
         min=1,
         help="Requests the --rate-limit bucket saves up [default: one second's worth].",
         rich_help_panel="Realism",
@@ -103,6 +121,7 @@ def serve(
     retry_after: str = typer.Option(
         "ceil",
         "--retry-after",
+        metavar="HOW",
         help="Retry-After on its 429s: 'ceil' (whole seconds, rounded up: 1 for a 2 ms wait), "
         "'exact' (fractional seconds) or 'none' (absent, as the API documents).",
         rich_help_panel="Realism",
@@ -116,7 +135,11 @@ def serve(
         rich_help_panel="Realism",
     ),
     token_ttl: float = typer.Option(
-        3599.0, "--token-ttl", help="Access token lifetime, seconds.", rich_help_panel="Realism"
+        3599.0,
+        "--token-ttl",
+        metavar="SECONDS",
+        help="Access token lifetime, seconds.",
+        rich_help_panel="Realism",
     ),
     strict: bool = typer.Option(
         False,
@@ -133,32 +156,38 @@ def serve(
     fail_rate: float = typer.Option(
         0.0,
         "--fail-rate",
+        metavar="SHARE",
         help="Share of API requests that fail (mix of 503, 500-after-apply, drops, 429).",
         rich_help_panel="Faults",
     ),
     faults: str | None = typer.Option(
         None,
         "--faults",
+        metavar="RATES",
         help="Exact fault rates, e.g. '503=0.05,500after=0.03,drop=0.02,429=0.01'.",
         rich_help_panel="Faults",
     ),
     seed: int | None = typer.Option(
-        None, "--seed", help="Seed for fault injection.", rich_help_panel="Faults"
+        None, "--seed", metavar="N", help="Seed for fault injection.", rich_help_panel="Faults"
     ),
     hostile: str | None = typer.Option(
         None,
         "--hostile",
+        metavar="MODES",
         help="Hostile modes, MODE[=RATE],... (see the list above); seeded by --seed.",
         rich_help_panel="Hostile",
     ),
     trickle_interval: float = typer.Option(
         2.0,
         "--trickle-interval",
+        metavar="SECONDS",
         min=0.001,
         help="Seconds between two bytes of a trickled answer.",
         rich_help_panel="Hostile",
     ),
-    api_key: str = typer.Option("sandbox-key", "--api-key", help="API key the sandbox accepts."),
+    api_key: str = typer.Option(
+        "sandbox-key", "--api-key", metavar="KEY", help="API key the sandbox accepts."
+    ),
     verbose: bool = typer.Option(False, "--log-requests", help="Log every request."),
 ) -> None:
     """Serve the documented API on HOST:PORT until Ctrl-C.

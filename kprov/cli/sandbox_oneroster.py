@@ -19,22 +19,37 @@ def serve_oneroster(
         metavar="[BUNDLE]",
         help="A OneRoster CSV bundle (folder or .zip) to serve [default: the sample bundle].",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback only)."),
-    port: int = typer.Option(8780, "--port", help="Port; 0 picks a free one."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="HOST", help="Address to bind (loopback only)."
+    ),
+    port: int = typer.Option(8780, "--port", metavar="PORT", help="Port; 0 picks a free one."),
     auth: str = typer.Option(
-        "both", "--auth", help="Sign-in accepted: oauth1 (1.0a HMAC-SHA256), oauth2, or both."
+        "both",
+        "--auth",
+        metavar="WHICH",
+        help="Sign-in accepted: oauth1 (1.0a HMAC-SHA256), oauth2, or both.",
     ),
     page_size: int = typer.Option(
-        3, "--page-size", min=1, help="Most records per page, whatever `limit` asks."
+        3, "--page-size", metavar="N", min=1, help="Most records per page, whatever `limit` asks."
     ),
-    token_ttl: float = typer.Option(3600.0, "--token-ttl", help="OAuth 2 token lifetime, s."),
+    token_ttl: float = typer.Option(
+        3600.0, "--token-ttl", metavar="SECONDS", help="OAuth 2 token lifetime, s."
+    ),
     hostile: str | None = typer.Option(
-        None, "--hostile", help="Hostile modes, MODE[=RATE][@COLLECTION],... (listed above)."
+        None,
+        "--hostile",
+        metavar="MODES",
+        help="Hostile modes, MODE[=RATE][@COLLECTION],... (listed above).",
     ),
     retry_after: str = typer.Option(
-        "1", "--retry-after", help="Retry-After of the `429` mode's answers (seconds)."
+        "1",
+        "--retry-after",
+        metavar="SECONDS",
+        help="Retry-After of the `429` mode's answers (seconds).",
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for the hostile modes."),
+    seed: int | None = typer.Option(
+        None, "--seed", metavar="N", help="Seed for the hostile modes."
+    ),
     verbose: bool = typer.Option(False, "--log-requests", help="Log every request."),
 ) -> None:
     """Serve a OneRoster bundle as OneRoster 1.1 and 1.2 REST APIs until Ctrl-C.

@@ -8,41 +8,21 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kprov.cli.common import (
-    CONCURRENCY_OPTION,
-    DETAILED_EXITCODE_OPTION,
-    HASH_IDS_OPTION,
-    LOCK_TIMEOUT_OPTION,
-    LOG_FILE_OPTION,
-    MAPPING_OPTION,
-    MAX_CREATIONS_OPTION,
-    METRICS_FILE_OPTION,
-    NOTIFY_ON_OPTION,
-    NOTIFY_OPTION,
-    OUT_OPTION,
-    PLAN_OPTION,
-    REBUILD_MAPPING_OPTION,
-    REPORT_OPTION,
-    RUN_PANEL,
-    TEST_ACCOUNTS_OPTION,
-    YES_OPTION,
-    id_key,
-)
+from kprov.cli.common import RUN_PANEL, id_key
 from kprov.cli.output import Globals, guarded
-from kprov.errors import InputError
+from kprov.cli.run_options import RunOptions, run_options
 
 if TYPE_CHECKING:
-    from kprov.cli.flow import RunOptions
     from kprov.provision.planner import Request
 
 
 @guarded
+@run_options(planning=True, creating=True, asking=True)
 def sync(
     ctx: typer.Context,
     manifest_path: Path = typer.Argument(
         ..., metavar="MANIFEST", help="The semester manifest (YAML)."
     ),
-    plan_only: bool = PLAN_OPTION,
     prune: bool = typer.Option(
         False,
         "--prune",
@@ -53,6 +33,7 @@ def sync(
     max_removals: str | None = typer.Option(
         None,
         "--max-removals",
+        metavar="N|P%",
         help="Most removals "
         "allowed, N or P% of the managed registrations "
         "[default: 10%]; past it nothing is removed "
@@ -60,31 +41,19 @@ def sync(
         rich_help_panel=RUN_PANEL,
         show_default=False,
     ),
-    max_creations: str | None = MAX_CREATIONS_OPTION,
     grace: int | None = typer.Option(
         None,
         "--grace",
         min=1,
+        metavar="N",
         help="Remove a registration only once its person has been missing from N "
         "consecutive runs that read its class [default: 1, or removal_grace:]; until then it "
         "is 'waiting 1 of N' (a one-night gap in an export costs no analytics).",
         rich_help_panel=RUN_PANEL,
         show_default=False,
     ),
-    yes: bool = YES_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    hash_ids: bool = HASH_IDS_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    rebuild_mapping: bool = REBUILD_MAPPING_OPTION,
-    out: Path | None = OUT_OPTION,
-    detailed_exitcode: bool = DETAILED_EXITCODE_OPTION,
-    report: Path | None = REPORT_OPTION,
-    log_file: Path | None = LOG_FILE_OPTION,
-    notify: str | None = NOTIFY_OPTION,
-    notify_on: str | None = NOTIFY_ON_OPTION,
-    metrics_file: Path | None = METRICS_FILE_OPTION,
+    *,
+    options: RunOptions,
 ) -> None:
     """Make the platform match a semester manifest (for cron).
 
@@ -101,7 +70,7 @@ def sync(
       kprov sync /srv/sis/semester.yaml --prune --grace 2 --log-file /var/log/kprov.log
       kprov sync semester.yaml --metrics-file /var/lib/node_exporter/kprov.prom
     """
-    from kprov.cli.flow import RunOptions, provision
+    from kprov.cli.flow import provision
     from kprov.cli.pulling import SourcePuller
 
     puller = SourcePuller()  # `oneroster_api:` sources; their delta cursors are saved on success
@@ -112,51 +81,38 @@ def sync(
         from kprov.state.owner import ids_made_with
 
         structure, problems, _rosters = load_manifest(manifest_path)
-        wants_key = hash_ids or structure.hash_ids
+        wants_key = options.hash_ids or structure.hash_ids
         if wants_key and problems:  # a broken manifest is bad input, before any key lookup
             from kprov.rosters import problems_error
 
             raise problems_error(problems, what="manifest")
         hash_key = None
         if wants_key:
-            hash_key = id_key(lambda: g.settings(mapping))
-        puller.state_dir = lambda: g.settings(mapping).state_dir
+            hash_key = id_key(lambda: g.settings(options.mapping))
+        puller.state_dir = lambda: g.settings(options.mapping).state_dir
         manifest = read_manifest(manifest_path, hash_key=hash_key, puller=puller)
         if g.verbose:
             for line in puller.summary():
                 typer.echo(f"kprov: {line}", err=True)
         request = sync_request(
-            manifest, prune=prune, max_removals=max_removals, max_creations=max_creations,
-            grace=grace,
+            manifest, prune=prune, max_removals=max_removals,
+            max_creations=options.max_creations, grace=grace,
         )  # fmt: skip
         return replace(request, ids=ids_made_with(hash_key))
 
-    options = RunOptions(
-        concurrency=concurrency, plan_only=plan_only, out=out,
-        detailed_exitcode=detailed_exitcode, report=report, log_file=log_file,
-        lock_timeout=lock_timeout, test_accounts=test_accounts, yes=yes, mapping=mapping,
-        rebuild_mapping=rebuild_mapping,
-        ask_before_removing=True, cron_quiet=True, cursors=puller.cursors,
-    )  # fmt: skip
-    options = with_delivery(options, notify, notify_on, metrics_file)
+    options = replace(options, ask_before_removing=True, cron_quiet=True, cursors=puller.cursors)
     provision(ctx, request, options)
 
 
 @guarded
+@run_options()
 def apply(
     ctx: typer.Context,
     plan_file: Path = typer.Argument(
         ..., metavar="PLAN", help="A plan saved with --plan --out PLAN.json."
     ),
-    concurrency: int = CONCURRENCY_OPTION,
-    test_accounts: bool = TEST_ACCOUNTS_OPTION,
-    lock_timeout: float = LOCK_TIMEOUT_OPTION,
-    mapping: str | None = MAPPING_OPTION,
-    report: Path | None = REPORT_OPTION,
-    log_file: Path | None = LOG_FILE_OPTION,
-    notify: str | None = NOTIFY_OPTION,
-    notify_on: str | None = NOTIFY_ON_OPTION,
-    metrics_file: Path | None = METRICS_FILE_OPTION,
+    *,
+    options: RunOptions,
 ) -> None:
     """Apply a saved plan exactly: its items, nothing else.
 
@@ -168,26 +124,6 @@ def apply(
       kprov sync semester.yaml --prune --plan --out tonight.json
       kprov apply tonight.json --report tonight.html
     """
-    from kprov.cli.flow import RunOptions, apply_saved
+    from kprov.cli.flow import apply_saved
 
-    options = RunOptions(
-        concurrency=concurrency, report=report, log_file=log_file, lock_timeout=lock_timeout,
-        test_accounts=test_accounts, mapping=mapping,
-    )  # fmt: skip
-    options = with_delivery(options, notify, notify_on, metrics_file)
     apply_saved(ctx, plan_file, options)
-
-
-def with_delivery(
-    options: RunOptions, notify: str | None, notify_on: str | None, metrics_file: Path | None
-) -> RunOptions:
-    """--notify, --notify-on and --metrics-file, checked before anything is read or sent."""
-    from kprov.errors import ConfigError
-    from kprov.run_settings import parse_value
-
-    try:
-        url = parse_value("notify", notify, "--notify") if notify else None
-        on = parse_value("notify_on", notify_on, "--notify-on") if notify_on else None
-    except ConfigError as error:
-        raise InputError(error.message, hint=error.hint) from None
-    return replace(options, notify=url, notify_on=on, metrics_file=metrics_file)

@@ -219,7 +219,8 @@ def problems_error(problems: Sequence[Problem], what: str = "roster") -> InputEr
     return InputError(
         f"{total:,} problem(s) in the {what}; nothing was sent:",
         problems=shown,
-        hint="Fix what is named above and run the same command again.",
+        hint="Fix each problem listed (it names its file:line:column), then run the same "
+        "command again.",
     )
 
 

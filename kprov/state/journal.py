@@ -335,7 +335,7 @@ class CsvJournal:
             raise StorageError(
                 self._broken,
                 hint=self._broken_hint
-                or "Fix the cause named above, then rerun: nothing recorded so far is lost.",
+                or "Fix the cause this message names, then rerun: nothing recorded so far is lost.",
             )
 
     def _caller_error(self, error: BaseException) -> BaseException:

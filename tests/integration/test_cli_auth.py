@@ -13,7 +13,7 @@ import keyring
 import pytest
 
 from tests.conftest import Sandbox
-from tests.helpers import run_cli
+from tests.helpers import TERMINAL, run_cli
 from tests.unit.test_config import MemoryKeyring
 
 
@@ -111,10 +111,9 @@ def test_login_without_a_keyring_says_so_before_asking_for_the_secret(
     import kprov.cli.auth as auth_cli
 
     asked: list[str] = []
-    monkeypatch.setattr(auth_cli, "is_terminal", lambda stream: True)
     monkeypatch.setattr(auth_cli.typer, "prompt", lambda text, **kw: asked.append(text) or "s")
     writes = sandbox_env.write_requests()
-    result = run_cli("auth", "login")
+    result = run_cli("auth", "login", env=TERMINAL)
     assert result.exit_code == 3, result.output
     assert "no usable keyring" in result.stderr and "KPROV_API_SECRET_FILE" in result.stderr
     assert asked == [] and sandbox_env.write_requests() == writes

@@ -8,8 +8,10 @@ from pathlib import Path
 import keyring
 import pytest
 
+from kprov.config import SANDBOX_API_SECRET
 from kprov.credentials import API_SECRET, Secret, store_secret
-from tests.helpers import run_cli
+from tests.conftest import SANDBOX_KEY, Sandbox
+from tests.helpers import TERMINAL, run_cli
 from tests.unit.test_config import MemoryKeyring
 
 SECRET = "s3cr3t-value-ABCDEF-123456"
@@ -79,7 +81,8 @@ def test_config_show_names_every_source_and_never_a_secret(
 
     text = run_cli("--profile", "prod", "config", "show")
     assert text.exit_code == 0
-    lines = {line.split("  ")[0]: line for line in text.stdout.splitlines()}
+    lines = {line.split("\t")[0]: line for line in text.stdout.splitlines()}  # a pipe: TSV
+    assert lines["setting"] == "setting\tvalue\tsource"
     assert "flag: --profile" in lines["profile"]
     assert "file: " in lines["API secret"] and "<hidden>" in lines["API secret"]
     _assert_no_secret(text.output)
@@ -155,13 +158,11 @@ def test_profile_remove_asks_refuses_the_current_one_and_keeps_the_rest(
     assert added.exit_code == 0
     refused = run_cli("profile", "remove", "old")  # no terminal, no --yes
     assert refused.exit_code == 2 and "--yes" in refused.stderr
-    with monkeypatch.context() as terminal:
-        terminal.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
-        declined = run_cli("profile", "remove", "old", input="n\n")
-        assert declined.exit_code == 2 and "Remove profile 'old'" in declined.stdout
-        listed = json.loads(run_cli("profile", "list", "--json").stdout)["profiles"]
-        assert [p["name"] for p in listed] == ["old", "prod", "sandbox"]
-        assert run_cli("profile", "remove", "old", input="y\n").exit_code == 0
+    declined = run_cli("profile", "remove", "old", input="n\n", env=TERMINAL)
+    assert declined.exit_code == 2 and "Remove profile 'old'" in declined.stderr
+    listed = json.loads(run_cli("profile", "list", "--json").stdout)["profiles"]
+    assert [p["name"] for p in listed] == ["old", "prod", "sandbox"]
+    assert run_cli("profile", "remove", "old", input="y\n", env=TERMINAL).exit_code == 0
     current = run_cli("profile", "remove", "prod", "--yes")
     assert current.exit_code == 3 and "--current" in current.stderr
     assert run_cli("profile", "remove", "sandbox", "--yes").exit_code == 3
@@ -212,3 +213,47 @@ def test_hoisting_moves_only_global_options_and_nothing_after_a_double_dash() ->
     assert hoist_global_options(["mapping", "verify", "--json", "-p", "x"]) == [
         "--json", "-p", "x", "mapping", "verify",
     ]  # fmt: skip
+
+
+def test_a_profile_names_its_secret_file_checked_like_kprov_api_secret_file(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    """`profile add --secret-file`: a cron box's secret without a keyring or a variable.
+    The same 0600 rule as KPROV_API_SECRET_FILE, which still overrides it; the path is
+    stored absolute (cron's working directory is not the operator's)."""
+    secret = tmp_path / "prod.secret"
+    secret.write_text(SANDBOX_API_SECRET + "\n")
+    secret.chmod(0o644)
+    add = ("profile", "add", "prod", "--base-url", sandbox.base_url, "--api-key", SANDBOX_KEY)
+    monkeypatch.chdir(tmp_path)
+    for wrong in ("prod.secret", "missing.secret"):  # others may read it; it does not exist
+        refused = run_cli(*add, "--secret-file", wrong)
+        assert refused.exit_code == 2 and "nothing was saved" in refused.stderr
+    assert "chmod 600" in refused.stderr or "Create it" in refused.stderr
+    assert not (isolated_env / "config.yaml").exists()
+    secret.chmod(0o600)
+    saved = run_cli(*add, "--secret-file", "prod.secret", "--use")
+    assert saved.exit_code == 0 and "auth login" not in saved.stdout
+    assert f"secret_file: {secret}" in (isolated_env / "config.yaml").read_text()
+
+    status = json.loads(run_cli("--json", "auth", "status").stdout)
+    assert status["secret_source"] == {
+        "source": "file", "location": f"{secret} (profile prod secret_file)",
+    }  # fmt: skip
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["api_secret"]
+    assert (shown["value"], shown["location"]) == (
+        "<hidden>",
+        f"{secret} (profile prod secret_file)",
+    )
+    assert SANDBOX_API_SECRET not in run_cli("profile", "show", "prod").stdout
+
+    other = tmp_path / "env.secret"
+    other.write_text("another\n")
+    other.chmod(0o600)
+    monkeypatch.setenv("KPROV_API_SECRET_FILE", str(other))  # the environment overrides
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["api_secret"]
+    assert shown["location"] == f"{other} (KPROV_API_SECRET_FILE)"
+    monkeypatch.delenv("KPROV_API_SECRET_FILE")
+    secret.chmod(0o640)  # loosened later: refused at use, naming the file and the fix
+    loose = run_cli("auth", "status")
+    assert loose.exit_code == 3 and f"chmod 600 {secret}" in loose.stderr

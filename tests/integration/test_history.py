@@ -128,7 +128,9 @@ def test_several_nights_name_the_run_time_operator_host_and_origin_of_each_chang
     assert stat.S_IMODE(metrics.stat().st_mode) == 0o644  # node_exporter reads it
 
     plain = run_cli("history")
-    assert plain.exit_code == 0 and len(plain.stdout.splitlines()) == 4  # type: ignore[attr-defined]
+    lines = plain.stdout.splitlines()  # type: ignore[attr-defined]
+    assert plain.exit_code == 0 and len(lines) == 5  # the header line, then a run a line
+    assert lines[0] == "when\trun\twho\tcommand\tcounts\tend"
     assert "exit 1 (some items failed" in plain.stdout  # type: ignore[attr-defined]
 
 

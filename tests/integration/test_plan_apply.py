@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Sandbox
-from tests.helpers import run_cli
+from tests.helpers import TERMINAL, run_cli
 from tests.integration.test_cli_sync import Semester, first_night
 
 
@@ -200,13 +200,12 @@ def test_instance_option_and_an_instance_column_together_are_refused(
 
 
 def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
-    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = changed_night(tmp_path, sandbox_env)
-    monkeypatch.setattr("kprov.cli.flow.is_terminal", lambda stream=None: True)
-    declined = run_cli("sync", str(semester.write()), "--prune", input="n\n")
-    assert declined.exit_code == 2 and "1 registration(s) would be removed" in declined.output
-    assert "learner a-0 in alg" in declined.output
+    declined = run_cli("sync", str(semester.write()), "--prune", input="n\n", env=TERMINAL)
+    assert declined.exit_code == 2 and "1 registration(s) would be removed" in declined.stderr
+    assert "learner a-0 in alg" in declined.stderr  # the question is asked on stderr
     assert "not confirmed; nothing was sent" in declined.stderr
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()
     accepted = run_cli("sync", str(semester.write()), "--prune", "--yes")
@@ -316,13 +315,12 @@ def test_a_plan_whose_removal_limit_was_edited_to_match_is_still_refused(
 
 
 def test_a_clean_sync_is_silent_under_cron_but_not_on_a_terminal(
-    sandbox_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox_env: Sandbox, tmp_path: Path
 ) -> None:
     semester = first_night(tmp_path, sandbox_env)
     cron = run_cli("sync", str(semester.write()))
     assert (cron.exit_code, cron.stdout, cron.stderr) == (0, "", "")
-    monkeypatch.setattr("kprov.cli.output.is_terminal", lambda stream=None: True)
-    watched = run_cli("sync", str(semester.write()))
+    watched = run_cli("sync", str(semester.write()), env=TERMINAL)
     assert watched.exit_code == 0 and "already registered" in watched.stdout
 
 

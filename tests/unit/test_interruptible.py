@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kprov.cli import flow
+from kprov.cli import interrupts
 
 
 class Abandoned(Exception):
@@ -26,9 +26,9 @@ def test_a_second_hang_up_stops_the_run_but_never_abandons_what_is_in_flight(
     def abandon(code: int) -> None:
         raise Abandoned(code)
 
-    monkeypatch.setattr(flow.os, "_exit", abandon)
+    monkeypatch.setattr(interrupts.os, "_exit", abandon)
     cancel = threading.Event()
-    with flow.interruptible(cancel):
+    with interrupts.interruptible(cancel):
         os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), signal.SIGHUP)
         assert cancel.is_set()  # stopped: nothing new is sent, in-flight answers recorded
