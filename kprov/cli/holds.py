@@ -6,7 +6,8 @@ import time
 
 import typer
 
-from kprov.cli.output import command_group, globals_of, guarded
+from kprov.cli.common import YES_OPTION
+from kprov.cli.output import command_group, confirm, globals_of, guarded
 from kprov.cli.render_data import Message, Shown, said
 from kprov.cli.run_options import LOCK_TIMEOUT_OPTION, RunOptions, run_options
 
@@ -94,13 +95,19 @@ def approve(ctx: typer.Context, hold: str = HOLD_ARGUMENT, *, options: RunOption
 @app.command("dismiss")
 @guarded
 def dismiss(
-    ctx: typer.Context, hold: str = HOLD_ARGUMENT, lock_timeout: float = LOCK_TIMEOUT_OPTION
+    ctx: typer.Context,
+    hold: str = HOLD_ARGUMENT,
+    yes: bool = YES_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
 ) -> Message:
     """Drop a hold: nothing it withheld is sent (a later run judges its export again).
+
+    Asks first on a terminal; --yes otherwise (as `holds approve`).
 
     \b
     Examples:
       kprov holds dismiss hold-3f2a9c1b7d04
+      kprov holds dismiss hold-3f2a9c1b7d04 --yes
     """
     from kprov.errors import InputError
     from kprov.provision.run_record import operator
@@ -123,6 +130,12 @@ def dismiss(
                     hint=LIST_HINT,
                 )
             assert ledger is not None
+            confirm(
+                f"Dismiss hold {found['hold_id']} ({found['items']:,} item(s) withheld)? Nothing "
+                "it withheld is sent; the next run of its job judges its export again.",
+                globals_of(ctx).env,
+                yes=yes,
+            )
             who = operator()
             dismiss_hold(ledger, found["hold_id"], who=f"{who.os_user}@{who.host}", now=time.time())
         finally:

@@ -87,6 +87,10 @@ def export(
     latest = {e.external_user_id: e for e in journal.entries()}
     for notice in journal.torn_notice():  # read without the lock: never repaired here
         warn(notice)
+    if not latest:  # a backup job must not overwrite a good backup with a lost mapping
+        from kprov.state.rebuild import refuse_an_unreadable_export
+
+        refuse_an_unreadable_export(settings.state_dir, journal)
     return MappingExport([e.row() for e in latest.values()], HEADER, export_format)
 
 

@@ -85,22 +85,50 @@ def add(
     if wrong:
         raise InputError("--admin-external-id: nothing was saved:", problems=wrong)
     config = _config_file(ctx)
-    config.add(
-        Profile(
-            name=name,
-            base_url=validate_base_url(base_url),
-            api_key=api_key,
-            token_url=validate_base_url(token_url, "token URL") if token_url else None,
-            admin_external_id=admin_external_id,
-            secret_file=_checked_secret_file(secret_file) if secret_file else None,
-        )
+    given = Profile(
+        name=name,
+        base_url=validate_base_url(base_url),
+        api_key=api_key,
+        token_url=validate_base_url(token_url, "token URL") if token_url else None,
+        admin_external_id=admin_external_id,
+        secret_file=_checked_secret_file(secret_file) if secret_file else None,
     )
+    profile, kept = _keeping(config.profiles.get(name), given)
+    config.add(profile)
     if use:
         config.current_profile = name
     config.save()
-    then = f"; now run: kprov --profile {name} auth login" if secret_file is None else ""
-    return said(f"profile {name!r} saved in {config.path}{then}",
-                profile=name, config=str(config.path))  # fmt: skip
+    secret_known = profile.secret_file is not None
+    then = f"; now run: kprov --profile {name} auth login" if not secret_known else ""
+    also = f" (kept from before: {', '.join(kept)})" if kept else ""
+    return said(f"profile {name!r} saved in {config.path}{also}{then}",
+                profile=name, config=str(config.path), kept=kept)  # fmt: skip
+
+
+def _keeping(before: Profile | None, given: Profile) -> tuple[Profile, list[str]]:
+    """*given*, over what the profile already held: re-adding a profile to change its URL or
+    key keeps the settings no option of `profile add` sets (rate limits, guards, history,
+    notifications) and the optional ones not given again. Returns the profile and what was
+    kept, by name."""
+    from dataclasses import replace
+
+    if before is None:
+        return given, []
+    kept: list[str] = []
+    merged = given
+    for option in ("token_url", "admin_external_id", "secret_file"):
+        if getattr(given, option) is None and getattr(before, option) is not None:
+            merged = replace(merged, **{option: getattr(before, option)})
+            kept.append(option)
+    if before.rate_limits or before.rate_limits_off:
+        merged = replace(merged, rate_limits=before.rate_limits,
+                         rate_limits_off=before.rate_limits_off)  # fmt: skip
+        kept.append("rate_limits")
+    settings = before.run.to_dict()
+    if settings:
+        merged = replace(merged, run=before.run)
+        kept.extend(settings)
+    return merged, kept
 
 
 def _checked_secret_file(path: Path) -> str:

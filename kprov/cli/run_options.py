@@ -139,7 +139,7 @@ SHARED = (
     )),
     Shared("notify", str | None, typer.Option(
         None, "--notify", metavar="URL",
-        help="POST a JSON summary (with a `text` Slack and Teams show) to this "
+        help="POST a JSON summary (its `text` field is what Slack and Teams display) to this "
         "incoming-webhook URL after a run that failed, stopped, or held anything (default: "
         "the manifest's notify:, KPROV_NOTIFY, the profile's notify).",
         rich_help_panel=OUTPUT_PANEL, show_default=False,

@@ -110,6 +110,23 @@ def refuse_an_emptied_mapping(state_dir: Path, journal: MappingJournal, people: 
     )
 
 
+def refuse_an_unreadable_export(state_dir: Path, journal: MappingJournal) -> None:
+    """`mapping export` of a mapping that is missing or holds nobody, beside a registry that
+    records registrations: exit 3, as every command that opens the state refuses it. An empty
+    export there would read as "nobody is mapped" and could replace a good backup."""
+    if not registry_holds_records(state_dir, (REGISTRY_FILES[1],)):
+        return
+    if not journal.path.exists():
+        refuse_a_lost_mapping(state_dir, journal, Registry.open(state_dir))
+    rows, people = people_recorded(Registry.open(state_dir))
+    raise ConfigError(
+        f"the mapping {journal.path} holds nobody, but the registry in {state_dir} records "
+        f"registrations of {people} people ({rows} rows): nothing was exported",
+        hint="Restore the mapping from a backup, or rebuild what the registry knows: "
+        "`kprov mapping rebuild`.",
+    )
+
+
 def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
     """People with an active registration whom the mapping does not hold (it was emptied,
     or restored from an older backup): `kprov mapping rebuild` adds them."""

@@ -36,6 +36,8 @@ def test_a_deleted_mapping_is_refused_then_rebuilt_exactly_without_a_request(
     write_roster(tmp_path / "tonight.csv", ["s-0", "s-1"])
     requests = sandbox_env.requests()
 
+    exported = run_cli("mapping", "export")  # a backup job must not save "nobody"
+    assert exported.exit_code == 3 and "is missing" in exported.stderr and not exported.stdout
     refused = run_cli("register", "--instance", "k", str(tmp_path / "tonight.csv"))
     assert refused.exit_code == 3, refused.output
     assert f"the mapping {mapping} is missing, but the registry in {state_dir}" in refused.stderr

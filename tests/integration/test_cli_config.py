@@ -257,3 +257,24 @@ def test_a_profile_names_its_secret_file_checked_like_kprov_api_secret_file(
     secret.chmod(0o640)  # loosened later: refused at use, naming the file and the fix
     loose = run_cli("auth", "status")
     assert loose.exit_code == 3 and f"chmod 600 {secret}" in loose.stderr
+
+
+def test_adding_a_profile_again_keeps_what_no_option_sets(isolated_env: Path) -> None:
+    """A new user's finding: re-adding `prod` to change its key dropped the `removal_grace`
+    and `rate_limits` written by hand into the config file, silently."""
+    import yaml
+
+    _add_prod("--token-url", "https://auth.example.test/oauth/token")
+    path = isolated_env / "config.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["profiles"]["prod"].update({"removal_grace": 2, "rate_limits": "off"})
+    path.write_text(yaml.safe_dump(document))
+    again = run_cli(
+        "profile", "add", "prod", "--base-url", "https://api.example.test/v0", "--api-key", "k2"
+    )
+    assert again.exit_code == 0, again.output
+    assert "kept from before: token_url, rate_limits, removal_grace" in again.stdout
+    profile = yaml.safe_load(path.read_text())["profiles"]["prod"]
+    assert profile["api_key"] == "k2" and profile["removal_grace"] == 2
+    assert profile["rate_limits"] == "off"
+    assert profile["token_url"] == "https://auth.example.test/oauth/token"

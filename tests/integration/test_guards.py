@@ -68,7 +68,9 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     assert shown["items_total"] == 66 and shown["previous_run"]["exit_code"] == 0
     assert {i["action"] for i in shown["items"]} == {"create_account", "register", "unregister"}
 
-    assert cli_json("holds", "dismiss", hold)["state"] == "dismissed"
+    refused = run_cli("holds", "dismiss", hold)  # no terminal, no --yes: nothing decided
+    assert refused.exit_code == 2 and "refusing without confirmation" in refused.stderr
+    assert cli_json("holds", "dismiss", hold, "--yes")["state"] == "dismissed"
     again = run_cli("holds", "approve", hold, "--yes")
     assert again.exit_code == 2 and "kprov holds list" in again.stderr  # type: ignore[attr-defined]
     unknown = run_cli("holds", "approve", "hold-000000000000", "--yes")

@@ -9,7 +9,7 @@ import pytest
 
 from kprov.errors import ConfigError, ExitCode
 from kprov.state.local import open_local_state
-from kprov.state.mapping import MappingEntry
+from kprov.state.mapping import MappingEntry, MappingJournal
 from kprov.state.registry import RegistrationRecord
 
 A1, A2, A3, A4 = (f"0b8e1f3c-1111-4222-8333-44445555666{n}" for n in range(1, 5))
@@ -171,3 +171,18 @@ def test_a_mapping_named_outside_the_state_can_be_rebuilt_there_on_request(
         pass
     with open_local_state(state, elsewhere, rebuild_mapping=True) as local:
         assert local.mapping.account_of == {"s-1": A1}
+
+
+def test_an_export_of_a_lost_or_emptied_mapping_is_refused(tmp_path: Path) -> None:
+    from kprov.state.rebuild import refuse_an_unreadable_export
+
+    state, mapping = populated(tmp_path, [reg(A1, "s-1", 1)])
+    mapping.write_text("")
+    with pytest.raises(ConfigError, match="holds nobody, but the registry"):
+        refuse_an_unreadable_export(state, MappingJournal(mapping))
+    mapping.unlink()
+    with pytest.raises(ConfigError, match="is missing, but the registry"):
+        refuse_an_unreadable_export(state, MappingJournal(mapping))
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    refuse_an_unreadable_export(fresh, MappingJournal(fresh / "mapping.csv"))  # nothing yet
