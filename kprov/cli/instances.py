@@ -189,7 +189,7 @@ def list_instances(ctx: typer.Context) -> Table:
 
 
 INSTANCE_COLUMNS = (
-    Column("key"), Column("instance_id", "instance id", wrap=False),
+    Column("key", wrap=False), Column("instance_id", "instance id", wrap=False),
     Column("registrations", wrap=False, right=True), Column("name"),
 )  # fmt: skip
 

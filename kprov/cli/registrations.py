@@ -73,7 +73,7 @@ def list_registrations(ctx: typer.Context, instance: str = INSTANCE_OPTION) -> T
 
 
 REGISTRATION_COLUMNS = (
-    Column("type", wrap=False), Column("external_user_id", "external id"),
+    Column("type", wrap=False), Column("external_user_id", "external id", wrap=False),
     Column("account_id", "account id", wrap=False),
     Column("registration_id", "registration id", text=lambda v: v or "(id unknown)", wrap=False),
 )  # fmt: skip
@@ -144,7 +144,7 @@ def unresolved(ctx: typer.Context) -> Table:
 
 
 UNRESOLVED_COLUMNS = (
-    Column("instance"), Column("type", wrap=False), Column("external_user_id", "external id"),
+    Column("instance", wrap=False), Column("type", wrap=False), Column("external_user_id", "external id", wrap=False),
     Column("account_id", "account id", wrap=False),
 )  # fmt: skip
 

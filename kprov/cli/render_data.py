@@ -80,16 +80,27 @@ class Screen:
 
         # kubectl's and gh's look: no borders, a bold header, two spaces between columns
         table = RichTable(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-        for column in columns:
+        for index, column in enumerate(columns):
+            widest = max((len(r[index]) for r in cells), default=0)
             table.add_column(
                 column.heading(),
                 overflow="fold",
                 no_wrap=not column.wrap,
+                # an id that is cut short is a wrong id: short values are never narrowed
+                min_width=None if column.wrap else max(widest, len(column.heading())),
                 justify="right" if column.right else "left",
             )
         for row in cells:
             table.add_row(*(Text(c) for c in row))  # Text: no markup is read from outside
-        self.view.env.console(no_color=self.view.no_color).print(table)
+        console = self.view.env.console(no_color=self.view.no_color)
+        fixed = sum(
+            max(len(c.heading()), *(len(r[i]) for r in cells)) + 2
+            for i, c in enumerate(columns)
+            if not c.wrap
+        ) + 12 * sum(1 for c in columns if c.wrap)
+        if fixed > console.width:  # too narrow for the ids: let lines run on, never crop
+            console.width = fixed
+        console.print(table)
 
 
 class Shown(Protocol):

@@ -92,6 +92,21 @@ def test_a_table_is_tsv_with_a_header_in_a_pipe_and_aligned_on_a_terminal(
     assert table.data() == {"things": rows}
 
 
+def test_a_narrow_terminal_never_cuts_an_id_or_drops_a_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A new user's finding: at 80 columns, `registrations list` cut two characters off each
+    UUID and `history` dropped three columns: a cut id is a wrong id to paste."""
+    uuid = "12e7e196-7b51-40ca-a38d-79d56fe388e4"
+    rows = [{"type": "instructor", "account": uuid, "registration": uuid, "why": "x " * 30}]
+    columns = (Column("type", wrap=False), Column("account", wrap=False),
+               Column("registration", wrap=False), Column("why"))  # fmt: skip
+    Table("r", columns, rows).show(Screen(View(env=Environment(stdout_isatty=True, width=40))))
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    assert out.count(uuid) == 2 and "instructor" in out
+    assert all(word in out for word in ("TYPE", "ACCOUNT", "REGISTRATION", "WHY"))
+
+
 def test_fields_and_messages_for_people_and_for_quiet(capsys: pytest.CaptureFixture[str]) -> None:
     fields = Fields({"id": "x", "start_date": None}, title="instance", hidden=("id",))
     fields.show(Screen(View()))
