@@ -144,7 +144,8 @@ def unresolved(ctx: typer.Context) -> Table:
 
 
 UNRESOLVED_COLUMNS = (
-    Column("instance", wrap=False), Column("type", wrap=False), Column("external_user_id", "external id", wrap=False),
+    Column("instance", wrap=False), Column("type", wrap=False),
+    Column("external_user_id", "external id", wrap=False),
     Column("account_id", "account id", wrap=False),
 )  # fmt: skip
 
