@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from requests.structures import CaseInsensitiveDict
-
 from kprov.api.answers import parse_json
 from kprov.api.deadline import Deadline
 from kprov.api.errors import (
@@ -355,7 +353,7 @@ class Transport:
             raise short
         return Answer(
             status=response.status_code,
-            headers=CaseInsensitiveDict(response.headers),
+            headers=response.headers,  # case-insensitive already
             body=raw,
             reason=response.reason or "",
         )

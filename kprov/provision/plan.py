@@ -128,17 +128,21 @@ class Plan:
 
 def plan_fate(item: Item, plan: Plan | None = None) -> str:
     """The one word a plan shows for an item (a run's words are in ``provision.result``)."""
-    withheld = plan is not None and plan.removals_withheld
-    if withheld and (item.action is Action.UNREGISTER or item.role_change):
+    if (item.action is Action.UNREGISTER or item.role_change) and (
+        plan is not None and plan.removals_withheld
+    ):
         return "withheld"
-    return {
-        Action.CREATE_ACCOUNT: "would_create",
-        Action.CREATE_INSTANCE: "would_create_instance",
-        Action.REGISTER: "would_register",
-        Action.UNREGISTER: "would_remove",
-        Action.HOLD: "held",
-        Action.BLOCK: "cannot",
-    }[item.action]
+    return _PLAN_WORDS[item.action]
+
+
+_PLAN_WORDS = {
+    Action.CREATE_ACCOUNT: "would_create",
+    Action.CREATE_INSTANCE: "would_create_instance",
+    Action.REGISTER: "would_register",
+    Action.UNREGISTER: "would_remove",
+    Action.HOLD: "held",
+    Action.BLOCK: "cannot",
+}
 
 
 KEPT_ACCOUNT = "already_mapped"

@@ -9,6 +9,7 @@ and reconciles (duplicate account -> recovered, "already registered" -> confirme
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from kprov.provision.plan import InstanceSpec
 from kprov.state.journal import now_iso
@@ -27,12 +28,16 @@ class Recorder:
         """Claim *account_id* for *external_id*, or say no when the mapping (or another answer
         of this run) gives it to someone else: a wrong answer must never be recorded. Checked
         and claimed in one step, ids compared as UUIDs (case does not matter)."""
-        key = account_id.lower()
+        return self.claim_accounts([(account_id, external_id)])[0]
+
+    def claim_accounts(self, claims: Sequence[tuple[str, str]]) -> list[bool]:
+        """``claim_account`` for each (account id, external id) of a batch, under one lock."""
         with self._lock:
             if self._owners is None:
                 self._owners = {a.lower(): e for e, a in self.state.mapping.account_of.items()}
-            owner = self._owners.setdefault(key, external_id)
-        return owner == external_id
+            claim = self._owners.setdefault
+            return [claim(account_id.lower(), external_id) == external_id
+                    for account_id, external_id in claims]  # fmt: skip
 
     def record_accounts(self, entries: list[MappingEntry]) -> None:
         if not entries:

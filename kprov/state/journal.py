@@ -59,6 +59,27 @@ class _Group:
     error: BaseException | None = None
 
 
+def csv_lines(rows: Sequence[Sequence[str]]) -> str:
+    """*rows* as the csv module writes them (quotes where needed, "\\n" after each). A row
+    with nothing to quote is joined directly: most rows are ids, dates and a status."""
+    lines = []
+    for row in rows:
+        line = ",".join(row)
+        if (
+            '"' in line
+            or "\n" in line
+            or "\r" in line
+            or line.count(",") != len(row) - 1
+            or len(row) < 2  # a lone empty field is written as ""
+        ):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(rows)
+            return buffer.getvalue()
+        lines.append(line)
+    lines.append("")
+    return "\n".join(lines)
+
+
 class CsvJournal:
     """A CSV file with a fixed header whose last column is a status. Thread-safe appends."""
 
@@ -285,9 +306,7 @@ class CsvJournal:
         """
         if not rows:
             return
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        data = buffer.getvalue().encode("utf-8")
+        data = csv_lines(rows).encode("utf-8")
         with self._cond:
             self._raise_if_broken()
             group = self._open_group
