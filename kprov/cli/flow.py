@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from kprov.state.local import LocalState
 
 
+FREEZE_PLAN_ITEMS = 1_000  # see execute()
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What the provisioning commands share; every field is an option of theirs."""
@@ -217,6 +220,13 @@ def execute(
 
     if not plan.has_changes:
         return Executor(OfflineApi(), state, run_id=run_id).run(plan)
+    if len(plan.items) >= FREEZE_PLAN_ITEMS:
+        import gc
+
+        # The plan, the rosters and the loaded state live until the command ends: the cyclic
+        # collector would walk all of them again at each full collection while the run makes
+        # its results (a third of the CPU of a 50,000-account import). Frozen, they are not.
+        gc.freeze()
     client = build_client(
         settings,
         pool_size=options.concurrency,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kprov.errors import ExitCode, KprovError
@@ -105,11 +106,12 @@ def show_error(error: KprovError, view: View, command: str) -> None:
     sys.stderr.flush()
 
 
-def _items_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _items_json(rows: Iterator[dict[str, Any]], total: int) -> dict[str, Any]:
+    """The first JSON_ITEMS_CAP of *total* rows (the rest are never built)."""
     return {
-        "items": rows[:JSON_ITEMS_CAP],
-        "items_total": len(rows),
-        "items_truncated": len(rows) > JSON_ITEMS_CAP,
+        "items": list(islice(rows, JSON_ITEMS_CAP)),
+        "items_total": total,
+        "items_truncated": total > JSON_ITEMS_CAP,
     }
 
 
@@ -123,23 +125,24 @@ def _brake_json(plan: Plan) -> dict[str, Any] | None:
 def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
-    rows = list(report_rows(plan, every_line=False))
+    rows = report_rows(plan, every_line=False)  # one per plan item
     return envelope(
         plan.command, code, mode="plan", run_id=run_id, counts=plan.counts(),
         changes=plan.has_changes, brake=_brake_json(plan), warnings=list(plan.warnings),
-        **_items_json(rows),
+        **_items_json(rows, len(plan.items)),
     )  # fmt: skip
 
 
 def run_document(result: RunResult, code: ExitCode, *, items: bool = True) -> dict[str, Any]:
     from kprov.provision.report import report_rows
 
-    rows = list(report_rows(result, every_line=False)) if items else []
+    rows = report_rows(result, every_line=False)  # one per outcome
     return envelope(
         result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
         counts=result.counts(), brake=_brake_json(result.plan), warnings=result.warnings,
         requests=result.requests, rate_limited=result.rate_limited,
-        seconds=round(result.elapsed, 3), **(_items_json(rows) if items else {}),
+        seconds=round(result.elapsed, 3),
+        **(_items_json(rows, len(result.outcomes)) if items else {}),
     )  # fmt: skip
 
 

@@ -312,7 +312,9 @@ class Executor:
                 self.account_of[item.external_id] = outcome.account_id
             else:
                 self.failed_account[item.external_id] = outcome
-            self._release(self.waits.account.pop(item.external_id, ()))
+            accounts_wait = self.waits.account.pop(item.external_id, None)
+            if accounts_wait:
+                self._release(accounts_wait)
         elif item.action is Action.CREATE_INSTANCE:
             if ok:
                 self.instance_of[item.instance] = outcome.instance_id

@@ -60,24 +60,21 @@ class _Group:
 
 
 def csv_lines(rows: Sequence[Sequence[str]]) -> str:
-    """*rows* as the csv module writes them (quotes where needed, "\\n" after each). A row
-    with nothing to quote is joined directly: most rows are ids, dates and a status."""
-    lines = []
-    for row in rows:
-        line = ",".join(row)
-        if (
-            '"' in line
-            or "\n" in line
-            or "\r" in line
-            or line.count(",") != len(row) - 1
-            or len(row) < 2  # a lone empty field is written as ""
-        ):
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(rows)
-            return buffer.getvalue()
-        lines.append(line)
-    lines.append("")
-    return "\n".join(lines)
+    """*rows* as the csv module writes them (quotes where needed, "\\n" after each). When no
+    field needs quotes -- most rows are ids, dates and a status -- the rows are joined
+    directly: no quote, CR or LF anywhere, and exactly the commas that separate fields."""
+    text = "\n".join([",".join(row) for row in rows]) + "\n"
+    if (
+        '"' in text
+        or "\r" in text
+        or text.count("\n") != len(rows)
+        or text.count(",") != sum(map(len, rows)) - len(rows)
+        or min(map(len, rows)) < 2  # a lone empty field is written as ""
+    ):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+    return text
 
 
 class CsvJournal:
