@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TextIO
@@ -47,7 +47,20 @@ def emit_json(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
     stream.flush()
 
 
-_one_line = json.JSONEncoder(default=str).encode  # the C encoder: no indent
+def _encoder() -> Callable[[Any], str]:
+    """One-line JSON (ASCII, ``default=str``) by the C encoder, made once: ``json.dumps``
+    makes a new one at each call, which costs more than encoding a report row."""
+    from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+
+    if c_make_encoder is None:
+        return json.JSONEncoder(default=str).encode
+    encode = c_make_encoder(
+        None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_one_line = _encoder()
 
 
 def _indented(value: Any, level: int = 0) -> str:

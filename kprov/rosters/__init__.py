@@ -16,18 +16,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from kprov.errors import InputError
 from kprov.rosters.bundle import is_bundle, open_bundle
 from kprov.rosters.collect import Collector, DuplicateNamer
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, CsvTable, parse_delimiter, read_roster_csv
 from kprov.rosters.model import Person, Problem, Roster
-from kprov.rosters.oneroster import BundleInfo, read_oneroster
-from kprov.rosters.sds import read_sds_v1
 from kprov.rosters.spool import MAX_STDIN_BYTES, spool
 from kprov.rosters.text import STDIN_NAME, Problems, TextOptions, check_encoding, open_regular
-from kprov.rosters.yaml_reader import MAX_YAML_BYTES, read_roster_yaml
+
+if TYPE_CHECKING:  # bundles and YAML are read by modules loaded when one is given
+    from kprov.rosters.oneroster import BundleInfo
 
 MAX_SHOWN_PROBLEMS = 50
 FORMATS = ("auto", "csv", "yaml")
@@ -107,6 +107,8 @@ class Inputs:
 
     def _spool(self, target: IO[bytes]) -> Problem | None:
         if self._options.format == "yaml":
+            from kprov.rosters.yaml_reader import MAX_YAML_BYTES
+
             limit = MAX_YAML_BYTES
             too_big = (
                 f"standard input is over {limit >> 20} MiB; YAML inputs are limited to that: "
@@ -177,6 +179,8 @@ def read_input(
                 return None
         label = STDIN_LABEL if is_stdin else name
         if fmt == "yaml":
+            from kprov.rosters.yaml_reader import read_roster_yaml
+
             read_roster_yaml(path, collector, stream, label)
         else:
             table = CsvTable(label, stream, collector.problems, options.text())
@@ -211,8 +215,12 @@ def read_bundle(
             )
             return None
         if kind == "sds-v1":
+            from kprov.rosters.sds import read_sds_v1
+
             info = read_sds_v1(bundle, collector, options.text())
         else:
+            from kprov.rosters.oneroster import read_oneroster
+
             info = read_oneroster(bundle, collector, options.text())
         roster = collector.roster
         roster.complete = roster.complete and info.complete
