@@ -24,6 +24,7 @@ from kprov.provision.plan import (
 )
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person, Skipped
+from kprov.rosters.people import Selection, external_ids, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
 
@@ -71,7 +72,9 @@ def build_plan(request: Request, mapping: MappingIndex, registry: Registry) -> P
     return Plan(
         command=request.command,
         items=tuple(planner.items),
-        kept={reason: tuple(people) for reason, people in planner.kept.items() if people},
+        kept={
+            reason: Selection(request.people, at) for reason, at in planner.kept_at.items() if at
+        },
         skipped=tuple(request.skipped),
         brake=planner.brake,
         prune=request.prune,
@@ -87,7 +90,9 @@ class _Planner:
         self.mapping = mapping
         self.registry = registry
         self.items: list[Item] = []
-        self.kept: dict[str, list[Person]] = {KEPT_ACCOUNT: [], KEPT_REGISTRATION: []}
+        # lines already as asked, by reason: their positions in request.people (4 bytes each)
+        self.kept_at = {KEPT_ACCOUNT: positions(), KEPT_REGISTRATION: positions()}
+        self._line_positions = positions()
         self.brake: Brake | None = None
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
@@ -114,7 +119,8 @@ class _Planner:
         default = self.request.default_instance
         lines: list[tuple[Person, str]] = []
         problems: list[Problem] = []
-        for person in self.request.people:
+        at = self._line_positions  # where each line is in request.people (kept lines)
+        for position, person in enumerate(self.request.people):
             if person.account_only:
                 continue
             if person.instance_key and default:
@@ -140,6 +146,7 @@ class _Planner:
                 )
                 continue
             lines.append((person, ref))
+            at.append(position)
         if problems:
             raise problems_error(problems)
         if not lines and not self.request.removals and not self.request.nobody_is_fine:
@@ -154,19 +161,23 @@ class _Planner:
 
     def _accounts(self, lines: list[tuple[Person, str]]) -> None:
         request = self.request
-        people: Iterable[Person] = (p for p, _r in lines) if request.register else request.people
+        people = request.people
         account_of = self.mapping.account_of
-        kept = self.kept[KEPT_ACCOUNT]
+        kept = self.kept_at[KEPT_ACCOUNT]
         seen: set[str] = set()  # unmapped ids planned already (a person may be in many lines)
-        for person in people:
-            ext = person.external_id
+        if request.register:  # every line keeps its fate in _registrations
+            ids: Iterable[str] = (person.external_id for person, _ref in lines)
+        else:
+            ids = external_ids(people)
+        for position, ext in enumerate(ids):
             if ext in account_of:
                 if not request.register:
-                    kept.append(person)  # every line keeps its fate
+                    kept.append(position)  # every line keeps its fate
             elif ext in seen:
                 continue
             elif request.create_accounts:
                 seen.add(ext)
+                person = lines[position][0] if request.register else people[position]
                 self.items.append(
                     Item(
                         Action.CREATE_ACCOUNT,
@@ -223,7 +234,7 @@ class _Planner:
         request = self.request
         account_of = self.mapping.account_of
         active = self.registry.registration_index.active
-        for person, ref in lines:
+        for (person, ref), position in zip(lines, self._line_positions, strict=True):
             ext = person.external_id
             account_id = account_of.get(ext, "")
             instance_id = self.instance_ids.get(ref, "")
@@ -235,7 +246,7 @@ class _Planner:
             if existing is None and not account_id and instance_id:
                 existing = self._registered_without_mapping(ext, instance_id)
             if existing is not None and existing.type == person.role:
-                self.kept[KEPT_REGISTRATION].append(person)  # disabled since, or not: done
+                self.kept_at[KEPT_REGISTRATION].append(position)  # disabled since, or not: done
             elif ext in self.mapping.disabled:
                 reason = "the account is disabled (kprov accounts disable); it cannot be registered"
                 self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
