@@ -8,8 +8,10 @@ to a frozen ``Plan``. Every decision local state can make for every command ("al
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import not_
 
 from kprov.errors import InputError
 from kprov.provision.limits import block_past_capacity, check_entity_limits, removal_limit
@@ -24,7 +26,7 @@ from kprov.provision.plan import (
 )
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person, Skipped
-from kprov.rosters.people import Selection, external_ids, positions
+from kprov.rosters.people import Selection, id_chunks, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
 
@@ -161,34 +163,41 @@ class _Planner:
 
     def _accounts(self, lines: list[tuple[Person, str]]) -> None:
         request = self.request
-        people = request.people
-        account_of = self.mapping.account_of
-        kept = self.kept_at[KEPT_ACCOUNT]
         seen: set[str] = set()  # unmapped ids planned already (a person may be in many lines)
         if request.register:  # every line keeps its fate in _registrations
-            ids: Iterable[str] = (person.external_id for person, _ref in lines)
-        else:
-            ids = external_ids(people)
-        for position, ext in enumerate(ids):
-            if ext in account_of:
-                if not request.register:
-                    kept.append(position)  # every line keeps its fate
-            elif ext in seen:
-                continue
-            elif request.create_accounts:
-                seen.add(ext)
-                person = lines[position][0] if request.register else people[position]
-                self.items.append(
-                    Item(
-                        Action.CREATE_ACCOUNT,
-                        external_id=ext,
-                        role=person.role,
-                        instance=person.instance_key or request.default_instance or "",
-                        sis_id=person.sis_id or "",
-                        origin=person.origin,
-                        reason="not in the mapping",
-                    )
-                )
+            for person, _ref in lines:
+                self._account_for(person, seen)
+            return
+        # accounts import: every line's id looked up a chunk at a time, people made only
+        # for the ids not mapped (a statewide roster is mostly mapped)
+        mapped = self.mapping.account_of.keys()
+        kept = self.kept_at[KEPT_ACCOUNT]
+        people = request.people
+        for base, ids in id_chunks(people):
+            found = list(map(mapped.__contains__, ids))
+            kept.extend(compress(range(base, base + len(ids)), found))
+            if not all(found):
+                for at in compress(range(len(ids)), map(not_, found)):
+                    self._account_for(people[base + at], seen)
+
+    def _account_for(self, person: Person, seen: set[str]) -> None:
+        """A CREATE_ACCOUNT item for *person*, unless mapped, planned already or not wanted."""
+        request = self.request
+        ext = person.external_id
+        if ext in self.mapping.account_of or ext in seen or not request.create_accounts:
+            return
+        seen.add(ext)
+        self.items.append(
+            Item(
+                Action.CREATE_ACCOUNT,
+                external_id=ext,
+                role=person.role,
+                instance=person.instance_key or request.default_instance or "",
+                sis_id=person.sis_id or "",
+                origin=person.origin,
+                reason="not in the mapping",
+            )
+        )
 
     # -------------------------------------------------------------- instances
 

@@ -14,6 +14,7 @@ that only grows at its end (readers append; nothing inserts or replaces).
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from itertools import chain
 from typing import overload
@@ -36,10 +37,11 @@ class People(MutableSequence[Person]):
         self._roles = bytearray()  # index into _role_names
         self._role_names: list[str] = [LEARNER, INSTRUCTOR]
         self._role_codes = {LEARNER: 0, INSTRUCTOR: 1}
-        self._instances = array("I")  # index into _keys (0: no instance)
+        self._instances: array[int] | None = None  # index into _keys (0: none); None: all 0
         self._keys: list[str | None] = [None]
         self._key_codes: dict[str | None, int] = {None: 0}
-        self._files = array("I")  # index into _file_names
+        self._run_starts = array("Q")  # rows where a file's run of rows starts
+        self._run_files = array("I")  # and that file (index into _file_names)
         self._file_names: list[str] = []
         self._file_codes: dict[str, int] = {}
         self._lines = array("I")
@@ -74,11 +76,11 @@ class People(MutableSequence[Person]):
         self._roles.append(self._code(self._role_codes, self._role_names, role)
                            if code is None else code)  # fmt: skip
         code = self._key_codes.get(instance)
-        self._instances.append(self._code(self._key_codes, self._keys, instance)  # type: ignore[arg-type]
-                               if code is None else code)  # fmt: skip
-        code = self._file_codes.get(file)
-        self._files.append(self._code(self._file_codes, self._file_names, file)
-                           if code is None else code)  # fmt: skip
+        if code is None:
+            code = self._code(self._key_codes, self._keys, instance)  # type: ignore[arg-type]
+        if code or self._instances is not None:
+            self._instance_column().append(code)
+        self._run_of(file, 1)
         self._lines.append(line)
         self._open.append(external_id)
         if len(self._open) == CHUNK:
@@ -94,15 +96,15 @@ class People(MutableSequence[Person]):
         instances: list[str | None],
     ) -> None:
         """Append people of one file, a column each (ids without line breaks)."""
-        file_code = self._code(self._file_codes, self._file_names, file)
         role_codes, key_codes = self._role_codes, self._key_codes
         for value in set(roles).difference(role_codes):
             self._code(role_codes, self._role_names, value)
         for key in set(instances).difference(key_codes):
             self._code(key_codes, self._keys, key)  # type: ignore[arg-type]
+        self._run_of(file, len(ids))
         self._roles.extend(map(role_codes.__getitem__, roles))
-        self._instances.extend(map(key_codes.__getitem__, instances))
-        self._files.extend(array("I", [file_code]) * len(ids))
+        if self._instances is not None or any(instances):
+            self._instance_column().extend(map(key_codes.__getitem__, instances))
         self._lines.extend(lines)
         room = CHUNK - len(self._open)
         self._open.extend(ids[:room])
@@ -112,6 +114,24 @@ class People(MutableSequence[Person]):
         if len(self._open) == CHUNK:
             self._chunks.append("\n".join(self._open))
             self._open = []
+
+    def _instance_column(self) -> array[int]:
+        """The instance column, made (all "no instance" so far) when a first row names one."""
+        if self._instances is None:
+            self._instances = array("I", bytes(4 * len(self._lines)))
+        return self._instances
+
+    def _run_of(self, file: str, rows: int) -> None:
+        """*rows* more rows from *file* (appended before their other columns)."""
+        code = self._file_codes.get(file)
+        if code is None:
+            code = self._code(self._file_codes, self._file_names, file)
+        if not self._run_files or self._run_files[-1] != code:
+            self._run_starts.append(len(self._lines))
+            self._run_files.append(code)
+
+    def _file(self, at: int) -> str:
+        return self._file_names[self._run_files[bisect_right(self._run_starts, at) - 1]]
 
     def append(self, value: Person) -> None:
         origin = value.origin
@@ -163,7 +183,7 @@ class People(MutableSequence[Person]):
             self._cached = (chunk, ids)
         return ids
 
-    def _person(self, at: int, external_id: str) -> Person:
+    def _person(self, at: int, external_id: str, file: str | None = None) -> Person:
         sis_id, account_only = None, False
         rare = self._rare.get(at) if self._rare else None
         if rare is not None:
@@ -171,15 +191,20 @@ class People(MutableSequence[Person]):
         return Person(
             external_id,
             self._role_names[self._roles[at]],
-            Origin(self._file_names[self._files[at]], self._lines[at]),
-            self._keys[self._instances[at]],
+            Origin(self._file(at) if file is None else file, self._lines[at]),
+            self._keys[self._instances[at]] if self._instances is not None else None,
             sis_id,
             account_only,
         )
 
     def __iter__(self) -> Iterator[Person]:
+        starts, files, names = self._run_starts, self._run_files, self._file_names
+        run, ends = -1, 0  # the file run of the current row, and where it ends
         for at, external_id in enumerate(chain.from_iterable(self._all_chunks())):
-            yield self._person(at, external_id)
+            if at >= ends:
+                run += 1
+                ends = starts[run + 1] if run + 1 < len(starts) else len(self)
+            yield self._person(at, external_id, names[files[run]])
 
     def _all_chunks(self) -> Iterator[list[str]]:
         for chunk in range(len(self._chunks) + 1):
@@ -224,6 +249,21 @@ class Selection(Sequence[Person]):
     def __iter__(self) -> Iterator[Person]:
         people = self._people
         return (people[p] for p in self._positions)
+
+
+def id_chunks(people: Sequence[Person]) -> Iterator[tuple[int, list[str]]]:
+    """(position of the first, ids) of *people*, a chunk at a time, without making them."""
+    if not isinstance(people, People):
+        yield 0, [person.external_id for person in people]
+        return
+    base = 0
+    for chunk in people._all_chunks():
+        ids = chunk
+        if people._rare:
+            ids = [people._rare[base + at][0] if base + at in people._rare else ext
+                   for at, ext in enumerate(chunk)]  # fmt: skip
+        yield base, ids
+        base += len(chunk)
 
 
 def external_ids(people: Iterable[Person]) -> Iterator[str]:

@@ -19,6 +19,8 @@ import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -285,20 +287,19 @@ class TextLines:
         length limit. The first block that does not is given back (``unread``) and the blocks
         end; iterating (``__iter__``, already started by the header) goes on from there, line
         by line, exactly as if no block had been read. The caller numbers the lines."""
-        if self.codec not in ("utf-8", "utf-8-sig"):
+        # UTF-8 read with surrogateescape cannot fail to decode; a file (not a zip member)
+        # cannot be damaged half way: a block is all read, or it is an I/O error
+        if self.codec not in ("utf-8", "utf-8-sig") or not isinstance(
+            self.binary, io.BufferedReader
+        ):
             return
         limit = MAX_LINE_CHARS
-        readline = self._text.readline
+        read = iter(partial(self._text.readline, limit), "")  # readline(limit) until the end
         while not self._held and self._failure is None:
-            lines: list[str] = []
             try:
-                for _ in range(count):
-                    line = readline(limit)
-                    if not line:
-                        break
-                    lines.append(line)
-            except (UnicodeDecodeError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-                self._failure = exc  # raised where line-by-line reading would have met it
+                lines = list(islice(read, count))  # no Python code runs per line
+            except OSError as exc:
+                self._failure, lines = exc, []  # raised where reading line by line goes on
             text = "".join(lines)
             if (
                 not lines
