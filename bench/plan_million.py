@@ -7,8 +7,9 @@
   <= 1 GiB peak RSS; the time within 1.2 x linear from 1,000,000 (5M / (5 x 1M) <= 1.2).
 - Sync: `kprov sync MANIFEST` of 4,000 classes of 250 people (1,000,000, one instructor and
   249 learners each, a roster CSV per class) against a state that already holds all of them
-  (mapping, instances and registrations): nothing to send. Bar: <= 10 s. The API URL is a
-  closed port: any request would fail the run.
+  (mapping, instances, and registrations as a run journals them: a "sent" row, then its
+  "registered" row): nothing to send. Bar: <= 10 s. The API URL is a closed port: any
+  request would fail the run.
 Wall time is the whole process; peak memory is that process's own max RSS (wait4).
 
 Prints one line.
@@ -117,14 +118,21 @@ def no_change_sync(people: int, folder: Path) -> tuple[float, float, bool]:
             (folder / f"{key}.csv").write_text("external_user_id\n" + "\n".join(learners) + "\n")
             lines += [f"  - key: {key}", f"    name: Class {c}", "    people:"]
             lines += [f"      - instructors: [{teacher}]", f"      - roster: {key}.csv"]
+            sent, registered = [], []  # as a run writes them: each request, then its answer
             for person, role in [(teacher, "instructor"), *((p, "learner") for p in learners)]:
                 account, registration = account_ids(rng, 2)
                 mapping.write(f"{person},{account},{STAMP},,created\n")
-                registrations.write(
+                sent.append(f"{account},{instance},{role},,{person},{STAMP},sent\n")
+                registered.append(
                     f"{account},{instance},{role},{registration},{person},{STAMP},registered\n"
                 )
+            registrations.writelines(sent + registered)
     manifest = folder / "semester.yaml"
     manifest.write_text("\n".join(lines) + "\n")
+    if os.environ.get("BENCH_KEEP"):
+        import shutil
+
+        shutil.copytree(folder, os.environ["BENCH_KEEP"], dirs_exist_ok=True)
     wall, peak, code, out = run(["sync", str(manifest), "--json"], environment(folder))
     counts = json.loads(out).get("counts", {}) if code == 0 else {}
     ok = code == 0 and counts.get("already_registered") == classes * CLASS_SIZE

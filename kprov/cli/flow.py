@@ -96,6 +96,7 @@ def provision(
     """Plan the request against local state; show the plan, or apply it."""
     from kprov.cli.session import new_run_id
     from kprov.provision.planner import build_plan
+    from kprov.rosters import gc_paused
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
@@ -108,8 +109,9 @@ def provision(
         settings = g.settings(options.mapping)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         with _local_state(settings, options, owner) as state:
-            plan = _stamped(build_plan(request, state.mapping, state.registry), settings, state,
-                            fingerprint=options.out is not None)  # fmt: skip
+            with gc_paused():  # a plan makes millions of tuples and no cycle to collect
+                planned = build_plan(request, state.mapping, state.registry)
+            plan = _stamped(planned, settings, state, fingerprint=options.out is not None)
             if options.plan_only:
                 _finish_plan(plan, view, options, run_id, started)
                 return

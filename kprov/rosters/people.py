@@ -251,6 +251,14 @@ class Selection(Sequence[Person]):
         return (people[p] for p in self._positions)
 
 
+def without_accounts_only(people: Sequence[Person]) -> Sequence[Person]:
+    """*people* without OneRoster users.csv rows (accounts, not enrolments): *people* itself
+    when there are none (a roster's ``People`` says so without making anyone)."""
+    if isinstance(people, People) and not any(rare[2] for rare in people._rare.values()):
+        return people
+    return [person for person in people if not person.account_only]
+
+
 def id_chunks(people: Sequence[Person]) -> Iterator[tuple[int, list[str]]]:
     """(position of the first, ids) of *people*, a chunk at a time, without making them."""
     if not isinstance(people, People):

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, KeysView, MutableMapping
-from itertools import chain, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING, overload
+
+from kprov.state.blocks import Columns, read_journal
 
 if TYPE_CHECKING:
     from kprov.state.journal import CsvJournal
 
-BLOCK = 1 << 22  # characters read at a time
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 Account = int | str  # a UUID as its 128-bit number, or an id that is not one (as written)
@@ -107,41 +108,24 @@ def load_blocks(
     disabled: set[str],
 ) -> None:
     """Read *journal* (a mapping) into the three: plain blocks at C speed, the rest by row."""
-    with journal.text() as handle:
-        if handle is None:
-            return
-        handle.readline()  # the header, checked already
-        line = 2  # of the first row
-        while True:
-            lines = handle.readlines(BLOCK)  # whole lines, as the csv module would see them
-            if not lines:
-                return
-            if not _plain_block(lines, account_of, sis_of, disabled):
-                break
-            line += len(lines)
-        rows = journal.parse(chain(lines, handle), header=False, first_line=line)
-        for _line, row in rows:
-            _apply_row(row, account_of, sis_of, disabled)
+
+    def take_block(columns: Columns) -> bool:
+        return _plain_block(columns, account_of, sis_of, disabled)
+
+    def take_row(row: list[str]) -> None:
+        _apply_row(row, account_of, sis_of, disabled)
+
+    read_journal(journal, take_block, take_row)
 
 
 _STATUSES = frozenset({"created", "recovered", "disabled"})
 
 
 def _plain_block(
-    lines: list[str], account_of: AccountIds, sis_of: dict[str, str], disabled: set[str]
+    columns: Columns, account_of: AccountIds, sis_of: dict[str, str], disabled: set[str]
 ) -> bool:
-    """Apply *lines* when they are plain; False, applying nothing, when not."""
-    block = "".join(lines)
-    if (
-        '"' in block
-        or "\r" in block
-        or not block.endswith("\n")
-        or set(map(str.count, lines, repeat(","))) != {4}  # five fields on every line
-    ):
-        return False
-    fields = block.replace("\n", ",").split(",")
-    ids, accounts, sis_ids, statuses = fields[0::5], fields[1::5], fields[3::5], fields[4::5]
-    del ids[len(lines) :], fields  # the split's trailing "" starts a sixth "row"
+    """Apply a plain block (valid rows, UUID account ids); False, applying nothing, if not."""
+    ids, accounts, _created, sis_ids, statuses = columns
     if "" in ids or "" in accounts or not _STATUSES.issuperset(statuses):
         return False
     values = _uuids(accounts)
