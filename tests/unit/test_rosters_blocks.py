@@ -12,8 +12,8 @@ import pytest
 import kprov.rosters as rosters
 from kprov.rosters import RosterOptions
 from kprov.rosters.collect import Collector
-from kprov.rosters.model import Roster
-from kprov.rosters.people import People
+from kprov.rosters.model import Origin, Person, Roster
+from kprov.rosters.people import CHUNK, People
 from kprov.rosters.text import Problems, TextLines
 
 ODD_ROWS = [
@@ -94,3 +94,30 @@ def test_a_plain_roster_is_kept_by_column_with_its_lines(tmp_path: Path) -> None
     assert isinstance(roster.people, People) and len(roster.people) == 9000
     last = roster.people[-1]
     assert (last.external_id, last.role, last.origin.line) == ("s8999", "learner", 9001)
+
+
+def test_people_by_column_read_back_as_they_were_given() -> None:
+    rng = random.Random(3)
+    given: list[Person] = []
+    people = People()
+    for i in range(3 * CHUNK + 17):  # chunks of ids, and the one being filled
+        person = Person(
+            f"id{i}" if i % 97 else f"odd\nid{i}",  # an id with a line break is kept aside
+            rng.choice(["learner", "instructor"]),
+            Origin(["a.csv", "b.csv"][(i // 1000) % 2], i + 2),
+            rng.choice([None, "alg", "bio"]) if i > 5000 else None,  # instances from row 5001
+            "SIS-1" if i % 500 == 0 else None,
+            i % 777 == 0,
+        )
+        given.append(person)
+        people.append(person)
+    people.add_rows("c.csv", ["q1", "q2"], ["learner", "instructor"], [7, 9], ["geo", None])
+    given += [Person("q1", "learner", Origin("c.csv", 7), "geo"),
+              Person("q2", "instructor", Origin("c.csv", 9))]  # fmt: skip
+    assert len(people) == len(given) and list(people) == given and people == given
+    assert [people[i] for i in (0, 96, 4096, -1)] == [given[i] for i in (0, 96, 4096, -1)]
+    assert list(people.external_ids()) == [p.external_id for p in given]
+    kept = people.select([1, 4097, len(given) - 1])
+    assert list(kept) == [given[1], given[4097], given[-1]] and kept[1] == given[4097]
+    with pytest.raises(TypeError):
+        people[0] = given[0]
