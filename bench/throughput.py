@@ -11,9 +11,9 @@ the server emptied before each run:
   --concurrency 16` against ``bare_client.py --accounts-only``.
 kprov runs as cron runs it (no --json: one summary line) with every safety it has and quota
 pacing off (KPROV_RATE_LIMITS=off), a fresh state directory each time. Each figure is the
-whole process, start-up included: requests the
-server answered / wall seconds; and the client's CPU (user + system) per request, which the
-load of a shared machine moves far less than wall time. Ratios are taken pair by pair.
+whole process, start-up included: requests the server answered / wall seconds; and the
+client's CPU (user + system) per request, which the load of a shared machine moves far less
+than wall time. Ratios are taken pair by pair.
 Bar: kprov / bare >= 0.9 for both cases.
 
 Prints one line: per case, req/s of each (median, min-max), the ratio (median, min), CPU ms
