@@ -203,7 +203,11 @@ class Executor:
     def _loop(self) -> None:
         done: queue.Queue[tuple[Task, tasks.TaskResult]] = queue.Queue()
         outstanding = 0
-        limit = max(2 * self.concurrency, self.concurrency + 4)
+        # Tasks handed out at once: the in-flight ceiling (--concurrency) bounds what is sent,
+        # and two more keep it full while the loop hands over the next. Twice as many threads
+        # only queued at the ceiling and fought over the GIL (10,000 registrations: 1.3 ms of
+        # CPU a request instead of 1.5).
+        limit = self.concurrency + 2
         with ThreadPoolExecutor(limit, thread_name_prefix="kprov-work") as pool:
             while True:
                 wake = None
