@@ -99,7 +99,6 @@ class _Planner:
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
-        self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
         self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
 
     def plan(self) -> None:
@@ -394,9 +393,7 @@ class _Planner:
         return self._registered_by_ext.get((ext, instance_id))
 
     def _external_of(self, account_id: str) -> str:
-        if self._reverse is None:
-            self._reverse = {a: e for e, a in self.mapping.account_of.items()}
-        return self._reverse.get(account_id, "")
+        return self.mapping.account_of.owner_of(account_id) or ""
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())

@@ -22,7 +22,7 @@ class Recorder:
     def __init__(self, state: LocalState) -> None:
         self.state = state
         self._lock = threading.Lock()
-        self._owners: dict[str, str] | None = None  # account id -> external id, when needed
+        self._claimed: dict[str, str] = {}  # account id -> external id, claimed in this run
 
     def claim_account(self, account_id: str, external_id: str) -> bool:
         """Claim *account_id* for *external_id*, or say no when the mapping (or another answer
@@ -31,13 +31,19 @@ class Recorder:
         return self.claim_accounts([(account_id, external_id)])[0]
 
     def claim_accounts(self, claims: Sequence[tuple[str, str]]) -> list[bool]:
-        """``claim_account`` for each (account id, external id) of a batch, under one lock."""
+        """``claim_account`` for each (account id, external id) of a batch, under one lock.
+        The mapping says who holds an account already (its reverse index, made once)."""
+        owner_of = self.state.mapping.account_of.owner_of
+        results = []
         with self._lock:
-            if self._owners is None:
-                self._owners = {a.lower(): e for e, a in self.state.mapping.account_of.items()}
-            claim = self._owners.setdefault
-            return [claim(account_id.lower(), external_id) == external_id
-                    for account_id, external_id in claims]  # fmt: skip
+            claimed = self._claimed
+            for account_id, external_id in claims:
+                key = account_id.lower()
+                owner = claimed.get(key)
+                if owner is None:
+                    owner = claimed[key] = owner_of(key) or external_id
+                results.append(owner == external_id)
+        return results
 
     def record_accounts(self, entries: list[MappingEntry]) -> None:
         if not entries:
