@@ -129,10 +129,6 @@ def no_change_sync(people: int, folder: Path) -> tuple[float, float, bool]:
             registrations.writelines(sent + registered)
     manifest = folder / "semester.yaml"
     manifest.write_text("\n".join(lines) + "\n")
-    if os.environ.get("BENCH_KEEP"):
-        import shutil
-
-        shutil.copytree(folder, os.environ["BENCH_KEEP"], dirs_exist_ok=True)
     wall, peak, code, out = run(["sync", str(manifest), "--json"], environment(folder))
     counts = json.loads(out).get("counts", {}) if code == 0 else {}
     ok = code == 0 and counts.get("already_registered") == classes * CLASS_SIZE
