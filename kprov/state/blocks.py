@@ -1,4 +1,5 @@
-"""A journal read a block of lines at a time where it is plain, row by row where it is not.
+"""Journal lines at C speed: read a block at a time where they are plain (row by row where
+they are not), and written without the csv module when nothing needs quoting.
 
 Most journal lines are ids, a date and a status: no quote, no CR, no comma inside a field.
 Such a block is split into its columns with string methods (C speed) and handed over whole;
@@ -9,8 +10,10 @@ parser (``CsvJournal.parse``), which names a damaged line exactly as it always h
 
 from __future__ import annotations
 
+import csv
 import gc
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, repeat
 from typing import TYPE_CHECKING
@@ -73,3 +76,21 @@ def _columns(lines: list[str], width: int) -> Columns | None:
     fields = block.replace("\n", ",").split(",")
     count = len(lines)
     return [fields[at::width][:count] for at in range(width)]
+
+
+def csv_lines(rows: Sequence[Sequence[str]]) -> str:
+    """*rows* as the csv module writes them (quotes where needed, "\\n" after each). When no
+    field needs quotes -- most rows are ids, dates and a status -- the rows are joined
+    directly: no quote, CR or LF anywhere, and exactly the commas that separate fields."""
+    text = "\n".join([",".join(row) for row in rows]) + "\n"
+    if (
+        '"' in text
+        or "\r" in text
+        or text.count("\n") != len(rows)
+        or text.count(",") != sum(map(len, rows)) - len(rows)
+        or min(map(len, rows)) < 2  # a lone empty field is written as ""
+    ):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+    return text

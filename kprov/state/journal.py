@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
 from kprov.outside_text import printable
+from kprov.state.blocks import csv_lines
 from kprov.state.files import (
     UNCHANGED,
     BoundedReader,
@@ -58,24 +59,6 @@ class _Group:
     chunks: list[bytes] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = None
-
-
-def csv_lines(rows: Sequence[Sequence[str]]) -> str:
-    """*rows* as the csv module writes them (quotes where needed, "\\n" after each). When no
-    field needs quotes -- most rows are ids, dates and a status -- the rows are joined
-    directly: no quote, CR or LF anywhere, and exactly the commas that separate fields."""
-    text = "\n".join([",".join(row) for row in rows]) + "\n"
-    if (
-        '"' in text
-        or "\r" in text
-        or text.count("\n") != len(rows)
-        or text.count(",") != sum(map(len, rows)) - len(rows)
-        or min(map(len, rows)) < 2  # a lone empty field is written as ""
-    ):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        return buffer.getvalue()
-    return text
 
 
 class CsvJournal:
