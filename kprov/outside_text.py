@@ -70,10 +70,11 @@ def printable_data(value: Any) -> Any:
     if isinstance(value, str):
         return value if value.isprintable() else printable(value)
     if isinstance(value, Mapping):
-        return {
+        return {  # the common value (printable text, a number) is kept without a call
             (k if k.__class__ is str and k.isprintable() else printable_data(k)): (
                 v
-                if v.__class__ is not str and v.__class__ is not dict and v.__class__ is not list
+                if (v.__class__ is str and v.isprintable())
+                or (v.__class__ is not str and v.__class__ is not dict and v.__class__ is not list)
                 else printable_data(v)
             )
             for k, v in value.items()

@@ -16,11 +16,11 @@ The reference says the answer's items come in request order. kprov does not rely
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from kprov.api.answers import classify_refusal
 from kprov.api.errors import MalformedAnswer
-from kprov.api.ids import answered_uuid
+from kprov.api.ids import UUID_TEXT, answered_uuid, canonical_id
 from kprov.api.models import BatchItemResult
 from kprov.api.scrub import Scrubber
 
@@ -52,66 +52,99 @@ def read_batch_answer(
         raise MalformedAnswer(
             f"the batch answer has {len(items)} responses for {len(requested)} requests", **_WHERE
         )
-    parsed = [_item(item, n) for n, item in enumerate(items)]
-    named = [p["ext"] for p in parsed if p["ext"] is not None]
+    parsed = _items(items)
+    named = [p.ext for p in parsed if p.ext is not None]
     if len(set(named)) != len(named) or not set(named) <= set(requested):
         raise MalformedAnswer(
             "the batch answer names an external id twice, or one that was not requested",
             **_WHERE,
         )
-    if any(p["ext"] is None and 200 <= p["status"] < 300 for p in parsed):
+    if any(p.ext is None and 200 <= p.status < 300 for p in parsed):
         raise UnverifiableAnswer(
             "the batch answer's created accounts do not name their external_user_id, so "
             "nothing proves whose account each one is; they will be looked up one by one",
             **_WHERE,
         )
-    account_ids = [p["account_id"].lower() for p in parsed if p["account_id"]]
+    account_ids = [p.account_id for p in parsed if p.account_id]  # canonical already
     if len(set(account_ids)) != len(account_ids):
         raise MalformedAnswer("the batch answer gives one account id to two requests", **_WHERE)
 
-    if all(p["ext"] in (None, ext) for p, ext in zip(parsed, requested, strict=True)):
+    if all(p.ext is None or p.ext == ext for p, ext in zip(parsed, requested, strict=True)):
         ordered = parsed  # every named item at its request's position
     elif len(named) == len(requested):
-        by_ext = {p["ext"]: p for p in parsed}
+        by_ext = {p.ext: p for p in parsed}
         ordered = [by_ext[ext] for ext in requested]  # out of order, but every item named
     else:
         raise MalformedAnswer(
             "the batch answer is out of order and some items do not name their request",
             **_WHERE,
         )
-    return [_result(ext, p, scrubber) for ext, p in zip(requested, ordered, strict=True)]
+    return [
+        BatchItemResult(ext, p.status, account_id=p.account_id)
+        if p.account_id
+        else _refused(ext, p, scrubber)
+        for ext, p in zip(requested, ordered, strict=True)
+    ]
 
 
-def _item(item: Any, position: int) -> dict[str, Any]:
+class _Item(NamedTuple):
+    status: int
+    ext: str | None
+    account_id: str | None  # canonical (lower case); only on a success
+    body: dict[str, Any]
+
+
+def _items(items: list[Any]) -> list[_Item]:
+    """Every item's facts. A created account (the common item) is read inline, with the same
+    checks as ``_item`` (an int code, an object body, a text external id, a UUID account id);
+    anything else goes through ``_item``, which names what is wrong."""
+    parsed: list[_Item] = []
+    uuid = UUID_TEXT.match
+    for position, item in enumerate(items):
+        if item.__class__ is dict:
+            code, body = item.get("code"), item.get("body")
+            if code.__class__ is int and 200 <= code < 300 and body.__class__ is dict:
+                ext, raw = body.get("external_user_id"), body.get("account_id")
+                if raw is None:
+                    raw = body.get("id")
+                if (ext is None or ext.__class__ is str) and raw.__class__ is str and uuid(raw):
+                    parsed.append(_Item(code, ext, canonical_id(raw), body))
+                    continue
+        parsed.append(_item(item, position))
+    return parsed
+
+
+def _item(item: Any, position: int) -> _Item:
     """The facts of one item, checked for shape; MalformedAnswer when it has none."""
-    where = f"batch item {position + 1}"
     if not isinstance(item, dict):
-        raise MalformedAnswer(f"{where} is not an object", **_WHERE)
+        raise MalformedAnswer(f"batch item {position + 1} is not an object", **_WHERE)
     code = item.get("code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
-        raise MalformedAnswer(f"{where} has no HTTP code", **_WHERE)
+    if code.__class__ is not int:  # the common case first: a plain int (not a bool)
+        if isinstance(code, str) and code.isdigit():
+            code = int(code)
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise MalformedAnswer(f"batch item {position + 1} has no HTTP code", **_WHERE)
+    if not 100 <= code <= 599:
+        raise MalformedAnswer(f"batch item {position + 1} has no HTTP code", **_WHERE)
     body = item.get("body")
     if body is None:
         body = {}
-    if not isinstance(body, dict):
-        raise MalformedAnswer(f"{where}'s body is not an object", **_WHERE)
+    elif not isinstance(body, dict):
+        raise MalformedAnswer(f"batch item {position + 1}'s body is not an object", **_WHERE)
     ext = body.get("external_user_id")
     if ext is not None and not isinstance(ext, str):
-        raise MalformedAnswer(f"{where}'s external_user_id is not text", **_WHERE)
+        raise MalformedAnswer(f"batch item {position + 1}'s external_user_id is not text", **_WHERE)
     account_id = None
     if 200 <= code < 300:
-        raw = body.get("account_id") if body.get("account_id") is not None else body.get("id")
-        account_id = answered_uuid(raw, f"{where}'s account id", **_WHERE)
-    return {"status": code, "ext": ext, "account_id": account_id, "body": body}
+        raw = body.get("account_id")
+        if raw is None:
+            raw = body.get("id")
+        account_id = answered_uuid(raw, f"batch item {position + 1}'s account id", **_WHERE)
+    return _Item(code, ext, account_id, body)
 
 
-def _result(ext: str, item: dict[str, Any], scrubber: Scrubber) -> BatchItemResult:
-    status = item["status"]
-    if item["account_id"]:
-        return BatchItemResult(ext, status, account_id=item["account_id"])
-    body = item["body"]
+def _refused(ext: str, item: _Item, scrubber: Scrubber) -> BatchItemResult:
+    status, body = item.status, item.body
     raw = next(
         (body[k] for k in ("error_message", "message", "error") if isinstance(body.get(k), str)),
         None,

@@ -15,11 +15,13 @@ from kprov.errors import InputError
 
 # Any version (older ids are time-based), canonical 8-4-4-4-12 form only: no braces, urn: or
 # bare hex, which uuid.UUID() would also accept; \Z, as "$" would also take a trailing newline.
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+)
 
 
 def is_uuid(value: object) -> bool:
-    return isinstance(value, str) and _UUID.match(value) is not None
+    return isinstance(value, str) and UUID_TEXT.match(value) is not None
 
 
 def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:

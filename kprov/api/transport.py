@@ -9,6 +9,7 @@ is a ``NetworkError`` naming ``host:port`` and what happened.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -17,24 +18,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import requests
-from requests.structures import CaseInsensitiveDict
-
 from kprov.api.answers import parse_json
-from kprov.api.deadline import Deadline, DeadlineAdapter
+from kprov.api.deadline import Deadline
 from kprov.api.errors import (
     MalformedAnswer,
     NetworkError,
     RedirectRefused,
     ServerWaitTooLong,
 )
-from kprov.api.exchange import Answer, HeaderAuth, TooBig, asked_wait, read_capped
+from kprov.api.exchange import Answer, TooBig, asked_wait, read_capped
 from kprov.api.failures import WIRE_ERRORS, NoAnswer, cut_short, deadline_passed, describe_failure
 from kprov.api.limits import ENV_MAX_SERVER_WAIT, Limits
 from kprov.api.pacing import RETRY_STATUSES, Pacer, RetryPolicy, endpoint_of
 from kprov.api.scrub import Scrubber, redact
 from kprov.api.stall import StallWatch
 from kprov.api.urls import parse_endpoint
+from kprov.api.wire import Wire
 from kprov.errors import Interrupted
 
 log = logging.getLogger("kprov.http")
@@ -43,6 +42,9 @@ TOKEN_ENDPOINT = "POST /oauth/token"  # the quota key of the token endpoint (sha
 _WAIT_HEADERS = ("retry-after", "x-knewton-rate-delay")
 TOKEN_LOG_EXCERPT = 200  # --debug shows at most this much of a token answer (it may quote one)
 WaitObserver = Callable[[str, float], None]  # (what is waited for, seconds; 0 when it ends)
+# Each call's URL is checked (and named host:port in messages); a run sends to a few URLs,
+# thousands of times each, so a URL's reading is kept (an unsafe one raises, never cached).
+_endpoint_of_url = functools.lru_cache(maxsize=1024)(parse_endpoint)
 
 
 @dataclass
@@ -97,15 +99,10 @@ class Transport:
         self.request_count = 0
         self.answered_ok = 0  # 2xx answers: the credential worked (the ledger keeps when)
         self._count_lock = threading.Lock()
-        self.session = requests.Session()
-        adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=max(1, pool_size), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = "kprov"
+        self.wire = Wire(pool_size=pool_size)
 
     def close(self) -> None:
-        self.session.close()
+        self.wire.close()
 
     # ------------------------------------------------------------------ waits
 
@@ -158,7 +155,7 @@ class Transport:
         extra = {**(headers or {})}
         if self.request_label:
             extra["request-label"] = self.request_label
-        call = _Call(method, path, parse_endpoint(url).where, endpoint, identity, paced)
+        call = _Call(method, path, _endpoint_of_url(url).where, endpoint, identity, paced)
         try:
             return self._send(call, url, authorize, log_body, extra, body)
         except (Interrupted, ServerWaitTooLong) as stop:
@@ -334,15 +331,8 @@ class Transport:
         deadline = Deadline(limits.deadline)
         try:
             with deadline:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    auth=HeaderAuth(auth),
-                    timeout=timeout,
-                    allow_redirects=False,
-                    stream=True,
-                    **body,
+                response = self.wire.send(
+                    method, url, headers=headers, authorization=auth, timeout=timeout, **body
                 )
                 try:
                     raw = read_capped(response.iter_content(65536), limits.max_body)
@@ -367,7 +357,7 @@ class Transport:
             raise short
         return Answer(
             status=response.status_code,
-            headers=CaseInsensitiveDict(response.headers),
+            headers=response.headers,  # case-insensitive already
             body=raw,
             reason=response.reason or "",
         )

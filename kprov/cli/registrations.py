@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
@@ -317,4 +316,4 @@ def _check_with_api(
             "nothing was recorded",
             hint="Check the id; kprov records only an id the API confirms.",
         )
-    return replace(record, type=found.type)
+    return record._replace(type=found.type)

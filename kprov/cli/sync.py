@@ -80,7 +80,8 @@ def sync(
         from kprov.provision.manifest import load_manifest, read_manifest
         from kprov.state.owner import ids_made_with
 
-        structure, problems, _rosters = load_manifest(manifest_path)
+        loaded = load_manifest(manifest_path)
+        structure, problems, _rosters = loaded
         wants_key = options.hash_ids or structure.hash_ids
         if wants_key and problems:  # a broken manifest is bad input, before any key lookup
             from kprov.rosters import problems_error
@@ -90,7 +91,7 @@ def sync(
         if wants_key:
             hash_key = id_key(lambda: g.settings(options.mapping))
         puller.state_dir = lambda: g.settings(options.mapping).state_dir
-        manifest = read_manifest(manifest_path, hash_key=hash_key, puller=puller)
+        manifest = read_manifest(manifest_path, hash_key=hash_key, puller=puller, loaded=loaded)
         if g.verbose:
             for line in puller.summary():
                 typer.echo(f"kprov: {line}", err=True)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kprov.errors import InputError
 from kprov.provision.guards import GuardAsk, SourceReading
 from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
-from kprov.provision.manifest import Manifest
 from kprov.provision.plan import InstanceSpec
 from kprov.provision.planner import Request
 from kprov.rosters.model import ClassInfo, Person, Roster
+
+if TYPE_CHECKING:  # the manifest reader (YAML, OneRoster pulls) is only for `sync`
+    from kprov.provision.manifest import Manifest
 
 
 def check_command_line_key(value: str | None, option: str, what: str) -> None:

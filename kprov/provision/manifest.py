@@ -15,9 +15,10 @@ are `removals`, never implied by absence.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -52,16 +53,19 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
+from kprov.rosters.people import without_accounts_only
 from kprov.rosters.text import manifest_words
 from kprov.rosters.validate import contains_email, key_problems, name_problems
 from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
-from kprov.sis.bundle import PulledData, read_pulled
 from kprov.sis.entries import LIST_KEY as API_LIST
 from kprov.sis.entries import entry_defaults, read_api_entries
 from kprov.sis.source import ApiSource
 
-Puller = Callable[[ApiSource], PulledData]  # pulls one `oneroster_api:` source, or raises
+if TYPE_CHECKING:  # the OneRoster client (and requests) is loaded when a source is pulled
+    from kprov.sis.bundle import PulledData
+
+Puller = Callable[[ApiSource], "PulledData"]  # pulls one `oneroster_api:` source, or raises
 
 BUNDLE_LISTS = {  # key -> the family listed there (None: any)
     "oneroster": "oneroster", "sds": "sds", "clever": "clever", "asm": "asm", "canvas": "canvas",
@@ -126,7 +130,7 @@ class Manifest:
     instances: dict[str, InstanceSpecLine] = field(default_factory=dict)
     # Each with instance_key set. A delta bundle's people may name a class the manifest does
     # not list (created by an earlier bulk): the planner finds it in its registry.
-    people: list[Person] = field(default_factory=list)
+    people: Sequence[Person] = field(default_factory=list)
     # Delta bundles: enrollments marked tobedeleted, each with instance_key set. They are
     # removals (through the same brake), never implied by absence.
     removals: list[Person] = field(default_factory=list)
@@ -324,6 +328,8 @@ def _read_refs(
             if ref.api is not None:
                 if index in pulled:  # not pulled: the manifest has problems already
                     before = set(collector.roster.classes)
+                    from kprov.sis.bundle import read_pulled
+
                     info = read_pulled(pulled[index], collector, ref.options.text())
                     classes_of[index] = [k for k in collector.roster.classes if k not in before]
                     if not info.complete:
@@ -364,7 +370,11 @@ def _read_refs(
 
 
 def read_manifest(
-    path: Path, *, hash_key: bytes | None = None, puller: Puller | None = None
+    path: Path,
+    *,
+    hash_key: bytes | None = None,
+    puller: Puller | None = None,
+    loaded: tuple[Manifest, list[Problem], list[_RosterRef]] | None = None,
 ) -> Manifest:
     """The manifest with every roster read and every person validated; InputError if not.
 
@@ -372,7 +382,7 @@ def read_manifest(
     first checked without keeping anyone, so a refusal never costs the people's memory.
     OneRoster REST sources are pulled with *puller* (in full, or the run stops) only once the
     manifest itself is sound, before any roster is read."""
-    manifest, problems, refs = load_manifest(path)
+    manifest, problems, refs = loaded or load_manifest(path)  # *loaded*: its load_manifest
     pulled: dict[int, PulledData] = {}
     if not problems:
         for index, ref in enumerate(refs):
@@ -396,7 +406,7 @@ def read_manifest(
     if problems:
         elsewhere = any(p.file != str(path) for p in problems)
         raise problems_error(problems, what="manifest and its rosters" if elsewhere else "manifest")
-    manifest.people = [p for p in roster.people if not p.account_only]
+    manifest.people = without_accounts_only(roster.people)
     _class_rosters(manifest, refs)
     manifest.removals = roster.removals
     manifest.skipped = roster.skipped_rows

@@ -153,15 +153,18 @@ def plan_fate(item: Item, plan: Plan | None = None) -> str:
     """The one word a plan shows for an item (a run's words are in ``provision.result``)."""
     if item.guard:
         return "withheld"
-    return {
-        Action.CREATE_ACCOUNT: "would_create",
-        Action.CREATE_INSTANCE: "would_create_instance",
-        Action.REGISTER: "would_register",
-        Action.UNREGISTER: "would_remove",
-        Action.HOLD: "held",
-        Action.BLOCK: "cannot",
-        Action.WAIT: "waiting",
-    }[item.action]
+    return _PLAN_WORDS[item.action]
+
+
+_PLAN_WORDS = {
+    Action.CREATE_ACCOUNT: "would_create",
+    Action.CREATE_INSTANCE: "would_create_instance",
+    Action.REGISTER: "would_register",
+    Action.UNREGISTER: "would_remove",
+    Action.HOLD: "held",
+    Action.BLOCK: "cannot",
+    Action.WAIT: "waiting",
+}
 
 
 KEPT_ACCOUNT = "already_mapped"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import not_
 
 from kprov.errors import InputError
 from kprov.provision.changes import name_changes, removal_item
@@ -36,6 +38,7 @@ from kprov.provision.plan import (
 from kprov.provision.planner_guards import GuardSteps
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Origin, Person, Skipped
+from kprov.rosters.people import Selection, id_chunks, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
 
@@ -101,7 +104,9 @@ def build_plan(
     return Plan(
         command=request.command,
         items=tuple(planner.items),
-        kept={reason: tuple(people) for reason, people in planner.kept.items() if people},
+        kept={
+            reason: Selection(request.people, at) for reason, at in planner.kept_at.items() if at
+        },
         skipped=tuple(request.skipped),
         brake=planner.brake,
         prune=request.prune,
@@ -123,12 +128,13 @@ class _Planner(GuardSteps):
         self.verdict = None
         self.explicit_items: set[int] = set()  # removals a row asked for (grace remembers them)
         self.items: list[Item] = []
-        self.kept: dict[str, list[Person]] = {KEPT_ACCOUNT: [], KEPT_REGISTRATION: []}
+        # lines already as asked, by reason: their positions in request.people (4 bytes each)
+        self.kept_at = {KEPT_ACCOUNT: positions(), KEPT_REGISTRATION: positions()}
+        self._line_positions = positions()
         self.brake: Brake | None = None
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
-        self._reverse: dict[str, str] | None = None  # account id -> external id, when needed
         self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
         self.removal_items: list[int] = []  # removals (sent or held), for naming moves
         self.addition_items: list[int] = []  # registrations of new lines, for naming moves
@@ -161,7 +167,8 @@ class _Planner(GuardSteps):
         default = self.request.default_instance
         lines: list[tuple[Person, str]] = []
         problems: list[Problem] = []
-        for person in self.request.people:
+        at = self._line_positions  # where each line is in request.people (kept lines)
+        for position, person in enumerate(self.request.people):
             if person.account_only:
                 continue
             if person.instance_key and default:
@@ -187,6 +194,7 @@ class _Planner(GuardSteps):
                 )
                 continue
             lines.append((person, ref))
+            at.append(position)
         if problems:
             raise problems_error(problems)
         if not lines and not self.request.removals and not self.request.nobody_is_fine:
@@ -201,30 +209,41 @@ class _Planner(GuardSteps):
 
     def _accounts(self, lines: list[tuple[Person, str]]) -> None:
         request = self.request
-        people: Iterable[Person] = (p for p, _r in lines) if request.register else request.people
-        account_of = self.mapping.account_of
-        kept = self.kept[KEPT_ACCOUNT]
         seen: set[str] = set()  # unmapped ids planned already (a person may be in many lines)
-        for person in people:
-            ext = person.external_id
-            if ext in account_of:
-                if not request.register:
-                    kept.append(person)  # every line keeps its fate
-            elif ext in seen:
-                continue
-            elif request.create_accounts:
-                seen.add(ext)
-                self.items.append(
-                    Item(
-                        Action.CREATE_ACCOUNT,
-                        external_id=ext,
-                        role=person.role,
-                        instance=person.instance_key or request.default_instance or "",
-                        sis_id=person.sis_id or "",
-                        origin=person.origin,
-                        reason="not in the mapping",
-                    )
-                )
+        if request.register:  # every line keeps its fate in _registrations
+            for person, _ref in lines:
+                self._account_for(person, seen)
+            return
+        # accounts import: every line's id looked up a chunk at a time, people made only
+        # for the ids not mapped (a statewide roster is mostly mapped)
+        mapped = self.mapping.account_of.keys()
+        kept = self.kept_at[KEPT_ACCOUNT]
+        people = request.people
+        for base, ids in id_chunks(people):
+            found = list(map(mapped.__contains__, ids))
+            kept.extend(compress(range(base, base + len(ids)), found))
+            if not all(found):
+                for at in compress(range(len(ids)), map(not_, found)):
+                    self._account_for(people[base + at], seen)
+
+    def _account_for(self, person: Person, seen: set[str]) -> None:
+        """A CREATE_ACCOUNT item for *person*, unless mapped, planned already or not wanted."""
+        request = self.request
+        ext = person.external_id
+        if ext in self.mapping.account_of or ext in seen or not request.create_accounts:
+            return
+        seen.add(ext)
+        self.items.append(
+            Item(
+                Action.CREATE_ACCOUNT,
+                external_id=ext,
+                role=person.role,
+                instance=person.instance_key or request.default_instance or "",
+                sis_id=person.sis_id or "",
+                origin=person.origin,
+                reason="not in the mapping",
+            )
+        )
 
     # -------------------------------------------------------------- instances
 
@@ -272,7 +291,7 @@ class _Planner(GuardSteps):
         request = self.request
         account_of = self.mapping.account_of
         active = self.registry.registration_index.active
-        for person, ref in lines:
+        for (person, ref), position in zip(lines, self._line_positions, strict=True):
             ext = person.external_id
             account_id = account_of.get(ext, "")
             instance_id = self.instance_ids.get(ref, "")
@@ -284,7 +303,7 @@ class _Planner(GuardSteps):
             if existing is None and not account_id and instance_id:
                 existing = self._registered_without_mapping(ext, instance_id)
             if existing is not None and existing.type == person.role:
-                self.kept[KEPT_REGISTRATION].append(person)  # disabled since, or not: done
+                self.kept_at[KEPT_REGISTRATION].append(position)  # disabled since, or not: done
             elif ext in self.mapping.disabled:
                 reason = "the account is disabled (kprov accounts disable); it cannot be registered"
                 self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
@@ -440,9 +459,13 @@ class _Planner(GuardSteps):
         return self._registered_by_ext.get((ext, instance_id))
 
     def _external_of(self, account_id: str) -> str:
-        if self._reverse is None:
-            self._reverse = {a: e for e, a in self.mapping.account_of.items()}
-        return self._reverse.get(account_id, "")
+        return self.mapping.account_of.owner_of(account_id) or ""
+
+    @property
+    def kept(self) -> Mapping[str, Sequence[Person]]:
+        """The lines already as asked, by reason, read from their positions when needed."""
+        people = self.request.people
+        return {reason: Selection(people, at) for reason, at in self.kept_at.items()}
 
     def _check_classes(self) -> None:
         default = self.request.default_instance or ""

@@ -27,6 +27,8 @@ from kprov.provision.plan import KEPT_REGISTRATION, Action, Brake
 from kprov.rosters.model import INSTRUCTOR, Origin, Person
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from kprov.provision.guards import GuardHistory, GuardVerdict
     from kprov.provision.plan import Item
     from kprov.provision.planner import Request
@@ -49,7 +51,10 @@ class GuardSteps:
     explicit_items: set[int]
     sources: SourceVerdicts
     frozen: set[str]  # the instance ids a held source states (their removals are frozen)
-    kept: dict[str, list[Person]]
+
+    @property
+    def kept(self) -> Mapping[str, Sequence[Person]]:
+        raise NotImplementedError
 
     def _removal_or_hold(self, record: Any, ref: str, person: Person | None, why: str) -> Item:
         raise NotImplementedError

@@ -9,6 +9,7 @@ and reconciles (duplicate account -> recovered, "already registered" -> confirme
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from kprov.provision.plan import InstanceSpec
 from kprov.state.journal import now_iso
@@ -21,18 +22,28 @@ class Recorder:
     def __init__(self, state: LocalState) -> None:
         self.state = state
         self._lock = threading.Lock()
-        self._owners: dict[str, str] | None = None  # account id -> external id, when needed
+        self._claimed: dict[str, str] = {}  # account id -> external id, claimed in this run
 
     def claim_account(self, account_id: str, external_id: str) -> bool:
         """Claim *account_id* for *external_id*, or say no when the mapping (or another answer
         of this run) gives it to someone else: a wrong answer must never be recorded. Checked
         and claimed in one step, ids compared as UUIDs (case does not matter)."""
-        key = account_id.lower()
+        return self.claim_accounts([(account_id, external_id)])[0]
+
+    def claim_accounts(self, claims: Sequence[tuple[str, str]]) -> list[bool]:
+        """``claim_account`` for each (account id, external id) of a batch, under one lock.
+        The mapping says who holds an account already (its reverse index, made once)."""
+        owner_of = self.state.mapping.account_of.owner_of
+        results = []
         with self._lock:
-            if self._owners is None:
-                self._owners = {a.lower(): e for e, a in self.state.mapping.account_of.items()}
-            owner = self._owners.setdefault(key, external_id)
-        return owner == external_id
+            claimed = self._claimed
+            for account_id, external_id in claims:
+                key = account_id.lower()
+                owner = claimed.get(key)
+                if owner is None:
+                    owner = claimed[key] = owner_of(key) or external_id
+                results.append(owner == external_id)
+        return results
 
     def record_accounts(self, entries: list[MappingEntry]) -> None:
         if not entries:

@@ -83,9 +83,15 @@ def create_accounts(
     recover: list[int] = []
     entries: list[MappingEntry] = []
     stamp = now_iso()
+    created = [
+        (answer.account_id, item.external_id)
+        for (_index, item), answer in zip(items, answers, strict=True)
+        if answer.ok and answer.account_id
+    ]
+    claimed = iter(recorder.claim_accounts(created))  # one lock for the batch
     for (index, item), answer in zip(items, answers, strict=True):
         if answer.ok and answer.account_id:
-            if not recorder.claim_account(answer.account_id, item.external_id):
+            if not next(claimed):
                 recover.append(index)  # an id the mapping gives someone else: never record it
                 continue
             entries.append(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kprov.rosters.model import Origin, Person, Problem, Roster, Skipped
+from kprov.rosters.people import People
 from kprov.rosters.validate import (
     FAST_ID,
     MAX_ID_LENGTH,
@@ -135,19 +136,12 @@ class Collector:
             sis_id = None
             if self.hash_key is not None:
                 sis_id, external_id = external_id, hash_external_id(external_id, self.hash_key)
-            self.roster.people.append(
-                new_person(
-                    Person,
-                    (
-                        external_id,
-                        role,
-                        new_origin(Origin, (file, line)),
-                        instance,
-                        sis_id,
-                        account_only,
-                    ),
-                )
-            )
+            people = self.roster.people
+            if isinstance(people, People):
+                people.add(external_id, role, file, line, instance, sis_id, account_only)
+            else:
+                people.append(Person(external_id, role, Origin(file, line), instance, sis_id,
+                                     account_only))  # fmt: skip
 
     def removal(self, external_id: str, role: str, file: str, line: int, instance: str) -> None:
         """A delta's `tobedeleted` enrollment: an explicit removal, never implied by absence."""

@@ -12,10 +12,12 @@ import csv
 import itertools
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
-from kprov.rosters.collect import Collector, new_person
+from kprov.rosters.collect import Collector
+from kprov.rosters.csv_blocks import read_blocks
 from kprov.rosters.model import LEARNER, Origin, Person, Problem
+from kprov.rosters.people import People
 from kprov.rosters.roles import FAST_ROLE_OF, RoleError, role_of
 from kprov.rosters.text import MAX_LINE_CHARS, REFUSED, TextLines, TextOptions, option_fix
 from kprov.rosters.validate import FAST_ID, hash_external_id
@@ -289,14 +291,19 @@ def _read_rows(
     table: CsvTable, collector: Collector, id_at: int, role_at: int | None, inst_at: int | None
 ) -> None:
     """The hot loop: the common row costs no Python call beyond the csv module's. It is
-    ``rows()`` and ``Collector.add`` written out, for a million rows in about a second."""
+    ``rows()`` and ``Collector.add`` written out, for a million rows in about a second; the
+    people kept are gathered a column at a time and handed to the roster in blocks."""
     name = table.name
-    append = collector.roster.people.append
+    people = collector.roster.people
+    columns = isinstance(people, People)
+    ids: list[str] = []
+    roles: list[Any] = []  # str: a row without a role is skipped before it is kept
+    lines: list[int] = []
+    instances: list[str | None] = []
     digest_appends = [bucket.append for bucket in collector.digests]
     problems = collector.problems
-    roles = FAST_ROLE_OF
+    role_of_cell = FAST_ROLE_OF
     fast_id = FAST_ID.match
-    person_type, origin_type, new = Person, Origin, new_person
     forced_instance = collector.force_instance
     forced_role = collector.force_role
     prefix = collector.id_prefix
@@ -307,6 +314,22 @@ def _read_rows(
     width, fitted_rows, offset = table.width_read, not table.plain, table.offset
     previous = reader.line_num  # type: ignore[attr-defined]
     seen = 0
+    if table.plain and table.delimiter is not None and not prefix:  # plain stretches: blocks
+        first = offset + previous + 1
+        at = (id_at, role_at, inst_at)
+        offset += read_blocks(table.lines, table.delimiter, width, collector, name, first, at)
+
+    def hand_over() -> None:
+        if columns:
+            people.add_rows(name, ids, roles, lines, instances)  # type: ignore[attr-defined]
+        else:
+            people.extend(
+                Person(ext, role, Origin(name, line), instance)
+                for ext, role, line, instance in zip(ids, roles, lines, instances, strict=True)
+            )
+        for column in (ids, roles, lines, instances):
+            column.clear()
+
     while True:
         try:
             for cells in reader:
@@ -321,7 +344,7 @@ def _read_rows(
                 if role_at is None:
                     role: str | None = LEARNER
                 else:
-                    role = roles.get(cells[role_at])
+                    role = role_of_cell.get(cells[role_at])
                     if role is None:
                         role = _role(table, collector, cells[role_at], line, role_at + 1, ext)
                         if role is None:
@@ -353,13 +376,21 @@ def _read_rows(
                 if keep:
                     if problems:
                         keep = collector.still_keeping()
+                        for column in (ids, roles, lines, instances):
+                            column.clear()
                         continue
-                    origin = new(origin_type, (name, line))
-                    append(new(person_type, (ext, role, origin, instance, None, False)))
+                    ids.append(ext)
+                    roles.append(role)
+                    lines.append(line)
+                    instances.append(instance)
+                    if len(ids) == 65536:
+                        hand_over()
             break
         except csv.Error as exc:
             line, previous = offset + previous + 1, reader.line_num  # type: ignore[attr-defined]
             table.csv_problem(line, exc)
+    if keep and collector.still_keeping():
+        hand_over()
     collector.rows += seen
 
 

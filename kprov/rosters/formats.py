@@ -11,16 +11,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kprov.rosters.asm import read_asm
 from kprov.rosters.bundle import open_bundle
-from kprov.rosters.canvas import read_canvas
-from kprov.rosters.clever import read_clever
 from kprov.rosters.collect import Collector
-from kprov.rosters.oneroster import BundleInfo, read_oneroster
-from kprov.rosters.sds import read_sds_v1
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each reader is loaded when its kind of bundle is read
     from kprov.rosters import RosterOptions
+    from kprov.rosters.oneroster import BundleInfo
 
 FAMILIES = {
     "oneroster": ("oneroster", "a OneRoster"),
@@ -65,14 +61,24 @@ def read_bundle(
             return None
         text = options.text()
         if kind == "sds-v1":
+            from kprov.rosters.sds import read_sds_v1
+
             info = read_sds_v1(bundle, collector, text)
         elif kind == "clever":
+            from kprov.rosters.clever import read_clever
+
             info = read_clever(bundle, collector, text)
         elif kind == "asm":
+            from kprov.rosters.asm import read_asm
+
             info = read_asm(bundle, collector, text)
         elif kind == "canvas":
+            from kprov.rosters.canvas import read_canvas
+
             info = read_canvas(bundle, collector, text, ta_as_instructor=options.ta_as_instructor)
         else:
+            from kprov.rosters.oneroster import read_oneroster
+
             info = read_oneroster(bundle, collector, text)
         roster = collector.roster
         roster.complete = roster.complete and info.complete

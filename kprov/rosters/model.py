@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -73,11 +74,17 @@ class Skipped:
     reason: str
 
 
+def _people() -> MutableSequence[Person]:
+    from kprov.rosters.people import People  # by column: a statewide roster fits in memory
+
+    return People()
+
+
 @dataclass
 class Roster:
     """Everything read from a set of roster files, before validation decides it is usable."""
 
-    people: list[Person] = field(default_factory=list)
+    people: MutableSequence[Person] = field(default_factory=_people)
     classes: dict[str, ClassInfo] = field(default_factory=dict)  # bundles: class key -> info
     removals: list[Person] = field(default_factory=list)  # delta rows marked tobedeleted
     skipped_rows: list[Skipped] = field(default_factory=list)

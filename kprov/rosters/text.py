@@ -16,10 +16,13 @@ import stat
 import unicodedata
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -28,6 +31,7 @@ from kprov.rosters.model import Problem
 STDIN_NAME = "-"
 REFUSED = ""  # what TextLines yields for a line it reported and cannot give
 MAX_LINE_CHARS = 1 << 20  # a roster line longer than this is a broken export, not data
+BLOCK_LINES = 4096  # lines read at a time by ``TextLines.blocks``
 MAX_PROBLEMS = 1000  # kept per run; past it they are only counted
 HEAD_BYTES = 64
 _ESCAPED = re.compile("[\udc80-\udcff]")  # undecodable bytes, kept by 'surrogateescape'
@@ -269,6 +273,9 @@ class TextLines:
     _more_undecodable: int = field(init=False, default=0)
     _cr_only: bool = field(init=False, default=False)
     _sample: bytearray = field(init=False, default_factory=bytearray)
+    # lines ``blocks`` read and gave back, served first to the line-by-line reading
+    _held: deque[str] = field(init=False, default_factory=deque)
+    _failure: BaseException | None = field(init=False, default=None)  # raised once held runs out
 
     def _open(self) -> io.TextIOWrapper:
         self.binary, head = _peek(self.binary, HEAD_BYTES)
@@ -284,11 +291,57 @@ class TextLines:
             Problem(self.name, line, f"{message}; {fix}" if fix else message, column)
         )
 
+    def _readline(self, limit: int) -> str:
+        if self._held:
+            return self._held.popleft()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        return self._text.readline(limit)
+
+    def blocks(self, count: int = BLOCK_LINES) -> Iterator[list[str]]:
+        """The next lines, *count* at a time, while every one needs no check: each ends with
+        LF or CRLF (no lone CR), holds no NUL and no undecodable byte, and is within the
+        length limit. The first block that does not is given back (``unread``) and the blocks
+        end; iterating (``__iter__``, already started by the header) goes on from there, line
+        by line, exactly as if no block had been read. The caller numbers the lines."""
+        # UTF-8 read with surrogateescape cannot fail to decode; a file (not a zip member)
+        # cannot be damaged half way: a block is all read, or it is an I/O error
+        if self.codec not in ("utf-8", "utf-8-sig") or not isinstance(
+            self.binary, io.BufferedReader
+        ):
+            return
+        limit = MAX_LINE_CHARS
+        read = iter(partial(self._text.readline, limit), "")  # readline(limit) until the end
+        while not self._held and self._failure is None:
+            try:
+                lines = list(islice(read, count))  # no Python code runs per line
+            except OSError as exc:
+                self._failure, lines = exc, []  # raised where reading line by line goes on
+            text = "".join(lines)
+            if (
+                not lines
+                or self._failure is not None
+                or "\x00" in text
+                or text.count("\r") != text.count("\r\n")
+                or not lines[-1].endswith("\n")
+                or max(map(len, lines)) >= limit
+                or not (text.isascii() or _ESCAPED.search(text) is None)
+            ):
+                self.unread(lines)
+                return
+            self.number += len(lines)
+            yield lines
+
+    def unread(self, lines: list[str]) -> None:
+        """Give back lines taken from ``blocks``: they are read again, first, line by line."""
+        self._held.extendleft(reversed(lines))
+
     def __iter__(self) -> Iterator[str]:
         limit = MAX_LINE_CHARS
         try:
             self._text = self._open()
-            readline = self._text.readline
+            readline = self._readline
             while True:
                 line = readline(limit)
                 if not line:
@@ -325,7 +378,7 @@ class TextLines:
         self.problem(self.number, LINE_TOO_LONG)
         line = "x"
         while line and line[-1] not in "\r\n":  # skip the rest, a piece at a time
-            line = self._text.readline(MAX_LINE_CHARS)
+            line = self._readline(MAX_LINE_CHARS)
 
     def _remember_undecodable(self, line: str) -> None:
         found = _ESCAPED.search(line)

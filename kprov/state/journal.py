@@ -17,12 +17,14 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kprov.errors import ConfigError, Interrupted, KprovError, StorageError
 from kprov.outside_text import printable
+from kprov.state.blocks import csv_lines
 from kprov.state.files import (
     UNCHANGED,
     BoundedReader,
@@ -130,16 +132,29 @@ class CsvJournal:
         A torn last line (no newline: a crash, or a run writing right now) is not read; only a
         locked load repairs it (``repair_tail``).
         """
+        with self.text() as handle:
+            if handle is not None:
+                yield from self.parse(handle)
+
+    @contextmanager
+    def text(self) -> Iterator[io.TextIOWrapper | None]:
+        """The journal's text, header included, without a torn last line (None: no file, or
+        only part of a header). Undecodable text and read errors raise ConfigError and
+        StorageError, as ``rows`` does."""
         fd = self._open_read()
         if fd is None:
+            yield None
             return
         try:
-            if not self._check_header(fd):
-                return
-            tail = self._tail(fd)
+            whole_header = self._check_header(fd)
+            tail = self._tail(fd) if whole_header else None
         except BaseException:
             os.close(fd)
             raise
+        if tail is None:
+            os.close(fd)
+            yield None
+            return
         if tail.keep_until is None:
             raw: io.RawIOBase = io.FileIO(fd, closefd=True)
         else:
@@ -148,7 +163,7 @@ class CsvJournal:
             with io.TextIOWrapper(
                 io.BufferedReader(raw, TAIL_CHUNK), encoding="utf-8", newline=""
             ) as handle:
-                yield from self._parse(handle)
+                yield handle
         except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"{self.what} {self.path} is not valid UTF-8 ({exc.reason} at byte {exc.start} "
@@ -161,22 +176,27 @@ class CsvJournal:
             if tail.keep_until is not None:
                 os.close(fd)
 
-    def _parse(self, handle: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
-        reader = csv.reader(handle)
-        next(reader, None)  # the header, checked already
+    def parse(
+        self, lines: Iterable[str], *, header: bool = True, first_line: int = 1
+    ) -> Iterator[tuple[int, list[str]]]:
+        """The rows of *lines* (the header first when *header*), numbered from *first_line*."""
+        reader = csv.reader(lines)
+        if header:
+            next(reader, None)  # the header, checked already
+        offset = first_line - 1
         width, valid = len(self.header), self.valid
         while True:
-            start = reader.line_num + 1  # a quoted field may run over several lines
+            start = offset + reader.line_num + 1  # a quoted field may run over several lines
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise self._damaged(start, reader.line_num, [], str(exc)) from None
+                raise self._damaged(start, offset + reader.line_num, [], str(exc)) from None
             if not row:
                 continue
             if len(row) != width or not valid(row):
-                raise self._damaged(start, reader.line_num, row, "")
+                raise self._damaged(start, offset + reader.line_num, row, "")
             yield start, row
 
     def _damaged(self, start: int, end: int, row: list[str], why: str) -> ConfigError:
@@ -285,9 +305,7 @@ class CsvJournal:
         """
         if not rows:
             return
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        data = buffer.getvalue().encode("utf-8")
+        data = csv_lines(rows).encode("utf-8")
         with self._cond:
             self._raise_if_broken()
             group = self._open_group

@@ -15,10 +15,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from kprov.outside_text import from_journal_cell, journal_cell
+from kprov.state.blocks import Columns, read_journal
 from kprov.state.journal import CsvJournal, now_iso
+from kprov.state.registry_blocks import apply_block
 
 
 class IdHeldElsewhere(Exception):
@@ -136,8 +140,11 @@ class InstanceJournal(CsvJournal):
         index.apply(record)
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationRecord:
+class RegistrationRecord(NamedTuple):
+    """One registration row (a tuple, in the journal's column order: a statewide registry
+    holds millions, and a frozen dataclass cost three times as much to make; change one with
+    ``_replace``)."""
+
     account_id: str
     instance_id: str
     type: str
@@ -147,8 +154,7 @@ class RegistrationRecord:
     status: str = REGISTERED
 
     def row(self) -> tuple[str, ...]:
-        return (self.account_id, self.instance_id, self.type, self.registration_id,
-                self.external_user_id, self.created_at, self.status)  # fmt: skip
+        return self
 
     @property
     def unresolved(self) -> bool:
@@ -199,6 +205,10 @@ class RegistrationIndex:
         ]
 
 
+_TYPES = frozenset({"learner", "instructor"})
+_make_record = partial(tuple.__new__, RegistrationRecord)  # from a row: no NamedTuple __new__
+
+
 class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
     statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN, SENT)
@@ -215,9 +225,24 @@ class RegistrationJournal(CsvJournal):
     def load(self, *, repair: bool = False) -> RegistrationIndex:
         index = RegistrationIndex()
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
-        for _line, row in self.rows():  # ids canonical (lower case), whatever wrote them
+        statuses = frozenset(self.statuses)
+
+        def take_block(columns: Columns) -> bool:  # plain rows: ids lowered a column at a time
+            account, instance, kind, *_rest, status = columns
+            if "" in account or "" in instance or not _TYPES.issuperset(kind):
+                return False
+            if not statuses.issuperset(status):
+                return False
+            for at in (0, 1, 3):
+                columns[at] = "\n".join(columns[at]).lower().split("\n")
+            apply_block(index, columns, _make_record, sent=SENT, registered=REGISTERED)
+            return True
+
+        def take_row(row: list[str]) -> None:  # ids canonical (lower case), whatever wrote them
             account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
             index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
+
+        read_journal(self, take_block, take_row)
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
@@ -226,7 +251,7 @@ class RegistrationJournal(CsvJournal):
         index.apply(record)
 
     def record_removed(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
-        self.record(replace(record, created_at=now_iso(), status=REMOVED), index)
+        self.record(record._replace(created_at=now_iso(), status=REMOVED), index)
 
 
 REGISTRY_FILES = ("instances.csv", "registrations.csv")  # the instance and registration journals
@@ -309,7 +334,7 @@ class Registry:
         orphans. Returns how many registrations were forgotten."""
         registrations = list(self.registration_index.in_instance(record.instance_id))
         self._append_registrations(
-            [replace(r, created_at=now_iso(), status=FORGOTTEN) for r in registrations]
+            [r._replace(created_at=now_iso(), status=FORGOTTEN) for r in registrations]
         )  # one write, one fsync
         self._append_instance(replace(record, created_at=now_iso(), status=INSTANCE_FORGOTTEN))
         return len(registrations)
@@ -352,31 +377,31 @@ class Registry:
         recorded (a crash, or an answer that was lost)."""
         with self._index_lock:
             earlier = self.registration_index.sent.get((record.account_id, record.instance_id))
-        self._append_registrations([replace(record, created_at=now_iso(), status=SENT)])
+        self._append_registrations([record._replace(created_at=now_iso(), status=SENT)])
         return earlier
 
     def record_registration_removed(self, record: RegistrationRecord) -> None:
         """Record that kprov deleted *record* on the server."""
-        self._append_registrations([replace(record, created_at=now_iso(), status=REMOVED)])
+        self._append_registrations([record._replace(created_at=now_iso(), status=REMOVED)])
 
     def note_unresolved(self, records: Sequence[RegistrationRecord]) -> None:
         """Remember that the operator has been told about these unresolved registrations, so a
         nightly run reports each once, not for ever."""
         self._append_registrations(
-            [replace(r, created_at=now_iso(), status=NOTED) for r in records if not r.noted]
+            [r._replace(created_at=now_iso(), status=NOTED) for r in records if not r.noted]
         )
 
     def resolve_registration(self, record: RegistrationRecord, registration_id: str) -> None:
         """Attach the id found for an unresolved registration (validated by the caller)."""
-        resolved = replace(
-            record, registration_id=registration_id, created_at=now_iso(), status=REGISTERED
+        resolved = record._replace(
+            registration_id=registration_id, created_at=now_iso(), status=REGISTERED
         )
         self._append_registrations([resolved])
 
     def forget_registration(self, record: RegistrationRecord) -> None:
         """Drop a registration from local state; it stays on the server, and kprov will never
         remove it."""
-        self._append_registrations([replace(record, created_at=now_iso(), status=FORGOTTEN)])
+        self._append_registrations([record._replace(created_at=now_iso(), status=FORGOTTEN)])
 
     def _append_registrations(self, records: Sequence[RegistrationRecord]) -> None:
         if not records:

@@ -216,7 +216,6 @@ def test_sync_prune_asks_on_a_terminal_and_yes_skips_the_question(
 def test_a_removal_whose_registration_id_is_unknown_is_held_and_said_on_every_prune_run(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
-    from dataclasses import replace
 
     from kprov.state.registry import Registry
 
@@ -225,7 +224,7 @@ def test_a_removal_whose_registration_id_is_unknown_is_held_and_said_on_every_pr
     [record] = [
         r for r in registry.registration_index.active.values() if r.external_user_id == "a-0"
     ]
-    registry.record_registration(replace(record, registration_id=""))  # confirmed without id
+    registry.record_registration(record._replace(registration_id=""))  # confirmed without id
     registry.close()
     first = run_cli("sync", str(semester.write()), "--prune")
     assert first.exit_code == 0, first.output
