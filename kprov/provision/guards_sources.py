@@ -306,7 +306,37 @@ def judge(
     if similar and strong and in_export < limits.min_seen / 100:
         words = f"{before}; {seen_words}; {changed}: re-keyed?"
         return SourceJudgment(source, True, words, "its ids changed shape: re-keyed?")
+    stripped = zeros_dropped(last, tonight, known)
+    if stripped:
+        words = (
+            f"{before}; {seen_words}; {stripped:,} new id(s) are ids the mapping holds with "
+            "leading zeros (a spreadsheet dropped them?): re-keyed?"
+        )
+        return SourceJudgment(source, True, words, "leading zeros dropped from some ids")
     return SourceJudgment(source, False, "")
+
+
+def zeros_dropped(last: SourceFingerprint, tonight: Observation, known: Collection[str]) -> int:
+    """How many of tonight's sampled ids are new, yet are an id the mapping holds once their
+    digits are padded with zeros to a length the last export had: a spreadsheet's round
+    trip changes only the ids that start with 0 (a tenth of random student numbers), too
+    few for the overlap to say "re-keyed", and every one of them would be a second account
+    for a student who has one."""
+    if not known:
+        return 0
+    before = set(last.sample)
+    count = 0
+    for hashed, ext in tonight.sampled:
+        if hashed in before or ext in known:
+            continue
+        digits = len(ext) - len(ext.rstrip("0123456789"))
+        if not digits:
+            continue
+        head, tail = ext[: len(ext) - digits], ext[len(ext) - digits :]
+        widths = range(len(ext) + 1, last.shape.longest + 1)
+        if any(head + tail.rjust(width - len(head), "0") in known for width in widths):
+            count += 1
+    return count
 
 
 def overlap(
