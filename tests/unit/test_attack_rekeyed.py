@@ -48,7 +48,7 @@ def test_the_same_ids_reordered_or_with_new_students_are_not_held() -> None:
     assert not verdict(ids, shuffled, set(ids)).held
     newcomers = ids[:-10] + numbers(10, seed=9)  # ten leave, ten new (some with a leading 0)
     assert not verdict(ids, newcomers, set(ids)).held
-    short = ids + ["4242"]  # a new, shorter id that pads to nobody known
+    short = [*ids, "4242"]  # a new, shorter id that pads to nobody known
     assert not verdict(ids, short, set(ids)).held
 
 
