@@ -232,6 +232,7 @@ class _Enrollments:
         self.seen: dict[tuple[str, str], int] = {}
         self.same: dict[str, str] = {}
         self.removals: list[tuple[str, str, int, str]] = []
+        self.kept: set[tuple[str, str]] = set()  # repeated pairs a completed/inactive row keeps
 
     def read(self) -> None:
         opened = _keyed_rows(self.export, "enrollments.csv", "user_id")
@@ -248,7 +249,8 @@ class _Enrollments:
             self.row(table, line, cells, user_at)
         class_key = self.collector.class_key
         for user, role, line, course in self.removals:
-            if (user, course) not in self.seen:  # still enrolled in another section: stays
+            if (user, course) not in self.seen and (user, course) not in self.kept:
+                # not still enrolled, nor completed/inactive, in another section: removed
                 self.collector.removal(user, role, table.name, line, class_key(course))
 
     def repeated_pairs(self, user_at: int) -> set[int]:
@@ -340,6 +342,8 @@ class _Enrollments:
             self.removals.append((user, role, line, course))
         elif state in KEPT_STATES:
             skip(table.name, line, user, f"enrollment {state}: not provisioned, not removed")
+            if hash((user, course)) in self.repeated:  # a deleted row elsewhere must not remove
+                self.kept.add((user, course))
         elif section_state != ACTIVE:
             skip(table.name, line, user, f"section {section_state}")
         elif (self.users or {}).get(user, ACTIVE) != ACTIVE:
