@@ -18,8 +18,7 @@ from kprov.rosters import load_roster
 def bundle(folder: Path, enrollments: list[str]) -> Path:
     folder.mkdir()
     (folder / "courses.csv").write_text(
-        "course_id,short_name,long_name,account_id,term_id,status\n"
-        "C1,BIO101,Biology 101,,,active\n"
+        "course_id,short_name,long_name,account_id,term_id,status\nC1,BIO101,Biology 101,,,active\n"
     )
     (folder / "sections.csv").write_text(
         "section_id,course_id,name,status\nA,C1,Section A,active\nB,C1,Section B,active\n"
