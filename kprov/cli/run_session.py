@@ -261,10 +261,28 @@ class RunSession:
             counts=counts, requests=result.requests if result else 0,
             rate_limited=result.rate_limited if result else 0, failures=failures,
             resume=resume_command(self.argv),
-            last_clean=rec.last_clean if rec is not None else None,
+            last_clean=rec.last_clean if rec is not None and rec.ended else self._last_clean(),
             hold_id=result.hold_id if result is not None else "",
             guards=_trip_words(result),
         )  # fmt: skip
+
+    def _last_clean(self) -> float | None:
+        """When this command last ended with exit 0, read from the ledger, for a run whose own
+        record did not end (refused before it began, the lock held by another run): its
+        metrics file must still carry the last success, or the alert on it never fires."""
+        if self.settings is None:
+            return None
+        from kprov.state.ledger import Ledger
+        from kprov.state.ledger_queries import last_clean
+
+        with contextlib.suppress(KprovError):
+            ledger = Ledger.open(self.settings.state_dir, create=False, migrate=False)
+            if ledger is not None:
+                try:
+                    return last_clean(ledger, self.command)
+                finally:
+                    ledger.close()
+        return None
 
     def _log(
         self, code: int, *, error: KprovError | None, result: RunResult | None,
