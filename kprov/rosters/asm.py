@@ -104,7 +104,8 @@ def _classes(
         key = collector.class_key(raw)
         title = _title(cells, display_at, number_at, (courses or {}).get(cells[course_at].strip()))
         info = ClassInfo(key, title or raw, Origin(table.name, line))
-        if not record_class(collector, table, line, id_at + 1, info):
+        name_column = display_at + 1 if display_at is not None else None
+        if not record_class(collector, table, line, id_at + 1, info, name_column):
             continue
         classes[raw] = True
         listed: set[str] = set()

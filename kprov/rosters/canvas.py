@@ -154,10 +154,11 @@ def _courses(
             if order:
                 table.problem(line, f"{order} (its own dates, else its term's)", (end_at or 0) + 1)
             continue
-        names = (cells[at].strip() for at in (long_at, short_at) if at is not None)
-        title = next((name for name in names if name), raw)
+        named = [(at, cells[at].strip()) for at in (long_at, short_at) if at is not None]
+        title_at, title = next(((at, name) for at, name in named if name), (None, raw))
         info = ClassInfo(collector.class_key(raw), title, Origin(table.name, line), start, end)
-        record_class(collector, table, line, id_at + 1, info)
+        name_column = title_at + 1 if title_at is not None else None
+        record_class(collector, table, line, id_at + 1, info, name_column)
     return courses
 
 

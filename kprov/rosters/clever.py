@@ -75,11 +75,12 @@ def _sections(
                 line, f"School_id {school!r} is not in schools.csv; export again", school_at + 1
             )
             continue
-        names = (cells[at].strip() for at in (name_at, course_at) if at is not None)
-        title = next((name for name in names if name), raw)
+        named = [(at, cells[at].strip()) for at in (name_at, course_at) if at is not None]
+        title_at, title = next(((at, name) for at, name in named if name), (None, raw))
         key = collector.class_key(raw)
         info = dated_class(table, cells, line, key, title, dates, us_slashes=True)
-        if info is None or not record_class(collector, table, line, id_at + 1, info):
+        name_column = title_at + 1 if title_at is not None else None
+        if info is None or not record_class(collector, table, line, id_at + 1, info, name_column):
             continue
         sections[raw] = True
         listed: set[str] = set()

@@ -17,7 +17,7 @@ from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import ClassInfo, Origin
 from kprov.rosters.text import TextOptions
-from kprov.rosters.validate import FAST_ID, id_problems, source_of
+from kprov.rosters.validate import FAST_ID, id_problems, name_problems, source_of
 
 
 @dataclass
@@ -144,10 +144,22 @@ def good_key(table: CsvTable, key: str, line: int, column: int, what: str) -> bo
 
 
 def record_class(
-    collector: Collector, table: CsvTable, line: int, column: int, info: ClassInfo
+    collector: Collector,
+    table: CsvTable,
+    line: int,
+    column: int,
+    info: ClassInfo,
+    name_column: int | None = None,
 ) -> bool:
     """Add *info* (its key already namespaced) to the roster's classes, once: a key seen in
-    another source names the fix for two sources whose ids collide."""
+    another source names the fix for two sources whose ids collide. Its name is sent to the
+    API and shown on terminals: one with control characters is refused, as the manifest's
+    (*name_column*: where it was read, 1-based)."""
+    bad_name = name_problems(info.title, "the class name")
+    for message in bad_name:
+        table.problem(line, message, name_column or column)
+    if bad_name:
+        return False
     earlier = collector.roster.classes.get(info.key)
     if earlier is None:
         collector.roster.classes[info.key] = info
