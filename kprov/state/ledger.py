@@ -391,11 +391,23 @@ def _update_end(db: sqlite3.Connection, run_id: str, end: RunEnd) -> None:
 
 
 def _delete_before(db: sqlite3.Connection, before: float, keep: str) -> int:
-    """Runs started before *before*, except *keep* and any run whose hold is still open (a
-    hold never expires silently: its items are that run's)."""
+    """Runs started before *before*, except *keep*, any run whose hold is still open (a
+    hold never expires silently: its items are that run's), and the run that applied each
+    source's last export (the source guard's reference: without it, a source not read for
+    longer than the retention -- a summer break, a hold nobody decides -- would read as new
+    and never be judged, re-keyed or not)."""
     cursor = db.execute(
         "DELETE FROM runs WHERE started_at < ? AND run_id != ? "
-        "AND id NOT IN (SELECT run FROM holds WHERE state = 'open')",
+        "AND id NOT IN (SELECT run FROM holds WHERE state = 'open') "
+        f"AND id NOT IN ({_REFERENCE_RUNS})",
         (before, keep),
     )
     return int(cursor.rowcount)
+
+
+# The run holding each source's last applied full export (as ``reference_rows`` picks it).
+_REFERENCE_RUNS = (
+    "SELECT run FROM (SELECT f.run, row_number() OVER (PARTITION BY f.source ORDER BY "
+    "r.started_at DESC, r.id DESC) AS n FROM source_fingerprints f JOIN runs r ON r.id = f.run "
+    "WHERE f.applied = 1 AND f.delta = 0) WHERE n = 1"
+)
