@@ -187,8 +187,11 @@ def _skipped_from(raw: Any) -> Skipped:
 
 
 def _check_brake(path: Path, command: str, items: tuple[Item, ...], brake: Any) -> None:
-    """A sync plan that removes carries its limit, and the limit counts its removals."""
-    removals = sum(1 for item in items if item.action is Action.UNREGISTER)
+    """A sync plan that removes carries its limit, and the limit counts its removals: those
+    the source guard had not withheld already (``planner_guards._judge_brake``)."""
+    from kprov.provision.guards import SOURCE
+
+    removals = sum(1 for i in items if i.action is Action.UNREGISTER and i.guard != SOURCE)
     if (brake is None and removals and command == "sync") or (
         isinstance(brake, dict) and brake.get("removals") != removals
     ):
