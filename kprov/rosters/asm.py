@@ -23,6 +23,7 @@ from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import BULK, BundleInfo
 from kprov.rosters.tables import (
     Export,
+    check_name,
     good_key,
     key_set,
     numbered_columns,
@@ -104,8 +105,8 @@ def _classes(
         key = collector.class_key(raw)
         title = _title(cells, display_at, number_at, (courses or {}).get(cells[course_at].strip()))
         info = ClassInfo(key, title or raw, Origin(table.name, line))
-        name_column = display_at + 1 if display_at is not None else None
-        if not record_class(collector, table, line, id_at + 1, info, name_column):
+        check_name(table, line, info.title, display_at + 1 if display_at is not None else None)
+        if not record_class(collector, table, line, id_at + 1, info):
             continue
         classes[raw] = True
         listed: set[str] = set()

@@ -29,7 +29,15 @@ from kprov.rosters.csv_reader import CsvTable
 from kprov.rosters.dates import check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import ABSENT, BundleInfo
-from kprov.rosters.tables import Export, date_cell, good_key, key_set, record_class, resolves
+from kprov.rosters.tables import (
+    Export,
+    check_name,
+    date_cell,
+    good_key,
+    key_set,
+    record_class,
+    resolves,
+)
 from kprov.rosters.text import Problems, TextOptions
 
 ACTIVE = "active"
@@ -157,8 +165,8 @@ def _courses(
         named = [(at, cells[at].strip()) for at in (long_at, short_at) if at is not None]
         title_at, title = next(((at, name) for at, name in named if name), (None, raw))
         info = ClassInfo(collector.class_key(raw), title, Origin(table.name, line), start, end)
-        name_column = title_at + 1 if title_at is not None else None
-        record_class(collector, table, line, id_at + 1, info, name_column)
+        check_name(table, line, title, title_at + 1 if title_at is not None else None)
+        record_class(collector, table, line, id_at + 1, info)
     return courses
 
 

@@ -21,6 +21,7 @@ from kprov.rosters.model import INSTRUCTOR, LEARNER
 from kprov.rosters.oneroster import BULK, BundleInfo
 from kprov.rosters.tables import (
     Export,
+    check_name,
     dated_class,
     good_key,
     key_set,
@@ -79,8 +80,8 @@ def _sections(
         title_at, title = next(((at, name) for at, name in named if name), (None, raw))
         key = collector.class_key(raw)
         info = dated_class(table, cells, line, key, title, dates, us_slashes=True)
-        name_column = title_at + 1 if title_at is not None else None
-        if info is None or not record_class(collector, table, line, id_at + 1, info, name_column):
+        check_name(table, line, title, title_at + 1 if title_at is not None else None)
+        if info is None or not record_class(collector, table, line, id_at + 1, info):
             continue
         sections[raw] = True
         listed: set[str] = set()

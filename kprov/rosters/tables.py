@@ -143,23 +143,19 @@ def good_key(table: CsvTable, key: str, line: int, column: int, what: str) -> bo
     return not messages
 
 
+def check_name(table: CsvTable, line: int, title: str, column: int | None) -> None:
+    """Record a class name the API must not get: control characters (ESC, TAB, C1), bidi
+    overrides, invisible characters, as the manifest's, OneRoster's and SDS's are refused;
+    its rows are still read (their problems are reported too). *column*: 1-based, or None."""
+    for message in name_problems(title, "the class name"):
+        table.problem(line, message, column)
+
+
 def record_class(
-    collector: Collector,
-    table: CsvTable,
-    line: int,
-    column: int,
-    info: ClassInfo,
-    name_column: int | None = None,
+    collector: Collector, table: CsvTable, line: int, column: int, info: ClassInfo
 ) -> bool:
     """Add *info* (its key already namespaced) to the roster's classes, once: a key seen in
-    another source names the fix for two sources whose ids collide. Its name is sent to the
-    API and shown on terminals: one with control characters is refused, as the manifest's
-    (*name_column*: where it was read, 1-based)."""
-    bad_name = name_problems(info.title, "the class name")
-    for message in bad_name:
-        table.problem(line, message, name_column or column)
-    if bad_name:
-        return False
+    another source names the fix for two sources whose ids collide."""
     earlier = collector.roster.classes.get(info.key)
     if earlier is None:
         collector.roster.classes[info.key] = info
