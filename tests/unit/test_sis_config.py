@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import ConfigError
-from kprov.provision.manifest import load_manifest
+from kprov.rosters.api_source import OAUTH1, OAUTH2, V11, V12, ApiSource
+from kprov.rosters.manifest import load_manifest
 from kprov.sis.cursor import CURSOR_FILE, FileCursorStore, PendingCursors
 from kprov.sis.secret import resolve_sis_secret
-from kprov.sis.source import OAUTH1, OAUTH2, V11, V12, ApiSource
 
 
 def _problems(tmp_path: Path, text: str) -> list[str]:

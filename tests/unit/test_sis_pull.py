@@ -28,13 +28,13 @@ import pytest
 from kprov.api.limits import Limits
 from kprov.errors import ConfigError, ExitCode, InputError
 from kprov.rosters import RosterOptions, read_bundle
+from kprov.rosters.api_source import OAUTH2, V11, V12
 from kprov.rosters.collect import Collector
 from kprov.rosters.model import Roster
 from kprov.rosters.text import TextOptions
 from kprov.sis.bundle import read_pulled
 from kprov.sis.errors import SisCredentialsRefused, SisWireError
 from kprov.sis.pull import pull
-from kprov.sis.source import OAUTH2, V11, V12
 from tests.oneroster_box import (
     BAD,
     ROSTERS,
