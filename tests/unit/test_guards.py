@@ -164,12 +164,12 @@ def test_hashed_ids_are_shaped_by_their_sis_id_and_keyed_by_their_hash() -> None
 def test_a_real_sds_export_read_with_a_new_id_prefix_is_held(tmp_path: Path) -> None:
     """A careless hand adds `id_prefix:` to a manifest: every id of the real SDS export is
     new tonight (tests/data/real: Microsoft's sample, nobody here wrote it)."""
-    from kprov.provision.guards_sources import Thresholds, judge, stable_key
+    from kprov.provision.guards_sources import Observation, Thresholds, judge, stable_key
     from kprov.rosters.manifest import read_manifest
 
     bundle = Path(__file__).parents[1] / "data" / "real" / "sds" / "v1-100-users"
 
-    def night(prefix: str) -> tuple[object, str]:
+    def night(prefix: str) -> tuple[Observation, str]:
         path = tmp_path / "semester.yaml"
         path.write_text(f"defaults:\n  graph_id: g\nsds:\n  - path: {bundle}\n{prefix}")
         manifest = read_manifest(path)
@@ -185,9 +185,9 @@ def test_a_real_sds_export_read_with_a_new_id_prefix_is_held(tmp_path: Path) -> 
     after, renamed = night("    id_prefix: d1-\n")
     assert renamed == f"d1-{first}"
     assert "StudentEnrollment.csv: Section SIS ID,SIS ID" in before.fingerprint.header
-    verdict = judge(before.fingerprint, after, set(), Thresholds())  # type: ignore[attr-defined]
+    verdict = judge(before.fingerprint, after, set(), Thresholds())
     assert verdict.held and "0 seen before" in verdict.words
-    assert not judge(before.fingerprint, before, set(), Thresholds()).held  # type: ignore[attr-defined]
+    assert not judge(before.fingerprint, before, set(), Thresholds()).held
 
 
 # ------------------------------------------------------------------ the brakes

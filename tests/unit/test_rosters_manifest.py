@@ -185,4 +185,4 @@ def test_hashed_ids_apply_to_removals_too(tmp_path: Path) -> None:
     path = manifest(tmp_path, f"oneroster:\n  - path: {ROSTERS / 'oneroster-1.1-delta'}\n")
     read = read_manifest(path, hash_key=b"k")
     assert {p.sis_id for p in read.removals} == {"u-s2", "u-s4"}
-    assert all(len(p.external_id) == 64 for p in read.removals + read.people)
+    assert all(len(p.external_id) == 64 for p in [*read.removals, *read.people])

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_urls_that_would_leak_or_mislead_are_refused(
     assert any(expected in p for p in _problems(tmp_path, text))
 
 
-def _source(**fields: str) -> ApiSource:
+def _source(**fields: Any) -> ApiSource:
     return ApiSource(url="https://sis.example.org/ims/oneroster/v1p1", version=V11,
                      auth=OAUTH1, client_id="k", where="M:3", **fields)  # fmt: skip
 
