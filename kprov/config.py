@@ -68,7 +68,7 @@ class Profile:
 
 
 def sandbox_port(env: Mapping[str, str] | None = None) -> int:
-    """The built-in sandbox's port: KPROV_SANDBOX_PORT, else 8765."""
+    """The built-in sandbox's port: KPROV_SANDBOX_PORT, else SANDBOX_PORT."""
     env = os.environ if env is None else env
     raw = env.get("KPROV_SANDBOX_PORT", "")
     if not raw:

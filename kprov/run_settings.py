@@ -19,6 +19,10 @@ from kprov.errors import ConfigError
 DEFAULT_HISTORY_DAYS = 400
 DEFAULT_AUTH_CHECK_HOURS = 20.0
 NOTIFY_ON = ("failure", "always")
+# The brakes' defaults (docs/holds.md), read by the guards, the request builders and --help.
+DEFAULT_MAX_CREATIONS = "10%"  # of the people in the mapping
+DEFAULT_MAX_REMOVALS = "10%"  # of the managed registrations (`sync --prune`)
+DEFAULT_REMOVAL_GRACE = 1  # runs a person must be missing from before they are removed
 
 ENV = {
     "history_days": "KPROV_HISTORY_DAYS",
@@ -41,8 +45,8 @@ class RunSettings:
     notify: str | None = None  # an incoming-webhook URL (a credential: never printed)
     notify_on: str = "failure"
     metrics_file: str | None = None
-    max_creations: str = "10%"  # the creation brake: N, or P% of the people in the mapping
-    removal_grace: int = 1  # runs a person must be missing from before they are removed
+    max_creations: str = DEFAULT_MAX_CREATIONS  # the creation brake: N, or P% of the mapping
+    removal_grace: int = DEFAULT_REMOVAL_GRACE
     source_min_seen: float = 50.0  # % of a source's ids seen before, below which it is held
     source_max_shrink: float = 50.0  # % of a source's ids gone, past which it is held
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 import typer.testing
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kprov.cli.environment import Environment
 from kprov.cli.main import app
@@ -14,25 +14,26 @@ from kprov.cli.main import app
 _built: dict[tuple[int, int, int], Any] = {}
 
 
-def _command_of(typer_app: typer.Typer) -> Any:
+def _command_of(typer_instance: typer.Typer) -> Any:
     """Typer rebuilds the whole click command tree on every invoke (~40 ms for kprov's 50
     commands): hundreds of in-process runs made that a fifth of the suite. The tree does not
     changes only when a test adds a command to it, so it is built once per app and shape."""
-    key = (id(typer_app), len(typer_app.registered_groups), len(typer_app.registered_commands))
+    app_ = typer_instance
+    key = (id(app_), len(app_.registered_groups), len(app_.registered_commands))
     built = _built.get(key)
     if built is None:
-        built = _built[key] = typer.main.get_command(typer_app)
+        built = _built[key] = typer.main.get_command(app_)
     return built
 
 
-typer.testing._get_command = _command_of  # type: ignore[attr-defined]
+typer.testing._get_command = _command_of
 
 TERMINAL = Environment(
     stdin_isatty=True, stdout_isatty=True, stderr_isatty=True, width=100, no_color=True
 )  # a person at a terminal (without colour, so output compares as text)
 
 
-def run_cli(*args: str, input: str | None = None, env: Environment | None = None) -> object:
+def run_cli(*args: str, input: str | None = None, env: Environment | None = None) -> Result:
     """Run `kprov ARGS` in-process; the result has exit_code, stdout and stderr. *env*: the
     terminal the command believes it runs on (default: what the test runner's streams are,
     no terminal)."""

@@ -116,7 +116,7 @@ class HostileProxy:
 
     def _forward(self, exchange: Exchange) -> None:
         target = urlsplit(self.upstream)
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        connection = http.client.HTTPConnection(str(target.hostname), target.port, timeout=10)
         headers = {k: v for k, v in exchange.request_headers.items() if k.lower() != "host"}
         try:
             connection.request(exchange.method, exchange.path, exchange.request_body, headers)

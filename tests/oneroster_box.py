@@ -10,10 +10,10 @@ from typing import Any
 from urllib.parse import quote
 
 from kprov.api.pacing import RetryPolicy
+from kprov.rosters.api_source import OAUTH1, OAUTH2, V11, ApiSource
 from kprov.sandbox.oneroster_data import RosterData
 from kprov.sandbox.oneroster_hostile import OneRosterHostility
 from kprov.sandbox.oneroster_server import OneRosterSandbox
-from kprov.sis.source import OAUTH1, OAUTH2, V11, ApiSource
 from kprov.sis.wire import PullOptions
 
 ROOT = Path(__file__).resolve().parent.parent

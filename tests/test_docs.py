@@ -53,9 +53,9 @@ def _documented_keys(section: str) -> set[str]:
 def test_the_manifest_reference_names_every_key_the_manifest_accepts() -> None:
     """docs/manifest.md lists exactly the keys each part of a manifest accepts: a key added to
     the reader without a line in the reference (or the reverse) fails here."""
-    from kprov.provision import manifest
-    from kprov.provision.manifest_entries import ROSTER_KEYS
-    from kprov.sis.entries import KEYS as API_KEYS
+    from kprov.rosters import manifest_load as manifest
+    from kprov.rosters.manifest_api import KEYS as API_KEYS
+    from kprov.rosters.manifest_entries import ROSTER_KEYS
 
     accepted = {
         "top": manifest.TOP_KEYS,

@@ -31,7 +31,7 @@ def _msvcrt_stand_in() -> types.ModuleType:
     module.LK_UNLCK, module.LK_NBLCK = 0, 2  # type: ignore[attr-defined]
 
     def locking(fd: int, mode: int, nbytes: int) -> None:
-        if mode == module.LK_UNLCK:  # type: ignore[attr-defined]
+        if mode == module.LK_UNLCK:
             _posix_fcntl.lockf(fd, _posix_fcntl.LOCK_UN, nbytes, 0, os.SEEK_CUR)
             return
         try:

@@ -6,22 +6,13 @@ request to another resource, nor store a value that is not an id.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
 from kprov.api.errors import MalformedAnswer
+from kprov.api_facts import UUID_TEXT as UUID_TEXT  # what an id looks like: one home
+from kprov.api_facts import is_uuid
 from kprov.errors import InputError
-
-# Any version (older ids are time-based), canonical 8-4-4-4-12 form only: no braces, urn: or
-# bare hex, which uuid.UUID() would also accept; \Z, as "$" would also take a trailing newline.
-UUID_TEXT = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
-)
-
-
-def is_uuid(value: object) -> bool:
-    return isinstance(value, str) and UUID_TEXT.match(value) is not None
 
 
 def answered_uuid(value: Any, what: str, *, method: str, path: str) -> str:

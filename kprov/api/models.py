@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from kprov.api.errors import MalformedAnswer, Refusal
-from kprov.api.ids import answered_uuid, canonical_id, is_uuid
+from kprov.api.ids import answered_uuid, canonical_id
+from kprov.api_facts import is_uuid
 
 REGISTRATION_TYPES = ("learner", "instructor")
 

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from kprov.api_facts import UUID_TEXT
+
 MAX_LAYERS = 3  # "&amp;#x25;2F" is three layers deep; nobody nests deeper by accident
 
 ESCAPES = re.compile(
@@ -30,7 +32,6 @@ ESCAPES = re.compile(
     r"|(?P<cx>(?:\\x[0-9A-Fa-f]{2})+)"
     r"|(?P<json>(?:\\u[0-9A-Fa-f]{4}|\\[\"\\/bfnrt])+)"
 )
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+\Z")
 
 
@@ -185,7 +186,7 @@ def encoded_runs(text: str, min_length: int) -> Iterator[tuple[int, int, list[st
     that is a path ("a/b/<base64>") is also tried piece by piece."""
     for match in _runs(min_length).finditer(text):
         run = match.group()
-        if _UUID.match(run):
+        if UUID_TEXT.match(run):
             continue  # an id: no secret's encoding has this shape
         exact: list[str] = []
         loose: list[str] = []

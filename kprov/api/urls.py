@@ -64,6 +64,16 @@ def check_credential_url(url: str, what: str = "base URL") -> str:
     return text.rstrip("/")
 
 
+def check_token_url(url: str) -> str:
+    """A token URL may carry a query (Infinite Campus: ``/campus/oauth2/token?appName=X``); the
+    rest is checked as every credential URL is (https, or http to this machine)."""
+    base, sep, query = url.strip().partition("?")
+    checked = check_credential_url(base, "token_url")
+    if sep and (not query or any(c.isspace() or ord(c) < 32 or c in "#\\" for c in query)):
+        raise ConfigError(f"token_url {shown_url(url)!r} has an empty or unusable query")
+    return f"{checked}?{query}" if sep else checked
+
+
 def check_webhook_url(url: str, what: str = "notify URL") -> str:
     """*url*, if kprov may post a run's summary to it: the credential rules (https, or plain
     http to this machine; no user name, no ambiguity), except that a query is allowed (Teams

@@ -32,7 +32,7 @@ from kprov.errors import InputError
 
 if TYPE_CHECKING:
     from kprov.config import Settings
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
 
 app = command_group("Create and look up accounts. Example: kprov accounts import roster.csv")
 
@@ -71,7 +71,7 @@ def import_accounts(
       kprov accounts import roster.csv --plan --out import-plan.json
     """
     from kprov.cli.flow import provision
-    from kprov.provision.commands import accounts_request
+    from kprov.provision.request import accounts_request
 
     def request(g: Globals) -> Request:
         def settings() -> Settings:
@@ -108,7 +108,7 @@ def create(
       kprov accounts create stu-000123
     """
     from kprov.cli.flow import provision
-    from kprov.provision.commands import accounts_request
+    from kprov.provision.request import accounts_request
     from kprov.rosters import Roster
     from kprov.rosters.model import LEARNER
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kprov.config import ENV_RATE_LIMITS, Origin, Settings, quotas_for, sandbox_port
+from kprov.config import ENV_RATE_LIMITS, SANDBOX_PORT, Origin, Settings, quotas_for, sandbox_port
 from kprov.errors import ConfigError
 
 
@@ -67,7 +67,9 @@ def explain_settings(
     ]
     if settings.is_builtin_sandbox:
         variable = "KPROV_SANDBOX_PORT"
-        origin = Origin("env", variable) if env.get(variable) else Origin("default", "8765")
+        origin = (
+            Origin("env", variable) if env.get(variable) else Origin("default", str(SANDBOX_PORT))
+        )
         rows.append(row("sandbox_port", "sandbox port", str(sandbox_port(env)), origin))
     return rows
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from kprov.cli.run_session import RunSession
     from kprov.config import Settings
     from kprov.provision.plan import Plan
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
     from kprov.provision.result import RunResult
     from kprov.state.local import LocalState
 

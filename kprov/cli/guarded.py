@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kprov.config import Settings
     from kprov.provision.guards import GuardHistory
     from kprov.provision.plan import Plan
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
     from kprov.provision.result import RunResult
     from kprov.run_settings import RunSettings
     from kprov.state.ledger_guards import RunGuards

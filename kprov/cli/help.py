@@ -193,7 +193,7 @@ class RootGroup(GroupedHelpGroup):
 
 
 def _envelope(ctx: Any, error: Any) -> None:
-    from kprov.cli.render import emit_json, envelope
+    from kprov.cli.render_json import emit_json, envelope
 
     name = " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
     emit_json(envelope(name, error.exit_code, error))

@@ -329,7 +329,7 @@ def forget(
 def known_instance_id(ref: str) -> str:
     """*ref* when kprov has no key by that name: it must then be an API id (a UUID), else it
     is a mistyped key, refused instead of being shown as an empty class or sent as an id."""
-    from kprov.api.ids import is_uuid
+    from kprov.api_facts import is_uuid
 
     if is_uuid(ref):
         return ref.lower()  # ids are stored and sent in canonical form

@@ -53,8 +53,8 @@ def pull_command(
     """
     from kprov.cli.pulling import SourcePuller
     from kprov.errors import InputError
-    from kprov.provision.manifest import load_manifest
     from kprov.rosters import problems_error
+    from kprov.rosters.manifest import load_manifest
     from kprov.sis.bundle import write_pulled
 
     g = globals_of(ctx)

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kprov.rosters.api_source import ApiSource
     from kprov.sis.bundle import PulledData
     from kprov.sis.cursor import CursorStore
-    from kprov.sis.source import ApiSource
     from kprov.sis.wire import PullOptions
 
 

@@ -30,7 +30,7 @@ from kprov.errors import InputError
 
 if TYPE_CHECKING:
     from kprov.config import Settings
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
 
 INSTANCE_OPTION = typer.Option(
     None,
@@ -114,7 +114,7 @@ def register(
       kprov register clever-export.zip --graph-id gref-algebra
     """
     from kprov.cli.flow import provision
-    from kprov.provision.commands import register_request
+    from kprov.provision.request import register_request
     from kprov.rosters import Roster
     from kprov.rosters.model import INSTRUCTOR, LEARNER
 
@@ -202,7 +202,7 @@ def unregister(
       kprov unregister --instance alg1-p3 --roster leavers.csv --plan
     """
     from kprov.cli.flow import provision
-    from kprov.provision.commands import unregister_request
+    from kprov.provision.request import unregister_request
     from kprov.rosters.model import LEARNER
 
     def request(g: Globals) -> Request:

@@ -1,23 +1,22 @@
 """One way to show a plan, a run or an error: a Rich table on a terminal, plain lines when
 piped or under cron, one JSON envelope with --json.
 
-Every JSON document kprov prints has the same envelope: ``ok``, ``command``, ``exit_code``
-and ``error`` (null, or ``{code, type, message, hint, ...}``); plans and runs add
-``run_id``, ``mode``, ``counts`` and ``items``.
+Every JSON document kprov prints has the same envelope (``render_json``): ``ok``,
+``command``, ``exit_code`` and ``error`` (null, or ``{code, type, message, hint, ...}``); plans
+and runs add ``run_id``, ``mode``, ``counts`` and ``items``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from kprov.cli.environment import Environment
+from kprov.cli.render_json import emit_json, envelope, guards_json, plan_document, run_document
 from kprov.errors import ExitCode, KprovError
-from kprov.outside_text import printable, printable_data
+from kprov.outside_text import printable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from kprov.provision.plan import Item, Plan
     from kprov.provision.result import Outcome, RunResult
 
-JSON_ITEMS_CAP = 10_000  # --json lists at most this many items; reports list every one
 TERMINAL_CAP = 20  # people listed per kind on a terminal
 PLAIN_CAP = 1000  # ... and when piped (removals are always listed in full)
 
@@ -54,73 +52,6 @@ class View:
         return not (self.quiet or self.json)
 
 
-def emit_json(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
-    """The JSON document on stdout: ASCII only (JSON escapes), and outside text in it escaped
-    like everywhere else, so `jq -r .name` cannot put a control character on a terminal."""
-    stream = stream or sys.stdout
-    stream.write(_indented(printable_data(data)) + "\n")
-    stream.flush()
-
-
-def _encoder() -> Callable[[Any], str]:
-    """One-line JSON (ASCII, ``default=str``) by the C encoder, made once: ``json.dumps``
-    makes a new one at each call, which costs more than encoding a report row."""
-    from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
-
-    if c_make_encoder is None:
-        return json.JSONEncoder(default=str).encode
-    encode = c_make_encoder(
-        None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-    return lambda value: "".join(encode(value, 0))
-
-
-_one_line = _encoder()
-
-
-def _indented(value: Any, level: int = 0) -> str:
-    """JSON indented by two spaces, each element of a list on one line of its own.
-
-    ``json.dumps(indent=...)`` runs the pure-Python encoder: for a 10,000-item run it took
-    more CPU than a thousand requests. Objects are indented here, and list elements (an item,
-    a failure, a warning) are written by the C encoder, one per line."""
-    pad, end = "  " * (level + 1), "  " * level
-    if isinstance(value, dict) and value:
-        fields = (f"{pad}{_one_line(str(k))}: {_indented(v, level + 1)}" for k, v in value.items())
-        return "{\n" + ",\n".join(fields) + "\n" + end + "}"
-    if isinstance(value, list) and value:
-        return "[\n" + ",\n".join(pad + _one_line(v) for v in value) + "\n" + end + "]"
-    return _one_line(value)
-
-
-def error_json(error: KprovError) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "code": int(error.exit_code),
-        "type": type(error).__name__,
-        "message": error.message,
-    }
-    if error.hint:
-        data["hint"] = error.hint
-    for attribute in ("status", "error_id", "problems"):
-        value = getattr(error, attribute, None)
-        if value:
-            data[attribute] = value
-    return data
-
-
-def envelope(command: str, code: ExitCode, error: KprovError | None = None, **data: Any) -> dict:
-    from kprov import __version__
-
-    return {
-        "ok": code in (ExitCode.OK, ExitCode.CHANGES_PENDING),
-        "command": command,
-        "exit_code": int(code),
-        "kprov": __version__,
-        **data,
-        "error": error_json(error) if error is not None else None,
-    }
-
-
 def show_error(error: KprovError, view: View, command: str) -> None:
     """What happened, then what to do: on stderr (and the envelope on stdout with --json)."""
     if view.json:
@@ -132,60 +63,6 @@ def show_error(error: KprovError, view: View, command: str) -> None:
     for line in lines[1:]:
         _err(line)
     sys.stderr.flush()
-
-
-def _items_json(rows: Iterator[dict[str, Any]], total: int) -> dict[str, Any]:
-    """The first JSON_ITEMS_CAP of *total* rows (the rest are never built)."""
-    return {
-        "items": list(islice(rows, JSON_ITEMS_CAP)),
-        "items_total": total,
-        "items_truncated": total > JSON_ITEMS_CAP,
-    }
-
-
-def _brake_json(plan: Plan) -> dict[str, Any] | None:
-    brake = plan.brake
-    if brake is None:
-        return None
-    return {**brake.__dict__, "engaged": brake.engaged}
-
-
-def _guards_json(plan: Plan, withheld: list[Item]) -> list[dict[str, Any]]:
-    """The guards that tripped, each with why and how many items it withheld."""
-    from kprov.provision.guards_json import trip_json
-    from kprov.provision.holds import trips_of
-
-    return [trip_json(t) for t in trips_of(plan, withheld)] if withheld else []
-
-
-def plan_document(plan: Plan, run_id: str, code: ExitCode) -> dict[str, Any]:
-    from kprov.provision.report import report_rows
-
-    rows = report_rows(plan, every_line=False)  # one per plan item
-    withheld = [i for i in plan.items if i.guard]
-    return envelope(
-        plan.command, code, mode="plan", run_id=run_id, counts=plan.counts(),
-        changes=plan.has_changes, brake=_brake_json(plan),
-        guards=_guards_json(plan, withheld), warnings=list(plan.warnings),
-        **_items_json(rows, len(plan.items)),
-    )  # fmt: skip
-
-
-def run_document(result: RunResult, code: ExitCode, *, items: bool = True) -> dict[str, Any]:
-    from kprov.provision.holds import withheld_items
-    from kprov.provision.report import report_rows
-
-    rows = report_rows(result, every_line=False)  # one per outcome
-    withheld = withheld_items(result)
-    return envelope(
-        result.plan.command, code, result.stopped_by, mode="apply", run_id=result.run_id,
-        counts=result.counts(), brake=_brake_json(result.plan),
-        guards=_guards_json(result.plan, withheld), hold_id=result.hold_id or None,
-        approve=f"kprov holds approve {result.hold_id}" if result.hold_id else None,
-        warnings=result.warnings, requests=result.requests, rate_limited=result.rate_limited,
-        seconds=round(result.elapsed, 3),
-        **(_items_json(rows, len(result.outcomes)) if items else {}),
-    )  # fmt: skip
 
 
 # ----------------------------------------------------------------- human views
@@ -230,7 +107,7 @@ def show_plan(
         if len(items) > cap:
             _print(out, view, f"... and {len(items) - cap} more {word} (--report FILE lists all)")
     withheld = [i for i in plan.items if i.guard]
-    for trip in _guards_json(plan, withheld):
+    for trip in guards_json(plan, withheld):
         text = (
             f"guard {trip['guard']}: {trip['why']}: {trip['items']:,} item(s) would be "
             "withheld in a hold (a run would exit 6; the rest is applied)"
@@ -346,7 +223,7 @@ def _show_hold(result: RunResult) -> None:
 
     withheld = withheld_items(result)
     _err(f"kprov: {len(withheld):,} item(s) withheld by a guard; the rest was applied:")
-    for trip in _guards_json(result.plan, withheld):
+    for trip in guards_json(result.plan, withheld):
         _err(f"  {trip['guard']}: {trip['why']}")
     hold = result.hold_id
     if hold:

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP
+from kprov.cli.render import PLAIN_CAP, TERMINAL_CAP
 from kprov.cli.render_data import Column, Screen, Table
+from kprov.cli.render_json import JSON_ITEMS_CAP
 from kprov.errors import meaning
 
 KEPT = ("already_mapped", "already_registered")

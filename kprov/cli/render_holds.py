@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kprov.cli.render import JSON_ITEMS_CAP, PLAIN_CAP, TERMINAL_CAP
+from kprov.cli.render import PLAIN_CAP, TERMINAL_CAP
 from kprov.cli.render_data import Column, Screen, Table
 from kprov.cli.render_history import counts_text, item_line, local_time
+from kprov.cli.render_json import JSON_ITEMS_CAP
 
 if TYPE_CHECKING:
     from kprov.state.ledger import Ledger

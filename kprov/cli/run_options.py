@@ -27,6 +27,7 @@ from kprov.cli.common import (
     RUN_PANEL,
     YES_OPTION,
 )
+from kprov.run_settings import DEFAULT_MAX_CREATIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,7 +105,8 @@ SHARED = (
     Shared("max_creations", str | None, typer.Option(
         None, "--max-creations", metavar="N|P%",
         help="Most accounts created in one run, N or P% of the people in the mapping "
-        "[default: 10%, none while it holds fewer than 100]; past it the creations and what "
+        f"[default: {DEFAULT_MAX_CREATIONS}, none while it holds fewer than 100]; past it the "
+        "creations and what "
         "needs them are held for approval (exit 6; kprov holds).",
         rich_help_panel=RUN_PANEL, show_default=False,
     ), CREATING),

@@ -66,7 +66,7 @@ def append_log_line(
     import json
 
     from kprov.cli.output import warn
-    from kprov.cli.render import error_json
+    from kprov.cli.render_json import error_json
     from kprov.outside_text import printable_data
     from kprov.provision.report import create_private
 
@@ -100,7 +100,7 @@ def append_log_line(
 
 
 def _run_log(result: RunResult, code: int) -> dict[str, Any]:
-    from kprov.cli.render import run_document
+    from kprov.cli.render_json import run_document
     from kprov.provision.report import report_rows
     from kprov.provision.result import FAILING
 

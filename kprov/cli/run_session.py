@@ -105,7 +105,7 @@ class RunSession:
         except BaseException as caught:
             rec = self.recording
             if rec is not None and rec.begun and not rec.ended:
-                from kprov.cli.render import error_json
+                from kprov.cli.render_json import error_json
 
                 error = as_error(caught)
                 code = exit_of(caught, error)
@@ -129,7 +129,7 @@ class RunSession:
         which a ledger failure turns into 9 only when the run was otherwise clean. The
         hold's id is set on *result* once it is saved."""
         from kprov.cli.output import exit_code_for
-        from kprov.cli.render import error_json
+        from kprov.cli.render_json import error_json
         from kprov.state.ledger_guards import write_run_guards
 
         rec = self.recording
@@ -175,7 +175,7 @@ class RunSession:
     def _record_refused(self, error: KprovError) -> None:
         """A run that stopped before its record began: recorded whole, if its state exists
         and its lock is free (a lock held by another run is that run's to write)."""
-        from kprov.cli.render import error_json
+        from kprov.cli.render_json import error_json
         from kprov.errors import LockHeldError
         from kprov.provision.recording import RunRecording
         from kprov.state.lock import StateLock

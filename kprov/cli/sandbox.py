@@ -8,6 +8,7 @@ from kprov.cli.common import YES_OPTION
 from kprov.cli.output import command_group, confirm, globals_of, guarded
 from kprov.cli.render_data import Message, said
 from kprov.cli.sandbox_oneroster import serve_oneroster
+from kprov.config import SANDBOX_PORT
 from kprov.errors import InputError
 
 app = command_group(
@@ -91,7 +92,9 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", metavar="HOST", help="Address to bind (loopback only by default)."
     ),
-    port: int = typer.Option(8765, "--port", metavar="PORT", help="Port; 0 picks a free one."),
+    port: int = typer.Option(
+        SANDBOX_PORT, "--port", metavar="PORT", help="Port; 0 picks a free one."
+    ),
     state: str | None = typer.Option(
         None, "--state", metavar="FILE", help="Journal file that keeps the state across restarts."
     ),

@@ -11,9 +11,10 @@ import typer
 from kprov.cli.common import RUN_PANEL, id_key
 from kprov.cli.output import Globals, guarded
 from kprov.cli.run_options import RunOptions, run_options
+from kprov.run_settings import DEFAULT_MAX_REMOVALS, DEFAULT_REMOVAL_GRACE
 
 if TYPE_CHECKING:
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
 
 
 @guarded
@@ -36,7 +37,7 @@ def sync(
         metavar="N|P%",
         help="Most removals "
         "allowed, N or P% of the managed registrations "
-        "[default: 10%]; past it nothing is removed "
+        f"[default: {DEFAULT_MAX_REMOVALS}]; past it nothing is removed "
         "(exit 6).",
         rich_help_panel=RUN_PANEL,
         show_default=False,
@@ -47,7 +48,8 @@ def sync(
         min=1,
         metavar="N",
         help="Remove a registration only once its person has been missing from N "
-        "consecutive runs that read its class [default: 1, or removal_grace:]; until then it "
+        f"consecutive runs that read its class [default: {DEFAULT_REMOVAL_GRACE}, or "
+        "removal_grace:]; until then it "
         "is 'waiting 1 of N' (a one-night gap in an export costs no analytics).",
         rich_help_panel=RUN_PANEL,
         show_default=False,
@@ -76,8 +78,8 @@ def sync(
     puller = SourcePuller()  # `oneroster_api:` sources; their delta cursors are saved on success
 
     def request(g: Globals) -> Request:
-        from kprov.provision.commands import sync_request
-        from kprov.provision.manifest import load_manifest, read_manifest
+        from kprov.provision.request import sync_request
+        from kprov.rosters.manifest import load_manifest, read_manifest
         from kprov.state.owner import ids_made_with
 
         loaded = load_manifest(manifest_path)

@@ -16,15 +16,14 @@ graph or name) is not compared. Pure.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
+from kprov.api_facts import is_uuid
 from kprov.state.registry import InstanceRecord
 
 if TYPE_CHECKING:
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 LEFT = "it is left as it is"
 FIX = (
     "put the manifest back, or give the class a new key for a new instance (the old one "
@@ -62,7 +61,7 @@ def unchangeable(ref: str, record: InstanceRecord, request: Request) -> list[str
 
 
 def _graph(graph_id: str) -> str:
-    return graph_id.lower() if _UUID.match(graph_id) else graph_id
+    return graph_id.lower() if is_uuid(graph_id) else graph_id
 
 
 def _dates(start: str, end: str) -> str:

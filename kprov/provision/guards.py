@@ -39,14 +39,14 @@ from kprov.provision.guards_sources import (
 )
 from kprov.provision.limits import removal_limit
 from kprov.provision.plan import Action, Brake, Item
-from kprov.rosters.model import INSTRUCTOR, Person
+from kprov.rosters.model import INSTRUCTOR, Person, SourceReading
+from kprov.run_settings import DEFAULT_MAX_CREATIONS, DEFAULT_REMOVAL_GRACE
 from kprov.state.registry import RegistrationRecord
 
 SOURCE = "source"
 CREATIONS = "creations"
 REMOVALS = "removals"
 GUARD_ORDER = (SOURCE, CREATIONS, REMOVALS)
-DEFAULT_MAX_CREATIONS = "10%"
 CREATION_FLOOR = 100  # no creation limit while the mapping holds fewer people (a first term)
 
 
@@ -55,7 +55,7 @@ class GuardSettings:
     """The operator's limits (options, manifest, profile; docs/holds.md)."""
 
     max_creations: str | None = DEFAULT_MAX_CREATIONS  # N or P% of the mapping; None: none
-    grace: int = 1  # runs a person must be absent before their registration is removed
+    grace: int = DEFAULT_REMOVAL_GRACE  # runs a person must be absent before removal
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -111,17 +111,6 @@ class GuardVerdict:
 
 
 # ------------------------------------------------------------------ the source guard
-
-
-@dataclass(frozen=True)
-class SourceReading:
-    """The sources a request read, as the planner's input names them."""
-
-    sources: Sequence[str] = ()  # every source read (files, bundles, pulled URLs)
-    deltas: Collection[str] = ()  # those that list changes only
-    headers: Mapping[str, str] = field(default_factory=dict)
-    # instance key -> the sources stating its membership (a class's implicit removals)
-    instance_sources: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

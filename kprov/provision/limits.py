@@ -6,6 +6,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from kprov.api_facts import MAX_FIELD
 from kprov.errors import InputError
 from kprov.provision.plan import Action, Item
 from kprov.rosters import Problem, problems_error
@@ -13,8 +14,6 @@ from kprov.rosters.model import Person
 from kprov.state.registry import RegistrationRecord
 
 MAX_REGISTRATIONS = 500  # per learning instance and per account (entity limits)
-MAX_FIELD = 256  # characters in any character field (entity limits)
-DEFAULT_MAX_REMOVALS = "10%"
 
 
 def removal_limit(spec: str, managed: int, *, option: str = "--max-removals") -> int:

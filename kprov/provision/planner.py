@@ -7,42 +7,33 @@ to a frozen ``Plan``. Every decision local state can make for every command ("al
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import compress
 from operator import not_
 
+from kprov.api_facts import is_uuid
 from kprov.errors import InputError
 from kprov.provision.changes import name_changes, removal_item
 from kprov.provision.class_shape import block_misshapen_classes
 from kprov.provision.fixed_at_creation import unchangeable
-from kprov.provision.guards import (
-    NO_HISTORY,
-    GuardAsk,
-    GuardHistory,
-    GuardSettings,
-    SourceReading,
-)
+from kprov.provision.guards import NO_HISTORY, GuardHistory
 from kprov.provision.limits import block_past_capacity, check_entity_limits
 from kprov.provision.plan import (
     KEPT_ACCOUNT,
     KEPT_REGISTRATION,
     Action,
     Brake,
-    InstanceSpec,
     Item,
     Plan,
 )
 from kprov.provision.planner_guards import GuardSteps
+from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Origin, Person, Skipped
+from kprov.rosters.model import Person
 from kprov.rosters.people import Selection, id_chunks, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.registry import RegistrationRecord, Registry
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 NO_ACCOUNT = "no account: not in the mapping (run `kprov accounts import`, or drop --no-create)"
 ID_UNKNOWN = (
@@ -50,45 +41,6 @@ ID_UNKNOWN = (
     "remove it: find the id and run `kprov registrations resolve`, or `kprov registrations "
     "forget` to stop tracking it"
 )
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the operator asked for, read from rosters and options: the planner's only input
-    besides local state."""
-
-    command: str
-    people: Sequence[Person] = ()
-    register: bool = True  # False: accounts only (`accounts import`)
-    create_accounts: bool = True  # False: --no-create
-    default_instance: str | None = None  # --instance
-    specs: Mapping[str, InstanceSpec] = field(default_factory=dict)  # creatable instances
-    instances: Sequence[str] = ()  # instances that must exist even with nobody in them (sync)
-    removals: Sequence[Person] = ()  # explicit: `unregister` ids, delta rows (instance_key set)
-    prune: bool = False  # removals may be sent (sync --prune; always for `unregister`)
-    authoritative: frozenset[str] = frozenset()  # instances whose full membership is stated
-    max_removals: str | None = None  # "12" or "10%"; None: no limit
-    skipped: Sequence[Skipped] = ()
-    warnings: Sequence[str] = ()
-    sources: Sequence[str] = ()
-    ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
-    nobody_is_fine: bool = False  # a delta naming nobody means nothing changed, not a mistake
-    # Where each instance is defined (manifest line, bundle class row): a removal's origin,
-    # and what tells a move between two classes of one source (``provision.changes``).
-    instance_origins: Mapping[str, Origin] = field(default_factory=dict)
-    # Instances the input names after their key only for want of a name (a manifest's
-    # `rosters:` classes): an existing instance's other name is no change asked for.
-    named_by_key: frozenset[str] = frozenset()
-    # Where the input says its run's failures go (a manifest's notify:); not the planner's.
-    notify: str = ""
-    notify_on: str = ""
-    guards: GuardSettings = field(default_factory=GuardSettings)  # limits, grace, thresholds
-    asked: GuardAsk = field(default_factory=GuardAsk)  # options and manifest keys, as given
-    reading: SourceReading = field(default_factory=SourceReading)  # the sources read
-
-
-def looks_like_instance_id(value: str) -> bool:
-    return bool(_UUID.match(value))
 
 
 def build_plan(
@@ -272,7 +224,7 @@ class _Planner(GuardSteps):
                         reason="not created yet",
                     )
                 )
-            elif looks_like_instance_id(ref):
+            elif is_uuid(ref):
                 self.instance_ids[ref] = ref  # made outside kprov, named by its API id
             elif ref in refs:
                 unknown.append(ref)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from kprov.provision.guards import GuardHistory, GuardVerdict
     from kprov.provision.plan import Item
-    from kprov.provision.planner import Request
+    from kprov.provision.request import Request
     from kprov.state.mapping import MappingIndex
     from kprov.state.registry import Registry
 

@@ -22,11 +22,13 @@ from typing import IO, TYPE_CHECKING
 from kprov.errors import InputError
 from kprov.rosters.bundle import is_bundle
 from kprov.rosters.collect import Collector, DuplicateNamer
-from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, CsvTable, parse_delimiter, read_roster_csv
+from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, read_roster_csv
+from kprov.rosters.csv_table import CsvTable, parse_delimiter
+from kprov.rosters.encodings import check_encoding
 from kprov.rosters.formats import read_bundle
 from kprov.rosters.model import Person, Problem, Roster
 from kprov.rosters.spool import MAX_STDIN_BYTES, spool
-from kprov.rosters.text import STDIN_NAME, Problems, TextOptions, check_encoding, open_regular
+from kprov.rosters.text import STDIN_NAME, Problems, TextOptions, open_regular
 
 if TYPE_CHECKING:  # bundles and YAML are read by modules loaded when one is given
     from kprov.rosters.oneroster import BundleInfo

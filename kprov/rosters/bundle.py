@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from kprov.rosters.csv_reader import CsvTable
+from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.model import Problem
 from kprov.rosters.text import TextOptions, open_regular
 

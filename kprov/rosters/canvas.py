@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from kprov.rosters.bundle import Bundle
 from kprov.rosters.collect import Collector
-from kprov.rosters.csv_reader import CsvTable
+from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.dates import check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import ABSENT, BundleInfo

@@ -12,11 +12,11 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
+from kprov.api_facts import MAX_ID_LENGTH
 from kprov.rosters.model import Origin, Person, Problem, Roster, Skipped
 from kprov.rosters.people import People
 from kprov.rosters.validate import (
     FAST_ID,
-    MAX_ID_LENGTH,
     duplicate_problem,
     hash_external_id,
     id_problems,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableSequence
+from collections.abc import Collection, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -72,6 +72,18 @@ class Skipped:
     origin: Origin
     external_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class SourceReading:
+    """The sources a command read, for the source guard (``provision.guards``): made by the
+    readers (the manifest's, ``rosters.manifest_sources``) and by the request builders."""
+
+    sources: Sequence[str] = ()  # every source read (files, bundles, pulled URLs)
+    deltas: Collection[str] = ()  # those that list changes only
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # instance key -> the sources stating its membership (a class's implicit removals)
+    instance_sources: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def _people() -> MutableSequence[Person]:

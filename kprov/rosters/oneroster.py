@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kprov.rosters.bundle import Bundle
 from kprov.rosters.collect import Collector
-from kprov.rosters.csv_reader import CsvTable
+from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.dates import Term, term_span
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Problem
 from kprov.rosters.roles import RoleError, role_of

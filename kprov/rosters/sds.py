@@ -13,7 +13,7 @@ from datetime import date
 
 from kprov.rosters.bundle import Bundle
 from kprov.rosters.collect import Collector
-from kprov.rosters.csv_reader import CsvTable
+from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import BULK, BundleInfo

@@ -10,13 +10,13 @@ from __future__ import annotations
 import codecs
 from typing import IO
 
+from kprov.rosters.encodings import detect_encoding
 from kprov.rosters.model import Problem
 from kprov.rosters.text import (
     HEAD_BYTES,
     LINE_TOO_LONG,
     MAX_LINE_CHARS,
     NUL_FIX,
-    detect_encoding,
 )
 
 MAX_STDIN_BYTES = 1 << 30  # ten million rows take about 300 MB; a file has no such bound

@@ -23,10 +23,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from kprov.api_facts import MAX_ID_LENGTH
 from kprov.rosters.model import Origin, Person, Problem
 from kprov.rosters.text import delimiter_fix
 
-MAX_ID_LENGTH = 255
 HASH_FIX = "use an anonymized SIS id, or pass --hash-ids to derive one"
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -48,7 +48,7 @@ FAST_ID = re.compile(  # possessive \d++: a numeric id costs no backtracking
     r"(?!(?i:null|nil|none|n/?a|nan|undefined|unknown|tbd)\Z)"
     r"(?!\d{3}[.-]?\d{3}[.-]\d{4}\Z)"
     r"(?!\d++(?:\.\d++)?[eE]-\d{1,3}\Z)"
-    r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}\Z"
+    rf"[A-Za-z0-9][A-Za-z0-9_.:/-]{{0,{MAX_ID_LENGTH - 1}}}\Z"
 )
 
 
@@ -140,7 +140,7 @@ def key_problems(value: str, what: str = "instance key") -> list[str]:
     first = control_problem(value, what) or formula_problem(value, what)
     if first is None and value != value.strip():
         first = f"{what} {value!r} has leading or trailing spaces; remove them"
-    return [first] if first else []  # (lengths are the API's limits: see provision.limits)
+    return [first] if first else []  # (lengths are the API's limits: see kprov.api_facts)
 
 
 def name_problems(value: str, what: str = "name") -> list[str]:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from kprov.api_facts import MAX_FIELD
 from kprov.rosters.dates import DateError, check_order, parse_date
 from kprov.rosters.model import Problem
 from kprov.rosters.text import Problems
 from kprov.rosters.yaml_reader import line_of, mapping_items, scalar_text
-
-MAX_FIELD = 256  # the API's limit for character fields
 
 
 class NodeReader:

@@ -25,8 +25,7 @@ from kprov.rosters.model import Problem
 from kprov.rosters.oneroster import BundleInfo, read_oneroster
 from kprov.rosters.text import TextOptions
 from kprov.sis.convert import Table
-from kprov.sis.paging import Collection
-from kprov.sis.source import ALWAYS_FULL
+from kprov.sis.paging import ALWAYS_FULL, Collection
 from kprov.state.files import ensure_private_dir, replace_private
 
 # manifest.csv lists every file of the CSV binding; those not pulled are `absent`
@@ -58,6 +57,10 @@ class PulledData:
 
     def counts(self) -> dict[str, int]:
         return {name: c.count or len(c.records) for name, c in self.collections.items()}
+
+    def read_into(self, collector: Collector, options: TextOptions) -> BundleInfo:
+        """What the manifest reader calls (``rosters.manifest.PulledSource``): ``read_pulled``."""
+        return read_pulled(self, collector, options)
 
 
 def manifest_csv(pulled: PulledData) -> bytes:

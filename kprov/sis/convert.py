@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kprov.sis.source import V12
+from kprov.rosters.api_source import V12
 
 BREAKS = re.compile(r"\r\n|\r|\n")
 COMMON = ["sourcedId", "status", "dateLastModified"]

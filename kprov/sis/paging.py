@@ -30,10 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from kprov.rosters.api_source import ApiSource
 from kprov.sis.errors import SisWireError, data_error
-from kprov.sis.source import ApiSource
 from kprov.sis.wire import SisClient, strict_json
 
+# What a pull reads, in this order: terms and classes before the enrollments naming them.
+COLLECTIONS = ("orgs", "academicSessions", "classes", "users", "enrollments")
+# Read in full even by a delta: small, and a class new tonight needs its (unchanged) terms
+# for its dates, and `schools:` the orgs to check its names against.
+ALWAYS_FULL = frozenset({"orgs", "academicSessions"})
 MAX_PAGES = 100_000
 PAST_THE_END = frozenset({400, 404, 416})
 

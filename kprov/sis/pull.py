@@ -17,12 +17,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from kprov.api.scrub import Scrubber
+from kprov.rosters.api_source import V12, ApiSource
 from kprov.sis.bundle import PulledData
 from kprov.sis.convert import COLUMNS, RecordError, Table, ref, role_rows, row_of
 from kprov.sis.errors import data_error
-from kprov.sis.paging import Collection, read_collection
+from kprov.sis.paging import ALWAYS_FULL, COLLECTIONS, Collection, read_collection
 from kprov.sis.secret import resolve_sis_secret
-from kprov.sis.source import ALWAYS_FULL, COLLECTIONS, V12, ApiSource
 from kprov.sis.wire import PullOptions, SisClient
 
 # A delta asks from a little before the last pull started: clocks differ between kprov's

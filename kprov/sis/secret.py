@@ -14,8 +14,8 @@ from pathlib import Path
 
 from kprov.credentials import KEYRING_SERVICE, read_secret_file
 from kprov.errors import ConfigError
+from kprov.rosters.api_source import ApiSource
 from kprov.secret import Secret
-from kprov.sis.source import ApiSource
 
 
 def resolve_sis_secret(source: ApiSource, env: Mapping[str, str] | None = None) -> Secret:

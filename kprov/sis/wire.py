@@ -31,11 +31,10 @@ from kprov.api.pacing import Pacer, RetryPolicy
 from kprov.api.scrub import Scrubber
 from kprov.api.tokens import TOKEN_PATH, TokenCache
 from kprov.api.transport import Answer, Limits, Transport
-from kprov.api.urls import check_credential_url, shown_url
-from kprov.errors import ConfigError
+from kprov.api.urls import check_credential_url, check_token_url, shown_url
+from kprov.rosters.api_source import OAUTH2, ApiSource
 from kprov.secret import Secret
 from kprov.sis.errors import SisCredentialsRefused, SisWireError
-from kprov.sis.source import OAUTH2, ApiSource
 
 AUTH_RETRIES = 2  # resends after a 401: a token renewed, or a fresh signature
 
@@ -76,16 +75,6 @@ def strict_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=unique, parse_constant=no_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-
-
-def check_token_url(url: str) -> str:
-    """A token URL may carry a query (Infinite Campus: ``/campus/oauth2/token?appName=X``); the
-    rest is checked as every credential URL is (https, or http to this machine)."""
-    base, sep, query = url.strip().partition("?")
-    checked = check_credential_url(base, "token_url")
-    if sep and (not query or any(c.isspace() or ord(c) < 32 or c in "#\\" for c in query)):
-        raise ConfigError(f"token_url {shown_url(url)!r} has an empty or unusable query")
-    return f"{checked}?{query}" if sep else checked
 
 
 class QueryTransport(Transport):

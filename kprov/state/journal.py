@@ -33,23 +33,14 @@ from kprov.state.files import (
     open_fd,
     storage_error,
 )
-from kprov.state.portable import read_at, write_at
+from kprov.state.journal_tail import TAIL_CHUNK, read_tail, repair_torn_tail
+from kprov.state.portable import read_at
 
-TAIL_CHUNK = 1 << 16
 DAMAGE_EXCERPT = 60  # characters of a damaged line quoted in the error (ids are personal data)
 
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass
-class _Tail:
-    """Where the last complete line ends, when the file does not end with a newline."""
-
-    size: int
-    keep_until: int | None = None  # None: the file ends with a newline (or is empty)
-    fragment: bytes = b""
 
 
 @dataclass
@@ -112,20 +103,6 @@ class CsvJournal:
             f"KPROV_STATE_DIR), or move this file away; {UNCHANGED}.",
         )
 
-    def _tail(self, fd: int) -> _Tail:
-        size = os.fstat(fd).st_size
-        if size == 0 or read_at(fd, 1, size - 1) == b"\n":
-            return _Tail(size)
-        start, tail = size, b""
-        while start > 0:
-            step = min(TAIL_CHUNK, start)
-            start -= step
-            tail = read_at(fd, step, start) + tail
-            if b"\n" in tail:
-                break
-        cut = tail.rfind(b"\n")
-        return _Tail(size, start + cut + 1, tail[cut + 1 :])
-
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, fields) of every complete row after the header; damaged rows raise.
 
@@ -147,7 +124,7 @@ class CsvJournal:
             return
         try:
             whole_header = self._check_header(fd)
-            tail = self._tail(fd) if whole_header else None
+            tail = read_tail(fd) if whole_header else None
         except BaseException:
             os.close(fd)
             raise
@@ -217,6 +194,9 @@ class CsvJournal:
         """Whether a row with the right number of fields is complete and meaningful."""
         return bool(row[0]) and row[-1] in self.statuses
 
+    def _whole_row(self, row: list[str]) -> bool:
+        return len(row) == len(self.header) and self.valid(row)
+
     def check(self) -> None:
         """Refuse (ConfigError) a file that is not this journal; reads the header only."""
         fd = self._open_read()
@@ -232,7 +212,7 @@ class CsvJournal:
         if fd is None:
             return []
         try:
-            if not self._check_header(fd) or self._tail(fd).keep_until is None:
+            if not self._check_header(fd) or read_tail(fd).keep_until is None:
                 return []
         finally:
             os.close(fd)
@@ -252,45 +232,15 @@ class CsvJournal:
             return []
         try:
             whole_header = self._check_header(fd)
-            tail = self._tail(fd)
+            tail = read_tail(fd)
         finally:
             os.close(fd)
         if tail.keep_until is None:
             return []
         try:
-            return self._repair(tail, whole_header)
+            return repair_torn_tail(self.path, tail, whole_header, self._whole_row)
         except OSError as exc:
             raise storage_error(self.path, exc, doing="repair") from None
-
-    def _repair(self, tail: _Tail, whole_header: bool) -> list[str]:
-        assert tail.keep_until is not None
-        fd = open_fd(self.path, os.O_RDWR, doing="repair")
-        try:
-            if not whole_header:  # only part of the header was written: nothing was recorded
-                os.ftruncate(fd, 0)
-                os.fsync(fd)
-                return [f"{self.path} held only part of its header (a crash); it starts afresh"]
-            row = next(csv.reader([tail.fragment.decode("utf-8", "replace")]), [])
-            if len(row) == len(self.header) and self.valid(row):
-                write_at(fd, b"\n", tail.size)
-                os.fsync(fd)
-                return [f"completed the last line of {self.path}, cut short by a crash"]
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            aside = self.path.with_name(f"{self.path.name}.torn-{stamp}")
-            saved = open_fd(aside, os.O_WRONLY | os.O_CREAT | os.O_APPEND, doing="write")
-            try:
-                os.write(saved, tail.fragment + b"\n")
-                os.fsync(saved)
-            finally:
-                os.close(saved)
-            os.ftruncate(fd, tail.keep_until)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return [
-            f"the last line of {self.path} was cut short by a crash; it was moved to {aside}, "
-            f"and what it recorded will be reconciled with the API on the next run"
-        ]
 
     # ------------------------------------------------------------------ writing
 
@@ -375,7 +325,7 @@ class CsvJournal:
             if probe is not None:
                 try:
                     whole_header = self._check_header(probe)
-                    tail = self._tail(probe)
+                    tail = read_tail(probe)
                 finally:
                     os.close(probe)
                 if not whole_header or tail.keep_until is not None:

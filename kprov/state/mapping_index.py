@@ -17,17 +17,17 @@ an id wins. The CSV stays the record: nothing here is written anywhere.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, KeysView, MutableMapping
 from itertools import repeat
 from typing import TYPE_CHECKING, overload
 
+from kprov.api_facts import UUID_TEXT
 from kprov.state.blocks import Columns, read_journal
 
 if TYPE_CHECKING:
     from kprov.state.journal import CsvJournal
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_UUID = UUID_TEXT
 
 Account = int | str  # a UUID as its 128-bit number, or an id that is not one (as written)
 

@@ -16,11 +16,11 @@ does not hold a well-formed account id. What the registry never knew (accounts m
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kprov.api_facts import is_uuid
 from kprov.errors import ConfigError
 from kprov.state.journal import now_iso
 from kprov.state.mapping import STATUS_RECOVERED, MappingEntry, MappingIndex, MappingJournal
@@ -28,7 +28,6 @@ from kprov.state.owner import registry_holds_records
 from kprov.state.registry import REGISTRY_FILES, Registry
 
 # The API's ids, as the registry recorded them (checked there when they were answered).
-_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 SHOWN = 20  # ids named in a message; the rest are counted
 
 
@@ -180,7 +179,7 @@ def plan_rebuild(mapping: MappingIndex, registry: Registry) -> MappingRebuild:
         account_id, external_id = row[0], row[4]
         if not external_id:
             found.unnamed += 1
-        elif not _ACCOUNT_ID.match(account_id):
+        elif not is_uuid(account_id):
             found.malformed += 1
         else:
             accounts_of[external_id].add(account_id.lower())

@@ -71,11 +71,11 @@ def test_real_exports_pulled_from_an_independent_sis_end_as_they_say_then_send_n
 ) -> None:
     manifest = source(tmp_path, sis)
     first = run_cli("sync", str(manifest))
-    assert first.exit_code == 0, first.output  # type: ignore[attr-defined]
+    assert first.exit_code == 0, first.output
     assert sandbox_env.enrolments() == EXPECTED
     writes = sandbox_env.write_requests()
     second = run_cli("sync", str(manifest))
-    assert second.exit_code == 0, second.output  # type: ignore[attr-defined]
+    assert second.exit_code == 0, second.output
     assert sandbox_env.write_requests() == writes  # a night with nothing changed writes nothing
     assert all(status == 200 for _path, status in sis.seen)  # every signature / token accepted
 
@@ -94,8 +94,8 @@ def test_an_independent_sis_that_misbehaves_gets_nothing_sent_from_it(
     sandbox_env: Sandbox, tmp_path: Path, sis: IndependentOneRoster
 ) -> None:
     result = run_cli("sync", str(source(tmp_path, sis)))
-    assert result.exit_code == 4, result.output  # type: ignore[attr-defined]
-    assert "Nothing was sent from this source" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 4, result.output
+    assert "Nothing was sent from this source" in result.stderr
     assert sandbox_env.write_requests() == 0
     assert sis.elsewhere == []  # a redirect's credentials never followed it to another host
 
@@ -114,8 +114,8 @@ def test_a_sis_quoting_its_secret_every_way_in_its_refusal_never_gets_it_printed
 ) -> None:
     log = tmp_path / "run.log"
     result = run_cli("--debug", "sync", str(source(tmp_path, sis)), "--log-file", str(log))
-    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
-    shown = result.stdout + result.stderr + log.read_text()  # type: ignore[attr-defined]
+    assert result.exit_code == 3, result.output
+    shown = result.stdout + result.stderr + log.read_text()
     raw = SIS_SECRET.encode()
     for form in (SIS_SECRET, SIS_SECRET[6:], quote(SIS_SECRET, safe="").lower(), raw.hex(),
                  base64.b64encode(raw).decode().rstrip("=")):  # fmt: skip
@@ -186,11 +186,11 @@ def test_names_given_twice_at_any_depth_leave_only_ids_the_server_has(
         manifest = tmp_path / "semester.yaml"
         manifest.write_text(MANIFEST, encoding="utf-8")
         first = run_cli("sync", str(manifest))
-        assert first.exit_code in (0, 1), first.output  # type: ignore[attr-defined]
+        assert first.exit_code in (0, 1), first.output
         assert recorded_ids(state_dir) <= server_ids(box)
         proxy.after = None  # an honest wire from now on
         again = run_cli("sync", str(manifest))
-        assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+        assert again.exit_code == 0, again.output
         assert recorded_ids(state_dir) <= server_ids(box)
         assert {e for e, _i, _t in box.enrolments()} == {"t-1", "s-1", "s-2", "s-3"}
     finally:

@@ -12,7 +12,7 @@ from kprov.sandbox.faults import FaultRates
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingJournal
 from tests.conftest import Sandbox, start_sandbox, write_roster
-from tests.helpers import run_cli
+from tests.helpers import Result, run_cli
 
 
 def server_accounts(box: Sandbox) -> dict[str, str]:
@@ -24,13 +24,13 @@ def server_accounts(box: Sandbox) -> dict[str, str]:
         }
 
 
-def counts(result: object) -> dict[str, int]:
+def counts(result: Result) -> dict[str, int]:
     """The outcome counts of a --json run (the envelope's `counts`)."""
-    return dict(json.loads(result.stdout)["counts"])  # type: ignore[attr-defined]
+    return dict(json.loads(result.stdout)["counts"])
 
 
 def mapping_of(state_dir: Path) -> dict[str, str]:
-    return MappingJournal(state_dir / "mapping.csv").load().account_of
+    return dict(MappingJournal(state_dir / "mapping.csv").load().account_of)
 
 
 def test_import_creates_every_account_and_maps_it_to_the_servers_id(
@@ -168,15 +168,15 @@ def test_a_second_run_exits_5_while_the_state_is_locked(
         # filelock locks per process and thread; a fresh thread stands in for another process
         import threading
 
-        outcome: dict[str, object] = {}
+        outcome: dict[str, Result] = {}
         thread = threading.Thread(
             target=lambda: outcome.update(result=run_cli("accounts", "import", str(roster)))
         )
         thread.start()
         thread.join(30)
     result = outcome["result"]
-    assert result.exit_code == 5  # type: ignore[attr-defined]
-    assert "locked by kprov pid" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 5
+    assert "locked by kprov pid" in result.stderr
     assert sandbox_env.requests() == {}
 
 

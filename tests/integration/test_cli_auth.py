@@ -111,7 +111,12 @@ def test_login_without_a_keyring_says_so_before_asking_for_the_secret(
     import kprov.cli.auth as auth_cli
 
     asked: list[str] = []
-    monkeypatch.setattr(auth_cli.typer, "prompt", lambda text, **kw: asked.append(text) or "s")
+
+    def prompt(text: str, **_options: object) -> str:
+        asked.append(text)
+        return "s"
+
+    monkeypatch.setattr(auth_cli.typer, "prompt", prompt)
     writes = sandbox_env.write_requests()
     result = run_cli("auth", "login", env=TERMINAL)
     assert result.exit_code == 3, result.output

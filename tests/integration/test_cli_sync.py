@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kprov.state.lock import StateLock
 from tests.conftest import Sandbox
-from tests.helpers import run_cli
+from tests.helpers import Result, run_cli
 
 
 class Semester:
@@ -168,12 +168,12 @@ def test_an_overlapping_run_exits_5_and_writes_nothing(
     semester = Semester(tmp_path)
     semester.set_class("alg", ["t-1"], ["a-1"])
     manifest = semester.write()
-    outcome: dict[str, object] = {}
+    outcome: dict[str, Result] = {}
     with StateLock(state_dir, command="kprov sync"):
         thread = threading.Thread(target=lambda: outcome.update(r=run_cli("sync", str(manifest))))
         thread.start()
         thread.join(30)
-    assert outcome["r"].exit_code == 5  # type: ignore[attr-defined]
+    assert outcome["r"].exit_code == 5
     assert sandbox_env.write_requests() == 0
 
 

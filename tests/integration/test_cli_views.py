@@ -42,7 +42,7 @@ def commands(state_dir: Path) -> list[Data]:
         for line in (state_dir / "registrations.csv").read_text().splitlines()
         if ",s-1," in line
     ][-1]
-    run_id = json.loads(run_cli("history", "--json").stdout)["runs"][0]["run_id"]  # type: ignore[attr-defined]
+    run_id = json.loads(run_cli("history", "--json").stdout)["runs"][0]["run_id"]
     instances = ("key", "instance_id", "registrations", "name")
     regs = ("type", "external_user_id", "account_id", "registration_id")
     return [
@@ -76,7 +76,7 @@ def registered(sandbox_env: Sandbox, tmp_path: Path, state_dir: Path) -> list[Da
     roster = tmp_path / "r.csv"
     roster.write_text(ROSTER)
     result = run_cli("register", str(roster), "--graph-id", "gref-algebra")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
     journal = state_dir / "registrations.csv"
     last = [line for line in journal.read_text().splitlines() if ",s-2," in line][-1].split(",")
     last[3] = ""  # what an "already registered" after a lost answer leaves: no id
@@ -95,8 +95,8 @@ def test_every_data_command_shows_itself_three_ways(registered: list[Data]) -> N
 
 def _as_json(data: Data) -> None:
     result = run_cli("--json", *data.args)
-    assert result.exit_code == 0, (data.args, result.output)  # type: ignore[attr-defined]
-    document = json.loads(result.stdout)  # type: ignore[attr-defined]  # one document
+    assert result.exit_code == 0, (data.args, result.output)
+    document = json.loads(result.stdout)  # one document
     assert (document["ok"], document["exit_code"], document["error"]) == (True, 0, None)
     assert document["command"] == data.name
     assert data.keys <= set(document), (data.args, sorted(document))
@@ -105,8 +105,8 @@ def _as_json(data: Data) -> None:
 def _in_a_pipe(data: Data) -> None:
     """Tables: tab-separated lines under a header line of their keys."""
     result = run_cli(*data.args)
-    out = result.stdout  # type: ignore[attr-defined]
-    assert result.exit_code == 0 and out, (data.args, result.output)  # type: ignore[attr-defined]
+    out = result.stdout
+    assert result.exit_code == 0 and out, (data.args, result.output)
     assert not ANSI.search(out), data.args  # no styling where nobody looks
     if not data.header:
         return
@@ -119,11 +119,11 @@ def _in_a_pipe(data: Data) -> None:
 def _on_a_terminal(data: Data) -> None:
     """Tables: aligned columns under a header in capitals, no tab."""
     result = run_cli(*data.args, env=TERMINAL)
-    assert result.exit_code == 0, (data.args, result.output)  # type: ignore[attr-defined]
-    lines = ANSI.sub("", result.stdout).splitlines()  # type: ignore[attr-defined]
+    assert result.exit_code == 0, (data.args, result.output)
+    lines = ANSI.sub("", result.stdout).splitlines()
     if not data.header or not lines:  # (no hold here: said on stderr, no empty table)
         return
-    assert "\t" not in result.stdout, data.args  # type: ignore[attr-defined]
+    assert "\t" not in result.stdout, data.args
     assert lines[0].split()[0] in {h.upper() for h in data.header} | {"EXTERNAL"}, data.args
     second = re.search(r"\S\s{2,}(\S)", lines[0])  # where the second column starts
     assert second is not None, data.args
@@ -138,10 +138,10 @@ def test_an_empty_table_keeps_its_header_in_a_pipe_and_says_why_on_stderr(
 ) -> None:
     result = run_cli("holds", "list")
     assert result.exit_code == 0
-    assert result.stdout == "when\thold\tstate\tjob\titems\tguards\n"  # type: ignore[attr-defined]
-    assert result.stderr == "no hold is waiting for a decision\n"  # type: ignore[attr-defined]
+    assert result.stdout == "when\thold\tstate\tjob\titems\tguards\n"
+    assert result.stderr == "no hold is waiting for a decision\n"
     shown = run_cli("holds", "list", env=TERMINAL)
-    assert shown.stdout == "" and "no hold is waiting" in shown.stderr  # type: ignore[attr-defined]
+    assert shown.stdout == "" and "no hold is waiting" in shown.stderr
 
 
 def test_a_declined_prompt_exits_2_nothing_sent_with_or_without_json(isolated_env: Path) -> None:
@@ -156,9 +156,9 @@ def test_a_declined_prompt_exits_2_nothing_sent_with_or_without_json(isolated_en
 def _declined(json_flag: list[str]) -> None:
     declined = run_cli(*json_flag, "profile", "remove", "old", input="n\n", env=TERMINAL)
     assert declined.exit_code == 2
-    assert "Remove profile 'old'" in declined.stderr  # type: ignore[attr-defined]  # asked there
-    assert "not confirmed; nothing was sent" in declined.stderr  # type: ignore[attr-defined]
-    out = declined.stdout  # type: ignore[attr-defined]
+    assert "Remove profile 'old'" in declined.stderr  # asked there
+    assert "not confirmed; nothing was sent" in declined.stderr
+    out = declined.stdout
     typed, out = out[: out.find("{") if "{" in out else len(out)], out[len(out.split("{")[0]) :]
     assert typed.strip() == "n"  # CliRunner echoes the answer to stdout (a terminal would not)
     if json_flag:  # stdout is the envelope alone: the question went to stderr
@@ -168,8 +168,8 @@ def _declined(json_flag: list[str]) -> None:
     else:
         assert out == ""
     refused = run_cli(*json_flag, "profile", "remove", "old")  # no terminal, no --yes
-    assert refused.exit_code == 2 and "--yes" in refused.stderr  # type: ignore[attr-defined]
-    listed = json.loads(run_cli("--json", "profile", "list").stdout)["profiles"]  # type: ignore[attr-defined]
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    listed = json.loads(run_cli("--json", "profile", "list").stdout)["profiles"]
     assert "old" in [p["name"] for p in listed]
 
 
@@ -193,9 +193,9 @@ def test_mapping_verify_scores_its_mismatches_through_exit_code_for(
         handle.write("s-2,00000000-0000-4000-8000-000000000000,t,,created\n")
     quiet = run_cli("-q", "mapping", "verify")
     assert quiet.exit_code == 1
-    assert quiet.stdout.startswith("mismatch: s-2: mapped 00000000")  # type: ignore[attr-defined]
-    assert "checked" not in quiet.stdout  # type: ignore[attr-defined]  # -q: the summary goes
-    document = json.loads(run_cli("--json", "mapping", "verify").stdout)  # type: ignore[attr-defined]
+    assert quiet.stdout.startswith("mismatch: s-2: mapped 00000000")
+    assert "checked" not in quiet.stdout  # -q: the summary goes
+    document = json.loads(run_cli("--json", "mapping", "verify").stdout)
     assert (document["ok"], document["exit_code"], document["command"]) == (
         False, 1, "mapping verify",
     )  # fmt: skip

@@ -22,8 +22,8 @@ from tests.integration.test_cli_sync import Semester
 
 def cli_json(*args: str, code: int = 0) -> Any:
     result = run_cli(*args, "--json")
-    assert result.exit_code == code, result.output  # type: ignore[attr-defined]
-    return json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
 
 
 def accounts(box: Sandbox) -> set[str]:
@@ -38,7 +38,7 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     student_numbers = [f"{100_000 + n * 40_000:09d}" for n in range(22)]  # 9 digits, 000...
     semester.set_class("alg", ["t-1"], student_numbers)
     manifest = str(semester.write())
-    assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest).exit_code == 0
     writes, before = sandbox_env.write_requests(), sandbox_env.enrolments()
 
     # night 2: the export went through a spreadsheet, which dropped the leading zeros
@@ -72,12 +72,12 @@ def test_a_rekeyed_export_is_held_whole_and_the_hold_can_be_dismissed(
     assert refused.exit_code == 2 and "refusing without confirmation" in refused.stderr
     assert cli_json("holds", "dismiss", hold, "--yes")["state"] == "dismissed"
     again = run_cli("holds", "approve", hold, "--yes")
-    assert again.exit_code == 2 and "kprov holds list" in again.stderr  # type: ignore[attr-defined]
+    assert again.exit_code == 2 and "kprov holds list" in again.stderr
     unknown = run_cli("holds", "approve", "hold-000000000000", "--yes")
-    assert unknown.exit_code == 2 and "kprov holds list" in unknown.stderr  # type: ignore[attr-defined]
+    assert unknown.exit_code == 2 and "kprov holds list" in unknown.stderr
     assert cli_json("holds", "list")["holds"] == []
     # dismissing accepts nothing: the next night's export is judged (and held) again
-    assert run_cli("sync", manifest, "--prune", "--yes").exit_code == 6  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest, "--prune", "--yes").exit_code == 6
     assert sandbox_env.write_requests() == writes
 
 
@@ -92,12 +92,12 @@ def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once
     ]
     district = tmp_path / "district.csv"  # a first import: accounts for everyone (no limit)
     district.write_text("external_user_id\n" + "".join(f"{x}\n" for x in people))
-    assert run_cli("accounts", "import", str(district)).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("accounts", "import", str(district)).exit_code == 0
     semester = Semester(tmp_path)
     semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(5)])
     semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(5)])
     manifest = str(semester.write())
-    assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest).exit_code == 0
 
     # night 2: a new school's class (13 new people, past 10 % of the 112 mapped), and a move
     semester.set_class("new", ["t-9"], [f"n-{i}" for i in range(12)])
@@ -115,20 +115,20 @@ def test_a_new_school_past_the_creation_limit_is_held_then_approved_exactly_once
 
     monkeypatch.setenv("KPROV_BASE_URL", "http://127.0.0.1:9/v0")  # another API: refused
     elsewhere = run_cli("holds", "approve", hold, "--yes")
-    assert elsewhere.exit_code == 8 and "nothing was sent" in elsewhere.stderr  # type: ignore[attr-defined]
+    assert elsewhere.exit_code == 8 and "nothing was sent" in elsewhere.stderr
     monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
     other = run_cli("--profile", "other", "holds", "approve", hold, "--yes")
-    assert other.exit_code == 8 and "profile 'default'" in other.stderr  # type: ignore[attr-defined]
+    assert other.exit_code == 8 and "profile 'default'" in other.stderr
     unconfirmed = run_cli("holds", "approve", hold)  # no terminal, no --yes: refused
-    assert unconfirmed.exit_code == 2  # type: ignore[attr-defined]
+    assert unconfirmed.exit_code == 2
 
     approved = cli_json("holds", "approve", hold, "--yes")
     assert approved["counts"] == {"created": 13, "registered": 13}
     assert sandbox_env.enrolments() == semester.expected()
     twice = run_cli("holds", "approve", hold, "--yes")
-    assert twice.exit_code == 2 and "was approved" in twice.stderr  # type: ignore[attr-defined]
+    assert twice.exit_code == 2 and "was approved" in twice.stderr
     writes = sandbox_env.write_requests()
-    assert run_cli("sync", manifest, "--prune").exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest, "--prune").exit_code == 0
     assert sandbox_env.write_requests() == writes
     [applied] = [r for r in cli_json("history")["runs"] if r["run_id"] == approved["run_id"]]
     assert applied["command"] == "holds approve" and applied["parent"] == night["run_id"]
@@ -141,7 +141,7 @@ def test_with_grace_2_one_missing_night_removes_nobody_two_do_and_a_return_reset
     learners = [f"a-{i}" for i in range(6)]
     semester.set_class("alg", ["t-1"], learners)
     manifest = str(semester.write())
-    assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest).exit_code == 0
 
     def night(present: list[str]) -> Any:
         semester.set_class("alg", ["t-1"], present)

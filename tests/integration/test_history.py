@@ -29,8 +29,8 @@ from tests.webhook_receiver import receiver
 
 def history(*args: str) -> Any:
     result = run_cli("history", *args, "--json")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    return json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def age_ledger(state_dir: Path, hours: float) -> None:
@@ -128,10 +128,10 @@ def test_several_nights_name_the_run_time_operator_host_and_origin_of_each_chang
     assert stat.S_IMODE(metrics.stat().st_mode) == 0o644  # node_exporter reads it
 
     plain = run_cli("history")
-    lines = plain.stdout.splitlines()  # type: ignore[attr-defined]
+    lines = plain.stdout.splitlines()
     assert plain.exit_code == 0 and len(lines) == 5  # the header line, then a run a line
     assert lines[0] == "when\trun\twho\tcommand\tcounts\tend"
-    assert "exit 1 (some items failed" in plain.stdout  # type: ignore[attr-defined]
+    assert "exit 1 (some items failed" in plain.stdout
 
 
 @pytest.mark.slow
@@ -154,7 +154,7 @@ def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
             monkeypatch.setenv(key, env[key])
         [killed] = history()["runs"]
         assert killed["unfinished"] and killed["exit_code"] is None
-        assert "unfinished" in run_cli("history").stdout  # type: ignore[attr-defined]
+        assert "unfinished" in run_cli("history").stdout
         items = history(killed["run_id"])["items"]
         assert len(items) == 63 and any(i["outcome"] is None for i in items)
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
@@ -177,13 +177,13 @@ def test_a_revoked_secret_fails_a_quiet_night_once_auth_check_hours_passed(
     age_ledger(state_dir, 21)
     asked = tokens()
     night = run_cli("sync", manifest)
-    assert night.exit_code == 3, night.output  # type: ignore[attr-defined]
+    assert night.exit_code == 3, night.output
     assert tokens() == asked + 1  # one token request, nothing else
-    assert "checked the credential" in night.stderr and "revoked-secret" not in night.output  # type: ignore[attr-defined]
+    assert "checked the credential" in night.stderr and "revoked-secret" not in night.output
     assert history()["runs"][0]["exit_code"] == 3
     monkeypatch.setenv("KPROV_API_SECRET", sandbox_env.env()["KPROV_API_SECRET"])
     fixed = run_cli("sync", manifest)  # the refused check is no success: checked again
-    assert fixed.exit_code == 0 and tokens() == asked + 2  # type: ignore[attr-defined]
+    assert fixed.exit_code == 0 and tokens() == asked + 2
     assert run_cli("sync", manifest).exit_code == 0 and tokens() == asked + 2  # next: quiet
 
 
@@ -200,19 +200,19 @@ def test_a_ledger_that_cannot_record_stops_a_run_before_it_sends_but_never_a_pla
     with monkeypatch.context() as patch:
         patch.setattr(Ledger, "begin_run", full)
         refused = run_cli("sync", manifest)
-        assert refused.exit_code == 9 and "no space left" in refused.stderr  # type: ignore[attr-defined]
+        assert refused.exit_code == 9 and "no space left" in refused.stderr
         assert sandbox_env.write_requests() == 0
         plan = run_cli("sync", manifest, "--plan")
-        assert plan.exit_code == 0 and "could not record" not in plan.stderr  # type: ignore[attr-defined]
+        assert plan.exit_code == 0 and "could not record" not in plan.stderr
         patch.setattr(Ledger, "record_run", full)
         looked = run_cli("sync", manifest, "--plan")
-        assert looked.exit_code == 0 and "ledger could not record" in looked.stderr  # type: ignore[attr-defined]
+        assert looked.exit_code == 0 and "ledger could not record" in looked.stderr
     with monkeypatch.context() as patch:  # the disk fills once the items are recorded
         patch.setattr(Ledger, "set_outcomes", full)
         patch.setattr(Ledger, "end_run", full)
         done = run_cli("sync", manifest)
-    assert done.exit_code == 9, done.output  # type: ignore[attr-defined]
-    assert "mapping and the journals are complete" in done.stderr  # type: ignore[attr-defined]
+    assert done.exit_code == 9, done.output
+    assert "mapping and the journals are complete" in done.stderr
     assert sandbox_env.enrolments() == semester.expected()
     assert run_cli("sync", manifest).exit_code == 0
     runs = history()["runs"]
@@ -229,7 +229,7 @@ def test_one_off_commands_are_recorded_and_the_ledger_exports_as_json_lines(
     semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(4)])
     assert run_cli("sync", str(semester.write())).exit_code == 0
     made = run_cli("instances", "create", "--graph-id", "g", "--name", "Chem", "--key", "chem")
-    assert made.exit_code == 0, made.output  # type: ignore[attr-defined]
+    assert made.exit_code == 0, made.output
     assert run_cli("accounts", "disable", "--external", "a-5", "--yes").exit_code == 0
     assert run_cli("instances", "delete", "bio", "--yes").exit_code == 0
     bad = run_cli("sync", str(tmp_path / "missing.yaml"))
@@ -246,7 +246,7 @@ def test_one_off_commands_are_recorded_and_the_ledger_exports_as_json_lines(
     assert events == ["created", "registered", "removed"]  # its class was deleted
 
     exported = run_cli("history", "export")
-    records = [json.loads(line) for line in exported.stdout.splitlines()]  # type: ignore[attr-defined]
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
     kinds = [r["record"] for r in records]
     assert kinds.count("run") == 5 and "item" in kinds and "input" in kinds
     assert run_cli("history", "export", "--json").exit_code == 2

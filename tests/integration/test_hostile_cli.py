@@ -70,8 +70,8 @@ def test_a_hostile_answer_ends_the_command_briefly_and_safely(
     started = time.monotonic()
     result = run_cli(*(["--debug"] if debug else []), *command)
     elapsed = time.monotonic() - started
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == code, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == code, output
     assert elapsed < 5
     assert "Traceback" not in output
     assert words in output
@@ -146,8 +146,8 @@ def test_an_interactive_command_gives_up_after_two_short_attempts_whatever_the_f
     started = time.monotonic()
     result = run_cli(*command)
     elapsed = time.monotonic() - started
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 4, output
     assert words in output
     assert "not JSON" not in output
     requests_seen = impatient_env.requests()
@@ -166,8 +166,8 @@ def test_auth_status_against_a_trickled_token_says_no_complete_answer_never_not_
 
     monkeypatch.setattr(session, "INTERACTIVE", session.Patience())
     result = run_cli("auth", "status")
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 4, output
     port = impatient_env.server.server_address[1]
     assert f"127.0.0.1:{port}: no complete answer within the 0.6 s deadline" in output
     assert "not JSON" not in output

@@ -53,11 +53,11 @@ def test_modes_and_rates_are_checked() -> None:
         with pytest.raises(ValueError):
             parse_modes(bad)
     result = run_cli("sandbox", "serve", "--port", "0", "--hostile", "bogus")
-    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert result.exit_code == 2
 
 
 def test_every_mode_is_documented_in_serve_help() -> None:
-    text = run_cli("sandbox", "serve", "--help").stdout  # type: ignore[attr-defined]
+    text = run_cli("sandbox", "serve", "--help").stdout
     assert all(f"\n    {mode} " in text for mode in MODES)
 
 

@@ -21,7 +21,7 @@ from kprov.sandbox.hostile import Hostility
 from kprov.state.mapping import MappingJournal
 from kprov.state.registry import Registry
 from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
-from tests.helpers import record_issued_tokens, run_cli
+from tests.helpers import Result, record_issued_tokens, run_cli
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 MANIFEST = (
@@ -64,17 +64,16 @@ def raw_controls(text: str) -> list[str]:
     return [repr(c) for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\r\t"]
 
 
-def sync(tmp_path: Path, *options: str) -> tuple[object, str]:
+def sync(tmp_path: Path, *options: str) -> tuple[Result, str]:
     """`kprov sync` of MANIFEST twice, with a log, a CSV and an HTML report (the JSON report
     takes the same path as the HTML one); (the last result, all they wrote)."""
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
     written = []
-    result = None
     for report in ("r.csv", "r.html"):
         result = run_cli(*options, "sync", str(manifest), "--log-file", str(tmp_path / "run.log"),
                          "--report", str(tmp_path / report))  # fmt: skip
-        written.append(result.stdout + result.stderr)  # type: ignore[attr-defined]
+        written.append(result.stdout + result.stderr)
     files = [tmp_path / n for n in ("run.log", "r.csv", "r.html")]
     written += [f.read_text(encoding="utf-8") for f in files if f.exists()]
     return result, "\n".join(written)
@@ -92,8 +91,8 @@ def test_a_token_endpoint_quoting_the_secret_re_encoded_never_prints_it(
 ) -> None:
     hostile.server.hostile._rng.seed(seed)  # each seed picks another encoding
     result = run_cli("--debug", "auth", "status")
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 3, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 3, output
     assert "bad client credentials" in output and "Traceback" not in output
     for form in leak_forms(SANDBOX_API_SECRET):
         assert form not in output, form
@@ -107,8 +106,8 @@ def test_a_secret_quoted_split_wrapped_or_glued_is_never_printed(hostile: Sandbo
     from kprov.sandbox.hostile_wire import _split_forms
 
     result = run_cli("--debug", "auth", "status")
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 3, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 3, output
     assert "bad client credentials" in output
     half = len(SANDBOX_API_SECRET) // 2
     pieces = {SANDBOX_API_SECRET[:half], SANDBOX_API_SECRET[half:]}
@@ -122,7 +121,7 @@ def test_debug_logs_of_answers_echoing_tokens_re_encoded_never_show_them(
     hostile: Sandbox, tmp_path: Path
 ) -> None:
     result, written = sync(tmp_path, "--debug")
-    assert result.exit_code == 0, written  # type: ignore[attr-defined]
+    assert result.exit_code == 0, written
     assert '"trace": "seen ' in written  # the echoes were logged ...
     for secret in secrets_of(hostile):
         for form in leak_forms(secret):
@@ -134,12 +133,12 @@ def test_escapes_and_formulas_in_server_text_reach_no_terminal_log_or_cell(
     hostile: Sandbox, tmp_path: Path
 ) -> None:
     result, written = sync(tmp_path)
-    assert result.exit_code == 1, written  # type: ignore[attr-defined]
+    assert result.exit_code == 1, written
     assert "\\x1b]0;pwned\\x07" in written  # shown, escaped
     got = run_cli("instances", "get", "c1")
     listed = run_cli("instances", "list")
-    written += got.stdout + got.stderr + listed.stdout  # type: ignore[attr-defined]
-    assert "\\u202eevil" in got.stdout  # type: ignore[attr-defined]
+    written += got.stdout + got.stderr + listed.stdout
+    assert "\\u202eevil" in got.stdout
     assert raw_controls(written) == []
     with (tmp_path / "r.csv").open(encoding="utf-8", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
@@ -155,15 +154,15 @@ def test_429_for_ever_stops_the_run_releases_the_lock_and_names_the_host(
     manifest.write_text(MANIFEST, encoding="utf-8")
     log = tmp_path / "run.log"
     result = run_cli("sync", str(manifest), "--log-file", str(log))
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 4, output
     host = hostile.base_url.split("//")[1].split("/")[0]
     assert f"{host} " in output and ("refused every" in output or "wait" in output)
     assert json.loads(log.read_text().splitlines()[-1])["exit_code"] == 4  # recorded
     hostile.server.hostile.modes.clear()
     again = run_cli("sync", str(manifest))  # the lock was released; nothing was created
-    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
-    assert "duplicate" not in again.stderr  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.stderr
+    assert "duplicate" not in again.stderr
     assert len(hostile.store.instances) == 1
 
 
@@ -188,7 +187,7 @@ def test_ids_named_twice_or_upper_cased_leave_only_ids_the_server_has(
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
     first = run_cli("sync", str(manifest))
-    assert first.exit_code in (0, 1), first.stderr  # type: ignore[attr-defined]
+    assert first.exit_code in (0, 1), first.stderr
     assert recorded_ids(state_dir) and recorded_ids(state_dir) <= server_ids(hostile)
     for name in ("mapping.csv", "instances.csv", "registrations.csv"):
         path = state_dir / name
@@ -196,7 +195,7 @@ def test_ids_named_twice_or_upper_cased_leave_only_ids_the_server_has(
         assert all(i == i.lower() for i in stored), name  # as the server issued them
     hostile.server.hostile.modes.clear()  # a case-sensitive, honest server from now on
     again = run_cli("sync", str(manifest))
-    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.stderr
     assert recorded_ids(state_dir) <= server_ids(hostile)
     assert {e for e, _i, _t in hostile.enrolments()} == {"t-1", "s-1", "s-2", "s-3"}
 
@@ -208,11 +207,11 @@ def test_replayed_posts_are_described_truthfully_and_resolved_by_the_rerun(
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
     first = run_cli("sync", str(manifest))
-    assert first.exit_code == 1, first.stderr  # type: ignore[attr-defined]
-    assert "never asked for it" not in first.stderr  # type: ignore[attr-defined]
-    assert "a proxy that delivers a POST twice" in first.stderr  # type: ignore[attr-defined]
+    assert first.exit_code == 1, first.stderr
+    assert "never asked for it" not in first.stderr
+    assert "a proxy that delivers a POST twice" in first.stderr
     assert recorded_ids(state_dir) <= server_ids(hostile)
     second = run_cli("sync", str(manifest))
-    assert second.exit_code == 0, second.stderr  # type: ignore[attr-defined]
+    assert second.exit_code == 0, second.stderr
     unresolved = run_cli("registrations", "unresolved", "--json")
-    assert len(json.loads(unresolved.stdout)["unresolved"]) == 4  # type: ignore[attr-defined]
+    assert len(json.loads(unresolved.stdout)["unresolved"]) == 4

@@ -63,8 +63,8 @@ def test_a_token_that_would_split_a_header_is_refused_without_a_traceback(
     wire: Sandbox,
 ) -> None:
     result = run_cli("accounts", "current")
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 4, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 4, output
     assert "Traceback" not in output
     assert "access_token is not a printable ASCII token" in output
     assert "X-Injected" not in output
@@ -83,8 +83,8 @@ def test_any_expires_in_the_server_writes_still_ends_in_an_answer(
         result = run_cli("accounts", "current")
     finally:
         box.server.stop()
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 0, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 0, output
     assert box.store.admin_id in output
 
 
@@ -138,8 +138,8 @@ def test_an_echoed_secret_is_scrubbed_in_every_escaping(
         "--report",
         str(report),
     )
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code in (1, 3, 4), output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code in (1, 3, 4), output
     assert "Traceback" not in output
     assert "<redacted>" in output or "an HTML page" in output
     written = "".join(f.read_text(encoding="utf-8") for f in (log, report) if f.exists())
@@ -163,8 +163,8 @@ def test_an_id_with_a_trailing_newline_is_never_recorded(
     )
     for _ in range(3):
         result = run_cli("sync", str(manifest))
-        output = result.stdout + result.stderr  # type: ignore[attr-defined]
-        assert result.exit_code in (0, 1, 4), output  # type: ignore[attr-defined]
+        output = result.stdout + result.stderr
+        assert result.exit_code in (0, 1, 4), output
         assert "Traceback" not in output
     for name in ("mapping.csv", "instances.csv", "registrations.csv"):
         path = state_dir / name
@@ -189,8 +189,8 @@ def test_a_registration_id_given_twice_is_never_recorded_for_another_person(
         encoding="utf-8",
     )
     result = run_cli("sync", str(manifest))
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 1, output
     assert "already given to another registration" in output
     rows = (state_dir / "registrations.csv").read_text(encoding="utf-8").splitlines()[1:]
     ids = [row.split(",")[3] for row in rows if row.split(",")[3]]
@@ -199,7 +199,7 @@ def test_a_registration_id_given_twice_is_never_recorded_for_another_person(
     wire.server.hostile.modes.clear()  # an honest server from now on
     manifest.write_text(manifest.read_text().replace("[s-1, s-2]", "[s-2]"), encoding="utf-8")
     result = run_cli("sync", str(manifest), "--prune", "--max-removals", "100%")
-    assert "Traceback" not in result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stdout + result.stderr
     registered = {(ext, kind) for ext, _, kind in wire.enrolments()}
     assert ("t-1", "instructor") in registered  # never deleted in someone else's name
 
@@ -216,12 +216,12 @@ def test_a_proxy_404_page_never_counts_as_already_removed(
         "    people:\n      - instructors: [t-1]\n      - learners: [s-1, s-2]\n",
         encoding="utf-8",
     )
-    assert run_cli("sync", str(manifest)).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", str(manifest)).exit_code == 0
     manifest.write_text(manifest.read_text().replace("[s-1, s-2]", "[s-2]"), encoding="utf-8")
     prune = ("sync", str(manifest), "--prune", "--max-removals", "100%")
     result = run_cli(*prune)
-    output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    output = result.stdout + result.stderr
+    assert result.exit_code == 1, output
     assert "an HTML page, not an API answer: 404 Not Found" in output
     assert ("s-1", "Class one", "learner") in wire.enrolments()
     assert ",s-1," in (state_dir / "registrations.csv").read_text(encoding="utf-8")
@@ -229,5 +229,5 @@ def test_a_proxy_404_page_never_counts_as_already_removed(
 
     wire.server.hostile.modes.clear()
     result = run_cli(*prune)  # the rerun removes it for real
-    assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.stdout + result.stderr
     assert ("s-1", "Class one", "learner") not in wire.enrolments()

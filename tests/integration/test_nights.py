@@ -25,8 +25,8 @@ BIG = [f"g-{i}" for i in range(20)]  # the fewest ids the source guard judges
 def sync(manifest: str, *extra: str, code: int) -> Any:
     result = run_cli("sync", manifest, "--prune", "--grace", "2", "--max-removals", "100%",
                      "--yes", "--json", *extra)  # fmt: skip
-    assert result.exit_code == code, result.output  # type: ignore[attr-defined]
-    return json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
 
 
 def reasons(document: Any, person: str) -> list[tuple[str, str]]:
@@ -42,7 +42,7 @@ def test_a_shrunk_export_is_held_with_grace_2_and_moves_keep_their_names_when_th
     semester.set_class("bio", ["t-2"], [f"b-{i}" for i in range(3)])
     semester.set_class("big", ["t-3"], BIG)
     manifest = str(semester.write())
-    assert run_cli("sync", manifest).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", manifest).exit_code == 0
 
     # the export of `big` is cut to under a third; a-0 moves alg → bio; bio's teacher t-2 → t-9
     semester.set_class("alg", ["t-1"], [f"a-{i}" for i in range(1, 3)])
@@ -69,12 +69,12 @@ def test_a_shrunk_export_is_held_with_grace_2_and_moves_keep_their_names_when_th
     assert reasons(third, "a-0") == [("removed", "moved alg → bio")]
     assert reasons(third, "t-2") == [("removed", "instructor changed: t-2 → t-9")]
     events = run_cli("history", "--person", "a-0", "--json")
-    assert [e["event"] for e in json.loads(events.stdout)["events"]][-1] == "moved"  # type: ignore[attr-defined]
+    assert [e["event"] for e in json.loads(events.stdout)["events"]][-1] == "moved"
 
     # approving counts the night (a person confirmed the export) and keeps the grace
     approved = run_cli("holds", "approve", third["hold_id"], "--yes", "--json")
-    assert approved.exit_code == 0, approved.output  # type: ignore[attr-defined]
-    assert json.loads(approved.stdout)["counts"] == {"waiting": 14}  # type: ignore[attr-defined]
+    assert approved.exit_code == 0, approved.output
+    assert json.loads(approved.stdout)["counts"] == {"waiting": 14}
     assert {e[0] for e in sandbox_env.enrolments()} >= set(BIG)
     fourth = sync(manifest, code=0)  # judged against the approved export: not held
     assert fourth["counts"]["removed"] == 14 and "withheld" not in fourth["counts"]

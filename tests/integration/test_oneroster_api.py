@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from kprov.rosters.api_source import V11, V12
 from kprov.sandbox.oneroster_hostile import OneRosterHostility
 from kprov.sis.cursor import CURSOR_FILE
-from kprov.sis.source import V11, V12
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
 from tests.integration.test_real_rosters import BULK_EXPECTED

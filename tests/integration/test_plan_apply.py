@@ -72,13 +72,13 @@ def test_the_command_a_saved_plan_suggests_applies_it_whatever_the_current_profi
     semester = changed_night(tmp_path, sandbox_env)
     plan_file = tmp_path / "tonight's plan.json"
     shown = run_cli("sync", str(semester.write()), "--prune", "--plan", "--out", str(plan_file))
-    suggested = re.search(r"apply it with `(.+)`", shown.stderr)  # type: ignore[attr-defined]
-    assert suggested is not None, shown.stderr  # type: ignore[attr-defined]
+    suggested = re.search(r"apply it with `(.+)`", shown.stderr)
+    assert suggested is not None, shown.stderr
     argv = shlex.split(suggested.group(1))
     assert argv[:3] == ["kprov", "--profile", "default"] and argv[-1] == str(plan_file)
     monkeypatch.setenv("KPROV_PROFILE", "someone-elses")  # what a current profile would do
     applied = run_cli(*argv[1:])
-    assert applied.exit_code == 0, applied.output  # type: ignore[attr-defined]
+    assert applied.exit_code == 0, applied.output
     assert sandbox_env.enrolments() == semester.expected()
 
 

@@ -140,7 +140,7 @@ def test_deleting_an_instance_invalidates_its_registrations(sandbox: Sandbox) ->
 def test_expired_tokens_get_401_and_the_client_recovers() -> None:
     clock = {"now": 1000.0}
     box = start_sandbox(token_ttl=60)
-    box.store._clock = lambda: clock["now"]  # type: ignore[method-assign]
+    box.store._clock = lambda: clock["now"]
     try:
         client = client_for(box)
         client.current_account()

@@ -160,7 +160,7 @@ class _HtmlHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def html_server() -> Iterator[tuple[int, list[str]]]:
-    seen: ClassVar[list[str]] = []
+    seen: list[str] = []
     handler = type("Handler", (_HtmlHandler,), {"seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -42,7 +42,7 @@ def registered(sandbox_env: Sandbox, tmp_path: Path, state_dir: Path) -> Path:
     roster = tmp_path / "r.csv"
     roster.write_text(ROSTER)
     result = run_cli("register", str(roster), "--graph-id", "gref-algebra")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
     return roster
 
 
@@ -52,22 +52,22 @@ def test_an_unresolved_registration_is_listed_then_resolved_with_a_checked_id(
     real_id = lose_the_id_of(state_dir, "s-1")
     other_id = registrations(state_dir)["s-2"]["registration_id"]
     listed = run_cli("registrations", "unresolved", "--json")
-    [row] = json.loads(listed.stdout)["unresolved"]  # type: ignore[attr-defined]
+    [row] = json.loads(listed.stdout)["unresolved"]
     assert (row["instance"], row["external_user_id"], row["reported"]) == ("alg1", "s-1", False)
 
     refused = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", "not-a-uuid")
-    assert refused.exit_code == 2 and "is not a registration id" in refused.stderr  # type: ignore[attr-defined]
+    assert refused.exit_code == 2 and "is not a registration id" in refused.stderr
     wrong = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", other_id)
-    assert wrong.exit_code == 2 and "nothing was recorded" in wrong.stderr  # type: ignore[attr-defined]
+    assert wrong.exit_code == 2 and "nothing was recorded" in wrong.stderr
     assert registrations(state_dir)["s-1"]["registration_id"] == ""
 
     done = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", real_id.upper())
-    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert done.exit_code == 0, done.output
     assert registrations(state_dir)["s-1"]["registration_id"] == real_id
     listed_again = run_cli("registrations", "unresolved", "--json")
-    assert json.loads(listed_again.stdout)["unresolved"] == []  # type: ignore[attr-defined]
+    assert json.loads(listed_again.stdout)["unresolved"] == []
     again = run_cli("registrations", "resolve", "--instance", "alg1", "s-1", real_id)
-    assert again.exit_code == 2 and "already has its registration id" in again.stderr  # type: ignore[attr-defined]
+    assert again.exit_code == 2 and "already has its registration id" in again.stderr
 
 
 def test_forgetting_drops_it_locally_and_leaves_the_server_alone(
@@ -76,16 +76,16 @@ def test_forgetting_drops_it_locally_and_leaves_the_server_alone(
     lose_the_id_of(state_dir, "s-2")
     enrolled = sandbox_env.enrolments()
     unconfirmed = run_cli("registrations", "forget", "--instance", "alg1", "s-2")
-    assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr  # type: ignore[attr-defined]
+    assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr
     done = run_cli("registrations", "forget", "--instance", "alg1", "s-2", "--yes")
-    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert done.exit_code == 0, done.output
     assert registrations(state_dir)["s-2"]["status"] == "forgotten"
     listed = run_cli("registrations", "list", "--instance", "alg1", "--json")
-    names = {r["external_user_id"] for r in json.loads(listed.stdout)["registrations"]}  # type: ignore[attr-defined]
+    names = {r["external_user_id"] for r in json.loads(listed.stdout)["registrations"]}
     assert names == {"t-1", "s-1"}
     assert sandbox_env.enrolments() == enrolled  # nothing was sent
     missing = run_cli("registrations", "forget", "--instance", "alg1", "s-2", "--yes")
-    assert missing.exit_code == 2 and "has no registration" in missing.stderr  # type: ignore[attr-defined]
+    assert missing.exit_code == 2 and "has no registration" in missing.stderr
 
 
 def test_a_mistyped_mapping_option_leaves_the_sis_export_untouched(
@@ -97,8 +97,8 @@ def test_a_mistyped_mapping_option_leaves_the_sis_export_untouched(
     digest = hashlib.sha256(export.read_bytes()).hexdigest()
     roster = write_roster(tmp_path / "r.csv", ["s1"])
     result = run_cli("accounts", "import", str(roster), "--mapping", str(export))
-    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
-    assert "is not a kprov mapping file" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 3, result.output
+    assert "is not a kprov mapping file" in result.stderr
     assert hashlib.sha256(export.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in export.parent.iterdir()) == ["export.csv"]
     assert sandbox_env.requests() == {}
@@ -112,8 +112,8 @@ def test_a_mapping_in_a_mistyped_folder_is_refused_not_started_afresh_there(
     roster = write_roster(tmp_path / "r.csv", ["s1"])
     typo = tmp_path / "kporv" / "mapping.csv"
     result = run_cli("accounts", "import", str(roster), "--mapping", str(typo))
-    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
-    assert f"the mapping's folder {typo.parent} does not exist" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 2, result.output
+    assert f"the mapping's folder {typo.parent} does not exist" in result.stderr
     monkeypatch.setenv("KPROV_MAPPING", str(typo))
     assert run_cli("accounts", "import", str(roster), "--dry-run").exit_code == 2
     assert not typo.parent.exists() and sandbox_env.requests() == {}
@@ -136,17 +136,17 @@ def test_a_stale_mapping_path_beside_registrations_is_refused_until_created_on_p
         result = run_cli(
             "register", str(roster), "--graph-id", "g", "--mapping", str(stale), *extra
         )
-        assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
-        assert f"the mapping {stale} does not exist, but the state directory" in result.stderr  # type: ignore[attr-defined]
-        assert "pass --rebuild-mapping" in result.stderr  # type: ignore[attr-defined]
+        assert result.exit_code == 2, result.output
+        assert f"the mapping {stale} does not exist, but the state directory" in result.stderr
+        assert "pass --rebuild-mapping" in result.stderr
     assert not stale.exists() and sandbox_env.requests() == before
     stale.touch(mode=0o600)  # an empty mapping beside registrations: lost, not new
     emptied = run_cli("register", str(roster), "--graph-id", "g", "--mapping", str(stale))
-    assert emptied.exit_code == 3 and "holds nobody" in emptied.stderr  # type: ignore[attr-defined]
+    assert emptied.exit_code == 3 and "holds nobody" in emptied.stderr
     again = run_cli(
         "register", str(roster), "--graph-id", "g", "--mapping", str(stale), "--rebuild-mapping"
     )  # a new mapping there on purpose: rebuilt from the registry, nothing looked up
-    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.output
     assert (
         MappingJournal(stale).load().account_of
         == MappingJournal(state_dir / "mapping.csv").load().account_of
@@ -163,14 +163,14 @@ def test_exporting_a_mistyped_mapping_path_is_an_error_not_an_empty_mapping(
     assert (fresh.exit_code, fresh.stdout) == (
         0,
         "external_user_id,account_id,created_at,sis_id,status\n",
-    )  # type: ignore[attr-defined]
+    )
     typo = tmp_path / "mapings.csv"
     flagged = run_cli("mapping", "export", "--mapping", str(typo))
-    assert flagged.exit_code == 2 and flagged.stdout == ""  # type: ignore[attr-defined]
-    assert f"--mapping {typo}: no such mapping file" in flagged.stderr  # type: ignore[attr-defined]
+    assert flagged.exit_code == 2 and flagged.stdout == ""
+    assert f"--mapping {typo}: no such mapping file" in flagged.stderr
     monkeypatch.setenv("KPROV_MAPPING", str(typo))
     from_env = run_cli("mapping", "export", "--format", "json")
-    assert from_env.exit_code == 2 and "KPROV_MAPPING" in from_env.stderr  # type: ignore[attr-defined]
+    assert from_env.exit_code == 2 and "KPROV_MAPPING" in from_env.stderr
 
 
 def test_a_real_file_size_limit_stops_the_run_at_the_ledger_before_anything_is_sent(
@@ -204,7 +204,7 @@ def test_a_real_file_size_limit_stops_the_run_at_the_ledger_before_anything_is_s
     mapping = state_dir / "mapping.csv"
     assert not mapping.exists() or len(MappingJournal(mapping).load()) == 0
     rerun = run_cli("accounts", "import", str(roster))
-    assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
+    assert rerun.exit_code == 0, rerun.output
     assert len(MappingJournal(mapping).load()) == len(ids)
 
 
@@ -220,9 +220,9 @@ def test_export_during_a_run_skips_the_line_being_written_and_repairs_nothing(
     )
     mapping.write_text(body)
     result = run_cli("mapping", "export", "--format", "json")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert [r["external_user_id"] for r in json.loads(result.stdout)] == ["s1"]  # type: ignore[attr-defined]
-    assert "incomplete" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert [r["external_user_id"] for r in json.loads(result.stdout)] == ["s1"]
+    assert "incomplete" in result.stderr
     assert mapping.read_text() == body and list(state_dir.iterdir()) == [mapping]
 
 
@@ -242,14 +242,14 @@ def test_a_state_directory_is_refused_by_another_api_and_by_other_ids(
 
     monkeypatch.setenv("KPROV_ID_KEY", "district-key-0123456789")
     hashed = run_cli("accounts", "import", str(roster), "--hash-ids")
-    assert hashed.exit_code == 3 and "plain ids" in hashed.stderr  # type: ignore[attr-defined]
+    assert hashed.exit_code == 3 and "plain ids" in hashed.stderr
 
     other = start_sandbox()
     try:
         monkeypatch.setenv("KPROV_BASE_URL", other.base_url)
         elsewhere = run_cli("accounts", "import", str(roster), "--json")
-        assert elsewhere.exit_code == 3  # type: ignore[attr-defined]
-        assert json.loads(elsewhere.stdout)["error"]["type"] == "ConfigError"  # type: ignore[attr-defined]
+        assert elsewhere.exit_code == 3
+        assert json.loads(elsewhere.stdout)["error"]["type"] == "ConfigError"
         assert other.write_requests() == 0
     finally:
         other.server.stop()
@@ -279,12 +279,12 @@ def test_a_first_run_that_recorded_nothing_binds_its_state_to_no_api(
     assert (state_dir / "owner.json").exists() and not (state_dir / "mapping.csv").exists()
     monkeypatch.setenv("KPROV_API_KEY", sandbox_env.env()["KPROV_API_KEY"])
     fixed = run_cli("accounts", "import", str(roster))
-    assert fixed.exit_code == 0, fixed.output  # type: ignore[attr-defined]
+    assert fixed.exit_code == 0, fixed.output
     owner = json.loads((state_dir / "owner.json").read_text())
     assert owner["base_url"] == sandbox_env.base_url.rstrip("/")
     monkeypatch.setenv("KPROV_BASE_URL", f"http://127.0.0.1:{closed_port}/v0")
     moved = run_cli("accounts", "import", str(roster), "--dry-run")
-    assert moved.exit_code == 3 and "another setup" in moved.stderr  # type: ignore[attr-defined]
+    assert moved.exit_code == 3 and "another setup" in moved.stderr
 
 
 def test_a_sync_with_a_mistyped_base_path_binds_nothing_either(
@@ -302,10 +302,10 @@ def test_a_sync_with_a_mistyped_base_path_binds_nothing_either(
     root = sandbox_env.base_url.rsplit("/v0", 1)[0]
     monkeypatch.setenv("KPROV_BASE_URL", root + "/api/v0")
     mistyped = run_cli("sync", str(manifest))
-    assert mistyped.exit_code == 3 and "/v0" in mistyped.stderr  # type: ignore[attr-defined]
+    assert mistyped.exit_code == 3 and "/v0" in mistyped.stderr
     monkeypatch.setenv("KPROV_BASE_URL", sandbox_env.base_url)
     fixed = run_cli("sync", str(manifest))
-    assert fixed.exit_code == 0, fixed.stderr  # type: ignore[attr-defined]
+    assert fixed.exit_code == 0, fixed.stderr
     assert sandbox_env.enrolments() == {("s-1", "C", "learner"), ("t-1", "C", "instructor")}
 
 
@@ -317,13 +317,13 @@ def test_a_state_made_before_owners_were_recorded_keeps_its_kind_of_ids(
     assert run_cli("accounts", "import", str(roster), "--hash-ids").exit_code == 0
     (state_dir / "owner.json").unlink()  # as 0.1 left it
     plain = run_cli("accounts", "import", str(roster), "--dry-run")
-    assert plain.exit_code == 3 and "hashed" in plain.stderr  # type: ignore[attr-defined]
+    assert plain.exit_code == 3 and "hashed" in plain.stderr
     again = run_cli("accounts", "import", str(roster), "--hash-ids")
-    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.output
     assert json.loads((state_dir / "owner.json").read_text())["ids"].startswith("hmac-sha256:")
     monkeypatch.setenv("KPROV_ID_KEY", "another-key-0123456789ab")
     rekeyed = run_cli("accounts", "import", str(roster), "--hash-ids", "--dry-run")
-    assert rekeyed.exit_code == 3  # type: ignore[attr-defined]
+    assert rekeyed.exit_code == 3
 
 
 def test_a_torn_mapping_line_is_healed_without_registering_anyone_again(
@@ -336,7 +336,7 @@ def test_a_torn_mapping_line_is_healed_without_registering_anyone_again(
     lost = last.split(",")[0]
     requests_before = sandbox_env.requests()
     rerun = run_cli("register", str(registered), "--graph-id", "gref-algebra")
-    assert rerun.exit_code == 0, rerun.output  # type: ignore[attr-defined]
+    assert rerun.exit_code == 0, rerun.output
     assert MappingJournal(mapping).load().account_of[lost] == last.split(",")[1]
     after = sandbox_env.requests()
     sent = {k: after.get(k, 0) - requests_before.get(k, 0) for k in after}

@@ -30,10 +30,10 @@ def test_a_base_url_without_the_api_version_is_a_configuration_error(
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
     result = run_cli("sync", str(manifest))
-    assert result.exit_code == 3, result.stderr  # type: ignore[attr-defined]
-    assert f"no token endpoint at {wrong}/oauth/token" in result.stderr  # type: ignore[attr-defined]
-    assert "must be the API's root, ending with the API version (/v0)" in result.stderr  # type: ignore[attr-defined]
-    assert "failed:" not in result.stderr  # type: ignore[attr-defined]  # not one line per row
+    assert result.exit_code == 3, result.stderr
+    assert f"no token endpoint at {wrong}/oauth/token" in result.stderr
+    assert "must be the API's root, ending with the API version (/v0)" in result.stderr
+    assert "failed:" not in result.stderr  # not one line per row
 
 
 def test_a_refused_secret_from_a_file_names_the_file_not_the_keyring(
@@ -46,10 +46,10 @@ def test_a_refused_secret_from_a_file_names_the_file_not_the_keyring(
     monkeypatch.setenv("KPROV_API_SECRET_FILE", str(secret))
     result = run_cli("accounts", "current")
     assert result.exit_code == 3
-    assert f"the secret came from file: {secret} (KPROV_API_SECRET_FILE)" in result.stderr  # type: ignore[attr-defined]
-    assert "auth login" not in result.stderr  # type: ignore[attr-defined]
+    assert f"the secret came from file: {secret} (KPROV_API_SECRET_FILE)" in result.stderr
+    assert "auth login" not in result.stderr
     shown = run_cli("config", "show")
-    assert f"file: {secret} (KPROV_API_SECRET_FILE)" in shown.stdout  # type: ignore[attr-defined]
+    assert f"file: {secret} (KPROV_API_SECRET_FILE)" in shown.stdout
 
 
 def test_an_instance_the_api_does_not_have_can_be_inspected_and_forgotten(
@@ -57,34 +57,34 @@ def test_an_instance_the_api_does_not_have_can_be_inspected_and_forgotten(
 ) -> None:
     manifest = tmp_path / "semester.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
-    assert run_cli("sync", str(manifest)).exit_code == 0  # type: ignore[attr-defined]
+    assert run_cli("sync", str(manifest)).exit_code == 0
     instance_id = Registry.open(state_dir).instance_index.by_key["c1"].instance_id
     still_there = run_cli("instances", "forget", "c1", "--yes")
-    assert still_there.exit_code == 2 and "still has" in still_there.stderr  # type: ignore[attr-defined]
+    assert still_there.exit_code == 2 and "still has" in still_there.stderr
     with sandbox_env.store.lock:  # gone behind kprov's back (or never issued)
         del sandbox_env.store.instances[instance_id]
 
     got = run_cli("instances", "get", "c1")
     assert got.exit_code == 7
-    assert "`kprov instances forget c1`" in got.stderr  # type: ignore[attr-defined]
+    assert "`kprov instances forget c1`" in got.stderr
     assert run_cli("instances", "forget", "c1").exit_code == 2  # no terminal, no --yes
-    assert run_cli("instances", "forget", "nope", "--yes").exit_code == 2  # type: ignore[attr-defined]
+    assert run_cli("instances", "forget", "nope", "--yes").exit_code == 2
     forgotten = run_cli("instances", "forget", "c1", "--yes")
-    assert forgotten.exit_code == 0, forgotten.stderr  # type: ignore[attr-defined]
-    assert "and 4 registration(s)" in forgotten.stdout  # type: ignore[attr-defined]
+    assert forgotten.exit_code == 0, forgotten.stderr
+    assert "and 4 registration(s)" in forgotten.stdout
     registry = Registry.open(state_dir)
     assert registry.instance_index.find("c1") is None
     assert not registry.registration_index.active
-    runs = json.loads(run_cli("--json", "history").stdout)["runs"]  # type: ignore[attr-defined]
+    runs = json.loads(run_cli("--json", "history").stdout)["runs"]
     assert runs[0]["command"] == "instances forget" and runs[0]["exit_code"] == 0
-    shown = json.loads(run_cli("--json", "history", runs[0]["run_id"]).stdout)  # type: ignore[attr-defined]
+    shown = json.loads(run_cli("--json", "history", runs[0]["run_id"]).stdout)
     assert (
         sorted(i["action"] for i in shown["items"])
         == ["forget_instance"] + ["forget_registration"] * 4
     )
 
     again = run_cli("sync", str(manifest))  # the class is made anew, its people registered
-    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.stderr
     new_id = Registry.open(state_dir).instance_index.by_key["c1"].instance_id
     with sandbox_env.store.lock:
         registered = [
@@ -92,7 +92,7 @@ def test_an_instance_the_api_does_not_have_can_be_inspected_and_forgotten(
             if r["learning_instance_id"] == new_id
         ]  # fmt: skip
     assert new_id != instance_id and len(registered) == 4
-    assert "duplicate" not in again.stderr  # type: ignore[attr-defined]
+    assert "duplicate" not in again.stderr
 
 
 def test_mapping_export_neutralises_formulas_an_older_mapping_holds(
@@ -109,11 +109,11 @@ def test_mapping_export_neutralises_formulas_an_older_mapping_holds(
     csv.writer(buffer, lineterminator="\n").writerows([HEADER, *rows])
     (state_dir / "mapping.csv").write_text(buffer.getvalue(), encoding="utf-8")
     exported = run_cli("mapping", "export")
-    cells = [c for row in csv.reader(io.StringIO(exported.stdout)) for c in row]  # type: ignore[attr-defined]
+    cells = [c for row in csv.reader(io.StringIO(exported.stdout)) for c in row]
     assert '\'=HYPERLINK("http://evil","x")' in cells and "'+SUM(1+1)" in cells
     assert "'@SUM(1)" in cells and "'-2+3+cmd|' /C calc'!A0" in cells
     assert "-1" in cells  # a plain number is a value
-    as_json = json.loads(run_cli("mapping", "export", "--format", "json").stdout)  # type: ignore[attr-defined]
+    as_json = json.loads(run_cli("mapping", "export", "--format", "json").stdout)
     assert as_json[0]["external_user_id"] == '=HYPERLINK("http://evil","x")'  # exact, as data
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kprov.provision.plan import Action, InstanceSpec, Plan
-from kprov.provision.planner import Request, build_plan
+from kprov.provision.planner import build_plan
+from kprov.provision.request import Request
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import MappingEntry

@@ -9,7 +9,7 @@ import io
 import re
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import typer
@@ -76,7 +76,10 @@ def test_the_command_gets_the_environment_a_test_hands_it() -> None:
 def test_a_table_is_tsv_with_a_header_in_a_pipe_and_aligned_on_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rows = [{"key": "alg\t1", "n": 3, "name": "Algebra\x1b[31m"}, {"key": "b", "n": None}]
+    rows: list[dict[str, Any]] = [
+        {"key": "alg\t1", "n": 3, "name": "Algebra\x1b[31m"},
+        {"key": "b", "n": None},
+    ]
     table = Table("things", (Column("key"), Column("n", right=True), Column("name")), rows)
     table.show(Screen(View()))
     out = capsys.readouterr().out
@@ -138,7 +141,7 @@ def _root() -> Any:
 def _command(*path: str) -> Any:
     command = _root()
     for word in path:
-        command = command.commands[word]  # type: ignore[attr-defined]
+        command = command.commands[word]
     return command
 
 
@@ -169,7 +172,9 @@ def test_a_new_shared_option_is_declared_in_one_place(monkeypatch: pytest.Monkey
     names = list(inspect.signature(command).parameters)
     assert names[:2] == ["ctx", "own"] and names[-1] == "yes" and "options" not in names
     shared = list(inspect.signature(command).parameters.values())[2:]
-    built = command(None, own="", **{p.name: p.default.default for p in shared})
+    built = command(
+        cast(typer.Context, None), own="", **{p.name: p.default.default for p in shared}
+    )
     assert built.yes is False and built.concurrency == 4
 
 

@@ -20,7 +20,7 @@ from kprov.errors import ConfigError, ExitCode
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,7 +112,7 @@ def test_builtin_sandbox_profile_needs_no_setup(tmp_path: Path) -> None:
     assert resolve_api_secret(settings, env={}).reveal() == "sandbox-secret"
 
 
-def _settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _settings(tmp_path: Path):
     return resolve_settings(
         env={
             "KPROV_CONFIG": str(tmp_path / "c.yaml"),

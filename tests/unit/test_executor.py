@@ -17,7 +17,8 @@ from kprov.api.errors import (
 from kprov.errors import Interrupted
 from kprov.provision.execute import Executor
 from kprov.provision.plan import InstanceSpec, Plan
-from kprov.provision.planner import Request, build_plan
+from kprov.provision.planner import build_plan
+from kprov.provision.request import Request
 from kprov.provision.result import RunResult, run_fate
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state

@@ -20,7 +20,8 @@ from kprov.provision.guards import (
 from kprov.provision.guards_grace import Absence
 from kprov.provision.guards_sources import observe
 from kprov.provision.plan import Action, InstanceSpec, Plan
-from kprov.provision.planner import Request, build_plan
+from kprov.provision.planner import build_plan
+from kprov.provision.request import Request
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
 from tests.unit.test_planner import ALG_ID, add_instance, add_registration, map_ids
@@ -163,12 +164,12 @@ def test_hashed_ids_are_shaped_by_their_sis_id_and_keyed_by_their_hash() -> None
 def test_a_real_sds_export_read_with_a_new_id_prefix_is_held(tmp_path: Path) -> None:
     """A careless hand adds `id_prefix:` to a manifest: every id of the real SDS export is
     new tonight (tests/data/real: Microsoft's sample, nobody here wrote it)."""
-    from kprov.provision.guards_sources import Thresholds, judge, stable_key
-    from kprov.provision.manifest import read_manifest
+    from kprov.provision.guards_sources import Observation, Thresholds, judge, stable_key
+    from kprov.rosters.manifest import read_manifest
 
     bundle = Path(__file__).parents[1] / "data" / "real" / "sds" / "v1-100-users"
 
-    def night(prefix: str) -> tuple[object, str]:
+    def night(prefix: str) -> tuple[Observation, str]:
         path = tmp_path / "semester.yaml"
         path.write_text(f"defaults:\n  graph_id: g\nsds:\n  - path: {bundle}\n{prefix}")
         manifest = read_manifest(path)
@@ -184,9 +185,9 @@ def test_a_real_sds_export_read_with_a_new_id_prefix_is_held(tmp_path: Path) -> 
     after, renamed = night("    id_prefix: d1-\n")
     assert renamed == f"d1-{first}"
     assert "StudentEnrollment.csv: Section SIS ID,SIS ID" in before.fingerprint.header
-    verdict = judge(before.fingerprint, after, set(), Thresholds())  # type: ignore[attr-defined]
+    verdict = judge(before.fingerprint, after, set(), Thresholds())
     assert verdict.held and "0 seen before" in verdict.words
-    assert not judge(before.fingerprint, before, set(), Thresholds()).held  # type: ignore[attr-defined]
+    assert not judge(before.fingerprint, before, set(), Thresholds()).held
 
 
 # ------------------------------------------------------------------ the brakes
@@ -240,7 +241,7 @@ def test_a_resumed_run_does_not_count_the_creations_it_resumes(state: LocalState
 
 
 def test_a_bad_creation_limit_is_refused_before_anything_is_sent() -> None:
-    from kprov.provision.commands import checked_limit
+    from kprov.provision.request import checked_limit
 
     with pytest.raises(InputError, match="--max-creations"):
         checked_limit("lots", "--max-creations")
@@ -325,8 +326,8 @@ def test_a_delta_removal_not_applied_is_remembered_until_done_or_reenrolled(
 
 def test_the_manifest_sets_the_guards_and_the_command_line_wins(tmp_path: Path) -> None:
     from kprov.cli.guarded import with_guard_settings
-    from kprov.provision.commands import sync_request
-    from kprov.provision.manifest import read_manifest
+    from kprov.provision.request import sync_request
+    from kprov.rosters.manifest import read_manifest
     from kprov.run_settings import RunSettings
 
     path = tmp_path / "semester.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,10 @@ def test_loading_a_large_mapping_is_fast(tmp_path: Path) -> None:
     assert len(index) == 100_000
 
 
-def _hold_lock(
-    state_dir: str, ready: multiprocessing.Event, release: multiprocessing.Event
-) -> None:  # type: ignore[valid-type]
+def _hold_lock(state_dir: str, ready: Event, release: Event) -> None:
     with StateLock(Path(state_dir), command="kprov accounts import"):
-        ready.set()  # type: ignore[attr-defined]
-        release.wait(10)  # type: ignore[attr-defined]
+        ready.set()
+        release.wait(10)
 
 
 def test_second_process_is_refused_with_the_holder_named(tmp_path: Path) -> None:

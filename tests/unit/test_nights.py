@@ -22,7 +22,8 @@ from kprov.provision.guards import SOURCE, GuardHistory, GuardSettings
 from kprov.provision.guards_grace import Absence, counted_reason
 from kprov.provision.holds import approval_plan, hold_id_of, run_guards
 from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, InstanceSpec, Plan
-from kprov.provision.planner import Request, build_plan
+from kprov.provision.planner import build_plan
+from kprov.provision.request import Request
 from kprov.provision.run_record import item_rows
 from kprov.rosters.model import Origin, Person
 from kprov.state import ledger_guards as store

@@ -21,7 +21,7 @@ from tests.oneroster_box import CLIENT_ID, ROSTERS, SECRET, oneroster_box
 
 def _signed(url: str, **options: object) -> tuple[str, dict[str, str]]:
     options.setdefault("signature_method", SIGNATURE_HMAC_SHA256)
-    uri, headers, _ = Client(CLIENT_ID, client_secret=SECRET, **options).sign(url)  # type: ignore[arg-type]
+    uri, headers, _ = Client(CLIENT_ID, client_secret=SECRET, **options).sign(url)
     return uri, headers
 
 

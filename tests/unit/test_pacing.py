@@ -383,11 +383,11 @@ def test_client_resends_a_token_limited_request_unchanged_once_the_bucket_admits
         headers={"X-Knewton-Rate-Exceeded": "token-limited"},
     )
     a1 = "00000000-0000-4000-8000-0000000000a1"
-    item = {"code": 200, "body": {"account_id": a1, "external_user_id": "u1"}}
-    responses.post(f"{BASE}/batch", json={"responses": [item]})
+    answer = {"code": 200, "body": {"account_id": a1, "external_user_id": "u1"}}
+    responses.post(f"{BASE}/batch", json={"responses": [answer]})
     [item] = client.batch_create_accounts(["u1"])
     assert item.account_id == a1
-    batch_calls = [c for c in responses.calls if c.request.url.endswith("/batch")]
+    batch_calls = [c for c in responses.calls if str(c.request.url).endswith("/batch")]
     assert batch_calls[0].request.body == batch_calls[1].request.body
     assert pacer.rate_limited_count == 1
     assert sum(clock.sleeps) == pytest.approx(1.0, abs=0.06)  # the bucket's first hold

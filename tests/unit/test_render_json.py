@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kprov.cli import render
+from kprov.cli import render_json as render
 from kprov.errors import ExitCode
 from kprov.provision.plan import Action, Item, Plan
 from kprov.rosters.model import Origin

@@ -8,8 +8,8 @@ import pytest
 
 from kprov.errors import InputError
 from kprov.rosters import RosterOptions, load_roster
-from kprov.rosters.csv_reader import parse_delimiter, sniff_delimiter
-from kprov.rosters.text import detect_encoding, guess_encoding
+from kprov.rosters.csv_table import parse_delimiter, sniff_delimiter
+from kprov.rosters.encodings import detect_encoding, guess_encoding
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "rosters"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import ExitCode, InputError
-from kprov.provision.manifest import read_manifest
 from kprov.rosters import RosterOptions, load_roster
+from kprov.rosters.manifest import read_manifest
 from kprov.rosters.validate import id_problems, key_problems, name_problems
 
 DATA = Path(__file__).resolve().parent.parent / "data"

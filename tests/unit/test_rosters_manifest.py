@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import InputError
-from kprov.provision.manifest import Manifest, read_manifest
+from kprov.rosters.manifest import Manifest, read_manifest
 from kprov.rosters.model import INSTRUCTOR, LEARNER
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -185,4 +185,4 @@ def test_hashed_ids_apply_to_removals_too(tmp_path: Path) -> None:
     path = manifest(tmp_path, f"oneroster:\n  - path: {ROSTERS / 'oneroster-1.1-delta'}\n")
     read = read_manifest(path, hash_key=b"k")
     assert {p.sis_id for p in read.removals} == {"u-s2", "u-s4"}
-    assert all(len(p.external_id) == 64 for p in read.removals + read.people)
+    assert all(len(p.external_id) == 64 for p in [*read.removals, *read.people])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import InputError
-from kprov.provision.manifest import Manifest, read_manifest
 from kprov.rosters import RosterOptions, load_roster
+from kprov.rosters.manifest import Manifest, read_manifest
 from kprov.rosters.model import INSTRUCTOR, LEARNER
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "rosters"

@@ -44,11 +44,11 @@ class Endless(io.RawIOBase):
 
 
 class FakeStdin:
-    def __init__(self, raw: io.RawIOBase) -> None:
-        self.buffer = io.BufferedReader(raw)
+    def __init__(self, raw: io.RawIOBase | io.BytesIO) -> None:
+        self.buffer = io.BufferedReader(raw)  # a BytesIO reads as raw
 
 
-def feed(monkeypatch: pytest.MonkeyPatch, raw: io.RawIOBase) -> None:
+def feed(monkeypatch: pytest.MonkeyPatch, raw: io.RawIOBase | io.BytesIO) -> None:
     monkeypatch.setattr(sys, "stdin", FakeStdin(raw))
 
 

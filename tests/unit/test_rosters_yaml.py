@@ -10,8 +10,8 @@ import pytest
 
 from kprov.config import ConfigFile
 from kprov.errors import ConfigError, ExitCode, InputError
-from kprov.provision.manifest import read_manifest
 from kprov.rosters import RosterOptions, load_roster
+from kprov.rosters.manifest import read_manifest
 from kprov.yaml_bounds import MAX_YAML_DEPTH
 
 USER_KEYS = "the keys are: external_user_id (or id), role, instance"

@@ -28,6 +28,7 @@ def test_retry_after_is_whole_seconds_rounded_up_by_default() -> None:
     assert limiter.admit() is None
     wait = limiter.admit()
     assert wait == pytest.approx(1 / 400)  # the real wait: 2.5 ms
+    assert wait is not None
     headers = limiter.refusal_headers(wait)
     assert headers == {"Retry-After": "1", "X-Knewton-Rate-Exceeded": "ip-limited"}
     exact = RequestRateLimiter(400, retry_after="exact", clock=clock).refusal_headers(wait)
@@ -40,6 +41,6 @@ def test_retry_after_is_whole_seconds_rounded_up_by_default() -> None:
 def test_nonsense_limiter_settings_are_refused() -> None:
     for kwargs in ({"burst": 0}, {"retry_after": "soon"}):
         with pytest.raises(ValueError):
-            RequestRateLimiter(10, **kwargs)  # type: ignore[arg-type]
+            RequestRateLimiter(10, **kwargs)
     with pytest.raises(ValueError):
         RequestRateLimiter(0)

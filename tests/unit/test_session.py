@@ -14,7 +14,7 @@ from kprov.config import resolve_settings
 from kprov.credentials import Secret
 
 
-def _closed_port_settings(tmp_path: Path, port: int):  # type: ignore[no-untyped-def]
+def _closed_port_settings(tmp_path: Path, port: int):
     return port, resolve_settings(
         env={
             "KPROV_CONFIG": str(tmp_path / "c.yaml"),
@@ -42,7 +42,7 @@ def test_refused_connections_are_tried_twice_when_someone_waits(
     assert "resume" not in str(caught.value)
 
 
-def _policy(settings, **kwargs):  # type: ignore[no-untyped-def]
+def _policy(settings, **kwargs):
     with build_client(settings, pool_size=1, secret=Secret("s"), **kwargs) as client:
         retry, limits = client.transport.retry, client.transport.limits
     return (

@@ -6,14 +6,15 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kprov.errors import ConfigError
-from kprov.provision.manifest import load_manifest
+from kprov.rosters.api_source import OAUTH1, OAUTH2, V11, V12, ApiSource
+from kprov.rosters.manifest import load_manifest
 from kprov.sis.cursor import CURSOR_FILE, FileCursorStore, PendingCursors
 from kprov.sis.secret import resolve_sis_secret
-from kprov.sis.source import OAUTH1, OAUTH2, V11, V12, ApiSource
 
 
 def _problems(tmp_path: Path, text: str) -> list[str]:
@@ -91,7 +92,7 @@ def test_urls_that_would_leak_or_mislead_are_refused(
     assert any(expected in p for p in _problems(tmp_path, text))
 
 
-def _source(**fields: str) -> ApiSource:
+def _source(**fields: Any) -> ApiSource:
     return ApiSource(url="https://sis.example.org/ims/oneroster/v1p1", version=V11,
                      auth=OAUTH1, client_id="k", where="M:3", **fields)  # fmt: skip
 

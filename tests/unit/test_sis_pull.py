@@ -21,6 +21,7 @@ What the pull relies on, and where it comes from:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,13 @@ import pytest
 from kprov.api.limits import Limits
 from kprov.errors import ConfigError, ExitCode, InputError
 from kprov.rosters import RosterOptions, read_bundle
+from kprov.rosters.api_source import OAUTH2, V11, V12
 from kprov.rosters.collect import Collector
-from kprov.rosters.model import Roster
+from kprov.rosters.model import Problem, Roster
 from kprov.rosters.text import TextOptions
 from kprov.sis.bundle import read_pulled
 from kprov.sis.errors import SisCredentialsRefused, SisWireError
 from kprov.sis.pull import pull
-from kprov.sis.source import OAUTH2, V11, V12
 from tests.oneroster_box import (
     BAD,
     ROSTERS,
@@ -47,10 +48,10 @@ from tests.oneroster_box import (
 )
 
 
-def _read(reader: object) -> tuple[Roster, list[object]]:
-    problems: list[object] = []
+def _read(reader: Callable[[Collector], object]) -> tuple[Roster, list[Problem]]:
+    problems: list[Problem] = []
     roster = Roster()
-    reader(Collector(problems, roster))  # type: ignore[operator]
+    reader(Collector(problems, roster))
     return roster, problems
 
 

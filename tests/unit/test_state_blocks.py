@@ -116,7 +116,8 @@ def nightly_registry_text(seed: int) -> str:
     removes a few and registers some again (new ids), and asks once more for one."""
     rng = random.Random(seed)
     header = "account_id,instance_id,type,registration_id,external_user_id,created_at,status"
-    lines, done = [header], []
+    lines: list[str] = [header]
+    done: list[tuple[str, str]] = []
     for _night in range(3):
         pairs = [(_uuid(rng), _uuid(rng)) for _ in range(40)] + rng.sample(done, min(5, len(done)))
         lines += [f"{a},{i},learner,,p,{STAMP},sent" for a, i in pairs]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,10 @@ def test_resolving_attaches_the_id_and_forgetting_drops_it(tmp_path: Path) -> No
     assert (state / "registrations.csv").read_text().rstrip().endswith(FORGOTTEN)
 
 
-def _hold(
-    state: str, mapping: str, ready: multiprocessing.Event, done: multiprocessing.Event
-) -> None:  # type: ignore[valid-type]
+def _hold(state: str, mapping: str, ready: Event, done: Event) -> None:
     with StateLock(Path(state), mapping_path=Path(mapping), command="kprov sync"):
-        ready.set()  # type: ignore[attr-defined]
-        done.wait(10)  # type: ignore[attr-defined]
+        ready.set()
+        done.wait(10)
 
 
 def test_two_state_dirs_cannot_write_one_mapping_at_once(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_a_token_url_in_the_config_file_is_checked(tmp_path: Path) -> None:
 )
 def test_profile_flags_are_checked(flags: list[str]) -> None:
     result = run_cli("profile", "add", "p", "--api-key", "k", *flags)
-    assert result.exit_code == 3  # type: ignore[attr-defined]
+    assert result.exit_code == 3
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ def _same(fast: yaml.Node, slow: yaml.Node) -> None:
         a, b = getattr(fast, mark), getattr(slow, mark)
         assert (a.line, a.column) == (b.line, b.column)
     if isinstance(slow, yaml.ScalarNode):
+        assert isinstance(fast, yaml.ScalarNode)
         assert fast.value == slow.value and (fast.style or None) == (slow.style or None)
         return
     assert len(fast.value) == len(slow.value)

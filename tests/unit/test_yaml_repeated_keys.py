@@ -13,8 +13,8 @@ import pytest
 
 from kprov.config import ConfigFile
 from kprov.errors import ConfigError, ExitCode, InputError
-from kprov.provision.manifest import read_manifest
 from kprov.rosters import RosterOptions, load_roster
+from kprov.rosters.manifest import read_manifest
 
 LAST_WINS = "YAML would silently keep only the last; keep one"
 MERGE = "YAML merge keys (<<) are not allowed in kprov inputs"

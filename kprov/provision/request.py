@@ -1,24 +1,62 @@
-"""What each provisioning command asks for, as the planner's ``Request``.
+"""What the operator asked for, as the planner's one input besides local state: ``Request``,
+and how each provisioning command builds it from its rosters and options.
 
 The commands differ only here: which lines need accounts, which instances may be created
-and how, what may be removed and under which limit. Everything after is the same code.
+and how, what may be removed and under which limit. Everything after (``provision.planner``,
+the guards, the executor) is the same code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kprov.api_facts import MAX_FIELD
 from kprov.errors import InputError
-from kprov.provision.guards import GuardAsk, SourceReading
-from kprov.provision.limits import DEFAULT_MAX_REMOVALS, MAX_FIELD
+from kprov.provision.guards import GuardAsk, GuardSettings
 from kprov.provision.plan import InstanceSpec
-from kprov.provision.planner import Request
-from kprov.rosters.model import ClassInfo, Person, Roster
+from kprov.rosters.model import ClassInfo, Origin, Person, Roster, Skipped, SourceReading
+from kprov.run_settings import DEFAULT_MAX_REMOVALS
 
 if TYPE_CHECKING:  # the manifest reader (YAML, OneRoster pulls) is only for `sync`
-    from kprov.provision.manifest import Manifest
+    from kprov.rosters.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the operator asked for, read from rosters and options: the planner's only input
+    besides local state."""
+
+    command: str
+    people: Sequence[Person] = ()
+    register: bool = True  # False: accounts only (`accounts import`)
+    create_accounts: bool = True  # False: --no-create
+    default_instance: str | None = None  # --instance
+    specs: Mapping[str, InstanceSpec] = field(default_factory=dict)  # creatable instances
+    instances: Sequence[str] = ()  # instances that must exist even with nobody in them (sync)
+    removals: Sequence[Person] = ()  # explicit: `unregister` ids, delta rows (instance_key set)
+    prune: bool = False  # removals may be sent (sync --prune; always for `unregister`)
+    authoritative: frozenset[str] = frozenset()  # instances whose full membership is stated
+    max_removals: str | None = None  # "12" or "10%"; None: no limit
+    skipped: Sequence[Skipped] = ()
+    warnings: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    ids: str = ""  # how external ids were made (kprov.state.owner.ids_made_with); "" unknown
+    nobody_is_fine: bool = False  # a delta naming nobody means nothing changed, not a mistake
+    # Where each instance is defined (manifest line, bundle class row): a removal's origin,
+    # and what tells a move between two classes of one source (``provision.changes``).
+    instance_origins: Mapping[str, Origin] = field(default_factory=dict)
+    # Instances the input names after their key only for want of a name (a manifest's
+    # `rosters:` classes): an existing instance's other name is no change asked for.
+    named_by_key: frozenset[str] = frozenset()
+    # Where the input says its run's failures go (a manifest's notify:); not the planner's.
+    notify: str = ""
+    notify_on: str = ""
+    guards: GuardSettings = field(default_factory=GuardSettings)  # limits, grace, thresholds
+    asked: GuardAsk = field(default_factory=GuardAsk)  # options and manifest keys, as given
+    reading: SourceReading = field(default_factory=SourceReading)  # the sources read
 
 
 def check_command_line_key(value: str | None, option: str, what: str) -> None:

@@ -1,6 +1,6 @@
 """The manifest's ``oneroster_api:`` entries, each key checked where it is written (file:line:col).
 
-Kept apart from ``provision.manifest`` so the manifest only lists the key and hands its nodes
+Kept apart from ``rosters.manifest`` so the manifest only lists the key and hands its nodes
 here. A secret written into the manifest is refused with the three places it may live instead.
 """
 
@@ -12,9 +12,7 @@ from pathlib import Path
 import yaml
 
 from kprov.errors import ConfigError
-from kprov.rosters.yaml_nodes import NodeReader
-from kprov.rosters.yaml_reader import mapping_items, scalar_text
-from kprov.sis.source import (
+from kprov.rosters.api_source import (
     BASE_SUFFIX,
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -24,6 +22,8 @@ from kprov.sis.source import (
     V12,
     ApiSource,
 )
+from kprov.rosters.yaml_nodes import NodeReader
+from kprov.rosters.yaml_reader import mapping_items, scalar_text
 
 LIST_KEY = "oneroster_api"
 KEYS = {"url", "version", "auth", "token_url", "scope", "client_id", "secret_file",
@@ -162,7 +162,7 @@ def entry_defaults(
 
 
 def _check_token_url(reader: NodeReader, node: yaml.Node, url: str) -> None:
-    from kprov.sis.wire import check_token_url
+    from kprov.api.urls import check_token_url
 
     try:
         check_token_url(url)

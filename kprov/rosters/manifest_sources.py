@@ -9,19 +9,19 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kprov.provision.guards import SourceReading
 from kprov.rosters.headers import file_header, member_headers
+from kprov.rosters.model import SourceReading
 
 if TYPE_CHECKING:
-    from kprov.provision.manifest import Manifest
-    from kprov.sis.bundle import PulledData
+    from kprov.rosters.manifest import PulledSource
+    from kprov.rosters.manifest_load import Manifest
 
 
 def sources_read(
     manifest: Manifest,
     refs: list[Any],
     classes_of: Mapping[int, list[str]],
-    pulled: Mapping[int, PulledData],
+    pulled: Mapping[int, PulledSource],
     deltas: set[int],
 ) -> SourceReading:
     sources: list[str] = []

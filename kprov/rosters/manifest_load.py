@@ -1,30 +1,24 @@
-"""The semester manifest: learning instances and their people, validated as a whole.
-
-A manifest is YAML (safe loading, no aliases). It lists instances with their people (inline
-lists, or CSV/YAML rosters in any dialect), enrolment files whose class column names each
-line's instance (`rosters:`), and bundles (`oneroster:`, `sds:`, `clever:`, `asm:`, `canvas:`,
-or `bundles:` for any; `oneroster_api:` pulls one from a SIS, ``kprov.sis``) whose classes
-become instances. Every problem is reported with file:line, and every roster it names is read
-and validated before anything is sent.
-
-What the manifest states, it states for the planner: `authoritative` names the instances whose
-whole membership is stated (instances listed with their people; classes of a bundle whose
-enrollments are bulk); a delta bundle's classes are not, and its `tobedeleted` enrollments
-are `removals`, never implied by absence.
+"""The manifest's structure: its keys, each checked where it is written (file:line:column),
+and the instances, rosters, bundles and OneRoster sources it names, as ``load_manifest``
+finds them. The rosters themselves are read afterwards, by ``rosters.manifest.read_manifest``,
+once the structure is known to be sound. Every key accepted here is in docs/manifest.md (a
+test compares them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
-from kprov.errors import InputError
-from kprov.provision.guards import SourceReading
-from kprov.provision.manifest_entries import (
+from kprov.rosters import RosterOptions
+from kprov.rosters.api_source import ApiSource
+from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
+from kprov.rosters.manifest_api import LIST_KEY as API_LIST
+from kprov.rosters.manifest_api import entry_defaults, read_api_entries
+from kprov.rosters.manifest_entries import (
     COLUMN_KEYS,
     GUARD_KEYS,
     TEXT_KEYS,
@@ -34,38 +28,10 @@ from kprov.provision.manifest_entries import (
     forced_role,
     guard_keys,
 )
-from kprov.provision.manifest_sources import sources_read
-from kprov.rosters import (
-    KEEP_IN_FIRST_PASS,
-    Inputs,
-    Problem,
-    Reader,
-    RosterOptions,
-    input_bytes,
-    open_inputs,
-    problems_error,
-    read_bundle,
-    read_input,
-    scan_into,
-)
-from kprov.rosters.bundle import is_bundle
-from kprov.rosters.collect import Collector
-from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN
-from kprov.rosters.dates import DateError, check_order, parse_date
-from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin, Person, Skipped
-from kprov.rosters.people import without_accounts_only
-from kprov.rosters.text import manifest_words
+from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person, Problem, Skipped, SourceReading
 from kprov.rosters.validate import contains_email, key_problems, name_problems
-from kprov.rosters.yaml_nodes import MAX_FIELD, NodeReader
+from kprov.rosters.yaml_nodes import NodeReader
 from kprov.rosters.yaml_reader import line_of, load_yaml_document, scalar_text
-from kprov.sis.entries import LIST_KEY as API_LIST
-from kprov.sis.entries import entry_defaults, read_api_entries
-from kprov.sis.source import ApiSource
-
-if TYPE_CHECKING:  # the OneRoster client (and requests) is loaded when a source is pulled
-    from kprov.sis.bundle import PulledData
-
-Puller = Callable[[ApiSource], "PulledData"]  # pulls one `oneroster_api:` source, or raises
 
 BUNDLE_LISTS = {  # key -> the family listed there (None: any)
     "oneroster": "oneroster", "sds": "sds", "clever": "clever", "asm": "asm", "canvas": "canvas",
@@ -97,7 +63,7 @@ class InstanceSpecLine:
 
 
 @dataclass(frozen=True)
-class _BundleDefaults:
+class BundleDefaults:
     graph_id: str
     start_date: str  # what applies when the bundle gives a class no date of its own
     end_date: str
@@ -106,7 +72,7 @@ class _BundleDefaults:
 
 
 @dataclass(frozen=True)
-class _RosterRef:
+class RosterRef:
     """A roster file named by the manifest, read once the structure is known to be sound."""
 
     path: Path
@@ -114,7 +80,7 @@ class _RosterRef:
     options: RosterOptions
     role: str | None = None  # forces the role of every line
     instance_key: str | None = None  # the instance its people join (an instance's rosters)
-    bundle: _BundleDefaults | None = None  # set for bundles: their classes become instances
+    bundle: BundleDefaults | None = None  # set for bundles: their classes become instances
     api: ApiSource | None = None  # a OneRoster REST source (`oneroster_api:`), pulled
     graph_id: str = ""  # `rosters:` entries: creates the instances their lines name...
     dates: tuple[str, str] = ("", "")  # ... with the defaults' dates
@@ -153,7 +119,7 @@ class Manifest:
     inline: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)
 
 
-def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]]:
+def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[RosterRef]]:
     """Parse the manifest's structure; the rosters it names are read by ``read_manifest``."""
     reader = NodeReader(path)
     manifest = Manifest(path=path)
@@ -176,7 +142,7 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
     _notify_keys(reader, manifest, top)
     manifest.guard_keys = guard_keys(reader, top)
     folder = path.parent
-    rosters: list[_RosterRef] = []
+    rosters: list[RosterRef] = []
     for node in reader.sequence(top.get("instances"), "instances"):
         items = reader.mapping(node, "an instance", INSTANCE_KEYS)
         if not items:
@@ -231,19 +197,19 @@ def load_manifest(path: Path) -> tuple[Manifest, list[Problem], list[_RosterRef]
             if all(forced):  # otherwise each class is checked with the dates it gets
                 reader.dates_in_order(node, list_key, start, end)
             if bundle:
-                defaults_of = _BundleDefaults(graph_id, start, end, forced, family)
+                defaults_of = BundleDefaults(graph_id, start, end, forced, family)
                 options = entry_options(reader, items, base, list_key)
-                rosters.append(_RosterRef(folder / bundle, node, options, bundle=defaults_of))
+                rosters.append(RosterRef(folder / bundle, node, options, bundle=defaults_of))
     for node, items, source in read_api_entries(reader, top.get(API_LIST), folder):
         found = entry_defaults(reader, node, items, (default_graph, default_start, default_end))
-        defaults_of = _BundleDefaults(*found, family="oneroster")
-        rosters.append(_RosterRef(folder, node, base, bundle=defaults_of, api=source))
+        defaults_of = BundleDefaults(*found, family="oneroster")
+        rosters.append(RosterRef(folder, node, base, bundle=defaults_of, api=source))
     for node in reader.sequence(top.get("rosters"), "rosters"):
         entry = class_roster(reader, node, base)
         if entry is not None:
             text, options, role, graph_id = entry
             rosters.append(
-                _RosterRef(
+                RosterRef(
                     folder / text, node, options, role, graph_id=graph_id,
                     dates=(default_start, default_end),
                 )
@@ -273,7 +239,7 @@ def _notify_keys(reader: NodeReader, manifest: Manifest, top: dict[str, yaml.Nod
 def _people_entry(
     reader: NodeReader,
     manifest: Manifest,
-    rosters: list[_RosterRef],
+    rosters: list[RosterRef],
     group: yaml.Node,
     key: str,
     label: str,
@@ -298,7 +264,7 @@ def _people_entry(
         if not text:
             reader.problem(roster_node, f"{label}: roster must be a file path")
             continue
-        rosters.append(_RosterRef(folder / text, roster_node, options, role, key))
+        rosters.append(RosterRef(folder / text, roster_node, options, role, key))
     for list_key, list_role in (("learners", LEARNER), ("instructors", INSTRUCTOR)):
         for person_node in reader.sequence(fields.get(list_key), f"{label}: {list_key}"):
             ext = scalar_text(person_node)
@@ -306,180 +272,3 @@ def _people_entry(
                 reader.problem(person_node, f"{label}: {list_key} must list ids")
                 continue
             manifest.inline.append((ext, list_role, line_of(person_node), key))
-
-
-def _read_refs(
-    manifest: Manifest,
-    refs: list[_RosterRef],
-    classes_of: dict[int, list[str]],
-    pulled: dict[int, PulledData],
-    deltas: set[int],
-) -> Reader:
-    """The reading pass, as a function a scan can run (again, to name duplicates)."""
-    name = str(manifest.path)
-
-    def read(collector: Collector, inputs: Inputs) -> None:
-        classes_of.clear()
-        deltas.clear()
-        for ext, role, line, key in manifest.inline:
-            collector.add(ext, role, name, line, key)
-        for index, ref in enumerate(refs):
-            line = line_of(ref.node)
-            if ref.api is not None:
-                if index in pulled:  # not pulled: the manifest has problems already
-                    before = set(collector.roster.classes)
-                    from kprov.sis.bundle import read_pulled
-
-                    info = read_pulled(pulled[index], collector, ref.options.text())
-                    classes_of[index] = [k for k in collector.roster.classes if k not in before]
-                    if not info.complete:
-                        deltas.add(index)
-                continue
-            if not ref.path.exists():
-                collector.problems.append(
-                    Problem(
-                        name,
-                        line,
-                        f"roster {str(ref.path)!r} does not exist (paths are relative to the "
-                        "manifest)",
-                    )
-                )
-                continue
-            if ref.bundle is None:
-                if is_bundle(ref.path):
-                    collector.problems.append(
-                        Problem(
-                            name,
-                            line,
-                            f"{str(ref.path)!r} is a bundle: list it under `bundles:` (its "
-                            "classes become instances), not as an instance's roster",
-                        )
-                    )
-                    continue
-                collector.force_instance, collector.force_role = ref.instance_key, ref.role
-                read_input(ref.path, collector, ref.options, inputs)  # `id_prefix:` too
-                collector.force_instance = collector.force_role = None
-                continue
-            before = set(collector.roster.classes)
-            found = read_bundle(ref.path, collector, ref.options, expect=ref.bundle.family)
-            classes_of[index] = [k for k in collector.roster.classes if k not in before]
-            if found is not None and not found.complete:
-                deltas.add(index)
-
-    return read
-
-
-def read_manifest(
-    path: Path,
-    *,
-    hash_key: bytes | None = None,
-    puller: Puller | None = None,
-    loaded: tuple[Manifest, list[Problem], list[_RosterRef]] | None = None,
-) -> Manifest:
-    """The manifest with every roster read and every person validated; InputError if not.
-
-    Problems of the manifest and of its rosters are reported together. Large inputs are
-    first checked without keeping anyone, so a refusal never costs the people's memory.
-    OneRoster REST sources are pulled with *puller* (in full, or the run stops) only once the
-    manifest itself is sound, before any roster is read."""
-    manifest, problems, refs = loaded or load_manifest(path)  # *loaded*: its load_manifest
-    pulled: dict[int, PulledData] = {}
-    if not problems:
-        for index, ref in enumerate(refs):
-            if ref.api is not None:
-                if puller is None:
-                    raise InputError(f"{path}: this command cannot pull `{API_LIST}:` sources")
-                pulled[index] = puller(ref.api)
-    classes_of: dict[int, list[str]] = {}
-    deltas: set[int] = set()
-    read = _read_refs(manifest, refs, classes_of, pulled, deltas)
-    files = [r.path for r in refs if r.api is None]
-    with open_inputs() as inputs, manifest_words():  # remedies name manifest keys
-        if not problems and input_bytes(files, inputs) > KEEP_IN_FIRST_PASS:
-            scan_into(read, inputs, problems, keep=False, hash_key=None)
-        roster, _rows = scan_into(read, inputs, problems, keep=True, hash_key=hash_key)
-    for index, keys in classes_of.items():
-        ref = refs[index]
-        assert ref.bundle is not None
-        for class_key in keys:
-            _add_class(manifest, problems, ref, ref.bundle, roster.classes[class_key])
-    if problems:
-        elsewhere = any(p.file != str(path) for p in problems)
-        raise problems_error(problems, what="manifest and its rosters" if elsewhere else "manifest")
-    manifest.people = without_accounts_only(roster.people)
-    _class_rosters(manifest, refs)
-    manifest.removals = roster.removals
-    manifest.skipped = roster.skipped_rows
-    manifest.complete = roster.complete
-    manifest.authoritative |= roster.authoritative_classes
-    manifest.inputs = list(dict.fromkeys(ref.path for ref in refs if ref.api is None))
-    manifest.reading = sources_read(manifest, refs, classes_of, pulled, deltas)
-    manifest.inline = []
-    return manifest
-
-
-def _class_rosters(manifest: Manifest, refs: list[_RosterRef]) -> None:
-    """The instances `rosters:` entries name: their whole membership is stated (as an
-    instance's own rosters state theirs), and an entry with graph_id creates those that are
-    neither listed under instances nor known yet (named by their key)."""
-    entries = {str(r.path): r for r in refs if r.bundle is None and r.instance_key is None}
-    if not entries:
-        return
-    for person in manifest.people:
-        ref = entries.get(person.origin.file)
-        key = person.instance_key
-        if ref is None or key is None:
-            continue
-        manifest.authoritative.add(key)
-        if ref.graph_id and key not in manifest.instances:
-            origin = Origin(str(manifest.path), line_of(ref.node))
-            manifest.instances[key] = InstanceSpecLine(
-                key, key[:MAX_FIELD], ref.graph_id, *ref.dates, origin, named=False
-            )
-
-
-def _add_class(
-    manifest: Manifest,
-    problems: list[Problem],
-    ref: _RosterRef,
-    defaults: _BundleDefaults,
-    info: ClassInfo,
-) -> None:
-    """A bundle's class as an instance: the entry's own dates first, then the class's terms,
-    then the manifest's defaults."""
-    if info.key in manifest.instances:
-        problems.append(
-            Problem(
-                str(manifest.path),
-                line_of(ref.node),
-                f"class {info.key!r} of {ref.shown} is also listed under instances; list it once",
-            )
-        )
-        return
-    if contains_email(info.title):
-        problems.append(
-            Problem(
-                info.origin.file,
-                info.origin.line,
-                "the class title contains an email address; instance names must not hold "
-                "personal data: rename the class in the SIS",
-            )
-        )
-    forced_start, forced_end = defaults.dates_forced
-    start = defaults.start_date if forced_start else info.start_date or defaults.start_date
-    end = defaults.end_date if forced_end else info.end_date or defaults.end_date
-    try:
-        order = check_order(parse_date(start), parse_date(end)) if start and end else None
-    except DateError:
-        order = None  # reported where it is written
-    if order:
-        problems.append(
-            Problem(
-                str(manifest.path),
-                line_of(ref.node),
-                f"class {info.key!r} of {ref.shown}: {order} (set start_date and end_date)",
-            )
-        )
-    manifest.instances[info.key] = InstanceSpecLine(
-        info.key, info.title[:MAX_FIELD], defaults.graph_id, start, end, info.origin
-    )

@@ -1,4 +1,5 @@
-"""One OneRoster REST source, as the manifest describes it (``oneroster_api:`` entries)."""
+"""One OneRoster REST source, as the manifest describes it (``oneroster_api:`` entries, read
+by ``rosters.manifest_api``); ``kprov.sis`` pulls it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ OAUTH1, OAUTH2 = "oauth1", "oauth2"
 # Where each version's rostering service lives, under the SIS's own prefix (IMS OneRoster 1.1
 # REST binding: /ims/oneroster/v1p1; 1.2 Rostering Service binding: .../rostering/v1p2).
 BASE_SUFFIX = {V11: "/ims/oneroster/v1p1", V12: "/ims/oneroster/rostering/v1p2"}
-# What a pull reads, in this order: terms and classes before the enrollments naming them.
-COLLECTIONS = ("orgs", "academicSessions", "classes", "users", "enrollments")
-# Read in full even by a delta: small, and a class new tonight needs its (unchanged) terms
-# for its dates, and `schools:` the orgs to check its names against.
-ALWAYS_FULL = frozenset({"orgs", "academicSessions"})
 DEFAULT_PAGE_SIZE = 100  # the bindings' default `limit`; servers may cap it lower
 MAX_PAGE_SIZE = 10_000
 
