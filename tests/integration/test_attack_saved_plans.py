@@ -30,7 +30,7 @@ def test_a_saved_plan_with_a_held_source_applies_and_makes_its_hold(
     assert run_cli("sync", manifest, "--prune", "--plan", "--out", str(saved)).exit_code == 0
     applied = run_cli("apply", str(saved), "--json")
     assert applied.exit_code == 6, applied.output
-    night = json.loads(applied.stdout)  # type: ignore[attr-defined]
+    night = json.loads(applied.stdout)
     assert night["counts"]["withheld"] == 66 and night["hold_id"]
     assert sandbox_env.write_requests() == writes  # nothing of the held source was sent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from kprov.provision.guards_sources import Thresholds, judge, observe
+from kprov.provision.guards_sources import SourceJudgment, Thresholds, judge, observe
 from kprov.rosters.model import Origin, Person
 
 ROSTER = "/srv/sis/students.csv"
@@ -26,7 +26,7 @@ def numbers(count: int, seed: int = 5) -> list[str]:
     return [f"{rng.randrange(10**9):09d}" for _ in range(count)]
 
 
-def verdict(last: list[str], tonight: list[str], known: set[str]):  # type: ignore[no-untyped-def]
+def verdict(last: list[str], tonight: list[str], known: set[str]) -> SourceJudgment:
     before = observe(people(last), [ROSTER])[ROSTER].fingerprint
     now = observe(people(tonight), [ROSTER])[ROSTER]
     return judge(before, now, known, Thresholds())
