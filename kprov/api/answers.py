@@ -10,12 +10,12 @@ which the core keeps pending.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kprov import strict_json
 from kprov.api.errors import (
     REFUSAL_CLASSES,
     AlreadyRegistered,
@@ -24,6 +24,7 @@ from kprov.api.errors import (
     Unprocessable,
 )
 from kprov.api.scrub import Scrubber
+from kprov.strict_json import DuplicateName
 
 
 @dataclass(frozen=True)
@@ -35,33 +36,10 @@ class ErrorFields:
     body: dict[str, Any] | None
 
 
-class DuplicateName(ValueError):
-    """A JSON object names one key twice. Python would keep the last value, another reader the
-    first: which one the server meant cannot be told, so the answer is malformed."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the name {name[:40]!r} appears twice in one object")
-        self.name = name
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)  # C speed; a name given twice leaves fewer keys than pairs
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        for name, _value in pairs:
-            if name in seen:
-                raise DuplicateName(name)
-            seen.add(name)
-    return found
-
-
 def parse_json(raw: bytes) -> Any:
-    """The JSON value of *raw*, or raises ValueError (also for bad UTF-8, absurd nesting, and
-    an object that names a key twice: ``DuplicateName``). Every JSON answer is read here."""
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+    """The JSON value of a server's answer, or ValueError (``kprov.strict_json``: bad UTF-8,
+    absurd nesting, NaN, an object that names a key twice). Every JSON answer is read here."""
+    return strict_json.loads(raw)
 
 
 def answer_object(

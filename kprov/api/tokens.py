@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from kprov.api.answers import DuplicateName, error_fields, parse_json
+from kprov.api.answers import error_fields, parse_json
 from kprov.api.errors import (
     ApiError,
     AuthenticationError,
@@ -31,6 +31,7 @@ from kprov.api.ids import answered_uuid
 from kprov.api.models import Token
 from kprov.api.scrub import Scrubber, redact
 from kprov.api.transport import Requeue, Transport
+from kprov.strict_json import DuplicateName
 
 TOKEN_REFRESH_MARGIN = 30.0  # seconds before expiry at which a token is renewed proactively
 TOKEN_PATH = "/oauth/token"

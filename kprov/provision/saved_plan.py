@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kprov import strict_json
 from kprov.errors import InputError, StalePlanError
 from kprov.provision.guards_json import verdict_from, verdict_json
 from kprov.provision.kept_lines import decode_kept, encode_kept
@@ -112,7 +113,7 @@ def save_plan(plan: Plan, path: Path) -> None:
 def load_plan(path: Path) -> Plan:
     """Read a saved plan; anything that is not one, or was edited, is refused (exit 2)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_repeats)
+        document = strict_json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such plan file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -169,16 +170,6 @@ def load_plan(path: Path) -> Plan:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path} is not a well-formed kprov plan: {exc!r}") from None
-
-
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refused when it names a key twice (JSON's last-wins would pick one)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"the name {key!r} is given twice in one object")
-        found[key] = value
-    return found
 
 
 def _skipped_from(raw: Any) -> Skipped:

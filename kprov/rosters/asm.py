@@ -23,6 +23,8 @@ from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.oneroster import BULK, BundleInfo
 from kprov.rosters.tables import (
     Export,
+    add_instructors,
+    add_learners,
     check_name,
     good_key,
     key_set,
@@ -50,7 +52,8 @@ def read_asm(bundle: Bundle, collector: Collector, options: TextOptions) -> Bund
     staff = people_ids(export, "staff.csv", "person_id", INSTRUCTOR, at_location)
     courses = _courses(export, locations)
     classes = _classes(export, locations, courses, staff)
-    _rosters(export, classes, students)
+    columns = ("class_id", "student_id")
+    add_learners(export, "rosters.csv", columns, classes, "a class of classes.csv", students)
     info.authoritative = {collector.class_key(key) for key, made in classes.items() if made}
     return info
 
@@ -109,19 +112,7 @@ def _classes(
         if not record_class(collector, table, line, id_at + 1, info):
             continue
         classes[raw] = True
-        listed: set[str] = set()
-        for at in instructors:
-            person = cells[at].strip()
-            if not person or person in listed:
-                continue  # the same instructor twice in one row is one instructor
-            listed.add(person)
-            if staff is not None and person not in staff:
-                table.problem(
-                    line, f"{table.header[at]} {person!r} is not in staff.csv; export again",
-                    at + 1,
-                )  # fmt: skip
-                continue
-            collector.add(person, INSTRUCTOR, table.name, line, key, column=at + 1)
+        add_instructors(collector, table, cells, line, key, instructors, staff, "staff.csv")
     return classes
 
 
@@ -133,30 +124,3 @@ def _title(
         return cells[display_at].strip()
     number = cells[number_at].strip() if number_at is not None else ""
     return " ".join(part for part in (course or "", number) if part)
-
-
-def _rosters(export: Export, classes: dict[str, bool], students: set[str] | None) -> None:
-    opened = export.table("rosters.csv", ("class_id", "student_id"))
-    if opened is None:
-        return
-    table, (class_at, student_at) = opened
-    collector = export.collector
-    for line, cells in table.rows():
-        raw, student = cells[class_at].strip(), cells[student_at]
-        made = classes.get(raw)
-        if made is False:
-            continue  # the class was refused, and said why
-        if made is None:
-            table.problem(
-                line, f"class_id {raw!r} is not a class of classes.csv; export again",
-                class_at + 1,
-            )  # fmt: skip
-            continue
-        if students is not None and student not in students:
-            table.problem(
-                line, f"student_id {student!r} is not in students.csv; export again",
-                student_at + 1,
-            )  # fmt: skip
-            continue
-        collector.add(student, LEARNER, table.name, line, collector.class_key(raw),
-                      column=student_at + 1)  # fmt: skip

@@ -21,6 +21,8 @@ from kprov.rosters.model import INSTRUCTOR, LEARNER
 from kprov.rosters.oneroster import BULK, BundleInfo
 from kprov.rosters.tables import (
     Export,
+    add_instructors,
+    add_learners,
     check_name,
     dated_class,
     good_key,
@@ -28,7 +30,6 @@ from kprov.rosters.tables import (
     numbered_columns,
     people_ids,
     record_class,
-    resolves,
 )
 from kprov.rosters.text import TextOptions
 
@@ -46,7 +47,10 @@ def read_clever(bundle: Bundle, collector: Collector, options: TextOptions) -> B
     students = people_ids(export, "students.csv", "Student_id", LEARNER, at_school)
     teachers = people_ids(export, "teachers.csv", "Teacher_id", INSTRUCTOR, at_school)
     sections = _sections(export, schools, teachers)
-    _enrollments(export, schools, sections, students)
+    add_learners(
+        export, "enrollments.csv", ("Section_id", "Student_id"), sections,
+        "a section of sections.csv", students, (("School_id", schools, "schools.csv"),),
+    )  # fmt: skip
     info.authoritative = {collector.class_key(key) for key, made in sections.items() if made}
     return info
 
@@ -84,54 +88,5 @@ def _sections(
         if info is None or not record_class(collector, table, line, id_at + 1, info):
             continue
         sections[raw] = True
-        listed: set[str] = set()
-        for at in teacher_cols:
-            teacher = cells[at].strip()
-            if not teacher or teacher in listed:
-                continue  # the same teacher twice in one row is one instructor
-            listed.add(teacher)
-            if teachers is not None and teacher not in teachers:
-                table.problem(
-                    line,
-                    f"{table.header[at]} {teacher!r} is not in teachers.csv; export again",
-                    at + 1,
-                )
-                continue
-            collector.add(teacher, INSTRUCTOR, table.name, line, key, column=at + 1)
+        add_instructors(collector, table, cells, line, key, teacher_cols, teachers, "teachers.csv")
     return sections
-
-
-def _enrollments(
-    export: Export,
-    schools: set[str] | None,
-    sections: dict[str, bool],
-    students: set[str] | None,
-) -> None:
-    opened = export.table("enrollments.csv", ("Section_id", "Student_id"))
-    if opened is None:
-        return
-    table, (section_at, student_at) = opened
-    checks = [(table.column("School_id"), schools, "School_id", "schools.csv")]
-    collector = export.collector
-    for line, cells in table.rows():
-        section, student = cells[section_at].strip(), cells[student_at]
-        made = sections.get(section)
-        if made is False:
-            continue  # the section was refused, and said why
-        if made is None:
-            table.problem(
-                line,
-                f"Section_id {section!r} is not a section of sections.csv; export again",
-                section_at + 1,
-            )
-            continue
-        if students is not None and student not in students:
-            table.problem(
-                line, f"Student_id {student!r} is not in students.csv; export again",
-                student_at + 1,
-            )  # fmt: skip
-            continue
-        if not resolves(table, cells, line, checks):
-            continue
-        collector.add(student, LEARNER, table.name, line, collector.class_key(section),
-                      column=student_at + 1)  # fmt: skip

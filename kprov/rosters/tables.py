@@ -15,7 +15,7 @@ from kprov.rosters.bundle import Bundle
 from kprov.rosters.collect import Collector
 from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.dates import DateError, check_order, parse_date
-from kprov.rosters.model import ClassInfo, Origin
+from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
 from kprov.rosters.text import TextOptions
 from kprov.rosters.validate import FAST_ID, id_problems, name_problems, source_of
 
@@ -169,6 +169,74 @@ def record_class(
         )
     table.problem(line, f"class {info.key!r} appears twice; {advice}", column)
     return False
+
+
+def add_instructors(
+    collector: Collector,
+    table: CsvTable,
+    cells: list[str],
+    line: int,
+    key: str,
+    columns: list[int],
+    known: set[str] | None,
+    listed_in: str,
+) -> None:
+    """Every teacher a class row names (up to four in Clever, several in ASM) becomes an
+    instructor of *key*; the same one twice in a row is one. A teacher missing from *known*
+    (the export's teachers/staff file; None: not given) is a problem at its cell, never an
+    account made for a stranger."""
+    listed: set[str] = set()
+    for at in columns:
+        person = cells[at].strip()
+        if not person or person in listed:
+            continue
+        listed.add(person)
+        if known is not None and person not in known:
+            where = f"{table.header[at]} {person!r} is not in {listed_in}; export again"
+            table.problem(line, where, at + 1)
+            continue
+        collector.add(person, INSTRUCTOR, table.name, line, key, column=at + 1)
+
+
+def add_learners(
+    export: Export,
+    file: str,
+    columns: tuple[str, str],
+    classes: dict[str, bool],
+    defined_in: str,
+    students: set[str] | None,
+    more_checks: tuple[tuple[str, set[str] | None, str], ...] = (),
+) -> None:
+    """Read an enrolment file (*columns*: the class column, the student column): each row
+    makes its student a learner of a class the export defined (*classes*: key -> recorded,
+    *defined_in*: "a class of classes.csv";
+    a refused class's rows are skipped, it was said why). A row naming an unknown class or
+    student, or failing *more_checks* (column, known ids, the file that lists them), is a
+    problem at its cell: a dangling reference is a damaged export, never guessed at."""
+    opened = export.table(file, columns)
+    if opened is None:
+        return
+    table, (class_at, student_at) = opened
+    class_column, student_column = table.header[class_at], table.header[student_at]
+    checks = [(table.column(name), known, name, listed) for name, known, listed in more_checks]
+    collector = export.collector
+    for line, cells in table.rows():
+        raw, student = cells[class_at].strip(), cells[student_at]
+        made = classes.get(raw)
+        if made is False:
+            continue
+        if made is None:
+            where = f"{class_column} {raw!r} is not {defined_in}; export again"
+            table.problem(line, where, class_at + 1)
+            continue
+        if students is not None and student not in students:
+            where = f"{student_column} {student!r} is not in students.csv; export again"
+            table.problem(line, where, student_at + 1)
+            continue
+        if not resolves(table, cells, line, checks):
+            continue
+        key = collector.class_key(raw)
+        collector.add(student, LEARNER, table.name, line, key, column=student_at + 1)
 
 
 def date_cell(

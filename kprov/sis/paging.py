@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from kprov import strict_json
 from kprov.rosters.api_source import ApiSource
 from kprov.sis.errors import SisWireError, data_error
-from kprov.sis.wire import SisClient, strict_json
+from kprov.sis.wire import SisClient
 
 # What a pull reads, in this order: terms and classes before the enrollments naming them.
 COLLECTIONS = ("orgs", "academicSessions", "classes", "users", "enrollments")
@@ -174,7 +175,7 @@ def read_collection(
 def _items(raw: bytes, name: str, what: str, client: SisClient) -> list[dict[str, Any]]:
     """The page's records: a list of JSON objects under the collection's name, or an error."""
     try:
-        body = strict_json(raw)
+        body = strict_json.loads(raw)
     except ValueError as exc:
         raise SisWireError(f"{what}: the answer is not usable JSON ({exc})") from None
     if not isinstance(body, dict) or name not in body:

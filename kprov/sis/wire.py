@@ -16,7 +16,6 @@ this machine, answers capped in size, and every secret and token registered with
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from kprov import strict_json
 from kprov.api.answers import error_fields
 from kprov.api.errors import ApiError, AuthenticationError
 from kprov.api.pacing import Pacer, RetryPolicy
@@ -50,31 +50,6 @@ class PullOptions:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # delta cursors
     cancel: threading.Event | None = None
     env: Mapping[str, str] | None = None  # where secret_env is looked up (None: os.environ)
-
-
-class DuplicateName(ValueError):
-    pass
-
-
-def strict_json(raw: bytes) -> Any:
-    """The JSON value of *raw*; ValueError for bad UTF-8, bad JSON, NaN, absurd nesting, or an
-    object naming a field twice (two readers would disagree on which one counts)."""
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise DuplicateName(f"the name {key!r} appears twice in one object")
-            found[key] = value
-        return found
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=unique, parse_constant=no_constant)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 class QueryTransport(Transport):
@@ -199,7 +174,7 @@ class SisClient:
     def _message(self, answer: Answer) -> str:
         """The server's own words (imsx_description, or any usual field), scrubbed."""
         try:
-            body = strict_json(answer.body)
+            body = strict_json.loads(answer.body)
         except ValueError:
             body = None
         if isinstance(body, dict) and isinstance(body.get("imsx_description"), str):

@@ -86,7 +86,7 @@ def test_a_name_given_twice_in_a_plan_file_is_refused(tmp_path: Path) -> None:
     save_plan(a_plan((person(1),)), path)
     text = path.read_text().replace('"prune": false,', '"prune": false,\n "prune": true,')
     path.write_text(text)
-    with pytest.raises(InputError, match="the name 'prune' is given twice in one object"):
+    with pytest.raises(InputError, match="the name 'prune' appears twice in one object"):
         load_plan(path)
 
 

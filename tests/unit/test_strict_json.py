@@ -1,0 +1,33 @@
+"""The one strict JSON reader refuses what two readers could read differently."""
+
+from __future__ import annotations
+
+import pytest
+
+from kprov import strict_json
+from kprov.api.answers import parse_json
+from kprov.strict_json import DuplicateName
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"id": 1, "id": 2}', b'{"a": NaN}', b"[Infinity]", b"[-Infinity]", b"\xff{}"]
+)
+def test_what_two_readers_could_disagree_on_is_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        strict_json.loads(raw)
+    with pytest.raises(ValueError):  # the server answers' reader is the same one
+        parse_json(raw)
+
+
+def test_a_repeated_name_is_named_and_deep_nesting_is_a_value_error() -> None:
+    with pytest.raises(DuplicateName) as caught:
+        strict_json.loads('{"a": {"id": 1, "id": 1}}')
+    assert caught.value.name == "id"
+    with pytest.raises(ValueError, match="nested too deeply"):
+        strict_json.loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_ordinary_json_reads_as_json() -> None:
+    assert strict_json.loads(b'{"a": [1, 2.5, "x", null, true]}') == {
+        "a": [1, 2.5, "x", None, True]
+    }
