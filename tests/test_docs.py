@@ -68,3 +68,26 @@ def test_the_manifest_reference_names_every_key_the_manifest_accepts() -> None:
     }
     for section, keys in accepted.items():
         assert _documented_keys(section) == set(keys), f"docs/manifest.md, {section}"
+
+
+def test_every_file_and_function_the_architecture_page_names_exists() -> None:
+    """docs/architecture.md's "where each behaviour lives" must not send anyone to a file a
+    move has emptied: every `path.py` it names exists (a bare name: in some package), and
+    every `path.py: function` defines that function."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    sources = {p.relative_to(ROOT).as_posix(): p for p in (ROOT / "kprov").rglob("*.py")}
+    wrong = []
+    for name, function in re.findall(r"`([\w/]+\.py)(?:: (\w+))?`", text):
+        if name.startswith(("tests/", "scripts/")):
+            found = [ROOT / name] if (ROOT / name).exists() else []
+        elif "/" in name:
+            found = [p for rel, p in sources.items() if rel.endswith(name)]
+        else:
+            found = [p for rel, p in sources.items() if rel.split("/")[-1] == name]
+        if not found:
+            wrong.append(name)
+        elif function and not any(f"def {function}(" in p.read_text() for p in found):
+            wrong.append(f"{name}: {function}")
+    assert wrong == []

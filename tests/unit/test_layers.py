@@ -1,4 +1,4 @@
-"""The arrows between kprov's packages point one way (docs/development.md, "Layout"): a
+"""The arrows between kprov's packages point one way (docs/architecture.md): a
 reader never imports the core, the HTTP client never imports a reader, the sandbox shares no
 code with the client. Read from the source (every import, lazy or for types only), so a
 move that would turn an arrow round fails here, not in a reviewer's head."""
