@@ -149,6 +149,35 @@ class Bundle:
             self.problem(f"cannot read this member ({exc}); export the bundle again", member)
             return None
 
+    def table(
+        self,
+        member: str,
+        required: tuple[str, ...],
+        options: TextOptions,
+        kind: str,
+        escapechar: str | None = None,
+    ) -> tuple[CsvTable, list[int]] | None:
+        """The member's table and the indexes of its *required* columns, or None with the
+        reason recorded (absent, unreadable, a column missing). The header is never quoted
+        in the message: in a file without one it would be a row of personal data."""
+        stream = self.open(member)
+        if stream is None:
+            return None
+        table = CsvTable(self.label(member), stream, self.problems, options)
+        table.escapechar = escapechar
+        if not table.open():
+            return None
+        found = [table.column(c) for c in required]
+        missing = [c for c, at in zip(required, found, strict=True) if at is None]
+        if missing:
+            table.problem(
+                table.offset + 1,
+                f"missing column(s) {', '.join(missing)} required by {kind}; check that the "
+                "first line is the header and export again",
+            )
+            return None
+        return table, [at for at in found if at is not None]
+
 
 def open_bundle(path: Path, problems: list[Problem], stack: ExitStack) -> Bundle | None:
     """The bundle at *path* (a directory or a zip), or None with the reason recorded."""

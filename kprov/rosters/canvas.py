@@ -24,7 +24,7 @@ from array import array
 from typing import NamedTuple
 
 from kprov.rosters.bundle import Bundle
-from kprov.rosters.collect import Collector
+from kprov.rosters.collect import Collector, repeated_digests
 from kprov.rosters.csv_table import CsvTable
 from kprov.rosters.dates import check_order, parse_date
 from kprov.rosters.model import INSTRUCTOR, LEARNER, ClassInfo, Origin
@@ -280,16 +280,7 @@ class _Enrollments:
                 course = sections[cells[section_at].strip()].course
             digest = hash((cells[user_at], course))
             buckets[digest & 0xFF].append(digest)
-        repeated: set[int] = set()
-        for bucket in buckets:
-            if len(set(bucket)) == len(bucket):
-                continue
-            seen: set[int] = set()
-            for digest in bucket:
-                if digest in seen:
-                    repeated.add(digest)
-                seen.add(digest)
-        return repeated
+        return repeated_digests(buckets)
 
     def course_of(self, table: CsvTable, line: int, cells: list[str]) -> tuple[str, str] | None:
         """(course, section state) of a row; None when it does not resolve (recorded)."""

@@ -9,7 +9,7 @@ kept only when asked, and are let go as soon as the input is known to be refused
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kprov.api_facts import MAX_ID_LENGTH
@@ -167,16 +167,7 @@ class Collector:
 
     def duplicated_digests(self) -> set[int]:
         """Digests seen more than once (a digest collision only costs a second look)."""
-        repeated: set[int] = set()
-        for bucket in self.digests:
-            if len(set(bucket)) == len(bucket):
-                continue
-            seen: set[int] = set()
-            for digest in bucket:
-                if digest in seen:
-                    repeated.add(digest)
-                seen.add(digest)
-        return repeated
+        return repeated_digests(self.digests)
 
     def release(self) -> None:
         self.digests = [array("q") for _ in range(BUCKETS)]
@@ -206,3 +197,18 @@ class DuplicateNamer:
         for person in people:
             raw = person.sis_id if self.hashed and person.sis_id else person.external_id
             self.see(raw, person.instance_key, person.origin.file, person.origin.line)
+
+
+def repeated_digests(buckets: Iterable[Sequence[int]]) -> set[int]:
+    """The digests that appear more than once, bucket by bucket (a first pass of 8-byte
+    digests keeps memory small; only what repeats is looked at exactly afterwards)."""
+    repeated: set[int] = set()
+    for bucket in buckets:
+        if len(set(bucket)) == len(bucket):
+            continue
+        seen: set[int] = set()
+        for digest in bucket:
+            if digest in seen:
+                repeated.add(digest)
+            seen.add(digest)
+    return repeated

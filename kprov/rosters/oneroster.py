@@ -56,23 +56,7 @@ class _Reader:
 
     def table(self, member: str, required: tuple[str, ...]) -> tuple[CsvTable, list[int]] | None:
         """The member's table and the indexes of *required* columns, or None (recorded)."""
-        stream = self.bundle.open(member)
-        if stream is None:
-            return None
-        table = CsvTable(self.bundle.label(member), stream, self.problems, self.options)
-        if not table.open():
-            return None
-        found = [table.column(c) for c in required]
-        missing = [c for c, at in zip(required, found, strict=True) if at is None]
-        if missing:
-            # the header is not listed: a file without one would show a row of personal data
-            table.problem(
-                table.offset + 1,
-                f"missing column(s) {', '.join(missing)} required by "
-                f"{self.info.kind}; check that the first line is the header and export again",
-            )
-            return None
-        return table, [at for at in found if at is not None]
+        return self.bundle.table(member, required, self.options, self.info.kind)
 
     def status(self, table: CsvTable, cells: list[str], at: int | None, line: int) -> str | None:
         """active, tobedeleted or inactive; None (recorded) for anything else."""

@@ -32,23 +32,7 @@ class Export:
 
     def table(self, member: str, required: tuple[str, ...]) -> tuple[CsvTable, list[int]] | None:
         """The member's table and the indexes of *required* columns, or None (recorded)."""
-        stream = self.bundle.open(member)
-        if stream is None:
-            return None
-        table = CsvTable(self.bundle.label(member), stream, self.collector.problems, self.options)
-        table.escapechar = self.escapechar
-        if not table.open():
-            return None
-        found = [table.column(c) for c in required]
-        missing = [c for c, at in zip(required, found, strict=True) if at is None]
-        if missing:
-            table.problem(
-                table.offset + 1,
-                f"missing column(s) {', '.join(missing)} required by {self.kind}; check that the "
-                "first line is the header and export again",
-            )
-            return None
-        return table, [at for at in found if at is not None]
+        return self.bundle.table(member, required, self.options, self.kind, self.escapechar)
 
     def missing(self, members: tuple[str, ...], spelled: str) -> bool:
         """Whether a required member is absent (recorded, naming all of them)."""
