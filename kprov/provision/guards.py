@@ -254,7 +254,7 @@ def finish_guards(
     ]
     limit = creation_limit(settings.max_creations, mapped) if settings.max_creations else None
     if limit is not None and len(creations) > limit:
-        spec = settings.max_creations.strip()
+        spec = (settings.max_creations or "").strip()
         share = f" ({spec} of the {mapped:,} people in the mapping)" if spec.endswith("%") else ""
         why = (
             f"{len(creations):,} new accounts exceed the creation limit of {limit:,}{share}: "
