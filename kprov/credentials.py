@@ -305,14 +305,25 @@ def resolve_id_key(settings: Settings, env: Mapping[str, str] | None = None) -> 
     )
 
 
-def _no_backend(profile: str, what: str) -> ConfigError:
+def _no_backend(profile: str, kind: SecretKind) -> ConfigError:
+    """Where the secret goes instead, for this kind of secret only: an API secret's advice
+    never names the id key's variable, nor the other way round."""
+    if kind is API_SECRET:
+        instead = (
+            f"name it once with `kprov profile add {profile} --base-url URL --api-key KEY "
+            f"--secret-file FILE`, or set {kind.env_file} to its path"
+        )
+    else:
+        instead = (
+            f"set {kind.env_file} to its path (`kprov --profile {profile} auth id-key "
+            "generate --print` makes one)"
+        )
     return ConfigError(
-        f"cannot store the {what} for profile {profile!r}: this machine has no usable keyring "
-        "backend (normal on headless servers and cron jobs)",
+        f"cannot store the {kind.what} for profile {profile!r}: this machine has no usable "
+        "keyring backend (normal on headless servers and cron jobs)",
         hint=(
-            f"Put it in a file only the job's user can read (chmod 600) and set "
-            f"{ENV_API_SECRET_FILE} (or {ENV_ID_KEY_FILE}) to its path; under systemd use "
-            "LoadCredential=. See docs/security.md."
+            f"Put it in a file only the job's user can read (chmod 600) and {instead}; under "
+            f"systemd use LoadCredential={kind.credential}:FILE."
         ),
     )
 
@@ -325,7 +336,7 @@ def store_secret(kind: SecretKind, profile: str, secret: Secret) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, kind.keyring_user(profile), secret.reveal())
     except NoKeyringError:
-        raise _no_backend(profile, kind.what) from None
+        raise _no_backend(profile, kind) from None
     except KeyringError as exc:
         raise ConfigError(
             f"the keyring refused to store the {kind.what} for profile {profile!r}: "
@@ -356,7 +367,7 @@ def stored_in_keyring(kind: SecretKind, profile: str) -> bool | None:
 def require_keyring(kind: SecretKind, profile: str) -> None:
     """Refuse at once where no keyring can store a secret, before anyone types one."""
     if stored_in_keyring(kind, profile) is None:
-        raise _no_backend(profile, kind.what)
+        raise _no_backend(profile, kind)
 
 
 def delete_api_secret(profile: str) -> bool:

@@ -23,6 +23,27 @@ def test_manual_pages_are_current() -> None:
     assert on_disk == man_pages(), "run: python3 scripts/update_reference.py"
 
 
+def test_every_manual_page_leads_to_its_neighbours() -> None:
+    """`man kprov` alone leads everywhere: each page's SEE ALSO names the pages above it and
+    one per command under it, and every page it names exists."""
+    import re
+
+    from kprov.cli.manpage import man_pages
+
+    pages = man_pages()
+    names = {name.removesuffix(".1") for name in pages}
+    for name, text in pages.items():
+        see = text.split(".SH SEE ALSO\n", 1)[1].replace("\\-", "-")
+        named = set(re.findall(r"(kprov[\w-]*)\(1\)", see))
+        assert named <= names, name
+        page = name.removesuffix(".1")
+        above = {n for n in names if page.startswith(n + "-")}  # command names hold "-" too
+        under = {n for n in names if n.startswith(page + "-")}
+        below = {n for n in under if not any(n.startswith(m + "-") for m in under)}
+        assert named == above | below, name
+    assert "kprov-sync(1)" in pages["kprov.1"].replace("\\-", "-")
+
+
 def test_every_command_help_has_an_example() -> None:
     reference = REFERENCE.read_text(encoding="utf-8")
     for section in reference.split("### ")[1:]:

@@ -34,7 +34,9 @@ def login(
 ) -> Message:
     """Store the API secret in the system keyring (hidden input).
 
-    Servers without a keyring use a file instead: KPROV_API_SECRET_FILE (see `config show`).
+    Servers and cron boxes have no keyring: put the secret in a file only the job's user can
+    read (chmod 600) and name it in the profile (`kprov profile add NAME ... --secret-file
+    FILE`) or in KPROV_API_SECRET_FILE; `kprov config show` says which secret is used.
 
     \b
     Examples:

@@ -88,7 +88,11 @@ def _run_rows(settings: Settings) -> list[ResolvedSetting]:
         "notify": webhook_host(run.notify) if run.notify else "(none)",
         "notify_on": run.notify_on,
         "metrics_file": run.metrics_file or "(none)",
-        "max_creations": f"{run.max_creations} (none while the mapping holds under 100)",
+        "max_creations": (
+            f"{run.max_creations} (none while the mapping holds under 100)"
+            if run.max_creations.strip().endswith("%")
+            else run.max_creations
+        ),
         "removal_grace": f"{run.removal_grace} run(s)",
         "source_min_seen": f"{run.source_min_seen:g} %",
         "source_max_shrink": f"{run.source_max_shrink:g} %",

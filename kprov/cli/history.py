@@ -67,7 +67,8 @@ def history(
 
     Every command that plans or sends records its run (start, end, exit code, OS user, host,
     inputs with their SHA-256, and each item it planned with its outcome and file:line).
-    Reading takes no lock: history can be read while a run writes.
+    Reading takes no lock: history can be read while a run writes (only a ledger an older
+    kprov wrote is first upgraded, under the lock: --lock-timeout).
 
     \b
     Examples:

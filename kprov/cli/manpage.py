@@ -99,9 +99,17 @@ def _page(path: tuple[str, ...], command: Any, ctx: Any, subcommands: list[tuple
         lines += [".SH EXAMPLES", ".nf", *(_escape(e.rstrip()) for e in examples), ".fi"]
     if not path:
         lines += _root_sections()
-    see = ["kprov(1)"] if path else []
-    lines += [".SH SEE ALSO", _escape("; ".join([*see, DOCS]))]
+    # .nh: page names are not hyphenated at a line's end (kprov-holds-ap- prove(1))
+    lines += [".SH SEE ALSO", ".nh", _escape("; ".join([*_related(path, subcommands), DOCS]))]
     return "\n".join(lines) + "\n"
+
+
+def _related(path: tuple[str, ...], subcommands: list[tuple[str, str]]) -> list[str]:
+    """The pages a reader goes to next, so `man` alone leads everywhere: the pages above this
+    one (kprov(1), then its group's), and one page per command under it."""
+    above = [f"{'-'.join(('kprov', *path[:depth]))}({SECTION})" for depth in range(len(path))]
+    below = [f"{'-'.join(('kprov', *path, sub))}({SECTION})" for sub, _ in subcommands]
+    return [", ".join(above + below)] if above or below else []
 
 
 def _root_sections() -> list[str]:
@@ -115,8 +123,9 @@ def _root_sections() -> list[str]:
         ".SH ENVIRONMENT",
         _escape(
             "KPROV_PROFILE, KPROV_CONFIG, KPROV_BASE_URL, KPROV_API_KEY, KPROV_API_SECRET_FILE "
-            "(or KPROV_API_SECRET), KPROV_STATE_DIR, KPROV_MAPPING and the others listed by "
-            "`kprov config show`, which prints every setting with the place it came from."
+            "(or KPROV_API_SECRET), KPROV_STATE_DIR, KPROV_MAPPING, and the others in "
+            "docs/configuration.md. `kprov config show` prints every setting with the place it "
+            "came from (a variable, the config file, a default)."
         ),
         ".SH FILES",
         _escape(

@@ -208,11 +208,13 @@ def confirm(question: str, env: Environment, *, yes: bool) -> None:
     if yes:
         return
     from kprov.errors import InputError
-
-    if not env.stdin_isatty:
-        raise InputError(
-            "refusing without confirmation", hint="Pass --yes when running without a terminal."
-        )
     from kprov.outside_text import printable
+
+    if not env.stdin_isatty:  # say what was not confirmed: the question's first line
+        asked = printable(question.split("\n", 1)[0].rstrip(":"))
+        raise InputError(
+            f"refusing without confirmation: {asked}",
+            hint="Pass --yes when running without a terminal.",
+        )
 
     typer.confirm(printable(question, keep="\n"), abort=True, err=True)  # it may quote ids

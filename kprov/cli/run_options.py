@@ -105,9 +105,9 @@ SHARED = (
     Shared("max_creations", str | None, typer.Option(
         None, "--max-creations", metavar="N|P%",
         help="Most accounts created in one run, N or P% of the people in the mapping "
-        f"[default: {DEFAULT_MAX_CREATIONS}, none while it holds fewer than 100]; past it the "
-        "creations and what "
-        "needs them are held for approval (exit 6; kprov holds).",
+        f"[default: {DEFAULT_MAX_CREATIONS}; a share sets none while it holds fewer than "
+        "100, a number always applies]; past it the creations and what needs them are held "
+        "for approval (exit 6; kprov holds).",
         rich_help_panel=RUN_PANEL, show_default=False,
     ), CREATING),
     Shared("concurrency", int, CONCURRENCY_OPTION),

@@ -219,9 +219,10 @@ def withheld_parts(reason: str) -> tuple[str, str]:
 
 
 def creation_limit(spec: str, people: int) -> int | None:
-    """The most accounts one run may create: None (no limit) while the mapping holds fewer
-    than CREATION_FLOOR people."""
-    if people < CREATION_FLOOR:
+    """The most accounts one run may create. A share (the default 10%) sets no limit while
+    the mapping holds fewer than CREATION_FLOOR people: a share of a first term's empty
+    mapping would hold the first import. A number is a limit someone chose, and always is."""
+    if spec.strip().endswith("%") and people < CREATION_FLOOR:
         return None
     return removal_limit(spec, people, option="--max-creations")
 
@@ -253,10 +254,11 @@ def finish_guards(
     ]
     limit = creation_limit(settings.max_creations, mapped) if settings.max_creations else None
     if limit is not None and len(creations) > limit:
+        spec = (settings.max_creations or "").strip()
+        share = f" ({spec} of the {mapped:,} people in the mapping)" if spec.endswith("%") else ""
         why = (
-            f"{len(creations):,} new accounts exceed the creation limit of {limit:,} "
-            f"({settings.max_creations} of the {mapped:,} people in the mapping): an account "
-            "can never be deleted"
+            f"{len(creations):,} new accounts exceed the creation limit of {limit:,}{share}: "
+            "an account can never be deleted"
         )
         for n in creations:
             items[n] = _withhold(items[n], CREATIONS, why)

@@ -88,6 +88,17 @@ def test_config_show_names_every_source_and_never_a_secret(
     _assert_no_secret(text.output)
 
 
+def test_config_show_says_a_number_of_creations_is_a_limit_from_the_first_night(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a share waits for a mapping of 100; a number chosen is shown as it applies."""
+    _add_prod("--use")
+    monkeypatch.setenv("KPROV_MAX_CREATIONS", "25")
+    result = run_cli("config", "show", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["max_creations"]["value"] == "25"
+
+
 def test_config_show_reports_an_unusable_secret_without_failing(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -239,3 +239,20 @@ def test_instance_keys_complete_from_local_state_without_lock_or_network(
     assert complete_instance_key(ctx, "") == ["alg1-p3", "alg2-p1"]  # no control character
     monkeypatch.setenv("KPROV_STATE_DIR", str(isolated_env / "nowhere"))
     assert complete_instance_key(ctx, "") == []
+
+
+def test_a_refused_question_says_what_was_not_confirmed() -> None:
+    """Without a terminal (cron, a pipe) the refusal names what it would have done, and no
+    outside text in the question can steer the terminal."""
+    from kprov.cli.output import confirm
+    from kprov.errors import InputError
+
+    question = "2 registration(s) would be removed from \x1b]0;x\x07alg:\n  learner s-1\nRemove?"
+    with pytest.raises(InputError) as refused:
+        confirm(question, Environment(), yes=False)
+    assert refused.value.message.startswith(
+        "refusing without confirmation: 2 registration(s) would be removed from "
+    )
+    assert "\x1b" not in refused.value.message and "learner s-1" not in refused.value.message
+    assert refused.value.exit_code == 2 and refused.value.hint
+    confirm(question, Environment(), yes=True)  # --yes: nothing asked, nothing refused

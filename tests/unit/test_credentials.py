@@ -16,6 +16,7 @@ from kprov.credentials import (
     find_api_secret,
     locate,
     new_id_key,
+    require_keyring,
     resolve_api_secret,
     resolve_id_key,
     store_secret,
@@ -221,3 +222,21 @@ def test_a_keyring_that_fails_is_named_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         resolve_api_secret(_settings(tmp_path), {})
     assert "keyring: it did not answer (KeyringLocked)" in str(caught.value)
+
+
+def test_without_a_keyring_each_secret_is_pointed_at_its_own_file_setting() -> None:
+    """`auth login` on a headless box: the advice names the profile's --secret-file and the
+    API secret's variable, never the id key's (and the id key's advice never the API's)."""
+    with pytest.raises(ConfigError) as api:
+        require_keyring(API_SECRET, "prod")
+    hint = api.value.hint or ""
+    assert "no usable keyring backend" in str(api.value)
+    assert "kprov profile add prod" in hint and "--secret-file FILE" in hint
+    assert "KPROV_API_SECRET_FILE" in hint and "LoadCredential=kprov-api-secret:FILE" in hint
+    assert "KPROV_ID_KEY" not in hint
+    with pytest.raises(ConfigError) as key:
+        require_keyring(ID_KEY, "prod")
+    hint = key.value.hint or ""
+    assert "KPROV_ID_KEY_FILE" in hint and "LoadCredential=kprov-id-key:FILE" in hint
+    assert "auth id-key generate --print" in hint
+    assert "KPROV_API_SECRET" not in hint and "--secret-file" not in hint

@@ -213,6 +213,17 @@ def creations_plan(state: LocalState, mapped: int, new: int, **more: object) -> 
 
 def test_no_creation_limit_while_the_mapping_holds_fewer_than_100(state: LocalState) -> None:
     assert not creations_plan(state, 98, 50).withheld  # 99 mapped: a first term
+    assert not creations_plan(state, 98, 50, guards=GuardSettings(max_creations="5%")).withheld
+
+
+def test_a_number_of_creations_given_is_a_limit_even_for_a_first_term(state: LocalState) -> None:
+    """`--max-creations 5` on a careful first night means 5: only a share waits for a mapping
+    of 100 (a share of an empty mapping would hold everything)."""
+    plan = creations_plan(state, 3, 12, guards=GuardSettings(max_creations="5"))
+    assert plan.guards is not None
+    [trip] = plan.guards.trips
+    assert trip.why.startswith("13 new accounts exceed the creation limit of 5: an account")
+    assert not creations_plan(state, 3, 12, guards=GuardSettings(max_creations="13")).withheld
 
 
 def test_past_the_creation_limit_creations_and_what_needs_them_are_withheld(
