@@ -29,7 +29,7 @@ from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, groupby
-from operator import attrgetter, methodcaller
+from operator import attrgetter, countOf, methodcaller
 from typing import Any
 
 from kprov.rosters.model import Person
@@ -73,6 +73,9 @@ class SourceFingerprint:
     shape: Shape = field(default_factory=Shape)
     delta: bool = False  # lists changes only: never a reference for counts or overlap
     header: str = ""
+    # Rows that place someone in a class: a bundle's enrolment file cut short loses these,
+    # not ids (its users file still lists everyone). 0: not counted (an older ledger's).
+    enrolments: int = 0
 
     @property
     def threshold(self) -> int:
@@ -83,7 +86,7 @@ class SourceFingerprint:
         """Everything but the sample (the ledger keeps it packed beside)."""
         return {
             "source": self.source, "rows": self.rows, "ids": self.ids, "delta": self.delta,
-            "header": self.header, "shape": self.shape.__dict__,
+            "header": self.header, "shape": self.shape.__dict__, "enrolments": self.enrolments,
         }  # fmt: skip
 
     @classmethod
@@ -93,7 +96,7 @@ class SourceFingerprint:
         return cls(
             source=str(data["source"]), rows=int(data["rows"]), ids=int(data["ids"]),
             sample=tuple(sample), shape=shape, delta=bool(data.get("delta")),
-            header=str(data.get("header") or ""),
+            header=str(data.get("header") or ""), enrolments=int(data.get("enrolments") or 0),
         )  # fmt: skip
 
 
@@ -149,21 +152,22 @@ def observe(
     known = set(sources)
     ids: dict[str, list[str]] = {s: [] for s in sources}
     rows: dict[str, int] = dict.fromkeys(sources, 0)
+    placed: dict[str, int] = dict.fromkeys(sources, 0)
     hashed: set[str] = set()
     groups = [people if isinstance(people, list) else list(people), list(removals)]
-    for group in groups:
+    for number, group in enumerate(groups):
         for file, run in groupby(group, key=_FILE):  # readers go source by source
             key = source_key(file, known)
             target = ids.get(key)
             if target is None:
                 continue
-            first = next(run)
-            if first.sis_id:
+            lines = list(run)  # references only
+            if lines[0].sis_id:
                 hashed.add(key)
-            before = len(target)
-            target.append(first.external_id)
-            target.extend(map(_EXTERNAL, run))  # noqa: B031 (the rest of the run, once)
-            rows[key] += len(target) - before
+            target.extend(map(_EXTERNAL, lines))
+            rows[key] += len(lines)
+            if number == 0:  # enrolments, not removals
+                placed[key] += len(lines) - countOf(map(_CLASS, lines), None)
     found: dict[str, Observation] = {}
     headers = headers or {}
     for source in sources:
@@ -175,7 +179,7 @@ def observe(
             shaped = _sis_ids(groups, source, known, shaped)
         fingerprint = SourceFingerprint(
             stable_key(source), rows[source], count, tuple(h for h, _e in sampled),
-            _shape(shaped), source in deltas, headers.get(source, ""),
+            _shape(shaped), source in deltas, headers.get(source, ""), placed[source],
         )  # fmt: skip
         found[fingerprint.source] = Observation(fingerprint, tuple(sampled))
     return found
@@ -183,6 +187,7 @@ def observe(
 
 _FILE = attrgetter("origin.file")
 _EXTERNAL = attrgetter("external_id")
+_CLASS = attrgetter("instance_key")
 _ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
@@ -291,6 +296,15 @@ def judge(
         lost = 100 * (last.ids - now.ids) / last.ids
         words = f"{before}: {lost:.0f} % fewer ids: shrank sharply"
         return SourceJudgment(source, True, words, "it shrank sharply")
+    if last.enrolments >= MIN_IDS and now.enrolments < last.enrolments * (
+        1 - limits.max_shrink / 100
+    ):
+        lost = 100 * (last.enrolments - now.enrolments) / last.enrolments
+        words = (
+            f"{before}; enrolments: {last.enrolments:,} then, {now.enrolments:,} now: "
+            f"{lost:.0f} % fewer: shrank sharply (an enrolment file cut short?)"
+        )
+        return SourceJudgment(source, True, words, "its enrolments shrank sharply")
     seen, exact, in_export = overlap(last, tonight, known)
     if seen is None or in_export is None:
         return SourceJudgment(source, False, "")
