@@ -5,7 +5,8 @@ well as ``%2F``), HTML entities (``&plus;``, ``&#43;``, ``&#x2b;``), JSON escape
 ``\\/``), or all of them in turn (``&amp;#43;``). ``layers`` decodes such text up to
 ``MAX_LAYERS`` times; each ``Layer`` can say where any stretch of its text came from in the
 text it was decoded from, so a secret found in a decoded layer is redacted in the original.
-``encoded_runs`` finds the base64, base64url and hex runs of a text and what they decode to;
+``encoded_runs`` finds the base64, base64url, base32 and hex runs of a text (hex also as a
+dump with separators) and what they decode to;
 ``squeezed`` reads a text without its line breaks and invisible characters.
 """
 
@@ -194,13 +195,27 @@ def encoded_runs(text: str, min_length: int) -> Iterator[tuple[int, int, list[st
             _decodings(piece, exact, loose)
         if exact or loose:
             yield match.start(), match.end(), exact, loose
+    if ":" in text or " " in text or "-" in text:
+        for match in _SEPARATED_HEX.finditer(text):
+            if match.end() - match.start() >= min_length:
+                data = bytes.fromhex(_HEX_SEPARATORS.sub("", match.group()))
+                yield match.start(), match.end(), [], [data.decode("utf-8", "replace")]
+
+
+# A hex dump with separators, as debug pages and `xxd`-like tools write bytes: "73:65:63",
+# "73 65 63", "73-65-63" (one separator kind throughout).
+_SEPARATED_HEX = re.compile(
+    r"\b[0-9A-Fa-f]{2}(?:(?::[0-9A-Fa-f]{2}){3,}|(?: [0-9A-Fa-f]{2}){3,}|(?:-[0-9A-Fa-f]{2}){3,})\b"
+)
+_HEX_SEPARATORS = re.compile(r"[: -]")
+_BASE32 = re.compile(r"[A-Za-z2-7]+")
 
 
 @lru_cache(maxsize=4)
 def _runs(min_length: int) -> re.Pattern[str]:
     """Runs of the base64 / base64url alphabets (hex is a subset) of at least *min_length*
     characters, with any padding; shorter words are skipped by the regex engine itself."""
-    return re.compile(f"[A-Za-z0-9+/_-]{{{min_length},}}={{0,2}}")
+    return re.compile(f"[A-Za-z0-9+/_-]{{{min_length},}}={{0,6}}")  # base32 pads to 6
 
 
 _ONE_ALPHABET = re.compile(r"[A-Za-z0-9+/]+=*|[A-Za-z0-9_-]+=*")
@@ -226,6 +241,15 @@ def _decodings(run: str, exact: list[str], loose: list[str]) -> None:
         piece = piece[: len(piece) // 4 * 4 + (len(piece) % 4 if len(piece) % 4 > 1 else 0)]
         with contextlib.suppress(binascii.Error, ValueError):
             raw.append(base64.b64decode(piece + "=" * (-len(piece) % 4), altchars, validate=True))
+    if _BASE32.fullmatch(body):  # RFC 4648 base32, either case: a run of letters and 2-7
+        for k in range(8):  # every alignment, as for base64
+            piece = body[k:].upper()
+            left = len(piece) % 8
+            piece = piece[: len(piece) - left] + (
+                piece[len(piece) - left :] + "=" * (8 - left) if left in (2, 4, 5, 7) else ""
+            )
+            with contextlib.suppress(binascii.Error, ValueError):
+                raw.append(base64.b32decode(piece))
     for data in raw:
         if data and data.count(0) * 3 >= len(data):  # mostly NULs: UTF-16, either byte order
             for codec in ("utf-16-le", "utf-16-be"):

@@ -125,6 +125,13 @@ ECHOES = {
     "hex with 0x": "0x" + SECRET.encode().hex(),
     "base64 of UTF-16 (.NET)": base64.b64encode(SECRET.encode("utf-16-le")).decode(),
     "byte escapes": "".join(f"\\x{b:02x}" for b in SECRET.encode()),
+    # forms round three left alone, closed in 0.3.0
+    "base32": base64.b32encode(SECRET.encode()).decode(),
+    "base32, lower case, unpadded": base64.b32encode(SECRET.encode()).decode().lower().rstrip("="),
+    "token in base32, glued": "k" + base64.b32encode(TOKEN.encode()).decode(),
+    "hex with colons": SECRET.encode().hex(":"),
+    "hex with spaces": SECRET.encode().hex(" "),
+    "HEX with dashes": SECRET.encode().hex("-").upper(),
 }
 
 
