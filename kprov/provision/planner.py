@@ -362,9 +362,11 @@ class _Planner(GuardSteps):
                 continue
             self.changed.add(key)
             self.removal_items.append(len(self.items))
-            removal = self._removal_or_hold(record, ref, None, "no longer in the manifest")
             # where the class's whole membership is stated: the line that no longer lists them
             where = request.instance_origins.get(ref)
+            bundle, bang, _member = where.file.partition("!") if where else ("", "", "")
+            why = f"no longer in {bundle}" if bang else "no longer in the manifest"
+            removal = self._removal_or_hold(record, ref, None, why)
             self.items.append(removal._replace(origin=where) if where else removal)
 
     def _removal_or_hold(

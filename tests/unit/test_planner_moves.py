@@ -102,3 +102,19 @@ def test_naming_changes_neither_adds_nor_drops_an_item(state: LocalState) -> Non
     plain = semester(state, people, prune=True, origins={"p2": MANIFEST, "p3": BUNDLE})
     strip = lambda p: [(i.action, i.external_id, i.instance) for i in p.items]  # noqa: E731
     assert strip(named) == strip(plain)
+
+
+def test_a_leaver_of_a_bundles_class_is_said_to_be_no_longer_in_that_bundle(
+    state: LocalState,
+) -> None:
+    """A class defined by a bundle (its origin `district.zip!classes.csv`) is not in the
+    manifest: its leaver is "no longer in district.zip", at the class's row."""
+    two_classes(state)
+    people = [person("t1", "p2", "instructor"), person("s2", "p2")]
+    p = semester(state, people, prune=True, origins={"p2": BUNDLE})
+    [gone] = [i for i in p.items if i.action is Action.UNREGISTER]
+    assert (gone.external_id, gone.reason, gone.origin) == (
+        "s1",
+        "no longer in district.zip",
+        BUNDLE,
+    )
