@@ -75,7 +75,9 @@ def _line(item: Item, word: str) -> str:
         spec = item.spec
         name = f" named {spec.name!r}" if spec is not None else ""
         return f"{word}: instance {item.instance}{name}"
-    target = f" in {item.instance}" if item.instance else ""
+    # An item with no person is its class's own (the blocked instance of a class that
+    # cannot work): name the class, not an empty person ("cannot:  in bio").
+    target = f" in {item.instance}" if who else f"instance {item.instance}"
     reason = item.reason.removeprefix("withheld: ") if item.guard else item.reason
     why = f": {reason}" if reason else ""
     return f"{word}: {who}{target}{where}{why}"

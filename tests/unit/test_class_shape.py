@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from kprov.cli.render import View, show_plan
+from kprov.errors import ExitCode
 from kprov.provision.plan import Action, InstanceSpec, Plan
 from kprov.provision.planner import build_plan
 from kprov.provision.request import Request
@@ -77,6 +79,15 @@ def test_learners_without_an_instructor_are_cannot_lines_and_the_rest_proceeds(
     reason = p.items[4].reason
     assert "class 'bio' has learners but no instructor" in reason
     assert "add its teacher to the roster" in reason and p.items[4].origin == Origin("r.csv", 2)
+
+
+def test_the_blocked_class_line_names_the_class(
+    state: LocalState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    show_plan(plan(state, [person("s1", "bio")]), View(), run_id="kprov-1", code=ExitCode.OK)
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("cannot:")]
+    assert lines[0].startswith("cannot: instance bio: class 'bio' has learners but no")
+    assert lines[1].startswith("cannot: learner s1 in bio (r.csv:2): class 'bio'")
 
 
 def test_an_instructor_already_registered_is_enough(state: LocalState) -> None:
