@@ -49,6 +49,9 @@ class _Reader:
     collector: Collector
     options: TextOptions
     info: BundleInfo
+    # Active users with no role kprov provisions, by id: (file, line, why). Skipped only if
+    # no enrollment gives them one (an enrolled user gets an account from it).
+    roleless: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[Problem]:
@@ -145,6 +148,8 @@ def read_oneroster(bundle: Bundle, collector: Collector, options: TextOptions) -
         _read_enrollments(
             reader, users or {}, classes or {}, check_users=check_users, check_classes=check_classes
         )
+    for user, (file, line, why) in reader.roleless.items():
+        reader.collector.skip(file, line, user, why)
     return info
 
 
@@ -233,7 +238,7 @@ def _read_users(reader: _Reader, user_roles: dict[str, set[str | None]]) -> dict
                 else "no role in roles.csv" if modes["roles"] != ABSENT
                 else "no role"
             )  # fmt: skip
-            collector.skip(table.name, line, user, f"{reason}: no account")
+            reader.roleless[user] = (table.name, line, f"{reason}, and no enrollment: no account")
             continue
         collector.add(user, role, table.name, line, None, account_only=True, column=id_at + 1)
     return users
@@ -383,6 +388,8 @@ def _read_enrollments(
             continue
         stated.add(collector.class_key(key))
         collector.add(user, role, name, line, collector.class_key(key), column=user_at + 1)
+        if reader.roleless:
+            reader.roleless.pop(user, None)  # their enrollment makes their account
     if modes["enrollments"] == BULK:
         active = {collector.class_key(k) for k, s in classes.items() if s == ACTIVE}
         reader.info.authoritative = stated | active

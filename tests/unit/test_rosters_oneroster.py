@@ -244,3 +244,25 @@ def test_a_folder_that_is_no_bundle_says_what_it_expected(tmp_path: Path) -> Non
     folder = write(tmp_path / "f", {"notes.txt": "hello"})
     [problem] = problems_of(folder)
     assert problem.startswith(f"{folder}: not a roster bundle (found: notes.txt)")
+
+
+def test_a_user_without_a_role_is_said_to_get_no_account_only_if_no_enrollment_gives_one(
+    tmp_path: Path,
+) -> None:
+    """A 1.2 bundle whose roles.csv misses users (or a REST source serving none): an enrolled
+    user gets their account from the enrollment, so their users.csv row is no skip; only the
+    one nobody enrolled is "no role ...: no account" (found by the 0.3.0 acceptance run)."""
+    bundle = tmp_path / "or12"
+    shutil.copytree(DATA / "oneroster-1.2", bundle)
+    roles = (bundle / "roles.csv").read_text().splitlines(keepends=True)
+    # usr-t-01 (enrolled) and usr-s-03 (enrolled nowhere, below) lose their role rows
+    roles_left = [line for line in roles if "usr-s-03" not in line and "usr-t-01" not in line]
+    (bundle / "roles.csv").write_text("".join(roles_left))
+    enrollments = (bundle / "enrollments.csv").read_text().splitlines(keepends=True)
+    kept = [line for line in enrollments if "usr-s-03" not in line]  # usr-s-03: nowhere
+    (bundle / "enrollments.csv").write_text("".join(kept))
+    roster = load_roster([bundle])
+    assert ("usr-t-01", "cls-bio-1", INSTRUCTOR) in enrolled(roster)
+    skipped = {s.external_id: s.reason for s in roster.skipped_rows}
+    assert "usr-t-01" not in skipped
+    assert skipped["usr-s-03"] == "no role in roles.csv, and no enrollment: no account"
