@@ -5,7 +5,8 @@ instructor's token, so every learner line would fail with 403 after its account 
 class were made), and more registrations than the API's 500 per learning instance. Such a
 class is a `cannot` (BLOCK) item for each of its lines, with the fix named: nothing is sent
 for it (its instance is not created, no account is made only for it, no role change is
-half-done), and the rest of the plan goes on.
+half-done), and the rest of the plan goes on. A class that only loses its last instructor
+is not blocked (the export says so): ``losing_last_instructor`` warns.
 """
 
 from __future__ import annotations
@@ -28,6 +29,44 @@ TOO_MANY = (
     "class {ref!r} would have {count} registrations; the API allows {limit} per learning "
     "instance, so nothing is sent for this class: split it into smaller classes in the SIS"
 )
+
+LOSES_INSTRUCTOR = (
+    "class {ref!r} loses its last instructor in this run ({who}) and keeps {count} "
+    "learner(s): they stay registered, but no learner can be added to it until it has an "
+    "instructor again; add its teacher to the export (or `kprov register --instance {ref} "
+    "--instructor ID`)"
+)
+
+
+def losing_last_instructor(items: list[Item], active: Iterable[RegistrationRecord]) -> list[str]:
+    """A warning for each class this plan leaves with learners and no instructor: a section
+    whose teacher left the export while its students stayed. Nothing is blocked (the export
+    says so, and the learners keep their analytics), but every learner added later would
+    fail until a teacher is registered, so a person hears of it tonight."""
+    leaving: dict[str, list[str]] = defaultdict(list)
+    refs: dict[str, str] = {}
+    for item in items:
+        if item.action is Action.UNREGISTER and item.role == INSTRUCTOR:
+            leaving[item.instance_id].append(item.external_id)
+            refs[item.instance_id] = item.instance
+    if not leaving:
+        return []
+    gone = {(i.account_id, i.instance_id) for i in items if i.action is Action.UNREGISTER}
+    joining = {i.instance_id for i in items if i.action is Action.REGISTER and i.role == INSTRUCTOR}
+    taught: set[str] = set()
+    learners: Counter[str] = Counter()
+    for record in active:
+        if record.instance_id not in leaving or (record.account_id, record.instance_id) in gone:
+            continue
+        if record.type == INSTRUCTOR:
+            taught.add(record.instance_id)
+        else:
+            learners[record.instance_id] += 1
+    return [
+        LOSES_INSTRUCTOR.format(ref=refs[iid], who=", ".join(sorted(who)), count=learners[iid])
+        for iid, who in leaving.items()
+        if iid not in taught and iid not in joining and learners[iid]
+    ]
 
 
 def block_misshapen_classes(

@@ -15,7 +15,7 @@ from operator import not_
 from kprov.api_facts import is_uuid
 from kprov.errors import InputError
 from kprov.provision.changes import name_changes, removal_item
-from kprov.provision.class_shape import block_misshapen_classes
+from kprov.provision.class_shape import block_misshapen_classes, losing_last_instructor
 from kprov.provision.fixed_at_creation import unchangeable
 from kprov.provision.guards import NO_HISTORY, GuardHistory
 from kprov.provision.limits import block_past_capacity, check_entity_limits
@@ -424,7 +424,9 @@ class _Planner(GuardSteps):
     def _check_classes(self) -> None:
         default = self.request.default_instance or ""
         kept = Counter(p.instance_key or default for p in self.kept[KEPT_REGISTRATION])
-        block_misshapen_classes(self.items, self.registry.registration_index.active.values(), kept)
+        active = self.registry.registration_index.active.values()
+        block_misshapen_classes(self.items, active, kept)
+        self.fixed.extend(losing_last_instructor(self.items, active))
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())

@@ -125,3 +125,24 @@ def test_a_class_of_more_than_500_is_refused_whole_and_named(state: LocalState) 
     assert "would have 501 registrations; the API allows 500" in blocked[0].reason
     assert {i.external_id for i in p.items if i.action is Action.REGISTER} == {"t2", "s0"}
     assert {i.external_id for i in p.items if i.action is Action.CREATE_ACCOUNT} == {"t2", "s0"}
+
+
+def test_a_class_losing_its_last_instructor_while_learners_stay_is_warned_of(
+    state: LocalState,
+) -> None:
+    """Its teacher left the export, its students did not (found by the 0.3.0 acceptance run
+    on a Clever export): the removal goes, the learners stay, and the plan says that no
+    learner can be added until the class has an instructor again."""
+    known(state, ("t1", "instructor"), ("s0", "learner"), ("s1", "learner"))
+    sync = {
+        "command": "sync", "prune": True, "max_removals": "100%",
+        "authoritative": frozenset({"alg"}), "instances": ("alg",),
+    }  # fmt: skip
+    p = plan(state, [person("s0", "alg"), person("s1", "alg", line=3)], **sync)
+    assert fates(p) == [("unregister", "t1", "alg")]
+    [warning] = p.warnings
+    assert warning.startswith("class 'alg' loses its last instructor in this run (t1) and keeps 2")
+
+    with_teacher = [person("t2", "alg", "instructor"), person("s0", "alg"), person("s1", "alg")]
+    assert not plan(state, with_teacher, **sync).warnings  # another instructor joins
+    assert not plan(state, [person("s0", "alg")], **{**sync, "prune": False}).warnings  # held
