@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Sandbox
 from tests.helpers import TERMINAL, run_cli
-from tests.unit.test_config import MemoryKeyring
+from tests.keyrings import MemoryKeyring
 
 
 def test_auth_status_names_the_partner_admin(sandbox_env: Sandbox) -> None:

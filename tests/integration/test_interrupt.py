@@ -13,7 +13,7 @@ import pytest
 
 from kprov.state.mapping import MappingJournal
 from tests.conftest import start_sandbox, write_roster
-from tests.integration.test_cli_accounts import server_accounts
+from tests.end_state import server_accounts
 
 PEOPLE = 1200  # 24 batches: far more than the six the quota lets go at once
 

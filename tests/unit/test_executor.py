@@ -15,42 +15,19 @@ from kprov.api.errors import (
     NetworkError,
 )
 from kprov.errors import Interrupted
-from kprov.provision.execute import Executor
 from kprov.provision.plan import InstanceSpec, Plan
 from kprov.provision.planner import build_plan
 from kprov.provision.request import Request
 from kprov.provision.result import RunResult, run_fate
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
-from tests.fakes import FakeApi, FakeInstance, raising
+from tests.fakes import FakeApi, FakeInstance, raising, register_plan, run, semester
 
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[LocalState]:
     with open_local_state(tmp_path / "s", tmp_path / "s" / "mapping.csv") as local:
         yield local
-
-
-def semester(classes: int = 3, learners: int = 4) -> list[Person]:
-    people = []
-    line = 1
-    for c in range(classes):
-        line += 1
-        people.append(Person(f"t{c}", "instructor", Origin("r.csv", line), f"c{c}"))
-        for n in range(learners):
-            line += 1
-            people.append(Person(f"s{c}-{n}", "learner", Origin("r.csv", line), f"c{c}"))
-    return people
-
-
-def register_plan(state: LocalState, people: list[Person], **extra: object) -> Plan:
-    specs = {f"c{c}": InstanceSpec("gref-x", f"Class {c}") for c in range(10)}
-    request = Request(command="register", people=people, specs=specs, **extra)  # type: ignore[arg-type]
-    return build_plan(request, state.mapping, state.registry)
-
-
-def run(api: FakeApi, state: LocalState, plan: Plan, concurrency: int = 4) -> RunResult:
-    return Executor(api, state, concurrency=concurrency).run(plan)
 
 
 def fates(result: RunResult) -> dict[str, int]:

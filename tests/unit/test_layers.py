@@ -46,3 +46,22 @@ def test_no_package_imports_a_package_its_arrow_points_away_from() -> None:
             for target in sorted(imported_packages(path) & forbidden):
                 wrong.append(f"{path.relative_to(root.parent)} imports kprov.{target}")
     assert wrong == []
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared fixtures and helpers live in support modules (tests/*.py not named test_*):
+    importing a test module runs its tests' module code twice and hides what is shared."""
+    tests_root = Path(__file__).parents[1]
+    wrong = []
+    for path in sorted(tests_root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.split(".")[-1].startswith("test_"):
+                    wrong.append(f"{path.relative_to(tests_root.parent)} imports {name}")
+    assert wrong == []

@@ -13,19 +13,8 @@ import pytest
 from kprov.errors import ConfigError, StorageError
 from kprov.state import ledger_queries as queries
 from kprov.state import ledger_schema
-from kprov.state.ledger import APPLICATION_ID, InputFile, Ledger, RunEnd, RunStart
-
-T0 = 1_800_000_000.0
-
-
-def start(run_id: str, at: float = T0, **extra: object) -> RunStart:
-    return RunStart(run_id, "sync", "apply", at, "ops", "sis-01", 42, "0.3.0", "prod",
-                    "https://api.example.test/v0", '["sync", "s.yaml"]', **extra)  # type: ignore[arg-type]  # fmt: skip
-
-
-def item(seq: int, person: str, *, sis: str = "", instance: str = "alg1-p2") -> tuple[object, ...]:
-    return (seq, "register", person, sis, "learner", instance, "Algebra I P2", "", "", "",
-            "alg1-p2.csv", seq + 2, "not registered", "", None, 0, "")  # fmt: skip
+from kprov.state.ledger import APPLICATION_ID, InputFile, Ledger, RunEnd
+from tests.ledger_rows import T0, item, start
 
 
 def test_a_new_ledger_has_the_schema_its_id_and_private_files(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from kprov.api.pacing import (
 from kprov.config import Profile, quotas_for
 from kprov.credentials import Secret
 from kprov.errors import ConfigError, Interrupted
-from tests.unit.test_client import BASE, TOKEN_URL, FakeClock, token_answer
+from tests.mocked_api import BASE, TOKEN_URL, FakeClock, token_answer
 
 RTT = 0.02  # every simulated answer comes back this long after its send
 
