@@ -21,7 +21,13 @@ from kprov.api.errors import (
 )
 from kprov.api.models import BatchItemResult
 from kprov.errors import Interrupted
-from kprov.provision.plan import InstanceSpec
+from kprov.provision.execute import Executor
+from kprov.provision.plan import InstanceSpec, Plan
+from kprov.provision.planner import build_plan
+from kprov.provision.request import Request
+from kprov.provision.result import RunResult
+from kprov.rosters.model import Origin, Person
+from kprov.state.local import LocalState
 
 
 @dataclass
@@ -181,3 +187,28 @@ def raising(error: BaseException) -> Callable[..., None]:
 
 def duplicate(message: str = "Duplicate account") -> DuplicateAccount:
     return DuplicateAccount(message, status=422)
+
+
+# ------------------------------------------------- runs of a plan against FakeApi
+
+
+def semester(classes: int = 3, learners: int = 4) -> list[Person]:
+    people = []
+    line = 1
+    for c in range(classes):
+        line += 1
+        people.append(Person(f"t{c}", "instructor", Origin("r.csv", line), f"c{c}"))
+        for n in range(learners):
+            line += 1
+            people.append(Person(f"s{c}-{n}", "learner", Origin("r.csv", line), f"c{c}"))
+    return people
+
+
+def register_plan(state: LocalState, people: list[Person], **extra: object) -> Plan:
+    specs = {f"c{c}": InstanceSpec("gref-x", f"Class {c}") for c in range(10)}
+    request = Request(command="register", people=people, specs=specs, **extra)  # type: ignore[arg-type]
+    return build_plan(request, state.mapping, state.registry)
+
+
+def run(api: FakeApi, state: LocalState, plan: Plan, concurrency: int = 4) -> RunResult:
+    return Executor(api, state, concurrency=concurrency).run(plan)

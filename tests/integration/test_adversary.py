@@ -175,7 +175,8 @@ def _twice_somewhere(exchange: Exchange) -> None:
 def test_names_given_twice_at_any_depth_leave_only_ids_the_server_has(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    from tests.integration.test_hostile_trust import MANIFEST, recorded_ids, server_ids
+    from tests.end_state import recorded_ids, server_ids
+    from tests.semesters import ONE_CLASS_MANIFEST
 
     box = start_sandbox()
     proxy = HostileProxy(box.base_url.rsplit("/v0", 1)[0], after=_twice_somewhere, seed=seed)
@@ -184,7 +185,7 @@ def test_names_given_twice_at_any_depth_leave_only_ids_the_server_has(
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("KPROV_BASE_URL", proxy.url + "/v0")
         manifest = tmp_path / "semester.yaml"
-        manifest.write_text(MANIFEST, encoding="utf-8")
+        manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
         first = run_cli("sync", str(manifest))
         assert first.exit_code in (0, 1), first.output
         assert recorded_ids(state_dir) <= server_ids(box)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
-from tests.integration.test_cli_sync import Semester
 from tests.prometheus_text import parse
+from tests.semesters import Semester
 
 
 def test_a_night_refused_for_bad_input_still_says_when_sync_last_succeeded(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
-from tests.integration.test_cli_sync import Semester
+from tests.semesters import Semester
 
 
 def test_a_saved_plan_with_a_held_source_applies_and_makes_its_hold(

@@ -12,16 +12,8 @@ from kprov.sandbox.faults import FaultRates
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingJournal
 from tests.conftest import Sandbox, start_sandbox, write_roster
+from tests.end_state import server_accounts
 from tests.helpers import Result, run_cli
-
-
-def server_accounts(box: Sandbox) -> dict[str, str]:
-    with box.store.lock:
-        return {
-            a["external_user_id"]: a["id"]
-            for a in box.store.accounts.values()
-            if a["id"] != box.store.admin_id
-        }
 
 
 def counts(result: Result) -> dict[str, int]:

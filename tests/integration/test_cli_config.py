@@ -12,7 +12,7 @@ from kprov.config import SANDBOX_API_SECRET
 from kprov.credentials import API_SECRET, Secret, store_secret
 from tests.conftest import SANDBOX_KEY, Sandbox
 from tests.helpers import TERMINAL, run_cli
-from tests.unit.test_config import MemoryKeyring
+from tests.keyrings import MemoryKeyring
 
 SECRET = "s3cr3t-value-ABCDEF-123456"
 ID_KEY = "f" * 64

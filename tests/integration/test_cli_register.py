@@ -9,25 +9,9 @@ import pytest
 
 from kprov.sandbox.faults import FaultRates
 from tests.conftest import Sandbox, start_sandbox
+from tests.end_state import roster_enrolments
 from tests.helpers import run_cli
-
-
-def semester_roster(path: Path, instances: int, learners: int) -> Path:
-    rows = ["external_user_id,role,instance"]
-    for c in range(instances):
-        rows.append(f"t-{c:03d},instructor,class-{c:03d}")
-        rows.extend(f"s-{c:03d}-{i:03d},learner,class-{c:03d}" for i in range(learners))
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
-def roster_enrolments(path: Path) -> set[tuple[str, str, str]]:
-    """(external id, instance, role) per roster line; sandbox names instances by their key."""
-    found = set()
-    for line in path.read_text().splitlines()[1:]:
-        ext, role, instance = line.split(",")
-        found.add((ext, instance, role))
-    return found
+from tests.semesters import semester_roster
 
 
 def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:

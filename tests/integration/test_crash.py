@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,20 +13,11 @@ from typing import Any
 import pytest
 
 from kprov.state.mapping import MappingJournal
+from tests.child_runs import kill_on, kprov_env
 from tests.conftest import Sandbox, start_sandbox, write_roster
 
 USERS = 600
 SEED = 20261123
-
-
-def kprov_env(box: Sandbox, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPROV_")}
-    env.update(box.env())
-    env["KPROV_CONFIG"] = str(home / "config.yaml")
-    env["KPROV_STATE_DIR"] = str(home / "state")
-    env["KPROV_RETRY_BASE_DELAY"] = "0.01"
-    env["KPROV_RATE_LIMITS"] = "off"
-    return env
 
 
 def run_import(roster: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -39,23 +28,6 @@ def run_import(roster: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def kill_on(box: Sandbox, method: str, number: int, holder: dict[str, Any]) -> None:
-    """SIGKILL the client after the server applied call N of *method*, before it answers."""
-    original = getattr(box.store, method)
-    count = {"n": 0}
-    lock = threading.Lock()
-
-    def wrapped(who: Any, body: Any) -> Any:
-        answer = original(who, body)
-        with lock:
-            count["n"] += 1
-            if count["n"] == number and holder.get("process"):
-                os.kill(holder["process"].pid, signal.SIGKILL)
-        return answer
-
-    setattr(box.store, method, wrapped)
 
 
 def assert_exact(box: Sandbox, home: Path, roster_ids: list[str]) -> None:

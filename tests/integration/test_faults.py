@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +38,21 @@ def write_semester(folder: Path, classes: int, learners: int) -> tuple[Path, set
     return manifest, expected
 
 
+def count_tokens_issued(box: Sandbox) -> Counter[str]:
+    """account id -> tokens the sandbox issues it from now on (renewals included)."""
+    issued_to: Counter[str] = Counter()
+    original = box.store.issue_token
+
+    def issuing(basic: str | None, form: dict[str, str]) -> dict[str, Any]:
+        answer = original(basic, form)
+        with box.store.lock:
+            issued_to[box.store.tokens[answer["access_token"]][0]] += 1
+        return answer
+
+    box.store.issue_token = issuing  # type: ignore[method-assign]
+    return issued_to
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [11])
 def test_semester_under_faults_and_short_tokens_completes_in_one_paced_run(
@@ -58,10 +73,11 @@ def test_semester_under_faults_and_short_tokens_completes_in_one_paced_run(
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("KPROV_RATE_LIMITS", "documented")  # as users run kprov
         manifest, expected = write_semester(tmp_path, classes=40, learners=LEARNERS)
-        started = time.monotonic()
+        issued_to = count_tokens_issued(box)
         first = run_cli("sync", str(manifest), "--concurrency", "8")
         assert first.exit_code == 0, first.output  # ONE run: no item lost to an aged token
-        assert time.monotonic() - started > 2  # every token aged out at least twice meanwhile
+        # the scenario happened: tokens aged out mid-run and were renewed, not failed on
+        assert sum(issued_to.values()) > len(issued_to), issued_to
         stderr = first.stderr
         assert "HTTP 401" not in stderr and "token expired" not in stderr
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
-from tests.integration.test_cli_sync import Semester
+from tests.semesters import Semester
 
 
 def cli_json(*args: str, code: int = 0) -> Any:

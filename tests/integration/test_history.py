@@ -19,11 +19,11 @@ import pytest
 
 from kprov.errors import StorageError
 from kprov.state.ledger import Ledger
+from tests.child_runs import kill_on, kprov_env
 from tests.conftest import Sandbox, start_sandbox
 from tests.helpers import run_cli
-from tests.integration.test_cli_sync import Semester, first_night
-from tests.integration.test_crash import kill_on, kprov_env
 from tests.prometheus_text import parse
+from tests.semesters import Semester, first_night
 from tests.webhook_receiver import receiver
 
 

@@ -4,7 +4,6 @@ no credential or token in anything printed -- with and without --debug."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from kprov.config import SANDBOX_API_SECRET
 from kprov.sandbox.hostile import Hostility
 from kprov.state.mapping import MappingJournal
+from tests.budgets import record_budget
 from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox, write_roster
 from tests.helpers import record_issued_tokens, run_cli
 
@@ -64,15 +64,22 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_a_hostile_answer_ends_the_command_briefly_and_safely(
-    hostile_env: tuple[Sandbox, list[str]], command: list[str], code: int, words: str, debug: bool
+    hostile_env: tuple[Sandbox, list[str]],
+    command: list[str],
+    code: int,
+    words: str,
+    debug: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, issued = hostile_env
-    started = time.monotonic()
+    budget = record_budget(monkeypatch)
     result = run_cli(*(["--debug"] if debug else []), *command)
-    elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.exit_code == code, output
-    assert elapsed < 5
+    # briefly: one attempt per request (the token's, then the call's) within the 0.5 s deadline,
+    # and no wait at all (a Retry-After of 100000 s ends the command instead)
+    assert len(budget.deadlines) <= 2 and {d.seconds for d in budget.deadlines} <= {0.5}
+    assert budget.waits == []
     assert "Traceback" not in output
     assert words in output
     assert output.count("kprov: error:") == 1
@@ -138,21 +145,27 @@ IMPATIENT = [
     ids=[f"{c[0][0] or c[0][1]}" for c in IMPATIENT],
 )
 def test_an_interactive_command_gives_up_after_two_short_attempts_whatever_the_failure(
-    impatient_env: Sandbox, command: list[str], seen: dict[str, int], words: str
+    impatient_env: Sandbox,
+    command: list[str],
+    seen: dict[str, int],
+    words: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each attempt is cut at the interactive deadline and a failure is tried twice at most
     (a deadline once), so `auth status` against a stalled token endpoint ends in about 15 s
     at full scale, not six attempts of 30 s (185 s, as found)."""
-    started = time.monotonic()
+    budget = record_budget(monkeypatch)
     result = run_cli(*command)
-    elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.exit_code == 4, output
     assert words in output
     assert "not JSON" not in output
     requests_seen = impatient_env.requests()
     assert {label: requests_seen.get(label, 0) for label in seen} == seen
-    assert elapsed < 1.5
+    # every attempt at the interactive 0.4 s deadline (the token's and at most two of the
+    # call's), and waits no longer than the interactive max_server_wait
+    assert {d.seconds for d in budget.deadlines} == {0.4} and len(budget.deadlines) <= 3
+    assert sum(budget.waits) <= 0.4
 
 
 @pytest.mark.parametrize("impatient_env", [("trickle-token", "", 0.015)], indirect=True)

@@ -14,9 +14,9 @@ from kprov.sandbox.hostile import Hostility
 from kprov.state.mapping import MappingJournal
 from kprov.state.registry import Registry
 from tests.conftest import Sandbox, start_sandbox
+from tests.end_state import roster_enrolments, server_accounts
 from tests.helpers import run_cli
-from tests.integration.test_cli_accounts import server_accounts
-from tests.integration.test_cli_register import roster_enrolments, semester_roster
+from tests.semesters import semester_roster
 
 
 def use(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,8 @@ import requests
 
 from kprov.config import SANDBOX_API_SECRET
 from kprov.sandbox.hostile import MODES, Hostility, parse_modes
+from kprov.sandbox.server import SandboxHTTPServer
+from tests.budgets import RecordingEvent
 from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
 from tests.helpers import run_cli
 
@@ -131,33 +132,47 @@ def raw_request(box: Sandbox, path: str) -> socket.socket:
 
 def test_trickle_sends_one_byte_per_interval() -> None:
     box = start_sandbox(hostile=Hostility("trickle-token", seed=1, trickle=0.2))
+    box.server.stopping = stopping = RecordingEvent()  # the trickle's pause between bytes
     try:
         sock = raw_request(box, "/oauth/token")
-        started = time.monotonic()
         first = sock.recv(100)
         second = sock.recv(100)
-        elapsed = time.monotonic() - started
         sock.close()
     finally:
         box.server.stop()
-    assert (first, second) == (b"H", b"T")
-    assert 0.3 <= elapsed < 1.5
+    assert (first, second) == (b"H", b"T")  # each byte alone: a pause came between them
+    assert len(stopping.waits) >= 2 and set(stopping.waits) == {0.2}  # the interval, each time
 
 
 def test_a_stalled_answer_never_comes_and_stop_is_still_quick() -> None:
     box = start_sandbox(hostile=Hostility("stall-token", seed=1))
+    box.server.stopping = stopping = RecordingEvent()
     sock = raw_request(box, "/oauth/token")
     sock.settimeout(0.5)
     with pytest.raises(TimeoutError):
         sock.recv(100)
-    started = time.monotonic()
     box.server.stop()
-    assert time.monotonic() - started < 1.5  # milliseconds alone; not the stalled answer
+    # the stall waited on the stop event, not on a clock: stop ended it and dropped the
+    # connection (no answer, ever), and every thread of the server is gone
+    assert stopping.waits == [None]
+    assert sock.recv(100) == b""
+    assert box.server._thread is not None and not box.server._thread.is_alive()
     sock.close()
 
 
-def test_a_sandbox_starts_and_stops_in_a_fraction_of_a_second() -> None:
-    started = time.monotonic()
+def test_a_sandbox_starts_and_stops_in_a_fraction_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop() waits for the serving loop's next look at its flag: 0.5 s by default, which
+    cost ~40 s of a suite that starts 100 sandboxes."""
+    polls: list[float] = []
+    serve = SandboxHTTPServer.serve_forever
+
+    def serving(self: SandboxHTTPServer, poll_interval: float = 0.5) -> None:
+        polls.append(poll_interval)
+        serve(self, poll_interval)
+
+    monkeypatch.setattr(SandboxHTTPServer, "serve_forever", serving)
     for _ in range(5):
         start_sandbox().server.stop()
-    assert time.monotonic() - started < 2.0  # 0.5 s EACH before the poll interval was cut
+    assert polls == [0.02] * 5

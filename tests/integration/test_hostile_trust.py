@@ -18,16 +18,12 @@ import pytest
 
 from kprov.config import SANDBOX_API_SECRET
 from kprov.sandbox.hostile import Hostility
-from kprov.state.mapping import MappingJournal
-from kprov.state.registry import Registry
 from tests.conftest import SANDBOX_KEY, Sandbox, start_sandbox
+from tests.end_state import recorded_ids, server_ids
 from tests.helpers import Result, record_issued_tokens, run_cli
+from tests.semesters import ONE_CLASS_MANIFEST
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-MANIFEST = (
-    "instances:\n  - key: c1\n    name: Class one\n    graph_id: gref-demo\n"
-    "    people:\n      - instructors: [t-1]\n      - learners: [s-1, s-2, s-3]\n"
-)
 
 
 @pytest.fixture
@@ -65,10 +61,10 @@ def raw_controls(text: str) -> list[str]:
 
 
 def sync(tmp_path: Path, *options: str) -> tuple[Result, str]:
-    """`kprov sync` of MANIFEST twice, with a log, a CSV and an HTML report (the JSON report
-    takes the same path as the HTML one); (the last result, all they wrote)."""
+    """`kprov sync` of ONE_CLASS_MANIFEST twice, with a log, a CSV and an HTML report (the JSON
+    report takes the same path as the HTML one); (the last result, all they wrote)."""
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     written = []
     for report in ("r.csv", "r.html"):
         result = run_cli(*options, "sync", str(manifest), "--log-file", str(tmp_path / "run.log"),
@@ -151,7 +147,7 @@ def test_429_for_ever_stops_the_run_releases_the_lock_and_names_the_host(
 ) -> None:
     monkeypatch.setenv("KPROV_MAX_SERVER_WAIT", "0.6")  # the bound itself: test_wire_trust
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     log = tmp_path / "run.log"
     result = run_cli("sync", str(manifest), "--log-file", str(log))
     output = result.stdout + result.stderr
@@ -166,26 +162,12 @@ def test_429_for_ever_stops_the_run_releases_the_lock_and_names_the_host(
     assert len(hostile.store.instances) == 1
 
 
-def recorded_ids(state_dir: Path) -> set[str]:
-    registry = Registry.open(state_dir)
-    ids = set(MappingJournal(state_dir / "mapping.csv").load().account_of.values())
-    ids |= {r.instance_id for r in registry.instance_index.by_key.values()}
-    for record in registry.registration_index.active.values():
-        ids |= {record.account_id, record.instance_id, record.registration_id} - {""}
-    return ids
-
-
-def server_ids(box: Sandbox) -> set[str]:
-    with box.store.lock:
-        return {*box.store.accounts, *box.store.instances, *box.store.registrations}
-
-
 @pytest.mark.parametrize("hostile", ["dup-name=0.4", "upper-id"], indirect=True)
 def test_ids_named_twice_or_upper_cased_leave_only_ids_the_server_has(
     hostile: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     first = run_cli("sync", str(manifest))
     assert first.exit_code in (0, 1), first.stderr
     assert recorded_ids(state_dir) and recorded_ids(state_dir) <= server_ids(hostile)
@@ -205,7 +187,7 @@ def test_replayed_posts_are_described_truthfully_and_resolved_by_the_rerun(
     hostile: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     first = run_cli("sync", str(manifest))
     assert first.exit_code == 1, first.stderr
     assert "never asked for it" not in first.stderr

@@ -13,9 +13,10 @@ import pytest
 
 from kprov.state.mapping import MappingJournal
 from tests.conftest import start_sandbox, write_roster
-from tests.integration.test_cli_accounts import server_accounts
+from tests.end_state import server_accounts
 
 PEOPLE = 1200  # 24 batches: far more than the six the quota lets go at once
+STOP_TIMEOUT = 8  # seconds from SIGINT to exit; the quota holds a seventh batch for ~a minute
 
 
 def wait_for(condition: object, timeout: float = 20.0) -> None:
@@ -46,15 +47,14 @@ def test_sigint_stops_sending_records_what_was_answered_and_exits_130(
         try:
             wait_for(lambda: box.requests().get("POST /batch", 0) >= 2)
             process.send_signal(signal.SIGINT)
-            signalled = time.monotonic()
             at_signal = box.requests()["POST /batch"]
-            _out, err = process.communicate(timeout=10)
-            stopped_in = time.monotonic() - signalled
+            # the bound: the quota holds the next batch for most of a minute, so a run that
+            # waited it out instead of stopping fails here (and sends more, counted below)
+            _out, err = process.communicate(timeout=STOP_TIMEOUT)
         finally:
             if process.poll() is None:
                 process.kill()
         assert process.returncode == 130, err
-        assert stopped_in < 3.0, stopped_in
         assert box.requests()["POST /batch"] <= at_signal + 2  # at most what was in flight
         assert "stopping" in err and "Traceback" not in err
         assert "error: interrupted: nothing more was sent" in err  # not "before sending": it did

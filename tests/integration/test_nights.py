@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.conftest import Sandbox
 from tests.helpers import run_cli
-from tests.integration.test_cli_sync import Semester
+from tests.semesters import Semester
 from tests.webhook_receiver import receiver
 
 BIG = [f"g-{i}" for i in range(20)]  # the fewest ids the source guard judges

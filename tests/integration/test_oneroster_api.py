@@ -22,8 +22,8 @@ from kprov.rosters.api_source import V11, V12
 from kprov.sandbox.oneroster_hostile import OneRosterHostility
 from kprov.sis.cursor import CURSOR_FILE
 from tests.conftest import Sandbox
+from tests.end_state import BULK_EXPECTED
 from tests.helpers import run_cli
-from tests.integration.test_real_rosters import BULK_EXPECTED
 from tests.oneroster_box import (
     ROSTERS,
     SAMPLE,

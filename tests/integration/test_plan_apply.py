@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Sandbox
 from tests.helpers import TERMINAL, run_cli
-from tests.integration.test_cli_sync import Semester, first_night
+from tests.semesters import Semester, first_night
 
 
 def changed_night(tmp_path: Path, box: Sandbox) -> Semester:

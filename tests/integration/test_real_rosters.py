@@ -13,6 +13,7 @@ import pytest
 
 from kprov.sandbox.store import ADMIN_EXTERNAL_ID
 from tests.conftest import Sandbox
+from tests.end_state import BULK_EXPECTED
 from tests.helpers import run_cli
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -145,16 +146,6 @@ def test_sync_of_a_oneroster_1_2_bundle(sandbox_env: Sandbox, tmp_path: Path) ->
     with sandbox_env.store.lock:
         names = {i["name"] for i in sandbox_env.store.instances.values()}
     assert "Cancelled Section" not in names
-
-
-BULK_EXPECTED = {
-    ("u-t1", "Science 7 - Period 1", "instructor"),
-    ("u-s1", "Science 7 - Period 1", "learner"),
-    ("u-s2", "Science 7 - Period 1", "learner"),
-    ("u-t1", "Science 7 - Period 2", "instructor"),
-    ("u-s3", "Science 7 - Period 2", "learner"),
-    ("u-s4", "Science 7 - Period 2", "learner"),
-}
 
 
 def bulk_then_delta(box: Sandbox, tmp_path: Path, *delta_options: str) -> set[tuple[str, str, str]]:

@@ -19,7 +19,7 @@ from kprov.state.mapping import HEADER
 from kprov.state.registry import Registry
 from tests.conftest import Sandbox, start_sandbox
 from tests.helpers import run_cli
-from tests.integration.test_hostile_trust import MANIFEST
+from tests.semesters import ONE_CLASS_MANIFEST
 
 
 def test_a_base_url_without_the_api_version_is_a_configuration_error(
@@ -28,7 +28,7 @@ def test_a_base_url_without_the_api_version_is_a_configuration_error(
     wrong = sandbox_env.base_url.replace("/v0", "/api/v0")
     monkeypatch.setenv("KPROV_BASE_URL", wrong)
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     result = run_cli("sync", str(manifest))
     assert result.exit_code == 3, result.stderr
     assert f"no token endpoint at {wrong}/oauth/token" in result.stderr
@@ -56,7 +56,7 @@ def test_an_instance_the_api_does_not_have_can_be_inspected_and_forgotten(
     sandbox_env: Sandbox, tmp_path: Path, state_dir: Path
 ) -> None:
     manifest = tmp_path / "semester.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    manifest.write_text(ONE_CLASS_MANIFEST, encoding="utf-8")
     assert run_cli("sync", str(manifest)).exit_code == 0
     instance_id = Registry.open(state_dir).instance_index.by_key["c1"].instance_id
     still_there = run_cli("instances", "forget", "c1", "--yes")
@@ -126,7 +126,7 @@ def test_sighup_mid_run_stops_like_sigterm_logs_and_keeps_the_state_exact(
     try:
         people = ", ".join(f"s-{n}" for n in range(120))
         manifest = tmp_path / "semester.yaml"
-        manifest.write_text(MANIFEST.replace("s-1, s-2, s-3", people), encoding="utf-8")
+        manifest.write_text(ONE_CLASS_MANIFEST.replace("s-1, s-2, s-3", people), encoding="utf-8")
         log = tmp_path / "run.log"
         env = {**os.environ, **box.env(), "KPROV_RATE_LIMITS": "off"}
         process = subprocess.Popen(

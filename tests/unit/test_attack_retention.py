@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kprov.state.ledger import Ledger
 from kprov.state.ledger_guards import reference_rows
-from tests.unit.test_ledger import T0, start
+from tests.ledger_rows import T0, start
 
 DAY = 86_400.0
 SOURCE = "/srv/sis/students.csv"

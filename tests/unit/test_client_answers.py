@@ -22,7 +22,7 @@ from kprov.api.errors import (
     Unprocessable,
 )
 from kprov.api.ids import UnsafeId
-from tests.unit.test_client import (
+from tests.mocked_api import (
     ACC1,
     ACC2,
     ACC5,

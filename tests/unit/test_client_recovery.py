@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from kprov.api.errors import MalformedAnswer
-from tests.unit.test_client import ACC1, ACC2, BASE, TOKEN_URL, make_client, token_answer
+from tests.mocked_api import ACC1, ACC2, BASE, TOKEN_URL, make_client, token_answer
 
 CURRENT = f"{BASE}/accounts/current"
 

@@ -21,7 +21,7 @@ from kprov.api.transport import Limits
 from kprov.api.urls import UnsafeUrl
 from kprov.credentials import Secret
 from kprov.errors import Interrupted
-from tests.unit.test_client import ACC1, BASE, TOKEN_URL, FakeClock, form_of, make_client
+from tests.mocked_api import ACC1, BASE, TOKEN_URL, FakeClock, form_of, make_client
 
 CURRENT = f"{BASE}/accounts/current"
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from kprov.config import ConfigFile, Origin, Profile, resolve_settings
 from kprov.credentials import (
@@ -17,26 +16,7 @@ from kprov.credentials import (
     store_api_secret,
 )
 from kprov.errors import ConfigError, ExitCode
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if self.store.pop((service, username), None) is None:
-            raise PasswordDeleteError("none")
+from tests.keyrings import MemoryKeyring
 
 
 def test_exit_codes_are_stable() -> None:

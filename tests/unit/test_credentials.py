@@ -22,7 +22,7 @@ from kprov.credentials import (
     store_secret,
 )
 from kprov.errors import ConfigError
-from tests.unit.test_config import MemoryKeyring
+from tests.keyrings import MemoryKeyring
 
 REAL = "real-secret-7f3a9c"
 LONG_KEY = "0123456789abcdef0123456789abcdef"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -15,42 +17,19 @@ from kprov.api.errors import (
     NetworkError,
 )
 from kprov.errors import Interrupted
-from kprov.provision.execute import Executor
 from kprov.provision.plan import InstanceSpec, Plan
 from kprov.provision.planner import build_plan
 from kprov.provision.request import Request
 from kprov.provision.result import RunResult, run_fate
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
-from tests.fakes import FakeApi, FakeInstance, raising
+from tests.fakes import FakeApi, FakeInstance, raising, register_plan, run, semester
 
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[LocalState]:
     with open_local_state(tmp_path / "s", tmp_path / "s" / "mapping.csv") as local:
         yield local
-
-
-def semester(classes: int = 3, learners: int = 4) -> list[Person]:
-    people = []
-    line = 1
-    for c in range(classes):
-        line += 1
-        people.append(Person(f"t{c}", "instructor", Origin("r.csv", line), f"c{c}"))
-        for n in range(learners):
-            line += 1
-            people.append(Person(f"s{c}-{n}", "learner", Origin("r.csv", line), f"c{c}"))
-    return people
-
-
-def register_plan(state: LocalState, people: list[Person], **extra: object) -> Plan:
-    specs = {f"c{c}": InstanceSpec("gref-x", f"Class {c}") for c in range(10)}
-    request = Request(command="register", people=people, specs=specs, **extra)  # type: ignore[arg-type]
-    return build_plan(request, state.mapping, state.registry)
-
-
-def run(api: FakeApi, state: LocalState, plan: Plan, concurrency: int = 4) -> RunResult:
-    return Executor(api, state, concurrency=concurrency).run(plan)
 
 
 def fates(result: RunResult) -> dict[str, int]:
@@ -354,15 +333,28 @@ def test_an_account_id_is_claimed_once_whatever_its_case(state: LocalState) -> N
     assert recorder.claim_account(upper.lower(), "x")  # the same person again: fine
 
 
-def test_an_interrupt_during_a_long_quota_wait_ends_the_run_at_once(state: LocalState) -> None:
-    import threading
-    import time
+def test_an_interrupt_during_a_long_quota_wait_ends_the_run_at_once(
+    state: LocalState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's loop waits for a 30 s quota in naps of at most 0.2 s, looking at the stop
+    between them: Ctrl-C during the first nap ends the run after it."""
+    import queue
+
+    from kprov.provision import execute
 
     api = FakeApi(delays={(None, "POST /batch"): [30.0] * 5})  # the batch bucket: 30 s away
-    threading.Timer(0.1, api.cancel.set).start()
-    started = time.monotonic()
+    naps: list[float | None] = []
+
+    class Napping(queue.Queue):
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            if block and timeout is not None:
+                naps.append(timeout)
+                api.cancel.set()  # Ctrl-C, while this nap lasts
+            return super().get(block, timeout)
+
+    monkeypatch.setattr(execute, "queue", SimpleNamespace(Queue=Napping, Empty=queue.Empty))
     result = run(api, state, register_plan(state, semester(classes=1, learners=1)))
-    assert time.monotonic() - started < 2.0  # not 30 s
+    assert naps == [0.2]  # one short nap, then the stop was seen: not 30 s
     assert isinstance(result.stopped_by, Interrupted)
     assert [k for k, _d in api.calls if k == "batch"] == []
 

@@ -17,52 +17,30 @@ from kprov.provision.guards import (
     GuardSettings,
     SourceReading,
 )
-from kprov.provision.guards_grace import Absence
 from kprov.provision.guards_sources import observe
 from kprov.provision.plan import Action, InstanceSpec, Plan
 from kprov.provision.planner import build_plan
 from kprov.provision.request import Request
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
-from tests.unit.test_planner import ALG_ID, add_instance, add_registration, map_ids
-
-ROSTER = "/srv/sis/alg.csv"
+from tests.planning import (
+    ALG_ID,
+    ROSTER,
+    absent,
+    add_instance,
+    add_registration,
+    district,
+    map_ids,
+    people,
+    reference,
+    sync,
+)
 
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[LocalState]:
     with open_local_state(tmp_path / "state", tmp_path / "state" / "mapping.csv") as local:
         yield local
-
-
-def people(ids: list[str], instance: str = "alg", file: str = ROSTER) -> list[Person]:
-    return [Person(i, "learner", Origin(file, n + 2), instance) for n, i in enumerate(ids)]
-
-
-def district(state: LocalState, ids: list[str], others: tuple[str, ...] = ()) -> None:
-    """*ids* learners of alg (taught by t1), all mapped and registered; *others* mapped."""
-    map_ids(state, "t1", *ids, *others)
-    add_instance(state, "alg", ALG_ID)
-    add_registration(state, "t1", ALG_ID, "instructor", "r-t1")
-    for n, ext in enumerate(ids):
-        add_registration(state, ext, ALG_ID, reg_id=f"r-{n}")
-
-
-def sync(state: LocalState, lines: list[Person], history: GuardHistory, **more: object) -> Plan:
-    teacher = Person("t1", "instructor", Origin("/srv/sis/semester.yaml", 9), "alg")
-    asked: dict[str, object] = {
-        "command": "sync", "people": [teacher, *lines], "authoritative": frozenset({"alg"}),
-        "instances": ("alg",), "prune": True, "max_removals": "100%",
-        "reading": SourceReading(sources=(ROSTER,), instance_sources={"alg": (ROSTER,)}),
-    }  # fmt: skip
-    request = Request(**{**asked, **more})  # type: ignore[arg-type]
-    return build_plan(request, state.mapping, state.registry, history)
-
-
-def reference(ids: list[str]) -> GuardHistory:
-    """The history of a night that applied *ids* from the roster."""
-    seen = observe(people(ids), [ROSTER])
-    return GuardHistory(references={ROSTER: seen[ROSTER].fingerprint})
 
 
 STUDENT_NUMBERS = [f"{100_000 + n * 28_571:09d}" for n in range(30)]
@@ -270,11 +248,6 @@ def test_past_the_removal_limit_removals_and_role_changes_are_withheld(
 
 
 # -------------------------------------------------------------------- the grace
-
-
-def absent(ext: str, n: int, count: int, source: str = ROSTER, **more: object) -> Absence:
-    return Absence(f"00000000-0000-4000-8000-{n:012d}", ALG_ID, ext, "alg", "learner", source,
-                   count, **more)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_a_removal_waits_out_its_grace_and_only_classes_read_are_counted(

@@ -31,8 +31,17 @@ from kprov.state.ledger import Ledger, RunEnd, RunStart
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.registry import RegistrationRecord
 from tests.fakes import FakeApi
-from tests.unit.test_guards import absent, district, people, reference, sync
-from tests.unit.test_planner import ALG_ID, BIO_ID, add_instance, map_ids
+from tests.planning import (
+    ALG_ID,
+    BIO_ID,
+    absent,
+    add_instance,
+    district,
+    map_ids,
+    people,
+    reference,
+    sync,
+)
 
 IDS = [f"s{n:04d}" for n in range(40)]  # account(n): t1 is 1, s0000 is 2 ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,10 +20,11 @@ from kprov.api.pacing import (
     endpoint_of,
     parse_quotas,
 )
+from kprov.api.rate import POLL
 from kprov.config import Profile, quotas_for
 from kprov.credentials import Secret
 from kprov.errors import ConfigError, Interrupted
-from tests.unit.test_client import BASE, TOKEN_URL, FakeClock, token_answer
+from tests.mocked_api import BASE, TOKEN_URL, FakeClock, token_answer
 
 RTT = 0.02  # every simulated answer comes back this long after its send
 
@@ -326,30 +327,39 @@ def test_in_flight_ceiling_holds_the_rest() -> None:
     worker.join()
 
 
+class PollingCondition(threading.Condition):
+    """A Condition whose waits are handed to *on_wait* instead of taken."""
+
+    def __init__(self, on_wait: Callable[[float | None], None]) -> None:
+        super().__init__()
+        self.on_wait = on_wait
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.on_wait(timeout)
+        return False
+
+
 @pytest.mark.parametrize("blocked_on", ["bucket", "ceiling"])
 def test_acquire_stops_promptly_when_cancelled_while_waiting(blocked_on: str) -> None:
+    """Promptly: a long wait is taken in polls of at most POLL, the stop looked at after
+    each; the stop comes during the first poll, so the first poll is the last."""
+    cancel = threading.Event()
+    polls: list[float | None] = []
+
+    def poll(seconds: float | None) -> None:
+        polls.append(seconds)
+        cancel.set()  # Ctrl-C, while this wait lasts
+
     if blocked_on == "bucket":
-        pacer = Pacer(quotas={"POST /batch": 1})
+        pacer = Pacer(quotas={"POST /batch": 1}, sleep=poll)
         pacer.acquire(None, "POST /batch")  # the bucket is full for a minute
     else:
         pacer = Pacer(ceiling=1)
         pacer.acquire(None, "GET")  # the only place in flight is taken
-    cancel = threading.Event()
-    outcome: list[BaseException] = []
-
-    def waiter() -> None:
-        try:
-            pacer.acquire(None, "POST /batch", cancel=cancel)
-        except Interrupted as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=waiter)
-    worker.start()
-    time.sleep(0.05)
-    cancel.set()
-    stopped = time.monotonic()
-    worker.join(5)
-    assert outcome and time.monotonic() - stopped < 1.0  # 50 ms polls; generous under load
+        pacer.ceiling._free = PollingCondition(poll)
+    with pytest.raises(Interrupted):
+        pacer.acquire(None, "POST /batch", cancel=cancel)
+    assert polls == [POLL]  # one poll of 50 ms, not the minute (nor a wait without end)
     assert pacer.ceiling.in_flight == 1  # the cancelled attempt holds nothing
 
 

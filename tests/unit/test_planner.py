@@ -9,53 +9,21 @@ import pytest
 
 from kprov.errors import InputError
 from kprov.provision.plan import Action, InstanceSpec, Plan
-from kprov.provision.planner import build_plan
-from kprov.provision.request import Request
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import MappingEntry
-from kprov.state.registry import InstanceRecord, RegistrationRecord
-
-ALG_ID = "11111111-1111-4111-8111-111111111111"
-BIO_ID = "22222222-2222-4222-8222-222222222222"
+from kprov.state.registry import RegistrationRecord
+from tests.planning import ALG_ID, BIO_ID, account, add_instance, add_registration, map_ids, plan
 
 
 def person(ext: str, role: str = "learner", instance: str | None = None, line: int = 2) -> Person:
     return Person(ext, role, Origin("r.csv", line), instance)
 
 
-def account(n: int) -> str:
-    return f"00000000-0000-4000-8000-{n:012d}"
-
-
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[LocalState]:
     with open_local_state(tmp_path / "state", tmp_path / "state" / "mapping.csv") as local:
         yield local
-
-
-def map_ids(state: LocalState, *ids: str) -> None:
-    for n, ext in enumerate(ids, start=1):
-        entry = MappingEntry(ext, account(n), "2026-01-01T00:00:00Z")
-        state.journal.append([entry])
-        state.mapping.apply(entry)
-
-
-def add_instance(state: LocalState, key: str, instance_id: str) -> None:
-    record = InstanceRecord(key, instance_id, "g", key.upper())
-    state.registry.instances.record(record, state.registry.instance_index)
-
-
-def add_registration(
-    state: LocalState, ext: str, instance_id: str, role: str = "learner", reg_id: str = "r"
-) -> None:
-    account_id = state.mapping.account_of[ext]
-    record = RegistrationRecord(account_id, instance_id, role, reg_id, ext)
-    state.registry.registrations.record(record, state.registry.registration_index)
-
-
-def plan(state: LocalState, **request: object) -> Plan:
-    return build_plan(Request(**request), state.mapping, state.registry)  # type: ignore[arg-type]
 
 
 def actions(p: Plan) -> list[tuple[str, str, str]]:
@@ -223,7 +191,6 @@ def test_unregister_of_someone_not_registered_is_a_failed_line(state: LocalState
 
 
 def test_lines_past_what_an_instance_already_holds_are_blocked(state: LocalState) -> None:
-    from kprov.state.registry import RegistrationRecord
 
     add_instance(state, "alg", ALG_ID)
     records = [

@@ -10,7 +10,7 @@ import pytest
 from kprov.provision.plan import MOVED, NEW_INSTRUCTOR, Action, Plan
 from kprov.rosters.model import Origin, Person
 from kprov.state.local import LocalState, open_local_state
-from tests.unit.test_planner import ALG_ID, BIO_ID, add_instance, add_registration, map_ids, plan
+from tests.planning import ALG_ID, BIO_ID, add_instance, add_registration, map_ids, plan
 
 MANIFEST = Origin("semester.yaml", 1)
 BUNDLE = Origin("district.zip!classes.csv", 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kprov.sandbox.faults import RequestRateLimiter
-from tests.unit.test_client import FakeClock
+from tests.mocked_api import FakeClock
 
 
 def test_burst_is_what_a_still_bucket_lets_through_at_once() -> None:

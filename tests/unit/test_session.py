@@ -3,7 +3,6 @@ batch runs keep their patience."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -91,10 +90,13 @@ def test_a_refused_port_ends_an_interactive_command_in_about_a_second(
 ) -> None:
     monkeypatch.delenv("KPROV_RETRY_BASE_DELAY")  # the real backoff, not the suite's
     _, settings = _closed_port_settings(tmp_path, closed_port)
-    started = time.monotonic()
+    waits: list[float] = []
     with (
         build_client(settings, pool_size=1, secret=Secret("s"), interactive=True) as client,
         pytest.raises(NetworkError),
     ):
+        client.transport.sleep = waits.append  # the waits the client chose, none taken
         client.token_for()
-    assert time.monotonic() - started < 1.5
+    # about a second: two attempts with one wait between them, of at most the 0.5 s base
+    assert client.request_count == 2
+    assert len(waits) == 1 and 0 <= waits[0] <= 0.5

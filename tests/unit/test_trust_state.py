@@ -5,6 +5,7 @@ progress display that says what it waits for."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,14 @@ from kprov.provision.execute import Executor
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import HEADER, MappingJournal
 from kprov.state.registry import Registry
-from tests.fakes import FakeApi
-from tests.unit.test_executor import register_plan, run, semester, state  # noqa: F401
+from tests.fakes import FakeApi, register_plan, run, semester
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[LocalState]:
+    with open_local_state(tmp_path / "s", tmp_path / "s" / "mapping.csv") as local:
+        yield local
+
 
 UPPER = "828815A2-5038-4352-A681-82C96921DDF5"
 
@@ -34,7 +41,7 @@ UPPER = "828815A2-5038-4352-A681-82C96921DDF5"
     ids=["429", "stall", "interrupted", "lost answer", "refused connection"],
 )
 def test_only_a_create_that_may_have_been_applied_makes_the_rerun_warn(
-    state: LocalState,  # noqa: F811
+    state: LocalState,
     stop: Exception,
     warns: bool,
 ) -> None:
@@ -44,7 +51,7 @@ def test_only_a_create_that_may_have_been_applied_makes_the_rerun_warn(
     assert bool(state.registry.instance_index.intent_warnings()) is warns
 
 
-def test_an_interrupt_before_sending_leaves_no_intent(state: LocalState) -> None:  # noqa: F811
+def test_an_interrupt_before_sending_leaves_no_intent(state: LocalState) -> None:
     nothing_sent = Interrupted("stopped while queued")
     nothing_sent.outcome_unknown = False  # as the transport says when no attempt went out
     api = FakeApi(faults={"instance": [nothing_sent]})
@@ -152,7 +159,7 @@ def test_the_estimate_grows_during_a_wait_instead_of_freezing() -> None:
     assert before == "0:00:35" and after > before
 
 
-def test_the_executor_tells_which_quota_it_waits_for(state: LocalState) -> None:  # noqa: F811
+def test_the_executor_tells_which_quota_it_waits_for(state: LocalState) -> None:
     api = FakeApi(delays={(None, "POST /batch"): [30.0] * 5})
     seen: list[tuple[str, float]] = []
     threading.Timer(0.1, api.cancel.set).start()

@@ -21,7 +21,7 @@ from kprov.api.errors import (
 from kprov.api.limits import Limits
 from kprov.api.pacing import Pacer, RetryPolicy
 from kprov.errors import ExitCode, Interrupted
-from tests.unit.test_client import (
+from tests.mocked_api import (
     ACC1,
     BASE,
     INST1,
