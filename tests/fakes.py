@@ -53,8 +53,10 @@ class FakeApi:
     faults: dict[str, list[Any]] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     delays: dict[tuple[str | None, str], list[float]] = field(default_factory=dict)
-    batch_interval: float = 0.0  # a quota: one POST /batch per interval (real time)
-    _next_batch: float = 0.0
+    # A quota counted in calls, not seconds: a POST /batch waits until this many other calls
+    # were made since the last one (or it was refused 500 times: nothing else could go).
+    batch_gap: int = 0
+    _batch_refusals: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- helpers for tests
@@ -149,11 +151,14 @@ class FakeApi:
                 raise NotFound("registration not found", status=404)
 
     def try_reserve(self, as_user: str | None, endpoint: str) -> Any:
-        if self.batch_interval and endpoint == "POST /batch":
-            now = time.monotonic()
-            if now < self._next_batch:
-                return self._next_batch - now
-            self._next_batch = now + self.batch_interval
+        if self.batch_gap and endpoint == "POST /batch":
+            with self._lock:
+                kinds = [kind for kind, _detail in self.calls]
+                since = kinds[::-1].index("batch") if "batch" in kinds else self.batch_gap
+                if since < self.batch_gap and self._batch_refusals < 500:
+                    self._batch_refusals += 1
+                    return 0.001
+                self._batch_refusals = 0
         waits = self.delays.get((as_user, endpoint))
         if waits:
             wait = waits.pop(0)
