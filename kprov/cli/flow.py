@@ -61,7 +61,7 @@ def provision(
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
-    options = replace(options, progress=_progress_wanted(view))
+    options = replace(options, progress=progress_wanted(view))
     run = RunSession(command_name(ctx), options, plan_only=options.plan_only)
     with run.failures(lambda: g.settings(options.mapping)):
         request = make_request(g)  # bad input is reported before any configuration problem
@@ -71,7 +71,7 @@ def provision(
         request = with_guard_settings(request, settings.profile.run)
         owner = {**owner_of(settings), **({"ids": request.ids} if request.ids else {})}
         first = "manifest" if request.command == "sync" else "roster"
-        with _local_state(settings, options, owner) as state, run.recorded():
+        with local_state(settings, options, owner) as state, run.recorded():
             inputs = input_files(request.sources, first=first)
             history = read_history(settings, request, plan_only=options.plan_only, job=run.job)
             with gc_paused():  # a plan makes millions of tuples and no cycle to collect
@@ -92,7 +92,7 @@ def provision(
         run.after(int(code), plan=plan)
         exit_with(code)
         return
-    _finish_run(result, view, code, run)
+    finish_run(result, view, code, run)
 
 
 def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
@@ -107,7 +107,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)
-    options = replace(options, progress=_progress_wanted(view))
+    options = replace(options, progress=progress_wanted(view))
     run = RunSession("apply", options, plan_only=False)
     with run.failures(lambda: g.settings(options.mapping)):
         plan = load_plan(path)
@@ -115,7 +115,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
         run.job = job_of(plan.command, plan.sources)
         settings = run.settings = g.settings(options.mapping)
         check_same_target(plan, settings.profile.name, settings.profile.base_url)
-        with _local_state(settings, options, owner_of(settings)) as state, run.recorded():
+        with local_state(settings, options, owner_of(settings)) as state, run.recorded():
             inputs = [*input_files([str(path)], first="plan"),
                       *(InputFile(s, "planned from") for s in plan.sources)]  # fmt: skip
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
@@ -124,10 +124,10 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
             result = execute(plan, settings, state, options, run, view.env)
             write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state))
-    _finish_run(result, view, code, run)
+    finish_run(result, view, code, run)
 
 
-def _progress_wanted(view: View) -> bool:
+def progress_wanted(view: View) -> bool:
     return view.env.stderr_isatty and view.remarks
 
 
@@ -148,7 +148,7 @@ def _stamped(
 
 
 @contextlib.contextmanager
-def _local_state(
+def local_state(
     settings: Settings, options: RunOptions, owner: dict[str, str]
 ) -> Iterator[LocalState]:
     """The profile's state under its lock, if it is *owner*'s; what loading had to mend is
@@ -288,7 +288,7 @@ def _finish_plan(
     return code
 
 
-def _finish_run(result: RunResult, view: View, code: ExitCode, run: RunSession) -> None:
+def finish_run(result: RunResult, view: View, code: ExitCode, run: RunSession) -> None:
     show_run(result, view, code=code)
     run.after(int(code), result=result)
     exit_with(code)

@@ -87,7 +87,7 @@ def approve(ctx: typer.Context, hold: str = HOLD_ARGUMENT, *, options: RunOption
       kprov holds approve hold-3f2a9c1b7d04
       kprov holds approve 3f2a --yes --report approved.html
     """
-    from kprov.cli.guarded import approve as approve_hold
+    from kprov.cli.approving import approve as approve_hold
 
     approve_hold(ctx, hold, options)
 
