@@ -26,13 +26,14 @@ import heapq
 import os
 import zlib
 from array import array
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, groupby
+from itertools import chain, compress, groupby
 from operator import attrgetter, methodcaller
 from typing import Any
 
 from kprov.rosters.model import Person
+from kprov.rosters.people import People
 
 SAMPLE = 1024  # hashes kept per source: a proportion's error is about 1.5 % at this size
 MIN_IDS = 20  # smaller sources are never judged: their normal churn looks like anything
@@ -150,19 +151,17 @@ def observe(
     ids: dict[str, list[str]] = {s: [] for s in sources}
     rows: dict[str, int] = dict.fromkeys(sources, 0)
     hashed: set[str] = set()
-    groups = [people if isinstance(people, list) else list(people), list(removals)]
+    groups = [people if isinstance(people, list | People) else list(people), list(removals)]
     for group in groups:
-        for file, run in groupby(group, key=_FILE):  # readers go source by source
+        for file, run, sis_id in _file_runs(group):  # readers go source by source
             key = source_key(file, known)
             target = ids.get(key)
             if target is None:
                 continue
-            first = next(run)
-            if first.sis_id:
+            if sis_id:
                 hashed.add(key)
             before = len(target)
-            target.append(first.external_id)
-            target.extend(map(_EXTERNAL, run))  # noqa: B031 (the rest of the run, once)
+            target.extend(run)
             rows[key] += len(target) - before
     found: dict[str, Observation] = {}
     headers = headers or {}
@@ -179,6 +178,18 @@ def observe(
         )  # fmt: skip
         found[fingerprint.source] = Observation(fingerprint, tuple(sampled))
     return found
+
+
+def _file_runs(people: Iterable[Person]) -> Iterator[tuple[str, Iterable[str], str | None]]:
+    """(file, its ids, the sis id of its first) of each run of people from one file; a
+    roster's ``People`` says so by column, without making them."""
+    if isinstance(people, People):
+        yield from people.file_runs()
+        return
+    for file, run in groupby(people, key=_FILE):
+        first = next(run)
+        rest = map(_EXTERNAL, run)  # noqa: B031 (read by the caller before the next run)
+        yield file, chain((first.external_id,), rest), first.sis_id
 
 
 _FILE = attrgetter("origin.file")

@@ -1,0 +1,189 @@
+"""Issue 24's fast paths give exactly what the slow ones give: people made at positions and
+ids by file run (columns, not ``Person`` objects), an import's new accounts planned in one
+loop, run fates counted once, and outcomes written by the ledger's own writer thread."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kprov.errors import StorageError
+from kprov.provision.guards import NO_HISTORY
+from kprov.provision.guards_sources import observe
+from kprov.provision.plan import Action, Item, Plan
+from kprov.provision.planner import _Planner
+from kprov.provision.recording import RunRecording
+from kprov.provision.request import Request
+from kprov.provision.result import Outcome, RunResult, Status, run_fate
+from kprov.rosters.model import Origin, Person
+from kprov.rosters.people import CHUNK, People, people_at
+from kprov.state.ledger import Ledger, RunStart
+from kprov.state.local import LocalState, open_local_state
+from kprov.state.mapping import MappingEntry
+from tests.unit.test_planner import account
+
+
+def mixed_people(seed: int, rows: int = 2 * CHUNK + 33) -> tuple[list[Person], People]:
+    """People from three files in runs (a file read twice), odd ids, sis ids, instances."""
+    rng = random.Random(seed)
+    given: list[Person] = []
+    files = ["a.csv", "b.csv", "a.csv", "c.csv"]
+    for i in range(rows):
+        given.append(
+            Person(
+                f"id{i % (rows // 2)}" if i % 89 else f"odd\nid{i}",
+                rng.choice(["learner", "instructor"]),
+                Origin(files[min(3, i * 4 // rows)], i + 2),
+                rng.choice([None, "alg", "bio"]) if i > CHUNK else None,
+                f"SIS-{i}" if i % 301 == 0 else None,
+                i % 777 == 5,
+            )
+        )
+    return given, People(given)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_people_at_positions_are_the_people_indexed_one_by_one(seed: int) -> None:
+    given, people = mixed_people(seed)
+    rng = random.Random(seed)
+    at = [*sorted(rng.sample(range(len(given)), 900)), len(given) - 1]
+    assert list(people_at(people, at)) == [given[p] for p in at]
+    assert list(people_at(given, at)) == [given[p] for p in at]  # a plain list too
+    assert list(people.at_positions(range(len(given)))) == given
+    with pytest.raises(IndexError):
+        list(people.at_positions([len(given)]))
+    with pytest.raises(ValueError):
+        list(people.at_positions([CHUNK + 5, 3]))  # a file run already passed
+
+
+def test_file_runs_give_each_files_ids_in_order_with_its_first_sis_id() -> None:
+    given, people = mixed_people(3)
+    runs = list(people.file_runs())
+    assert [f for f, _ids, _sis in runs] == ["a.csv", "b.csv", "a.csv", "c.csv"]
+    assert [i for _f, ids, _sis in runs for i in ids] == [p.external_id for p in given]
+    firsts = [n for n in range(len(given))
+              if n == 0 or given[n].origin.file != given[n - 1].origin.file]  # fmt: skip
+    assert [sis for _f, _ids, sis in runs] == [given[n].sis_id for n in firsts]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_source_fingerprint_of_people_by_column_is_that_of_the_same_people_listed(
+    seed: int,
+) -> None:
+    given, people = mixed_people(seed, rows=3 * CHUNK)
+    removals = [Person("gone-1", "learner", Origin("b.csv", 9)), Person("x", "learner",
+                Origin("elsewhere.csv", 1))]  # fmt: skip
+    sources = ["a.csv", "b.csv", "c.csv", "empty.csv"]
+    assert observe(people, sources, removals=removals) == observe(
+        list(given), sources, removals=removals
+    )
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[LocalState]:
+    with open_local_state(tmp_path / "state", tmp_path / "state" / "mapping.csv") as local:
+        yield local
+
+
+def planner(state: LocalState, people: list[Person] | People, create: bool) -> _Planner:
+    request = Request(command="accounts import", people=people, register=False,
+                      create_accounts=create, default_instance="alg")  # fmt: skip
+    return _Planner(request, state.mapping, state.registry, NO_HISTORY)
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_an_imports_new_accounts_are_planned_as_one_by_one(state: LocalState, create: bool) -> None:
+    given, _people = mixed_people(6)
+    given = [p for p in given if "\n" not in p.external_id]  # the readers refuse those
+    entries = [MappingEntry(ext, account(n), "2026-01-01T00:00:00Z")
+               for n, ext in enumerate(sorted({p.external_id for p in given[::3]}))]  # fmt: skip
+    state.journal.append(entries)  # one fsync, not one an id
+    for entry in entries:
+        state.mapping.apply(entry)
+    fast = planner(state, People(given), create)
+    fast._accounts([])
+    slow = planner(state, given, create)
+    seen: set[str] = set()
+    for person in given:  # the one-by-one path every other command takes
+        slow._account_for(person, seen)
+    assert fast.items == slow.items
+    new = {p.external_id for p in given} - set(state.mapping.account_of)
+    assert len(fast.items) == (len(new) if create else 0) and (not create or fast.items)
+    kept = [p for p in given if p.external_id in state.mapping.account_of]
+    assert list(fast.request.people.select(fast.kept_at["already_mapped"])) == kept  # type: ignore[attr-defined]
+
+
+def test_run_fates_are_counted_once_and_again_when_the_outcomes_change() -> None:
+    items = (Item(Action.CREATE_ACCOUNT, "a"), Item(Action.CREATE_ACCOUNT, "b"),
+             Item(Action.REGISTER, "c", guard="source"))  # fmt: skip
+    outcomes = [Outcome(items[0], Status.DONE), Outcome(items[1], Status.FAILED, "no"),
+                Outcome(items[2], Status.HELD)]  # fmt: skip
+    result = RunResult(plan=Plan(command="sync", items=items), run_id="r", outcomes=outcomes)
+    assert result.fates() == [run_fate(o) for o in outcomes] == ["created", "failed", "withheld"]
+    assert result.counts() == {"created": 1, "failed": 1, "withheld": 1}
+    assert result.failures() == [outcomes[1]] and result.withheld == 1
+    result.outcomes = outcomes[:1]  # replaced: counted again
+    assert result.counts() == {"created": 1} and result.failures() == []
+    result.outcomes.append(outcomes[1])  # grown: counted again
+    assert result.counts() == {"created": 1, "failed": 1}
+
+
+def start(run_id: str = "run-1") -> RunStart:
+    return RunStart(run_id=run_id, command="accounts import", mode="run", started_at=1.0)
+
+
+def outcomes_of(ledger: Ledger) -> list[tuple[int, str | None, str]]:
+    return ledger.db.execute("SELECT seq, outcome, account_id FROM items ORDER BY seq").fetchall()
+
+
+def test_outcome_groups_are_written_in_order_by_the_writer_and_all_before_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kprov.provision.recording.FLUSH_EVERY", 3)
+    writers: set[str] = set()
+    real = Ledger.set_outcomes
+
+    def spy(self: Ledger, run_id: str, rows: object) -> None:
+        writers.add(threading.current_thread().name)
+        real(self, run_id, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ledger, "set_outcomes", spy)
+    recording = RunRecording(start())
+    rows = [(n, "create_account", f"p{n}", "", "", "", "", "", "", "", "r.csv", n + 2,
+             "not in the mapping", "", None, 0, "") for n in range(10)]  # fmt: skip
+    recording.begin(tmp_path, [], rows=rows)
+    for n in range(10):
+        item = Item(Action.CREATE_ACCOUNT, f"p{n}", reason="not in the mapping")
+        recording.settled(n, Outcome(item, Status.DONE, account_id=f"acct-{n}"))
+    recording.end(exit_code=0)
+    assert recording.failure is None and recording._writer is None  # drained, let go
+    assert any(name.startswith("kprov-ledger") for name in writers)  # not the dispatcher
+    assert recording.ledger is not None
+    assert outcomes_of(recording.ledger) == [(n, "created", f"acct-{n}") for n in range(10)]
+    recording.close()
+
+
+def test_a_group_the_writer_cannot_write_stops_the_recording_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kprov.provision.recording.FLUSH_EVERY", 2)
+    calls: list[int] = []
+
+    def refuse(self: Ledger, run_id: str, rows: list[object]) -> None:
+        calls.append(len(rows))
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(Ledger, "set_outcomes", refuse)
+    recording = RunRecording(start())
+    recording.begin(tmp_path, [], rows=[])
+    for n in range(6):  # the settling thread never sees the failure raised
+        recording.settled(n, Outcome(Item(Action.CREATE_ACCOUNT, f"p{n}"), Status.DONE))
+    recording.flush()
+    assert isinstance(recording.failure, StorageError) and calls[0] == 2
+    assert sum(calls) < 6  # groups after the failure are not tried
+    assert "could not record" in (recording.warning() or "")
+    recording.close()
