@@ -29,7 +29,7 @@ from array import array
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, groupby
-from operator import attrgetter, methodcaller
+from operator import attrgetter, methodcaller, ne
 from typing import Any
 
 from kprov.rosters.model import Person
@@ -248,15 +248,27 @@ def _shape(ids: Sequence[str]) -> Shape:
     if not ids:
         return Shape()
     n = len(ids)
-    lengths = [len(i) for i in ids]
+    lengths = list(map(len, ids))
     return Shape(
         shortest=min(lengths),
         longest=max(lengths),
         digits=sum(map(str.isdigit, ids)) / n,
-        letters=sum(1 for i in ids if any(c.isalpha() for c in i)) / n,
-        leading_zeros=sum(1 for i in ids if i[:1] == "0") / n,
+        letters=_with_letters(ids) / n,
+        leading_zeros=sum(map(_ZERO_FIRST, ids)) / n,
         prefix=_common_prefix(ids),
     )
+
+
+_ZERO_FIRST = methodcaller("startswith", "0")
+
+
+def _with_letters(ids: Sequence[str]) -> int:
+    """How many ids hold a letter (``str.isalpha``), in C loops: an ASCII id holds one
+    exactly when its upper and lower cases differ (a million ids of 4,000 class files are
+    shaped every night); other ids are read a character at a time."""
+    if all(map(str.isascii, ids)):
+        return sum(map(ne, map(str.upper, ids), map(str.lower, ids)))
+    return sum(1 for i in ids if any(map(str.isalpha, i)))
 
 
 def _common_prefix(ids: Sequence[str]) -> str:

@@ -31,8 +31,9 @@ from kprov.provision.planner_guards import GuardSteps
 from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person
-from kprov.rosters.people import Selection, id_chunks, people_at, positions
+from kprov.rosters.people import Selection, id_chunks, instance_counts, people_at, positions
 from kprov.state.mapping import MappingIndex
+from kprov.state.mapping_index import account_text
 from kprov.state.registry import RegistrationRecord, Registry
 
 NOT_MAPPED = "not in the mapping"
@@ -257,11 +258,12 @@ class _Planner(GuardSteps):
 
     def _registrations(self, lines: list[tuple[Person, str]]) -> None:
         request = self.request
-        account_of = self.mapping.account_of
+        stored = self.mapping.account_of.compact.get  # a million look-ups: the dict's own
         active = self.registry.registration_index.active
         for (person, ref), position in zip(lines, self._line_positions, strict=True):
             ext = person.external_id
-            account_id = account_of.get(ext, "")
+            value = stored(ext)
+            account_id = "" if value is None else account_text(value)
             instance_id = self.instance_ids.get(ref, "")
             self.desired.add((ext, instance_id or ref))
             if not account_id and not request.create_accounts:
@@ -437,7 +439,9 @@ class _Planner(GuardSteps):
 
     def _check_classes(self) -> None:
         default = self.request.default_instance or ""
-        kept = Counter(p.instance_key or default for p in self.kept[KEPT_REGISTRATION])
+        kept: Counter[str] = Counter()
+        for key, n in instance_counts(self.request.people, self.kept_at[KEPT_REGISTRATION]).items():
+            kept[key or default] += n
         block_misshapen_classes(self.items, self.registry.registration_index.active.values(), kept)
 
     def _check_capacity(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from itertools import chain, islice
 from typing import overload
@@ -321,6 +322,17 @@ def people_at(people: Sequence[Person], at: Iterable[int]) -> Iterator[Person]:
     if isinstance(people, People):
         return people.at_positions(at)
     return (people[position] for position in at)
+
+
+def instance_counts(people: Sequence[Person], at: Sequence[int]) -> Counter[str | None]:
+    """How many of the people at positions *at* name each instance key (None: none), from
+    the instance column when they are ``People`` (a million kept lines make no one)."""
+    if not isinstance(people, People):
+        return Counter(people[position].instance_key for position in at)
+    if people._instances is None:
+        return Counter({None: len(at)}) if len(at) else Counter()
+    codes = Counter(map(people._instances.__getitem__, at))
+    return Counter({people._keys[code]: n for code, n in codes.items()})
 
 
 def external_ids(people: Iterable[Person]) -> Iterator[str]:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kprov.errors import StorageError
+from kprov.errors import ConfigError, InputError, StorageError
 from kprov.provision.guards import NO_HISTORY
 from kprov.provision.guards_sources import observe
+from kprov.provision.limits import check_entity_limits
 from kprov.provision.plan import Action, Item, Plan
 from kprov.provision.planner import _Planner
 from kprov.provision.recording import RunRecording
@@ -24,7 +25,9 @@ from kprov.rosters.people import CHUNK, People, people_at
 from kprov.state.ledger import Ledger, RunStart
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import MappingEntry
-from tests.unit.test_planner import account
+from kprov.state.rebuild import refuse_a_foreign_mapping
+from kprov.state.registry import RegistrationRecord
+from tests.unit.test_planner import ALG_ID, BIO_ID, account
 
 
 def mixed_people(seed: int, rows: int = 2 * CHUNK + 33) -> tuple[list[Person], People]:
@@ -187,3 +190,60 @@ def test_a_group_the_writer_cannot_write_stops_the_recording_not_the_run(
     assert sum(calls) < 6  # groups after the failure are not tried
     assert "could not record" in (recording.warning() or "")
     recording.close()
+
+
+def test_entity_limits_counted_in_c_name_each_first_line_over_as_before() -> None:
+    long_ref = "k" * 300
+    lines = [(Person(f"p{n % 3}" if n < 1000 else "solo", "learner", Origin("r.csv", n + 2)),
+              long_ref if n in (7, 9) else f"c{n}") for n in range(1600)]  # fmt: skip
+    lines += [(Person("p0", "learner", Origin("s.csv", 5)), "other")]
+    with pytest.raises(InputError) as refused:
+        check_entity_limits(lines)
+    said = [str(p) for p in refused.value.problems]
+    assert len(said) == 2 and said[0].startswith("r.csv:9") and "300 characters" in said[0]
+    assert said[1].startswith("r.csv:1502")  # the 501st line of solo (n = 1500)
+    assert "'solo' would have 600 registrations" in said[1]  # p0 has 335: not said
+    check_entity_limits(lines[10:400])  # nothing over: nothing said
+
+
+@pytest.mark.parametrize(
+    "registry_account",
+    [
+        "00000000-0000-4000-8000-000000000002",  # another person's account
+        "00000000000040008000-000000000001---",  # the same digits, dashes elsewhere
+        "00000000-0000-4000-8000-00000000000G",  # not a UUID at all
+    ],
+)
+def test_a_foreign_mapping_is_refused_by_the_column_check_as_by_each_pair(
+    state: LocalState, registry_account: str
+) -> None:
+    entries = [MappingEntry(f"p{n}", account(n), "2026-01-01T00:00:00Z") for n in (1, 2, 3)]
+    state.journal.append(entries)
+    for entry in entries:
+        state.mapping.apply(entry)
+    index = state.registry.registration_index
+    for n in (2, 3):  # registered as the mapping says
+        index.apply(RegistrationRecord(account(n), ALG_ID, "learner", f"r{n}", f"p{n}"))
+    refuse_a_foreign_mapping(state.journal, state.mapping, state.registry)  # all the same
+    index.apply(RegistrationRecord(registry_account, ALG_ID, "learner", "r1", "p1"))
+    with pytest.raises(ConfigError, match="gives 1 people other accounts"):
+        refuse_a_foreign_mapping(state.journal, state.mapping, state.registry)
+    index.apply(RegistrationRecord(account(1).upper(), BIO_ID, "learner", "r9", "p1"))
+    index.active.pop((registry_account, ALG_ID))
+    refuse_a_foreign_mapping(state.journal, state.mapping, state.registry)  # case is no matter
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["0123", "s-001", "ABC", "12", "x", "_-.", "007b"],  # ASCII: letters by case
+        ["0123", "élève-1", "学生7", "½", "²3", "s-001", "ǅ"],  # not: a character at a time
+    ],
+)
+def test_the_shape_of_ids_counts_letters_and_zeros_as_one_by_one(ids: list[str]) -> None:
+    shape = observe([Person(i, "learner", Origin("a.csv", 2)) for i in ids], ["a.csv"])
+    got = next(iter(shape.values())).fingerprint.shape
+    n = len(ids)
+    assert got.letters == sum(1 for i in ids if any(c.isalpha() for c in i)) / n
+    assert got.leading_zeros == sum(1 for i in ids if i[:1] == "0") / n
+    assert (got.shortest, got.longest) == (min(map(len, ids)), max(map(len, ids)))
