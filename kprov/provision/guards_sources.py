@@ -26,8 +26,9 @@ import heapq
 import os
 import zlib
 from array import array
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, compress, groupby
 from operator import attrgetter, methodcaller, ne
 from typing import Any
@@ -148,27 +149,24 @@ def observe(
     tens of MB, freed at once); the ids the SIS gave before hashing are looked up for the
     sampled ids only."""
     known = set(sources)
-    ids: dict[str, list[str]] = {s: [] for s in sources}
+    parts: dict[str, list[Callable[[], Iterable[str]]]] = {s: [] for s in sources}
     rows: dict[str, int] = dict.fromkeys(sources, 0)
     hashed: set[str] = set()
     groups = [people if isinstance(people, list | People) else list(people), list(removals)]
     for group in groups:
-        for file, run, sis_id in _file_runs(group):  # readers go source by source
+        for file, ids, count, sis_id in _file_runs(group):  # readers go source by source
             key = source_key(file, known)
-            target = ids.get(key)
+            target = parts.get(key)
             if target is None:
                 continue
             if sis_id:
                 hashed.add(key)
-            before = len(target)
-            target.extend(run)
-            rows[key] += len(target) - before
+            target.append(ids)
+            rows[key] += count
     found: dict[str, Observation] = {}
     headers = headers or {}
     for source in sources:
-        mine, ids[source] = ids[source], []  # its memory back before the next source's
-        count, sampled = _bottom(mine)
-        del mine
+        count, sampled = _bottom(partial(_joined, parts[source]))
         shaped = [ext for _h, ext in sampled]
         if source in hashed:
             shaped = _sis_ids(groups, source, known, shaped)
@@ -180,16 +178,24 @@ def observe(
     return found
 
 
-def _file_runs(people: Iterable[Person]) -> Iterator[tuple[str, Iterable[str], str | None]]:
-    """(file, its ids, the sis id of its first) of each run of people from one file; a
-    roster's ``People`` says so by column, without making them."""
+def _joined(parts: list[Callable[[], Iterable[str]]]) -> Iterator[str]:
+    return chain.from_iterable(part() for part in parts)
+
+
+def _file_runs(
+    people: Iterable[Person],
+) -> Iterator[tuple[str, Callable[[], Iterable[str]], int, str | None]]:
+    """(file, its ids (read again at each call), how many, the sis id of its first) of each
+    run of people from one file. A roster's ``People`` gives them by column, split when
+    read: a statewide roster is hashed without holding its millions of ids at once."""
     if isinstance(people, People):
-        yield from people.file_runs()
+        for file, start, end, sis_id in people.file_ranges():
+            yield file, partial(people.ids_between, start, end), end - start, sis_id
         return
     for file, run in groupby(people, key=_FILE):
         first = next(run)
-        rest = map(_EXTERNAL, run)  # noqa: B031 (read by the caller before the next run)
-        yield file, chain((first.external_id,), rest), first.sis_id
+        ids = [first.external_id, *map(_EXTERNAL, run)]  # noqa: B031 (read once, here)
+        yield file, partial(iter, ids), len(ids), first.sis_id
 
 
 _FILE = attrgetter("origin.file")
@@ -197,26 +203,27 @@ _EXTERNAL = attrgetter("external_id")
 _ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
-def _bottom(ids: list[str]) -> tuple[int, list[tuple[int, str]]]:
-    """How many distinct ids *ids* holds (a person on many lines counts once), and the
+def _bottom(ids: Callable[[], Iterable[str]]) -> tuple[int, list[tuple[int, str]]]:
+    """How many distinct ids *ids()* gives (a person on many lines counts once), and the
     SAMPLE smallest distinct (hash, id) pairs, ascending.
 
     The ids are hashed in C loops in the order they were read; selecting runs over plain
     integers, and only the sampled ids are paired with their hashes. A source of more than
     SAMPLE distinct ids is counted from its sample (the bottom-k estimate, within about
-    3 %: ``describe`` says "about"), which spares a set of a million ids."""
+    3 %: ``describe`` says "about"), which spares a set of a million ids. *ids* gives them
+    again at each call: hashed in a first pass, the sampled ones picked in a second."""
     try:
-        hashes = _hashes(ids, str.encode)
+        hashes = _hashes(ids(), str.encode)
     except UnicodeEncodeError:  # a lone surrogate from a YAML escape: hashed as id_hash does
-        hashes = _hashes(ids, _ENCODE)
+        hashes = _hashes(ids(), _ENCODE)
     if len(hashes) <= SAMPLE:
-        pairs = dict(zip(hashes, ids, strict=True))
+        pairs = dict(zip(hashes, ids(), strict=True))
         return len(pairs), sorted(pairs.items())
     for repeats in (2, 8, 64, 0):  # enough smallest hashes, repeats included, for SAMPLE
         pool: Iterable[int] = set(hashes) if repeats == 0 else hashes
         limit = heapq.nsmallest(SAMPLE * max(repeats, 1), pool)[-1]
         chosen = bytes(map(limit.__ge__, hashes))  # one byte an id
-        pairs = dict(zip(compress(hashes, chosen), compress(ids, chosen), strict=True))
+        pairs = dict(zip(compress(hashes, chosen), compress(ids(), chosen), strict=True))
         if len(pairs) >= SAMPLE or limit == max(hashes):
             break
     sample = sorted(pairs.items())
@@ -226,7 +233,7 @@ def _bottom(ids: list[str]) -> tuple[int, list[tuple[int, str]]]:
     return round((SAMPLE - 1) * ALL / (sample[-1][0] + 1)), sample
 
 
-def _hashes(ids: list[str], encode: Any) -> array[int]:
+def _hashes(ids: Iterable[str], encode: Any) -> array[int]:
     """``id_hash`` of every id, 4 bytes each (C loops end to end)."""
     crcs = map(zlib.crc32, map(encode, ids))
     return array("I", map(_MASK.__and__, map(_MIX.__mul__, crcs)))

@@ -17,7 +17,7 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
-from itertools import chain, islice
+from itertools import chain
 from typing import overload
 
 from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
@@ -240,14 +240,28 @@ class People(MutableSequence[Person]):
                 account_only,
             )
 
-    def file_runs(self) -> Iterator[tuple[str, list[str], str | None]]:
-        """(file, ids, the sis id of its first row) of each run of rows read from one file,
-        in order, without making the people (the source guard's fingerprint of a million)."""
-        ids = self.external_ids()
+    def file_ranges(self) -> Iterator[tuple[str, int, int, str | None]]:
+        """(file, first row, row after the last, the sis id of its first row) of each run of
+        rows read from one file, in order, without making the people (the source guard)."""
         ends = [*self._run_starts[1:], len(self)]
         for start, end, code in zip(self._run_starts, ends, self._run_files, strict=True):
             rare = self._rare.get(start) if self._rare else None
-            yield self._file_names[code], list(islice(ids, end - start)), rare and rare[1]
+            yield self._file_names[code], start, end, rare and rare[1]
+
+    def ids_between(self, start: int, end: int) -> Iterator[str]:
+        """The ids of rows *start* to *end* (excluded), split a chunk at a time when read:
+        a statewide roster's ids are hashed twice without holding five million strings."""
+        rare = self._rare
+        for chunk in range(start // CHUNK, (end - 1) // CHUNK + 1 if end > start else 0):
+            base = chunk * CHUNK
+            ids = self._open if chunk == len(self._chunks) else self._chunks[chunk].split("\n")
+            low, high = max(start - base, 0), min(end - base, len(ids))
+            if not rare:
+                yield from ids[low:high]
+                continue
+            for at in range(low, high):
+                odd = rare.get(base + at)
+                yield odd[0] if odd is not None else ids[at]
 
     def _all_chunks(self) -> Iterator[list[str]]:
         for chunk in range(len(self._chunks) + 1):

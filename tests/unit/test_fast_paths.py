@@ -63,14 +63,18 @@ def test_people_at_positions_are_the_people_indexed_one_by_one(seed: int) -> Non
         list(people.at_positions([CHUNK + 5, 3]))  # a file run already passed
 
 
-def test_file_runs_give_each_files_ids_in_order_with_its_first_sis_id() -> None:
+def test_file_ranges_give_each_files_rows_and_their_ids_by_column() -> None:
     given, people = mixed_people(3)
-    runs = list(people.file_runs())
-    assert [f for f, _ids, _sis in runs] == ["a.csv", "b.csv", "a.csv", "c.csv"]
-    assert [i for _f, ids, _sis in runs for i in ids] == [p.external_id for p in given]
+    runs = list(people.file_ranges())
+    assert [f for f, _s, _e, _sis in runs] == ["a.csv", "b.csv", "a.csv", "c.csv"]
+    assert [n for _f, start, end, _sis in runs for n in range(start, end)] == list(
+        range(len(given))
+    )
     firsts = [n for n in range(len(given))
               if n == 0 or given[n].origin.file != given[n - 1].origin.file]  # fmt: skip
-    assert [sis for _f, _ids, sis in runs] == [given[n].sis_id for n in firsts]
+    assert [sis for _f, _s, _e, sis in runs] == [given[n].sis_id for n in firsts]
+    for start, end in [(0, 0), (0, 1), (5, CHUNK + 7), (CHUNK, 2 * CHUNK), (17, len(given))]:
+        assert list(people.ids_between(start, end)) == [p.external_id for p in given[start:end]]
 
 
 @pytest.mark.parametrize("seed", [4, 5])
