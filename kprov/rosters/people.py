@@ -243,7 +243,7 @@ class People(MutableSequence[Person]):
     def file_ranges(self) -> Iterator[tuple[str, int, int, str | None]]:
         """(file, first row, row after the last, the sis id of its first row) of each run of
         rows read from one file, in order, without making the people (the source guard)."""
-        ends = [*self._run_starts[1:], len(self)]
+        ends = [*self._run_starts[1:], len(self)] if len(self._run_starts) else []
         for start, end, code in zip(self._run_starts, ends, self._run_files, strict=True):
             rare = self._rare.get(start) if self._rare else None
             yield self._file_names[code], start, end, rare and rare[1]

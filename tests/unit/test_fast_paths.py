@@ -73,6 +73,7 @@ def test_file_ranges_give_each_files_rows_and_their_ids_by_column() -> None:
     firsts = [n for n in range(len(given))
               if n == 0 or given[n].origin.file != given[n - 1].origin.file]  # fmt: skip
     assert [sis for _f, _s, _e, sis in runs] == [given[n].sis_id for n in firsts]
+    assert list(People().file_ranges()) == [] and list(People().ids_between(0, 0)) == []
     for start, end in [(0, 0), (0, 1), (5, CHUNK + 7), (CHUNK, 2 * CHUNK), (17, len(given))]:
         assert list(people.ids_between(start, end)) == [p.external_id for p in given[start:end]]
 
@@ -88,6 +89,7 @@ def test_the_source_fingerprint_of_people_by_column_is_that_of_the_same_people_l
     assert observe(people, sources, removals=removals) == observe(
         list(given), sources, removals=removals
     )
+    assert observe(People(), sources) == observe([], sources)  # nobody read tonight
 
 
 @pytest.fixture
