@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from kprov.provision.guards_grace import Absence, AbsenceUpdate
 from kprov.provision.guards_sources import (
@@ -292,11 +293,16 @@ def finish_guards(
     )
 
 
+_GUARD = attrgetter("guard")
+
+
 def _withhold_dependents(items: list[Item], active: Iterable[RegistrationRecord]) -> dict[str, int]:
     """Registrations that need a withheld item are withheld with it (the guard of what they
     need): an account or a class the run will not create, the other half of a role change,
     and the learners of a class left with no instructor to register them."""
     added: dict[str, int] = {}
+    if not any(map(_GUARD, items)):  # nothing withheld, nothing depends on it (most nights)
+        return added
     accounts = {i.external_id: i.guard for i in items
                 if i.action is Action.CREATE_ACCOUNT and i.guard}  # fmt: skip
     classes = {i.instance: i.guard for i in items

@@ -26,13 +26,15 @@ import heapq
 import os
 import zlib
 from array import array
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, groupby
-from operator import attrgetter, countOf, methodcaller
+from functools import partial
+from itertools import chain, compress, groupby
+from operator import attrgetter, countOf, methodcaller, ne
 from typing import Any
 
 from kprov.rosters.model import Person
+from kprov.rosters.people import People
 
 SAMPLE = 1024  # hashes kept per source: a proportion's error is about 1.5 % at this size
 MIN_IDS = 20  # smaller sources are never judged: their normal churn looks like anything
@@ -150,30 +152,27 @@ def observe(
     tens of MB, freed at once); the ids the SIS gave before hashing are looked up for the
     sampled ids only."""
     known = set(sources)
-    ids: dict[str, list[str]] = {s: [] for s in sources}
+    parts: dict[str, list[Callable[[], Iterable[str]]]] = {s: [] for s in sources}
     rows: dict[str, int] = dict.fromkeys(sources, 0)
     placed: dict[str, int] = dict.fromkeys(sources, 0)
     hashed: set[str] = set()
-    groups = [people if isinstance(people, list) else list(people), list(removals)]
+    groups = [people if isinstance(people, list | People) else list(people), list(removals)]
     for number, group in enumerate(groups):
-        for file, run in groupby(group, key=_FILE):  # readers go source by source
+        for file, ids, count, sis_id, classes in _file_runs(group):  # source by source
             key = source_key(file, known)
-            target = ids.get(key)
+            target = parts.get(key)
             if target is None:
                 continue
-            lines = list(run)  # references only
-            if lines[0].sis_id:
+            if sis_id:
                 hashed.add(key)
-            target.extend(map(_EXTERNAL, lines))
-            rows[key] += len(lines)
+            target.append(ids)
+            rows[key] += count
             if number == 0:  # enrolments, not removals
-                placed[key] += len(lines) - countOf(map(_CLASS, lines), None)
+                placed[key] += classes
     found: dict[str, Observation] = {}
     headers = headers or {}
     for source in sources:
-        mine, ids[source] = ids[source], []  # its memory back before the next source's
-        count, sampled = _bottom(mine)
-        del mine
+        count, sampled = _bottom(partial(_joined, parts[source]))
         shaped = [ext for _h, ext in sampled]
         if source in hashed:
             shaped = _sis_ids(groups, source, known, shaped)
@@ -185,32 +184,56 @@ def observe(
     return found
 
 
+def _joined(parts: list[Callable[[], Iterable[str]]]) -> Iterator[str]:
+    return chain.from_iterable(part() for part in parts)
+
+
+def _file_runs(
+    people: Iterable[Person],
+) -> Iterator[tuple[str, Callable[[], Iterable[str]], int, str | None, int]]:
+    """(file, its ids (read again at each call), how many, the sis id of its first, how many
+    place someone in a class) of each run of people from one file. A roster's ``People``
+    gives them by column, split when read: a statewide roster is hashed without holding its
+    millions of ids at once."""
+    if isinstance(people, People):
+        for file, start, end, sis_id in people.file_ranges():
+            read = partial(people.ids_between, start, end)
+            yield file, read, end - start, sis_id, people.placed_between(start, end)
+        return
+    for file, run in groupby(people, key=_FILE):
+        lines = list(run)  # references only
+        placed = len(lines) - countOf(map(_CLASS, lines), None)
+        ids = [*map(_EXTERNAL, lines)]
+        yield file, partial(iter, ids), len(ids), lines[0].sis_id, placed
+
+
 _FILE = attrgetter("origin.file")
 _EXTERNAL = attrgetter("external_id")
 _CLASS = attrgetter("instance_key")
 _ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
-def _bottom(ids: list[str]) -> tuple[int, list[tuple[int, str]]]:
-    """How many distinct ids *ids* holds (a person on many lines counts once), and the
+def _bottom(ids: Callable[[], Iterable[str]]) -> tuple[int, list[tuple[int, str]]]:
+    """How many distinct ids *ids()* gives (a person on many lines counts once), and the
     SAMPLE smallest distinct (hash, id) pairs, ascending.
 
     The ids are hashed in C loops in the order they were read; selecting runs over plain
     integers, and only the sampled ids are paired with their hashes. A source of more than
     SAMPLE distinct ids is counted from its sample (the bottom-k estimate, within about
-    3 %: ``describe`` says "about"), which spares a set of a million ids."""
+    3 %: ``describe`` says "about"), which spares a set of a million ids. *ids* gives them
+    again at each call: hashed in a first pass, the sampled ones picked in a second."""
     try:
-        hashes = _hashes(ids, str.encode)
+        hashes = _hashes(ids(), str.encode)
     except UnicodeEncodeError:  # a lone surrogate from a YAML escape: hashed as id_hash does
-        hashes = _hashes(ids, _ENCODE)
+        hashes = _hashes(ids(), _ENCODE)
     if len(hashes) <= SAMPLE:
-        pairs = dict(zip(hashes, ids, strict=True))
+        pairs = dict(zip(hashes, ids(), strict=True))
         return len(pairs), sorted(pairs.items())
     for repeats in (2, 8, 64, 0):  # enough smallest hashes, repeats included, for SAMPLE
         pool: Iterable[int] = set(hashes) if repeats == 0 else hashes
         limit = heapq.nsmallest(SAMPLE * max(repeats, 1), pool)[-1]
         chosen = bytes(map(limit.__ge__, hashes))  # one byte an id
-        pairs = dict(zip(compress(hashes, chosen), compress(ids, chosen), strict=True))
+        pairs = dict(zip(compress(hashes, chosen), compress(ids(), chosen), strict=True))
         if len(pairs) >= SAMPLE or limit == max(hashes):
             break
     sample = sorted(pairs.items())
@@ -220,7 +243,7 @@ def _bottom(ids: list[str]) -> tuple[int, list[tuple[int, str]]]:
     return round((SAMPLE - 1) * ALL / (sample[-1][0] + 1)), sample
 
 
-def _hashes(ids: list[str], encode: Any) -> array[int]:
+def _hashes(ids: Iterable[str], encode: Any) -> array[int]:
     """``id_hash`` of every id, 4 bytes each (C loops end to end)."""
     crcs = map(zlib.crc32, map(encode, ids))
     return array("I", map(_MASK.__and__, map(_MIX.__mul__, crcs)))
@@ -242,15 +265,27 @@ def _shape(ids: Sequence[str]) -> Shape:
     if not ids:
         return Shape()
     n = len(ids)
-    lengths = [len(i) for i in ids]
+    lengths = list(map(len, ids))
     return Shape(
         shortest=min(lengths),
         longest=max(lengths),
         digits=sum(map(str.isdigit, ids)) / n,
-        letters=sum(1 for i in ids if any(c.isalpha() for c in i)) / n,
-        leading_zeros=sum(1 for i in ids if i[:1] == "0") / n,
+        letters=_with_letters(ids) / n,
+        leading_zeros=sum(map(_ZERO_FIRST, ids)) / n,
         prefix=_common_prefix(ids),
     )
+
+
+_ZERO_FIRST = methodcaller("startswith", "0")
+
+
+def _with_letters(ids: Sequence[str]) -> int:
+    """How many ids hold a letter (``str.isalpha``), in C loops: an ASCII id holds one
+    exactly when its upper and lower cases differ (a million ids of 4,000 class files are
+    shaped every night); other ids are read a character at a time."""
+    if all(map(str.isascii, ids)):
+        return sum(map(ne, map(str.upper, ids), map(str.lower, ids)))
+    return sum(1 for i in ids if any(map(str.isalpha, i)))
 
 
 def _common_prefix(ids: Sequence[str]) -> str:

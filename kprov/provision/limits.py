@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter, itemgetter
 
 from kprov.api_facts import MAX_FIELD
 from kprov.errors import InputError
@@ -37,14 +38,22 @@ def removal_limit(spec: str, managed: int, *, option: str = "--max-removals") ->
 def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
     """Refused up front: more than 500 registrations for one account, and an instance key
     longer than a character field may be (it may become the instance's name). A class of
-    more than 500 is a `cannot` for its lines only (``provision.class_shape``)."""
-    per_instance: dict[str, list[Person]] = defaultdict(list)
-    per_account: dict[str, list[Person]] = defaultdict(list)
+    more than 500 is a `cannot` for its lines only (``provision.class_shape``).
+
+    Counted in C (a million lines: no list per account); the lines are walked again, in
+    order, only when something is over, to name its first line exactly as before."""
+    per_account = Counter(map(_EXTERNAL, map(_PERSON, lines)))
+    over = {name for name, n in per_account.items() if n > MAX_REGISTRATIONS}
+    long_refs = {ref for ref in set(map(_REF, lines)) if len(ref) > MAX_FIELD}
+    if not over and not long_refs:
+        return
     problems: list[Problem] = []
+    seen: Counter[str] = Counter()
+    named: set[str] = set()
+    firsts: dict[str, Person] = {}
     for person, ref in lines:
-        per_instance[ref].append(person)
-        per_account[person.external_id].append(person)
-        if len(ref) > MAX_FIELD and len(per_instance[ref]) == 1:
+        if ref in long_refs and ref not in named:
+            named.add(ref)
             problems.append(
                 Problem(
                     person.origin.file,
@@ -53,19 +62,29 @@ def check_entity_limits(lines: Sequence[tuple[Person, str]]) -> None:
                     f"{MAX_FIELD}: use a shorter key",
                 )
             )
-    for name, people in per_account.items():
-        if len(people) > MAX_REGISTRATIONS:
-            first_over = people[MAX_REGISTRATIONS].origin
+        name = person.external_id
+        if name in over:
+            seen[name] += 1
+            if seen[name] == MAX_REGISTRATIONS + 1:
+                firsts[name] = person
+    for name in per_account:  # in the order each account first appears, as before
+        if name in firsts:
+            first_over = firsts[name].origin
             problems.append(
                 Problem(
                     first_over.file,
                     first_over.line,
-                    f"account {name!r} would have {len(people)} registrations; the API "
+                    f"account {name!r} would have {per_account[name]} registrations; the API "
                     f"allows {MAX_REGISTRATIONS} (this line is the first over); split it",
                 )
             )
     if problems:
         raise problems_error(problems)
+
+
+_PERSON = itemgetter(0)
+_REF = itemgetter(1)
+_EXTERNAL = attrgetter("external_id")
 
 
 def block_past_capacity(items: list[Item], active: Iterable[RegistrationRecord]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ class RunRecording:
         self._monotonic = monotonic
         self._pending: list[tuple[Any, ...]] = []
         self._flushed_at = monotonic()
+        # Groups written while the run goes on are written by one thread of their own, in
+        # order, so the dispatcher never waits for a transaction and its fsync (a 50,000-
+        # account import waited 25 times, ~20 ms each, while workers sat idle).
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
 
     @property
     def run_id(self) -> str:
@@ -120,8 +126,14 @@ class RunRecording:
     # ---------------------------------------------------------------- the run
 
     def settled(self, seq: int, outcome: Outcome) -> None:
-        """An item's outcome (the executor calls this as each settles); written in groups."""
-        self.settled_row(outcome_row(seq, outcome))
+        """An item's outcome (the executor calls this as each settles); written in groups
+        (``settled_row``, inlined: a run of 50,000 accounts calls this 50,000 times)."""
+        if not self.begun or self.failure is not None:
+            return
+        pending = self._pending
+        pending.append(outcome_row(seq, outcome))
+        if len(pending) >= FLUSH_EVERY or self._monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            self.flush(wait=False)
 
     def settled_row(self, row: Sequence[Any]) -> None:
         """(seq, outcome, detail, account_id, instance_id, registration_id)."""
@@ -132,15 +144,33 @@ class RunRecording:
             len(self._pending) >= FLUSH_EVERY
             or self._monotonic() - self._flushed_at >= FLUSH_SECONDS
         ):
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, *, wait: bool = True) -> None:
+        """Write the outcomes not written yet, in one transaction. *wait*: return once every
+        group is written (the run's end); otherwise the group is handed to the writer thread,
+        behind the groups before it, and the caller goes on."""
         if not self._pending or self.failure is not None or self.ledger is None:
             self._pending.clear()
-            return
-        rows, self._pending = self._pending, []
-        self._flushed_at = self._monotonic()
-        self._attempt(lambda ledger: ledger.set_outcomes(self.run_id, rows))
+        else:
+            rows, self._pending = self._pending, []
+            self._flushed_at = self._monotonic()
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="kprov-ledger")
+            self._writing = self._writer.submit(
+                self._attempt, lambda ledger: ledger.set_outcomes(self.run_id, rows)
+            )
+        if wait:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Wait for the writer thread to write every group it was given, then let it go."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()  # _attempt never raises: a failure is kept in ``failure``
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     # ---------------------------------------------------------------- the end
 
@@ -194,6 +224,7 @@ class RunRecording:
         self.last_clean = queries.last_clean(ledger, self.start.command)
 
     def close(self) -> None:
+        self._drain()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None

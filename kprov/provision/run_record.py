@@ -222,15 +222,16 @@ def item_rows(
     plan: Plan, names: Mapping[str, str], sis_of: Mapping[str, str]
 ) -> Iterator[tuple[Any, ...]]:
     """One ledger row per plan item (``state.ledger.ITEM_COLUMNS``)."""
-    for seq, item in enumerate(plan.items):
-        origin = item.origin
-        spec = json.dumps(item.spec._asdict()) if item.spec is not None else None
+    sis_get, name_get = sis_of.get, names.get
+    for seq, item in enumerate(plan.items):  # unpacked at once: a plan may hold a million
+        (action, ext, role, instance, instance_id, account_id, registration_id, sis_id,
+         origin, reason, spec, role_change, change, guard) = item  # fmt: skip
         yield (
-            seq, item.action.value, item.external_id,
-            item.sis_id or sis_of.get(item.external_id, ""), item.role, item.instance,
-            names.get(item.instance, ""), item.instance_id, item.account_id,
-            item.registration_id, origin.file if origin else "", origin.line if origin else None,
-            item.reason, item.change, spec, int(item.role_change), item.guard,
+            seq, action.value, ext, sis_id or sis_get(ext, ""), role, instance,
+            name_get(instance, "") if instance else "", instance_id, account_id,
+            registration_id, origin.file if origin else "", origin.line if origin else None,
+            reason, change, json.dumps(spec._asdict()) if spec is not None else None,
+            int(role_change), guard,
         )  # fmt: skip
 
 
