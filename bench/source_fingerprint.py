@@ -15,7 +15,8 @@ import json
 import time
 import tracemalloc
 
-from kprov.provision.guards_sources import Thresholds, judge, observe
+from kprov.provision.guards_judge import Thresholds, judge
+from kprov.provision.guards_sources import observe
 from kprov.rosters.model import Origin, Person
 
 SOURCE = "/srv/sis/roster.csv"

@@ -34,7 +34,7 @@ def with_guard_settings(request: Request, run: RunSettings) -> Request:
     """The guards' settings: the command line, then the manifest (``Request.asked``), then
     the profile (and its KPROV_* variables), then the defaults."""
     from kprov.provision.guards import GuardSettings
-    from kprov.provision.guards_sources import Thresholds
+    from kprov.provision.guards_judge import Thresholds
 
     asked = request.asked
     settings = GuardSettings(

@@ -21,7 +21,7 @@ HIDDEN = ("run_key",)
 def hold_detail(ledger: Ledger | None, ref: str) -> dict[str, Any]:
     """Everything `holds show` says of one hold, as data: the hold, its items, the sources
     it held beside the exports they were judged against, and the run before it."""
-    from kprov.provision.guards_sources import describe
+    from kprov.provision.guards_judge import describe
     from kprov.provision.holds import source_fingerprint
     from kprov.state import ledger_guards as holds
     from kprov.state import ledger_queries as queries

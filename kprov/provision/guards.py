@@ -29,11 +29,10 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from kprov.provision.guards_grace import Absence, AbsenceUpdate
+from kprov.provision.guards_judge import Thresholds, judge
 from kprov.provision.guards_sources import (
     Observation,
     SourceFingerprint,
-    Thresholds,
-    judge,
     observe,
     source_key,
     stable_key,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 
-from kprov.provision.guards_sources import SourceJudgment, Thresholds, judge, observe
+from kprov.provision.guards_judge import SourceJudgment, Thresholds, judge
+from kprov.provision.guards_sources import observe
 from kprov.rosters.model import Origin, Person
 
 ROSTER = "/srv/sis/students.csv"

@@ -27,7 +27,7 @@ from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import MappingEntry
 from kprov.state.rebuild import refuse_a_foreign_mapping
 from kprov.state.registry import RegistrationRecord
-from tests.unit.test_planner import ALG_ID, BIO_ID, account
+from tests.planning import ALG_ID, BIO_ID, account
 
 
 def mixed_people(seed: int, rows: int = 2 * CHUNK + 33) -> tuple[list[Person], People]:

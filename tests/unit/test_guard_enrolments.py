@@ -8,14 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kprov.provision.guards_sources import (
-    Observation,
-    SourceFingerprint,
-    Thresholds,
-    judge,
-    observe,
-    stable_key,
-)
+from kprov.provision.guards_judge import Thresholds, judge
+from kprov.provision.guards_sources import Observation, SourceFingerprint, observe, stable_key
 from kprov.rosters.manifest import read_manifest
 
 SDS_V1 = Path(__file__).parents[1] / "data" / "real" / "sds" / "v1-100-users"

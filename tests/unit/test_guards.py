@@ -104,7 +104,8 @@ def test_students_moving_between_class_files_are_seen_before(state: LocalState) 
 
 
 def test_the_sketch_measures_the_overlap_of_a_large_source() -> None:
-    from kprov.provision.guards_sources import SAMPLE, Thresholds, judge
+    from kprov.provision.guards_judge import Thresholds, judge
+    from kprov.provision.guards_sources import SAMPLE
 
     before = [f"{n:07d}" for n in range(20_000)]
     now = before[:9_000] + [f"{n:07d}" for n in range(50_000, 61_000)]  # 45 % seen
@@ -119,7 +120,7 @@ def test_the_sketch_measures_the_overlap_of_a_large_source() -> None:
 
 
 def test_a_delta_is_judged_by_the_shape_of_its_ids_only(state: LocalState) -> None:
-    from kprov.provision.guards_sources import Thresholds, judge
+    from kprov.provision.guards_judge import Thresholds, judge
 
     full = observe(people(STUDENT_NUMBERS), [ROSTER])[ROSTER].fingerprint
     few_new = observe(people(STUDENT_NUMBERS[:25]), [ROSTER], deltas={ROSTER})[ROSTER]
@@ -142,7 +143,8 @@ def test_hashed_ids_are_shaped_by_their_sis_id_and_keyed_by_their_hash() -> None
 def test_a_real_sds_export_read_with_a_new_id_prefix_is_held(tmp_path: Path) -> None:
     """A careless hand adds `id_prefix:` to a manifest: every id of the real SDS export is
     new tonight (tests/data/real: Microsoft's sample, nobody here wrote it)."""
-    from kprov.provision.guards_sources import Observation, Thresholds, judge, stable_key
+    from kprov.provision.guards_judge import Thresholds, judge
+    from kprov.provision.guards_sources import Observation, stable_key
     from kprov.rosters.manifest import read_manifest
 
     bundle = Path(__file__).parents[1] / "data" / "real" / "sds" / "v1-100-users"
