@@ -28,6 +28,7 @@ from kprov.provision.plan import (
     Plan,
 )
 from kprov.provision.planner_guards import GuardSteps
+from kprov.provision.planner_removals import ID_UNKNOWN, RemovalSteps
 from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person
@@ -38,11 +39,6 @@ from kprov.state.registry import RegistrationRecord, Registry
 
 NOT_MAPPED = "not in the mapping"
 NO_ACCOUNT = "no account: not in the mapping (run `kprov accounts import`, or drop --no-create)"
-ID_UNKNOWN = (
-    "its registration id is unknown (the API confirmed it without one), so kprov cannot "
-    "remove it: find the id and run `kprov registrations resolve`, or `kprov registrations "
-    "forget` to stop tracking it"
-)
 
 
 def build_plan(
@@ -71,7 +67,7 @@ def build_plan(
     )
 
 
-class _Planner(GuardSteps):
+class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only declares them
     def __init__(
         self, request: Request, mapping: MappingIndex, registry: Registry, history: GuardHistory
     ) -> None:
@@ -336,77 +332,6 @@ class _Planner(GuardSteps):
             reason = f"already {change}: {fix}"
             self._add(Action.BLOCK, person, ref, existing.instance_id, existing.account_id, reason)
 
-    # --------------------------------------------------------------- removals
-
-    def _explicit_removals(self) -> None:
-        """Removals someone named: `unregister` arguments, delta rows marked tobedeleted."""
-        active = self.registry.registration_index.active
-        account_of = self.mapping.account_of
-        unregister = self.request.command == "unregister"
-        for person in self.request.removals:
-            ref = person.instance_key or self.request.default_instance or ""
-            instance_id = self.instance_ids.get(ref, "")
-            account_id = account_of.get(person.external_id, "")
-            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
-            if existing is None:
-                if unregister:
-                    reason = "not registered in this instance (local state)"
-                    self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
-                continue  # a delta removing someone already gone: nothing to do
-            key = (existing.account_id, existing.instance_id)
-            if key in self.changed:
-                continue
-            self.changed.add(key)
-            why = "named on the command line" if unregister else f"tobedeleted in {person.origin}"
-            self.explicit_items.add(len(self.items))
-            self.removal_items.append(len(self.items))
-            self.items.append(self._removal_or_hold(existing, ref, person, why))
-
-    def _implicit_removals(self) -> None:
-        """With a manifest: registrations kprov made in instances whose full membership the
-        manifest states, which it no longer lists."""
-        request = self.request
-        if request.command != "sync":
-            return
-        by_id = {self.instance_ids.get(ref, ""): ref for ref in request.authoritative}
-        by_id.pop("", None)
-        for record in self.registry.registration_index.active.values():
-            ref = by_id.get(record.instance_id)
-            if ref is None:
-                continue
-            key = (record.account_id, record.instance_id)
-            ext = record.external_user_id or self._external_of(record.account_id)
-            if (ext, record.instance_id) in self.desired or key in self.changed:
-                continue
-            self.changed.add(key)
-            self.removal_items.append(len(self.items))
-            # where the class's whole membership is stated: the line that no longer lists them
-            where = request.instance_origins.get(ref)
-            bundle, bang, _member = where.file.partition("!") if where else ("", "", "")
-            why = f"no longer in {bundle}" if bang else "no longer in the manifest"
-            removal = self._removal_or_hold(record, ref, None, why)
-            self.items.append(removal._replace(origin=where) if where else removal)
-
-    def _removal_or_hold(
-        self, record: RegistrationRecord, ref: str, person: Person | None, why: str
-    ) -> Item:
-        item = self._removal_or_hold_of(record, ref, person, why)
-        if item.sis_id or not item.external_id:
-            return item
-        return item._replace(sis_id=self.mapping.sis_of.get(item.external_id, ""))
-
-    def _removal_or_hold_of(
-        self, record: RegistrationRecord, ref: str, person: Person | None, why: str
-    ) -> Item:
-        if not self.request.prune:
-            hold = removal_item(record, ref, person, f"{why}; pass --prune to remove it")
-            return hold._replace(action=Action.HOLD)
-        if not record.registration_id:
-            return removal_item(record, ref, person, f"{why}; {ID_UNKNOWN}")._replace(
-                action=Action.HOLD
-            )
-        return removal_item(record, ref, person, why)
-
     def warnings(self) -> list[str]:
         """Said on every run until someone acts: what the manifest asks of an existing class
         that the API cannot do, and removals that can never be sent."""
@@ -429,9 +354,6 @@ class _Planner(GuardSteps):
                 if r.external_user_id
             }
         return self._registered_by_ext.get((ext, instance_id))
-
-    def _external_of(self, account_id: str) -> str:
-        return self.mapping.account_of.owner_of(account_id) or ""
 
     @property
     def kept(self) -> Mapping[str, Sequence[Person]]:
