@@ -38,22 +38,8 @@ def _table(
     member: str,
     required: tuple[str, ...],
 ) -> tuple[CsvTable, list[int]] | None:
-    stream = bundle.open(member)
-    if stream is None:
-        return None
-    table = CsvTable(bundle.label(member), stream, collector.problems, options)
-    if not table.open():
-        return None
-    found = [table.column(c) for c in required]
-    missing = [c for c, at in zip(required, found, strict=True) if at is None]
-    if missing:  # never list the header: in a file without one it is a row of personal data
-        table.problem(
-            table.offset + 1,
-            f"missing column(s) {', '.join(missing)} required by SDS v1; check that the first "
-            "line is the header and export again",
-        )
-        return None
-    return table, [at for at in found if at is not None]
+    """The member's table and its required columns' indexes, or None (recorded)."""
+    return bundle.table(member, required, options, "SDS v1")
 
 
 def _people(
