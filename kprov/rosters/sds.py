@@ -29,17 +29,7 @@ SPELLED = {
     "teacherroster.csv": "TeacherRoster.csv",
 }
 READ = tuple(SPELLED)
-
-
-def _table(
-    bundle: Bundle,
-    collector: Collector,
-    options: TextOptions,
-    member: str,
-    required: tuple[str, ...],
-) -> tuple[CsvTable, list[int]] | None:
-    """The member's table and its required columns' indexes, or None (recorded)."""
-    return bundle.table(member, required, options, "SDS v1")
+KIND = "SDS v1"  # how messages name the format
 
 
 def _people(
@@ -47,7 +37,7 @@ def _people(
 ) -> set[str] | None:
     """The SIS ids of Student.csv or Teacher.csv, as accounts (None if the file is unusable:
     its problem is reported). Nothing else is read."""
-    opened = _table(bundle, collector, options, member, ("SIS ID",))
+    opened = bundle.table(member, ("SIS ID",), options, KIND)
     if opened is None:
         return None
     table, (id_at,) = opened
@@ -71,7 +61,7 @@ def _date(table: CsvTable, cells: list[str], at: int | None, line: int) -> date 
 
 def _sections(bundle: Bundle, collector: Collector, options: TextOptions) -> dict[str, bool]:
     """Section SIS ID -> active; active sections become instances."""
-    opened = _table(bundle, collector, options, "section.csv", ("SIS ID", "Section Name"))
+    opened = bundle.table("section.csv", ("SIS ID", "Section Name"), options, KIND)
     if opened is None:
         return {}
     table, (id_at, name_at) = opened
@@ -123,7 +113,7 @@ def _memberships(
     sections: dict[str, bool],
     listed_in: str,
 ) -> set[str]:
-    opened = _table(bundle, collector, options, member, ("Section SIS ID", "SIS ID"))
+    opened = bundle.table(member, ("Section SIS ID", "SIS ID"), options, KIND)
     if opened is None:
         return set()
     table, (section_at, id_at) = opened
