@@ -46,12 +46,16 @@ def losing_last_instructor(items: list[Item], active: Iterable[RegistrationRecor
     leaving: dict[str, list[str]] = defaultdict(list)
     refs: dict[str, str] = {}
     for item in items:
-        if item.action is Action.UNREGISTER and item.role == INSTRUCTOR:
+        if item.action is Action.UNREGISTER and item.role == INSTRUCTOR and not item.guard:
             leaving[item.instance_id].append(item.external_id)
             refs[item.instance_id] = item.instance
     if not leaving:
         return []
-    gone = {(i.account_id, i.instance_id) for i in items if i.action is Action.UNREGISTER}
+    gone = {
+        (i.account_id, i.instance_id)
+        for i in items
+        if i.action is Action.UNREGISTER and not i.guard
+    }
     joining = {i.instance_id for i in items if i.action is Action.REGISTER and i.role == INSTRUCTOR}
     taught: set[str] = set()
     learners: Counter[str] = Counter()

@@ -109,6 +109,9 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
         self._check_classes()
         self._check_capacity()
         self._guard(absences)
+        # what the run will really remove (not what a guard withheld) may leave a class untaught
+        active = self.registry.registration_index.active.values()
+        self.fixed.extend(losing_last_instructor(self.items, active))
 
     # ------------------------------------------------------------------ lines
 
@@ -366,9 +369,7 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
         kept: Counter[str] = Counter()
         for key, n in instance_counts(self.request.people, self.kept_at[KEPT_REGISTRATION]).items():
             kept[key or default] += n
-        active = self.registry.registration_index.active.values()
-        block_misshapen_classes(self.items, active, kept)
-        self.fixed.extend(losing_last_instructor(self.items, active))
+        block_misshapen_classes(self.items, self.registry.registration_index.active.values(), kept)
 
     def _check_capacity(self) -> None:
         block_past_capacity(self.items, self.registry.registration_index.active.values())

@@ -146,3 +146,17 @@ def test_a_class_losing_its_last_instructor_while_learners_stay_is_warned_of(
     with_teacher = [person("t2", "alg", "instructor"), person("s0", "alg"), person("s1", "alg")]
     assert not plan(state, with_teacher, **sync).warnings  # another instructor joins
     assert not plan(state, [person("s0", "alg")], **{**sync, "prune": False}).warnings  # held
+
+
+def test_no_such_warning_when_the_removal_brake_withholds_the_instructors_removal(
+    state: LocalState,
+) -> None:
+    known(state, ("t1", "instructor"), ("s0", "learner"), ("s1", "learner"))
+    sync = {
+        "command": "sync", "prune": True, "max_removals": "0",
+        "authoritative": frozenset({"alg"}), "instances": ("alg",),
+    }  # fmt: skip
+    p = plan(state, [person("s0", "alg"), person("s1", "alg", line=3)], **sync)
+    [withheld] = p.items
+    assert withheld.action is Action.UNREGISTER and withheld.guard  # nothing removed tonight
+    assert not p.warnings
