@@ -8,6 +8,7 @@ value was meant cannot be told, so such a document is refused, never guessed at.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -34,12 +35,25 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: the Infinity refused above, spelled as a number
+        raise ValueError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
 def loads(raw: bytes | str) -> Any:
-    """The JSON value of *raw*, or ValueError: bad UTF-8, bad JSON, ``NaN``/``Infinity``,
-    nesting too deep for the interpreter, or an object that names a key twice
-    (``DuplicateName``)."""
+    """The JSON value of *raw*, or ValueError: bad UTF-8, bad JSON, ``NaN``/``Infinity`` (or
+    a number only infinity holds, ``1e999``), nesting too deep for the interpreter, or an
+    object that names a key twice (``DuplicateName``). A leading byte order mark (a .NET
+    server's) is ignored, as RFC 8259 allows and requests' ``.json()`` does."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_no_constant)
+        return json.loads(
+            text.removeprefix("\ufeff"),
+            object_pairs_hook=_refuse_duplicates,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+        )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None

@@ -6,7 +6,7 @@ well as ``%2F``), HTML entities (``&plus;``, ``&#43;``, ``&#x2b;``), JSON escape
 ``MAX_LAYERS`` times; each ``Layer`` can say where any stretch of its text came from in the
 text it was decoded from, so a secret found in a decoded layer is redacted in the original.
 ``encoded_runs`` finds the base64, base64url, base32 and hex runs of a text (hex also as a
-dump with separators) and what they decode to;
+dump with separators, and bytes in decimal) and what they decode to;
 ``squeezed`` reads a text without its line breaks and invisible characters.
 """
 
@@ -195,19 +195,38 @@ def encoded_runs(text: str, min_length: int) -> Iterator[tuple[int, int, list[st
             _decodings(piece, exact, loose)
         if exact or loose:
             yield match.start(), match.end(), exact, loose
-    if ":" in text or " " in text or "-" in text:
-        for match in _SEPARATED_HEX.finditer(text):
-            if match.end() - match.start() >= min_length:
-                data = bytes.fromhex(_HEX_SEPARATORS.sub("", match.group()))
-                yield match.start(), match.end(), [], [data.decode("utf-8", "replace")]
+    if " " in text or "," in text or ":" in text or "-" in text or "." in text:
+        for start, end, data in _byte_lists(text):
+            if end - start >= min_length:
+                yield start, end, [], [data.decode("utf-8", "replace")]
 
 
-# A hex dump with separators, as debug pages and `xxd`-like tools write bytes: "73:65:63",
-# "73 65 63", "73-65-63" (one separator kind throughout).
+# Bytes written one group at a time, as debug pages and tools print them: hex with separators
+# ("73:65:63", "73 65 63", "73-65-63", "73.65", .NET's "73-65", `xxd`'s "7365 6372",
+# `hexdump -C`'s two spaces mid-line, a C array's "0x73, 0x65"), and decimal (Java's
+# Arrays.toString "115, 101, 99", signed bytes included). Groups of 2 to 8 hex digits;
+# separators may mix: only a decoding that holds a registered secret is ever redacted.
 _SEPARATED_HEX = re.compile(
-    r"\b[0-9A-Fa-f]{2}(?:(?::[0-9A-Fa-f]{2}){3,}|(?: [0-9A-Fa-f]{2}){3,}|(?:-[0-9A-Fa-f]{2}){3,})\b"
+    r"\b(?:0[xX])?(?:[0-9A-Fa-f]{2}){1,4}"
+    r"(?:(?:[:._-]| {1,2}|, ?)(?:0[xX])?(?:[0-9A-Fa-f]{2}){1,4}){3,}\b"
 )
-_HEX_SEPARATORS = re.compile(r"[: -]")
+_HEX_SEPARATORS = re.compile(r"0[xX]|[:._, -]")
+_DECIMAL_BYTES = re.compile(r"(?<![\w.])-?[0-9]{1,3}(?:, ?-?[0-9]{1,3}){3,}(?![\w.])")
+
+
+def _byte_lists(text: str) -> Iterator[tuple[int, int, bytes]]:
+    """(start, end, bytes) of each separated hex dump and decimal byte list of *text*."""
+    for match in _SEPARATED_HEX.finditer(text):
+        digits = _HEX_SEPARATORS.sub("", match.group())
+        if len(digits) % 2 == 0:
+            yield match.start(), match.end(), bytes.fromhex(digits)
+    if "," in text:
+        for match in _DECIMAL_BYTES.finditer(text):
+            numbers = [int(n) for n in match.group().split(",")]
+            if all(-128 <= n <= 255 for n in numbers):
+                yield match.start(), match.end(), bytes(n % 256 for n in numbers)
+
+
 _BASE32 = re.compile(r"[A-Za-z2-7]+")
 
 

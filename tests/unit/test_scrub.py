@@ -155,6 +155,15 @@ ECHOES = {
     "hex with colons": SECRET.encode().hex(":"),
     "hex with spaces": SECRET.encode().hex(" "),
     "HEX with dashes": SECRET.encode().hex("-").upper(),
+    # adversary of 0.3.0's dumps: the byte lists debug pages and tools really print
+    "hex in xxd's groups of four": SECRET.encode().hex(" ", 2),
+    "hex as hexdump -C (two spaces mid-line)": SECRET.encode()[:8].hex(" ")
+    + "  "
+    + SECRET.encode()[8:].hex(" "),
+    "hex with dots": SECRET.encode().hex("."),
+    "0x bytes, as a C array": ", ".join(f"0x{b:02x}" for b in SECRET.encode()),
+    "bytes in decimal, as Java's Arrays.toString": ", ".join(str(b) for b in SECRET.encode()),
+    "token bytes in decimal, no spaces": ",".join(str(b) for b in TOKEN.encode()),
 }
 
 
@@ -167,6 +176,7 @@ def test_a_re_encoded_echo_is_redacted_and_the_text_around_it_kept(echo: str) ->
 def test_text_without_a_secret_is_left_exactly_as_it_was() -> None:
     text = (
         "no such instance 828815a2-5038-4352-a681-82c96921ddf5 &amp; %41 \\u0041 "
+        "mac 00:1a:2b:3c:4d:5e, ids 1, 2, 3, 250, 300, 7 at 12:30:45.120 "
         + base64.b64encode(b"an ordinary base64 sentence, nothing secret").decode()
     )
     assert scrubber().scrub(text) == text

@@ -31,3 +31,17 @@ def test_ordinary_json_reads_as_json() -> None:
     assert strict_json.loads(b'{"a": [1, 2.5, "x", null, true]}') == {
         "a": [1, 2.5, "x", None, True]
     }
+
+
+@pytest.mark.parametrize("raw", [b'{"expires_in": 1e999}', b"[-1E400]", b"[0.5e309]"])
+def test_a_number_too_large_for_a_float_is_refused_as_infinity_is(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="too large"):  # read as inf otherwise
+        strict_json.loads(raw)
+    assert strict_json.loads(b"[1e308, 1e-999]") == [1e308, 0.0]
+
+
+def test_a_leading_byte_order_mark_is_ignored_as_rfc_8259_allows() -> None:
+    assert strict_json.loads(b'\xef\xbb\xbf{"id": "a"}') == {"id": "a"}  # a .NET server's
+    assert strict_json.loads('\ufeff{"id": "a"}') == {"id": "a"}
+    with pytest.raises(ValueError):
+        strict_json.loads(b'{"id": "a"}\xef\xbb\xbf')  # anywhere else it is garbage
