@@ -74,7 +74,6 @@ class RunOptions:
     notify: str | None = None  # --notify URL (else the manifest's, KPROV_NOTIFY, the profile's)
     notify_on: str | None = None  # --notify-on failure|always
     metrics_file: Path | None = None  # --metrics-file PATH (else KPROV_METRICS_FILE, profile)
-    tag: str | None = None  # --tag TEXT (scratch: recorded nowhere)
     # Set by the command, not by an option:
     ask_before_removing: bool = False  # ask on a terminal when the plan removes (sync --prune)
     must_confirm_removals: bool = False  # refuse without a terminal unless --yes (unregister)
@@ -156,10 +155,6 @@ SHARED = (
         help="Replace FILE.prom (Prometheus text format, for node_exporter's textfile "
         "collector) with this run's outcome at its end (default: KPROV_METRICS_FILE, the "
         "profile's metrics_file).",
-        rich_help_panel=OUTPUT_PANEL, show_default=False,
-    )),
-    Shared("tag", str | None, typer.Option(
-        None, "--tag", metavar="TEXT", help="A tag for this run (recorded nowhere).",
         rich_help_panel=OUTPUT_PANEL, show_default=False,
     )),
 )  # fmt: skip
