@@ -95,8 +95,10 @@ def sync(
         puller.state_dir = lambda: g.settings(options.mapping).state_dir
         manifest = read_manifest(manifest_path, hash_key=hash_key, puller=puller, loaded=loaded)
         if g.verbose:
-            for line in puller.summary():
-                typer.echo(f"kprov: {line}", err=True)
+            from kprov.outside_text import printable
+
+            for line in puller.summary():  # names a manifest's url: escaped as all outside text
+                typer.echo(f"kprov: {printable(line)}", err=True)
         request = sync_request(
             manifest, prune=prune, max_removals=max_removals,
             max_creations=options.max_creations, grace=grace,
