@@ -53,11 +53,11 @@ def provision(
     or applied, is recorded in the ledger (docs/history.md)."""
     from kprov.cli.guarded import end_guards, read_history, with_guard_settings
     from kprov.cli.run_session import RunSession
+    from kprov.gc_pause import gc_paused
     from kprov.provision.holds import job_of
     from kprov.provision.planner import build_plan
     from kprov.provision.recording import plan_rows
     from kprov.provision.run_record import input_files
-    from kprov.rosters import gc_paused
 
     g = globals_of(ctx)
     view = make_view(g, cron_quiet=options.cron_quiet)

@@ -205,10 +205,11 @@ def _aborted(abort: BaseException, json_mode: bool) -> int:
     import sys
 
     from kprov.cli.output import as_kprov_error, exit_code_for
+    from kprov.outside_text import printable
 
     cause = abort.__cause__
     error = as_kprov_error(cause if isinstance(cause, KeyboardInterrupt) else abort)
     if json_mode:
         _envelope(None, error)
-    sys.stderr.write(f"kprov: error: {error.message}\n")
+    sys.stderr.write(f"kprov: error: {printable(error.message)}\n")  # as render.show_error
     return int(exit_code_for(error=error))

@@ -97,7 +97,7 @@ def sync(
         if g.verbose:
             from kprov.outside_text import printable
 
-            for line in puller.summary():  # a URL and a cursor: outside text
+            for line in puller.summary():  # names a manifest's url: escaped as all outside text
                 typer.echo(f"kprov: {printable(line)}", err=True)
         request = sync_request(
             manifest, prune=prune, max_removals=max_removals,

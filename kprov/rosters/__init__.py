@@ -8,7 +8,6 @@ more than the check itself, and `check_rosters` checks ten million rows in a few
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from kprov.errors import InputError
+from kprov.gc_pause import gc_paused
 from kprov.rosters.bundle import is_bundle
 from kprov.rosters.collect import Collector, DuplicateNamer
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, read_roster_csv
@@ -290,19 +290,6 @@ def scan(
     if problems:
         raise problems_error(problems, what)
     return roster, rows
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Reading creates millions of small objects and no cycles; the cyclic collector would
-    walk them over and over (a third of the time of a million-row read) for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextmanager

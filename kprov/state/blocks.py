@@ -11,12 +11,12 @@ parser (``CsvJournal.parse``), which names a damaged line exactly as it always h
 from __future__ import annotations
 
 import csv
-import gc
 import io
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from itertools import chain, repeat
 from typing import TYPE_CHECKING
+
+from kprov.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from kprov.state.journal import CsvJournal
@@ -33,7 +33,7 @@ def read_journal(
     """Read every row of *journal*: plain blocks as columns to *take_block* (which returns
     False, having applied nothing, when it wants them row by row), then rows to *take_row*."""
     width = len(journal.header)
-    with journal.text() as handle, _collector_paused():
+    with journal.text() as handle, gc_paused():
         if handle is None:
             return
         handle.readline()  # the header, checked already
@@ -48,19 +48,6 @@ def read_journal(
             line += len(lines)
         for _line, row in journal.parse(chain(lines, handle), header=False, first_line=line):
             take_row(row)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading makes millions of tuples and no cycle: the cyclic collector would walk the
-    growing index again and again (a third of a registry's load time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _columns(lines: list[str], width: int) -> Columns | None:

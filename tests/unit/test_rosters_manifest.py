@@ -4,33 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from kprov.errors import InputError
-from kprov.rosters.manifest import Manifest, read_manifest
+from kprov.rosters.manifest import read_manifest
 from kprov.rosters.model import INSTRUCTOR, LEARNER
+from tests.manifests import manifest, members, problems_of
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ROSTERS, SDS = DATA / "rosters", DATA / "real" / "sds"
-
-
-def manifest(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "semester.yaml"
-    path.write_text(
-        "defaults: {graph_id: gref-g, start_date: 2026-09-01, end_date: 2027-06-30}\n" + text
-    )
-    return path
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(InputError) as caught:
-        read_manifest(path)
-    assert caught.value.exit_code == 2
-    return caught.value.problems
-
-
-def members(read: Manifest) -> set[tuple[str, str | None, str]]:
-    return {(p.external_id, p.instance_key, p.role) for p in read.people}
 
 
 def test_every_bundle_kind_under_its_key(tmp_path: Path) -> None:

@@ -6,34 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
-from kprov.errors import InputError
 from kprov.rosters import RosterOptions, load_roster
-from kprov.rosters.manifest import Manifest, read_manifest
+from kprov.rosters.manifest import read_manifest
 from kprov.rosters.model import INSTRUCTOR, LEARNER
+from tests.manifests import manifest, members, problems_of
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "rosters"
 CLEVER, ASM, CANVAS = DATA / "clever-district", DATA / "asm-upload", DATA / "canvas-sis"
-
-
-def manifest(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "semester.yaml"
-    path.write_text(
-        "defaults: {graph_id: gref-g, start_date: 2026-09-01, end_date: 2027-06-30}\n" + text
-    )
-    return path
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(InputError) as caught:
-        read_manifest(path)
-    assert caught.value.exit_code == 2
-    return caught.value.problems
-
-
-def members(read: Manifest) -> set[tuple[str, str | None, str]]:
-    return {(p.external_id, p.instance_key, p.role) for p in read.people}
 
 
 def test_each_export_under_its_key_or_under_bundles(tmp_path: Path) -> None:

@@ -148,6 +148,17 @@ def test_progress_says_what_it_waits_for_counting_down(capsys: pytest.CaptureFix
     assert progress.wait_text() == ""
 
 
+def test_what_a_wait_names_is_escaped_in_both_its_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """*what* quotes an endpoint and a server's status: an escape sequence in it stays inert."""
+    clock = Clock()
+    progress = Progress("sync", 10, enabled=True, plain_every=10, clock=clock)
+    progress.waiting("the server (\x1b]0;pwned\x07 \u202e)", 30)
+    said = capsys.readouterr().err
+    assert "\x1b" not in said and "\u202e" not in said and "\\x1b]0;pwned\\x07" in said
+    shown = progress.wait_text()
+    assert "\x1b" not in shown and "\\u202e" in shown
+
+
 def test_the_estimate_grows_during_a_wait_instead_of_freezing() -> None:
     clock = Clock()
     progress = Progress("sync", 8000, enabled=False, clock=clock)
