@@ -109,7 +109,7 @@ def test_without_a_total_or_with_lying_links_the_pull_is_still_complete(mode: st
         ("shrink@enrollments", "X-Total-Count fell from 10 to 9"),
         ("wrong-total@enrollments", "more record(s) after the 2 that X-Total-Count announced"),
         ("shift@users", "was already on page 1: records moved between pages"),
-        ("fail@classes", "HTTP 500"),
+        ("fail@classes", "HTTP 500: internal error while reading the page"),  # imsx_description
         ("dup-json@enrollments", "the name 'enrollments' appears twice"),
         ("redirect@orgs", "does not follow redirects"),
     ],
