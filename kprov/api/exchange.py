@@ -1,12 +1,10 @@
-"""What one HTTP exchange carries: the answer (body read within a cap), the Authorization
-header, and the wait a refusal asks for."""
+"""What one HTTP exchange carries: the answer (body read within a cap), and the wait a
+refusal asks for."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-import requests
 
 from kprov.api.pacing import parse_retry_after
 
@@ -24,18 +22,6 @@ class Answer:
     @property
     def content_type(self) -> str:
         return self.headers.get("Content-Type", "")
-
-
-class HeaderAuth(requests.auth.AuthBase):
-    """Sets Authorization; passing auth at all also stops requests reading ~/.netrc."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self.value:
-            request.headers["Authorization"] = self.value
-        return request
 
 
 def asked_wait(headers: Mapping[str, str]) -> float:

@@ -58,7 +58,7 @@ class Wire:
         authorization: str | None,
         timeout: tuple[float, float],
         json: Any = None,
-        data: Mapping[str, str] | str | None = None,
+        data: Mapping[str, str] | None = None,
         params: str | None = None,
     ) -> requests.Response:
         """The answer, its body not read yet (``stream``): the caller reads it within a cap."""
@@ -98,15 +98,15 @@ class Wire:
 
 
 def _body(
-    headers: CaseInsensitiveDict[str], payload: Any, data: Mapping[str, str] | str | None
+    headers: CaseInsensitiveDict[str], payload: Any, data: Mapping[str, str] | None
 ) -> bytes | str | None:
+    """JSON as UTF-8 bytes; a form as requests sends it, percent-encoded text (ASCII, so
+    http.client's Latin-1 encoding of a text body cannot change it)."""
     if payload is not None:
         headers.setdefault("Content-Type", "application/json")
         return json.dumps(payload, allow_nan=False).encode("utf-8")
     if not data:
         return None
-    if isinstance(data, str):
-        return data
     headers.setdefault("Content-Type", FORM)
     return urlencode(list(data.items()))
 

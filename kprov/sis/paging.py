@@ -34,6 +34,7 @@ from kprov import strict_json
 from kprov.rosters.api_source import ApiSource
 from kprov.sis.errors import SisWireError, data_error
 from kprov.sis.wire import SisClient
+from kprov.strict_json import DuplicateName
 
 # What a pull reads, in this order: terms and classes before the enrollments naming them.
 COLLECTIONS = ("orgs", "academicSessions", "classes", "users", "enrollments")
@@ -89,8 +90,8 @@ def _total(raw: str | None, what: str, client: SisClient) -> int | None:
         return None
     text = raw.strip()
     if not text.isascii() or not text.isdigit() or len(text) > 12:
-        shown = client.scrubber.clip(repr(text), 60)  # server text: scrubbed first
-        raise SisWireError(f"{what}: X-Total-Count {shown} is not a count of records")
+        shown = client.scrubber.clip(text, 60)  # server text: scrubbed before quoting
+        raise SisWireError(f"{what}: X-Total-Count {shown!r} is not a count of records")
     return int(text)
 
 
@@ -150,7 +151,7 @@ def read_collection(
                     source.url, [f"record {place} of page {number} (GET {url}) has no sourcedId"]
                 )
             earlier = seen.get(sourced_id)
-            shown = client.scrubber.clip(repr(sourced_id), 120)  # SIS text: scrubbed first
+            shown = repr(client.scrubber.clip(sourced_id, 120))  # SIS text: scrubbed first
             if earlier == number:
                 raise data_error(
                     source.url, [f"sourcedId {shown} appears twice on page {number} (GET {url})"]
@@ -176,7 +177,12 @@ def _items(raw: bytes, name: str, what: str, client: SisClient) -> list[dict[str
     """The page's records: a list of JSON objects under the collection's name, or an error."""
     try:
         body = strict_json.loads(raw)
-    except ValueError as exc:
+    except DuplicateName as twice:  # the name is server text: scrubbed whole, then cut
+        raise SisWireError(
+            f"{what}: the answer is not usable JSON (the name "
+            f"{client.scrubber.clip(twice.name, 40)!r} appears twice in one object)"
+        ) from None
+    except ValueError as exc:  # positions and codecs only: no server text
         raise SisWireError(f"{what}: the answer is not usable JSON ({exc})") from None
     if not isinstance(body, dict) or name not in body:
         found = ", ".join(sorted(map(str, body))[:5]) if isinstance(body, dict) else "no object"

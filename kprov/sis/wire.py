@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from kprov import strict_json
 from kprov.api.answers import error_fields
 from kprov.api.errors import ApiError, AuthenticationError
 from kprov.api.pacing import Pacer, RetryPolicy
@@ -173,14 +172,11 @@ class SisClient:
 
     def _message(self, answer: Answer) -> str:
         """The server's own words (imsx_description, or any usual field), scrubbed."""
-        try:
-            body = strict_json.loads(answer.body)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("imsx_description"), str):
-            return self.scrubber.clip(body["imsx_description"]) or answer.reason
         fields = error_fields(
             answer.body, content_type=answer.content_type, reason=answer.reason,
             scrubber=self.scrubber,
         )  # fmt: skip
+        described = (fields.body or {}).get("imsx_description")
+        if isinstance(described, str) and described.strip():
+            return self.scrubber.clip(described)
         return fields.message

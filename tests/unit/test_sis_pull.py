@@ -20,9 +20,11 @@ What the pull relies on, and where it comes from:
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +109,7 @@ def test_without_a_total_or_with_lying_links_the_pull_is_still_complete(mode: st
         ("shrink@enrollments", "X-Total-Count fell from 10 to 9"),
         ("wrong-total@enrollments", "more record(s) after the 2 that X-Total-Count announced"),
         ("shift@users", "was already on page 1: records moved between pages"),
-        ("fail@classes", "HTTP 500"),
+        ("fail@classes", "HTTP 500: internal error while reading the page"),  # imsx_description
         ("dup-json@enrollments", "the name 'enrollments' appears twice"),
         ("redirect@orgs", "does not follow redirects"),
     ],
@@ -263,3 +265,27 @@ def test_one_token_per_source_renewed_before_it_expires() -> None:
         minted = box.tokens.issued if box.tokens else 0
     assert data.counts()["enrollments"] == 4
     assert minted >= 2 and box.requests["POST /oauth/token"] == minted  # never refused first
+
+
+def test_server_text_in_a_page_error_is_scrubbed_whole_before_it_is_cut() -> None:
+    """A name given twice, or a total that is no count, is the SIS's own text: a secret in it
+    is redacted whole (strict_json cuts the name at 40 characters, which no scrubber knows)."""
+    from types import SimpleNamespace
+
+    from kprov.api.scrub import Scrubber
+    from kprov.sis.paging import _items, _total
+
+    long_secret = SECRET * 3  # longer than the 40 characters a DuplicateName message keeps
+    scrubber = Scrubber()
+    scrubber.add(long_secret)
+    client: Any = SimpleNamespace(scrubber=scrubber)
+    name = json.dumps(long_secret)
+    raw = f'{{"users": [], {name}: 1, {name}: 2}}'.encode()
+    with pytest.raises(SisWireError) as twice:
+        _items(raw, "users", "GET page 1", client)
+    with pytest.raises(SisWireError) as total:
+        _total(f"\x1b[2J{long_secret}", "GET page 1", client)
+    for caught in (twice, total):
+        text = caught.value.message
+        assert "<redacted>" in text and SECRET[:12] not in text and "\x1b" not in text
+    assert "appears twice in one object" in twice.value.message
