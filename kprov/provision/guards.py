@@ -105,10 +105,6 @@ class GuardVerdict:
     # the counts the held sources' classes would have had: written if the hold is approved
     held_absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
 
-    @property
-    def why(self) -> str:
-        return "; ".join(trip.why for trip in self.trips)
-
 
 # ------------------------------------------------------------------ the source guard
 
