@@ -56,7 +56,11 @@ def losing_last_instructor(items: list[Item], active: Iterable[RegistrationRecor
         for i in items
         if i.action is Action.UNREGISTER and not i.guard
     }
-    joining = {i.instance_id for i in items if i.action is Action.REGISTER and i.role == INSTRUCTOR}
+    joining = {  # an instructor whose registration a guard withheld does not join tonight
+        i.instance_id
+        for i in items
+        if i.action is Action.REGISTER and i.role == INSTRUCTOR and not i.guard
+    }
     taught: set[str] = set()
     learners: Counter[str] = Counter()
     for record in active:

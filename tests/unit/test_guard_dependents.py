@@ -72,3 +72,21 @@ def test_a_saved_plan_naming_a_guard_kprov_does_not_have_is_refused(tmp_path: Pa
     _write(path, Plan("accounts import", (item,), fingerprint="sha256:0"), edit)
     with pytest.raises(InputError, match="unknown guard"):
         load_plan(path)
+
+
+def test_a_class_whose_new_instructor_is_withheld_is_said_to_lose_its_last_one() -> None:
+    """The old instructor's removal is sent; the new one's registration is withheld (their
+    account past the creation limit): tonight the class keeps learners and no instructor."""
+    from kprov.provision.class_shape import losing_last_instructor
+    from kprov.state.registry import RegistrationRecord
+
+    old = RegistrationRecord("a-old", "i-1", "instructor", "r-old", "t-old")
+    learner = RegistrationRecord("a-s1", "i-1", "learner", "r-s1", "s1")
+    items = [
+        Item(Action.UNREGISTER, "t-old", "instructor", "alg", "i-1", "a-old", "r-old"),
+        Item(Action.REGISTER, "t-new", "instructor", "alg", "i-1", guard="creations"),
+    ]
+    [warning] = losing_last_instructor(items, [old, learner])
+    assert "loses its last instructor" in warning and "t-old" in warning
+    sent = [items[0], items[1]._replace(guard="")]
+    assert losing_last_instructor(sent, [old, learner]) == []
