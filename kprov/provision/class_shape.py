@@ -56,7 +56,11 @@ def losing_last_instructor(items: list[Item], active: Iterable[RegistrationRecor
         for i in items
         if i.action is Action.UNREGISTER and not i.guard
     }
-    joining = {i.instance_id for i in items if i.action is Action.REGISTER and i.role == INSTRUCTOR}
+    joining = {  # an instructor whose registration a guard withheld does not join tonight
+        i.instance_id
+        for i in items
+        if i.action is Action.REGISTER and i.role == INSTRUCTOR and not i.guard
+    }
     taught: set[str] = set()
     learners: Counter[str] = Counter()
     for record in active:
@@ -71,6 +75,23 @@ def losing_last_instructor(items: list[Item], active: Iterable[RegistrationRecor
         for iid, who in leaving.items()
         if iid not in taught and iid not in joining and learners[iid]
     ]
+
+
+def still_taught(items: Iterable[Item], active: Iterable[RegistrationRecord]) -> set[str]:
+    """The instance ids that keep a recorded instructor after this plan: one whose
+    registration no removal of the plan (none a guard withheld) takes away. Learners are
+    registered with an instructor's token: the class judgments (here, and the guards'
+    ``_withhold_untaught``) ask this one question."""
+    leaving = {
+        (i.account_id, i.instance_id)
+        for i in items
+        if i.action is Action.UNREGISTER and not i.guard
+    }
+    return {
+        r.instance_id
+        for r in active
+        if r.type == INSTRUCTOR and (r.account_id, r.instance_id) not in leaving
+    }
 
 
 def block_misshapen_classes(
@@ -109,12 +130,7 @@ def _misshapen(
     items: list[Item], active: Iterable[RegistrationRecord], kept: Counter[str]
 ) -> dict[str, str]:
     """Instance ref -> why its class cannot work, for the classes this plan adds people to."""
-    leaving = {(i.account_id, i.instance_id) for i in items if i.action is Action.UNREGISTER}
-    taught = {
-        r.instance_id
-        for r in active
-        if r.type == INSTRUCTOR and (r.account_id, r.instance_id) not in leaving
-    }
+    taught = still_taught(items, active)
     adds: dict[str, int] = defaultdict(int)
     teachers: Counter[str] = Counter()
     instance_ids: dict[str, str] = {}

@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
+from kprov.provision.class_shape import still_taught
 from kprov.provision.guards_grace import Absence, AbsenceUpdate
 from kprov.provision.guards_judge import Thresholds, judge
 from kprov.provision.guards_sources import (
@@ -104,10 +105,6 @@ class GuardVerdict:
     absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
     # the counts the held sources' classes would have had: written if the hold is approved
     held_absences: AbsenceUpdate = field(default_factory=AbsenceUpdate)
-
-    @property
-    def why(self) -> str:
-        return "; ".join(trip.why for trip in self.trips)
 
 
 # ------------------------------------------------------------------ the source guard
@@ -342,10 +339,7 @@ def _withhold_untaught(
                 sent.add(item.instance)
     if not withheld:
         return
-    leaving = {(i.account_id, i.instance_id) for i in items
-               if i.action is Action.UNREGISTER and not i.guard}  # fmt: skip
-    taught = {r.instance_id for r in active
-              if r.type == INSTRUCTOR and (r.account_id, r.instance_id) not in leaving}  # fmt: skip
+    taught = still_taught(items, active)
     for n, item in enumerate(items):
         if item.guard or item.action is not Action.REGISTER or item.role == INSTRUCTOR:
             continue

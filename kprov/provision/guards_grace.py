@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from kprov.provision.guards_sources import source_key, stable_key
 from kprov.provision.plan import Action, Item
 
-DEFAULT_GRACE = 1  # removed on the first run without them: kprov 0.2's behaviour
-
 
 @dataclass(frozen=True)
 class Absence:

@@ -126,24 +126,16 @@ class RunRecording:
     # ---------------------------------------------------------------- the run
 
     def settled(self, seq: int, outcome: Outcome) -> None:
-        """An item's outcome (the executor calls this as each settles); written in groups
-        (``settled_row``, inlined: a run of 50,000 accounts calls this 50,000 times)."""
-        if not self.begun or self.failure is not None:
-            return
-        pending = self._pending
-        pending.append(outcome_row(seq, outcome))
-        if len(pending) >= FLUSH_EVERY or self._monotonic() - self._flushed_at >= FLUSH_SECONDS:
-            self.flush(wait=False)
+        """An item's outcome (the executor calls this as each settles); written in groups."""
+        self.settled_row(outcome_row(seq, outcome))
 
     def settled_row(self, row: Sequence[Any]) -> None:
         """(seq, outcome, detail, account_id, instance_id, registration_id)."""
         if not self.begun or self.failure is not None:
             return
-        self._pending.append(tuple(row))
-        if (
-            len(self._pending) >= FLUSH_EVERY
-            or self._monotonic() - self._flushed_at >= FLUSH_SECONDS
-        ):
+        pending = self._pending
+        pending.append(tuple(row))
+        if len(pending) >= FLUSH_EVERY or self._monotonic() - self._flushed_at >= FLUSH_SECONDS:
             self.flush(wait=False)
 
     def flush(self, *, wait: bool = True) -> None:

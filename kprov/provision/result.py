@@ -102,10 +102,6 @@ class RunResult:
         return [o for o, fate in zip(self.outcomes, self.fates(), strict=True) if fate in FAILING]
 
     @property
-    def brake_engaged(self) -> bool:
-        return self.plan.removals_withheld
-
-    @property
     def withheld(self) -> int:
         """Items a guard withheld (a run saves them in a hold; exit 6)."""
         return sum(1 for o in self.outcomes if o.item.guard and o.status is Status.HELD)

@@ -250,9 +250,6 @@ class RegistrationJournal(CsvJournal):
         self.append_rows([record.row()])
         index.apply(record)
 
-    def record_removed(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
-        self.record(record._replace(created_at=now_iso(), status=REMOVED), index)
-
 
 REGISTRY_FILES = ("instances.csv", "registrations.csv")  # the instance and registration journals
 
