@@ -73,7 +73,12 @@ def provision(
         first = "manifest" if request.command == "sync" else "roster"
         with local_state(settings, options, owner) as state, run.recorded():
             inputs = input_files(request.sources, first=first)
-            history = read_history(settings, request, plan_only=options.plan_only, job=run.job)
+            history = read_history(
+                settings,
+                request,
+                plan_only=options.plan_only and options.out is None,
+                job=run.job,
+            )  # a plan saved to apply later must have been judged with its history
             with gc_paused():  # a plan makes millions of tuples and no cycle to collect
                 plan = build_plan(request, state.mapping, state.registry, history)
             plan = _stamped(plan, settings, state, run.run_id, fingerprint=options.out is not None)

@@ -50,7 +50,9 @@ def read_history(
 ) -> GuardHistory:
     """The last applied fingerprint of each source the request read, and the absence
     counts. A ledger that cannot be read stops a run before anything is sent (the guards
-    must not be bypassed by a full disk); a plan only warns, and judges without history."""
+    must not be bypassed by a full disk); a plan only shown warns, and judges without
+    history. A plan saved with --out is not *plan_only* here: `kprov apply` would send it
+    later without judging the sources again, so it is refused like a run."""
     from kprov.provision.guards import GuardHistory
     from kprov.provision.guards_sources import stable_key
     from kprov.provision.holds import history_from
