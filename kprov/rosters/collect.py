@@ -63,13 +63,11 @@ class Collector:
         return self.keep
 
     def bad_id(self, external_id: str, file: str, line: int, column: int | None) -> bool:
-        """Record what is wrong with *external_id*; False when it is a good id after all.
-
-        The message names file:line and quotes the id; *column* is not shown (the id column
-        is the one the header names), which keeps messages stable across formats."""
+        """Record what is wrong with *external_id* at file:line:column (the column when the
+        reader knows it); False when it is a good id after all."""
         messages = id_problems(external_id, check_pii=self.check_pii)
         for message in messages:
-            self.problems.append(Problem(file, line, message))
+            self.problems.append(Problem(file, line, message, column))
         return bool(messages)
 
     def bad_key(self, instance: str, file: str, line: int) -> bool:

@@ -73,7 +73,7 @@ def test_other_commands_refuse_the_same_input(
     else:
         result = run_cli(*command, str(bad))
     assert result.exit_code == 2
-    assert f"{bad}:3: id 'maria.garcia@district.k12.us' looks like an email" in result.stderr
+    assert f"{bad}:3:1: id 'maria.garcia@district.k12.us' looks like an email" in result.stderr
     assert sandbox_env.requests() == {}
 
 
@@ -193,7 +193,7 @@ def test_a_member_larger_than_it_declares_is_reported_as_damaged(
 
 def test_standard_input_is_read_and_refused_like_a_file(sandbox_env: Sandbox) -> None:
     stderr = _refused(sandbox_env, "-", input="external_user_id\nstu-1\n#REF!\n")
-    assert "<stdin>:3: id '#REF!' is a spreadsheet error or placeholder" in stderr
+    assert "<stdin>:3:1: id '#REF!' is a spreadsheet error or placeholder" in stderr
 
 
 def test_duplicates_on_standard_input_name_both_lines(sandbox_env: Sandbox) -> None:
@@ -203,7 +203,7 @@ def test_duplicates_on_standard_input_name_both_lines(sandbox_env: Sandbox) -> N
 
 def test_yaml_on_standard_input_with_format_yaml(sandbox_env: Sandbox) -> None:
     stderr = _refused(sandbox_env, "-", "--format", "yaml", input="users:\n  - N/A\n")
-    assert "<stdin>:2: id 'N/A' is a spreadsheet error" in stderr
+    assert "<stdin>:2:5: id 'N/A' is a spreadsheet error" in stderr
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_bad_roster_exits_2_and_sends_nothing(
     roster.write_text("external_user_id\nstu-1\njane@school.org\nstu-1\n", encoding="utf-8")
     result = run_cli("accounts", "import", str(roster))
     assert result.exit_code == 2
-    assert f"{roster}:3: id 'jane@school.org' looks like an email address" in result.stderr
+    assert f"{roster}:3:1: id 'jane@school.org' looks like an email address" in result.stderr
     assert f"{roster}:4: id 'stu-1' appears twice: first at {roster}:2" in result.stderr
     assert "nothing was sent" in result.stderr
     assert sandbox_env.requests() == {}

@@ -173,5 +173,5 @@ def test_cron_environment_is_silent_when_all_is_well_and_loud_on_failure(
     (tmp_path / "alg.csv").write_text("external_user_id\njane@school.org\n")
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
-    assert "alg.csv:2: id 'jane@school.org' looks like an email address" in done.stderr
+    assert "alg.csv:2:1: id 'jane@school.org' looks like an email address" in done.stderr
     assert "Traceback" not in done.stderr

@@ -158,7 +158,7 @@ def test_broken_quoting_names_the_line_and_reading_goes_on(tmp_path: Path) -> No
     path.write_text('external_user_id,role\n"stu-1"x,learner\nstu-2,learner\nbad id,learner\n')
     found = problems_of(path)
     assert found[0].startswith(f"{path}:2: cannot parse CSV")
-    assert found[1].startswith(f"{path}:4: id 'bad id' looks like a person's name")
+    assert found[1].startswith(f"{path}:4:1: id 'bad id' looks like a person's name")
 
 
 def test_nul_bytes_and_overlong_lines_are_named(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_a_delimiter_inside_an_id_means_the_dialect_was_misread(tmp_path: Path) 
     path = tmp_path / "r.csv"
     path.write_text("external_user_id\nstu-1;learner\n")
     assert problems_of(path) == [
-        f"{path}:2: id 'stu-1;learner' holds ';', a CSV delimiter: the file's delimiter was "
+        f"{path}:2:1: id 'stu-1;learner' holds ';', a CSV delimiter: the file's delimiter was "
         "probably not recognised; pass --delimiter ';' (in a manifest: `delimiter: ';'` on "
         "that roster's entry)"
     ]

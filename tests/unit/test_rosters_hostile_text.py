@@ -73,7 +73,7 @@ def test_a_csv_roster_refuses_formula_ids_and_instance_keys_at_their_lines(tmp_p
         "-123,alg\n"
     )
     found = problems(lambda: load_roster([path], RosterOptions()))
-    assert [p.split(": ", 1)[0] for p in found] == [f"{path}:3", f"{path}:4", f"{path}:5"]
+    assert [p.split(": ", 1)[0] for p in found] == [f"{path}:3:1", f"{path}:4", f"{path}:5"]
     assert f"{FORMULA} id" in found[0]
     assert f"{FORMULA} instance key" in found[1]
     assert "control character U+001B" in found[2]

@@ -68,8 +68,8 @@ def test_a_damaged_id_is_refused_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_roster([path])
     found = caught.value.problems
-    assert found[0].startswith(f"{path}:3: id '9.87654E+11' is a number Excel wrote in scien")
-    assert found[1].startswith(f"{path}:4: id '#N/A' is a spreadsheet error or placeholder")
+    assert found[0].startswith(f"{path}:3:1: id '9.87654E+11' is a number Excel wrote in scien")
+    assert found[1].startswith(f"{path}:4:1: id '#N/A' is a spreadsheet error or placeholder")
 
 
 def test_nfc_and_nfd_spellings_cannot_become_two_accounts(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_nfc_and_nfd_spellings_cannot_become_two_accounts(tmp_path: Path) -> Non
     with pytest.raises(InputError) as caught:
         load_roster([path])
     [problem] = caught.value.problems
-    assert problem.startswith(f"{path}:3: id ") and "NFC" in problem
+    assert problem.startswith(f"{path}:3:1: id ") and "NFC" in problem
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def test_a_duplicate_is_named_from_a_second_reading_when_nobody_was_kept(tmp_pat
         check_rosters([path])
     assert caught.value.problems == [
         f"{path}:2002: id 'stu-00007' appears twice: first at {path}:9; keep one row",
-        f"{path}:2003: id 'bad id' looks like a person's name (personal data); use an "
+        f"{path}:2003:1: id 'bad id' looks like a person's name (personal data); use an "
         "anonymized SIS id, or pass --hash-ids to derive one",
     ]
 
