@@ -164,15 +164,15 @@ def observe(
     found: dict[str, Observation] = {}
     headers = headers or {}
     for source in sources:
-        count, sampled = _bottom(partial(_joined, parts[source]))
-        shaped = [ext for _h, ext in sampled]
+        count, sample, sampled_ids = _bottom(partial(_joined, parts[source]))
+        shaped = sampled_ids
         if source in hashed:
             shaped = _sis_ids(groups, source, known, shaped)
         fingerprint = SourceFingerprint(
-            stable_key(source), rows[source], count, tuple(h for h, _e in sampled),
+            stable_key(source), rows[source], count, tuple(sample),
             _shape(shaped), source in deltas, headers.get(source, ""), placed[source],
         )  # fmt: skip
-        found[fingerprint.source] = Observation(fingerprint, tuple(sampled))
+        found[fingerprint.source] = Observation(fingerprint, tuple(zip(sample, sampled_ids)))
     return found
 
 
@@ -205,22 +205,23 @@ _CLASS = attrgetter("instance_key")
 _ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
-def _bottom(ids: Callable[[], Iterable[str]]) -> tuple[int, list[tuple[int, str]]]:
+def _bottom(ids: Callable[[], Iterable[str]]) -> tuple[int, list[int], list[str]]:
     """How many distinct ids *ids()* gives (a person on many lines counts once), and the
-    SAMPLE smallest distinct (hash, id) pairs, ascending.
+    SAMPLE smallest distinct hashes, ascending, with their ids.
 
-    The ids are hashed in C loops in the order they were read; selecting runs over plain
-    integers, and only the sampled ids are paired with their hashes. A source of more than
-    SAMPLE distinct ids is counted from its sample (the bottom-k estimate, within about
-    3 %: ``describe`` says "about"), which spares a set of a million ids. *ids* gives them
-    again at each call: hashed in a first pass, the sampled ones picked in a second."""
+    The ids are hashed in C loops in the order they were read; selecting and sorting run
+    over plain integers (not pairs: a tuple compares slowly), and only the sampled ids are
+    paired with their hashes. A source of more than SAMPLE distinct ids is counted from its
+    sample (the bottom-k estimate, within about 3 %: ``describe`` says "about"), which
+    spares a set of a million ids. *ids* gives them again at each call: hashed in a first
+    pass, the sampled ones picked in a second."""
     try:
         hashes = _hashes(ids(), str.encode)
     except UnicodeEncodeError:  # a lone surrogate from a YAML escape: hashed as id_hash does
         hashes = _hashes(ids(), _ENCODE)
     if len(hashes) <= SAMPLE:
         pairs = dict(zip(hashes, ids(), strict=True))
-        return len(pairs), sorted(pairs.items())
+        return (len(pairs), *_ascending(pairs))
     for repeats in (2, 8, 64, 0):  # enough smallest hashes, repeats included, for SAMPLE
         pool: Iterable[int] = set(hashes) if repeats == 0 else hashes
         limit = heapq.nsmallest(SAMPLE * max(repeats, 1), pool)[-1]
@@ -228,11 +229,18 @@ def _bottom(ids: Callable[[], Iterable[str]]) -> tuple[int, list[tuple[int, str]
         pairs = dict(zip(compress(hashes, chosen), compress(ids(), chosen), strict=True))
         if len(pairs) >= SAMPLE or limit == max(hashes):
             break
-    sample = sorted(pairs.items())
+    sample, sampled = _ascending(pairs)
     if len(sample) <= SAMPLE:  # every distinct id is in the sample: counted exactly
-        return len(sample), sample
-    sample = sample[:SAMPLE]
-    return round((SAMPLE - 1) * ALL / (sample[-1][0] + 1)), sample
+        return len(sample), sample, sampled
+    sample, sampled = sample[:SAMPLE], sampled[:SAMPLE]
+    return round((SAMPLE - 1) * ALL / (sample[-1] + 1)), sample, sampled
+
+
+def _ascending(pairs: dict[int, str]) -> tuple[list[int], list[str]]:
+    """The hashes of *pairs* in order, and their ids (the last id of a hash, as a dict of
+    pairs keeps it)."""
+    order = sorted(pairs)
+    return order, [*map(pairs.__getitem__, order)]
 
 
 def _hashes(ids: Iterable[str], encode: Any) -> array[int]:
@@ -263,12 +271,21 @@ def _shape(ids: Sequence[str]) -> Shape:
         longest=max(lengths),
         digits=sum(map(str.isdigit, ids)) / n,
         letters=_with_letters(ids) / n,
-        leading_zeros=sum(map(_ZERO_FIRST, ids)) / n,
+        leading_zeros=_zero_first(ids) / n,
         prefix=_common_prefix(ids),
     )
 
 
 _ZERO_FIRST = methodcaller("startswith", "0")
+
+
+def _zero_first(ids: Sequence[str]) -> int:
+    """How many ids start with 0: counted on their joined text (one C pass) when no id holds
+    a line break, else one by one."""
+    joined = "\n".join(ids)
+    if joined.count("\n") != len(ids) - 1:
+        return sum(map(_ZERO_FIRST, ids))
+    return joined.startswith("0") + joined.count("\n0")
 
 
 def _with_letters(ids: Sequence[str]) -> int:

@@ -44,7 +44,7 @@ class Collector:
         self.keep = keep
         self.hash_key = hash_key
         self.check_pii = hash_key is None
-        self.digests = [array("q") for _ in range(BUCKETS)]
+        self.release()
         self.rows = 0  # people seen (kept or not)
         # set by a manifest for the file being read: its people join this instance / role
         self.force_instance: str | None = None
@@ -169,6 +169,8 @@ class Collector:
 
     def release(self) -> None:
         self.digests = [array("q") for _ in range(BUCKETS)]
+        # each bucket's append, made once (a reader appends a digest a row, 4,000 files a run)
+        self.digest_appends = [bucket.append for bucket in self.digests]
 
 
 class DuplicateNamer:

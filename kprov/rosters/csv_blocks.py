@@ -63,7 +63,12 @@ def _take(
     text = "".join(block)
     if "\r" in text:
         text = text.replace("\r\n", "\n")  # TextLines.blocks: every CR is a CRLF's
-    if '"' in text or set(map(str.count, block, repeat(delimiter))) != {width - 1}:
+    if '"' in text:
+        return False
+    if width == 1:  # a lone id column: no line may hold the delimiter (one C pass)
+        if delimiter in text:
+            return False
+    elif set(map(str.count, block, repeat(delimiter))) != {width - 1}:
         return False
     cells = text.replace("\n", delimiter).split(delimiter)
     count = len(block)
@@ -86,7 +91,7 @@ def _take(
         collector.good_keys.update(fresh)  # type: ignore[arg-type]
     if collector.force_role is not None:
         roles = [collector.force_role] * count
-    appends = [bucket.append for bucket in collector.digests]
+    appends = collector.digest_appends
     for digest in map(hash, zip(ids, instances, strict=True)):
         appends[digest & 0xFF](digest)
     collector.rows += count

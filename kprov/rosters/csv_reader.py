@@ -93,7 +93,7 @@ def _read_rows(
     roles: list[Any] = []  # str: a row without a role is skipped before it is kept
     lines: list[int] = []
     instances: list[str | None] = []
-    digest_appends = [bucket.append for bucket in collector.digests]
+    digest_appends = collector.digest_appends
     problems = collector.problems
     role_of_cell = FAST_ROLE_OF
     fast_id = FAST_ID.match

@@ -24,12 +24,12 @@ def sources_read(
     pulled: Mapping[int, PulledSource],
     deltas: set[int],
 ) -> SourceReading:
-    sources: list[str] = []
+    sources: dict[str, None] = {}  # in order, each looked up at once (4,000 class files)
     delta_sources: set[str] = set()
     headers: dict[str, str] = {}
     stated: dict[str, list[str]] = defaultdict(list)
     if manifest.inline:
-        sources.append(str(manifest.path))
+        sources[str(manifest.path)] = None
         for _ext, _role, _line, key in manifest.inline:
             stated[key].append(str(manifest.path))
     for index, ref in enumerate(refs):
@@ -37,7 +37,7 @@ def sources_read(
             continue
         key = pulled[index].url if ref.api is not None else str(ref.path)
         if key not in sources:
-            sources.append(key)
+            sources[key] = None
             if ref.api is not None:
                 headers[key] = member_headers(pulled[index].files)
             else:
