@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 import zlib
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -172,7 +173,8 @@ def observe(
             stable_key(source), rows[source], count, tuple(sample),
             _shape(shaped), source in deltas, headers.get(source, ""), placed[source],
         )  # fmt: skip
-        found[fingerprint.source] = Observation(fingerprint, tuple(zip(sample, sampled_ids)))
+        sampled = tuple(zip(sample, sampled_ids, strict=True))
+        found[fingerprint.source] = Observation(fingerprint, sampled)
     return found
 
 
@@ -266,32 +268,39 @@ def _shape(ids: Sequence[str]) -> Shape:
         return Shape()
     n = len(ids)
     lengths = list(map(len, ids))
+    digits = sum(map(str.isdigit, ids))
+    joined = "\n".join(ids)
+    lines = joined.count("\n") == n - 1  # no id holds a line break: the text is one a line
     return Shape(
         shortest=min(lengths),
         longest=max(lengths),
-        digits=sum(map(str.isdigit, ids)) / n,
-        letters=_with_letters(ids) / n,
-        leading_zeros=_zero_first(ids) / n,
+        digits=digits / n,
+        letters=(0 if digits == n else _with_letters(ids, joined if lines else "")) / n,
+        leading_zeros=_zero_first(ids, joined if lines else "") / n,
         prefix=_common_prefix(ids),
     )
 
 
 _ZERO_FIRST = methodcaller("startswith", "0")
+# every line starts with an ASCII letter: each id holds one
+_LETTER_FIRST = re.compile(r"[A-Za-z][^\n]*+(?:\n[A-Za-z][^\n]*+)*+")
 
 
-def _zero_first(ids: Sequence[str]) -> int:
-    """How many ids start with 0: counted on their joined text (one C pass) when no id holds
-    a line break, else one by one."""
-    joined = "\n".join(ids)
-    if joined.count("\n") != len(ids) - 1:
+def _zero_first(ids: Sequence[str], joined: str) -> int:
+    """How many ids start with 0: counted on their *joined* text (one C pass; "" when an id
+    holds a line break), else one by one."""
+    if not joined:
         return sum(map(_ZERO_FIRST, ids))
     return joined.startswith("0") + joined.count("\n0")
 
 
-def _with_letters(ids: Sequence[str]) -> int:
-    """How many ids hold a letter (``str.isalpha``), in C loops: an ASCII id holds one
+def _with_letters(ids: Sequence[str], joined: str) -> int:
+    """How many ids hold a letter (``str.isalpha``), in C loops: every one when each line of
+    their *joined* text starts with an ASCII letter (one regex pass); an ASCII id holds one
     exactly when its upper and lower cases differ (a million ids of 4,000 class files are
     shaped every night); other ids are read a character at a time."""
+    if joined and _LETTER_FIRST.fullmatch(joined):
+        return len(ids)
     if all(map(str.isascii, ids)):
         return sum(map(ne, map(str.upper, ids), map(str.lower, ids)))
     return sum(1 for i in ids if any(map(str.isalpha, i)))

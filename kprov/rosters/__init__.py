@@ -24,6 +24,7 @@ from kprov.rosters.bundle import is_bundle
 from kprov.rosters.collect import Collector, DuplicateNamer
 from kprov.rosters.csv_reader import DEFAULT_ID_COLUMN, read_roster_csv
 from kprov.rosters.csv_table import CsvTable, parse_delimiter
+from kprov.rosters.csv_whole import read_whole
 from kprov.rosters.encodings import check_encoding
 from kprov.rosters.formats import read_bundle
 from kprov.rosters.model import Person, Problem, Roster
@@ -209,6 +210,13 @@ def _read_file(path: Path, collector: Collector, options: RosterOptions, inputs:
 
             read_roster_yaml(path, collector, stream, label)
         else:
+            columns = (options.id_column, options.role_column, options.instance_column)
+            if (  # a small plain file: read whole
+                not is_stdin
+                and options.encoding is None
+                and read_whole(stream, label, collector, options.delimiter, columns)
+            ):
+                return
             table = CsvTable(label, stream, collector.problems, options.text())
             read_roster_csv(
                 table,

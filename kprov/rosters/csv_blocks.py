@@ -41,7 +41,7 @@ def read_blocks(
     ``first_line`` plus that). *columns*: the id's, the role's and the instance's index."""
     taken = 0
     for block in lines.blocks():
-        if not _take(block, delimiter, width, collector, name, first_line + taken, columns):
+        if not take_block(block, delimiter, width, collector, name, first_line + taken, columns):
             lines.unread(block)
             lines.number -= len(block)
             break
@@ -49,7 +49,7 @@ def read_blocks(
     return taken
 
 
-def _take(
+def take_block(
     block: list[str],
     delimiter: str,
     width: int,

@@ -99,14 +99,22 @@ class People(MutableSequence[Person]):
     ) -> None:
         """Append people of one file, a column each (ids without line breaks)."""
         role_codes, key_codes = self._role_codes, self._key_codes
-        for value in set(roles).difference(role_codes):
+        distinct_roles, distinct_keys = set(roles), set(instances)
+        for value in distinct_roles.difference(role_codes):
             self._code(role_codes, self._role_names, value)
-        for key in set(instances).difference(key_codes):
+        for key in distinct_keys.difference(key_codes):
             self._code(key_codes, self._keys, key)  # type: ignore[arg-type]
         self._run_of(file, len(ids))
-        self._roles.extend(map(role_codes.__getitem__, roles))
+        if len(distinct_roles) == 1:  # one role (a class file's learners): repeated in C
+            self._roles.extend(bytes((role_codes[roles[0]],)) * len(roles))
+        else:
+            self._roles.extend(map(role_codes.__getitem__, roles))
         if self._instances is not None or any(instances):
-            self._instance_column().extend(map(key_codes.__getitem__, instances))
+            column = self._instance_column()
+            if len(distinct_keys) == 1:  # one class: repeated in C
+                column.extend(array("I", (key_codes[instances[0]],)) * len(instances))
+            else:
+                column.extend(map(key_codes.__getitem__, instances))
         self._lines.extend(lines)
         room = CHUNK - len(self._open)
         self._open.extend(ids[:room])
