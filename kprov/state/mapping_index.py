@@ -18,7 +18,6 @@ an id wins. The CSV stays the record: nothing here is written anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterator, KeysView, MutableMapping
-from itertools import repeat
 from typing import TYPE_CHECKING, overload
 
 from kprov.api_facts import UUID_TEXT
@@ -36,7 +35,7 @@ def account_text(value: Account) -> str:
     """The canonical text of a stored account id."""
     if isinstance(value, str):
         return value
-    h = f"{value:032x}"
+    h = value.to_bytes(16, "big").hex()  # a third cheaper than f"{value:032x}" (a million a plan)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -149,12 +148,16 @@ def _plain_block(
 
 def _uuids(accounts: list[str]) -> list[int] | None:
     """Every account id's number when each is a UUID in the 8-4-4-4-12 form; else None.
-    Checked on the joined text at C speed: 37 characters each, dashes where they belong,
-    and 32 hex digits that ``bytes.fromhex`` reads as exactly 16 bytes."""
+    Checked on the joined text at C speed: 36 characters each between commas, dashes where
+    they belong, and 32 hex digits that ``bytes.fromhex`` reads as exactly 16 bytes; each
+    number is then made from its own 16 bytes."""
     count = len(accounts)
     joined = ",".join(accounts)
-    if len(joined) != 37 * count - 1 or any(joined[at::37].count("-") != count
-                                            for at in (8, 13, 18, 23)):  # fmt: skip
+    if (
+        len(joined) != 37 * count - 1
+        or joined[36::37].count(",") != count - 1  # each id its 36 characters, none shifted
+        or any(joined[at::37].count("-") != count for at in (8, 13, 18, 23))
+    ):
         return None
     digits = joined.replace("-", "")
     try:
@@ -163,7 +166,9 @@ def _uuids(accounts: list[str]) -> list[int] | None:
         return None
     if len(raw) != 16 * count or len(digits) != 33 * count - 1:  # fromhex skips spaces
         return None
-    return list(map(int, digits.split(","), repeat(16)))
+    ends = range(16, 16 * count + 1, 16)
+    return list(map(int.from_bytes, map(raw.__getitem__, map(slice, range(0, 16 * count, 16),
+                                                             ends))))  # fmt: skip
 
 
 def _apply_row(

@@ -63,6 +63,23 @@ def test_the_mapping_read_by_blocks_is_the_mapping_read_by_rows(
     assert (fast.sis_of, fast.disabled, len(fast)) == (slow.sis_of, slow.disabled, len(slow))
 
 
+def test_account_ids_shifted_by_a_digit_are_kept_as_written_by_blocks_as_by_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hand-edited ids, one a digit longer and the next a digit shorter, keep the block's
+    length and every dash where a UUID has it: they are not UUIDs, and are kept as written."""
+    path = tmp_path / "mapping.csv"
+    shifted = ["12345678-1234-1234-1234-1234567890123", "1234567-1234-1234-1234-123456789012"]
+    rows = [f"p{n},{account},{STAMP},,created" for n, account in enumerate(shifted)]
+    path.write_text(
+        "external_user_id,account_id,created_at,sis_id,status\n" + "\n".join(rows) + "\n"
+    )
+    fast = MappingJournal(path).load()
+    _rowwise(monkeypatch)
+    assert dict(fast.account_of) == dict(MappingJournal(path).load().account_of)
+    assert fast.account_of["p1"] == shifted[1]
+
+
 def test_a_damaged_line_after_plain_blocks_is_named_as_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
