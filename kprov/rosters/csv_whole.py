@@ -16,6 +16,7 @@ the two on hostile files).
 
 from __future__ import annotations
 
+import os
 from typing import IO
 
 from kprov.rosters.collect import Collector
@@ -39,7 +40,10 @@ def read_whole(
     to ``read_roster_csv``)."""
     if collector.naming is not None or collector.hash_key is not None or collector.id_prefix:
         return False  # read row by row (``_read_rows_slowly``, prefixes)
-    raw = stream.read(WHOLE_BYTES + 1)
+    size = os.fstat(stream.fileno()).st_size  # read what the file holds (a 512 KiB buffer
+    if size > WHOLE_BYTES:  # asked for a 3 KB class file cost more than reading it)
+        return False
+    raw = stream.read(size + 1)
     if not _take_whole(raw, name, collector, delimiter, columns):
         stream.seek(0)
         return False

@@ -128,3 +128,22 @@ def test_the_shape_counts_on_joined_text_as_one_by_one(ids: list[str]) -> None:
     shape = next(iter(got.values())).fingerprint.shape
     assert (shape.shortest, shape.longest, shape.digits, shape.letters,
             shape.leading_zeros) == shape_of(ids)  # fmt: skip
+
+
+@pytest.mark.parametrize("with_classes", [False, True])
+def test_people_without_odd_rows_read_back_in_c_loops_as_given(with_classes: bool) -> None:
+    rng = random.Random(7)
+    given: list[Person] = []
+    people = People()
+    for file in ["a.csv", "b.csv", "a.csv", "c.csv"]:  # runs of rows, across chunk ends
+        size = rng.randrange(1, 2 * CHUNK)
+        ids = [f"{file[0]}{len(given) + n}" for n in range(size)]
+        roles = [rng.choice(["learner", "instructor", "teacher"]) for _ in ids]
+        keys = [rng.choice([None, "alg", "bio"]) if with_classes else None for _ in ids]
+        lines = range(2, size + 2)
+        people.add_rows(file, ids, roles, lines, keys)
+        given += [Person(*row[:2], Origin(file, row[2]), row[3])
+                  for row in zip(ids, roles, lines, keys, strict=True)]  # fmt: skip
+    got = list(people)
+    assert got == given == list(people._each())
+    assert {type(p) for p in got} == {Person} and {type(p.origin) for p in got} == {Origin}
