@@ -23,6 +23,7 @@ from kprov.rosters.collect import Collector
 from kprov.rosters.csv_blocks import take_block
 from kprov.rosters.csv_reader import DEFAULT_INSTANCE_COLUMN, DEFAULT_ROLE_COLUMN
 from kprov.rosters.csv_table import _BLANK, _SEP_LINE, sniff_delimiter
+from kprov.rosters.headers import FIRST_LINE, first_line
 
 WHOLE_BYTES = 1 << 19  # larger files are read a block at a time (their lines stay < the limit)
 
@@ -47,6 +48,7 @@ def read_whole(
     if not _take_whole(raw, name, collector, delimiter, columns):
         stream.seek(0)
         return False
+    collector.roster.headers[name] = first_line(raw[:FIRST_LINE])
     return True
 
 

@@ -12,7 +12,7 @@ FIRST_LINE = 2048  # bytes read for one header
 MAX_HEADER = 4000  # characters kept for a whole bundle
 
 
-def _first_line(raw: bytes) -> str:
+def first_line(raw: bytes) -> str:
     line = raw.split(b"\n", 1)[0].rstrip(b"\r")
     return line.decode("utf-8-sig", "replace").strip()
 
@@ -40,7 +40,7 @@ def file_header(path: Path) -> str:
         if not path.is_file():  # standard input, a FIFO: never opened twice
             return ""
         with path.open("rb") as handle:
-            return _first_line(handle.read(FIRST_LINE))
+            return first_line(handle.read(FIRST_LINE))
     except (OSError, ValueError, zipfile.BadZipFile, RuntimeError):
         return ""
 
@@ -48,7 +48,7 @@ def file_header(path: Path) -> str:
 def member_headers(members: Mapping[str, bytes]) -> str:
     """ "users.csv: sourcedId,...; enrollments.csv: ..." (sorted by member name)."""
     text = "; ".join(
-        f"{name}: {_first_line(raw[:FIRST_LINE])}"
+        f"{name}: {first_line(raw[:FIRST_LINE])}"
         for name, raw in sorted(members.items())
         if name.lower() != "manifest.csv"
     )

@@ -187,7 +187,7 @@ def read_manifest(
     manifest.complete = roster.complete
     manifest.authoritative |= roster.authoritative_classes
     manifest.inputs = list(dict.fromkeys(ref.path for ref in refs if ref.api is None))
-    manifest.reading = sources_read(manifest, refs, classes_of, pulled, deltas)
+    manifest.reading = sources_read(manifest, refs, classes_of, pulled, deltas, roster.headers)
     manifest.inline = []
     return manifest
 

@@ -23,7 +23,10 @@ def sources_read(
     classes_of: Mapping[int, list[str]],
     pulled: Mapping[int, PulledSource],
     deltas: set[int],
+    read_headers: Mapping[str, str],
 ) -> SourceReading:
+    """*read_headers*: the first lines of the files already read whole (the others are
+    opened again for theirs)."""
     sources: dict[str, None] = {}  # in order, each looked up at once (4,000 class files)
     delta_sources: set[str] = set()
     headers: dict[str, str] = {}
@@ -41,7 +44,8 @@ def sources_read(
             if ref.api is not None:
                 headers[key] = member_headers(pulled[index].files)
             else:
-                headers[key] = file_header(ref.path)
+                known = read_headers.get(key)
+                headers[key] = file_header(ref.path) if known is None else known
         if index in deltas:
             delta_sources.add(key)
         if ref.instance_key:

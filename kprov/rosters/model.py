@@ -105,3 +105,6 @@ class Roster:
     complete: bool = True
     # Class keys whose whole membership the input states (bundles with bulk enrollments).
     authoritative_classes: set[str] = field(default_factory=set)
+    # The first line of each file read whole (``csv_whole``), for the source guard's header:
+    # the file is not opened again to find it (``headers.file_header``).
+    headers: dict[str, str] = field(default_factory=dict)

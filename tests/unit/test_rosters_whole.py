@@ -13,6 +13,7 @@ import kprov.rosters as rosters
 import kprov.rosters.csv_whole as csv_whole
 from kprov.rosters import RosterOptions
 from kprov.rosters.collect import Collector
+from kprov.rosters.headers import file_header
 from kprov.rosters.model import Roster
 from kprov.rosters.text import Problems
 
@@ -126,6 +127,8 @@ def test_a_plain_class_file_is_read_whole_and_a_hostile_one_is_not(tmp_path: Pat
         assert csv_whole.read_whole(stream, "a.csv", collector, None, ("external_user_id",
                                                                         None, None))  # fmt: skip
     assert collector.rows == 250 and collector.roster.people[-1].origin.line == 251
+    assert collector.roster.headers == {"a.csv": file_header(plain)}  # not opened again
+    assert file_header(plain) == "external_user_id"
     for hostile in (
         b"external_user_id\ns-1\r\n",  # a CR
         b"external_user_id\ns-1\nnull\n",  # a placeholder
