@@ -65,15 +65,19 @@ def take_block(
         text = text.replace("\r\n", "\n")  # TextLines.blocks: every CR is a CRLF's
     if '"' in text:
         return False
-    if width == 1:  # a lone id column: no line may hold the delimiter (one C pass)
+    count = len(block)
+    if width == 1:  # a lone id column: the text is the ids, one a line (C passes)
         if delimiter in text:
             return False
+        cells = text.split("\n")
+        ids, id_text = cells[:count], text
     elif set(map(str.count, block, repeat(delimiter))) != {width - 1}:
         return False
-    cells = text.replace("\n", delimiter).split(delimiter)
-    count = len(block)
-    ids = cells[id_at::width][:count]
-    if not _FAST_IDS.fullmatch("\n".join(ids) + "\n"):
+    else:
+        cells = text.replace("\n", delimiter).split(delimiter)
+        ids = cells[id_at::width][:count]
+        id_text = "\n".join(ids) + "\n"
+    if not _FAST_IDS.fullmatch(id_text):
         return False
     roles: list[str] = [LEARNER] * count
     if role_at is not None:

@@ -1,6 +1,6 @@
 """A small plain roster file is read whole (``rosters.csv_whole``): whatever a file holds, the
-people, problems, skipped rows and digests are those of the general reader, and the files
-that are not certainly plain are given back to it untouched."""
+people, problems, skipped rows and digests are those of the general reader row by row (and
+by blocks), and the files that are not certainly plain are given back to it untouched."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kprov.rosters import RosterOptions
 from kprov.rosters.collect import Collector
 from kprov.rosters.headers import file_header
 from kprov.rosters.model import Roster
-from kprov.rosters.text import Problems
+from kprov.rosters.text import Problems, TextLines
 
 HEADERS = [
     "external_user_id,role,instance",
@@ -113,9 +113,13 @@ def test_a_file_read_whole_reads_as_the_general_reader(
         options = rng.choice(OPTIONS) if rng.random() < 0.5 else OPTIONS[0]
         forced = rng.choice([(None, None), ("geo", None), ("geo", "instructor")])
         monkeypatch.setattr(csv_whole, "_take_whole", lambda *a: False)
-        general = read(path, options, forced)
+        monkeypatch.setattr(TextLines, "blocks", lambda self, count=0: iter(()))
+        rowwise = read(path, options, forced)  # the general reader, a row at a time
+        monkeypatch.undo()
+        monkeypatch.setattr(csv_whole, "_take_whole", lambda *a: False)
+        assert read(path, options, forced) == rowwise, path.read_bytes()[:200]  # by blocks
         monkeypatch.setattr(csv_whole, "_take_whole", counted)
-        assert read(path, options, forced) == general, path.read_bytes()[:200]
+        assert read(path, options, forced) == rowwise, path.read_bytes()[:200]  # whole
     assert 5 <= taken <= 35  # some files were read whole, not all
 
 
