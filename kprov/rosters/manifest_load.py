@@ -263,7 +263,9 @@ def _people_entry(
             f"{label}: every line of this roster joins {key!r}; a roster whose class column "
             "names each line's instance goes under `rosters:`",
         )
-    options = replace(entry_options(reader, fields, base, label), instance_column=None)
+    options = entry_options(reader, fields, base, label)
+    if options.instance_column is not None:  # every line joins *key*
+        options = replace(options, instance_column=None)
     paths = [fields["roster"]] if "roster" in fields else []
     paths += reader.sequence(fields.get("rosters"), f"{label}: rosters")
     for roster_node in paths:
