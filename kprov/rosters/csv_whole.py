@@ -45,8 +45,8 @@ def read_whole(
     if size > WHOLE_BYTES:  # asked for a 3 KB class file cost more than reading it)
         return False
     raw = stream.read(size + 1)
-    if not _take_whole(raw, name, collector, delimiter, columns):
-        stream.seek(0)
+    if len(raw) != size or not _take_whole(raw, name, collector, delimiter, columns):
+        stream.seek(0)  # (a file still being written: the general reader reads it to its end)
         return False
     collector.roster.headers[name] = first_line(raw[:FIRST_LINE])
     return True

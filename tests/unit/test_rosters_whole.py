@@ -4,6 +4,7 @@ by blocks), and the files that are not certainly plain are given back to it unto
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -149,3 +150,21 @@ def test_a_plain_class_file_is_read_whole_and_a_hostile_one_is_not(tmp_path: Pat
             assert stream.tell() == 0  # rewound for the general reader
         assert collector.rows == 0 and not collector.roster.people
         assert not any(collector.digests)
+
+
+def test_a_file_still_growing_is_left_to_the_general_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The size read before the file was read is not the size read: an export still being
+    written is read to its end by the general reader, never cut where the size said."""
+    path = tmp_path / "a.csv"
+    path.write_text("external_user_id\ns-1\ns-2\n")
+    real = os.fstat
+    monkeypatch.setattr(csv_whole.os, "fstat", lambda fd: os.stat_result(
+        (*real(fd)[:6], real(fd).st_size - 5, *real(fd)[7:])))  # fmt: skip
+    collector = Collector(Problems(), Roster())
+    with path.open("rb") as stream:
+        assert not csv_whole.read_whole(stream, "a.csv", collector, None,
+                                        ("external_user_id", None, None))  # fmt: skip
+        assert stream.tell() == 0
+    assert collector.rows == 0
