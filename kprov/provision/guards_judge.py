@@ -5,8 +5,10 @@ of the export last applied, which the caller reads from the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from itertools import compress, filterfalse
+from operator import itemgetter, not_
 
 from kprov.provision.guards_sources import ALL, MIN_IDS, Observation, Shape, SourceFingerprint
 
@@ -88,14 +90,16 @@ def zeros_dropped(last: SourceFingerprint, tonight: Observation, known: Collecti
     digits are padded with zeros to a length the last export had: a spreadsheet's round
     trip changes only the ids that start with 0 (a tenth of random student numbers), too
     few for the overlap to say "re-keyed", and every one of them would be a second account
-    for a student who has one."""
-    if not known:
+    for a student who has one. (The new ids are picked in C loops: a night of 4,000 class
+    files samples a million ids, and most are seen.)"""
+    if not known or tonight.fingerprint.sample == last.sample:  # nothing new in the sample
         return 0
     before = set(last.sample)
+    fresh = compress(
+        map(_EXT, tonight.sampled), map(not_, map(before.__contains__, map(_HASH, tonight.sampled)))
+    )
     count = 0
-    for hashed, ext in tonight.sampled:
-        if hashed in before or ext in known:
-            continue
+    for ext in filterfalse(_member(known), fresh):
         digits = len(ext) - len(ext.rstrip("0123456789"))
         if not digits:
             continue
@@ -111,16 +115,33 @@ def overlap(
 ) -> tuple[float | None, bool, float | None]:
     """(share of tonight's ids seen before -- in the last export or in the mapping --,
     whether that share is exact, share seen in the last export alone); None when tonight's
-    sample has nothing under the last sample's threshold to measure with."""
+    sample has nothing under the last sample's threshold to measure with. Counted in C
+    loops (a million sampled ids a night, 4,000 sources)."""
     threshold = last.threshold
-    measured = [(h, ext) for h, ext in tonight.sampled if h <= threshold]
+    sampled = tonight.sampled
+    if tonight.fingerprint.sample == last.sample and sampled:  # the same export: all seen
+        exact = threshold == ALL and len(sampled) == tonight.fingerprint.ids
+        return 1.0, exact, 1.0
+    measured = list(compress(sampled, map(threshold.__ge__, map(_HASH, sampled))))
     if not measured:
         return None, False, None
     before = set(last.sample)
-    in_export = sum(1 for h, _ext in measured if h in before)
-    seen = sum(1 for h, ext in measured if h in before or ext in known)
+    in_before = list(map(before.__contains__, map(_HASH, measured)))
+    in_export = sum(in_before)
+    rest = compress(map(_EXT, measured), map(not_, in_before))
+    seen = in_export + sum(map(_member(known), rest))
     exact = threshold == ALL and len(measured) == tonight.fingerprint.ids
     return seen / len(measured), exact, in_export / len(measured)
+
+
+_HASH, _EXT = itemgetter(0), itemgetter(1)
+
+
+def _member(known: Collection[str]) -> Callable[[object], bool]:
+    """``in known``, in C where *known* is a mapping (the mapping's ``AccountIds``: its dict's
+    keys, not its Python ``__contains__``)."""
+    keys = getattr(known, "keys", None)
+    return (keys() if keys is not None else known).__contains__
 
 
 def shape_change(last: Shape, now: Shape, *, prefix: bool = True) -> str:

@@ -7,17 +7,26 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
 
-from kprov.provision.guards_sources import ALL, SAMPLE, id_hash, observe
+from kprov.provision.guards_judge import overlap, zeros_dropped
+from kprov.provision.guards_sources import (
+    ALL,
+    SAMPLE,
+    Observation,
+    SourceFingerprint,
+    id_hash,
+    observe,
+)
 from kprov.rosters import RosterOptions
 from kprov.rosters.manifest_entries import entry_options, read_options
 from kprov.rosters.model import Origin, Person
 from kprov.rosters.people import CHUNK, People
 from kprov.rosters.yaml_nodes import NodeReader
-from kprov.state.mapping_index import _uuids, account_text, stored
+from kprov.state.mapping_index import AccountIds, _uuids, account_text, stored
 
 ODD_IDS = [
     "0042", "007", "s-1", "S-1", "élève", "学生7", "½", "²3", "ǅ", "x\ud800y",  # a lone surrogate
@@ -147,3 +156,52 @@ def test_people_without_odd_rows_read_back_in_c_loops_as_given(with_classes: boo
     got = list(people)
     assert got == given == list(people._each())
     assert {type(p) for p in got} == {Person} and {type(p.origin) for p in got} == {Origin}
+
+
+def _overlap_one_by_one(
+    last: SourceFingerprint, tonight: Observation, known: Collection[str]
+) -> tuple[float | None, bool, float | None]:
+    threshold = last.threshold
+    measured = [(h, ext) for h, ext in tonight.sampled if h <= threshold]
+    if not measured:
+        return None, False, None
+    before = set(last.sample)
+    in_export = sum(1 for h, _ext in measured if h in before)
+    seen = sum(1 for h, ext in measured if h in before or ext in known)
+    exact = threshold == ALL and len(measured) == tonight.fingerprint.ids
+    return seen / len(measured), exact, in_export / len(measured)
+
+
+def _zeros_one_by_one(last: SourceFingerprint, tonight: Observation, known: Collection[str]) -> int:
+    before, count = set(last.sample), 0
+    for hashed, ext in tonight.sampled:
+        if hashed in before or ext in known:
+            continue
+        digits = len(ext) - len(ext.rstrip("0123456789"))
+        if not digits:
+            continue
+        head, tail = ext[: len(ext) - digits], ext[len(ext) - digits :]
+        widths = range(len(ext) + 1, last.shape.longest + 1)
+        count += any(head + tail.rjust(w - len(head), "0") in known for w in widths)
+    return count
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_judgment_counted_in_c_is_the_one_counted_id_by_id(seed: int) -> None:
+    rng = random.Random(seed)
+    numbers = [f"{rng.randrange(10**6):07d}" for _ in range([30, 900, 3000, 5000][seed])]
+    last = observe([Person(n, "learner", Origin("a.csv", 2)) for n in numbers], ["a.csv"])
+    movers = [f"m{n}" for n in numbers[: len(numbers) // 5]]  # new to this file, mapped
+    tonight_ids = [rng.choice([n, n.lstrip("0"), f"x{n}", n]) for n in numbers] + movers
+    mapped = AccountIds()
+    for n in rng.sample(numbers, len(numbers) // 2) + movers[::2]:
+        mapped[n] = str(uuid.UUID(int=rng.getrandbits(128)))
+    [before] = last.values()
+    for ids in (tonight_ids, numbers[::-1]):  # a changed export, and the same one again
+        [now] = observe([Person(n, "learner", Origin("a.csv", 2)) for n in ids], ["a.csv"]).values()
+        for known in (set(mapped), mapped, set()):
+            fingerprint = before.fingerprint
+            assert overlap(fingerprint, now, known) == _overlap_one_by_one(fingerprint, now, known)
+            assert zeros_dropped(fingerprint, now, known) == _zeros_one_by_one(
+                fingerprint, now, known
+            )
