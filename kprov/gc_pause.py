@@ -4,6 +4,13 @@ cycles (reading a roster, loading a journal, building a plan).
 Each of those allocates tuples and strings by the million; every so many allocations the
 collector walks all the young objects again, finds no cycle, and has cost a third of the
 work's time. This module imports nothing of kprov's, so every layer can use it.
+
+When the collector comes back on after a pause that made many objects (a journal, a
+roster), they are frozen (``gc.freeze``: left out of every later collection) rather than
+walked once more by the first collection that follows, and again by the next generation's:
+a million registrations cost 0.3 s of collection for nothing. They are still freed as soon
+as nothing refers to them; only a cycle among them would wait for the process to end, and
+they make none.
 """
 
 from __future__ import annotations
@@ -12,14 +19,19 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+FREEZE_AFTER = 200_000  # objects made (net) in a pause past which they are frozen
+
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """The collector off inside the block; back on after it, unless it was off already."""
+    """The collector off inside the block; back on after it, unless it was off already
+    (what the block made frozen first, when it made more than ``FREEZE_AFTER`` objects)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if gc.get_count()[0] > FREEZE_AFTER:
+                gc.freeze()
             gc.enable()

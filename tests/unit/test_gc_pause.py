@@ -25,3 +25,23 @@ def test_a_collector_already_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_a_large_pause_made_is_frozen_and_a_small_one_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kprov.gc_pause as pause
+
+    monkeypatch.setattr(pause, "FREEZE_AFTER", 5_000)
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        with gc_paused():
+            small = [[n] for n in range(100)]
+        assert gc.get_freeze_count() == frozen  # a few objects: collected as usual
+        with gc_paused():
+            large = [[n] for n in range(20_000)]  # made in the pause: left out of collections
+        assert gc.get_freeze_count() >= frozen + 20_000 and gc.isenabled()
+        assert len(small) + len(large) == 20_100
+    finally:
+        gc.unfreeze()
