@@ -205,3 +205,24 @@ def test_the_judgment_counted_in_c_is_the_one_counted_id_by_id(seed: int) -> Non
             assert zeros_dropped(fingerprint, now, known) == _zeros_one_by_one(
                 fingerprint, now, known
             )
+
+
+def test_input_bytes_looks_at_each_path_once_and_counts_as_before(tmp_path: Path) -> None:
+    import zipfile
+
+    from kprov.rosters import input_bytes
+
+    (tmp_path / "a.csv").write_text("x" * 10)
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "users.csv").write_text("y" * 7)
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as archive:
+        archive.writestr("users.csv", "z" * 100)
+    odd = tmp_path / "odd.zip"  # a directory named like a zip: its files
+    odd.mkdir()
+    (odd / "e.csv").write_text("w" * 3)
+    (tmp_path / "bad.zip").write_text("not a zip")
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    paths = ["a.csv", "bundle", "b.zip", "odd.zip", "bad.zip", "missing.csv", "pipe.csv"]
+    assert input_bytes([tmp_path / p for p in paths]) == 10 + 7 + 100 + 3
