@@ -218,9 +218,9 @@ def execute(
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
 
-    settle = run.recording.settled if run.recording is not None else None
+    settle = run.recording.settled_many if run.recording is not None else None
     if not plan.has_changes:
-        result = Executor(OfflineApi(), state, run_id=run.run_id, on_settle=settle).run(plan)
+        result = Executor(OfflineApi(), state, run_id=run.run_id, on_settled=settle).run(plan)
         _check_credential(result, settings, run)
         return result
     if len(plan.items) >= FREEZE_PLAN_ITEMS:
@@ -245,7 +245,7 @@ def execute(
             concurrency=options.concurrency,
             run_id=run.run_id,
             progress=progress.advance,
-            on_settle=settle,
+            on_settled=settle,
             on_wait=progress.waiting,  # a quota window
         )
         return executor.run(plan)

@@ -23,7 +23,7 @@ from typing import Any
 from kprov.errors import KprovError
 from kprov.provision.plan import Plan
 from kprov.provision.result import Outcome
-from kprov.provision.run_record import instance_names, item_rows, outcome_row
+from kprov.provision.run_record import instance_names, item_rows, outcome_row, outcome_rows
 from kprov.state import ledger_queries as queries
 from kprov.state.ledger import Extra, InputFile, Ledger, RunEnd, RunStart
 from kprov.state.registry import Registry
@@ -129,13 +129,25 @@ class RunRecording:
         """An item's outcome (the executor calls this as each settles); written in groups."""
         self.settled_row(outcome_row(seq, outcome))
 
+    def settled_many(self, settled: Sequence[tuple[int, Outcome]]) -> None:
+        """``settled`` for each (seq, outcome), in order (the executor's once per pass)."""
+        if not self.begun or self.failure is not None:
+            return
+        self._pending.extend(outcome_rows(settled))
+        self._flush_due()
+
     def settled_row(self, row: Sequence[Any]) -> None:
         """(seq, outcome, detail, account_id, instance_id, registration_id)."""
         if not self.begun or self.failure is not None:
             return
-        pending = self._pending
-        pending.append(tuple(row))
-        if len(pending) >= FLUSH_EVERY or self._monotonic() - self._flushed_at >= FLUSH_SECONDS:
+        self._pending.append(tuple(row))
+        self._flush_due()
+
+    def _flush_due(self) -> None:
+        if (
+            len(self._pending) >= FLUSH_EVERY
+            or self._monotonic() - self._flushed_at >= FLUSH_SECONDS
+        ):
             self.flush(wait=False)
 
     def flush(self, *, wait: bool = True) -> None:

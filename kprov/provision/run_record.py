@@ -269,6 +269,15 @@ def outcome_row(seq: int, outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
+def outcome_rows(settled: Iterable[tuple[int, Outcome]]) -> list[tuple[Any, ...]]:
+    """``outcome_row`` of each (seq, outcome), at once (a batch settles fifty)."""
+    return [
+        (seq, run_fate(outcome), outcome.detail if outcome.detail != outcome.item.reason else "",
+         outcome.account_id, outcome.instance_id, outcome.registration_id)
+        for seq, outcome in settled
+    ]  # fmt: skip
+
+
 def item_from_row(row: Mapping[str, Any]) -> Item:
     """The plan item a ledger row was made from, exactly (a held item is applied from it)."""
     spec = InstanceSpec(**json.loads(row["spec"])) if row["spec"] else None
