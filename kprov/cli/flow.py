@@ -88,7 +88,7 @@ def provision(
             else:
                 _confirm_removals(plan, options, view.env)
                 rows = plan_rows(plan, state.registry, state.mapping.sis_of)
-                run.begin(settings, inputs, rows=rows)
+                run.begin(settings, inputs, rows=rows, ahead=True)
                 result = execute(plan, settings, state, options, run, view.env)
                 write_run_report(result, options, run, state)
                 guards = end_guards(run, plan, result, state, cursors=options.cursors)
@@ -125,7 +125,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
                       *(InputFile(s, "planned from") for s in plan.sources)]  # fmt: skip
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
-            run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
+            run.begin(settings, inputs, rows=rows, parent=plan.planned_in, ahead=True)
             result = execute(plan, settings, state, options, run, view.env)
             write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state))
@@ -246,6 +246,7 @@ def execute(
             run_id=run.run_id,
             progress=progress.advance,
             on_settled=settle,
+            before_send=run.recording.wait_recorded if run.recording is not None else None,
             on_wait=progress.waiting,  # a quota window
         )
         return executor.run(plan)

@@ -62,13 +62,16 @@ class Executor:
         on_wait: Callable[[str, float], None] | None = None,
         on_settle: Callable[[int, Outcome], None] | None = None,
         on_settled: Callable[[list[tuple[int, Outcome]]], None] | None = None,
+        before_send: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """*progress* is told of each settled item; *on_wait* of a stretch in which every
         ready task waits for its quota bucket (what, seconds; 0 when it ends). *on_settle*
         is told of each outcome as it settles; *on_settled* of the outcomes settled since it
         was last told, in order, once per pass of the loop (the run ledger: a batch settles
-        fifty, and one call for them costs far less than fifty)."""
+        fifty, and one call for them costs far less than fifty). *before_send* is called in
+        the worker, before a task's request is sent, with the highest plan index it carries:
+        it returns once those items are in the run ledger, or raises (the run stops)."""
         self.api = api
         self.state = state
         self.recorder = Recorder(state)
@@ -81,6 +84,7 @@ class Executor:
         self._on_settle = on_settle
         self._on_settled = on_settled
         self._untold: list[tuple[int, Outcome]] = []  # settled since on_settled was told
+        self._before_send = before_send
         self._clock = clock
         self._unshown = 0  # items settled since the display was last told
 
@@ -278,6 +282,8 @@ class Executor:
     ) -> None:
         try:
             with self.api.using(reservation):  # type: ignore[arg-type]
+                if self._before_send is not None:
+                    self._before_send(max(task.indices))  # its items are recorded first
                 result = self._send(task)
         except KprovError as error:  # anything the task did not classify stops the run
             result = tasks.TaskResult([], stop=error)

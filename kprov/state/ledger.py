@@ -271,17 +271,20 @@ class Ledger:
     def set_outcomes(self, run_id: str, rows: Iterable[Sequence[Any]]) -> None:
         """Outcomes of settled items: (seq, outcome, detail, account_id, instance_id,
         registration_id); ids only overwrite when given."""
+        group = list(rows)
 
         def work() -> None:
             with self.transaction() as db:
                 key = self._run_key(run_id)
+                if self.json and len(group) >= JSON_ROWS and _outcomes_json(db, key, group):
+                    return
                 db.executemany(
                     "UPDATE items SET outcome = ?, detail = ?, "
                     "account_id = CASE WHEN ? != '' THEN ? ELSE account_id END, "
                     "instance_id = CASE WHEN ? != '' THEN ? ELSE instance_id END, "
                     "registration_id = CASE WHEN ? != '' THEN ? ELSE registration_id END "
                     "WHERE run = ? AND seq = ?",
-                    ((o, d, a, a, i, i, r, r, key, s) for s, o, d, a, i, r in rows),
+                    ((o, d, a, a, i, i, r, r, key, s) for s, o, d, a, i, r in group),
                 )
 
         self._guarded(work)
@@ -452,6 +455,34 @@ def _insert_json(db: sqlite3.Connection, key: int, rows: list[Sequence[Any]]) ->
         f"SELECT ?2, {', '.join(picks)} FROM json_each(?1) ORDER BY key",
         params,
     )
+
+
+_OUTCOMES_JSON = (
+    "UPDATE items SET outcome = j.o, detail = j.d, "
+    "account_id = CASE WHEN j.a != '' THEN j.a ELSE items.account_id END, "
+    "instance_id = CASE WHEN j.i != '' THEN j.i ELSE items.instance_id END, "
+    "registration_id = CASE WHEN j.r != '' THEN j.r ELSE items.registration_id END "
+    "FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS o, "
+    "json_extract(value, '$[2]') AS d, json_extract(value, '$[3]') AS a, "
+    "json_extract(value, '$[4]') AS i, json_extract(value, '$[5]') AS r "
+    "FROM json_each(?1) LIMIT -1) AS j "  # LIMIT -1: read the group first, then each row by key
+    "WHERE items.run = ?2 AND items.seq = j.seq"
+)
+
+
+def _outcomes_json(db: sqlite3.Connection, key: int, rows: list[Sequence[Any]]) -> bool:
+    """``set_outcomes`` as one statement over a JSON array (as ``_insert_json``: the GIL is
+    free while SQLite works); False, writing nothing, for a group JSON cannot carry."""
+    if any(len(row) != 6 for row in rows) or not set(map(type, (v for r in rows for v in r))) <= (
+        _JSON_KINDS
+    ):
+        return False
+    try:
+        text = json.dumps(rows, ensure_ascii=False, allow_nan=False)
+        db.execute(_OUTCOMES_JSON, (text, key))
+    except (TypeError, ValueError, UnicodeError):
+        return False
+    return True
 
 
 def _update_end(db: sqlite3.Connection, run_id: str, end: RunEnd) -> None:

@@ -91,3 +91,31 @@ def test_a_ledger_whose_sqlite_reads_no_json_binds_rows(
     assert ledger is not None and not ledger.json
     ledger.begin_run(RunStart("kprov-1", "accounts import", "apply", 1.0), (), rows(200))
     assert ledger.db.execute("SELECT count(*) FROM items").fetchone()[0] == 200
+
+
+def outcomes(count: int) -> list[tuple[Any, ...]]:
+    return [
+        (seq, "created" if seq % 4 else "failed", HOSTILE[seq % len(HOSTILE)] if seq % 4 == 0
+         else "", f"acct-{seq}" if seq % 4 else "", "", "reg" if seq % 7 == 0 else "")
+        for seq in range(0, count, 2)
+    ]  # fmt: skip
+
+
+def settled(tmp: Path, *, as_json: bool) -> list[tuple[Any, ...]]:
+    tmp.mkdir()
+    ledger = Ledger.open(tmp)
+    assert ledger is not None
+    ledger.begin_run(RunStart("kprov-1", "accounts import", "apply", 1.0), (), rows(300))
+    ledger.db.execute("UPDATE items SET account_id = 'kept' WHERE seq = 4")
+    ledger.json = as_json
+    ledger.set_outcomes("kprov-1", outcomes(300))
+    found = items_of(ledger)
+    ledger.close()
+    return found
+
+
+def test_outcome_groups_as_json_write_what_rows_bound_one_by_one_write(tmp_path: Path) -> None:
+    found = settled(tmp_path / "b", as_json=True)
+    assert found == settled(tmp_path / "a", as_json=False)
+    assert found[4][3] == "failed" and found[4][10] == "kept"  # an id only overwrites if given
+    assert found[2][3] == "created" and found[2][10] == "acct-2" and found[3][3] is None
