@@ -457,29 +457,38 @@ def _insert_json(db: sqlite3.Connection, key: int, rows: list[Sequence[Any]]) ->
     )
 
 
-_OUTCOMES_JSON = (
-    "UPDATE items SET outcome = j.o, detail = j.d, "
-    "account_id = CASE WHEN j.a != '' THEN j.a ELSE items.account_id END, "
-    "instance_id = CASE WHEN j.i != '' THEN j.i ELSE items.instance_id END, "
-    "registration_id = CASE WHEN j.r != '' THEN j.r ELSE items.registration_id END "
-    "FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS o, "
-    "json_extract(value, '$[2]') AS d, json_extract(value, '$[3]') AS a, "
-    "json_extract(value, '$[4]') AS i, json_extract(value, '$[5]') AS r "
-    "FROM json_each(?1) LIMIT -1) AS j "  # LIMIT -1: read the group first, then each row by key
-    "WHERE items.run = ?2 AND items.seq = j.seq"
-)
-
-
 def _outcomes_json(db: sqlite3.Connection, key: int, rows: list[Sequence[Any]]) -> bool:
     """``set_outcomes`` as one statement over a JSON array (as ``_insert_json``: the GIL is
-    free while SQLite works); False, writing nothing, for a group JSON cannot carry."""
-    if any(len(row) != 6 for row in rows) or not set(map(type, (v for r in rows for v in r))) <= (
-        _JSON_KINDS
-    ):
+    free while SQLite works, and a value every row shares is bound once); False, writing
+    nothing, for a group JSON cannot carry."""
+    if any(len(row) != 6 for row in rows):
         return False
+    params: list[Any] = [None, key]  # ?1: the JSON rows, ?2: the run
+    picks: list[str] = []
+    varying: list[tuple[Any, ...]] = []
+    for values in zip(*rows, strict=True):
+        kinds = set(map(type, values))
+        if not kinds <= _JSON_KINDS:
+            return False
+        if len(picks) and len(kinds) == 1 and values.count(values[0]) == len(values):
+            params.append(values[0])  # the seq (first) always varies: it is the key
+            picks.append(f"?{len(params)} AS c{len(picks)}")
+        else:
+            picks.append(f"json_extract(value, '$[{len(varying)}]') AS c{len(picks)}")
+            varying.append(values)
     try:
-        text = json.dumps(rows, ensure_ascii=False, allow_nan=False)
-        db.execute(_OUTCOMES_JSON, (text, key))
+        params[0] = json.dumps(
+            list(zip(*varying, strict=True)), ensure_ascii=False, allow_nan=False
+        )
+        db.execute(
+            "UPDATE items SET outcome = j.c1, detail = j.c2, "
+            "account_id = CASE WHEN j.c3 != '' THEN j.c3 ELSE items.account_id END, "
+            "instance_id = CASE WHEN j.c4 != '' THEN j.c4 ELSE items.instance_id END, "
+            "registration_id = CASE WHEN j.c5 != '' THEN j.c5 ELSE items.registration_id END "
+            f"FROM (SELECT {', '.join(picks)} FROM json_each(?1) LIMIT -1) AS j "
+            "WHERE items.run = ?2 AND items.seq = j.c0",  # LIMIT -1: the group first, then
+            params,  # each item by its key (without it SQLite may read the run's every item)
+        )
     except (TypeError, ValueError, UnicodeError):
         return False
     return True

@@ -119,3 +119,17 @@ def test_outcome_groups_as_json_write_what_rows_bound_one_by_one_write(tmp_path:
     assert found == settled(tmp_path / "a", as_json=False)
     assert found[4][3] == "failed" and found[4][10] == "kept"  # an id only overwrites if given
     assert found[2][3] == "created" and found[2][10] == "acct-2" and found[3][3] is None
+
+
+def test_an_outcome_group_alike_but_for_its_ids_reads_back_exactly(tmp_path: Path) -> None:
+    found = []
+    for name, as_json in (("a", False), ("b", True)):
+        (tmp_path / name).mkdir()
+        ledger = Ledger.open(tmp_path / name)
+        assert ledger is not None
+        ledger.json = as_json
+        ledger.begin_run(RunStart("kprov-1", "accounts import", "apply", 1.0), (), rows(200))
+        ledger.set_outcomes("kprov-1", [(n, "created", "", f"a-{n}", "", "") for n in range(200)])
+        found.append(items_of(ledger))
+        ledger.close()
+    assert found[0] == found[1] and found[1][199][10] == "a-199"
