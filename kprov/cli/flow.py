@@ -215,6 +215,7 @@ def execute(
     from kprov.cli.interrupts import interruptible
     from kprov.cli.progress import Progress
     from kprov.cli.session import build_client
+    from kprov.gc_pause import gc_lenient
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
 
@@ -237,7 +238,12 @@ def execute(
         test_accounts=options.test_accounts,
     )
     bar = Progress(plan.command, len(plan.items), enabled=options.progress, env=env)
-    with client, interruptible(client.cancel, env.terminal_fds), bar as progress:
+    with (
+        client,
+        interruptible(client.cancel, env.terminal_fds),
+        bar as progress,
+        gc_lenient(),
+    ):
         client.transport.on_wait = progress.waiting  # a server's Retry-After, a backoff
         executor = Executor(
             ClientApi(client),

@@ -93,3 +93,15 @@ def test_a_short_plan_is_recorded_whole_before_anything_is_sent(tmp_path: Path) 
     assert committed(tmp_path) == 50 and rec._writer is None
     rec.wait_recorded(49)
     rec.close()
+
+
+def test_the_collector_is_lenient_during_a_run_and_as_before_after_it() -> None:
+    import gc
+
+    from kprov.gc_pause import YOUNG, gc_lenient
+
+    before = gc.get_threshold()
+    with pytest.raises(KeyError), gc_lenient():
+        assert gc.get_threshold() == (max(YOUNG, before[0]), *before[1:]) and gc.isenabled()
+        raise KeyError("a run cut short")
+    assert gc.get_threshold() == before
