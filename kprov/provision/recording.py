@@ -1,8 +1,9 @@
 """One run's record in the ledger, from its start to its end, and what to do when the ledger
 cannot be written.
 
-The policy (docs/history.md, "When the ledger cannot be written"): until a run's planned
-items are recorded, a ledger that refuses stops the run before anything is sent (exit 9). A
+The policy (docs/history.md, "When the ledger cannot be written"): until a run's start and
+first items are recorded, a ledger that refuses stops the run before anything is sent (exit
+9); a later group of items refused stops what it holds from being sent (exit 9 too). A
 run must not change what it cannot record, and the guards that read the ledger must not be
 bypassed by a full disk. Once the items are recorded, the journals -- durable before any
 result counts -- are the facts: a ledger failure then stops the *recording*, not the run,
@@ -124,6 +125,7 @@ class RunRecording:
             self._failed(error)
             if required:
                 raise
+            self._recorded = EVERY  # the caller goes on without the ledger: nothing waits
             return
         if not (ahead and isinstance(first, list) and len(first) == AHEAD_FIRST):
             self._recorded = EVERY  # every item is in that one transaction
