@@ -437,16 +437,18 @@ def _insert_json(db: sqlite3.Connection, key: int, rows: list[Sequence[Any]]) ->
     params: list[Any] = [None, key]  # ?1: the JSON rows, ?2: the run
     varying: list[tuple[Any, ...]] = []
     for values in columns:
+        first = values[0]
+        if values.count(first) == len(values) and (
+            first is None or first.__class__ is str or set(map(type, values)) == {int}
+        ):  # every row alike (text or NULL: equal values bind alike; numbers: all ints)
+            params.append(first)
+            picks.append(f"?{len(params)}")
+            continue
         kinds = set(map(type, values))
         if not kinds <= _JSON_KINDS:
             raise TypeError(f"an item value is not text, a whole number or NULL: {kinds}")
-        first = values[0]
-        if len(kinds) == 1 and values.count(first) == len(values):
-            params.append(first)  # every row alike: bound once
-            picks.append(f"?{len(params)}")
-        else:
-            picks.append(f"json_extract(value, '$[{len(varying)}]')")
-            varying.append(values)
+        picks.append(f"json_extract(value, '$[{len(varying)}]')")
+        varying.append(values)
     if not varying:  # one column must carry the rows: every one alike is impossible (seq)
         raise TypeError("no column varies")
     params[0] = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False, allow_nan=False)
