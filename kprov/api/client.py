@@ -176,6 +176,8 @@ class KnewtonClient:
                 break
             self.tokens.invalidate(as_user, used[-1])
         if answer.status < 400:
+            if answer.resent_after_unknown is resent:
+                return answer
             return replace(answer, resent_after_unknown=resent)
         fields = error_fields(
             answer.body,

@@ -379,4 +379,6 @@ class Transport:
 
 
 def _with_flag(answer: Answer, resent_after_unknown: bool) -> Answer:
+    if answer.resent_after_unknown is resent_after_unknown:
+        return answer  # the common case: nothing to change, nothing to copy
     return replace(answer, resent_after_unknown=resent_after_unknown)

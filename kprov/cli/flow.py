@@ -88,7 +88,7 @@ def provision(
             else:
                 _confirm_removals(plan, options, view.env)
                 rows = plan_rows(plan, state.registry, state.mapping.sis_of)
-                run.begin(settings, inputs, rows=rows)
+                run.begin(settings, inputs, rows=rows, ahead=True)
                 result = execute(plan, settings, state, options, run, view.env)
                 write_run_report(result, options, run, state)
                 guards = end_guards(run, plan, result, state, cursors=options.cursors)
@@ -125,7 +125,7 @@ def apply_saved(ctx: typer.Context, path: Path, options: RunOptions) -> None:
                       *(InputFile(s, "planned from") for s in plan.sources)]  # fmt: skip
             check_still_applies(plan, state, settings.profile.name, settings.profile.base_url)
             rows = plan_rows(plan, state.registry, state.mapping.sis_of)
-            run.begin(settings, inputs, rows=rows, parent=plan.planned_in)
+            run.begin(settings, inputs, rows=rows, parent=plan.planned_in, ahead=True)
             result = execute(plan, settings, state, options, run, view.env)
             write_run_report(result, options, run, state)
             code = run.end_run(result, end_guards(run, plan, result, state))
@@ -215,12 +215,13 @@ def execute(
     from kprov.cli.interrupts import interruptible
     from kprov.cli.progress import Progress
     from kprov.cli.session import build_client
+    from kprov.gc_pause import gc_lenient
     from kprov.provision.execute import Executor
     from kprov.provision.ports import ClientApi, OfflineApi
 
-    settle = run.recording.settled if run.recording is not None else None
+    settle = run.recording.settled_many if run.recording is not None else None
     if not plan.has_changes:
-        result = Executor(OfflineApi(), state, run_id=run.run_id, on_settle=settle).run(plan)
+        result = Executor(OfflineApi(), state, run_id=run.run_id, on_settled=settle).run(plan)
         _check_credential(result, settings, run)
         return result
     if len(plan.items) >= FREEZE_PLAN_ITEMS:
@@ -237,7 +238,12 @@ def execute(
         test_accounts=options.test_accounts,
     )
     bar = Progress(plan.command, len(plan.items), enabled=options.progress, env=env)
-    with client, interruptible(client.cancel, env.terminal_fds), bar as progress:
+    with (
+        client,
+        interruptible(client.cancel, env.terminal_fds),
+        bar as progress,
+        gc_lenient(),
+    ):
         client.transport.on_wait = progress.waiting  # a server's Retry-After, a backoff
         executor = Executor(
             ClientApi(client),
@@ -245,7 +251,8 @@ def execute(
             concurrency=options.concurrency,
             run_id=run.run_id,
             progress=progress.advance,
-            on_settle=settle,
+            on_settled=settle,
+            before_send=run.recording.wait_recorded if run.recording is not None else None,
             on_wait=progress.waiting,  # a quota window
         )
         return executor.run(plan)

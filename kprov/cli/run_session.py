@@ -66,15 +66,18 @@ class RunSession:
         rows: Iterable[Sequence[Any]] = (),
         parent: str = "",
         also: Extra | None = None,
+        ahead: bool = False,
     ) -> None:
         """Under the state lock, before anything is sent: the run's row, its inputs and the
         *rows* of what it will change (and *also*: a hold's approval). If the ledger cannot
-        take them the run stops here (exit 9, nothing sent)."""
+        take them the run stops here (exit 9, nothing sent). *ahead*: only the first rows
+        now, the others while the run goes on, each before its request is sent (the
+        executor waits for them: ``RunRecording.begin``)."""
         from kprov.provision.recording import RunRecording
 
         self.settings = settings
         self.recording = RunRecording(self._start(settings, parent))
-        self.recording.begin(settings.state_dir, inputs, rows=rows, also=also)
+        self.recording.begin(settings.state_dir, inputs, rows=rows, also=also, ahead=ahead)
 
     def record_plan(
         self, settings: Settings, inputs: Sequence[InputFile], plan: Plan, code: ExitCode

@@ -61,10 +61,17 @@ class Executor:
         progress: Callable[[int], None] | None = None,
         on_wait: Callable[[str, float], None] | None = None,
         on_settle: Callable[[int, Outcome], None] | None = None,
+        on_settled: Callable[[list[tuple[int, Outcome]]], None] | None = None,
+        before_send: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """*progress* is told of each settled item; *on_wait* of a stretch in which every
-        ready task waits for its quota bucket (what, seconds; 0 when it ends)."""
+        ready task waits for its quota bucket (what, seconds; 0 when it ends). *on_settle*
+        is told of each outcome as it settles; *on_settled* of the outcomes settled since it
+        was last told, in order, once per pass of the loop (the run ledger: a batch settles
+        fifty, and one call for them costs far less than fifty). *before_send* is called in
+        the worker, before a task's request is sent, with the highest plan index it carries:
+        it returns once those items are in the run ledger, or raises (the run stops)."""
         self.api = api
         self.state = state
         self.recorder = Recorder(state)
@@ -73,8 +80,11 @@ class Executor:
         self._progress = progress or (lambda n: None)
         self._on_wait = on_wait or (lambda what, seconds: None)
         self._quota_wait = ""  # the quota the display was told the run waits for
-        # each outcome as it settles (the run ledger), in the dispatcher's thread, in order
-        self._on_settle = on_settle or (lambda index, outcome: None)
+        # each outcome as it settles, in the dispatcher's thread, in order
+        self._on_settle = on_settle
+        self._on_settled = on_settled
+        self._untold: list[tuple[int, Outcome]] = []  # settled since on_settled was told
+        self._before_send = before_send
         self._clock = clock
         self._unshown = 0  # items settled since the display was last told
 
@@ -98,9 +108,12 @@ class Executor:
         # instance ref -> instructor registrations of this plan not settled yet
         self.teachers_pending: dict[str, set[int]] = defaultdict(set)
         self.bug: Exception | None = None
-        self._prepare()
-        self._show_progress()
-        self._loop()
+        try:
+            self._prepare()
+            self._show_progress()
+            self._loop()
+        finally:  # what settled is told, even when the loop is cut short by an error
+            self._show_progress()
         if self.stop is None and self.api.cancel.is_set():
             self.stop = Interrupted("interrupted: nothing more was sent")
         self._settle_rest()
@@ -241,8 +254,12 @@ class Executor:
                 self._show_progress()
 
     def _show_progress(self) -> None:
-        """Tell the display how many items settled since it was last told (once per pass of
-        the loop, not once per item: a batch settles fifty)."""
+        """Tell the display how many items settled since it was last told, and *on_settled*
+        which (once per pass of the loop, not once per item: a batch settles fifty)."""
+        if self._untold:
+            untold, self._untold = self._untold, []
+            if self._on_settled is not None:
+                self._on_settled(untold)
         if self._unshown:
             shown, self._unshown = self._unshown, 0
             self._progress(shown)
@@ -265,6 +282,8 @@ class Executor:
     ) -> None:
         try:
             with self.api.using(reservation):  # type: ignore[arg-type]
+                if self._before_send is not None:
+                    self._before_send(max(task.indices))  # its items are recorded first
                 result = self._send(task)
         except KprovError as error:  # anything the task did not classify stops the run
             result = tasks.TaskResult([], stop=error)
@@ -312,7 +331,9 @@ class Executor:
             return
         self.outcomes[index] = outcome
         self._unshown += 1
-        self._on_settle(index, outcome)
+        self._untold.append((index, outcome))
+        if self._on_settle is not None:
+            self._on_settle(index, outcome)
         item = outcome.item
         ok = outcome.status in (Status.DONE, Status.ALREADY)
         if item.action is Action.CREATE_ACCOUNT:

@@ -50,8 +50,7 @@ class Recorder:
             return
         self.state.journal.append(entries)
         with self._lock:
-            for entry in entries:
-                self.state.mapping.apply(entry)
+            self.state.mapping.apply_all(entries)
 
     def record_instance_intent(self, key: str, spec: InstanceSpec) -> None:
         """Before a create is sent: after a crash the rerun warns of a possible duplicate."""

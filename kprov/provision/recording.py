@@ -1,8 +1,9 @@
 """One run's record in the ledger, from its start to its end, and what to do when the ledger
 cannot be written.
 
-The policy (docs/history.md, "When the ledger cannot be written"): until a run's planned
-items are recorded, a ledger that refuses stops the run before anything is sent (exit 9). A
+The policy (docs/history.md, "When the ledger cannot be written"): until a run's start and
+first items are recorded, a ledger that refuses stops the run before anything is sent (exit
+9); a later group of items refused stops what it holds from being sent (exit 9 too). A
 run must not change what it cannot record, and the guards that read the ledger must not be
 bypassed by a full disk. Once the items are recorded, the journals -- durable before any
 result counts -- are the facts: a ledger failure then stops the *recording*, not the run,
@@ -14,21 +15,26 @@ only warns when it cannot.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from kprov.errors import KprovError
+from kprov.errors import KprovError, StorageError
 from kprov.provision.plan import Plan
 from kprov.provision.result import Outcome
-from kprov.provision.run_record import instance_names, item_rows, outcome_row
+from kprov.provision.run_record import instance_names, item_rows, outcome_row, outcome_rows
 from kprov.state import ledger_queries as queries
 from kprov.state.ledger import Extra, InputFile, Ledger, RunEnd, RunStart
 from kprov.state.registry import Registry
 
 DAY = 86_400.0
+AHEAD_FIRST = 256  # items written before the first request (``begin(ahead=True)``) ...
+AHEAD_MOST = 16_384  # ... then groups of 4x as many, up to this many, by the writer thread
+EVERY = 1 << 62  # ``_recorded`` once every item is
 FLUSH_EVERY = 2_000  # outcomes per transaction while a run goes on
 FLUSH_SECONDS = 5.0  # ... or this often, so a kill -9 loses at most a few seconds of them
 
@@ -73,6 +79,11 @@ class RunRecording:
         # account import waited 25 times, ~20 ms each, while workers sat idle).
         self._writer: ThreadPoolExecutor | None = None
         self._writing: Future[None] | None = None
+        # Items written ahead of the sender (``begin(ahead=True)``): every item whose seq is
+        # below ``_recorded`` is in a committed transaction; ``_done`` once all are.
+        self._recorded = 0
+        self._done = True
+        self._recorded_cond = threading.Condition()
 
     @property
     def run_id(self) -> str:
@@ -88,21 +99,83 @@ class RunRecording:
         rows: Iterable[Sequence[Any]] = (),
         required: bool = True,
         also: Extra | None = None,
+        ahead: bool = False,
     ) -> None:
         """Open the ledger (under the state lock) and record, in one transaction, the run's
-        start, its inputs and the item *rows* it will send or hold (``plan_rows``), before
-        the first is sent, and *also* (a hold's approval). *required*: a failure raises
-        (nothing is sent yet)."""
+        start, its inputs and the item *rows* it will send or hold (``plan_rows``, in seq
+        order), before the first is sent, and *also* (a hold's approval). *required*: a
+        failure raises (nothing is sent yet).
+
+        *ahead*: that transaction holds the first ``AHEAD_FIRST`` rows only, and the writer
+        thread commits the others in growing groups while the run goes on; whoever sends an
+        item first waits for it (``wait_recorded``: the executor does, before each request).
+        Every item is still in a committed transaction before the request that carries it
+        is sent, and all are before the run's end is written."""
         try:
             self.ledger = Ledger.open(state_dir)
             assert self.ledger is not None
             self.last_request_ok = queries.last_request_ok(self.ledger)
-            self.ledger.begin_run(self.start, inputs, rows, also=also)
+            remaining = iter(rows)
+            first: Iterable[Sequence[Any]] = (
+                list(islice(remaining, AHEAD_FIRST)) if ahead else remaining
+            )
+            self.ledger.begin_run(self.start, inputs, first, also=also)
             self.begun = True
         except KprovError as error:
             self._failed(error)
             if required:
                 raise
+            self._recorded = EVERY  # the caller goes on without the ledger: nothing waits
+            return
+        if not (ahead and isinstance(first, list) and len(first) == AHEAD_FIRST):
+            self._recorded = EVERY  # every item is in that one transaction
+        else:
+            self._recorded, self._done = first[-1][0] + 1, False
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="kprov-ledger")
+            self._writing = self._writer.submit(self._write_ahead, remaining)
+
+    def _write_ahead(self, remaining: Iterator[Sequence[Any]]) -> None:
+        """The writer thread: the rest of the items, a group a transaction (each one JSON
+        statement, while the GIL is free), growing up to ``AHEAD_MOST``; each commit lets
+        the requests that carry its items go."""
+        size = AHEAD_FIRST * 4
+        try:
+            while chunk := list(islice(remaining, size)):
+                assert self.ledger is not None
+                self.ledger.add_items(self.run_id, chunk)
+                with self._recorded_cond:
+                    self._recorded = chunk[-1][0] + 1
+                    self._recorded_cond.notify_all()
+                size = min(size * 4, AHEAD_MOST)
+            with self._recorded_cond:
+                self._recorded = EVERY
+        except KprovError as error:
+            self._failed(error)
+        except BaseException as error:  # a bug: nothing more may be sent
+            self._failed(KprovError(f"internal error recording the run's items: {error!r}"))
+            raise
+        finally:
+            with self._recorded_cond:
+                self._done = True
+                self._recorded_cond.notify_all()
+
+    def wait_recorded(self, seq: int) -> None:
+        """Return once item *seq* is in a committed transaction of the ledger; StorageError
+        (the run stops: exit 9) when it never will be, the ledger having refused."""
+        if seq < self._recorded:
+            return
+        with self._recorded_cond:
+            while seq >= self._recorded and not self._done:
+                self._recorded_cond.wait()
+            if seq < self._recorded:
+                return
+        failure = self.failure
+        raise StorageError(
+            "nothing more is sent: the run ledger could not record this run's items"
+            + (f" ({failure.message})" if failure is not None else ""),
+            hint=(failure.hint if failure is not None else None)
+            or "Check the state directory's disk and rerun: what was sent is recorded.",
+        )
 
     def record_whole(
         self,
@@ -129,13 +202,25 @@ class RunRecording:
         """An item's outcome (the executor calls this as each settles); written in groups."""
         self.settled_row(outcome_row(seq, outcome))
 
+    def settled_many(self, settled: Sequence[tuple[int, Outcome]]) -> None:
+        """``settled`` for each (seq, outcome), in order (the executor's once per pass)."""
+        if not self.begun or self.failure is not None:
+            return
+        self._pending.extend(outcome_rows(settled))
+        self._flush_due()
+
     def settled_row(self, row: Sequence[Any]) -> None:
         """(seq, outcome, detail, account_id, instance_id, registration_id)."""
         if not self.begun or self.failure is not None:
             return
-        pending = self._pending
-        pending.append(tuple(row))
-        if len(pending) >= FLUSH_EVERY or self._monotonic() - self._flushed_at >= FLUSH_SECONDS:
+        self._pending.append(tuple(row))
+        self._flush_due()
+
+    def _flush_due(self) -> None:
+        if (
+            len(self._pending) >= FLUSH_EVERY
+            or self._monotonic() - self._flushed_at >= FLUSH_SECONDS
+        ):
             self.flush(wait=False)
 
     def flush(self, *, wait: bool = True) -> None:

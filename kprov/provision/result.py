@@ -99,9 +99,23 @@ class RunResult:
         return {k: v for k, v in sorted(found.items()) if v}
 
     def failures(self) -> list[Outcome]:
-        return [o for o, fate in zip(self.outcomes, self.fates(), strict=True) if fate in FAILING]
+        """The outcomes that failed or were not attempted (made once per list of outcomes,
+        as ``fates``: the exit code, the summary, the log and the guards each ask)."""
+        fates = self.fates()
+        cached = self.__dict__.get("_failures")
+        if cached is not None and cached[0] is fates:
+            return list(cached[1])
+        found = [o for o, fate in zip(self.outcomes, fates, strict=True) if fate in FAILING]
+        self.__dict__["_failures"] = (fates, found)
+        return list(found)
 
     @property
     def withheld(self) -> int:
         """Items a guard withheld (a run saves them in a hold; exit 6)."""
-        return sum(1 for o in self.outcomes if o.item.guard and o.status is Status.HELD)
+        outcomes = self.outcomes
+        cached = self.__dict__.get("_withheld")
+        if cached is not None and cached[0] is outcomes and cached[1] == len(outcomes):
+            return int(cached[2])
+        count = sum(1 for o in outcomes if o.item.guard and o.status is Status.HELD)
+        self.__dict__["_withheld"] = (outcomes, len(outcomes), count)
+        return count

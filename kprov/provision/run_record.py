@@ -223,11 +223,12 @@ def item_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """One ledger row per plan item (``state.ledger.ITEM_COLUMNS``)."""
     sis_get, name_get = sis_of.get, names.get
+    word = {action: str(action.value) for action in Action}  # .value is a slow property
     for seq, item in enumerate(plan.items):  # unpacked at once: a plan may hold a million
         (action, ext, role, instance, instance_id, account_id, registration_id, sis_id,
          origin, reason, spec, role_change, change, guard) = item  # fmt: skip
         yield (
-            seq, action.value, ext, sis_id or sis_get(ext, ""), role, instance,
+            seq, word[action], ext, sis_id or sis_get(ext, ""), role, instance,
             name_get(instance, "") if instance else "", instance_id, account_id,
             registration_id, origin.file if origin else "", origin.line if origin else None,
             reason, change, json.dumps(spec._asdict()) if spec is not None else None,
@@ -267,6 +268,15 @@ def outcome_row(seq: int, outcome: Outcome) -> tuple[Any, ...]:
         outcome.instance_id,
         outcome.registration_id,
     )
+
+
+def outcome_rows(settled: Iterable[tuple[int, Outcome]]) -> list[tuple[Any, ...]]:
+    """``outcome_row`` of each (seq, outcome), at once (a batch settles fifty)."""
+    return [
+        (seq, run_fate(outcome), outcome.detail if outcome.detail != outcome.item.reason else "",
+         outcome.account_id, outcome.instance_id, outcome.registration_id)
+        for seq, outcome in settled
+    ]  # fmt: skip
 
 
 def item_from_row(row: Mapping[str, Any]) -> Item:

@@ -57,6 +57,18 @@ class MappingIndex:
     def __len__(self) -> int:
         return len(self.account_of)
 
+    def apply_all(self, entries: Sequence[MappingEntry]) -> None:
+        """``apply`` each of *entries*, in order (a batch's fifty in one call)."""
+        account_of, sis_of, disabled = self.account_of, self.sis_of, self.disabled
+        for external_id, account_id, _created_at, sis_id, status in entries:
+            account_of[external_id] = account_id
+            if sis_id:
+                sis_of[external_id] = sis_id
+            if status == STATUS_DISABLED:
+                disabled.add(external_id)
+            elif disabled:
+                disabled.discard(external_id)
+
     def apply(self, entry: MappingEntry) -> None:
         self.account_of[entry.external_user_id] = entry.account_id
         if entry.sis_id:
@@ -100,4 +112,4 @@ class MappingJournal(CsvJournal):
         Apply them to the index only after this returns: the index never shows a row the file
         does not hold. Raises StorageError (exit 9) when the disk refuses; nothing is recorded.
         """
-        self.append_rows([e.row() for e in entries])
+        self.append_rows(entries)  # each entry is its row already (a tuple of five)

@@ -172,3 +172,41 @@ def test_kill_9_during_sync_then_rerun_converges_exactly(
         assert instances == 3
     finally:
         box.server.stop()
+
+
+@pytest.mark.parametrize("kill_at", [3, 14])  # in the first group of items, in a later one
+def test_kill_9_while_items_are_written_ahead_leaves_every_sent_item_in_the_ledger(
+    tmp_path: Path, isolated_env: Path, kill_at: int
+) -> None:
+    """The ledger's items are written ahead of the sender (256 before the first request, the
+    rest in groups while the run goes on): whatever reached the server is in a committed
+    transaction, and the run reads as unfinished."""
+    from kprov.state import ledger_queries as queries
+    from kprov.state.ledger import Ledger
+
+    box = start_sandbox(latency_ms=2)
+    try:
+        ids = [f"w{i:05d}" for i in range(1_500)]  # 30 batches, three groups of items
+        roster = write_roster(tmp_path / "r.csv", ids)
+        holder: dict[str, Any] = {}
+        kill_on(box, "batch", kill_at, holder)
+        process = run_import(roster, kprov_env(box, isolated_env))
+        holder["process"] = process
+        process.wait(60)
+        assert process.returncode == -signal.SIGKILL
+        with box.store.lock:
+            on_server = {
+                a["external_user_id"]
+                for a in box.store.accounts.values()
+                if a["id"] != box.store.admin_id
+            }
+        assert len(on_server) >= kill_at * 50
+        ledger = Ledger.open(isolated_env / "state", create=False)
+        assert ledger is not None
+        [run] = queries.recent_runs(ledger)
+        assert run["ended_at"] is None  # unfinished
+        recorded = {i["person"] for i in queries.run_items(ledger, run["run_id"])}
+        assert on_server <= recorded
+        ledger.close()
+    finally:
+        box.server.stop()

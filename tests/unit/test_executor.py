@@ -371,3 +371,38 @@ def test_instances_create_refuses_an_id_another_key_holds(state: LocalState) -> 
         create_instance(api, state, InstanceSpec("gref-x", "Geometry"), "geo")
     assert state.registry.instance_index.find("geo") is None
     assert "geo" in state.registry.instance_index.intents
+
+
+def test_a_task_whose_items_the_ledger_refused_is_never_sent(state: LocalState) -> None:
+    """``before_send`` (the run ledger's gate) raising stops the run: nothing it refused goes,
+    every item keeps a fate, and outcomes reach ``on_settled`` in one call a pass, in order."""
+    from kprov.errors import StorageError
+    from kprov.provision.execute import Executor
+    from kprov.provision.plan import Action
+
+    api = FakeApi()
+    plan = register_plan(state, semester(classes=2, learners=60))
+    recorded_through = 100  # the ledger took the first 100 items (of 246), then refused:
+    # the account batches' highest items are 85, 110 and 121
+    told: list[list[int]] = []
+
+    def gate(highest: int) -> None:
+        if highest >= recorded_through:
+            raise StorageError("nothing more is sent: the run ledger could not record")
+
+    result = Executor(
+        api,
+        state,
+        concurrency=2,
+        before_send=gate,
+        on_settled=lambda pairs: told.append([seq for seq, _outcome in pairs]),
+    ).run(plan)
+    assert isinstance(result.stopped_by, StorageError)
+    sent = {ext for kind, data in api.calls if kind == "batch" for ext in data}
+    assert all(  # (the first batch may go, or be stopped by the others' refusal: a race)
+        i < recorded_through
+        for i, item in enumerate(plan.items)
+        if item.external_id in sent and item.action is Action.CREATE_ACCOUNT
+    )
+    assert sorted(seq for group in told for seq in group) == list(range(len(plan.items)))
+    assert fates(result).get("not_attempted", 0) > 0
