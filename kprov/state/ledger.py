@@ -522,7 +522,5 @@ def _delete_before(db: sqlite3.Connection, before: float, keep: str) -> int:
 
 # The run holding each source's last applied full export (as ``reference_rows`` picks it).
 _REFERENCE_RUNS = (
-    "SELECT run FROM (SELECT f.run, row_number() OVER (PARTITION BY f.source ORDER BY "
-    "r.started_at DESC, r.id DESC) AS n FROM source_fingerprints f JOIN runs r ON r.id = f.run "
-    "WHERE f.applied = 1 AND f.delta = 0) WHERE n = 1"
+    "SELECT max(run) FROM source_fingerprints WHERE applied = 1 AND delta = 0 GROUP BY source"
 )

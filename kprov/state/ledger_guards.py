@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,20 @@ def _unpack(blob: bytes) -> list[int]:
 # --------------------------------------------------------------- before planning
 
 
+# A source's reference: its last applied full export (one seek in fingerprints_by_reference;
+# runs are numbered as they start, so the highest run is the latest).
+_REFERENCE = (
+    "SELECT fingerprint, sample FROM source_fingerprints WHERE source = ? AND applied = 1 "
+    "AND delta = 0 ORDER BY run DESC LIMIT 1"
+)
+
+
+_REFERENCE_RUN = _REFERENCE.replace("SELECT ", "SELECT run, ", 1)
+_LAST_HELD = (
+    "SELECT max(run) FROM source_fingerprints WHERE source = ? AND applied = 0 AND delta = 0"
+)
+
+
 def reference_rows(ledger: Ledger | None, sources: Collection[str]) -> dict[str, Fingerprint]:
     """The last applied fingerprint of each of *sources* that has one (a full export's: a
     delta lists changes only)."""
@@ -50,12 +64,7 @@ def reference_rows(ledger: Ledger | None, sources: Collection[str]) -> dict[str,
     if ledger is None or ledger.needs_migration:
         return found
     for source in sources:
-        rows = ledger.query(
-            "SELECT f.fingerprint, f.sample FROM source_fingerprints f JOIN runs r "
-            "ON r.id = f.run WHERE f.source = ? AND f.applied = 1 AND f.delta = 0 "
-            "ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
-            (source,),
-        )
+        rows = ledger.query(_REFERENCE, (source,))
         if rows:
             found[source] = (json.loads(rows[0]["fingerprint"]), _unpack(rows[0]["sample"]))
     return found
@@ -155,9 +164,8 @@ def write_run_guards(record: RunGuards) -> Extra:
         db.executemany(
             "INSERT INTO source_fingerprints (run, source, applied, delta, fingerprint, "
             "sample) VALUES (?,?,?,?,?,?)",
-            [(key, source, int(applied), int(delta), json.dumps(data), _pack(sample))
-             for source, applied, delta, data, sample in record.fingerprints],
-        )  # fmt: skip
+            _new_fingerprints(db, key, record.fingerprints),
+        )
         if record.absences is not None:
             _write_absences(db, record.absences, record.run_id)
         db.executemany(
@@ -168,6 +176,26 @@ def write_run_guards(record: RunGuards) -> Extra:
         )
 
     return write
+
+
+def _new_fingerprints(
+    db: sqlite3.Connection, key: int, fingerprints: Iterable[tuple[str, bool, bool, Any, Any]]
+) -> Iterator[tuple[int, str, int, int, str, bytes]]:
+    """The fingerprint rows a run adds: an applied full export the same as its source's
+    reference is not written again (the reference stays the run that first read it, and
+    retention keeps that run). A 4,000-class manifest read nightly would otherwise add
+    ~4 MB of identical samples a night. Written all the same: a held or delta source (a hold
+    shows and approves its own), and a source held since its reference (approving that hold
+    later must not make it newer than tonight's reading, as it would with no row here)."""
+    for source, applied, delta, data, sample in fingerprints:
+        text, packed = json.dumps(data), _pack(sample)
+        if applied and not delta:
+            last = db.execute(_REFERENCE_RUN, (source,)).fetchone()
+            held = db.execute(_LAST_HELD, (source,)).fetchone()[0]
+            same = last is not None and (last[1], bytes(last[2])) == (text, packed)
+            if same and (held is None or held < last[0]):
+                continue
+        yield key, source, int(applied), int(delta), text, packed
 
 
 def _insert_hold(db: sqlite3.Connection, key: int, job: str, hold: HoldRow) -> None:
@@ -306,11 +334,9 @@ def hold_fingerprints(ledger: Ledger, hold: Mapping[str, Any]) -> list[Fingerpri
 def reference_before(ledger: Ledger, source: str, run_key: int) -> Fingerprint | None:
     """The fingerprint a held source was judged against: the last applied before the run."""
     rows = ledger.query(
-        "SELECT f.fingerprint, f.sample FROM source_fingerprints f JOIN runs r ON r.id = f.run "
-        "WHERE f.source = ? AND f.applied = 1 AND f.delta = 0 AND f.run != ? AND r.started_at "
-        "<= (SELECT started_at FROM runs WHERE id = ?) ORDER BY r.started_at DESC, r.id DESC "
-        "LIMIT 1",
-        (source, run_key, run_key),
+        "SELECT fingerprint, sample FROM source_fingerprints WHERE source = ? AND applied = 1 "
+        "AND delta = 0 AND run < ? ORDER BY run DESC LIMIT 1",
+        (source, run_key),
     )
     if not rows:
         return None

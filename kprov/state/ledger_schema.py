@@ -19,6 +19,11 @@ in ``oneroster-cursors.json`` before).
 Schema 3: ``holds.absences`` keeps the absence counts of the classes a held source states
 (JSON: instances, sources, rows), written into ``absences`` only if the hold is approved:
 a held night counts for the removal grace once a person confirmed its export.
+
+Schema 4: ``fingerprints_by_reference`` finds a source's last applied full export with one
+index seek (the run with the highest id: runs are numbered as they start), where
+``fingerprints_by_source`` made every night that source was ever applied a row to sort: a
+4,000-class manifest read nightly cost 0.2 s on its first night and ~3 s a year later.
 """
 
 from __future__ import annotations
@@ -150,6 +155,12 @@ ALTER TABLE holds ADD COLUMN absences TEXT NOT NULL DEFAULT ''
 """
 
 
+_V4 = """
+CREATE INDEX fingerprints_by_reference ON source_fingerprints(source, applied, delta, run);
+DROP INDEX fingerprints_by_source
+"""
+
+
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of *script* in the caller's transaction (``executescript`` would
     commit it first)."""
@@ -163,6 +174,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda db: run_script(db, _V1),
     lambda db: run_script(db, _V2),
     lambda db: run_script(db, _V3),
+    lambda db: run_script(db, _V4),
 ]
 
 
