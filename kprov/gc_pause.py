@@ -10,7 +10,11 @@ roster), they are frozen (``gc.freeze``: left out of every later collection) rat
 walked once more by the first collection that follows, and again by the next generation's:
 a million registrations cost 0.3 s of collection for nothing. They are still freed as soon
 as nothing refers to them; only a cycle among them would wait for the process to end, and
-they make none.
+they make none. A freeze takes every object alive, though, and every cycle that happens to
+be garbage at that moment (an earlier run's): it is kept until the process ends, which not
+even ``gc.collect()`` changes. So only a process that runs one command and ends freezes
+(the console script says so: ``allow_freezing``); a test session, or a program that uses
+kprov's modules to run plan after plan, keeps collecting as usual.
 """
 
 from __future__ import annotations
@@ -20,19 +24,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 FREEZE_AFTER = 200_000  # objects made (net) in a pause past which they are frozen
+_one_command = False  # set by ``allow_freezing``: this process ends after its command
+
+
+def allow_freezing() -> None:
+    """This process runs one command and ends (the console script): large pauses freeze."""
+    global _one_command
+    _one_command = True
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """The collector off inside the block; back on after it, unless it was off already
-    (what the block made frozen first, when it made more than ``FREEZE_AFTER`` objects)."""
+    (what the block made frozen first, when it made more than ``FREEZE_AFTER`` objects in a
+    process of one command)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
-            if gc.get_count()[0] > FREEZE_AFTER:
+            if _one_command and gc.get_count()[0] > FREEZE_AFTER:
                 gc.freeze()
             gc.enable()
 

@@ -158,4 +158,7 @@ def _configure_logging(debug: bool) -> None:
 
 def run() -> None:
     """Console-script entry point."""
+    from kprov.gc_pause import allow_freezing
+
+    allow_freezing()  # one command, then the process ends: what it froze goes with it
     app(prog_name="kprov")

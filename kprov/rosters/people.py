@@ -239,7 +239,7 @@ class People(MutableSequence[Person]):
         starts, files, names = self._run_starts, self._run_files, self._file_names
         run, ends = -1, 0  # the file run of the current row, and where it ends
         for at, external_id in enumerate(chain.from_iterable(self._all_chunks())):
-            if at >= ends:
+            while at >= ends:  # past every run that ends here (a file without rows: none)
                 run += 1
                 ends = starts[run + 1] if run + 1 < len(starts) else len(self)
             yield self._person(at, external_id, names[files[run]])
