@@ -338,6 +338,34 @@ def id_chunks(people: Sequence[Person]) -> Iterator[tuple[int, list[str]]]:
         base += len(chunk)
 
 
+def enrolment_columns(
+    people: Sequence[Person],
+) -> Iterator[tuple[int, list[str], list[str], list[str | None], set[int]]]:
+    """(position of the first, ids, roles, instance keys, positions of account-only rows) of
+    *people*, a chunk at a time, without making them: what a plan matches lines by."""
+    if not isinstance(people, People):
+        yield (0, [p.external_id for p in people], [p.role for p in people],
+               [p.instance_key for p in people],
+               {at for at, p in enumerate(people) if p.account_only})  # fmt: skip
+        return
+    names, roles, keys, instances = (
+        people._role_names,
+        people._roles,
+        people._keys,
+        people._instances,
+    )
+    only = {at for at, rare in people._rare.items() if rare[2]}
+    for base, ids in id_chunks(people):
+        end = base + len(ids)
+        column: list[str | None] = (
+            [None] * len(ids)
+            if instances is None
+            else list(map(keys.__getitem__, instances[base:end]))
+        )
+        yield (base, ids, list(map(names.__getitem__, roles[base:end])), column,
+               {at for at in only if base <= at < end} if only else set())  # fmt: skip
+
+
 def people_at(people: Sequence[Person], at: Iterable[int]) -> Iterator[Person]:
     """The people of *people* at positions *at* (increasing), in order."""
     if isinstance(people, People):

@@ -1,0 +1,323 @@
+"""The active registrations, indexed by column: a statewide registry holds millions.
+
+A registration is found by its *key*: (its account as the mapping stores it -- a UUID's
+128-bit number, any other id as its text -- and a small code for its instance). A plan looks
+up a million lines with the mapping's own values, a chunk at a time in C, and never makes the
+account's text. Per key the index keeps a *slot*: the journal line it was read from (a
+``RegistrationRecord`` is made from it only when someone asks, then kept), a byte of flags
+(learner or instructor, without an id, noted) and the external id. A nightly sync of a
+million registrations that are all as the roster asks makes no record at all.
+
+It reads as before: ``active`` is a ``Mapping`` (account id, instance id) -> record, in the
+order rows were applied (last row per key wins; a replaced key moves to the end).
+
+``by_id`` (registration id -> the record holding it) is made when first needed: while the
+ids loaded are all distinct (checked by hash while loading; a collision only means it is
+made at once, exactly), it is the ids of the active records, so a run that records no id
+never pays for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import compress
+from operator import itemgetter
+from typing import NamedTuple
+
+from kprov.api_facts import UUID_TEXT
+from kprov.state.mapping_index import Account, account_text
+
+REGISTRATION_HEADER = (
+    "account_id", "instance_id", "type", "registration_id", "external_user_id", "created_at",
+    "status",
+)  # fmt: skip
+REGISTERED = "registered"
+REMOVED = "removed"  # kprov deleted it on the server
+NOTED = "noted"  # registered, id unknown, and the operator has been told so once
+FORGOTTEN = "forgotten"  # dropped from local state by the operator; still on the server
+SENT = "sent"  # a registration request is about to be sent (its answer not recorded yet)
+
+Key = tuple[Account, int]  # (account as the mapping stores it, instance code)
+
+# A slot's flags: its type in the low two bits, then whether it has no id, and is noted.
+LEARNER_KIND, INSTRUCTOR_KIND, OTHER_KIND = 0, 1, 2
+KIND_OF = {"learner": LEARNER_KIND, "instructor": INSTRUCTOR_KIND}
+NO_ID, NOTED_FLAG = 4, 8
+KIND_MASK = 0x83  # kind bits, and the top bit: slot 0 (no registration) is 0xFF
+NOWHERE = 0  # the slot of no registration: its flags match no kind
+_IS_INSTRUCTOR = bytes((f & KIND_MASK) == INSTRUCTOR_KIND for f in range(256))
+_UNRESOLVED = bytes(bool(f & NO_ID) and f != 0xFF for f in range(256))
+_UNTOLD = bytes(bool(f & NO_ID) and not f & NOTED_FLAG and f != 0xFF for f in range(256))
+_SECOND = itemgetter(1)
+_FIRST = itemgetter(0)
+
+
+class RegistrationRecord(NamedTuple):
+    """One registration row (a tuple, in the journal's column order: a statewide registry
+    holds millions, and a frozen dataclass cost three times as much to make; change one with
+    ``_replace``)."""
+
+    account_id: str
+    instance_id: str
+    type: str
+    registration_id: str  # "" when the API confirmed the registration without its id
+    external_user_id: str
+    created_at: str = ""
+    status: str = REGISTERED
+
+    def row(self) -> tuple[str, ...]:
+        return self
+
+    @property
+    def unresolved(self) -> bool:
+        """Registered, but kprov does not know its id, so it can never remove it."""
+        return not self.registration_id
+
+    @property
+    def noted(self) -> bool:
+        """An unresolved registration the operator has already been told about."""
+        return self.status == NOTED
+
+
+def account_value(account_id: str) -> Account:
+    """The key's form of a recorded account id: a lower-case UUID as its number (as the
+    mapping keeps it); anything else, an upper-case UUID included, as its text (so it is
+    found only by that text, as a dict of texts would)."""
+    if UUID_TEXT.match(account_id) and account_id == account_id.lower():
+        return int(account_id.replace("-", ""), 16)
+    return account_id
+
+
+def flags_of(record: RegistrationRecord) -> int:
+    flags = KIND_OF.get(record.type, OTHER_KIND)
+    if not record.registration_id:
+        flags |= NO_ID
+    if record.status == NOTED:
+        flags |= NOTED_FLAG
+    return flags
+
+
+def record_of_line(line: str) -> RegistrationRecord:
+    """The record of a plain journal line (ids canonical: lower case)."""
+    account, instance, kind, registration, *rest = line.rstrip("\n").split(",")
+    return RegistrationRecord(account.lower(), instance.lower(), kind, registration.lower(), *rest)
+
+
+class RegistrationIndex:
+    """Active registrations by key, requests without a recorded answer, ids (when asked)."""
+
+    def __init__(self) -> None:
+        self.slot_of: dict[Key, int] = {}  # active key -> slot
+        self.rows: list[str | RegistrationRecord | None] = [None]  # slot -> line or record
+        self.flags = bytearray([0xFF])  # slot -> flags (slot 0: nothing)
+        self.externals: list[str] = [""]  # slot -> external id
+        self.codes: dict[str, int] = {}  # instance id (as recorded) -> code
+        self.instances: list[str] = []  # code -> instance id
+        # key -> the type kprov last asked for, while no answer is recorded: an "already
+        # registered" that does not name a type is kprov's own only if it matches.
+        self.pending: dict[Key, str] = {}
+        # while set, ``pending`` is not kept: loading skips "sent" rows, and the requests
+        # still pending are read from the journal again when first asked for
+        self.pending_source: Callable[[], dict[tuple[str, str], str]] | None = None
+        self.repairs: list[str] = []
+        self.id_holders: dict[str, RegistrationRecord] | None = None  # made when first needed
+        self.seen_ids: set[int] | None = set()  # while loading: hashes of the ids applied
+
+    # ------------------------------------------------------------------ keys
+
+    def code(self, instance_id: str) -> int:
+        """The code of *instance_id* (as recorded), given one if it has none."""
+        code = self.codes.get(instance_id)
+        if code is None:
+            code = self.codes[instance_id] = len(self.instances)
+            self.instances.append(instance_id)
+        return code
+
+    def key_of(self, account_id: str, instance_id: str) -> Key | None:
+        """The key of a registration named by its texts; None when no registration can have
+        it (an instance never recorded)."""
+        code = self.codes.get(instance_id)
+        return None if code is None else (account_value(account_id), code)
+
+    def texts_of(self, key: Key) -> tuple[str, str]:
+        value, code = key
+        return (value if isinstance(value, str) else account_text(value)), self.instances[code]
+
+    def record_at(self, slot: int) -> RegistrationRecord:
+        row = self.rows[slot]
+        if isinstance(row, str):
+            row = self.rows[slot] = record_of_line(row)
+        assert row is not None
+        return row
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(self, record: RegistrationRecord) -> None:
+        """Apply one row, as the journal is read (last row per key wins)."""
+        key = (account_value(record.account_id), self.code(record.instance_id))
+        if record.status == SENT:
+            if self.pending_source is None:
+                self.pending[key] = record.type
+            return
+        if self.pending_source is None:
+            self.pending.pop(key, None)
+        previous = self.slot_of.pop(key, None)
+        if previous is not None:
+            if self.id_holders is not None and not self.flags[previous] & NO_ID:
+                self.id_holders.pop(self.record_at(previous).registration_id.lower(), None)
+            self.rows[previous] = None  # replaced: its line is no longer needed
+            self.externals[previous] = ""
+        if record.status in (REMOVED, FORGOTTEN):
+            return
+        if record.registration_id and self.id_holders is None:
+            self._make_id_holders()  # before it is active: it may hold another's id
+        self.slot_of[key] = len(self.rows)
+        self.rows.append(record)
+        self.flags.append(flags_of(record))
+        self.externals.append(record.external_user_id)
+        if record.registration_id and self.id_holders is not None:
+            self.id_holders[record.registration_id.lower()] = record
+
+    def _make_id_holders(self) -> None:
+        """The ids of the active records, in the order they were applied: what applying each
+        row one by one keeps, while every id applied was distinct (a replaced record's id
+        went with it, as it would have from the dict)."""
+        holders: dict[str, RegistrationRecord] = {}
+        for slot in self.slot_of.values():
+            if not self.flags[slot] & NO_ID:
+                record = self.record_at(slot)
+                holders[record.registration_id.lower()] = record
+        self.id_holders = holders
+        self.seen_ids = None
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def active(self) -> ActiveRegistrations:
+        return ActiveRegistrations(self)
+
+    @property
+    def sent(self) -> dict[tuple[str, str], str]:
+        """(account id, instance id) -> type, of requests whose answer is not recorded."""
+        return {self.texts_of(key): kind for key, kind in self._pending().items()}
+
+    def sent_type(self, account_id: str, instance_id: str) -> str | None:
+        """The type of the request for this registration whose answer is not recorded."""
+        pending = self._pending()
+        key = self.key_of(account_id, instance_id)
+        return None if key is None else pending.get(key)
+
+    def _pending(self) -> dict[Key, str]:
+        source = self.pending_source
+        if source is not None:  # the rows applied since are in the journal: read them all
+            self.pending = {
+                (account_value(account), self.code(instance)): kind
+                for (account, instance), kind in source().items()
+            }
+            self.pending_source = None
+        return self.pending
+
+    @property
+    def by_id(self) -> dict[str, RegistrationRecord]:
+        """Registration id (lower case) -> the record holding it: one id, one registration."""
+        if self.id_holders is None:
+            self._make_id_holders()
+        assert self.id_holders is not None
+        return self.id_holders
+
+    def holder_of(self, registration_id: str) -> RegistrationRecord | None:
+        """The active registration recorded with this id, if any."""
+        return self.by_id.get(registration_id.lower())
+
+    def records(self, slots: Iterable[int]) -> Iterator[RegistrationRecord]:
+        return map(self.record_at, slots)
+
+    def in_instance(self, instance_id: str) -> Iterator[RegistrationRecord]:
+        code = self.codes.get(instance_id)
+        if code is None:
+            return iter(())
+        keys = self.slot_of.keys()
+        mine = map(code.__eq__, map(_SECOND, keys))
+        return self.records(list(compress(self.slot_of.values(), mine)))
+
+    def instructors(self) -> list[RegistrationRecord]:
+        """The active instructor registrations, in order (the class judgments' question:
+        which classes keep a teacher), made without making the learners'."""
+        slots = self.slot_of.values()
+        teaching = map(_IS_INSTRUCTOR.__getitem__, self._flags(slots))
+        return list(self.records(list(compress(slots, teaching))))
+
+    def unresolved(self, *, include_noted: bool = True) -> list[RegistrationRecord]:
+        """Active registrations without an id; with include_noted=False only the untold ones."""
+        table = _UNRESOLVED if include_noted else _UNTOLD
+        slots = self.slot_of.values()
+        return list(self.records(list(compress(slots, map(table.__getitem__, self._flags(slots))))))
+
+    def _flags(self, slots: Iterable[int]) -> Iterator[int]:
+        return map(self.flags.__getitem__, slots)
+
+    def slots_by_external(self) -> dict[tuple[str, int], int]:
+        """(external id, instance code) -> slot of the active registrations that name an
+        external id (the last one, in order, where several do)."""
+        slots = list(self.slot_of.values())
+        externals = list(map(self.externals.__getitem__, slots))
+        pairs = zip(externals, map(_SECOND, self.slot_of), strict=True)
+        return dict(compress(zip(pairs, slots, strict=True), externals))
+
+    def accounts_and_externals(self) -> tuple[list[Account], list[str]]:
+        """Each active registration's account (as the mapping stores it) and external id, in
+        order, as two columns."""
+        return list(map(_FIRST, self.slot_of)), list(map(self.externals.__getitem__,
+                                                         self.slot_of.values()))  # fmt: skip
+
+
+class ActiveRegistrations(Mapping[tuple[str, str], RegistrationRecord]):
+    """(account id, instance id) -> the active record, as a dict of them read before; each
+    record is made when it is read."""
+
+    def __init__(self, index: RegistrationIndex) -> None:
+        self._index = index
+
+    def _slot(self, key: object) -> int | None:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return None
+        account, instance = key
+        if not isinstance(account, str) or not isinstance(instance, str):
+            return None
+        compact = self._index.key_of(account, instance)
+        return None if compact is None else self._index.slot_of.get(compact)
+
+    def __getitem__(self, key: tuple[str, str]) -> RegistrationRecord:
+        slot = self._slot(key)
+        if slot is None:
+            raise KeyError(key)
+        return self._index.record_at(slot)
+
+    def __contains__(self, key: object) -> bool:
+        return self._slot(key) is not None
+
+    def __len__(self) -> int:
+        return len(self._index.slot_of)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return map(self._index.texts_of, list(self._index.slot_of))
+
+    def values(self) -> _Records:  # type: ignore[override]
+        return _Records(self._index)
+
+    def items(self) -> Iterator[tuple[tuple[str, str], RegistrationRecord]]:  # type: ignore[override]
+        index = self._index
+        return zip(map(index.texts_of, list(index.slot_of)), self.values(), strict=True)
+
+
+class _Records:
+    """The active records, in order: an iterable that can be iterated again, and counted."""
+
+    def __init__(self, index: RegistrationIndex) -> None:
+        self._index = index
+
+    def __iter__(self) -> Iterator[RegistrationRecord]:
+        return self._index.records(list(self._index.slot_of.values()))
+
+    def __len__(self) -> int:
+        return len(self._index.slot_of)
