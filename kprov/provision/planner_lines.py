@@ -126,7 +126,7 @@ class LineSteps:
         go one by one, in order."""
         request = self.request
         index = self.registry.registration_index
-        slot = cast(Callable[[tuple[Account | None, int], int], int], index.slot_of.get)
+        slot = cast("Callable[[tuple[Account | None, int], int], int]", index.slot_of.get)
         flags, externals = index.flags, index.externals
         codes = {ref: index.codes.get(self.instance_ids.get(ref, "") or "\0", -1) for ref in refs}
         default = request.default_instance or ""
