@@ -91,7 +91,6 @@ class RegistrationJournal(CsvJournal):
 
         index.pending_source = partial(requests_pending, self)  # "sent" rows: when asked
         read_journal_lines(self, take_lines, take_row)
-        index.seen_ids = None  # loaded: an id recorded from now on makes ``by_id``
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:

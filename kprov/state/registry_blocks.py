@@ -14,9 +14,9 @@ applied row by row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import compress, repeat
-from operator import not_
+from operator import getitem, not_
 from typing import TYPE_CHECKING
 
 from kprov.state.blocks import Columns, read_journal_lines, split_columns
@@ -39,6 +39,7 @@ from kprov.state.registry_index import (
 _TYPES = frozenset(KIND_OF)
 _TYPE_STARTS = tuple(f"{kind}," for kind in KIND_OF)
 _SENT_END = f",{SENT}\n"
+_TWO_IDS = slice(36, 74, 37)  # the commas after two ids of 36 characters
 _FLAGS = {  # (type, has an id) -> flags of a registered row
     (kind, has_id): code | (0 if has_id else NO_ID)
     for kind, code in KIND_OF.items()
@@ -65,9 +66,6 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
     if not statuses.issuperset(status):
         return False
     account, instance = _lower(account), _lower(instance)
-    if not _ids_are_new(index, _lower(list(filter(None, registration)))):
-        _by_rows(index, columns)
-        return True
     last = dict(zip(zip(account, instance, strict=True), range(len(lines)), strict=False))
     rows: list[int] | None = None  # each key decided once in the block (a night's answers)
     if len(last) != len(lines):
@@ -77,20 +75,35 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
             for column in (account, instance, status, lines, external, kinds, registration)
         )
     keys = _keys(index, account, instance)
-    if set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys):
-        _add_new(index, keys, lines, external, zip(kinds, map(bool, registration), strict=True))
+    new = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
+    if new and rows is None and index.id_holders is None:
+        _add_new(index, keys, lines, external, _flags(kinds, registration))  # ids: when asked
+        return True
+    # which record keeps an id depends on the rows' order unless every id is new and once
+    named = _lower(list(filter(None, columns[3])))
+    holders = index.by_id
+    if len(set(named)) != len(named) or not holders.keys().isdisjoint(named):
+        _by_rows(index, columns)
+    elif new:
+        _add_new(index, keys, lines, external, _flags(kinds, registration))
     else:
         for at in range(len(lines)) if rows is None else rows:
             index.apply(_record(columns, at))
     return True
 
 
+def _flags(kinds: list[str], registration: list[str]) -> bytes:
+    """The flags of registered rows: their type, and whether they hold no id."""
+    if "" not in registration:  # every one with its id (as the API answers)
+        return bytes(map(KIND_OF.__getitem__, kinds))
+    return bytes(map(_FLAGS.__getitem__, zip(kinds, map(bool, registration), strict=True)))
+
+
 def _requests_valid(lines: list[str]) -> bool:
     """Whether "sent" lines are valid rows: an account and an instance, a known type. At C
-    speed when they are as kprov writes them (two UUIDs first); else by their columns."""
-    if set(map(str.find, lines, repeat(","))) == {36} and set(
-        map(str.find, lines, repeat(","), repeat(37))
-    ) == {73}:
+    speed when they are as kprov writes them (two ids of 36 characters first: the lines are
+    plain, six commas each); else by their columns."""
+    if set(map(getitem, lines, repeat(_TWO_IDS))) == {",,"}:
         return all(map(str.startswith, lines, repeat(_TYPE_STARTS), repeat(74)))
     account, instance, kinds, *_rest = split_columns(lines, len(REGISTRATION_HEADER))
     return "" not in account and "" not in instance and _TYPES.issuperset(kinds)
@@ -119,17 +132,13 @@ def requests_pending(journal: CsvJournal) -> dict[tuple[str, str], str]:
 
 
 def _add_new(
-    index: RegistrationIndex,
-    keys: list[Key],
-    lines: Iterable[str],
-    externals: Iterable[str],
-    kinds: Iterable[tuple[str, bool]],
+    index: RegistrationIndex, keys: list[Key], lines: list[str], externals: list[str], flags: bytes
 ) -> None:
     """Registrations no key of which is active: their lines go in as they are."""
     start = len(index.rows)
     index.rows.extend(lines)
     index.externals.extend(externals)
-    index.flags.extend(map(_FLAGS.__getitem__, kinds))
+    index.flags.extend(flags)
     index.slot_of.update(zip(keys, range(start, len(index.rows)), strict=True))
     if index.pending:  # answered now: no longer pending
         for key in [k for k in index.pending if index.slot_of.get(k, 0) >= start]:
@@ -156,20 +165,6 @@ def _lower(texts: list[str]) -> list[str]:
     joined = "\n".join(texts)
     lowered = joined.lower()
     return texts if lowered == joined else lowered.split("\n")
-
-
-def _ids_are_new(index: RegistrationIndex, named: list[str]) -> bool:
-    """Whether the ids of a block's deciding rows are all distinct and never seen (so which
-    record holds each does not depend on the order rows are applied in); remembered."""
-    if index.id_holders is not None:
-        return len(set(named)) == len(named) and index.id_holders.keys().isdisjoint(named)
-    seen = index.seen_ids
-    assert seen is not None
-    hashes = set(map(hash, named))  # a collision only sends the block row by row
-    if len(hashes) != len(named) or not seen.isdisjoint(hashes):
-        return False
-    seen |= hashes
-    return True
 
 
 def _record(columns: Columns, at: int) -> RegistrationRecord:

@@ -120,8 +120,9 @@ class RegistrationIndex:
         # still pending are read from the journal again when first asked for
         self.pending_source: Callable[[], dict[tuple[str, str], str]] | None = None
         self.repairs: list[str] = []
-        self.id_holders: dict[str, RegistrationRecord] | None = None  # made when first needed
-        self.seen_ids: set[int] | None = set()  # while loading: hashes of the ids applied
+        # made when first needed: until a row replaces a record, or a block is applied row
+        # by row, what applying each row keeps is the last holder of each id, in order
+        self.id_holders: dict[str, RegistrationRecord] | None = None
 
     # ------------------------------------------------------------------ keys
 
@@ -161,16 +162,18 @@ class RegistrationIndex:
             return
         if self.pending_source is None:
             self.pending.pop(key, None)
-        previous = self.slot_of.pop(key, None)
+        previous = self.slot_of.get(key)
+        replaced_id = previous is not None and not self.flags[previous] & NO_ID
+        if self.id_holders is None and (record.registration_id or replaced_id):
+            self._make_id_holders()  # as they are before this row
         if previous is not None:
-            if self.id_holders is not None and not self.flags[previous] & NO_ID:
+            del self.slot_of[key]
+            if self.id_holders is not None and replaced_id:
                 self.id_holders.pop(self.record_at(previous).registration_id.lower(), None)
             self.rows[previous] = None  # replaced: its line is no longer needed
             self.externals[previous] = ""
         if record.status in (REMOVED, FORGOTTEN):
             return
-        if record.registration_id and self.id_holders is None:
-            self._make_id_holders()  # before it is active: it may hold another's id
         self.slot_of[key] = len(self.rows)
         self.rows.append(record)
         self.flags.append(flags_of(record))
@@ -179,16 +182,15 @@ class RegistrationIndex:
             self.id_holders[record.registration_id.lower()] = record
 
     def _make_id_holders(self) -> None:
-        """The ids of the active records, in the order they were applied: what applying each
-        row one by one keeps, while every id applied was distinct (a replaced record's id
-        went with it, as it would have from the dict)."""
+        """The last holder of each id among the active records, in the order they were
+        applied: what applying each row keeps while rows only added records, or replaced
+        records without an id by records without one."""
         holders: dict[str, RegistrationRecord] = {}
         for slot in self.slot_of.values():
             if not self.flags[slot] & NO_ID:
                 record = self.record_at(slot)
                 holders[record.registration_id.lower()] = record
         self.id_holders = holders
-        self.seen_ids = None
 
     # ------------------------------------------------------------------ reading
 
