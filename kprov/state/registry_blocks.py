@@ -65,31 +65,42 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
         return False
     if not statuses.issuperset(status):
         return False
-    account, instance = _lower(account), _lower(instance)
-    last = dict(zip(zip(account, instance, strict=True), range(len(lines)), strict=False))
-    rows: list[int] | None = None  # each key decided once in the block (a night's answers)
-    if len(last) != len(lines):
-        rows = sorted(last.values())  # only a key's last row decides
-        account, instance, status, lines, external, kinds, registration = (
-            list(map(column.__getitem__, rows))
-            for column in (account, instance, status, lines, external, kinds, registration)
-        )
     keys = _keys(index, account, instance)
-    new = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
-    if new and rows is None and index.id_holders is None:
+    fresh = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
+    if fresh and index.id_holders is None:
+        before, start = len(index.slot_of), len(index.rows)
         _add_new(index, keys, lines, external, _flags(kinds, registration))  # ids: when asked
-        return True
+        if len(index.slot_of) - before == len(keys):
+            return True  # each key once in the block (a night's answers): as row by row
+        _take_back(index, keys, start)  # a key twice: only its last row decides, moved last
+    last = dict(zip(keys, range(len(keys)), strict=True))
+    rows: list[int] | None = None
+    if len(last) != len(keys):
+        rows = sorted(last.values())  # only a key's last row decides
+        keys = list(map(keys.__getitem__, rows))
+        status, lines, external, kinds, registration = (
+            list(map(column.__getitem__, rows))
+            for column in (status, lines, external, kinds, registration)
+        )
+        fresh = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
     # which record keeps an id depends on the rows' order unless every id is new and once
     named = _lower(list(filter(None, columns[3])))
     holders = index.by_id
     if len(set(named)) != len(named) or not holders.keys().isdisjoint(named):
         _by_rows(index, columns)
-    elif new:
+    elif fresh:
         _add_new(index, keys, lines, external, _flags(kinds, registration))
     else:
         for at in range(len(lines)) if rows is None else rows:
             index.apply(_record(columns, at))
     return True
+
+
+def _take_back(index: RegistrationIndex, keys: list[Key], start: int) -> None:
+    """Undo ``_add_new`` of *keys*, none of which was active before."""
+    for key in dict.fromkeys(keys):
+        del index.slot_of[key]
+    del index.rows[start:], index.flags[start:], index.externals[start:]
 
 
 def _flags(kinds: list[str], registration: list[str]) -> bytes:
@@ -153,10 +164,13 @@ def _add_new(
 
 
 def _keys(index: RegistrationIndex, accounts: list[str], instances: list[str]) -> list[Key]:
-    """The index's keys of these (lower-case) ids: UUIDs' numbers computed in C."""
+    """The index's keys of these ids (as written; their lower-case forms are the keys'):
+    UUIDs' numbers computed in C, each distinct instance lowered once."""
     numbers = uuid_numbers(accounts)
-    values: Sequence[Account] = list(map(account_value, accounts)) if numbers is None else numbers
-    code_of = {text: index.code(text) for text in dict.fromkeys(instances)}
+    values: Sequence[Account] = (
+        list(map(account_value, map(str.lower, accounts))) if numbers is None else numbers
+    )
+    code_of = {text: index.code(text.lower()) for text in dict.fromkeys(instances)}
     return list(zip(values, map(code_of.__getitem__, instances), strict=True))
 
 
