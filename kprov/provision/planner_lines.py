@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from heapq import merge
 from itertools import compress, repeat
 from operator import and_, eq, is_, not_
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from kprov.api_facts import MAX_FIELD
 from kprov.provision.limits import MAX_REGISTRATIONS
@@ -38,7 +38,16 @@ if TYPE_CHECKING:
     from kprov.state.mapping_index import Account
     from kprov.state.registry import Registry
 
-Chunk = tuple[range | list[int], list[str], list[str], list[str | None]]
+
+class Lines(NamedTuple):
+    """A chunk's enrolment lines (its account-only rows left out), by column."""
+
+    at: range | list[int]  # their positions in the roster
+    ids: list[str]
+    kinds: bytes  # a registry kind a line (``KIND_OF``; 0xFE: no registration has it)
+    instances: Sequence[int]  # a code a line: an index into keys
+    keys: list[str | None]  # instance keys, by code
+    used: dict[int, None]  # the codes the lines use, in the order they first appear
 
 
 class LineSteps:
@@ -70,49 +79,57 @@ class LineSteps:
         chunks = self._line_chunks()
         if chunks is None:
             return False
-        refs = dict.fromkeys(ref for _at, _ids, _roles, keys in chunks for ref in self._refs(keys))
+        refs = dict.fromkeys(ref for lines in chunks for ref in self._refs(lines))
         compact = self.mapping.account_of.compact
-        accounts = [list(map(compact.get, ids)) for _at, ids, _roles, _keys in chunks]
+        accounts = [list(map(compact.get, lines.ids)) for lines in chunks]
         unmapped = positions()
-        for (at, _ids, _roles, _keys), values in zip(chunks, accounts, strict=True):
+        for lines, values in zip(chunks, accounts, strict=True):
             if None in values:
-                unmapped.extend(compress(at, map(is_, values, repeat(None))))
+                unmapped.extend(compress(lines.at, map(is_, values, repeat(None))))
         if unmapped and request.create_accounts:
             seen: set[str] = set()
             for person in people_at(request.people, unmapped):
                 self._account_for(person, seen)
-        if any(len(at) for at, *_rest in chunks) or request.removals or request.instances:
+        if any(lines.ids for lines in chunks) or request.removals or request.instances:
             self._instances([*request.instances, *refs])
-        self._registrations_by_column(chunks, accounts, list(refs))
+        self._registrations_by_column(chunks, accounts)
         return True
 
-    def _refs(self, keys: list[str | None]) -> list[str]:
+    def _refs(self, lines: Lines) -> list[str]:
+        """The instance refs of *lines*, in the order they first appear."""
         default = self.request.default_instance
         if default:
-            return [default] if keys else []
-        return list(dict.fromkeys(keys))  # type: ignore[arg-type]  # all named (checked)
+            return [default] if lines.ids else []
+        return [cast(str, lines.keys[code]) for code in lines.used]  # all named (checked)
 
-    def _line_chunks(self) -> list[Chunk] | None:
-        """The enrolment lines (rows that are not accounts only) a chunk at a time, or None
-        when the one-by-one path must name a line (no instance, two, limits)."""
+    def _line_chunks(self) -> list[Lines] | None:
+        """The enrolment lines a chunk at a time, or None when the one-by-one path must name
+        a line (no instance, two, limits)."""
         request = self.request
         default = request.default_instance
-        chunks: list[Chunk] = []
+        chunks: list[Lines] = []
         per_account: Counter[str] = Counter()
-        for base, ids, roles, keys, only in enrolment_columns(request.people):
+        for base, ids, roles, names, instances, keys, only in enrolment_columns(request.people):
+            table = bytes(KIND_OF.get(name, 0xFE) for name in names).ljust(256, b"\xfe")
+            kinds = roles.translate(table)
             at: range | list[int] = range(base, base + len(ids))
             if only:
                 kept = [position not in only for position in at]
                 at, ids = list(compress(at, kept)), list(compress(ids, kept))
-                roles, keys = list(compress(roles, kept)), list(compress(keys, kept))
-            if (any(keys) if default else not all(keys)) and ids:
+                kinds, instances = (
+                    bytes(compress(kinds, kept)),
+                    array("I", compress(instances, kept)),
+                )
+            used = dict.fromkeys(instances)
+            named = [keys[code] for code in used]
+            if ids and (any(named) if default else not all(named)):
                 return None  # an instance named twice, or not at all: said where
             per_account.update(ids)
-            chunks.append((at, ids, roles, keys))
-        lines = sum(len(at) for at, *_rest in chunks)
-        if not lines and not request.removals and not request.nobody_is_fine:
+            chunks.append(Lines(at, ids, kinds, instances, keys, used))
+        nobody = not any(lines.ids for lines in chunks)
+        if nobody and not request.removals and not request.nobody_is_fine:
             return None  # "names nobody to register"
-        refs = {ref for *_rest, keys in chunks for ref in self._refs(keys)}
+        refs = {ref for lines in chunks for ref in self._refs(lines)}
         if any(len(ref) > MAX_FIELD for ref in refs):
             return None
         if per_account and max(per_account.values()) > MAX_REGISTRATIONS:
@@ -120,7 +137,7 @@ class LineSteps:
         return chunks
 
     def _registrations_by_column(
-        self, chunks: list[Chunk], accounts: list[list[Account | None]], refs: list[str]
+        self, chunks: list[Lines], accounts: list[list[Account | None]]
     ) -> None:
         """Lines registered as they ask are kept (their slots marked as matched); the rest
         go one by one, in order."""
@@ -128,20 +145,18 @@ class LineSteps:
         index = self.registry.registration_index
         slot = cast("Callable[[tuple[Account | None, int], int], int]", index.slot_of.get)
         flags, externals = index.flags, index.externals
-        codes = {ref: index.codes.get(self.instance_ids.get(ref, "") or "\0", -1) for ref in refs}
         default = request.default_instance or ""
         kept, rest, matched = positions(), positions(), bytearray(len(index.rows))
-        for (at, ids, roles, keys), values in zip(chunks, accounts, strict=True):
-            named = cast(list[str], keys)  # every line names its instance (checked)
-            code = [codes[default]] * len(ids) if default else list(map(codes.__getitem__, named))
-            slots = list(map(slot, zip(values, code, strict=True), repeat(NOWHERE)))
+        for lines, values in zip(chunks, accounts, strict=True):
+            codes = self._registry_codes(lines)
+            slots = list(map(slot, zip(values, codes, strict=True), repeat(NOWHERE)))
             kinds = map(and_, map(flags.__getitem__, slots), repeat(KIND_MASK))
-            same = list(map(eq, kinds, map(KIND_OF.get, roles)))
-            kept.extend(compress(at, same))
+            same = list(map(eq, kinds, lines.kinds))
+            kept.extend(compress(lines.at, same))
             if not all(same):
-                rest.extend(compress(at, map(not_, same)))
+                rest.extend(compress(lines.at, map(not_, same)))
             mine = list(compress(slots, same))
-            theirs = map(eq, map(externals.__getitem__, mine), compress(ids, same))
+            theirs = map(eq, map(externals.__getitem__, mine), compress(lines.ids, same))
             deque(map(matched.__setitem__, compress(mine, theirs), repeat(1)), maxlen=0)
         self.matched = matched
         for person, position in zip(people_at(request.people, rest), rest, strict=True):
@@ -152,6 +167,19 @@ class LineSteps:
         )
         self._wanted_later = True
 
+    def _registry_codes(self, lines: Lines) -> list[int]:
+        """Each line's instance as the registry's code (-1: none it records, or not created)."""
+        codes = self.registry.registration_index.codes
+
+        def code(ref: str | None) -> int:
+            return codes.get(self.instance_ids.get(ref or "", "") or "\0", -1)
+
+        default = self.request.default_instance
+        if default:
+            return [code(default)] * len(lines.ids)
+        table = [code(key) if at in lines.used else -1 for at, key in enumerate(lines.keys)]
+        return list(map(table.__getitem__, lines.instances))
+
     _wanted_later = False
 
     def _wanted(self) -> set[tuple[str, str]]:
@@ -159,9 +187,11 @@ class LineSteps:
         asked, for lines planned by column (the one-by-one step adds its own)."""
         if self._wanted_later:
             self._wanted_later = False
-            for _at, ids, _roles, keys in self._line_chunks() or []:
-                where = {ref: self.instance_ids.get(ref, "") or ref for ref in self._refs(keys)}
-                default = self.request.default_instance
-                refs = [default] * len(ids) if default else cast(list[str], keys)
-                self.desired.update(zip(ids, map(where.__getitem__, refs), strict=True))
+            default = self.request.default_instance
+            for lines in self._line_chunks() or []:
+                refs = [default] * len(lines.ids) if default else [
+                    cast(str, lines.keys[code]) for code in lines.instances
+                ]  # fmt: skip
+                where = {ref: self.instance_ids.get(ref, "") or ref for ref in set(refs)}
+                self.desired.update(zip(lines.ids, map(where.__getitem__, refs), strict=True))
         return self.desired

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from itertools import chain
-from typing import overload
+from typing import NamedTuple, overload
 
 from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
 
@@ -338,32 +338,40 @@ def id_chunks(people: Sequence[Person]) -> Iterator[tuple[int, list[str]]]:
         base += len(chunk)
 
 
-def enrolment_columns(
-    people: Sequence[Person],
-) -> Iterator[tuple[int, list[str], list[str], list[str | None], set[int]]]:
-    """(position of the first, ids, roles, instance keys, positions of account-only rows) of
-    *people*, a chunk at a time, without making them: what a plan matches lines by."""
+class LineColumns(NamedTuple):
+    """A chunk of people by column, as codes: what a plan matches lines by."""
+
+    base: int  # position of the first
+    ids: list[str]
+    roles: bytes  # a code a row: an index into role_names
+    role_names: list[str]
+    instances: Sequence[int]  # a code a row: an index into instance_keys
+    instance_keys: list[str | None]
+    only: set[int]  # positions of account-only rows (no enrolment)
+
+
+def enrolment_columns(people: Sequence[Person]) -> Iterator[LineColumns]:
+    """*people* a chunk at a time, by column, without making them."""
     if not isinstance(people, People):
-        yield (0, [p.external_id for p in people], [p.role for p in people],
-               [p.instance_key for p in people],
-               {at for at, p in enumerate(people) if p.account_only})  # fmt: skip
+        roles: dict[str, int] = {}
+        keys: dict[str | None, int] = {}
+        yield LineColumns(
+            0, [p.external_id for p in people],
+            bytes(roles.setdefault(p.role, len(roles)) for p in people), list(roles),
+            array("I", (keys.setdefault(p.instance_key, len(keys)) for p in people)), list(keys),
+            {at for at, p in enumerate(people) if p.account_only},
+        )  # fmt: skip
         return
-    names, roles, keys, instances = (
-        people._role_names,
-        people._roles,
-        people._keys,
-        people._instances,
-    )
     only = {at for at, rare in people._rare.items() if rare[2]}
     for base, ids in id_chunks(people):
         end = base + len(ids)
-        column: list[str | None] = (
-            [None] * len(ids)
-            if instances is None
-            else list(map(keys.__getitem__, instances[base:end]))
-        )
-        yield (base, ids, list(map(names.__getitem__, roles[base:end])), column,
-               {at for at in only if base <= at < end} if only else set())  # fmt: skip
+        instances = array("I", bytes(4 * len(ids))) if people._instances is None else (
+            people._instances[base:end]
+        )  # fmt: skip
+        yield LineColumns(
+            base, ids, bytes(people._roles[base:end]), people._role_names, instances,
+            people._keys, {at for at in only if base <= at < end} if only else set(),
+        )  # fmt: skip
 
 
 def people_at(people: Sequence[Person], at: Iterable[int]) -> Iterator[Person]:

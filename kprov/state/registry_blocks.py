@@ -98,6 +98,7 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
 
 def _take_back(index: RegistrationIndex, keys: list[Key], start: int) -> None:
     """Undo ``_add_new`` of *keys*, none of which was active before."""
+    index.version += 1
     for key in dict.fromkeys(keys):
         del index.slot_of[key]
     del index.rows[start:], index.flags[start:], index.externals[start:]
@@ -146,6 +147,7 @@ def _add_new(
     index: RegistrationIndex, keys: list[Key], lines: list[str], externals: list[str], flags: bytes
 ) -> None:
     """Registrations no key of which is active: their lines go in as they are."""
+    index.version += 1
     start = len(index.rows)
     index.rows.extend(lines)
     index.externals.extend(externals)

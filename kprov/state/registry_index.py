@@ -123,6 +123,8 @@ class RegistrationIndex:
         # made when first needed: until a row replaces a record, or a block is applied row
         # by row, what applying each row keeps is the last holder of each id, in order
         self.id_holders: dict[str, RegistrationRecord] | None = None
+        self.version = 0  # changes with every change of the active registrations
+        self._columns: tuple[int, list[Account], list[str]] | None = None
 
     # ------------------------------------------------------------------ keys
 
@@ -162,6 +164,7 @@ class RegistrationIndex:
             return
         if self.pending_source is None:
             self.pending.pop(key, None)
+        self.version += 1
         previous = self.slot_of.get(key)
         replaced_id = previous is not None and not self.flags[previous] & NO_ID
         if self.id_holders is None and (record.registration_id or replaced_id):
@@ -268,9 +271,13 @@ class RegistrationIndex:
 
     def accounts_and_externals(self) -> tuple[list[Account], list[str]]:
         """Each active registration's account (as the mapping stores it) and external id, in
-        order, as two columns."""
-        return list(map(_FIRST, self.slot_of)), list(map(self.externals.__getitem__,
-                                                         self.slot_of.values()))  # fmt: skip
+        order, as two columns (made once while nothing changes: the checks at open ask
+        twice)."""
+        if self._columns is None or self._columns[0] != self.version:
+            accounts = list(map(_FIRST, self.slot_of))
+            externals = list(map(self.externals.__getitem__, self.slot_of.values()))
+            self._columns = (self.version, accounts, externals)
+        return self._columns[1], self._columns[2]
 
 
 class ActiveRegistrations(Mapping[tuple[str, str], RegistrationRecord]):
