@@ -125,6 +125,7 @@ class RegistrationIndex:
         self.id_holders: dict[str, RegistrationRecord] | None = None
         self.version = 0  # changes with every change of the active registrations
         self._columns: tuple[int, list[Account], list[str]] | None = None
+        self._teaching: tuple[int, list[RegistrationRecord]] | None = None
 
     # ------------------------------------------------------------------ keys
 
@@ -247,10 +248,13 @@ class RegistrationIndex:
 
     def instructors(self) -> list[RegistrationRecord]:
         """The active instructor registrations, in order (the class judgments' question:
-        which classes keep a teacher), made without making the learners'."""
-        slots = self.slot_of.values()
-        teaching = map(_IS_INSTRUCTOR.__getitem__, self._flags(slots))
-        return list(self.records(list(compress(slots, teaching))))
+        which classes keep a teacher), made without making the learners' (and once while
+        nothing changes: a plan and its run ask three times)."""
+        if self._teaching is None or self._teaching[0] != self.version:
+            slots = self.slot_of.values()
+            teaching = map(_IS_INSTRUCTOR.__getitem__, self._flags(slots))
+            self._teaching = (self.version, list(self.records(list(compress(slots, teaching)))))
+        return list(self._teaching[1])
 
     def unresolved(self, *, include_noted: bool = True) -> list[RegistrationRecord]:
         """Active registrations without an id; with include_noted=False only the untold ones."""
