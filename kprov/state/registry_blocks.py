@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress, repeat
-from operator import getitem, not_
+from operator import not_
 from typing import TYPE_CHECKING
 
 from kprov.state.blocks import Columns, read_journal_lines, split_columns
@@ -39,7 +39,6 @@ from kprov.state.registry_index import (
 _TYPES = frozenset(KIND_OF)
 _TYPE_STARTS = tuple(f"{kind}," for kind in KIND_OF)
 _SENT_END = f",{SENT}\n"
-_TWO_IDS = slice(36, 74, 37)  # the commas after two ids of 36 characters
 _FLAGS = {  # (type, has an id) -> flags of a registered row
     (kind, has_id): code | (0 if has_id else NO_ID)
     for kind, code in KIND_OF.items()
@@ -52,21 +51,25 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
     row's record would; False, applying nothing, when a row is not valid (the caller reads
     it, and every row after it, one by one). "sent" rows are checked, not applied: the
     requests still pending are read again when first asked for (``requests_pending``)."""
+    fixed = _two_ids_first(lines)
+    if fixed and not all(map(str.startswith, lines, repeat(_TYPE_STARTS), repeat(74))):
+        return False  # a type that is neither
     is_sent = list(map(str.endswith, lines, repeat(_SENT_END)))
     if any(is_sent):
-        if not _requests_valid(list(compress(lines, is_sent))):
+        if not fixed and not _requests_valid(list(compress(lines, is_sent))):
             return False
         lines = list(compress(lines, map(not_, is_sent)))
         if not lines:
             return True
     columns = split_columns(lines, len(REGISTRATION_HEADER))
     account, instance, kinds, registration, external, _created, status = columns
-    if "" in account or "" in instance or not _TYPES.issuperset(kinds):
+    if not fixed and ("" in account or "" in instance or not _TYPES.issuperset(kinds)):
         return False
-    if not statuses.issuperset(status):
+    given = set(status)
+    if not statuses.issuperset(given):
         return False
     keys = _keys(index, account, instance)
-    fresh = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
+    fresh = given <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
     if fresh and index.id_holders is None:
         before, start = len(index.slot_of), len(index.rows)
         _add_new(index, keys, lines, external, _flags(kinds, registration))  # ids: when asked
@@ -111,12 +114,16 @@ def _flags(kinds: list[str], registration: list[str]) -> bytes:
     return bytes(map(_FLAGS.__getitem__, zip(kinds, map(bool, registration), strict=True)))
 
 
+def _two_ids_first(lines: list[str]) -> bool:
+    """Whether each line starts with two fields of 36 characters (as kprov writes its ids):
+    its first comma the 37th character, its second the 74th."""
+    return set(map(str.find, lines, repeat(","))) == {36} and set(
+        map(str.find, lines, repeat(","), repeat(37))
+    ) == {73}
+
+
 def _requests_valid(lines: list[str]) -> bool:
-    """Whether "sent" lines are valid rows: an account and an instance, a known type. At C
-    speed when they are as kprov writes them (two ids of 36 characters first: the lines are
-    plain, six commas each); else by their columns."""
-    if set(map(getitem, lines, repeat(_TWO_IDS))) == {",,"}:
-        return all(map(str.startswith, lines, repeat(_TYPE_STARTS), repeat(74)))
+    """Whether "sent" lines are valid rows: an account and an instance, a known type."""
     account, instance, kinds, *_rest = split_columns(lines, len(REGISTRATION_HEADER))
     return "" not in account and "" not in instance and _TYPES.issuperset(kinds)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kprov.errors import ConfigError
 from kprov.provision.guards import NO_HISTORY
 from kprov.provision.plan import InstanceSpec, Plan
 from kprov.provision.planner import _Planner, build_plan
@@ -246,3 +247,28 @@ def test_unmapped_registrations_are_counted_by_column(tmp_path: Path) -> None:
         active = state.registry.registration_index.active.values()
         expected = {r.external_user_id for r in active} - set(state.mapping.account_of) - {""}
         assert unmapped_registrations(state.mapping, state.registry) == len(expected) > 0
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        f",{'x' * 35},{'y' * 36},learner,p1,{STAMP},registered",  # no account, fields shifted
+        f"{'a' * 36},{BIO},Learner,,p1,{STAMP},registered",  # a type in another case
+        f"{'a' * 36},{BIO},learner,,p1,{STAMP},Registered",  # a status in another case
+        f"{'a' * 36},,learner,,p1,{STAMP},sent",  # a request without its instance
+    ],
+)
+def test_a_damaged_registry_row_is_named_as_row_by_row(
+    damaged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(8)
+    rows = [f"{_uuid(rng)},{ALG},learner,{_uuid(rng)},q{n},{STAMP},registered" for n in range(60)]
+    rows[40] = damaged
+    path = tmp_path / "registrations.csv"
+    path.write_text(",".join(REGISTRATION_HEADER) + "\n" + "\n".join(rows) + "\n")
+    said = []
+    for by_rows in (False, True):
+        with pytest.raises(ConfigError) as refused:
+            _read(path, monkeypatch, by_rows=by_rows)
+        said.append(refused.value.message)
+    assert said[0] == said[1] and f"{path}:42" in said[0]
