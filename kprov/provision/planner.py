@@ -372,9 +372,11 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
 
     def _check_classes(self) -> None:
         default = self.request.default_instance or ""
-        kept: Counter[str] = Counter()
-        for key, n in instance_counts(self.request.people, self.kept_at[KEPT_REGISTRATION]).items():
-            kept[key or default] += n
+        kept: Counter[str] = Counter()  # read only for classes the plan adds people to
+        if any(item.action is Action.REGISTER for item in self.items):
+            at = self.kept_at[KEPT_REGISTRATION]
+            for key, n in instance_counts(self.request.people, at).items():
+                kept[key or default] += n
         # the class judgments ask which classes keep an instructor: the instructors suffice
         block_misshapen_classes(self.items, self.registry.registration_index.instructors(), kept)
 

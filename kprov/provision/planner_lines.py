@@ -20,7 +20,7 @@ from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from heapq import merge
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import and_, eq, is_, not_
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -108,7 +108,7 @@ class LineSteps:
         request = self.request
         default = request.default_instance
         chunks: list[Lines] = []
-        per_account: Counter[str] = Counter()
+        distinct: set[str] = set()  # counted only when some id has two lines
         for base, ids, roles, names, instances, keys, only in enrolment_columns(request.people):
             table = bytes(KIND_OF.get(name, 0xFE) for name in names).ljust(256, b"\xfe")
             kinds = roles.translate(table)
@@ -124,7 +124,7 @@ class LineSteps:
             named = [keys[code] for code in used]
             if ids and (any(named) if default else not all(named)):
                 return None  # an instance named twice, or not at all: said where
-            per_account.update(ids)
+            distinct.update(ids)
             chunks.append(Lines(at, ids, kinds, instances, keys, used))
         nobody = not any(lines.ids for lines in chunks)
         if nobody and not request.removals and not request.nobody_is_fine:
@@ -132,8 +132,11 @@ class LineSteps:
         refs = {ref for lines in chunks for ref in self._refs(lines)}
         if any(len(ref) > MAX_FIELD for ref in refs):
             return None
-        if per_account and max(per_account.values()) > MAX_REGISTRATIONS:
-            return None
+        count = sum(len(lines.ids) for lines in chunks)
+        if len(distinct) < count and count > MAX_REGISTRATIONS:  # some id on two lines
+            per_account = Counter(chain.from_iterable(lines.ids for lines in chunks))
+            if max(per_account.values()) > MAX_REGISTRATIONS:
+                return None
         return chunks
 
     def _registrations_by_column(

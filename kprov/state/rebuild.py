@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import eq, not_
+from itertools import compress, repeat
+from operator import eq, is_
 from pathlib import Path
 
 from kprov.api_facts import is_uuid
@@ -131,11 +131,31 @@ def refuse_an_unreadable_export(state_dir: Path, journal: MappingJournal) -> Non
 
 def unmapped_registrations(mapping: MappingIndex, registry: Registry) -> int:
     """People with an active registration whom the mapping does not hold (it was emptied,
-    or restored from an older backup): `kprov mapping rebuild` adds them. Counted by column:
-    the registry's external ids against the mapping's dict, in C."""
-    mapped = mapping.account_of.keys()  # a dict's view: no Python call a look-up
+    or restored from an older backup): `kprov mapping rebuild` adds them."""
+    return _unmapped(registry, _mapped_values(mapping, registry))
+
+
+def checked_against_registry(
+    journal: MappingJournal, mapping: MappingIndex, registry: Registry
+) -> int:
+    """``refuse_a_foreign_mapping``, then ``unmapped_registrations``: one look-up in the
+    mapping for each active registration serves both."""
+    values = _mapped_values(mapping, registry)
+    _refuse_differing(journal, registry, values)
+    return _unmapped(registry, values)
+
+
+def _mapped_values(mapping: MappingIndex, registry: Registry) -> list[Account | None]:
+    """What the mapping stores for each active registration's external id (None: nothing),
+    in order: looked up a column at a time, in C."""
     _accounts, externals = registry.registration_index.accounts_and_externals()
-    missing = set(compress(externals, map(not_, map(mapped.__contains__, externals))))
+    return list(map(mapping.account_of.compact.get, externals))
+
+
+def _unmapped(registry: Registry, values: list[Account | None]) -> int:
+    """How many external ids of active registrations the mapping does not hold."""
+    _accounts, externals = registry.registration_index.accounts_and_externals()
+    missing = set(compress(externals, map(is_, values, repeat(None))))
     missing.discard("")
     return len(missing)
 
@@ -157,9 +177,14 @@ def refuse_a_foreign_mapping(
     registry registered: an external id keeps its account for ever, so the file is another
     state's (another profile's, another district's backup). Carrying on would register those
     accounts -- other people, where external ids collide -- in this state's classes."""
+    _refuse_differing(journal, registry, _mapped_values(mapping, registry))
+
+
+def _refuse_differing(
+    journal: MappingJournal, registry: Registry, values: list[Account | None]
+) -> None:
     index = registry.registration_index
-    accounts, externals = index.accounts_and_externals()
-    values = list(map(mapping.account_of.compact.get, externals))
+    accounts, _externals = index.accounts_and_externals()
     if _all_the_same(accounts, values):
         return
     differ = sorted(
