@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kprov.state.blocks import read_journal_lines
 from kprov.state.journal import CsvJournal, now_iso
-from kprov.state.registry_blocks import requests_pending, take_block
+from kprov.state.registry_blocks import take_block
 from kprov.state.registry_index import (
     FORGOTTEN,
     NOTED,
@@ -45,6 +45,7 @@ from kprov.state.registry_instances import (
     InstanceJournal,
     InstanceRecord,
 )
+from kprov.state.registry_requests import journal_size, requests_pending
 
 __all__ = [
     "FORGOTTEN", "INSTANCE_ABANDONED", "INSTANCE_CREATED", "INSTANCE_DELETED",
@@ -89,8 +90,10 @@ class RegistrationJournal(CsvJournal):
             account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
             index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
 
-        index.pending_source = partial(requests_pending, self)  # "sent" rows: when asked
         read_journal_lines(self, take_lines, take_row)
+        index.pending_source = partial(  # "sent" rows: read again when first asked for
+            requests_pending, self.path, journal_size(self.path), len(self.header)
+        )
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:

@@ -19,11 +19,11 @@ from itertools import compress, repeat
 from operator import not_
 from typing import TYPE_CHECKING
 
-from kprov.state.blocks import Columns, read_journal_lines, split_columns
+from kprov.state.blocks import Columns, split_columns
 from kprov.state.mapping_index import Account
 
 if TYPE_CHECKING:
-    from kprov.state.journal import CsvJournal
+    pass
 from kprov.state.registry_index import (
     KIND_OF,
     NO_ID,
@@ -126,28 +126,6 @@ def _requests_valid(lines: list[str]) -> bool:
     """Whether "sent" lines are valid rows: an account and an instance, a known type."""
     account, instance, kinds, *_rest = split_columns(lines, len(REGISTRATION_HEADER))
     return "" not in account and "" not in instance and _TYPES.issuperset(kinds)
-
-
-def requests_pending(journal: CsvJournal) -> dict[tuple[str, str], str]:
-    """(account id, instance id) -> type, of every request the journal records without an
-    answer after it (its last row for that key is "sent")."""
-    pending: dict[tuple[str, str], str] = {}
-
-    def take_row(row: list[str]) -> None:
-        key = (row[0].lower(), row[1].lower())
-        if row[-1] == SENT:
-            pending[key] = row[2]
-        else:
-            pending.pop(key, None)
-
-    def take_lines(lines: list[str]) -> bool:
-        account, instance, kinds, *_rest, status = split_columns(lines, len(journal.header))
-        for row in zip(_lower(account), _lower(instance), kinds, status, strict=True):
-            take_row(list(row))
-        return True
-
-    read_journal_lines(journal, take_lines, take_row)
-    return pending
 
 
 def _add_new(

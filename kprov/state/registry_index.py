@@ -118,7 +118,9 @@ class RegistrationIndex:
         self.pending: dict[Key, str] = {}
         # while set, ``pending`` is not kept: loading skips "sent" rows, and the requests
         # still pending are read from the journal again when first asked for
+        # (``state.registry_requests``), then the rows applied since (logged) replayed
         self.pending_source: Callable[[], dict[tuple[str, str], str]] | None = None
+        self.pending_log: list[tuple[Key, str | None]] = []
         self.repairs: list[str] = []
         # made when first needed: until a row replaces a record, or a block is applied row
         # by row, what applying each row keeps is the last holder of each id, in order
@@ -159,12 +161,14 @@ class RegistrationIndex:
     def apply(self, record: RegistrationRecord) -> None:
         """Apply one row, as the journal is read (last row per key wins)."""
         key = (account_value(record.account_id), self.code(record.instance_id))
-        if record.status == SENT:
-            if self.pending_source is None:
-                self.pending[key] = record.type
-            return
-        if self.pending_source is None:
+        if self.pending_source is not None:
+            self.pending_log.append((key, record.type if record.status == SENT else None))
+        elif record.status == SENT:
+            self.pending[key] = record.type
+        else:
             self.pending.pop(key, None)
+        if record.status == SENT:
+            return
         self.version += 1
         previous = self.slot_of.get(key)
         replaced_id = previous is not None and not self.flags[previous] & NO_ID
@@ -215,12 +219,17 @@ class RegistrationIndex:
 
     def _pending(self) -> dict[Key, str]:
         source = self.pending_source
-        if source is not None:  # the rows applied since are in the journal: read them all
+        if source is not None:
             self.pending = {
                 (account_value(account), self.code(instance)): kind
                 for (account, instance), kind in source().items()
             }
-            self.pending_source = None
+            for key, kind in self.pending_log:  # what was applied since, in its order
+                if kind is None:
+                    self.pending.pop(key, None)
+                else:
+                    self.pending[key] = kind
+            self.pending_source, self.pending_log = None, []
         return self.pending
 
     @property

@@ -272,3 +272,19 @@ def test_a_damaged_registry_row_is_named_as_row_by_row(
             _read(path, monkeypatch, by_rows=by_rows)
         said.append(refused.value.message)
     assert said[0] == said[1] and f"{path}:42" in said[0]
+
+
+def test_pending_requests_are_read_from_what_the_load_read_then_what_was_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile_state(6, tmp_path / "state")
+    path = tmp_path / "state" / "registrations.csv"
+    fast = _read(path, monkeypatch, by_rows=False)
+    slow = _read(path, monkeypatch, by_rows=True)
+    asked = RegistrationRecord(_uuid(random.Random(1)), BIO, "instructor", "", "z", STAMP, "sent")
+    fast.apply(asked)  # recorded by this run: in the journal and in the index
+    slow.apply(asked)
+    with path.open("a") as journal:  # another thread's rows, the last half written
+        journal.write(f"{asked.account_id},{BIO},instructor,r-9,z,{STAMP},registered\n")
+        journal.write(f"{_uuid(random.Random(2))},{ALG},learner,,y,{STAMP},se")
+    assert fast.sent == slow.sent and (asked.account_id, BIO) in fast.sent
