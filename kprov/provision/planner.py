@@ -32,7 +32,7 @@ from kprov.provision.planner_lines import LineSteps
 from kprov.provision.planner_removals import ID_UNKNOWN, RemovalSteps
 from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Person
+from kprov.rosters.model import INSTRUCTOR, Person
 from kprov.rosters.people import Selection, id_chunks, instance_counts, people_at, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.mapping_index import account_text
@@ -113,7 +113,12 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         self._check_capacity()
         self._guard(absences)
         # what the run will really remove (not what a guard withheld) may leave a class untaught
-        active = self.registry.registration_index.active.values()
+        leaving = {
+            i.instance_id
+            for i in self.items
+            if i.action is Action.UNREGISTER and i.role == INSTRUCTOR and not i.guard
+        }
+        active = self.registry.registration_index.in_instances(leaving)  # only theirs count
         self.fixed.extend(losing_last_instructor(self.items, active))
 
     # ------------------------------------------------------------------ lines
@@ -381,4 +386,4 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         block_misshapen_classes(self.items, self.registry.registration_index.instructors(), kept)
 
     def _check_capacity(self) -> None:
-        block_past_capacity(self.items, self.registry.registration_index.active.values())
+        block_past_capacity(self.items, self.registry.registration_index)

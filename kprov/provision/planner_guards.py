@@ -168,10 +168,6 @@ class GuardSteps:
         managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
         managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
         managed_ids.discard("")
-        managed = sum(
-            1
-            for r in self.registry.registration_index.active.values()
-            if r.instance_id in managed_ids
-        )
+        managed = self.registry.registration_index.count_in(managed_ids)
         limit = removal_limit(request.max_removals, managed)
         self.brake = Brake(removals, limit, managed, request.max_removals)

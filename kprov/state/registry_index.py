@@ -19,6 +19,7 @@ never pays for it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import compress
 from operator import itemgetter
@@ -265,6 +266,26 @@ class RegistrationIndex:
             self._teaching = (self.version, list(self.records(list(compress(slots, teaching)))))
         return list(self._teaching[1])
 
+    def in_instances(self, instance_ids: Iterable[str]) -> list[RegistrationRecord]:
+        """The active registrations of these instances, in order (only theirs are made)."""
+        codes = {self.codes[i] for i in instance_ids if i in self.codes}
+        if not codes:
+            return []
+        mine = map(codes.__contains__, map(_SECOND, self.slot_of))
+        return list(self.records(list(compress(self.slot_of.values(), mine))))
+
+    def count_in(self, instance_ids: Iterable[str]) -> int:
+        """How many active registrations these instances hold, counted in C."""
+        codes = {self.codes[i] for i in instance_ids if i in self.codes}
+        return sum(map(codes.__contains__, map(_SECOND, self.slot_of))) if codes else 0
+
+    def counts(self) -> tuple[Counter[str], dict[str, int]]:
+        """How many active registrations each instance id and each account id holds (the
+        API's limits), counted in C; an account is looked up by its recorded text."""
+        by_code = Counter(map(_SECOND, self.slot_of))
+        per_instance = Counter({self.instances[code]: n for code, n in by_code.items()})
+        return per_instance, _AccountCounts(Counter(map(_FIRST, self.slot_of)))
+
     def unresolved(self, *, include_noted: bool = True) -> list[RegistrationRecord]:
         """Active registrations without an id; with include_noted=False only the untold ones."""
         table = _UNRESOLVED if include_noted else _UNTOLD
@@ -291,6 +312,18 @@ class RegistrationIndex:
             externals = list(map(self.externals.__getitem__, self.slot_of.values()))
             self._columns = (self.version, accounts, externals)
         return self._columns[1], self._columns[2]
+
+
+class _AccountCounts(dict[str, int]):
+    """Account id (text) -> registrations, read from the counts by key value when first
+    asked (an account kprov has not recorded counts 0)."""
+
+    def __init__(self, by_value: Counter[Account]) -> None:
+        super().__init__()
+        self._by_value = by_value
+
+    def __missing__(self, account_id: str) -> int:
+        return self._by_value.get(account_value(account_id), 0)
 
 
 class ActiveRegistrations(Mapping[tuple[str, str], RegistrationRecord]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,14 @@ def test_the_registry_by_column_reads_back_as_row_by_row(
     for instance in (ALG, BIO, OUTSIDE, OUTSIDE.upper(), "nowhere"):
         assert list(fast.in_instance(instance)) == list(slow.in_instance(instance))
     assert fast.sent == slow.sent and fast.by_id == slow.by_id
+    records = list(slow.active.values())
+    per_instance, per_account = fast.counts()
+    assert per_instance == Counter(r.instance_id for r in records)
+    accounts = Counter(r.account_id for r in records)
+    assert all(per_account[a] == n for a, n in accounts.items()) and per_account["new:x"] == 0
+    for some in ({ALG}, {BIO, OUTSIDE.upper()}, {"nowhere"}):
+        mine = [r for r in records if r.instance_id in some]
+        assert fast.in_instances(some) == mine and fast.count_in(some) == len(mine)
     # then a run records more, on both: requests, answers that replace, ids given again
     rng = random.Random(seed)
     for record in rng.sample(list(slow.active.values()), 8):
