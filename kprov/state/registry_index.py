@@ -11,10 +11,11 @@ million registrations that are all as the roster asks makes no record at all.
 It reads as before: ``active`` is a ``Mapping`` (account id, instance id) -> record, in the
 order rows were applied (last row per key wins; a replaced key moves to the end).
 
-``by_id`` (registration id -> the record holding it) is made when first needed: while the
-ids loaded are all distinct (checked by hash while loading; a collision only means it is
-made at once, exactly), it is the ids of the active records, so a run that records no id
-never pays for it.
+``by_id`` (registration id -> the record holding it) is made when first needed: while rows
+only add registrations (or replace one without an id by one without), what applying each
+row keeps is the last holder of each id among the active records, in order; a load, and a
+run that records no id, never pay for it. Requests still pending ("sent" rows) are read
+when first asked for (``state.registry_requests``).
 """
 
 from __future__ import annotations
