@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from heapq import merge
 from itertools import chain, compress, repeat
-from operator import and_, eq, is_, not_
+from operator import eq, is_, not_
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from kprov.api_facts import MAX_FIELD
@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from kprov.state.mapping import MappingIndex
     from kprov.state.mapping_index import Account
     from kprov.state.registry import Registry
+
+
+# a slot's flags -> its kind as a line's; 0xFD for what no line asks (another type, slot 0),
+# never a line's kind (0xFE is a role that is neither)
+_KINDS = bytes(f & KIND_MASK if (f & KIND_MASK) in KIND_OF.values() else 0xFD for f in range(256))
 
 
 class Lines(NamedTuple):
@@ -153,14 +158,19 @@ class LineSteps:
         for lines, values in zip(chunks, accounts, strict=True):
             codes = self._registry_codes(lines)
             slots = list(map(slot, zip(values, codes, strict=True), repeat(NOWHERE)))
-            kinds = map(and_, map(flags.__getitem__, slots), repeat(KIND_MASK))
-            same = list(map(eq, kinds, lines.kinds))
-            kept.extend(compress(lines.at, same))
-            if not all(same):
+            kinds = bytes(map(flags.__getitem__, slots)).translate(_KINDS)
+            if kinds == lines.kinds:  # every line registered as it asks (most nights)
+                kept.extend(lines.at)
+                mine, ids = slots, lines.ids
+            else:
+                same = list(map(eq, kinds, lines.kinds))
+                kept.extend(compress(lines.at, same))
                 rest.extend(compress(lines.at, map(not_, same)))
-            mine = list(compress(slots, same))
-            theirs = map(eq, map(externals.__getitem__, mine), compress(lines.ids, same))
-            deque(map(matched.__setitem__, compress(mine, theirs), repeat(1)), maxlen=0)
+                mine, ids = list(compress(slots, same)), list(compress(lines.ids, same))
+            recorded = list(map(externals.__getitem__, mine))
+            if recorded != ids:  # a registration recorded for another id: not this line's
+                mine = list(compress(mine, map(eq, recorded, ids)))
+            deque(map(matched.__setitem__, mine, repeat(1)), maxlen=0)
         self.matched = matched
         for person, position in zip(people_at(request.people, rest), rest, strict=True):
             self._register_line(person, person.instance_key or default, position)
@@ -180,7 +190,7 @@ class LineSteps:
         default = self.request.default_instance
         if default:
             return [code(default)] * len(lines.ids)
-        table = [code(key) if at in lines.used else -1 for at, key in enumerate(lines.keys)]
+        table = {used: code(lines.keys[used]) for used in lines.used}
         return list(map(table.__getitem__, lines.instances))
 
     _wanted_later = False

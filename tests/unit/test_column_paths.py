@@ -102,7 +102,8 @@ def roster(seed: int, *, keyed: bool = True) -> list[Person]:
     for n in range(150):
         ext = rng.choice([*PEOPLE, "new-1", "new-2"])
         key = rng.choice(["alg", "alg", "bio", OUTSIDE, "chem"]) if keyed else None
-        role = "instructor" if rng.random() < 0.1 else "learner"
+        pick = rng.random()  # a role no reader gives, too: matched to no registration
+        role = "instructor" if pick < 0.1 else "mentor" if pick < 0.12 else "learner"
         only = rng.random() < 0.03  # a OneRoster users.csv row: an account, no enrolment
         lines.append(Person(ext, role, Origin(f"r{n % 3}.csv", n + 2), key, None, only))
     return lines
