@@ -15,9 +15,11 @@ applied row by row.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Sequence
 from itertools import compress, repeat
-from operator import not_
+from operator import lshift, not_, or_
 from typing import TYPE_CHECKING
 
 from kprov.state.blocks import Columns, split_columns
@@ -178,7 +180,7 @@ def uuid_numbers(accounts: list[str]) -> list[int] | None:
     """Every account id's number when each is a UUID in the 8-4-4-4-12 form (either case);
     else None. Checked on the joined text at C speed: 36 characters each between commas,
     dashes where they belong, and 32 hex digits that ``bytes.fromhex`` reads as exactly 16
-    bytes; each number is made from its own 16 bytes (as ``state.mapping_index`` does)."""
+    bytes; each number is made from its own two 8-byte halves, in C."""
     count = len(accounts)
     joined = ",".join(accounts)
     if (
@@ -194,5 +196,7 @@ def uuid_numbers(accounts: list[str]) -> list[int] | None:
         return None
     if len(raw) != 16 * count or len(digits) != 33 * count - 1:  # fromhex skips spaces
         return None
-    spans = map(slice, range(0, 16 * count, 16), range(16, 16 * count + 1, 16))
-    return list(map(int.from_bytes, map(raw.__getitem__, spans)))
+    halves = array("Q", raw)  # each id's two 64-bit halves, big-endian in the bytes
+    if sys.byteorder == "little":
+        halves.byteswap()
+    return list(map(or_, map(lshift, halves[0::2], repeat(64)), halves[1::2]))

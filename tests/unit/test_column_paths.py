@@ -30,6 +30,7 @@ from kprov.state.registry import (
     RegistrationJournal,
     RegistrationRecord,
 )
+from kprov.state.registry_blocks import uuid_numbers
 
 STAMP = "2026-09-01T02:00:00Z"
 ALG, BIO, OUTSIDE = (
@@ -298,3 +299,13 @@ def test_pending_requests_are_read_from_what_the_load_read_then_what_was_applied
         journal.write(f"{asked.account_id},{BIO},instructor,r-9,z,{STAMP},registered\n")
         journal.write(f"{_uuid(random.Random(2))},{ALG},learner,,y,{STAMP},se")
     assert fast.sent == slow.sent and (asked.account_id, BIO) in fast.sent
+
+
+def test_account_ids_are_numbers_only_when_each_is_a_uuid() -> None:
+    rng = random.Random(11)
+    ids = [_uuid(rng) for _ in range(50)] + ["f" * 8 + "-ffff-ffff-ffff-" + "f" * 12]
+    numbers = [int(i.replace("-", ""), 16) for i in ids]
+    assert uuid_numbers(ids) == numbers and uuid_numbers([i.upper() for i in ids]) == numbers
+    moved = [ids[0][:-1], ids[0][-1] + ids[1], *ids[2:]]  # a digit moved to the next id
+    for odd in (moved, [*ids[:3], ids[3][:-1] + "g"], [*ids[:3], ids[3][:-1] + " "]):
+        assert uuid_numbers(odd) is None
