@@ -154,6 +154,8 @@ def _mapped_values(mapping: MappingIndex, registry: Registry) -> list[Account | 
 
 def _unmapped(registry: Registry, values: list[Account | None]) -> int:
     """How many external ids of active registrations the mapping does not hold."""
+    if None not in values:
+        return 0
     _accounts, externals = registry.registration_index.accounts_and_externals()
     missing = set(compress(externals, map(is_, values, repeat(None))))
     missing.discard("")
@@ -167,6 +169,8 @@ def _all_the_same(accounts: list[Account], values: list[Account | None]) -> bool
     second). False, deciding nothing, when any differs: the caller then compares each
     pair's texts (their case, too, is no matter)."""
     unmapped = values.count(None)
+    if not unmapped:  # everyone mapped (most nights): one comparison of two lists
+        return accounts == values
     return sum(map(eq, accounts, values)) + unmapped == len(values)
 
 
