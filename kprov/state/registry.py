@@ -92,7 +92,7 @@ class RegistrationJournal(CsvJournal):
 
         read_journal_lines(self, take_lines, take_row)
         index.pending_source = partial(  # "sent" rows: read again when first asked for
-            requests_pending, self.path, journal_size(self.path), len(self.header)
+            requests_pending, self.path, journal_size(self.path)
         )
         return index
 
@@ -203,8 +203,7 @@ class Registry:
         key = record.registration_id.lower()
         if key:
             with self._index_lock:
-                index = self.registration_index
-                holder = index.by_id.setdefault(key, record)
+                holder = self.registration_index.claim(key, record)
             if (holder.account_id, holder.instance_id, holder.type) != (
                 record.account_id,
                 record.instance_id,
@@ -214,9 +213,9 @@ class Registry:
         try:
             self._append_registrations([record])
         except BaseException:
-            with self._index_lock:  # not recorded: the claim goes too
-                if self.registration_index.by_id.get(key) is record:
-                    del self.registration_index.by_id[key]
+            if key:
+                with self._index_lock:  # not recorded: the claim goes too
+                    self.registration_index.release(key, record)
             raise
 
     def record_registration_sent(self, record: RegistrationRecord) -> str | None:

@@ -28,6 +28,7 @@ from kprov.state.mapping_index import Account
 if TYPE_CHECKING:
     pass
 from kprov.state.registry_index import (
+    HAS_ID,
     KIND_OF,
     NO_ID,
     REGISTERED,
@@ -88,8 +89,10 @@ def take_block(index: RegistrationIndex, lines: list[str], statuses: frozenset[s
         fresh = set(status) <= {REGISTERED} and index.slot_of.keys().isdisjoint(keys)
     # which record keeps an id depends on the rows' order unless every id is new and once
     named = _lower(list(filter(None, columns[3])))
-    holders = index.by_id
-    if len(set(named)) != len(named) or not holders.keys().isdisjoint(named):
+    if index.id_holders is None:
+        index._make_id_holders()
+    assert index.id_holders is not None
+    if len(set(named)) != len(named) or not index.id_holders.keys().isdisjoint(named):
         _by_rows(index, columns)
     elif fresh:
         _add_new(index, keys, lines, external, _flags(kinds, registration))
@@ -140,12 +143,9 @@ def _add_new(
         for key in [k for k in index.pending if index.slot_of.get(k, 0) >= start]:
             del index.pending[key]
     holders = index.id_holders
-    if holders is not None:
-        holders.update(
-            (record.registration_id, record)
-            for record in map(index.record_at, range(start, len(index.rows)))
-            if record.registration_id
-        )
+    if holders is not None:  # ids read from the lines in C
+        held = list(compress(range(start, len(index.rows)), map(HAS_ID.__getitem__, flags)))
+        holders.update(zip(index.ids_of(held), held, strict=True))
 
 
 def _keys(index: RegistrationIndex, accounts: list[str], instances: list[str]) -> list[Key]:

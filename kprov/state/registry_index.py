@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import compress
+from itertools import compress, repeat
 from operator import itemgetter
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from kprov.api_facts import UUID_TEXT
 from kprov.state.mapping_index import Account, account_text
@@ -48,10 +48,12 @@ NO_ID, NOTED_FLAG = 4, 8
 KIND_MASK = 0x83  # kind bits, and the top bit: slot 0 (no registration) is 0xFF
 NOWHERE = 0  # the slot of no registration: its flags match no kind
 _IS_INSTRUCTOR = bytes((f & KIND_MASK) == INSTRUCTOR_KIND for f in range(256))
+HAS_ID = bytes(not f & NO_ID and f != 0xFF for f in range(256))
 _UNRESOLVED = bytes(bool(f & NO_ID) and f != 0xFF for f in range(256))
 _UNTOLD = bytes(bool(f & NO_ID) and not f & NOTED_FLAG and f != 0xFF for f in range(256))
 _SECOND = itemgetter(1)
 _FIRST = itemgetter(0)
+_FOURTH = itemgetter(3)
 
 
 class RegistrationRecord(NamedTuple):
@@ -126,7 +128,9 @@ class RegistrationIndex:
         self.repairs: list[str] = []
         # made when first needed: until a row replaces a record, or a block is applied row
         # by row, what applying each row keeps is the last holder of each id, in order
-        self.id_holders: dict[str, RegistrationRecord] | None = None
+        # registration id (lower case) -> its holder: a slot (its record made when asked) or
+        # a record (applied, or claimed before it is recorded)
+        self.id_holders: dict[str, int | RegistrationRecord] | None = None
         self.version = 0  # changes with every change of the active registrations
         self._columns: tuple[int, list[Account], list[str]] | None = None
         self._teaching: tuple[int, list[RegistrationRecord]] | None = None
@@ -194,13 +198,37 @@ class RegistrationIndex:
     def _make_id_holders(self) -> None:
         """The last holder of each id among the active records, in the order they were
         applied: what applying each row keeps while rows only added records, or replaced
-        records without an id by records without one."""
-        holders: dict[str, RegistrationRecord] = {}
-        for slot in self.slot_of.values():
-            if not self.flags[slot] & NO_ID:
-                record = self.record_at(slot)
-                holders[record.registration_id.lower()] = record
-        self.id_holders = holders
+        records without an id by records without one. Ids read from the lines in C."""
+        slots = self.slot_of.values()
+        held = list(compress(slots, map(HAS_ID.__getitem__, self._flags(slots))))
+        self.id_holders = dict(zip(self.ids_of(held), held, strict=True))
+
+    def ids_of(self, slots: list[int]) -> list[str]:
+        """The registration ids (lower case) of these slots' records, split from their lines
+        a column at a time where they are lines."""
+        rows = list(map(self.rows.__getitem__, slots))
+        if not all(map(str.__instancecheck__, rows)):
+            return [self.record_at(slot).registration_id.lower() for slot in slots]
+        fields = map(str.split, cast(list[str], rows), repeat(","), repeat(4))  # plain lines
+        ids = list(map(_FOURTH, fields))
+        joined = "\n".join(ids)
+        return ids if joined == joined.lower() else joined.lower().split("\n")
+
+    def claim(self, registration_id: str, record: RegistrationRecord) -> RegistrationRecord:
+        """The record holding *registration_id* (lower case): *record*, now, if none did."""
+        return self._held(self._holders().setdefault(registration_id, record))
+
+    def release(self, registration_id: str, record: RegistrationRecord) -> None:
+        """Let go of a claim *record* made (it was not recorded)."""
+        holders = self._holders()
+        if holders.get(registration_id) is record:
+            del holders[registration_id]
+
+    def _holders(self) -> dict[str, int | RegistrationRecord]:
+        if self.id_holders is None:
+            self._make_id_holders()
+        assert self.id_holders is not None
+        return self.id_holders
 
     # ------------------------------------------------------------------ reading
 
@@ -236,15 +264,17 @@ class RegistrationIndex:
 
     @property
     def by_id(self) -> dict[str, RegistrationRecord]:
-        """Registration id (lower case) -> the record holding it: one id, one registration."""
-        if self.id_holders is None:
-            self._make_id_holders()
-        assert self.id_holders is not None
-        return self.id_holders
+        """Registration id (lower case) -> the record holding it: one id, one registration
+        (a copy, every record made: to read, not to change)."""
+        return {key: self._held(value) for key, value in self._holders().items()}
 
     def holder_of(self, registration_id: str) -> RegistrationRecord | None:
         """The active registration recorded with this id, if any."""
-        return self.by_id.get(registration_id.lower())
+        held = self._holders().get(registration_id.lower())
+        return None if held is None else self._held(held)
+
+    def _held(self, holder: int | RegistrationRecord) -> RegistrationRecord:
+        return self.record_at(holder) if isinstance(holder, int) else holder
 
     def records(self, slots: Iterable[int]) -> Iterator[RegistrationRecord]:
         return map(self.record_at, slots)

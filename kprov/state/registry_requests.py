@@ -14,16 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import os
+from itertools import compress, repeat
 from pathlib import Path
 
 from kprov.errors import StorageError
-from kprov.state.blocks import split_columns
 from kprov.state.registry_index import SENT
 
 Pending = dict[tuple[str, str], str]  # (account id, instance id), lower case -> type
+_KEY = slice(0, 73)  # "account,instance" when both are 36 characters
 
 
-def requests_pending(path: Path, size: int, width: int) -> Pending:
+def requests_pending(path: Path, size: int) -> Pending:
     """(account id, instance id) -> type, of every request whose key's last row among the
     first *size* bytes of the journal at *path* is "sent" (the rows already checked by a
     load: a torn last line is left out, as the load left it)."""
@@ -35,18 +36,36 @@ def requests_pending(path: Path, size: int, width: int) -> Pending:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
     text = data.decode("utf-8")
-    text = text[text.find("\n") + 1 : text.rfind("\n") + 1]  # rows only, whole lines only
-    if '"' in text or "\r" in text:  # quoted fields: the csv module reads them
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
-        columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
-    else:
-        lines = list(filter(None, text.split("\n")))
-        columns = split_columns([line + "\n" for line in lines], width) if lines else []
-    if not columns:
+    text = text[text.find("\n") + 1 : text.rfind("\n")]  # rows only, whole lines only
+    if not text:
         return {}
-    account, instance, kinds, *_rest, status = columns
-    keys = zip(map(str.lower, account), map(str.lower, instance), strict=True)
-    last = dict(zip(keys, zip(kinds, status, strict=True), strict=True))  # last row per key
+    if '"' in text or "\r" in text:  # quoted fields: the csv module reads them
+        return _by_columns([row for row in csv.reader(io.StringIO(text, newline="")) if row])
+    lines = list(filter(None, text.split("\n")))
+    if not (
+        set(map(str.find, lines, repeat(","))) == {36}
+        and set(map(str.find, lines, repeat(","), repeat(37))) == {73}
+    ):  # not two ids of 36 characters first: by columns
+        return _by_columns(list(map(str.split, lines, repeat(","))))
+    # as kprov writes them: a key is a line's first 73 characters, in lower case
+    keys: list[str] = list(map(str.__getitem__, lines, repeat(_KEY)))
+    joined = "\n".join(keys)
+    if joined != joined.lower():
+        keys = joined.lower().split("\n")
+    asked = list(map(str.endswith, lines, repeat(f",{SENT}")))
+    last = dict(zip(keys, asked, strict=True))  # the last row of each key
+    pending = set(compress(last, last.values()))
+    if not pending:
+        return {}
+    found: Pending = {}
+    for key, line in zip(compress(keys, asked), compress(lines, asked), strict=True):
+        if key in pending:
+            found[(key[:36], key[37:])] = line[74:].split(",", 1)[0]  # its last request
+    return found
+
+
+def _by_columns(rows: list[list[str]]) -> Pending:
+    last = {(row[0].lower(), row[1].lower()): (row[2], row[-1]) for row in rows}
     return {key: kind for key, (kind, state) in last.items() if state == SENT}
 
 
