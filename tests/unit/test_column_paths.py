@@ -7,6 +7,7 @@ ids, people the mapping lost or disabled, a registry naming someone else."""
 
 from __future__ import annotations
 
+import csv
 import random
 import uuid
 from collections import Counter
@@ -196,6 +197,18 @@ def _read(path: Path, monkeypatch: pytest.MonkeyPatch, *, by_rows: bool) -> Regi
     return index
 
 
+def applied_one_by_one(path: Path) -> RegistrationIndex:
+    """Every row's record applied in turn to an index that keeps its requests as it goes
+    (the reference: what the index held before it read anything by column)."""
+    index = RegistrationIndex()
+    with path.open(newline="") as journal:
+        for row in list(csv.reader(journal))[1:]:
+            account, instance, kind, registration, *rest = row
+            record = (account.lower(), instance.lower(), kind, registration.lower(), *rest)
+            index.apply(RegistrationRecord(*record))
+    return index
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_registry_by_column_reads_back_as_row_by_row(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -210,7 +223,8 @@ def test_the_registry_by_column_reads_back_as_row_by_row(
     assert fast.instructors() == [r for r in slow.active.values() if r.type == "instructor"]
     for instance in (ALG, BIO, OUTSIDE, OUTSIDE.upper(), "nowhere"):
         assert list(fast.in_instance(instance)) == list(slow.in_instance(instance))
-    assert fast.sent == slow.sent and fast.by_id == slow.by_id
+    reference = applied_one_by_one(path)
+    assert fast.sent == slow.sent == reference.sent and fast.by_id == reference.by_id
     records = list(slow.active.values())
     per_instance, per_account = fast.counts()
     assert per_instance == Counter(r.instance_id for r in records)
@@ -227,10 +241,11 @@ def test_the_registry_by_column_reads_back_as_row_by_row(
             record._replace(status="sent"), record._replace(type="instructor"),
             RegistrationRecord(_uuid(rng), ALG, "learner", record.registration_id, "x"),
         ])  # fmt: skip
-        fast.apply(later)
-        slow.apply(later)
-        assert list(fast.active.items()) == list(slow.active.items())
-        assert fast.by_id == slow.by_id and fast.sent == slow.sent
+        for index in (fast, slow, reference):
+            index.apply(later)
+        assert list(fast.active.items()) == list(reference.active.items())
+        assert fast.by_id == slow.by_id == reference.by_id
+        assert fast.sent == slow.sent == reference.sent
 
 
 def test_ids_held_by_two_records_are_kept_as_row_by_row(
@@ -309,3 +324,25 @@ def test_account_ids_are_numbers_only_when_each_is_a_uuid() -> None:
     moved = [ids[0][:-1], ids[0][-1] + ids[1], *ids[2:]]  # a digit moved to the next id
     for odd in (moved, [*ids[:3], ids[3][:-1] + "g"], [*ids[:3], ids[3][:-1] + " "]):
         assert uuid_numbers(odd) is None
+
+
+@pytest.mark.parametrize("odd", ['"p, quoted"', "p-plain"])
+def test_pending_requests_are_found_whatever_the_lines_hold(
+    odd: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(12)
+    a, b, c = _uuid(rng), _uuid(rng), "acct-odd"
+    rows = [
+        f"{a},{ALG},learner,,{odd},{STAMP},sent",  # answered below
+        f"{b.upper()},{ALG},instructor,,q,{STAMP},sent",  # never answered (kill -9)
+        f"{a},{ALG},learner,{_uuid(rng)},{odd},{STAMP},registered",
+        f"{c},{BIO},learner,,r,{STAMP},sent",  # an odd account, asked twice
+        f"{c},{BIO},instructor,,r,{STAMP},sent",
+        f"{a},{ALG},learner,,{odd},{STAMP},sent",  # asked again after its answer
+    ]
+    path = tmp_path / "registrations.csv"
+    path.write_text(",".join(REGISTRATION_HEADER) + "\n" + "\n".join(rows) + "\n")
+    fast = _read(path, monkeypatch, by_rows=False)
+    slow = _read(path, monkeypatch, by_rows=True)
+    expected = {(b, ALG): "instructor", (c, BIO): "instructor", (a, ALG): "learner"}
+    assert fast.sent == slow.sent == applied_one_by_one(path).sent == expected
