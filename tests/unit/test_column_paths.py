@@ -348,3 +348,21 @@ def test_pending_requests_are_found_whatever_the_lines_hold(
     expected = {(b, ALG): "instructor", (c, BIO): "instructor", (a, ALG): "learner"}
     monkeypatch.setattr(blocks, "BLOCK", 150)
     assert fast.sent == slow.sent == applied_one_by_one(path).sent == expected
+
+
+@pytest.mark.parametrize("block", [150, 700, 1 << 22])
+def test_pending_requests_answered_blocks_later_are_not_pending(
+    block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(block)
+    pairs = [(_uuid(rng), rng.choice([ALG, BIO])) for _ in range(40)]
+    rows = [f"{a},{i},learner,,p,{STAMP},sent" for a, i in pairs]  # a night's requests
+    rows += [f"{a},{i},learner,{_uuid(rng)},p,{STAMP},registered" for a, i in pairs[:30]]
+    rows += [f"{a.upper()},{i},instructor,,p,{STAMP},sent" for a, i in pairs[25:28]]  # again
+    rows += [f"{a},{i},learner,,p,{STAMP},removed" for a, i in pairs[35:]]  # refused
+    path = tmp_path / "registrations.csv"
+    path.write_text(",".join(REGISTRATION_HEADER) + "\n" + "\n".join(rows) + "\n")
+    fast = _read(path, monkeypatch, by_rows=False)
+    monkeypatch.setattr(blocks, "BLOCK", block)
+    expected = applied_one_by_one(path).sent
+    assert fast.sent == expected and len(expected) == 5 + 3  # 30-35 unanswered, 25-28 again
