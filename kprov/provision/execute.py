@@ -141,8 +141,8 @@ class Executor:
             if i.action is Action.UNREGISTER and not i.guard
         }
         chosen: dict[str, str] = {}
-        for key, record in self.state.registry.registration_index.active.items():
-            if key in leaving:
+        for record in self.state.registry.registration_index.instructors():
+            if (record.account_id, record.instance_id) in leaving:
                 continue
             if record.type == INSTRUCTOR and record.external_user_id:
                 current = chosen.get(record.instance_id)

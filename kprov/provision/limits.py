@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from operator import attrgetter, itemgetter
 
 from kprov.api_facts import MAX_FIELD
@@ -12,7 +12,7 @@ from kprov.errors import InputError
 from kprov.provision.plan import Action, Item
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import Person
-from kprov.state.registry import RegistrationRecord
+from kprov.state.registry import RegistrationIndex
 
 MAX_REGISTRATIONS = 500  # per learning instance and per account (entity limits)
 
@@ -87,16 +87,14 @@ _REF = itemgetter(1)
 _EXTERNAL = attrgetter("external_id")
 
 
-def block_past_capacity(items: list[Item], active: Iterable[RegistrationRecord]) -> None:
+def block_past_capacity(items: list[Item], index: RegistrationIndex) -> None:
     """The API holds at most 500 registrations per instance and per account: counting what
     local state records (less the plan's removals), the additions past it become BLOCK items
     (they cannot be done; the rest of the plan goes on)."""
     adds = [n for n, i in enumerate(items) if i.action is Action.REGISTER and not i.role_change]
     if not adds:
         return
-    records = list(active)
-    per_instance = Counter(r.instance_id for r in records)
-    per_account = Counter(r.account_id for r in records)
+    per_instance, per_account = index.counts()  # by column: no record is made
     for item in items:
         if item.action is Action.UNREGISTER and not item.role_change:
             per_instance[item.instance_id] -= 1

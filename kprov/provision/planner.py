@@ -28,10 +28,11 @@ from kprov.provision.plan import (
     Plan,
 )
 from kprov.provision.planner_guards import GuardSteps
+from kprov.provision.planner_lines import LineSteps
 from kprov.provision.planner_removals import ID_UNKNOWN, RemovalSteps
 from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
-from kprov.rosters.model import Person
+from kprov.rosters.model import INSTRUCTOR, Person
 from kprov.rosters.people import Selection, id_chunks, instance_counts, people_at, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.mapping_index import account_text
@@ -67,7 +68,7 @@ def build_plan(
     )
 
 
-class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only declares them
+class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that declare them
     def __init__(
         self, request: Request, mapping: MappingIndex, registry: Registry, history: GuardHistory
     ) -> None:
@@ -85,18 +86,20 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
-        self._registered_by_ext: dict[tuple[str, str], RegistrationRecord] | None = None
+        self._registered_by_ext: dict[tuple[str, int], int] | None = None
         self.removal_items: list[int] = []  # removals (sent or held), for naming moves
         self.addition_items: list[int] = []  # registrations of new lines, for naming moves
         self.fixed: list[str] = []  # what the manifest asks to change that the API cannot
+        self.matched: bytearray | None = None  # registry slots kept by lines planned by column
 
     def plan(self) -> None:
         request = self.request
-        lines = self._lines() if request.register else []
-        self._accounts(lines)
-        if lines or request.removals or request.instances:
-            self._instances([*request.instances, *(ref for _p, ref in lines)])
-        self._registrations(lines)
+        if not (request.register and self._lines_by_column()):  # else one by one
+            lines = self._lines() if request.register else []
+            self._accounts(lines)
+            if lines or request.removals or request.instances:
+                self._instances([*request.instances, *(ref for _p, ref in lines)])
+            self._registrations(lines)
         self._explicit_removals()
         self._remembered_removals()
         self._implicit_removals()
@@ -110,7 +113,12 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
         self._check_capacity()
         self._guard(absences)
         # what the run will really remove (not what a guard withheld) may leave a class untaught
-        active = self.registry.registration_index.active.values()
+        leaving = {
+            i.instance_id
+            for i in self.items
+            if i.action is Action.UNREGISTER and i.role == INSTRUCTOR and not i.guard
+        }
+        active = self.registry.registration_index.in_instances(leaving)  # only theirs count
         self.fixed.extend(losing_last_instructor(self.items, active))
 
     # ------------------------------------------------------------------ lines
@@ -256,31 +264,35 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
     # ---------------------------------------------------------- registrations
 
     def _registrations(self, lines: list[tuple[Person, str]]) -> None:
-        request = self.request
-        stored = self.mapping.account_of.compact.get  # a million look-ups: the dict's own
-        active = self.registry.registration_index.active
         for (person, ref), position in zip(lines, self._line_positions, strict=True):
-            ext = person.external_id
-            value = stored(ext)
-            account_id = "" if value is None else account_text(value)
-            instance_id = self.instance_ids.get(ref, "")
-            self.desired.add((ext, instance_id or ref))
-            if not account_id and not request.create_accounts:
-                self._add(Action.BLOCK, person, ref, instance_id, "", NO_ACCOUNT)
-                continue
-            existing = active.get((account_id, instance_id)) if account_id and instance_id else None
-            if existing is None and not account_id and instance_id:
-                existing = self._registered_without_mapping(ext, instance_id)
-            if existing is not None and existing.type == person.role:
-                self.kept_at[KEPT_REGISTRATION].append(position)  # disabled since, or not: done
-            elif ext in self.mapping.disabled:
-                reason = "the account is disabled (kprov accounts disable); it cannot be registered"
-                self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
-            elif existing is None:
-                self.addition_items.append(len(self.items))
-                self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
-            else:
-                self._role_conflict(person, ref, existing)
+            self._register_line(person, ref, position)
+
+    def _register_line(self, person: Person, ref: str, position: int) -> None:
+        """The fate of one enrolment line: kept, or an item (REGISTER, BLOCK, HOLD, or a
+        role change's pair)."""
+        request = self.request
+        ext = person.external_id
+        value = self.mapping.account_of.compact.get(ext)
+        account_id = "" if value is None else account_text(value)
+        instance_id = self.instance_ids.get(ref, "")
+        self.desired.add((ext, instance_id or ref))
+        if not account_id and not request.create_accounts:
+            self._add(Action.BLOCK, person, ref, instance_id, "", NO_ACCOUNT)
+            return
+        active = self.registry.registration_index.active
+        existing = active.get((account_id, instance_id)) if account_id and instance_id else None
+        if existing is None and not account_id and instance_id:
+            existing = self._registered_without_mapping(ext, instance_id)
+        if existing is not None and existing.type == person.role:
+            self.kept_at[KEPT_REGISTRATION].append(position)  # disabled since, or not: done
+        elif ext in self.mapping.disabled:
+            reason = "the account is disabled (kprov accounts disable); it cannot be registered"
+            self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+        elif existing is None:
+            self.addition_items.append(len(self.items))
+            self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
+        else:
+            self._role_conflict(person, ref, existing)
 
     def _add(
         self,
@@ -350,13 +362,12 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
     def _registered_without_mapping(self, ext: str, instance_id: str) -> RegistrationRecord | None:
         """A registration the registry holds for an id the mapping lost (a torn last line
         moved aside): it is not sent again; the account is recovered, which heals the mapping."""
+        index = self.registry.registration_index
         if self._registered_by_ext is None:
-            self._registered_by_ext = {
-                (r.external_user_id, r.instance_id): r
-                for r in self.registry.registration_index.active.values()
-                if r.external_user_id
-            }
-        return self._registered_by_ext.get((ext, instance_id))
+            self._registered_by_ext = index.slots_by_external()
+        code = index.codes.get(instance_id)
+        slot = None if code is None else self._registered_by_ext.get((ext, code))
+        return None if slot is None else index.record_at(slot)
 
     @property
     def kept(self) -> Mapping[str, Sequence[Person]]:
@@ -366,10 +377,13 @@ class _Planner(RemovalSteps, GuardSteps):  # removals first: GuardSteps only dec
 
     def _check_classes(self) -> None:
         default = self.request.default_instance or ""
-        kept: Counter[str] = Counter()
-        for key, n in instance_counts(self.request.people, self.kept_at[KEPT_REGISTRATION]).items():
-            kept[key or default] += n
-        block_misshapen_classes(self.items, self.registry.registration_index.active.values(), kept)
+        kept: Counter[str] = Counter()  # read only for classes the plan adds people to
+        if any(item.action is Action.REGISTER for item in self.items):
+            at = self.kept_at[KEPT_REGISTRATION]
+            for key, n in instance_counts(self.request.people, at).items():
+                kept[key or default] += n
+        # the class judgments ask which classes keep an instructor: the instructors suffice
+        block_misshapen_classes(self.items, self.registry.registration_index.instructors(), kept)
 
     def _check_capacity(self) -> None:
-        block_past_capacity(self.items, self.registry.registration_index.active.values())
+        block_past_capacity(self.items, self.registry.registration_index)

@@ -59,6 +59,9 @@ class GuardSteps:
     def _removal_or_hold(self, record: Any, ref: str, person: Person | None, why: str) -> Item:
         raise NotImplementedError
 
+    def _wanted(self) -> set[tuple[str, str]]:  # every line's (external id, instance)
+        raise NotImplementedError
+
     def _remembered_removals(self) -> None:
         """`tobedeleted` rows of earlier deltas not applied yet (``guards_grace``)."""
         reading = self.request.reading
@@ -79,7 +82,7 @@ class GuardSteps:
 
     def _desired_keys(self) -> set[tuple[str, str]]:
         account_of = self.mapping.account_of
-        return {(account_of.get(ext, ""), inst) for ext, inst in self.desired}
+        return {(account_of.get(ext, ""), inst) for ext, inst in self._wanted()}
 
     def _judge_sources(self) -> None:
         """The source guard's judgment, and the classes its held sources state."""
@@ -114,7 +117,7 @@ class GuardSteps:
         self._judge_brake()
         self.verdict = finish_guards(
             self.items, request.guards, mapped=len(self.mapping.account_of), brake=self.brake,
-            active=self.registry.registration_index.active.values(), sources=self.sources,
+            active=self.registry.registration_index.instructors(), sources=self.sources,
             trips=trips, absences=absences, held_instances=self.frozen,
             resumed=self.history.resumed,
         )  # fmt: skip
@@ -165,10 +168,6 @@ class GuardSteps:
         managed_ids = {self.instance_ids.get(ref, "") for ref in request.authoritative}
         managed_ids |= {i.instance_id for i in self.items if i.action is Action.UNREGISTER}
         managed_ids.discard("")
-        managed = sum(
-            1
-            for r in self.registry.registration_index.active.values()
-            if r.instance_id in managed_ids
-        )
+        managed = self.registry.registration_index.count_in(managed_ids)
         limit = removal_limit(request.max_removals, managed)
         self.brake = Brake(removals, limit, managed, request.max_removals)

@@ -6,6 +6,8 @@ without a registration id, an UNREGISTER otherwise. Moves are named later
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import itemgetter, not_
 from typing import TYPE_CHECKING
 
 from kprov.provision.changes import removal_item
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from kprov.rosters.model import Person
     from kprov.state.mapping import MappingIndex
     from kprov.state.registry import RegistrationRecord, Registry
+
+_CODE = itemgetter(1)  # a registry key's instance code
 
 ID_UNKNOWN = (
     "its registration id is unknown (the API confirmed it without one), so kprov cannot "
@@ -35,6 +39,10 @@ class RemovalSteps:
     instance_ids: dict[str, str]
     removal_items: list[int]
     explicit_items: set[int]
+    matched: bytearray | None  # slots kept by lines planned by column
+
+    def _wanted(self) -> set[tuple[str, str]]:
+        raise NotImplementedError
 
     def _add(
         self, action: Action, person: Person, ref: str, instance_id: str, account_id: str,
@@ -68,19 +76,28 @@ class RemovalSteps:
 
     def _implicit_removals(self) -> None:
         """With a manifest: registrations kprov made in instances whose full membership the
-        manifest states, which it no longer lists."""
+        manifest states, which it no longer lists. Only the registrations of those classes
+        are read, in order, less those a line planned by column keeps as its own (the line's
+        id is the one recorded: it is wanted)."""
         request = self.request
         if request.command != "sync":
             return
-        by_id = {self.instance_ids.get(ref, ""): ref for ref in request.authoritative}
-        by_id.pop("", None)
-        for record in self.registry.registration_index.active.values():
-            ref = by_id.get(record.instance_id)
-            if ref is None:
-                continue
+        index = self.registry.registration_index
+        by_code: dict[int, str] = {}
+        for ref in request.authoritative:
+            code = index.codes.get(self.instance_ids.get(ref, "") or "\0")
+            if code is not None:
+                by_code[code] = ref
+        mine = map(by_code.__contains__, map(_CODE, index.slot_of))
+        slots = list(compress(index.slot_of.values(), mine))
+        if self.matched is not None:
+            slots = list(compress(slots, map(not_, map(self.matched.__getitem__, slots))))
+        wanted = self._wanted() if slots else self.desired
+        for record in index.records(slots):
+            ref = by_code[index.codes[record.instance_id]]
             key = (record.account_id, record.instance_id)
             ext = record.external_user_id or self._external_of(record.account_id)
-            if (ext, record.instance_id) in self.desired or key in self.changed:
+            if (ext, record.instance_id) in wanted or key in self.changed:
                 continue
             self.changed.add(key)
             self.removal_items.append(len(self.items))

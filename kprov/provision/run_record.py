@@ -333,7 +333,7 @@ def class_lines(registry: Registry, plan: Plan, *, applied: bool) -> dict[str, C
     names = instance_names(registry, plan.items)
     index = registry.instance_index
     teaching: dict[str, set[str]] = {}
-    for record in registry.registration_index.active.values():
+    for record in registry.registration_index.instructors():  # only theirs are made
         if record.type == INSTRUCTOR and record.external_user_id:
             teaching.setdefault(record.instance_id, set()).add(record.external_user_id)
     lines: dict[str, ClassLine] = {}

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from itertools import chain, repeat
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from kprov.rosters.model import INSTRUCTOR, LEARNER, Origin, Person
 
@@ -377,6 +377,42 @@ def id_chunks(people: Sequence[Person]) -> Iterator[tuple[int, list[str]]]:
                    for at, ext in enumerate(chunk)]  # fmt: skip
         yield base, ids
         base += len(chunk)
+
+
+class LineColumns(NamedTuple):
+    """A chunk of people by column, as codes: what a plan matches lines by."""
+
+    base: int  # position of the first
+    ids: list[str]
+    roles: bytes  # a code a row: an index into role_names
+    role_names: list[str]
+    instances: Sequence[int]  # a code a row: an index into instance_keys
+    instance_keys: list[str | None]
+    only: set[int]  # positions of account-only rows (no enrolment)
+
+
+def enrolment_columns(people: Sequence[Person]) -> Iterator[LineColumns]:
+    """*people* a chunk at a time, by column, without making them."""
+    if not isinstance(people, People):
+        roles: dict[str, int] = {}
+        keys: dict[str | None, int] = {}
+        yield LineColumns(
+            0, [p.external_id for p in people],
+            bytes(roles.setdefault(p.role, len(roles)) for p in people), list(roles),
+            array("I", (keys.setdefault(p.instance_key, len(keys)) for p in people)), list(keys),
+            {at for at, p in enumerate(people) if p.account_only},
+        )  # fmt: skip
+        return
+    only = {at for at, rare in people._rare.items() if rare[2]}
+    for base, ids in id_chunks(people):
+        end = base + len(ids)
+        instances = array("I", bytes(4 * len(ids))) if people._instances is None else (
+            people._instances[base:end]
+        )  # fmt: skip
+        yield LineColumns(
+            base, ids, bytes(people._roles[base:end]), people._role_names, instances,
+            people._keys, {at for at in only if base <= at < end} if only else set(),
+        )  # fmt: skip
 
 
 def people_at(people: Sequence[Person], at: Iterable[int]) -> Iterator[Person]:

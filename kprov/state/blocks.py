@@ -33,6 +33,18 @@ def read_journal(
     """Read every row of *journal*: plain blocks as columns to *take_block* (which returns
     False, having applied nothing, when it wants them row by row), then rows to *take_row*."""
     width = len(journal.header)
+    read_journal_lines(journal, lambda lines: take_block(split_columns(lines, width)), take_row)
+
+
+def read_journal_lines(
+    journal: CsvJournal,
+    take_block: Callable[[list[str]], bool],
+    take_row: Callable[[list[str]], None],
+) -> None:
+    """``read_journal``, each plain block handed over as its lines (as written, "\\n" after
+    each, *width* fields on each): a reader may split only the lines it needs
+    (``split_columns``), and keep a line to split when asked."""
+    width = len(journal.header)
     with journal.text() as handle, gc_paused():
         if handle is None:
             return
@@ -42,27 +54,34 @@ def read_journal(
             lines = handle.readlines(BLOCK)  # whole lines, as the csv module would see them
             if not lines:
                 return
-            columns = _columns(lines, width)
-            if columns is None or not take_block(columns):
+            if not _plain(lines, width) or not take_block(lines):
                 break
             line += len(lines)
         for _line, row in journal.parse(chain(lines, handle), header=False, first_line=line):
             take_row(row)
 
 
-def _columns(lines: list[str], width: int) -> Columns | None:
-    """The fields of *lines* by column, when every line is plain and has *width* fields."""
+def _plain(lines: list[str], width: int) -> bool:
+    """Whether every line is plain (no quote, no CR, "\\n" after it) with *width* fields."""
     block = "".join(lines)
-    if (
+    return not (
         '"' in block
         or "\r" in block
         or not block.endswith("\n")
         or set(map(str.count, lines, repeat(","))) != {width - 1}
-    ):
-        return None
-    fields = block.replace("\n", ",").split(",")
+    )
+
+
+def split_columns(lines: list[str], width: int) -> Columns:
+    """The fields of plain *lines* (``_plain``) by column."""
+    fields = "".join(lines).replace("\n", ",").split(",")
     count = len(lines)
     return [fields[at::width][:count] for at in range(width)]
+
+
+def _columns(lines: list[str], width: int) -> Columns | None:
+    """The fields of *lines* by column, when every line is plain and has *width* fields."""
+    return split_columns(lines, width) if _plain(lines, width) else None
 
 
 def csv_lines(rows: Sequence[Sequence[str]]) -> str:

@@ -109,8 +109,7 @@ def _mapping_checked(state_dir: Path, state: LocalState, *, rebuild: bool) -> li
         state.rebuilt = lost.rebuild_mapping(state.journal, state.mapping, state.registry)
         return state.rebuilt.summary(state.journal.path)
     lost.refuse_a_lost_mapping(state_dir, state.journal, state.registry)
-    lost.refuse_a_foreign_mapping(state.journal, state.mapping, state.registry)
-    missing = lost.unmapped_registrations(state.mapping, state.registry)
+    missing = lost.checked_against_registry(state.journal, state.mapping, state.registry)
     if not missing:
         return []
     if not len(state.mapping):

@@ -8,21 +8,52 @@ Two records exist for what the API cannot tell us afterwards:
   request and its recorded answer the next run warns that an empty duplicate may exist;
 - a registration confirmed without its id (*unresolved*): kprov cannot remove it, so the
   operator is told once (a ``noted`` row remembers that), then resolves or forgets it.
+
+The instances are ``state.registry_instances``; the registrations' index, by column,
+``state.registry_index`` (read a block at a time by ``state.registry_blocks``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
-from kprov.outside_text import from_journal_cell, journal_cell
-from kprov.state.blocks import Columns, read_journal
+from kprov.state.blocks import read_journal_lines
 from kprov.state.journal import CsvJournal, now_iso
-from kprov.state.registry_blocks import apply_block
+from kprov.state.registry_blocks import take_block
+from kprov.state.registry_index import (
+    FORGOTTEN,
+    NOTED,
+    REGISTERED,
+    REGISTRATION_HEADER,
+    REMOVED,
+    SENT,
+    RegistrationIndex,
+    RegistrationRecord,
+)
+from kprov.state.registry_instances import (
+    INSTANCE_ABANDONED,
+    INSTANCE_CREATED,
+    INSTANCE_DELETED,
+    INSTANCE_FORGOTTEN,
+    INSTANCE_HEADER,
+    INSTANCE_INTENT,
+    InstanceIndex,
+    InstanceJournal,
+    InstanceRecord,
+)
+from kprov.state.registry_requests import journal_size, requests_pending
+
+__all__ = [
+    "FORGOTTEN", "INSTANCE_ABANDONED", "INSTANCE_CREATED", "INSTANCE_DELETED",
+    "INSTANCE_FORGOTTEN", "INSTANCE_HEADER", "INSTANCE_INTENT", "NOTED", "REGISTERED",
+    "REGISTRATION_HEADER", "REGISTRY_FILES", "REMOVED", "SENT", "IdHeldElsewhere",
+    "InstanceIndex", "InstanceJournal", "InstanceRecord", "RegistrationIndex",
+    "RegistrationJournal", "RegistrationRecord", "Registry",
+]  # fmt: skip
 
 
 class IdHeldElsewhere(Exception):
@@ -32,181 +63,6 @@ class IdHeldElsewhere(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(holder)
         self.holder = holder  # who holds it, in words
-
-
-INSTANCE_HEADER = (
-    "key", "instance_id", "graph_id", "name", "start_date", "end_date", "created_at", "status"
-)  # fmt: skip
-INSTANCE_CREATED = "created"
-INSTANCE_DELETED = "deleted"
-INSTANCE_INTENT = "intent"  # about to be created; no answer recorded yet
-INSTANCE_ABANDONED = "abandoned"  # the intent ended without creating anything
-INSTANCE_FORGOTTEN = "forgotten"  # dropped by the operator (the API says it does not exist)
-
-REGISTRATION_HEADER = (
-    "account_id", "instance_id", "type", "registration_id", "external_user_id", "created_at",
-    "status",
-)  # fmt: skip
-REGISTERED = "registered"
-REMOVED = "removed"  # kprov deleted it on the server
-NOTED = "noted"  # registered, id unknown, and the operator has been told so once
-FORGOTTEN = "forgotten"  # dropped from local state by the operator; still on the server
-SENT = "sent"  # a registration request is about to be sent (its answer not recorded yet)
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceRecord:
-    key: str
-    instance_id: str  # "" in an intent
-    graph_id: str
-    name: str
-    start_date: str = ""
-    end_date: str = ""
-    created_at: str = ""
-    status: str = INSTANCE_CREATED
-
-    def row(self) -> tuple[str, ...]:
-        # a name that would start a formula is written with a leading ' (read back exactly):
-        # an administrator may open instances.csv in a spreadsheet
-        return (self.key, self.instance_id, self.graph_id, journal_cell(self.name),
-                self.start_date, self.end_date, self.created_at, self.status)  # fmt: skip
-
-
-@dataclass
-class InstanceIndex:
-    by_key: dict[str, InstanceRecord] = field(default_factory=dict)
-    by_id: dict[str, InstanceRecord] = field(default_factory=dict)
-    intents: dict[str, InstanceRecord] = field(default_factory=dict)  # key -> open intent
-    repairs: list[str] = field(default_factory=list)
-
-    def apply(self, record: InstanceRecord) -> None:
-        if record.status == INSTANCE_INTENT:
-            self.intents[record.key] = record
-            return
-        if record.status == INSTANCE_ABANDONED:
-            self.intents.pop(record.key, None)
-            return
-        if record.status in (INSTANCE_DELETED, INSTANCE_FORGOTTEN):
-            self.by_key.pop(record.key, None)
-            self.by_id.pop(record.instance_id, None)
-            return
-        self.intents.pop(record.key, None)
-        self.by_key[record.key] = record
-        self.by_id[record.instance_id] = record
-
-    def find(self, key_or_id: str) -> InstanceRecord | None:
-        return self.by_key.get(key_or_id) or self.by_id.get(key_or_id.lower())
-
-    def intent_warnings(self) -> list[str]:
-        """One warning per intent with no recorded outcome (a run stopped mid-create)."""
-        return [
-            f"learning instance {r.key!r} (graph {r.graph_id}, name {r.name!r}) was being "
-            f"created at {r.created_at} when kprov stopped before recording the answer: an "
-            f"empty duplicate instance named {r.name!r} may exist on the server, which the API "
-            "cannot list; kprov will use only the instance it records for this key"
-            for r in self.intents.values()
-        ]
-
-
-class InstanceJournal(CsvJournal):
-    header = INSTANCE_HEADER
-    statuses = (
-        INSTANCE_CREATED,
-        INSTANCE_DELETED,
-        INSTANCE_INTENT,
-        INSTANCE_ABANDONED,
-        INSTANCE_FORGOTTEN,
-    )
-    what = "instance registry"
-
-    def valid(self, row: list[str]) -> bool:
-        if row[-1] in (INSTANCE_INTENT, INSTANCE_ABANDONED):
-            return bool(row[0])
-        return bool(row[0]) and bool(row[1]) and row[-1] in self.statuses
-
-    def load(self, *, repair: bool = False) -> InstanceIndex:
-        index = InstanceIndex()
-        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
-        for _line, row in self.rows():
-            key, instance_id, graph_id, name, *rest = row
-            index.apply(  # ids in canonical form; the name as it was before journal_cell
-                InstanceRecord(key, instance_id.lower(), graph_id, from_journal_cell(name), *rest)
-            )
-        return index
-
-    def record(self, record: InstanceRecord, index: InstanceIndex) -> None:
-        """Durable first, then visible in the index."""
-        self.append_rows([record.row()])
-        index.apply(record)
-
-
-class RegistrationRecord(NamedTuple):
-    """One registration row (a tuple, in the journal's column order: a statewide registry
-    holds millions, and a frozen dataclass cost three times as much to make; change one with
-    ``_replace``)."""
-
-    account_id: str
-    instance_id: str
-    type: str
-    registration_id: str  # "" when the API confirmed the registration without its id
-    external_user_id: str
-    created_at: str = ""
-    status: str = REGISTERED
-
-    def row(self) -> tuple[str, ...]:
-        return self
-
-    @property
-    def unresolved(self) -> bool:
-        """Registered, but kprov does not know its id, so it can never remove it."""
-        return not self.registration_id
-
-    @property
-    def noted(self) -> bool:
-        """An unresolved registration the operator has already been told about."""
-        return self.status == NOTED
-
-
-@dataclass
-class RegistrationIndex:
-    active: dict[tuple[str, str], RegistrationRecord] = field(default_factory=dict)
-    # (account, instance) -> the type kprov last asked for, while no answer is recorded: an
-    # "already registered" that does not name a type is kprov's own only if it matches.
-    sent: dict[tuple[str, str], str] = field(default_factory=dict)
-    repairs: list[str] = field(default_factory=list)
-    # registration id (lower case) -> the active record holding it: one id, one registration
-    by_id: dict[str, RegistrationRecord] = field(default_factory=dict)
-
-    def apply(self, record: RegistrationRecord) -> None:
-        key = (record.account_id, record.instance_id)
-        if record.status == SENT:
-            self.sent[key] = record.type
-            return
-        self.sent.pop(key, None)
-        previous = self.active.pop(key, None)
-        if previous is not None and previous.registration_id:
-            self.by_id.pop(previous.registration_id.lower(), None)
-        if record.status not in (REMOVED, FORGOTTEN):
-            self.active[key] = record
-            if record.registration_id:
-                self.by_id[record.registration_id.lower()] = record
-
-    def holder_of(self, registration_id: str) -> RegistrationRecord | None:
-        """The active registration recorded with this id, if any."""
-        return self.by_id.get(registration_id.lower())
-
-    def in_instance(self, instance_id: str) -> Iterator[RegistrationRecord]:
-        return (r for r in self.active.values() if r.instance_id == instance_id)
-
-    def unresolved(self, *, include_noted: bool = True) -> list[RegistrationRecord]:
-        """Active registrations without an id; with include_noted=False only the untold ones."""
-        return [
-            r for r in list(self.active.values()) if r.unresolved and (include_noted or not r.noted)
-        ]
-
-
-_TYPES = frozenset({"learner", "instructor"})
-_make_record = partial(tuple.__new__, RegistrationRecord)  # from a row: no NamedTuple __new__
 
 
 class RegistrationJournal(CsvJournal):
@@ -227,22 +83,17 @@ class RegistrationJournal(CsvJournal):
         index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
         statuses = frozenset(self.statuses)
 
-        def take_block(columns: Columns) -> bool:  # plain rows: ids lowered a column at a time
-            account, instance, kind, *_rest, status = columns
-            if "" in account or "" in instance or not _TYPES.issuperset(kind):
-                return False
-            if not statuses.issuperset(status):
-                return False
-            for at in (0, 1, 3):
-                columns[at] = "\n".join(columns[at]).lower().split("\n")
-            apply_block(index, columns, _make_record, sent=SENT, registered=REGISTERED)
-            return True
+        def take_lines(lines: list[str]) -> bool:  # plain rows, by column
+            return take_block(index, lines, statuses)
 
         def take_row(row: list[str]) -> None:  # ids canonical (lower case), whatever wrote them
             account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
             index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
 
-        read_journal(self, take_block, take_row)
+        read_journal_lines(self, take_lines, take_row)
+        index.pending_source = partial(  # "sent" rows: read again when first asked for
+            requests_pending, self.path, journal_size(self.path)
+        )
         return index
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
@@ -352,8 +203,7 @@ class Registry:
         key = record.registration_id.lower()
         if key:
             with self._index_lock:
-                index = self.registration_index
-                holder = index.by_id.setdefault(key, record)
+                holder = self.registration_index.claim(key, record)
             if (holder.account_id, holder.instance_id, holder.type) != (
                 record.account_id,
                 record.instance_id,
@@ -363,9 +213,9 @@ class Registry:
         try:
             self._append_registrations([record])
         except BaseException:
-            with self._index_lock:  # not recorded: the claim goes too
-                if self.registration_index.by_id.get(key) is record:
-                    del self.registration_index.by_id[key]
+            if key:
+                with self._index_lock:  # not recorded: the claim goes too
+                    self.registration_index.release(key, record)
             raise
 
     def record_registration_sent(self, record: RegistrationRecord) -> str | None:
@@ -373,7 +223,7 @@ class Registry:
         earlier request for the same account and instance asked for, if its answer was never
         recorded (a crash, or an answer that was lost)."""
         with self._index_lock:
-            earlier = self.registration_index.sent.get((record.account_id, record.instance_id))
+            earlier = self.registration_index.sent_type(record.account_id, record.instance_id)
         self._append_registrations([record._replace(created_at=now_iso(), status=SENT)])
         return earlier
 

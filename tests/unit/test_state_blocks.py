@@ -26,7 +26,7 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _rowwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(blocks, "_columns", lambda lines, width: None)
+    monkeypatch.setattr(blocks, "_plain", lambda lines, width: False)
 
 
 def mapping_text(seed: int) -> str:
