@@ -33,7 +33,8 @@ from kprov.provision.planner_removals import ID_UNKNOWN, RemovalSteps
 from kprov.provision.request import Request
 from kprov.rosters import Problem, problems_error
 from kprov.rosters.model import INSTRUCTOR, Person
-from kprov.rosters.people import Selection, id_chunks, instance_counts, people_at, positions
+from kprov.rosters.people import Selection
+from kprov.rosters.people_columns import id_chunks, instance_counts, people_at, positions
 from kprov.state.mapping import MappingIndex
 from kprov.state.mapping_index import account_text
 from kprov.state.registry import RegistrationRecord, Registry

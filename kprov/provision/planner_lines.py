@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 from kprov.api_facts import MAX_FIELD
 from kprov.provision.limits import MAX_REGISTRATIONS
 from kprov.provision.plan import KEPT_REGISTRATION
-from kprov.rosters.people import People, enrolment_columns, people_at, positions
+from kprov.rosters.people import People
+from kprov.rosters.people_columns import enrolment_columns, people_at, positions
 from kprov.state.registry_index import KIND_MASK, KIND_OF, NOWHERE
 
 if TYPE_CHECKING:

@@ -47,7 +47,7 @@ from kprov.rosters.manifest_load import (
 )
 from kprov.rosters.manifest_sources import sources_read
 from kprov.rosters.model import ClassInfo, Origin
-from kprov.rosters.people import without_accounts_only
+from kprov.rosters.people_columns import without_accounts_only
 from kprov.rosters.text import TextOptions, manifest_words
 from kprov.rosters.validate import contains_email
 from kprov.rosters.yaml_reader import line_of

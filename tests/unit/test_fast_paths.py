@@ -21,7 +21,8 @@ from kprov.provision.recording import RunRecording
 from kprov.provision.request import Request
 from kprov.provision.result import Outcome, RunResult, Status, run_fate
 from kprov.rosters.model import Origin, Person
-from kprov.rosters.people import CHUNK, People, people_at
+from kprov.rosters.people import CHUNK, People
+from kprov.rosters.people_columns import people_at
 from kprov.state.ledger import Ledger, RunStart
 from kprov.state.local import LocalState, open_local_state
 from kprov.state.mapping import MappingEntry
