@@ -13,10 +13,12 @@ from typing import Any
 
 
 class DuplicateName(ValueError):
-    """A JSON object names one key twice."""
+    """A JSON object names one key twice. The name is outside text (a server's, an SIS's):
+    it is kept in ``name`` for the caller to scrub and cut, never in the message, so that a
+    handler that prints any ValueError cannot show a secret echoed as a name."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"the name {name[:40]!r} appears twice in one object")
+        super().__init__("a name appears twice in one object")
         self.name = name
 
 

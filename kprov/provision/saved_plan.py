@@ -24,6 +24,7 @@ from typing import Any
 
 from kprov import strict_json
 from kprov.errors import InputError, StalePlanError
+from kprov.outside_text import printable
 from kprov.provision.guards_json import verdict_from, verdict_json
 from kprov.provision.kept_lines import decode_kept, encode_kept
 from kprov.provision.plan import Action, Brake, InstanceSpec, Item, Plan
@@ -116,6 +117,11 @@ def load_plan(path: Path) -> Plan:
         document = strict_json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such plan file") from None
+    except strict_json.DuplicateName as twice:  # a hand edit: name the key, printable
+        name = printable(twice.name[:40])
+        raise InputError(
+            f"{path} is not a kprov plan file: the name {name!r} appears twice in one object"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is not a kprov plan file: {exc}") from None
     except RecursionError:  # JSON nested thousands deep: not a plan, and no traceback

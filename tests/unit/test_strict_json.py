@@ -27,6 +27,15 @@ def test_a_repeated_name_is_named_and_deep_nesting_is_a_value_error() -> None:
         strict_json.loads("[" * 100_000 + "]" * 100_000)
 
 
+def test_a_repeated_names_text_is_never_in_the_message() -> None:
+    """The name is server text (a secret echoed as a key): only ``name`` holds it, for the
+    caller to scrub; a handler printing any ValueError shows none of it."""
+    with pytest.raises(DuplicateName) as caught:
+        strict_json.loads('{"sk-live-0123": 1, "sk-live-0123": 2}')
+    assert caught.value.name == "sk-live-0123"
+    assert "sk-live" not in str(caught.value) and "sk-live" not in repr(caught.value)
+
+
 def test_ordinary_json_reads_as_json() -> None:
     assert strict_json.loads(b'{"a": [1, 2.5, "x", null, true]}') == {
         "a": [1, 2.5, "x", None, True]
