@@ -92,10 +92,22 @@ class CsvJournal:
             self._refuse_foreign()
         line = first[: end + 1].decode("utf-8", "replace")
         if tuple(next(csv.reader([line]), [])) != self.header:
-            self._refuse_foreign()
+            plain = line.removeprefix("\ufeff").rstrip("\r\n")
+            self._refuse_foreign(resaved=tuple(next(csv.reader([plain]), [])) == self.header)
         return True
 
-    def _refuse_foreign(self) -> None:
+    def _refuse_foreign(self, *, resaved: bool = False) -> None:
+        """Refuse the file; *resaved*: its header is this journal's but for a byte order mark
+        or CR LF, as a spreadsheet writes when a person opens the file and saves it (which may
+        also have changed ids: leading zeros, scientific notation), so it is not read either."""
+        if resaved:
+            raise ConfigError(
+                f"{self.path} was saved by a spreadsheet or editor (a byte order mark or CR LF "
+                f"line ends where kprov writes neither): it is not read, since the same save may "
+                f"have changed ids (leading zeros, 1.2E+05)",
+                hint=f"Restore the {self.what} from a backup (docs/state.md); to look at it, "
+                f"use `kprov mapping export` or a copy; {UNCHANGED}.",
+            )
         raise ConfigError(
             f"{self.path} is not a kprov {self.what}: it does not start with the header "
             f"{','.join(self.header)}",

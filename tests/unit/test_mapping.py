@@ -80,6 +80,19 @@ def test_foreign_file_is_refused(tmp_path: Path) -> None:
         MappingJournal(path).load()
 
 
+def test_a_mapping_a_spreadsheet_saved_is_refused_as_such(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" adds a byte order mark: the header then reads as another file's.
+    Refused all the same (the save may have dropped leading zeros), but said as it is."""
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (",".join(HEADER) + f"\r\nb,{UUID},t,,created\r\n").encode())
+    with pytest.raises(ConfigError, match="saved by a spreadsheet or editor") as caught:
+        MappingJournal(path).load()
+    assert "backup" in (caught.value.hint or "")
+    path.write_text("\ufeffid,name\n1,x\n")  # another file with a mark: foreign, as before
+    with pytest.raises(ConfigError, match="is not a kprov mapping file"):
+        MappingJournal(path).load()
+
+
 def test_loading_a_large_mapping_is_fast(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     with path.open("w") as handle:
