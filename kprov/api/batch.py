@@ -79,8 +79,9 @@ def read_batch_answer(
             "the batch answer is out of order and some items do not name their request",
             **_WHERE,
         )
+    new = tuple.__new__  # a created account's result without the keyword-reading __new__
     return [
-        BatchItemResult(ext, p.status, account_id=p.account_id)
+        new(BatchItemResult, (ext, p.status, p.account_id, None, None))
         if p.account_id
         else _refused(ext, p, scrubber)
         for ext, p in zip(requested, ordered, strict=True)
@@ -100,6 +101,7 @@ def _items(items: list[Any]) -> list[_Item]:
     anything else goes through ``_item``, which names what is wrong."""
     parsed: list[_Item] = []
     uuid = UUID_TEXT.match
+    new = tuple.__new__
     for position, item in enumerate(items):
         if item.__class__ is dict:
             code, body = item.get("code"), item.get("body")
@@ -108,7 +110,7 @@ def _items(items: list[Any]) -> list[_Item]:
                 if raw is None:
                     raw = body.get("id")
                 if (ext is None or ext.__class__ is str) and raw.__class__ is str and uuid(raw):
-                    parsed.append(_Item(code, ext, canonical_id(raw), body))
+                    parsed.append(new(_Item, (code, ext, canonical_id(raw), body)))
                     continue
         parsed.append(_item(item, position))
     return parsed

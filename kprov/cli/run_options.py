@@ -225,9 +225,10 @@ def checked_options(options: RunOptions) -> RunOptions:
 def _check_outputs(options: RunOptions) -> None:
     """Refuse unusable output options before any work is done."""
     from kprov.errors import InputError
-    from kprov.provision.report import check_report_path
 
-    if options.report is not None:
+    if options.report is not None:  # the report's module is read only for a report
+        from kprov.provision.report import check_report_path
+
         check_report_path(options.report)
     for option, path in (("--report", options.report), ("--out", options.out),
                          ("--log-file", options.log_file),

@@ -24,9 +24,9 @@ def write_run_report(
 ) -> None:
     """The --report of a run, under the lock (it names the classes from local state) and
     before the run's end is recorded (a report that cannot be written is the run's exit 9)."""
-    from kprov.provision.report import write_report
-
     if options.report is not None:
+        from kprov.provision.report import write_report
+
         context = report_context(run, state, result.plan, applied=True)
         title = f"kprov {result.plan.command} {result.run_id}"
         write_report(options.report, result, title=title, context=context)

@@ -135,12 +135,16 @@ class Executor:
         external id, so every run mints the same one token per instance). Instructors this
         plan removes (or turns into learners) are not candidates: their token may lose the
         right to register while the learners are sent."""
+        active = self.state.registry.registration_index.active
+        chosen: dict[str, str] = {}
+        if not active:  # a first run, an accounts import: no instructor to choose from
+            return chosen
+        unregister = Action.UNREGISTER
         leaving = {
             (i.account_id, i.instance_id)
             for i in self.items
-            if i.action is Action.UNREGISTER and not i.guard
+            if i.action is unregister and not i.guard
         }
-        chosen: dict[str, str] = {}
         for record in self.state.registry.registration_index.instructors():
             if (record.account_id, record.instance_id) in leaving:
                 continue
@@ -151,24 +155,30 @@ class Executor:
         return chosen
 
     def _prepare(self) -> None:
+        """Every item to its first place: settled (held, blocked), queued (instances,
+        removals, account batches) or waiting (registrations). One pass over the plan, the
+        common item (an account to create) first: a 50,000-account import is 50,000 items."""
         accounts: list[int] = []
+        registrations: list[int] = []
+        create_account, register = Action.CREATE_ACCOUNT, Action.REGISTER
         for index, item in enumerate(self.items):
             action = item.action
-            if action in (Action.HOLD, Action.WAIT) or item.guard:  # a guard's: in a hold
-                self._settle(index, Outcome(item, Status.HELD, item.reason))
+            if item.guard or action is Action.HOLD or action is Action.WAIT:
+                self._settle(index, Outcome(item, Status.HELD, item.reason))  # a guard's: held
+            elif action is create_account:
+                accounts.append(index)
+            elif action is register:
+                registrations.append(index)
+                if item.role == INSTRUCTOR:
+                    self.teachers_pending[item.instance].add(index)
             elif action is Action.BLOCK:
                 self._settle(index, Outcome(item, Status.FAILED, item.reason))
-            elif action is Action.CREATE_ACCOUNT:
-                accounts.append(index)
             elif action is Action.CREATE_INSTANCE:
                 self._push(Task("instance", [index], (None, INSTANCES)))
             elif action is Action.UNREGISTER:
                 self._push(Task("unregister", [index], (None, UNREGISTRATIONS)))
-            elif action is Action.REGISTER and item.role == INSTRUCTOR:
-                self.teachers_pending[item.instance].add(index)
-        for index, item in enumerate(self.items):
-            if item.action is Action.REGISTER and not item.guard:
-                self._wait_or_ready(index)
+        for index in registrations:  # once every instructor's registration is known
+            self._wait_or_ready(index)
         for batch in _batches(self.items, accounts):
             self._push(Task("batch", batch, (None, BATCH)))
 
@@ -321,8 +331,11 @@ class Executor:
         if result.stop is not None and self.stop is None:
             self.stop = result.stop
             self.api.cancel.set()  # nothing queued in a worker may be sent after this
-        for index, outcome in result.settled:
-            self._settle(index, outcome)
+        if task.kind == "batch":
+            self._settle_accounts(result.settled)
+        else:
+            for index, outcome in result.settled:
+                self._settle(index, outcome)
         for index in result.recover:
             self._push(Task("recover", [index]))
 
@@ -359,6 +372,30 @@ class Executor:
                 self._settle(waiting, _blocked(self.items[waiting], outcome, "the old role"))
         elif item.action is Action.REGISTER and item.role == INSTRUCTOR:
             self._teacher_settled(index, outcome)
+
+    def _settle_accounts(self, settled: list[tuple[int, Outcome]]) -> None:
+        """``_settle`` for the outcomes of a batch, all account creations: the same
+        bookkeeping without the branches of the other actions (a batch settles fifty)."""
+        outcomes, untold, on_settle = self.outcomes, self._untold, self._on_settle
+        account_of, failed, waits = self.account_of, self.failed_account, self.waits.account
+        done, already = Status.DONE, Status.ALREADY
+        for index, outcome in settled:
+            if index in outcomes:
+                continue
+            outcomes[index] = outcome
+            self._unshown += 1
+            untold.append((index, outcome))
+            if on_settle is not None:
+                on_settle(index, outcome)
+            ext = outcome.item.external_id
+            if outcome.status is done or outcome.status is already:
+                account_of[ext] = outcome.account_id
+            else:
+                failed[ext] = outcome
+            if waits:  # registrations of this plan wait for some accounts
+                waiting = waits.pop(ext, None)
+                if waiting:
+                    self._release(waiting)
 
     def _teacher_settled(self, index: int, outcome: Outcome) -> None:
         """An instructor registration ended: its learners go under its token if it worked,

@@ -406,3 +406,16 @@ def test_a_task_whose_items_the_ledger_refused_is_never_sent(state: LocalState) 
     )
     assert sorted(seq for group in told for seq in group) == list(range(len(plan.items)))
     assert fates(result).get("not_attempted", 0) > 0
+
+
+def test_a_refused_account_batch_fails_the_registrations_waiting_for_it(state: LocalState) -> None:
+    from kprov.api.errors import Unprocessable
+
+    people = semester(classes=1, learners=3)
+    refused = Unprocessable("the batch was refused", status=400)
+    api = FakeApi(faults={"batch": [refused]})
+    result = run(api, state, register_plan(state, people))
+    assert fates(result) == {"failed": 8, "instance_created": 1}  # 4 accounts, 4 registrations
+    blocked = [o.detail for o in result.outcomes if o.item.action == "register"]
+    assert blocked == ["no account: HTTP 400: the batch was refused"] * 4
+    assert not api.registrations

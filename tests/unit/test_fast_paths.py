@@ -255,3 +255,44 @@ def test_the_shape_of_ids_counts_letters_and_zeros_as_one_by_one(ids: list[str])
     assert got.letters == sum(1 for i in ids if any(c.isalpha() for c in i)) / n
     assert got.leading_zeros == sum(1 for i in ids if i[:1] == "0") / n
     assert (got.shortest, got.longest) == (min(map(len, ids)), max(map(len, ids)))
+
+
+def test_a_batchs_results_are_the_tuples_their_keywords_make(tmp_path: Path) -> None:
+    """create_accounts and read_batch_answer build their tuples positionally: the same
+    fields, in the same order, as the classes' own constructors."""
+    from kprov.api.batch import read_batch_answer
+    from kprov.api.models import BatchItemResult
+    from kprov.api.scrub import Scrubber
+    from kprov.provision import tasks
+    from kprov.provision.recorder import Recorder
+
+    ids = ["a-1", "b-2"]
+    made = ["0e4f9e5c-7c2b-4a8e-9d7e-1f0a2b3c4d5e", "1e4f9e5c-7c2b-4a8e-9d7e-1f0a2b3c4d5e"]
+    payload = {
+        "responses": [
+            {"code": 201, "body": {"external_user_id": e, "account_id": a.upper()}}
+            for e, a in zip(ids, made, strict=True)
+        ]
+    }
+    answers = read_batch_answer(ids, payload, Scrubber())
+    assert answers == [
+        BatchItemResult(e, 201, account_id=a) for e, a in zip(ids, made, strict=True)
+    ]
+    assert all(type(a) is BatchItemResult for a in answers)
+
+    class Api:
+        def create_accounts(self, _ids: list[str]) -> list[BatchItemResult]:
+            return answers
+
+    items = [Item(Action.CREATE_ACCOUNT, e, sis_id=f"S{e}") for e in ids]
+    with open_local_state(tmp_path / "s", tmp_path / "s" / "mapping.csv") as local:
+        got = tasks.create_accounts(Api(), Recorder(local), list(enumerate(items)))  # type: ignore[arg-type]
+        assert local.mapping.account_of == dict(zip(ids, made, strict=True))
+    lines = (tmp_path / "s" / "mapping.csv").read_text().splitlines()[-2:]
+    written = [(f[0], f[1], f[3], f[4]) for f in (line.split(",") for line in lines)]
+    assert written == [(e, a, f"S{e}", "created") for e, a in zip(ids, made, strict=True)]
+    assert got.settled == [
+        (i, Outcome(item, Status.DONE, account_id=a))
+        for i, (item, a) in enumerate(zip(items, made, strict=True))
+    ]
+    assert all(type(o) is Outcome for _i, o in got.settled)
