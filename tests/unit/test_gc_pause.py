@@ -82,6 +82,6 @@ def test_the_console_script_is_a_process_of_one_command(monkeypatch: pytest.Monk
     import kprov.gc_pause as pause
 
     monkeypatch.setattr(pause, "_one_command", False)
-    monkeypatch.setattr(main, "app", lambda prog_name: None)
+    monkeypatch.setattr(main, "build_app", lambda only=None: lambda prog_name: None)
     main.run()
     assert pause._one_command
