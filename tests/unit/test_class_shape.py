@@ -160,3 +160,20 @@ def test_no_such_warning_when_the_removal_brake_withholds_the_instructors_remova
     [withheld] = p.items
     assert withheld.action is Action.UNREGISTER and withheld.guard  # nothing removed tonight
     assert not p.warnings
+
+
+def test_a_role_change_stated_for_one_class_by_its_key_and_by_its_id_is_blocked_not_a_crash(
+    state: LocalState,
+) -> None:
+    """Two lines, one naming the class by its key, one by its API id (a class stated by two
+    sources): each made a role change of the one registration; blocking one pair (its ref
+    has no instructor) looked up the other's ref among the blocked refs (KeyError)."""
+    known(state, ("t1", "instructor"))
+    people = [
+        person("t1", "alg", "learner"),
+        person("t2", "alg", "instructor", line=3),  # 'alg' has a new teacher
+        person("t1", ALG_ID.upper(), "learner", line=4),  # the same class, by its id: none
+    ]
+    p = plan(state, people, command="sync", prune=True)
+    sent = [i for i in p.items if i.action in (Action.REGISTER, Action.UNREGISTER)]
+    assert [(i.external_id, i.role_change) for i in sent] == [("t2", False)]  # no half pair
