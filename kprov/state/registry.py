@@ -199,7 +199,16 @@ class Registry:
 
         Raises IdHeldElsewhere, recording nothing, when the id is already held (by an earlier
         run, or a concurrent task of this one) for another account, instance or type: checked
-        and claimed in one step, so two answers with one id cannot both be recorded."""
+        and claimed in one step, so two answers with one id cannot both be recorded.
+
+        Confirmed without its id ("already registered" as the same type), a registration
+        kprov holds with its id keeps that id: it was asked twice (one class named by its key
+        and by its id), and recording "" would make it unremovable."""
+        if not record.registration_id:
+            with self._index_lock:
+                known = self.registration_index.active.get((record.account_id, record.instance_id))
+            if known is not None and known.registration_id and known.type == record.type:
+                record = record._replace(registration_id=known.registration_id)
         key = record.registration_id.lower()
         if key:
             with self._index_lock:

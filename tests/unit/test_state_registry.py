@@ -241,3 +241,22 @@ def test_instance_names_that_would_start_a_formula_are_safe_in_the_journal(
     with open_local_state(state, mapping) as local:
         by_key = local.registry.instance_index.by_key
         assert [by_key[f"k{n}"].name for n in range(len(names))] == names
+
+
+def test_an_already_registered_without_its_id_keeps_the_id_kprov_holds(tmp_path: Path) -> None:
+    """The same registration asked twice in one run (a roster naming one class by its key on
+    one line and by its id on another): the first answer gives its id, the second "already
+    registered as learner" without one. Recorded as it came, the second replaced the first:
+    the id was lost for ever (unresolved: never removable)."""
+    state, mapping = state_of(tmp_path)
+    with open_local_state(state, mapping) as local:
+        registry = local.registry
+        registry.record_registration(RegistrationRecord(ACCOUNT, INSTANCE, "learner", REG_ID, "s"))
+        registry.record_registration(RegistrationRecord(ACCOUNT, INSTANCE, "learner", "", "s"))
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].registration_id == REG_ID
+        registry.record_registration(  # another type without an id is another registration
+            RegistrationRecord(ACCOUNT, INSTANCE, "instructor", "", "s")
+        )
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].registration_id == ""
+    again = Registry.open(state).registration_index
+    assert again.active[(ACCOUNT, INSTANCE)].type == "instructor" and not again.by_id
