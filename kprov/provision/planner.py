@@ -86,6 +86,7 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
+        self._asked: dict[tuple[str, str], str] = {}  # registrations lines ask for -> ref
         self._registered_by_ext: dict[tuple[str, int], int] | None = None
         self.removal_items: list[int] = []  # removals (sent or held), for naming moves
         self.addition_items: list[int] = []  # registrations of new lines, for naming moves
@@ -288,11 +289,30 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         elif ext in self.mapping.disabled:
             reason = "the account is disabled (kprov accounts disable); it cannot be registered"
             self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+        elif self._asked_already(person, ref, instance_id, account_id):
+            return
         elif existing is None:
             self.addition_items.append(len(self.items))
             self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
         else:
             self._role_conflict(person, ref, existing)
+
+    def _asked_already(self, person: Person, ref: str, instance_id: str, account_id: str) -> bool:
+        """Whether an earlier line asks for this registration by another name of its class
+        (key, API id): sent twice, the second answer left it recorded without its id. The
+        later line is then a BLOCK."""
+        if not instance_id:
+            return False
+        key = (account_id or f"new:{person.external_id}", instance_id)
+        first = self._asked.setdefault(key, ref)
+        if first == ref:
+            return False
+        reason = (
+            f"the same registration as the line in {first!r}, which names the same class: name "
+            "each class one way (its key or its id) in the roster and the manifest"
+        )
+        self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+        return True
 
     def _add(
         self,
