@@ -260,3 +260,22 @@ def test_an_already_registered_without_its_id_keeps_the_id_kprov_holds(tmp_path:
         assert registry.registration_index.active[(ACCOUNT, INSTANCE)].registration_id == ""
     again = Registry.open(state).registration_index
     assert again.active[(ACCOUNT, INSTANCE)].type == "instructor" and not again.by_id
+
+
+def test_removing_a_registration_kprov_replaced_keeps_the_one_that_replaced_it(
+    tmp_path: Path,
+) -> None:
+    """A role change's removal answered after its new registration was recorded (two pairs
+    for one registration, or a resend): the removal of the old id must not drop the new one
+    from local state (it stays on the server, its id lost to kprov)."""
+    state, mapping = state_of(tmp_path)
+    new_id = "5a6b7c8d-1111-4222-8333-444455556666"
+    old = RegistrationRecord(ACCOUNT, INSTANCE, "learner", REG_ID, "s")
+    with open_local_state(state, mapping) as local:
+        registry = local.registry
+        registry.record_registration(old)
+        registry.record_registration(old._replace(type="instructor", registration_id=new_id))
+        registry.record_registration_removed(old)  # the old id: removed, or "not found"
+        assert registry.registration_index.holder_of(new_id) is not None
+    again = Registry.open(state).registration_index
+    assert again.active[(ACCOUNT, INSTANCE)].registration_id == new_id
