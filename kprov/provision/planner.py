@@ -250,7 +250,7 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
                     )
                 )
             elif is_uuid(ref):
-                self.instance_ids[ref] = ref  # made outside kprov, named by its API id
+                self.instance_ids[ref] = ref.lower()  # made outside kprov: its API id, as stored
             elif ref in refs:
                 unknown.append(ref)
         if unknown:
