@@ -64,3 +64,27 @@ def test_a_class_named_by_its_id_in_upper_case_is_the_class_kprov_registered_in(
     for plan in plans(state, lines, command="register"):
         assert not plan.items
         assert len(plan.kept["already_registered"]) == 2
+
+
+def test_a_class_keeps_an_account_a_line_asks_for_under_another_external_id(
+    state: LocalState,
+) -> None:
+    """A mapping that gives two people one account (merged by hand, a restored backup): the
+    registry records the account's registration under the first, the manifest lists the
+    second. The line was kept as registered while the class's removals took the very same
+    registration away (and its analytics with it)."""
+    registered(state, "t1", 1, "instructor", OUTSIDE)
+    registered(state, "p8", 2, "learner", OUTSIDE)
+    shared = MappingEntry("p9", "00000000-0000-4000-8000-000000000002", STAMP)
+    state.journal.append([shared])
+    state.mapping.apply(shared)
+    lines = [
+        Person("t1", "instructor", Origin("r.csv", 2), OUTSIDE),
+        Person("p9", "learner", Origin("r.csv", 3), OUTSIDE),
+    ]
+    for plan in plans(
+        state, lines, command="sync", prune=True, max_removals="100%",
+        authoritative=frozenset({OUTSIDE}), instances=(OUTSIDE,),
+    ):  # fmt: skip
+        assert not plan.items
+        assert len(plan.kept["already_registered"]) == 2
