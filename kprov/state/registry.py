@@ -238,12 +238,15 @@ class Registry:
 
     def record_registration_removed(self, record: RegistrationRecord) -> None:
         """Record that kprov deleted *record* on the server -- unless its key now holds
-        another registration id (a role change's new registration, recorded first): that one
-        stays, or it would be lost to kprov while it lives on the server."""
+        another registration (another id, or another type: a role change's new registration,
+        recorded first): that one stays, or it would be lost to kprov while it lives on the
+        server."""
         with self._index_lock:
             now = self.registration_index.active.get((record.account_id, record.instance_id))
         held = now.registration_id.lower() if now is not None else ""
         if held and record.registration_id and held != record.registration_id.lower():
+            return
+        if now is not None and now.type != record.type:
             return
         self._append_registrations([record._replace(created_at=now_iso(), status=REMOVED)])
 

@@ -277,5 +277,10 @@ def test_removing_a_registration_kprov_replaced_keeps_the_one_that_replaced_it(
         registry.record_registration(old._replace(type="instructor", registration_id=new_id))
         registry.record_registration_removed(old)  # the old id: removed, or "not found"
         assert registry.registration_index.holder_of(new_id) is not None
+        unresolved = old._replace(type="instructor", registration_id="")  # its id unknown
+        registry.registrations.record(unresolved, registry.registration_index)
+        registry.record_registration_removed(old)  # another type: another registration
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].type == "instructor"
+        registry.record_registration(old._replace(type="instructor", registration_id=new_id))
     again = Registry.open(state).registration_index
     assert again.active[(ACCOUNT, INSTANCE)].registration_id == new_id
