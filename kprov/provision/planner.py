@@ -294,6 +294,9 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         elif existing is None:
             self.addition_items.append(len(self.items))
             self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
+        elif len(self._roles_stated(ext, instance_id)) > 1:  # another line keeps it as it is
+            reason = "both roles in this class, named by its key and by its id: name it one way"
+            self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
         else:
             self._role_conflict(person, ref, existing)
 

@@ -193,6 +193,24 @@ class LineSteps:
         table = {used: code(lines.keys[used]) for used in lines.used}
         return list(map(table.__getitem__, lines.instances))
 
+    _stated: dict[tuple[str, str], set[str]] | None = None
+
+    def _roles_stated(self, ext: str, instance_id: str) -> set[str]:
+        """The roles the lines give *ext* in the instance *instance_id*, by whatever name of
+        the class each line uses (made when first asked: only a role change asks)."""
+        if self._stated is None:
+            stated: dict[tuple[str, str], set[str]] = {}
+            default = self.request.default_instance or ""
+            for base, ids, roles, names, instances, keys, only in enrolment_columns(
+                self.request.people
+            ):
+                where = {c: self.instance_ids.get(keys[c] or default, "") for c in set(instances)}
+                for at, (who, role, code) in enumerate(zip(ids, roles, instances, strict=True)):
+                    if where[code] and base + at not in only:
+                        stated.setdefault((who, where[code]), set()).add(names[role])
+            self._stated = stated
+        return self._stated.get((ext, instance_id), set())
+
     _wanted_later = False
 
     def _wanted(self) -> set[tuple[str, str]]:

@@ -88,3 +88,21 @@ def test_a_class_keeps_an_account_a_line_asks_for_under_another_external_id(
     ):  # fmt: skip
         assert not plan.items
         assert len(plan.kept["already_registered"]) == 2
+
+
+def test_a_role_change_the_roster_contradicts_under_another_name_of_the_class_is_blocked(
+    state: LocalState,
+) -> None:
+    """One line names the class by its key and asks for a learner, another by its id and
+    keeps the instructor registration as it is: the role change unregistered what the second
+    line keeps (its analytics gone) on a roster that contradicts itself."""
+    registered(state, "t1", 1, "instructor", OUTSIDE)
+    registered(state, "t2", 2, "instructor", OUTSIDE)
+    lines = [
+        Person("t1", "learner", Origin("r.csv", 2), OUTSIDE),
+        Person("t2", "instructor", Origin("r.csv", 3), OUTSIDE),
+        Person("t1", "instructor", Origin("r.csv", 4), OUTSIDE.upper()),
+    ]
+    for plan in plans(state, lines, command="sync", prune=True):
+        assert [(i.action.value, i.external_id) for i in plan.items] == [("block", "t1")]
+        assert "both" in plan.items[0].reason
