@@ -300,23 +300,6 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         else:
             self._role_conflict(person, ref, existing)
 
-    def _asked_already(self, person: Person, ref: str, instance_id: str, account_id: str) -> bool:
-        """Whether an earlier line asks for this registration by another name of its class
-        (key, API id): sent twice, the second answer left it recorded without its id. The
-        later line is then a BLOCK."""
-        if not instance_id:
-            return False
-        key = (account_id or f"new:{person.external_id}", instance_id)
-        first = self._asked.setdefault(key, ref)
-        if first == ref:
-            return False
-        reason = (
-            f"the same registration as the line in {first!r}, which names the same class: name "
-            "each class one way (its key or its id) in the roster and the manifest"
-        )
-        self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
-        return True
-
     def _add(
         self,
         action: Action,
