@@ -103,7 +103,9 @@ def block_misshapen_classes(
     reasons = _misshapen(items, active, kept)
     if not reasons:
         return
-    blocked_pairs: set[tuple[str, str]] = set()
+    # (account, instance id) -> why, of blocked role changes: by the registration, not the
+    # ref (one class named by its key on one line and by its id on another is one class)
+    blocked_pairs: dict[tuple[str, str], str] = {}
     blocked_people: set[str] = set()
     for n, item in enumerate(items):
         reason = reasons.get(item.instance)
@@ -113,12 +115,14 @@ def block_misshapen_classes(
         if item.action is Action.REGISTER:
             blocked_people.add(item.external_id)
             if item.role_change:
-                blocked_pairs.add((item.account_id, item.instance_id))
+                blocked_pairs[(item.account_id, item.instance_id)] = reason
     for n, item in enumerate(items):  # a role change is both halves or neither
-        if item.action is Action.UNREGISTER and (item.account_id, item.instance_id) in (
-            blocked_pairs
-        ):
-            items[n] = item._replace(action=Action.BLOCK, reason=reasons[item.instance])
+        pair = (item.account_id, item.instance_id)
+        halves = item.action is Action.UNREGISTER or (
+            item.action is Action.REGISTER and item.role_change
+        )
+        if halves and pair in blocked_pairs:
+            items[n] = item._replace(action=Action.BLOCK, reason=blocked_pairs[pair], change="")
     still_needed = {i.external_id for i in items if i.action is Action.REGISTER}
     unneeded = blocked_people - still_needed
     items[:] = [

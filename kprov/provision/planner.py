@@ -87,6 +87,7 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         self.instance_ids: dict[str, str] = {}  # ref -> API id ("" when the plan creates it)
         self.desired: set[tuple[str, str]] = set()  # (external id, instance id or ref)
         self.changed: set[tuple[str, str]] = set()  # (account, instance) removed on purpose
+        self._asked: dict[tuple[str, str], str] = {}  # registrations lines ask for -> ref
         self._registered_by_ext: dict[tuple[str, int], int] | None = None
         self.removal_items: list[int] = []  # removals (sent or held), for naming moves
         self.addition_items: list[int] = []  # registrations of new lines, for naming moves
@@ -250,7 +251,7 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
                     )
                 )
             elif is_uuid(ref):
-                self.instance_ids[ref] = ref  # made outside kprov, named by its API id
+                self.instance_ids[ref] = ref.lower()  # made outside kprov: its API id, as stored
             elif ref in refs:
                 unknown.append(ref)
         if unknown:
@@ -289,9 +290,14 @@ class _Planner(LineSteps, RemovalSteps, GuardSteps):  # bases before those that 
         elif ext in self.mapping.disabled:
             reason = "the account is disabled (kprov accounts disable); it cannot be registered"
             self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+        elif self._asked_already(person, ref, instance_id, account_id):
+            return
         elif existing is None:
             self.addition_items.append(len(self.items))
             self._add(Action.REGISTER, person, ref, instance_id, account_id, "not registered")
+        elif len(self._roles_stated(ext, instance_id)) > 1:  # another line keeps it as it is
+            reason = "both roles in this class, named by its key and by its id: name it one way"
+            self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
         else:
             self._role_conflict(person, ref, existing)
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 from kprov.api_facts import MAX_FIELD
 from kprov.provision.limits import MAX_REGISTRATIONS
-from kprov.provision.plan import KEPT_REGISTRATION
+from kprov.provision.plan import KEPT_REGISTRATION, Action
 from kprov.rosters.people import People
 from kprov.rosters.people_columns import enrolment_columns, people_at, positions
 from kprov.state.registry_index import KIND_MASK, KIND_OF, NOWHERE
@@ -65,6 +65,7 @@ class LineSteps:
     instance_ids: dict[str, str]
     desired: set[tuple[str, str]]
     matched: bytearray | None  # slots of registrations plain lines keep as their own
+    _asked: dict[tuple[str, str], str]  # registrations lines ask for -> the ref asking
 
     def _account_for(self, person: Person, seen: set[str]) -> None:
         raise NotImplementedError
@@ -74,6 +75,29 @@ class LineSteps:
 
     def _register_line(self, person: Person, ref: str, position: int) -> None:
         raise NotImplementedError
+
+    def _add(
+        self, action: Action, person: Person, ref: str, instance_id: str, account_id: str,
+        reason: str, *, role_change: bool = False,
+    ) -> None:  # fmt: skip
+        raise NotImplementedError
+
+    def _asked_already(self, person: Person, ref: str, instance_id: str, account_id: str) -> bool:
+        """Whether an earlier line asks for this registration by another name of its class
+        (key, API id): sent twice, the second answer left it recorded without its id. The
+        later line is then a BLOCK."""
+        if not instance_id:
+            return False
+        key = (account_id or f"new:{person.external_id}", instance_id)
+        first = self._asked.setdefault(key, ref)
+        if first == ref:
+            return False
+        reason = (
+            f"the same registration as the line in {first!r}, which names the same class: name "
+            "each class one way (its key or its id) in the roster and the manifest"
+        )
+        self._add(Action.BLOCK, person, ref, instance_id, account_id, reason)
+        return True
 
     def _lines_by_column(self) -> bool:
         """Plan every enrolment line (accounts, instances, registrations) by column; False,
@@ -193,6 +217,24 @@ class LineSteps:
             return [code(default)] * len(lines.ids)
         table = {used: code(lines.keys[used]) for used in lines.used}
         return list(map(table.__getitem__, lines.instances))
+
+    _stated: dict[tuple[str, str], set[str]] | None = None
+
+    def _roles_stated(self, ext: str, instance_id: str) -> set[str]:
+        """The roles the lines give *ext* in the instance *instance_id*, by whatever name of
+        the class each line uses (made when first asked: only a role change asks)."""
+        if self._stated is None:
+            stated: dict[tuple[str, str], set[str]] = {}
+            default = self.request.default_instance or ""
+            for base, ids, roles, names, instances, keys, only in enrolment_columns(
+                self.request.people
+            ):
+                where = {c: self.instance_ids.get(keys[c] or default, "") for c in set(instances)}
+                for at, (who, role, code) in enumerate(zip(ids, roles, instances, strict=True)):
+                    if where[code] and base + at not in only:
+                        stated.setdefault((who, where[code]), set()).add(names[role])
+            self._stated = stated
+        return self._stated.get((ext, instance_id), set())
 
     _wanted_later = False
 

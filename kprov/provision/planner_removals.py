@@ -93,11 +93,17 @@ class RemovalSteps:
         if self.matched is not None:
             slots = list(compress(slots, map(not_, map(self.matched.__getitem__, slots))))
         wanted = self._wanted() if slots else self.desired
+        asked: set[tuple[str, str]] | None = None  # (account, instance) the lines ask for
         for record in index.records(slots):
             ref = by_code[index.codes[record.instance_id]]
             key = (record.account_id, record.instance_id)
             ext = record.external_user_id or self._external_of(record.account_id)
             if (ext, record.instance_id) in wanted or key in self.changed:
+                continue
+            if asked is None:  # a mapping giving two people one account: a line keeps it
+                account_of = self.mapping.account_of
+                asked = {(account_of.get(e, ""), i) for e, i in wanted}
+            if key in asked:
                 continue
             self.changed.add(key)
             self.removal_items.append(len(self.items))

@@ -199,7 +199,16 @@ class Registry:
 
         Raises IdHeldElsewhere, recording nothing, when the id is already held (by an earlier
         run, or a concurrent task of this one) for another account, instance or type: checked
-        and claimed in one step, so two answers with one id cannot both be recorded."""
+        and claimed in one step, so two answers with one id cannot both be recorded.
+
+        Confirmed without its id ("already registered" as the same type), a registration
+        kprov holds with its id keeps that id: it was asked twice (one class named by its key
+        and by its id), and recording "" would make it unremovable."""
+        if not record.registration_id:
+            with self._index_lock:
+                known = self.registration_index.active.get((record.account_id, record.instance_id))
+            if known is not None and known.registration_id and known.type == record.type:
+                record = record._replace(registration_id=known.registration_id)
         key = record.registration_id.lower()
         if key:
             with self._index_lock:
@@ -228,7 +237,17 @@ class Registry:
         return earlier
 
     def record_registration_removed(self, record: RegistrationRecord) -> None:
-        """Record that kprov deleted *record* on the server."""
+        """Record that kprov deleted *record* on the server -- unless its key now holds
+        another registration (another id, or another type: a role change's new registration,
+        recorded first): that one stays, or it would be lost to kprov while it lives on the
+        server."""
+        with self._index_lock:
+            now = self.registration_index.active.get((record.account_id, record.instance_id))
+        held = now.registration_id.lower() if now is not None else ""
+        if held and record.registration_id and held != record.registration_id.lower():
+            return
+        if now is not None and now.type != record.type:
+            return
         self._append_registrations([record._replace(created_at=now_iso(), status=REMOVED)])
 
     def note_unresolved(self, records: Sequence[RegistrationRecord]) -> None:

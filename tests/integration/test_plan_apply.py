@@ -224,7 +224,8 @@ def test_a_removal_whose_registration_id_is_unknown_is_held_and_said_on_every_pr
     [record] = [
         r for r in registry.registration_index.active.values() if r.external_user_id == "a-0"
     ]
-    registry.record_registration(record._replace(registration_id=""))  # confirmed without id
+    unresolved = record._replace(registration_id="")  # confirmed without id: a row as a lost
+    registry.registrations.record(unresolved, registry.registration_index)  # answer leaves it
     registry.close()
     first = run_cli("sync", str(semester.write()), "--prune")
     assert first.exit_code == 0, first.output

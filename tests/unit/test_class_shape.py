@@ -160,3 +160,50 @@ def test_no_such_warning_when_the_removal_brake_withholds_the_instructors_remova
     [withheld] = p.items
     assert withheld.action is Action.UNREGISTER and withheld.guard  # nothing removed tonight
     assert not p.warnings
+
+
+def test_a_role_change_stated_for_one_class_by_its_key_and_by_its_id_is_blocked_not_a_crash(
+    state: LocalState,
+) -> None:
+    """Two lines, one naming the class by its key, one by its API id (a class stated by two
+    sources): each made a role change of the one registration; blocking one pair (its ref
+    has no instructor) looked up the other's ref among the blocked refs (KeyError)."""
+    known(state, ("t1", "instructor"))
+    people = [
+        person("t1", "alg", "learner"),
+        person("t2", "alg", "instructor", line=3),  # 'alg' has a new teacher
+        person("t1", ALG_ID.upper(), "learner", line=4),  # the same class, by its id: none
+    ]
+    p = plan(state, people, command="sync", prune=True)
+    sent = [i for i in p.items if i.action in (Action.REGISTER, Action.UNREGISTER)]
+    assert [(i.action, i.external_id) for i in sent if i.role_change] in (
+        [],  # both halves blocked
+        [(Action.UNREGISTER, "t1"), (Action.REGISTER, "t1")],  # or both sent, once
+    )
+
+
+def test_one_registration_asked_under_two_names_of_its_class_is_asked_once(
+    state: LocalState,
+) -> None:
+    """One class named by its key on one line and by its id on another (a class stated by
+    two sources): each line asked for the registration, so it was sent twice -- and the
+    second answer ("already registered", or a removal's "not found" after the first pair
+    re-registered it) left it recorded without its id. The second line is a BLOCK."""
+    known(state, ("t1", "instructor"), ("t2", "instructor"))
+    people = [
+        person("t1", "alg", "learner"),  # a role change
+        person("s1", "alg", line=3),  # new
+        person("t1", ALG_ID, "learner", line=4),  # the same two, by the class's id
+        person("s1", ALG_ID, line=5),
+        person("t2", ALG_ID, "instructor", line=6),  # kept
+    ]
+    p = plan(state, people, command="sync", prune=True)
+    assert fates(p) == [
+        ("create_account", "s1", "alg"),
+        ("unregister", "t1", "alg"),
+        ("register", "t1", "alg"),
+        ("register", "s1", "alg"),
+        ("block", "t1", ALG_ID),
+        ("block", "s1", ALG_ID),
+    ]
+    assert "'alg'" in p.items[-1].reason

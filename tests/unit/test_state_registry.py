@@ -241,3 +241,46 @@ def test_instance_names_that_would_start_a_formula_are_safe_in_the_journal(
     with open_local_state(state, mapping) as local:
         by_key = local.registry.instance_index.by_key
         assert [by_key[f"k{n}"].name for n in range(len(names))] == names
+
+
+def test_an_already_registered_without_its_id_keeps_the_id_kprov_holds(tmp_path: Path) -> None:
+    """The same registration asked twice in one run (a roster naming one class by its key on
+    one line and by its id on another): the first answer gives its id, the second "already
+    registered as learner" without one. Recorded as it came, the second replaced the first:
+    the id was lost for ever (unresolved: never removable)."""
+    state, mapping = state_of(tmp_path)
+    with open_local_state(state, mapping) as local:
+        registry = local.registry
+        registry.record_registration(RegistrationRecord(ACCOUNT, INSTANCE, "learner", REG_ID, "s"))
+        registry.record_registration(RegistrationRecord(ACCOUNT, INSTANCE, "learner", "", "s"))
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].registration_id == REG_ID
+        registry.record_registration(  # another type without an id is another registration
+            RegistrationRecord(ACCOUNT, INSTANCE, "instructor", "", "s")
+        )
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].registration_id == ""
+    again = Registry.open(state).registration_index
+    assert again.active[(ACCOUNT, INSTANCE)].type == "instructor" and not again.by_id
+
+
+def test_removing_a_registration_kprov_replaced_keeps_the_one_that_replaced_it(
+    tmp_path: Path,
+) -> None:
+    """A role change's removal answered after its new registration was recorded (two pairs
+    for one registration, or a resend): the removal of the old id must not drop the new one
+    from local state (it stays on the server, its id lost to kprov)."""
+    state, mapping = state_of(tmp_path)
+    new_id = "5a6b7c8d-1111-4222-8333-444455556666"
+    old = RegistrationRecord(ACCOUNT, INSTANCE, "learner", REG_ID, "s")
+    with open_local_state(state, mapping) as local:
+        registry = local.registry
+        registry.record_registration(old)
+        registry.record_registration(old._replace(type="instructor", registration_id=new_id))
+        registry.record_registration_removed(old)  # the old id: removed, or "not found"
+        assert registry.registration_index.holder_of(new_id) is not None
+        unresolved = old._replace(type="instructor", registration_id="")  # its id unknown
+        registry.registrations.record(unresolved, registry.registration_index)
+        registry.record_registration_removed(old)  # another type: another registration
+        assert registry.registration_index.active[(ACCOUNT, INSTANCE)].type == "instructor"
+        registry.record_registration(old._replace(type="instructor", registration_id=new_id))
+    again = Registry.open(state).registration_index
+    assert again.active[(ACCOUNT, INSTANCE)].registration_id == new_id
