@@ -23,6 +23,11 @@ from pathlib import Path
 
 from kprov.state.blocks import read_journal_lines
 from kprov.state.journal import CsvJournal, now_iso
+from kprov.state.index_snapshots import (
+    REGISTRATIONS,
+    registrations_data,
+    restore_registrations,
+)
 from kprov.state.registry_blocks import take_block
 from kprov.state.registry_index import (
     FORGOTTEN,
@@ -46,6 +51,7 @@ from kprov.state.registry_instances import (
     InstanceRecord,
 )
 from kprov.state.registry_requests import journal_size, requests_pending
+from kprov.state.snapshot import Covered, read_snapshot, worth_rewriting, write_snapshot
 
 __all__ = [
     "FORGOTTEN", "INSTANCE_ABANDONED", "INSTANCE_CREATED", "INSTANCE_DELETED",
@@ -79,9 +85,14 @@ class RegistrationJournal(CsvJournal):
         )
 
     def load(self, *, repair: bool = False) -> RegistrationIndex:
-        index = RegistrationIndex()
-        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
+        """Read the journal into an index: after its snapshot's bytes when the snapshot is
+        sound (``state.snapshot``), else in full. With *repair* (only under the state lock)
+        a torn last line is mended first, and a snapshot written after a clean load."""
+        repairs = self.repair_tail() if repair else self.torn_notice()
+        index, covered = self._from_snapshot()
+        index.repairs.extend(repairs)
         statuses = frozenset(self.statuses)
+        size = journal_size(self.path)
 
         def take_lines(lines: list[str]) -> bool:  # plain rows, by column
             return take_block(index, lines, statuses)
@@ -90,11 +101,30 @@ class RegistrationJournal(CsvJournal):
             account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
             index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
 
-        read_journal_lines(self, take_lines, take_row)
+        read_journal_lines(self, take_lines, take_row, covered)
+        read = journal_size(self.path)
+        if repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read):
+            data = registrations_data(index)
+            if data is not None:
+                write_snapshot(self.path, REGISTRATIONS, read, data)
         index.pending_source = partial(  # "sent" rows: read again when first asked for
-            requests_pending, self.path, journal_size(self.path)
+            requests_pending, self.path, read
         )
         return index
+
+    def _from_snapshot(self) -> tuple[RegistrationIndex, Covered | None]:
+        """The index as the snapshot has it, and the bytes it covers; a new index and None
+        when there is no sound snapshot."""
+        found = read_snapshot(self.path, REGISTRATIONS)
+        if found is not None:
+            index = RegistrationIndex()
+            try:
+                restore_registrations(index, found[1])
+            except (ValueError, TypeError, IndexError, KeyError):  # not as written: ignore it
+                pass
+            else:
+                return index, found[0]
+        return RegistrationIndex(), None
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
         """Durable first, then visible in the index."""
