@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kprov import __version__
+from kprov.state.files import BINARY, NOFOLLOW
 
 log = logging.getLogger("kprov.state")
 
@@ -191,7 +192,7 @@ def write_snapshot(journal: Path, kind: str, covered_length: int, data: Any) -> 
             "body_crc32": zlib.crc32(body),
         }
         head = marshal.dumps(header)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | BINARY, 0o600)
         try:
             for part in (MAGIC, len(head).to_bytes(_LENGTH_BYTES, "big"), head, body):
                 view = memoryview(part)
