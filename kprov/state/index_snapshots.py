@@ -34,22 +34,25 @@ def registrations_data(index: RegistrationIndex) -> tuple[Any, ...] | None:
     rows = index.rows
     is_record = [type(row) is RegistrationRecord for row in rows]
     record_slots = list(compress(range(len(rows)), is_record))
-    plain_rows = list(rows)
+    plain_rows: list[Any] = list(rows)
     for slot in record_slots:
-        plain_rows[slot] = tuple(rows[slot])  # type: ignore[arg-type]
+        plain_rows[slot] = tuple(cast(RegistrationRecord, rows[slot]))
     holders: tuple[list[str], list[int], list[str]] | None = None
     if index.id_holders is not None:
         slot_of_record = {id(rows[slot]): slot for slot in record_slots}
-        ids, slots, as_records = [], [], []
+        ids: list[str] = []
+        slots: list[int] = []
+        as_records: list[str] = []
         for registration_id, holder in index.id_holders.items():
             if isinstance(holder, int):
                 slots.append(holder)
-            else:
-                slot = slot_of_record.get(id(holder))
-                if slot is None:
-                    return None  # a record no slot holds: not as a load leaves it
-                slots.append(slot)
-                as_records.append(registration_id)
+                ids.append(registration_id)
+                continue
+            record_slot = slot_of_record.get(id(holder))
+            if record_slot is None:
+                return None  # a record no slot holds: not as a load leaves it
+            slots.append(record_slot)
+            as_records.append(registration_id)
             ids.append(registration_id)
         holders = (ids, slots, as_records)
     keys = list(index.slot_of)
@@ -96,15 +99,13 @@ def restore_registrations(index: RegistrationIndex, data: Any) -> None:
     index.flags = bytearray(flags)
     index.externals = externals
     index.instances = instances
-    index.codes = dict(zip(instances, range(len(instances))))
+    index.codes = dict(zip(instances, range(len(instances)), strict=True))
     index.pending = dict(
         zip(zip(pending_accounts, pending_codes, strict=True), pending_types, strict=True)
     )
     if holders is not None:
         ids, holder_slots, as_records = holders
-        id_holders: dict[str, int | RegistrationRecord] = dict(
-            zip(ids, holder_slots, strict=True)
-        )
+        id_holders: dict[str, int | RegistrationRecord] = dict(zip(ids, holder_slots, strict=True))
         for registration_id in as_records:  # held by the record itself, as applied
             id_holders[registration_id] = index.record_at(cast(int, id_holders[registration_id]))
         index.id_holders = id_holders

@@ -15,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from kprov.state.journal import CsvJournal, now_iso
+from kprov.gc_pause import gc_paused
 from kprov.state.index_snapshots import MAPPING, mapping_data, restore_mapping
+from kprov.state.journal import CsvJournal, now_iso
 from kprov.state.mapping_index import AccountIds, load_blocks
 from kprov.state.registry_requests import journal_size
 from kprov.state.snapshot import Covered, read_snapshot, worth_rewriting, write_snapshot
@@ -111,15 +112,16 @@ class MappingJournal(CsvJournal):
         return index
 
     def _from_snapshot(self) -> tuple[MappingIndex, Covered | None]:
-        found = read_snapshot(self.path, MAPPING)
-        if found is not None:
-            index = MappingIndex()
-            try:
-                restore_mapping(index, found[1])
-            except (ValueError, TypeError):  # not as written: ignore it
-                pass
-            else:
-                return index, found[0]
+        with gc_paused():  # millions of objects, no cycle
+            found = read_snapshot(self.path, MAPPING)
+            if found is not None:
+                index = MappingIndex()
+                try:
+                    restore_mapping(index, found[1])
+                except (ValueError, TypeError):  # not as written: ignore it
+                    pass
+                else:
+                    return index, found[0]
         return MappingIndex(), None
 
     def entries(self) -> Iterator[MappingEntry]:

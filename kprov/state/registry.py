@@ -21,13 +21,14 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from kprov.gc_pause import gc_paused
 from kprov.state.blocks import read_journal_lines
-from kprov.state.journal import CsvJournal, now_iso
 from kprov.state.index_snapshots import (
     REGISTRATIONS,
     registrations_data,
     restore_registrations,
 )
+from kprov.state.journal import CsvJournal, now_iso
 from kprov.state.registry_blocks import take_block
 from kprov.state.registry_index import (
     FORGOTTEN,
@@ -115,15 +116,16 @@ class RegistrationJournal(CsvJournal):
     def _from_snapshot(self) -> tuple[RegistrationIndex, Covered | None]:
         """The index as the snapshot has it, and the bytes it covers; a new index and None
         when there is no sound snapshot."""
-        found = read_snapshot(self.path, REGISTRATIONS)
-        if found is not None:
-            index = RegistrationIndex()
-            try:
-                restore_registrations(index, found[1])
-            except (ValueError, TypeError, IndexError, KeyError):  # not as written: ignore it
-                pass
-            else:
-                return index, found[0]
+        with gc_paused():  # millions of objects, no cycle
+            found = read_snapshot(self.path, REGISTRATIONS)
+            if found is not None:
+                index = RegistrationIndex()
+                try:
+                    restore_registrations(index, found[1])
+                except (ValueError, TypeError, IndexError, KeyError):  # not as written
+                    pass
+                else:
+                    return index, found[0]
         return RegistrationIndex(), None
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:

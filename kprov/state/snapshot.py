@@ -20,6 +20,7 @@ mode 0600, no fsync: a lost one costs one full read); a write that fails is drop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import marshal
@@ -203,22 +204,11 @@ def write_snapshot(journal: Path, kind: str, covered_length: int, data: Any) -> 
         os.replace(temp, path)
     except (OSError, ValueError, OverflowError) as exc:  # a cache: never fail the run for it
         log.debug("snapshot %s not written (%s)", path, exc)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temp)
-        except OSError:
-            pass
         return False
     log.debug("snapshot %s written: %d bytes of %s", path, covered_length, journal.name)
     return True
-
-
-def remove_snapshot(journal: Path) -> None:
-    """Delete *journal*'s snapshot, if any (where a journal is replaced; the digest would
-    refuse it anyway)."""
-    try:
-        os.unlink(snapshot_path(journal))
-    except OSError:
-        pass
 
 
 def worth_rewriting(covered: Covered | None, length: int) -> bool:

@@ -18,7 +18,6 @@ from kprov.errors import ConfigError
 from kprov.state import blocks, snapshot
 from kprov.state.mapping import MappingIndex, MappingJournal
 from kprov.state.registry import (
-    REGISTRATION_HEADER,
     RegistrationIndex,
     RegistrationJournal,
     RegistrationRecord,
