@@ -21,10 +21,12 @@ mode 0600, no fsync: a lost one costs one full read); a write that fails is drop
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import logging
 import marshal
 import os
+import secrets
 import sys
 import threading
 import zlib
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from kprov import __version__
-from kprov.state.files import BINARY, NOFOLLOW
+from kprov.errors import StorageError
+from kprov.state.files import BINARY, NOFOLLOW, open_fd
 
 log = logging.getLogger("kprov.state")
 
@@ -83,7 +86,7 @@ def _journal_digest(journal: Path, length: int) -> tuple[str, int] | None:
     digest = hashlib.sha256()
     lines = 0
     try:
-        with open(journal, "rb", buffering=0) as handle:
+        with open(open_fd(journal, os.O_RDONLY, doing="read"), "rb", buffering=0) as handle:
             left = length
             while left > 0:
                 chunk = handle.read(min(_CHUNK, left))
@@ -92,7 +95,7 @@ def _journal_digest(journal: Path, length: int) -> tuple[str, int] | None:
                 digest.update(chunk)
                 lines += chunk.count(b"\n")
                 left -= len(chunk)
-    except OSError:
+    except (OSError, StorageError):
         return None
     return digest.hexdigest(), lines
 
@@ -114,13 +117,20 @@ def read_snapshot(journal: Path, kind: str) -> tuple[Covered, Any] | None:
     starts with exactly those bytes; else None (read the journal in full)."""
     path = snapshot_path(journal)
     try:
-        with open(path, "rb") as handle:
-            blob = handle.read()
+        fd = open_fd(path, os.O_RDONLY, doing="read")  # never through a link, nor a FIFO
     except FileNotFoundError:
         return None
+    except (OSError, StorageError) as exc:
+        log.debug("snapshot %s not read (%s): reading the journal in full", path, exc)
+        return None
+    try:
+        with open(fd, "rb", closefd=False) as handle:
+            blob = handle.read()
     except OSError as exc:
         log.debug("snapshot %s not read (%s): reading the journal in full", path, exc)
         return None
+    finally:
+        os.close(fd)
     got = _checked(journal, kind, blob)
     if isinstance(got, str):
         log.debug("snapshot %s ignored (%s): reading the journal in full", path, got)
@@ -179,7 +189,10 @@ def write_snapshot(journal: Path, kind: str, covered_length: int, data: Any) -> 
     """Write *journal*'s snapshot of *data* (an index after its first *covered_length*
     bytes); call only under the state lock. False, writing nothing, when anything fails."""
     path = snapshot_path(journal)
-    temp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    for stale in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):  # a run killed writing
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    temp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(6)}")
     try:
         got = _journal_digest(journal, covered_length)
         if got is None:

@@ -289,3 +289,19 @@ def test_a_mapping_through_its_snapshot_is_the_journal_read_in_full(
     if callable(spoil):
         spoil(path)
     same_mapping(MappingJournal(path).load(), _mapping_full(path))
+
+
+def test_a_linked_snapshot_is_never_read_and_a_killed_writers_leftovers_go(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _state(6, tmp_path)
+    real = tmp_path / "elsewhere.idx"
+    snapshot_path(path).rename(real)
+    snapshot_path(path).symlink_to(real)  # sound, but state files are never read through links
+    same(_through_snapshot(path, caplog, "not read"), _full(path))
+    snapshot_path(path).unlink()
+    leftover = path.with_name("registrations.csv.idx.tmp-1234")
+    leftover.write_bytes(b"half a snapshot")  # a run killed while writing one
+    RegistrationJournal(path).load(repair=True)
+    assert not leftover.exists() and snapshot_path(path).is_file()
+    same(_through_snapshot(path, caplog, USED), _full(path))
