@@ -80,23 +80,35 @@ def _identity(kind: str, journal: Path) -> dict[str, Any]:
     }
 
 
-def _journal_digest(journal: Path, length: int) -> tuple[str, int] | None:
-    """SHA-256 (hex) and the number of newlines of the journal's first *length* bytes; None
-    when it is shorter, or cannot be read."""
+def _journal_digest(journal: Path, length: int, *, count_lines: bool) -> tuple[str, int] | None:
+    """SHA-256 (hex) of the journal's first *length* bytes, and how many lines they hold
+    (0 unless *count_lines*: a snapshot whose digest matches has the count it was written
+    with); None when the journal is shorter, or cannot be read."""
     digest = hashlib.sha256()
     lines = 0
     try:
-        with open(open_fd(journal, os.O_RDONLY, doing="read"), "rb", buffering=0) as handle:
-            left = length
-            while left > 0:
-                chunk = handle.read(min(_CHUNK, left))
-                if not chunk:
-                    return None
-                digest.update(chunk)
-                lines += chunk.count(b"\n")
-                left -= len(chunk)
+        fd = open_fd(journal, os.O_RDONLY, doing="read")
     except (OSError, StorageError):
         return None
+    try:
+        if os.fstat(fd).st_size < length:
+            return None
+        buffer = bytearray(min(_CHUNK, length))  # read into, not mapped: a file cut
+        view = memoryview(buffer)  # short meanwhile must not kill the process (SIGBUS)
+        with open(fd, "rb", buffering=0, closefd=False) as handle:
+            left = length
+            while left > 0:
+                got = handle.readinto(view[: min(_CHUNK, left)])
+                if not got:
+                    return None
+                digest.update(view[:got])  # hashlib and the read let go of the GIL
+                if count_lines:
+                    lines += buffer.count(b"\n", 0, got)
+                left -= got
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
     return digest.hexdigest(), lines
 
 
@@ -109,7 +121,7 @@ class _Digest(threading.Thread):
         self.result: tuple[str, int] | None = None
 
     def run(self) -> None:
-        self.result = _journal_digest(self._journal, self._length)
+        self.result = _journal_digest(self._journal, self._length, count_lines=False)
 
 
 def read_snapshot(journal: Path, kind: str) -> tuple[Covered, Any] | None:
@@ -180,7 +192,7 @@ def _checked(journal: Path, kind: str, blob: bytes) -> tuple[Covered, Any] | str
             return "a damaged body"
     finally:
         hashing.join()
-    if hashing.result != (digest, lines):
+    if hashing.result != (digest, 0):
         return "the journal's bytes are not the ones it was made from"
     return Covered(length, lines), data
 
@@ -194,7 +206,7 @@ def write_snapshot(journal: Path, kind: str, covered_length: int, data: Any) -> 
             stale.unlink()
     temp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(6)}")
     try:
-        got = _journal_digest(journal, covered_length)
+        got = _journal_digest(journal, covered_length, count_lines=True)
         if got is None:
             return False
         body = marshal.dumps(data)
