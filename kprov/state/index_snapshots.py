@@ -29,8 +29,8 @@ _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 def registrations_data(index: RegistrationIndex) -> tuple[Any, ...] | None:
     """*index* as plain data; None when it holds what a snapshot does not keep (claims)."""
-    if index.pending_source is not None or index.pending_log:
-        return None  # not as a load leaves it (its caches are made again when asked)
+    if index.pending_log:
+        return None  # rows applied since the load (its caches are made again when asked)
     rows = index.rows
     is_record = [type(row) is RegistrationRecord for row in rows]
     record_slots = list(compress(range(len(rows)), is_record))

@@ -89,6 +89,7 @@ class MappingJournal(CsvJournal):
     header = HEADER
     statuses = STATUSES
     what = "mapping file"
+    _snapshot_due: int | None = None  # bytes a locked load read cleanly (``save_snapshot``)
 
     def valid(self, row: list[str]) -> bool:
         return bool(row[0]) and bool(row[1]) and row[-1] in STATUSES
@@ -99,7 +100,7 @@ class MappingJournal(CsvJournal):
         With *repair* (only under the state lock) a torn last line is mended first; without,
         it is skipped and reported, and the file is not touched (a run may be writing it).
         A sound snapshot (``state.snapshot``) stands for the bytes it covers; after a clean
-        load with *repair*, one is written.
+        load with *repair*, one is due (``save_snapshot``).
         """
         repairs = self.repair_tail() if repair else self.torn_notice()
         index, covered = self._from_snapshot()
@@ -107,9 +108,17 @@ class MappingJournal(CsvJournal):
         size = journal_size(self.path)
         load_blocks(self, index.account_of, index.sis_of, index.disabled, covered)
         read = journal_size(self.path)
-        if repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read):
-            write_snapshot(self.path, MAPPING, read, mapping_data(index))
+        due = repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read)
+        self._snapshot_due = read if due else None
         return index
+
+    def save_snapshot(self, index: MappingIndex) -> None:
+        """Write the snapshot of *index* a locked load found due: call once the state is
+        known sound, before anything is recorded; nothing is written if the journal has
+        grown since."""
+        due, self._snapshot_due = self._snapshot_due, None
+        if due is not None and journal_size(self.path) == due:
+            write_snapshot(self.path, MAPPING, due, mapping_data(index))
 
     def _from_snapshot(self) -> tuple[MappingIndex, Covered | None]:
         with gc_paused():  # millions of objects, no cycle

@@ -76,6 +76,7 @@ class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
     statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN, SENT)
     what = "registration registry"
+    _snapshot_due: int | None = None  # bytes a locked load read cleanly (``save_snapshot``)
 
     def valid(self, row: list[str]) -> bool:
         return (
@@ -88,7 +89,8 @@ class RegistrationJournal(CsvJournal):
     def load(self, *, repair: bool = False) -> RegistrationIndex:
         """Read the journal into an index: after its snapshot's bytes when the snapshot is
         sound (``state.snapshot``), else in full. With *repair* (only under the state lock)
-        a torn last line is mended first, and a snapshot written after a clean load."""
+        a torn last line is mended first, and a snapshot is due after a clean load
+        (``save_snapshot``)."""
         repairs = self.repair_tail() if repair else self.torn_notice()
         index, covered = self._from_snapshot()
         index.repairs.extend(repairs)
@@ -104,14 +106,23 @@ class RegistrationJournal(CsvJournal):
 
         read_journal_lines(self, take_lines, take_row, covered)
         read = journal_size(self.path)
-        if repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read):
-            data = registrations_data(index)
-            if data is not None:
-                write_snapshot(self.path, REGISTRATIONS, read, data)
+        due = repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read)
+        self._snapshot_due = read if due else None
         index.pending_source = partial(  # "sent" rows: read again when first asked for
             requests_pending, self.path, read
         )
         return index
+
+    def save_snapshot(self, index: RegistrationIndex) -> None:
+        """Write the snapshot of *index* a locked load found due (``state.snapshot``): call
+        once the state is known sound, before anything is recorded; nothing is written if
+        the journal has grown since (the index is no longer what its first bytes say)."""
+        due, self._snapshot_due = self._snapshot_due, None
+        if due is None or journal_size(self.path) != due:
+            return
+        data = registrations_data(index)
+        if data is not None:
+            write_snapshot(self.path, REGISTRATIONS, due, data)
 
     def _from_snapshot(self) -> tuple[RegistrationIndex, Covered | None]:
         """The index as the snapshot has it, and the bytes it covers; a new index and None
@@ -164,6 +175,11 @@ class Registry:
             instances.load(repair=repair),
             registrations.load(repair=repair),
         )
+
+    def save_snapshots(self) -> None:
+        """Write the registrations' snapshot if a locked load found one due: call once the
+        state is known sound, before anything is recorded."""
+        self.registrations.save_snapshot(self.registration_index)
 
     @property
     def repairs(self) -> list[str]:

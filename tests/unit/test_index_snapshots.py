@@ -23,9 +23,24 @@ from kprov.state.registry import (
     RegistrationRecord,
 )
 from kprov.state.snapshot import snapshot_path
-from tests.unit.test_column_paths import ALG, BIO, STAMP, _uuid, hostile_state
+from tests.registry_journals import ALG, BIO, STAMP, _uuid, hostile_state
 
 USED, IGNORED = "used", "ignored"
+
+
+def locked_load(path: Path) -> RegistrationIndex:
+    """As ``open_local_state`` loads: repairs first, the snapshot (if due) once it is sound."""
+    journal = RegistrationJournal(path)
+    index = journal.load(repair=True)
+    journal.save_snapshot(index)
+    return index
+
+
+def locked_load_mapping(path: Path) -> MappingIndex:
+    journal = MappingJournal(path)
+    index = journal.load(repair=True)
+    journal.save_snapshot(index)
+    return index
 
 
 def _full(path: Path) -> RegistrationIndex:
@@ -77,7 +92,7 @@ def same(fast: RegistrationIndex, slow: RegistrationIndex) -> None:
 def _state(seed: int, tmp_path: Path) -> Path:
     hostile_state(seed, tmp_path / "state")
     path = tmp_path / "state" / "registrations.csv"
-    first = RegistrationJournal(path).load(repair=True)  # a locked load writes it
+    first = locked_load(path)  # a locked load writes it
     assert snapshot_path(path).exists() and not first.repairs
     assert stat.S_IMODE(snapshot_path(path).stat().st_mode) == 0o600
     return path
@@ -131,7 +146,7 @@ def test_rows_after_the_snapshot_are_named_at_their_line_and_torn_tails_repaired
     before = snapshot_path(path).read_bytes()
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="kprov.state"):
-        repaired = RegistrationJournal(path).load(repair=True)
+        repaired = locked_load(path)
     assert repaired.repairs and any(" used" in r.getMessage() for r in caplog.records)
     assert snapshot_path(path).read_bytes() == before
     same(repaired, _full(path))
@@ -173,7 +188,7 @@ def _other_version(path: Path) -> None:
 
 def _other_journals(path: Path) -> None:  # the mapping's snapshot named as this one's
     mapping = path.with_name("mapping.csv")
-    MappingJournal(mapping).load(repair=True)
+    locked_load_mapping(mapping)
     snapshot_path(mapping).rename(snapshot_path(path))
 
 
@@ -189,7 +204,7 @@ def test_a_snapshot_that_does_not_match_its_journal_is_ignored(
     assert callable(spoil)
     spoil(path)
     same(_through_snapshot(path, caplog, IGNORED), _full(path))
-    RegistrationJournal(path).load(repair=True)  # the next locked load writes a sound one
+    locked_load(path)  # the next locked load writes a sound one
     same(_through_snapshot(path, caplog, USED), _full(path))
 
 
@@ -199,7 +214,7 @@ def test_a_snapshot_that_cannot_be_written_fails_nothing(
     hostile_state(3, tmp_path / "state")
     path = tmp_path / "state" / "registrations.csv"
     snapshot_path(path).mkdir()  # the rename onto it fails, as on a read-only folder
-    index = RegistrationJournal(path).load(repair=True)
+    index = locked_load(path)
     same(index, _full(path))
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "instances.csv", "mapping.csv", "registrations.csv", "registrations.csv.idx"
@@ -210,7 +225,7 @@ def test_a_snapshot_that_cannot_be_written_fails_nothing(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(snapshot.os, "replace", full_disk)
-    same(RegistrationJournal(path).load(repair=True), _full(path))
+    same(locked_load(path), _full(path))
     assert not snapshot_path(path).exists()
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "instances.csv", "mapping.csv", "registrations.csv"
@@ -240,11 +255,11 @@ def test_a_long_tail_is_taken_into_a_new_snapshot(
     )
     journal.close()
     monkeypatch.setattr(snapshot, "REWRITE_MIN", 10**9)
-    RegistrationJournal(path).load(repair=True)  # a short tail: the snapshot stays
+    locked_load(path)  # a short tail: the snapshot stays
     assert _covers(path) == covered
     monkeypatch.setattr(snapshot, "REWRITE_MIN", 0)
     monkeypatch.setattr(snapshot, "REWRITE_SHARE", 10**6)
-    RegistrationJournal(path).load(repair=True)
+    locked_load(path)
     assert _covers(path) == path.stat().st_size
     same(_through_snapshot(path, caplog, USED), _full(path))
 
@@ -281,7 +296,7 @@ def test_a_mapping_through_its_snapshot_is_the_journal_read_in_full(
     with path.open("a") as mapping:  # odd ids, an SIS id, a quoted id: read row by row
         mapping.write(f"odd,ACCT-NOT-A-UUID,{STAMP},s-1,created\n\"q,1\",{_uuid(random.Random(1))}"
                       f",{STAMP},,created\n")  # fmt: skip
-    MappingJournal(path).load(repair=True)
+    locked_load_mapping(path)
     assert snapshot_path(path).exists()
     rng = random.Random(7)
     with path.open("a") as mapping:  # rows a run appended since
@@ -302,6 +317,20 @@ def test_a_linked_snapshot_is_never_read_and_a_killed_writers_leftovers_go(
     snapshot_path(path).unlink()
     leftover = path.with_name("registrations.csv.idx.tmp-1234")
     leftover.write_bytes(b"half a snapshot")  # a run killed while writing one
-    RegistrationJournal(path).load(repair=True)
+    locked_load(path)
     assert not leftover.exists() and snapshot_path(path).is_file()
     same(_through_snapshot(path, caplog, USED), _full(path))
+
+
+def test_no_snapshot_is_written_for_a_state_refused_or_changed_after_its_load(
+    tmp_path: Path,
+) -> None:
+    hostile_state(8, tmp_path / "state")
+    path = tmp_path / "state" / "registrations.csv"
+    journal = RegistrationJournal(path)
+    index = journal.load(repair=True)  # then a check refuses the state: never saved
+    assert not snapshot_path(path).exists()
+    journal.append_rows([RegistrationRecord(ALG, BIO, "learner", "", "x", STAMP).row()])
+    journal.save_snapshot(index)  # the journal grew after the load: the index is not its start
+    journal.close()
+    assert not snapshot_path(path).exists()
