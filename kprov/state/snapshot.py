@@ -14,8 +14,10 @@ shorter than N or with other bytes, another journal's snapshot -- and it is igno
 journal is read in full, as without one, and nothing is said (a ``--debug`` line).
 
 A snapshot is never the record: it can be deleted at any time. It is written only under the
-state lock, after a load that needed no repair, atomically (a temporary file renamed over it,
-mode 0600, no fsync: a lost one costs one full read); a write that fails is dropped silently.
+state lock, once a load that needed no repair has passed the state's checks and before
+anything is recorded (``state.local``), and only while the journal is still the size that
+load read; atomically (a temporary file renamed over it, mode 0600, no fsync: a lost one
+costs one full read). A write that fails is dropped silently.
 """
 
 from __future__ import annotations
