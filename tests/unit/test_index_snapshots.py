@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kprov import __version__
 from kprov.errors import ConfigError
 from kprov.state import blocks, snapshot
 from kprov.state.mapping import MappingIndex, MappingJournal
@@ -183,7 +184,9 @@ def _torn(path: Path) -> None:
 
 def _other_version(path: Path) -> None:
     data = snapshot_path(path).read_bytes()
-    snapshot_path(path).write_bytes(data.replace(b"0.3.0", b"0.2.9", 1))
+    version = __version__.encode()
+    assert version in data
+    snapshot_path(path).write_bytes(data.replace(version, b"9" * len(version), 1))
 
 
 def _other_journals(path: Path) -> None:  # the mapping's snapshot named as this one's
