@@ -131,7 +131,9 @@ def _root_sections() -> list[str]:
         _escape(
             "The state directory (`kprov config show` names it) holds mapping.csv (the external "
             "id to account id mapping, the partner's record: back it up), instances.csv, "
-            "registrations.csv and ledger.sqlite3 (the history of every run)."
+            "registrations.csv and ledger.sqlite3 (the history of every run); mapping.csv.idx "
+            "and registrations.csv.idx are snapshots of what was loaded, a cache checked "
+            "against the journals on every run, which can be deleted at any time."
         ),
     ]
     return lines

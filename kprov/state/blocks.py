@@ -20,6 +20,7 @@ from kprov.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from kprov.state.journal import CsvJournal
+    from kprov.state.snapshot import Covered
 
 BLOCK = 1 << 22  # characters read at a time (whole lines)
 Columns = list[list[str]]  # one list per field, each as long as the block
@@ -29,27 +30,34 @@ def read_journal(
     journal: CsvJournal,
     take_block: Callable[[Columns], bool],
     take_row: Callable[[list[str]], None],
+    after: Covered | None = None,
 ) -> None:
-    """Read every row of *journal*: plain blocks as columns to *take_block* (which returns
-    False, having applied nothing, when it wants them row by row), then rows to *take_row*."""
+    """Read every row of *journal* (after a snapshot's bytes: ``read_journal_lines``): plain
+    blocks as columns to *take_block* (which returns False, having applied nothing, when it
+    wants them row by row), then rows to *take_row*."""
     width = len(journal.header)
-    read_journal_lines(journal, lambda lines: take_block(split_columns(lines, width)), take_row)
+    read_journal_lines(
+        journal, lambda lines: take_block(split_columns(lines, width)), take_row, after
+    )
 
 
 def read_journal_lines(
     journal: CsvJournal,
     take_block: Callable[[list[str]], bool],
     take_row: Callable[[list[str]], None],
+    after: Covered | None = None,
 ) -> None:
     """``read_journal``, each plain block handed over as its lines (as written, "\\n" after
     each, *width* fields on each): a reader may split only the lines it needs
-    (``split_columns``), and keep a line to split when asked."""
+    (``split_columns``), and keep a line to split when asked. With *after* (what a snapshot
+    covers: ``state.snapshot``), only the rows after those bytes, numbered after its lines."""
     width = len(journal.header)
-    with journal.text() as handle, gc_paused():
+    with journal.text(after.length if after else 0) as handle, gc_paused():
         if handle is None:
             return
-        handle.readline()  # the header, checked already
-        line = 2  # of the first row
+        if after is None:
+            handle.readline()  # the header, checked already
+        line = after.next_line if after else 2  # of the first row
         while True:
             lines = handle.readlines(BLOCK)  # whole lines, as the csv module would see them
             if not lines:

@@ -126,10 +126,11 @@ class CsvJournal:
                 yield from self.parse(handle)
 
     @contextmanager
-    def text(self) -> Iterator[io.TextIOWrapper | None]:
+    def text(self, offset: int = 0) -> Iterator[io.TextIOWrapper | None]:
         """The journal's text, header included, without a torn last line (None: no file, or
         only part of a header). Undecodable text and read errors raise ConfigError and
-        StorageError, as ``rows`` does."""
+        StorageError, as ``rows`` does. With *offset* (the end of a line, where a snapshot's
+        bytes end: ``state.snapshot``), the text from that byte on."""
         fd = self._open_read()
         if fd is None:
             yield None
@@ -144,10 +145,12 @@ class CsvJournal:
             os.close(fd)
             yield None
             return
+        if offset:
+            os.lseek(fd, offset, os.SEEK_SET)
         if tail.keep_until is None:
             raw: io.RawIOBase = io.FileIO(fd, closefd=True)
         else:
-            raw = BoundedReader(fd, tail.keep_until)
+            raw = BoundedReader(fd, max(0, tail.keep_until - offset))
         try:
             with io.TextIOWrapper(
                 io.BufferedReader(raw, TAIL_CHUNK), encoding="utf-8", newline=""

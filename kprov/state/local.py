@@ -81,6 +81,9 @@ def open_local_state(
                 state.warnings.extend(mapping.repairs)
                 state.warnings.extend(registry.warnings)
                 state.warnings.extend(_mapping_checked(state_dir, state, rebuild=rebuild_mapping))
+                if not state.warnings:  # sound, and nothing recorded yet: snapshots, if due
+                    journal.save_snapshot(mapping)
+                    registry.save_snapshots()
                 yield state
             finally:
                 registry.close()

@@ -15,8 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kprov.gc_pause import gc_paused
+from kprov.state.index_snapshots import MAPPING, mapping_data, restore_mapping
 from kprov.state.journal import CsvJournal, now_iso
 from kprov.state.mapping_index import AccountIds, load_blocks
+from kprov.state.registry_requests import journal_size
+from kprov.state.snapshot import Covered, read_snapshot, worth_rewriting, write_snapshot
 
 __all__ = ["HEADER", "MappingEntry", "MappingIndex", "MappingJournal", "now_iso"]
 
@@ -85,6 +89,7 @@ class MappingJournal(CsvJournal):
     header = HEADER
     statuses = STATUSES
     what = "mapping file"
+    _snapshot_due: int | None = None  # bytes a locked load read cleanly (``save_snapshot``)
 
     def valid(self, row: list[str]) -> bool:
         return bool(row[0]) and bool(row[1]) and row[-1] in STATUSES
@@ -94,11 +99,39 @@ class MappingJournal(CsvJournal):
 
         With *repair* (only under the state lock) a torn last line is mended first; without,
         it is skipped and reported, and the file is not touched (a run may be writing it).
+        A sound snapshot (``state.snapshot``) stands for the bytes it covers; after a clean
+        load with *repair*, one is due (``save_snapshot``).
         """
-        index = MappingIndex()
-        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
-        load_blocks(self, index.account_of, index.sis_of, index.disabled)  # ids canonical
+        repairs = self.repair_tail() if repair else self.torn_notice()
+        index, covered = self._from_snapshot()
+        index.repairs.extend(repairs)
+        size = journal_size(self.path)
+        load_blocks(self, index.account_of, index.sis_of, index.disabled, covered)
+        read = journal_size(self.path)
+        due = repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read)
+        self._snapshot_due = read if due else None
         return index
+
+    def save_snapshot(self, index: MappingIndex) -> None:
+        """Write the snapshot of *index* a locked load found due: call once the state is
+        known sound, before anything is recorded; nothing is written if the journal has
+        grown since."""
+        due, self._snapshot_due = self._snapshot_due, None
+        if due is not None and journal_size(self.path) == due:
+            write_snapshot(self.path, MAPPING, due, mapping_data(index))
+
+    def _from_snapshot(self) -> tuple[MappingIndex, Covered | None]:
+        with gc_paused():  # millions of objects, no cycle
+            found = read_snapshot(self.path, MAPPING)
+            if found is not None:
+                index = MappingIndex()
+                try:
+                    restore_mapping(index, found[1])
+                except (ValueError, TypeError):  # not as written: ignore it
+                    pass
+                else:
+                    return index, found[0]
+        return MappingIndex(), None
 
     def entries(self) -> Iterator[MappingEntry]:
         """Every row as written (history included), for export and show; account ids in

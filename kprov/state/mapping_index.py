@@ -25,6 +25,7 @@ from kprov.state.blocks import Columns, read_journal
 
 if TYPE_CHECKING:
     from kprov.state.journal import CsvJournal
+    from kprov.state.snapshot import Covered
 
 _UUID = UUID_TEXT
 
@@ -105,8 +106,10 @@ def load_blocks(
     account_of: AccountIds,
     sis_of: dict[str, str],
     disabled: set[str],
+    after: Covered | None = None,
 ) -> None:
-    """Read *journal* (a mapping) into the three: plain blocks at C speed, the rest by row."""
+    """Read *journal* (a mapping) into the three: plain blocks at C speed, the rest by row
+    (only the rows after a snapshot's bytes, with *after*: ``state.snapshot``)."""
 
     def take_block(columns: Columns) -> bool:
         return _plain_block(columns, account_of, sis_of, disabled)
@@ -114,7 +117,7 @@ def load_blocks(
     def take_row(row: list[str]) -> None:
         _apply_row(row, account_of, sis_of, disabled)
 
-    read_journal(journal, take_block, take_row)
+    read_journal(journal, take_block, take_row, after)
 
 
 _STATUSES = frozenset({"created", "recovered", "disabled"})

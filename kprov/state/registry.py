@@ -21,7 +21,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from kprov.gc_pause import gc_paused
 from kprov.state.blocks import read_journal_lines
+from kprov.state.index_snapshots import (
+    REGISTRATIONS,
+    registrations_data,
+    restore_registrations,
+)
 from kprov.state.journal import CsvJournal, now_iso
 from kprov.state.registry_blocks import take_block
 from kprov.state.registry_index import (
@@ -46,6 +52,7 @@ from kprov.state.registry_instances import (
     InstanceRecord,
 )
 from kprov.state.registry_requests import journal_size, requests_pending
+from kprov.state.snapshot import Covered, read_snapshot, worth_rewriting, write_snapshot
 
 __all__ = [
     "FORGOTTEN", "INSTANCE_ABANDONED", "INSTANCE_CREATED", "INSTANCE_DELETED",
@@ -69,6 +76,7 @@ class RegistrationJournal(CsvJournal):
     header = REGISTRATION_HEADER
     statuses = (REGISTERED, REMOVED, NOTED, FORGOTTEN, SENT)
     what = "registration registry"
+    _snapshot_due: int | None = None  # bytes a locked load read cleanly (``save_snapshot``)
 
     def valid(self, row: list[str]) -> bool:
         return (
@@ -79,9 +87,15 @@ class RegistrationJournal(CsvJournal):
         )
 
     def load(self, *, repair: bool = False) -> RegistrationIndex:
-        index = RegistrationIndex()
-        index.repairs.extend(self.repair_tail() if repair else self.torn_notice())
+        """Read the journal into an index: after its snapshot's bytes when the snapshot is
+        sound (``state.snapshot``), else in full. With *repair* (only under the state lock)
+        a torn last line is mended first, and a snapshot is due after a clean load
+        (``save_snapshot``)."""
+        repairs = self.repair_tail() if repair else self.torn_notice()
+        index, covered = self._from_snapshot()
+        index.repairs.extend(repairs)
         statuses = frozenset(self.statuses)
+        size = journal_size(self.path)
 
         def take_lines(lines: list[str]) -> bool:  # plain rows, by column
             return take_block(index, lines, statuses)
@@ -90,11 +104,40 @@ class RegistrationJournal(CsvJournal):
             account, instance, registration = row[0].lower(), row[1].lower(), row[3].lower()
             index.apply(RegistrationRecord(account, instance, row[2], registration, *row[4:]))
 
-        read_journal_lines(self, take_lines, take_row)
+        read_journal_lines(self, take_lines, take_row, covered)
+        read = journal_size(self.path)
+        due = repair and not index.repairs and read == size > 0 and worth_rewriting(covered, read)
+        self._snapshot_due = read if due else None
         index.pending_source = partial(  # "sent" rows: read again when first asked for
-            requests_pending, self.path, journal_size(self.path)
+            requests_pending, self.path, read
         )
         return index
+
+    def save_snapshot(self, index: RegistrationIndex) -> None:
+        """Write the snapshot of *index* a locked load found due (``state.snapshot``): call
+        once the state is known sound, before anything is recorded; nothing is written if
+        the journal has grown since (the index is no longer what its first bytes say)."""
+        due, self._snapshot_due = self._snapshot_due, None
+        if due is None or journal_size(self.path) != due:
+            return
+        data = registrations_data(index)
+        if data is not None:
+            write_snapshot(self.path, REGISTRATIONS, due, data)
+
+    def _from_snapshot(self) -> tuple[RegistrationIndex, Covered | None]:
+        """The index as the snapshot has it, and the bytes it covers; a new index and None
+        when there is no sound snapshot."""
+        with gc_paused():  # millions of objects, no cycle
+            found = read_snapshot(self.path, REGISTRATIONS)
+            if found is not None:
+                index = RegistrationIndex()
+                try:
+                    restore_registrations(index, found[1])
+                except (ValueError, TypeError, IndexError, KeyError):  # not as written
+                    pass
+                else:
+                    return index, found[0]
+        return RegistrationIndex(), None
 
     def record(self, record: RegistrationRecord, index: RegistrationIndex) -> None:
         """Durable first, then visible in the index."""
@@ -132,6 +175,11 @@ class Registry:
             instances.load(repair=repair),
             registrations.load(repair=repair),
         )
+
+    def save_snapshots(self) -> None:
+        """Write the registrations' snapshot if a locked load found one due: call once the
+        state is known sound, before anything is recorded."""
+        self.registrations.save_snapshot(self.registration_index)
 
     @property
     def repairs(self) -> list[str]:

@@ -165,6 +165,19 @@ def test_kill_9_during_sync_then_rerun_converges_exactly(
         kill_on_registration_then_rerun(box, command, env, kill_at)
         quiet = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+        # the next night reads the journals through the snapshots the last one wrote
+        state = isolated_env / "state"
+        assert {p.name for p in state.glob("*.idx")} == {"mapping.csv.idx", "registrations.csv.idx"}
+        debug = [sys.executable, "-m", "kprov", "--debug", *command[3:]]
+        night = subprocess.run(debug, env=env, capture_output=True, text=True, timeout=120)
+        assert night.returncode == 0 and night.stdout == ""
+        for name in ("mapping.csv", "registrations.csv"):
+            assert f"{name}.idx used" in night.stderr
+        # a snapshot cut short (a full disk, a copy) is ignored, silently
+        torn = state / "registrations.csv.idx"
+        torn.write_bytes(torn.read_bytes()[:1000])
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
         pairs = registration_pairs(box)
         with box.store.lock:
             instances = len(box.store.instances)
