@@ -221,7 +221,7 @@ def instance_names(registry: Registry, items: Iterable[Item]) -> dict[str, str]:
 def item_rows(
     plan: Plan, names: Mapping[str, str], sis_of: Mapping[str, str]
 ) -> Iterator[tuple[Any, ...]]:
-    """One ledger row per plan item (``state.ledger.ITEM_COLUMNS``)."""
+    """One ledger row per plan item (``state.ledger_writes.ITEM_COLUMNS``)."""
     sis_get, name_get = sis_of.get, names.get
     word = {action: str(action.value) for action in Action}  # .value is a slow property
     for seq, item in enumerate(plan.items):  # unpacked at once: a plan may hold a million

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from kprov.state import ledger as ledger_module
-from kprov.state.ledger import JSON_ROWS, Ledger, RunStart
+from kprov.state import ledger_writes
+from kprov.state.ledger import Ledger, RunStart
+from kprov.state.ledger_writes import JSON_ROWS
 
 HOSTILE = [
     "plain", "", "é ü ß 北京 😀", 'quote " and \\ backslash', "tab\there", "new\nline",
@@ -65,13 +67,13 @@ def test_a_group_json_cannot_carry_is_bound_row_by_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = ledger_module._insert_json
+    real = ledger_writes._insert_json
 
     def spy(db: sqlite3.Connection, key: int, chunk: list[Any]) -> None:
         calls.append(len(chunk))
         real(db, key, chunk)
 
-    monkeypatch.setattr(ledger_module, "_insert_json", spy)
+    monkeypatch.setattr(ledger_writes, "_insert_json", spy)
     given = rows(100)
     given[10] = (*given[10][:11], 12.5, *given[10][12:])  # a float: not for JSON
     by_row = written(tmp_path / "a", given, as_json=False)

@@ -20,7 +20,7 @@ from kprov.provision.run_record import (
 )
 from kprov.provision.run_summary import RunSummary, metrics_text, needs_notice, notification
 from kprov.rosters.model import Origin
-from kprov.state.ledger import ITEM_COLUMNS
+from kprov.state.ledger_writes import ITEM_COLUMNS
 from tests.prometheus_text import FormatError, parse
 
 HOOK = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
