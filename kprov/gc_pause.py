@@ -33,6 +33,13 @@ def allow_freezing() -> None:
     _one_command = True
 
 
+def freeze_for_this_command() -> None:
+    """What is alive now lives until the command ends (a loaded state, a statewide roster,
+    a plan): left out of every later collection, in a process of one command only."""
+    if _one_command:
+        gc.freeze()
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """The collector off inside the block; back on after it, unless it was off already

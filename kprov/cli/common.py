@@ -198,11 +198,11 @@ def read_roster(settings: Callable[[], Settings], args: RosterArgs) -> Roster:
         options = replace(options, hash_key=id_key(settings))
     roster = load_roster(args.paths, options)
     if len(roster.people) >= FREEZE_AFTER:
-        import gc
+        from kprov.gc_pause import freeze_for_this_command
 
         # The roster lives until the command ends: keep the cyclic collector from walking
         # its millions of objects again at every collection while the plan is made.
-        gc.freeze()
+        freeze_for_this_command()
     return roster
 
 

@@ -225,12 +225,12 @@ def execute(
         _check_credential(result, settings, run)
         return result
     if len(plan.items) >= FREEZE_PLAN_ITEMS:
-        import gc
+        from kprov.gc_pause import freeze_for_this_command
 
         # The plan, the rosters and the loaded state live until the command ends: the cyclic
         # collector would walk all of them again at each full collection while the run makes
         # its results (a third of the CPU of a 50,000-account import). Frozen, they are not.
-        gc.freeze()
+        freeze_for_this_command()
     client = build_client(
         settings,
         pool_size=options.concurrency,

@@ -8,7 +8,6 @@ know, as warnings for the CLI to print. Nothing here knows the terminal.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kprov.errors import InputError
+from kprov.gc_pause import freeze_for_this_command
 from kprov.state.lock import StateLock
 from kprov.state.mapping import MappingIndex, MappingJournal
 from kprov.state.owner import PLAIN_IDS, check_owner, registry_holds_records
@@ -100,7 +100,7 @@ def _freeze_if_large(mapping: MappingIndex, registry: Registry) -> None:
     collection walks it all again: the checks below, over a million registrations, spent
     more than half of their 3.8 s in collections."""
     if len(mapping) + len(registry.registration_index.active) >= FREEZE_AFTER:
-        gc.freeze()
+        freeze_for_this_command()
 
 
 def _mapping_checked(state_dir: Path, state: LocalState, *, rebuild: bool) -> list[str]:

@@ -85,3 +85,24 @@ def test_the_console_script_is_a_process_of_one_command(monkeypatch: pytest.Monk
     monkeypatch.setattr(main, "build_app", lambda only=None: lambda prog_name: None)
     main.run()
     assert pause._one_command
+
+
+def test_what_lives_until_the_command_ends_is_frozen_only_in_a_command_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loaded state's, the roster's and the plan's freezes (cli/common, cli/flow,
+    state/local) keep a test session's or a library caller's earlier garbage otherwise."""
+    import gc
+
+    import kprov.gc_pause as pause
+
+    monkeypatch.setattr(pause, "_one_command", False)
+    before = gc.get_freeze_count()
+    pause.freeze_for_this_command()
+    assert gc.get_freeze_count() == before
+    monkeypatch.setattr(pause, "_one_command", True)
+    try:
+        pause.freeze_for_this_command()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
