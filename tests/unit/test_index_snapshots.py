@@ -105,6 +105,8 @@ def test_a_registry_through_its_snapshot_is_the_journal_read_in_full(
 ) -> None:
     if seed % 2:  # blocks of a few lines: some read by rows, ids' holders made at load
         monkeypatch.setattr(blocks, "BLOCK", 900)
+    if seed % 3 == 0:  # every column in many records (a statewide index is never one)
+        monkeypatch.setattr(snapshot, "_ITEMS", 3)
     path = _state(seed, tmp_path)
     same(_through_snapshot(path, caplog, USED), _full(path))
     # a run appends rows: requests, answers, a role change, an id given again, a quoted line
@@ -177,6 +179,12 @@ def _corrupt(path: Path) -> None:
     snapshot_path(path).write_bytes(bytes(data))
 
 
+def _corrupt_body(path: Path) -> None:  # a byte in a record of the body, not the trailer
+    data = bytearray(snapshot_path(path).read_bytes())
+    data[len(data) // 3] ^= 0x55
+    snapshot_path(path).write_bytes(bytes(data))
+
+
 def _torn(path: Path) -> None:
     data = snapshot_path(path).read_bytes()
     snapshot_path(path).write_bytes(data[: len(data) // 2])
@@ -197,8 +205,8 @@ def _other_journals(path: Path) -> None:  # the mapping's snapshot named as this
 
 @pytest.mark.parametrize(
     "spoil",
-    [_edit_same_size, _replace_with_other, _truncate, _corrupt, _torn, _other_version,
-     _other_journals],
+    [_edit_same_size, _replace_with_other, _truncate, _corrupt, _corrupt_body, _torn,
+     _other_version, _other_journals],
 )  # fmt: skip
 def test_a_snapshot_that_does_not_match_its_journal_is_ignored(
     spoil: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
