@@ -1,3 +1,3 @@
 """kprov: provisioning for the Knewton adaptive-learning API (v0)."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
