@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import typer
@@ -11,18 +12,22 @@ from typer.testing import CliRunner, Result
 from kprov.cli.environment import Environment
 from kprov.cli.main import app
 
-_built: dict[tuple[int, int, int], Any] = {}
+# Keyed by the app itself, weakly: an id() is reused once its app is freed, and
+# `build_app(word)` makes a fresh app per word, so an id key handed one word's tree to another.
+_built: weakref.WeakKeyDictionary[typer.Typer, dict[tuple[int, int], Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _command_of(typer_instance: typer.Typer) -> Any:
     """Typer rebuilds the whole click command tree on every invoke (~40 ms for kprov's 50
-    commands): hundreds of in-process runs made that a fifth of the suite. The tree does not
+    commands): hundreds of in-process runs made that a fifth of the suite. The tree
     changes only when a test adds a command to it, so it is built once per app and shape."""
-    app_ = typer_instance
-    key = (id(app_), len(app_.registered_groups), len(app_.registered_commands))
-    built = _built.get(key)
+    shapes = _built.setdefault(typer_instance, {})
+    shape = (len(typer_instance.registered_groups), len(typer_instance.registered_commands))
+    built = shapes.get(shape)
     if built is None:
-        built = _built[key] = typer.main.get_command(app_)
+        built = shapes[shape] = typer.main.get_command(typer_instance)
     return built
 
 

@@ -48,3 +48,13 @@ def test_each_commands_own_tree_says_what_the_whole_tree_says() -> None:
             word,
             alone.output,
         )
+
+
+def test_the_suites_tree_cache_never_hands_one_apps_tree_to_another() -> None:
+    """tests/helpers.py caches each app's click tree. Keyed by id(), a freed app's id went to
+    the next `build_app(word)` and CI ran `history --help` on `sync`'s tree (No such command)."""
+    from tests.helpers import _command_of
+
+    for _ in range(20):
+        for word in ("sync", "apply", "register", "unregister", "history"):
+            assert list(_command_of(build_app(word)).commands) == [word]
