@@ -175,7 +175,7 @@ def _checked(journal: Path, kind: str, handle: BinaryIO) -> tuple[Covered, Any] 
     handle.seek(head_at)
     try:
         header = marshal.loads(handle.read(size))
-    except (EOFError, ValueError, TypeError):
+    except (EOFError, ValueError, TypeError, MemoryError):  # a damaged count: a huge list
         return "a damaged header"
     if not isinstance(header, dict) or any(
         header.get(name) != value for name, value in _identity(kind, journal).items()
@@ -276,8 +276,8 @@ def _read_body(handle: BinaryIO, length: int, crc: int) -> tuple[Any, ...] | str
                 parts.append(items)
             else:
                 return "a damaged body"
-    except (EOFError, ValueError, TypeError):
-        return "a torn or damaged body"
+    except (EOFError, ValueError, TypeError, MemoryError):  # MemoryError: a damaged count
+        return "a torn or damaged body"  # asked marshal for a list of billions of items
     if records.left or records.crc != crc:
         return "a torn or damaged body"
     return tuple(parts)

@@ -219,6 +219,44 @@ def test_a_snapshot_that_does_not_match_its_journal_is_ignored(
     same(_through_snapshot(path, caplog, USED), _full(path))
 
 
+def _list_counts_of_billions(packed: bytes) -> bool:
+    """Whether marshal data is a list that says it holds 2**31 - 1 items."""
+    return packed[:1] in (b"[", b"\xdb") and packed[1:5] == b"\xff\xff\xff\x7f"
+
+
+def test_a_snapshot_whose_damaged_count_exhausts_memory_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flipped byte in a list's count makes marshal ask for 2**31 slots (16 GiB) before it
+    reads an item: a machine without that memory (or under `ulimit -v`) raises MemoryError,
+    which stopped every run with a traceback until the snapshot was deleted by hand."""
+    path = _state(10, tmp_path)
+    data = bytearray(snapshot_path(path).read_bytes())
+    at = len(snapshot.MAGIC)
+    while True:  # the body's records: each after its 8-byte length; find a list chunk
+        size = int.from_bytes(data[at : at + 8], "big")
+        if data[at + 8 : at + 9] in (b"[", b"\xdb"):
+            break
+        at += 8 + size
+    data[at + 9 : at + 13] = (2**31 - 1).to_bytes(4, "little")
+    snapshot_path(path).write_bytes(bytes(data))
+    loads = snapshot.marshal.loads
+
+    class SmallMachine:  # marshal as on a machine that cannot allocate 16 GiB
+        @staticmethod
+        def loads(packed: bytes) -> object:
+            if _list_counts_of_billions(packed):
+                raise MemoryError
+            return loads(packed)
+
+        dumps = staticmethod(snapshot.marshal.dumps)
+
+    monkeypatch.setattr(snapshot, "marshal", SmallMachine)
+    same(_through_snapshot(path, caplog, IGNORED), _full(path))
+    locked_load(path)  # the next locked load writes a sound one
+    same(_through_snapshot(path, caplog, USED), _full(path))
+
+
 def test_a_snapshot_that_cannot_be_written_fails_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
