@@ -181,6 +181,23 @@ def ensure_embedded_sandbox(settings: Settings) -> None:
 
 
 def _has_owner(settings: Settings) -> bool:
-    from kprov.state.owner import OWNER_FILE
+    """Whether the sandbox's state is bound to its port: an owner recorded over something
+    recorded (a state that records nothing takes the next port's owner, as the run that
+    failed here recorded its own owner before the port was probed)."""
+    from kprov.errors import StorageError
+    from kprov.state.files import open_fd
+    from kprov.state.owner import OWNER_FILE, registry_holds_records
+    from kprov.state.registry import REGISTRY_FILES
 
-    return (settings.state_dir / OWNER_FILE).exists()
+    state_dir = settings.state_dir
+    if not (state_dir / OWNER_FILE).exists():
+        return False
+    try:  # a row after the mapping's header (never read through a link)
+        fd = open_fd(settings.mapping_path, os.O_RDONLY, doing="read")
+    except (OSError, StorageError):
+        pass
+    else:
+        with open(fd, "rb") as mapping:
+            if mapping.readline() and mapping.readline().strip():
+                return True
+    return registry_holds_records(state_dir, REGISTRY_FILES)

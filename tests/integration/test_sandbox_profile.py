@@ -184,6 +184,27 @@ def test_a_port_held_by_another_http_service_is_named_and_sent_nothing(
     assert seen == ["GET /_sandbox/stats"]  # the probe, and nothing else
 
 
+def test_a_first_sync_on_a_held_port_is_not_told_to_reset(
+    bare_env: dict[str, str], html_server: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    """A sync opens the state (recording its owner) before the port is probed: that owner,
+    over a state that records nothing, binds nothing, so the advice is a new port alone, and
+    following it works without `kprov sandbox reset`."""
+    assert kprov(bare_env, "sandbox", "sample", str(tmp_path / "try")).returncode == 0
+    manifest = str(tmp_path / "try" / "semester.yaml")
+    held, _ = html_server
+    for _attempt in range(2):  # the second finds the owner the first recorded
+        refused = kprov(
+            {**bare_env, "KPROV_SANDBOX_PORT": str(held)}, "--profile", "sandbox", "sync", manifest
+        )
+        assert refused.returncode == 3 and "KPROV_SANDBOX_PORT=" in refused.stderr
+        assert "sandbox reset" not in refused.stderr
+    assert (sandbox_state_dir(bare_env) / "owner.json").exists()
+    moved = kprov(bare_env, "--profile", "sandbox", "sync", manifest, "--json")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["counts"]["created"] == 30
+
+
 def test_the_advice_for_a_held_port_works_when_the_sandbox_already_has_state(
     bare_env: dict[str, str], html_server: tuple[int, list[str]], tmp_path: Path
 ) -> None:
