@@ -18,6 +18,7 @@ from kprov.cli.run_options import LOCK_TIMEOUT_OPTION
 from kprov.errors import InputError
 
 if TYPE_CHECKING:
+    from kprov.config import Settings
     from kprov.state.ledger import Ledger
 
 EXPORT = "export"
@@ -89,7 +90,7 @@ def history(
     settings = g.settings()
     with opened_ledger(settings.state_dir, lock_timeout) as ledger:
         if person is not None:
-            return _person(ledger, person, after)
+            return _person(ledger, person, after, settings)
         if run_id is not None:
             return _one_run(ledger, run_id, settings.state_dir)
         from kprov.cli.render_history import run_list
@@ -102,13 +103,19 @@ def history(
         return run_list(shown)
 
 
-def _person(ledger: Ledger | None, person: str, after: float | None) -> Shown:
+def _person(ledger: Ledger | None, person: str, after: float | None, settings: Settings) -> Shown:
+    """The ledger's events of *person*; after an item a killed run left unfinished, what
+    the journals record of it (``provision.unrecorded``)."""
     from kprov.cli.render_history import person_events
     from kprov.provision.run_record import event_record
+    from kprov.provision.unrecorded import with_journal_events
     from kprov.state import ledger_queries as queries
 
     rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
-    return person_events(person, [event_record(r) for r in rows])
+    events = [event_record(r) for r in rows]
+    return person_events(
+        person, with_journal_events(events, settings.mapping_path, settings.state_dir)
+    )
 
 
 def _one_run(ledger: Ledger | None, run_id: str, state_dir: Path) -> Shown:

@@ -39,9 +39,13 @@ def ending(run: Mapping[str, Any]) -> str:
     return "exit 0" if code == 0 else f"exit {code} ({meaning(int(code))})"
 
 
-def counts_text(counts: Mapping[str, int]) -> str:
+def counts_text(counts: Mapping[str, int], *, sum_kept: bool = True) -> str:
+    """A run's counts in words; lines already as asked summed as "unchanged N" in a list of
+    runs (*sum_kept*), each by its own name (as the run printed it) in one run's view."""
     changed = [f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items() if k not in KEPT]
     kept = sum(v for k, v in counts.items() if k in KEPT)
+    if not sum_kept:
+        return ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "nothing"
     if kept:
         changed.append(f"unchanged {kept:,}")
     return ", ".join(changed) or "nothing"
@@ -122,7 +126,7 @@ class RunDetail:
             lines.append(f"applies the plan of run {run['parent']}")
         if run["error"]:
             lines.append(f"stopped by: {run['error'].get('message', '')}")
-        lines.append(f"counts: {counts_text(run['counts'])}")
+        lines.append(f"counts: {counts_text(run['counts'], sum_kept=False)}")
         if self.hold is not None:
             hold = self.hold
             why = "; ".join(f"{t['guard']}: {t['why']}" for t in hold["trips"])

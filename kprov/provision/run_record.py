@@ -386,4 +386,5 @@ def event_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "reason": row["reason"],
         "change": row["change"],
         "detail": row["detail"],
+        "recorded_by": "ledger",  # or "journal": ``provision.unrecorded``
     }

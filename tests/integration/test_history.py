@@ -161,6 +161,36 @@ def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
         assert rerun.returncode == 0, rerun.stderr
         done, again = history()["runs"]
         assert done["exit_code"] == 0 and again["run_id"] == killed["run_id"]
+        listed, alone = run_cli("history").stdout, run_cli("history", done["run_id"]).stdout
+        kept = {k: n for k, n in done["counts"].items() if k.startswith("already_")}
+        assert kept and f"unchanged {sum(kept.values())}" in listed  # the list sums them
+        assert all(f"{k.replace('_', ' ')} {n}" in alone for k, n in kept.items())  # one: each
+        assert "unchanged" not in alone
+        # the rerun found the killed run's accounts and registrations already made (counts,
+        # no items): each person's story goes on with what the journals record of them
+        journal = isolated_env / "state" / "mapping.csv"
+        mapping = dict(line.split(",")[:2] for line in journal.open())
+        unrecorded = [i for i in items if i["outcome"] is None and i["action"] != "register"]
+        assert unrecorded  # outcomes go in groups: none of the accounts had one yet
+        for item in unrecorded[:3]:
+            events = history("--person", item["person"])["events"]
+            where = [e["event"] for e in events].index("unfinished")
+            told = events[where + 1]
+            assert told["event"] == "in the mapping" and told["recorded_by"] == "journal"
+            assert told["account_id"] == mapping[item["person"]]
+            assert told["origin"].startswith("mapping.csv:") and told["run_id"] == killed["run_id"]
+            shown = run_cli("history", "--person", item["person"]).stdout
+            assert "in the mapping" in shown and "ended before recording its outcome" in shown
+        registered_then = [i for i in items if i["action"] == "register" and i["outcome"] is None]
+        told = [
+            e
+            for i in registered_then
+            for e in history("--person", i["person"])["events"]
+            if e["event"] == "in the registry"
+        ]
+        assert 1 <= len(told) < len(registered_then)  # those the kill let through, only
+        assert all(e["registration_id"] for e in told)
+        assert all(e["origin"].startswith("registrations.csv:") for e in told)
     finally:
         box.server.stop()
 

@@ -1,0 +1,135 @@
+"""What the journals say about a person's items whose outcome a killed run never recorded.
+
+A run records its items before it sends them, and their outcomes in groups (every 2,000
+items or 5 seconds) after the journals: the journals are the facts, the ledger their story.
+A run killed in between made accounts and registrations whose outcome the ledger never
+heard of, and its rerun finds them already as asked, which it counts but does not itemise:
+`history --person` would end that person's story at "unfinished" for good. For such an
+item this reads the journals (without the lock: they are only ever appended to) and adds
+what they record as an event of its own, named after the file and line that says so, never
+as the run's outcome, which nobody recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kprov.provision.plan import Action
+
+IN_MAPPING, IN_REGISTRY = "in the mapping", "in the registry"
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # what kprov writes; else no time
+_UNFINISHED = "unfinished"
+
+
+def with_journal_events(
+    events: Sequence[dict[str, Any]], mapping_path: Path, state_dir: Path
+) -> list[dict[str, Any]]:
+    """*events* (one person's, oldest first), each account and registration whose last item
+    is unfinished followed by the journal row that records it, if one does. No journal is
+    read when every item has its outcome (the usual case); a journal that cannot be read
+    adds nothing here (the next run names what is wrong with it)."""
+    from kprov.errors import ConfigError, StorageError
+
+    accounts: dict[str, Mapping[str, Any]] = {}
+    registrations: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for event in events:  # the last item of each account and registration wins
+        if event["action"] == Action.CREATE_ACCOUNT:
+            accounts[event["person"]] = event
+        elif event["action"] in (Action.REGISTER, Action.UNREGISTER):
+            registrations[(event["person"], event["instance"])] = event
+    open_accounts = {p: e for p, e in accounts.items() if e["event"] == _UNFINISHED}
+    open_registrations = [
+        e for e in registrations.values() if e["event"] == _UNFINISHED and e["action"] == "register"
+    ]
+    found: list[dict[str, Any]] = []
+    try:
+        if open_accounts:
+            found += _mapped(mapping_path, open_accounts)
+        if open_registrations:
+            found += _registered(state_dir, open_registrations)
+    except (ConfigError, StorageError, OSError):
+        pass
+    after = {id(f["of"]): f for f in found}
+    merged: list[dict[str, Any]] = []
+    for event in events:
+        merged.append(event)
+        if id(event) in after:
+            merged.append({k: v for k, v in after[id(event)].items() if k != "of"})
+    return merged
+
+
+def _mapped(path: Path, unfinished: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    from kprov.state.mapping import STATUS_CREATED, STATUS_RECOVERED, MappingJournal
+
+    found: list[dict[str, Any]] = []
+    left = dict(unfinished)
+    for line, row in MappingJournal(path).rows():
+        person, account_id, created_at, _sis, status = (row + [""] * 5)[:5]
+        item = left.get(person)
+        if item is None or status not in (STATUS_CREATED, STATUS_RECOVERED):
+            continue
+        del left[person]  # its first row: when the account entered the mapping
+        why = f"the mapping records account {account_id.lower()} ({status} {created_at})"
+        found.append(_event(item, IN_MAPPING, f"{path.name}:{line}", created_at, why,
+                            account_id=account_id.lower()))  # fmt: skip
+        if not left:
+            break
+    return found
+
+
+def _registered(state_dir: Path, unfinished: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    from kprov.state.registry import (
+        REGISTRY_FILES,
+        InstanceJournal,
+        RegistrationJournal,
+    )
+    from kprov.state.registry_instances import INSTANCE_CREATED
+    from kprov.state.registry_rows import NOTED, REGISTERED
+
+    keys = {e["instance"] for e in unfinished if not e["instance_id"]}
+    ids_of_keys: dict[str, str] = {}
+    if keys:  # classes the killed run created: their ids are in the instance journal
+        for _line, row in InstanceJournal(state_dir / REGISTRY_FILES[0]).rows():
+            if row[0] in keys and row[1] and row[-1] == INSTANCE_CREATED:
+                ids_of_keys[row[0]] = row[1].lower()
+    wanted: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for item in unfinished:
+        instance_id = str(item["instance_id"] or ids_of_keys.get(item["instance"], "")).lower()
+        if instance_id:
+            wanted[(item["person"], instance_id)] = item
+    last: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    path = state_dir / REGISTRY_FILES[1]
+    for line, row in RegistrationJournal(path).rows() if wanted else ():
+        key = (row[4] if len(row) > 4 else "", row[1].lower())
+        if key in wanted:
+            last[key] = (line, row)  # its last row says where it stands now
+    found: list[dict[str, Any]] = []
+    for key, (line, row) in last.items():
+        account_id, instance_id, kind, registration_id, _person, created_at, status = (
+            row + [""] * 7
+        )[:7]
+        if status not in (REGISTERED, NOTED):
+            continue  # a request without its answer, or removed since: nothing to add
+        said = f"registration {registration_id.lower()}" if registration_id else "a registration"
+        why = f"the registry records {said} ({kind}, {created_at})"
+        found.append(_event(wanted[key], IN_REGISTRY, f"{path.name}:{line}", created_at, why,
+                            account_id=account_id.lower(), instance_id=instance_id.lower(),
+                            registration_id=registration_id.lower()))  # fmt: skip
+    return found
+
+
+def _event(
+    item: Mapping[str, Any], word: str, origin: str, stamp: str, why: str, **ids: str
+) -> dict[str, Any]:
+    """An event with the keys of every other (``run_record.event_record``): the unfinished
+    item's run, operator, person and class; the journal's time, file and line."""
+    event = dict(item)
+    event.update(
+        of=item, time=stamp if _STAMP.fullmatch(stamp) else None, event=word, outcome=None,
+        origin=origin, reason="", change="", recorded_by="journal",
+        detail=f"{why}; the run ended before recording its outcome", **ids,
+    )  # fmt: skip
+    return event

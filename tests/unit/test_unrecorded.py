@@ -1,0 +1,101 @@
+"""`history --person` after a killed run: what the journals record of an item whose outcome
+the run never wrote (``provision.unrecorded``): shown as the journal's, never the run's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kprov.provision.unrecorded import IN_MAPPING, IN_REGISTRY, with_journal_events
+
+ACCOUNT = "3f2a9c1b-7d04-4c1e-9b2a-000000000001"
+OTHER = "3f2a9c1b-7d04-4c1e-9b2a-000000000002"
+CLASS = "9c2e41d0-7a13-4f00-8000-000000000001"
+REG = "5b1d0000-0000-4000-8000-000000000001"
+MAPPING_HEADER = "external_user_id,account_id,created_at,sis_id,status\n"
+REGISTRY_HEADER = "account_id,instance_id,type,registration_id,external_user_id,created_at,status\n"
+INSTANCES_HEADER = "key,instance_id,graph_id,name,start_date,end_date,created_at,status\n"
+
+
+def item(action: str, event: str, person: str = "p1", **more: Any) -> dict[str, Any]:
+    base = {"run_id": "kprov-killed", "time": "2026-12-01T02:00:00Z", "os_user": "kprov",
+            "host": "sis-01", "action": action, "event": event, "outcome": None,
+            "person": person, "instance": "alg", "instance_id": "", "account_id": "",
+            "registration_id": "", "origin": "alg.csv:2", "reason": "not in the mapping",
+            "change": "", "detail": "", "recorded_by": "ledger"}  # fmt: skip
+    return {**base, **more}
+
+
+def state(tmp_path: Path, mapping: str = "", registry: str = "", instances: str = "") -> Path:
+    (tmp_path / "mapping.csv").write_text(MAPPING_HEADER + mapping)
+    (tmp_path / "registrations.csv").write_text(REGISTRY_HEADER + registry)
+    (tmp_path / "instances.csv").write_text(INSTANCES_HEADER + instances)
+    return tmp_path
+
+
+def run(tmp_path: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return with_journal_events(events, tmp_path / "mapping.csv", tmp_path)
+
+
+def test_an_unfinished_creation_is_followed_by_the_mapping_row_that_records_it(
+    tmp_path: Path,
+) -> None:
+    state(tmp_path, f"p0,{OTHER},2026-11-01T02:00:00Z,,created\n"
+                    f"p1,{ACCOUNT.upper()},2026-12-01T02:00:03Z,s-1,created\n"
+                    f"p1,{ACCOUNT},2026-12-02T02:00:03Z,s-1,disabled\n")  # fmt: skip
+    unfinished = item("create_account", "unfinished")
+    events = run(tmp_path, [unfinished, item("register", "registered", instance_id=CLASS)])
+    assert [e["event"] for e in events] == ["unfinished", IN_MAPPING, "registered"]
+    told = events[1]
+    assert told["account_id"] == ACCOUNT and told["origin"] == "mapping.csv:3"
+    assert told["time"] == "2026-12-01T02:00:03Z" and told["recorded_by"] == "journal"
+    assert told["run_id"] == "kprov-killed" and told["outcome"] is None and told["reason"] == ""
+    assert "ended before recording its outcome" in told["detail"]
+    assert set(told) == set(unfinished)  # the envelope's events keep one shape
+
+
+def test_nothing_is_added_once_an_item_has_its_outcome_or_the_journals_say_nothing(
+    tmp_path: Path,
+) -> None:
+    state(tmp_path, f"p1,{ACCOUNT},2026-12-01T02:00:03Z,,created\n",
+          f"{ACCOUNT},{CLASS},learner,,p1,2026-12-01T02:00:04Z,sent\n"
+          f"{ACCOUNT},{CLASS},learner,{REG},p2,2026-12-01T02:00:04Z,registered\n")  # fmt: skip
+    later = [item("create_account", "unfinished"), item("create_account", "created")]
+    assert run(tmp_path, later) == later  # a later run recorded it
+    asked = [
+        item("create_account", "unfinished", person="p9"),  # never made
+        item("register", "unfinished", instance_id=CLASS),
+    ]  # sent, never answered
+    assert run(tmp_path, asked) == asked
+
+
+def test_a_registration_is_told_by_its_last_row_and_a_new_class_found_by_its_key(
+    tmp_path: Path,
+) -> None:
+    state(
+        tmp_path,
+        registry=f"{ACCOUNT},{CLASS},learner,{OTHER},p1,2026-09-01T02:00:00Z,registered\n"
+        f"{ACCOUNT},{CLASS},learner,{OTHER},p1,2026-10-01T02:00:00Z,removed\n"
+        f"{ACCOUNT},{CLASS.upper()},learner,,p1,2026-12-01T02:00:05Z,sent\n"
+        f"{ACCOUNT},{CLASS},learner,{REG},p1,2026-12-01T02:00:06Z,registered\n",
+        instances=f"alg,{CLASS},g-1,Algebra,,,2026-12-01T02:00:01Z,created\n",
+    )
+    events = run(tmp_path, [item("register", "unfinished")])  # its class made in the run
+    assert [e["event"] for e in events] == ["unfinished", IN_REGISTRY]
+    assert events[1]["registration_id"] == REG and events[1]["origin"] == "registrations.csv:5"
+    assert events[1]["instance_id"] == CLASS
+    with (tmp_path / "registrations.csv").open("a") as registry:
+        registry.write(f"{ACCOUNT},{CLASS},learner,{REG},p1,2026-12-02T02:00:00Z,removed\n")
+    assert len(run(tmp_path, [item("register", "unfinished")])) == 1  # removed since
+
+
+def test_odd_or_damaged_journals_add_no_time_or_nothing_and_never_fail_the_view(
+    tmp_path: Path,
+) -> None:
+    state(tmp_path, f"p1,{ACCOUNT},yesterday =cmd|' /C calc'!A0,,created\n")
+    events = run(tmp_path, [item("create_account", "unfinished")])
+    assert events[1]["time"] is None and events[1]["event"] == IN_MAPPING
+    (tmp_path / "mapping.csv").write_bytes(b"\xff\xfe not a mapping\n")
+    assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
+    (tmp_path / "mapping.csv").unlink()
+    assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
