@@ -33,18 +33,23 @@ class Budget:
         return sum(d.seconds for d in self.deadlines) + sum(self.waits)
 
 
-def record_budget(monkeypatch: pytest.MonkeyPatch) -> Budget:
+def record_budget(monkeypatch: pytest.MonkeyPatch, *, this_thread: bool = False) -> Budget:
     """Record, in this process, every Deadline entered and every wait of a Transport (the
-    waits still happen: the suite's retry delays are milliseconds)."""
+    waits still happen: the suite's retry delays are milliseconds). *this_thread*: only the
+    test's own thread's, for a test that sends from it (a thread an earlier test left behind
+    in the same worker must not count)."""
     budget = Budget()
     enter, wait = Deadline.__enter__, Transport.wait
+    own = threading.get_ident() if this_thread else None
 
     def entering(self: Deadline) -> Deadline:
-        budget.deadlines.append(self)
+        if own is None or threading.get_ident() == own:
+            budget.deadlines.append(self)
         return enter(self)
 
     def waiting(self: Transport, seconds: float, what: str = "") -> None:
-        budget.waits.append(seconds)
+        if own is None or threading.get_ident() == own:
+            budget.waits.append(seconds)
         wait(self, seconds, what)
 
     monkeypatch.setattr(Deadline, "__enter__", entering)

@@ -201,7 +201,7 @@ def test_proxy_error_pages_are_retried_then_reported_in_one_line(hostile_box: Sa
 def test_trickling_and_stalled_answers_are_abandoned_at_the_deadline(
     hostile_box: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budget = record_budget(monkeypatch)
+    budget = record_budget(monkeypatch, this_thread=True)
     client = client_for(hostile_box, quotas={}, limits=Limits(deadline=0.5))
     with client, pytest.raises(NetworkError) as caught:
         client.current_account()
