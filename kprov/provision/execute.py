@@ -111,7 +111,7 @@ class Executor(Settling):
         self._settle_rest()
         self._show_progress()
         if not isinstance(self.stop, StorageError):
-            self.result.warnings.extend(self.recorder.unresolved_notice())
+            self.result.warnings.extend(self.recorder.unresolved_notice(self._unknown_ids))
         if self.bug is not None:
             raise self.bug
         self.result.outcomes = [self.outcomes[i] for i in range(len(self.items))]

@@ -9,7 +9,7 @@ and reconciles (duplicate account -> recovered, "already registered" -> confirme
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kprov.provision.plan import InstanceSpec
 from kprov.state.journal import now_iso
@@ -88,13 +88,17 @@ class Recorder:
     def record_removal(self, record: RegistrationRecord) -> None:
         self.state.registry.record_registration_removed(record)
 
-    def unresolved_notice(self) -> list[str]:
+    def unresolved_notice(self, this_run: Callable[[], int] = lambda: 0) -> list[str]:
         """Registrations confirmed without an id that nobody has been told about yet: said
-        once (then noted), so a nightly run does not mail the same thing for ever."""
+        once (then noted), so a nightly run does not mail the same thing for ever. *this_run*:
+        how many this run confirmed so (a run killed before its notice leaves the rest to the
+        next, whose own count is then smaller than the notice's: it says how many)."""
         registry = self.state.registry
         untold = registry.registration_index.unresolved(include_noted=False)
         if not untold:
             return []
+        earlier = len(untold) - this_run()
+        before = f" ({earlier} of them recorded before this run)" if earlier > 0 else ""
         names = {r.instance_id: r.key for r in registry.instance_index.by_key.values()}
         shown = ", ".join(
             f"{r.external_user_id} ({r.type}) in {names.get(r.instance_id, r.instance_id)}"
@@ -103,8 +107,8 @@ class Recorder:
         more = f" and {len(untold) - 20} more" if len(untold) > 20 else ""
         registry.note_unresolved(untold)
         return [
-            f"{len(untold)} registration(s) were confirmed by the API without their id, so kprov "
-            f"can never remove them: {shown}{more}. Find each id and run `kprov registrations "
-            "resolve`, or `kprov registrations forget` them (`kprov registrations unresolved` "
-            "lists them); this is said once."
+            f"{len(untold)} registration(s) were confirmed by the API without their id{before}, "
+            f"so kprov can never remove them: {shown}{more}. Find each id and run `kprov "
+            "registrations resolve`, or `kprov registrations forget` them (`kprov registrations "
+            "unresolved` lists them); this is said once."
         ]

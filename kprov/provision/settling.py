@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kprov.errors import Interrupted, KprovError
 from kprov.provision.plan import Action, Item
-from kprov.provision.result import Outcome, Status
+from kprov.provision.result import Outcome, Status, run_fate
 from kprov.rosters.model import INSTRUCTOR
 
 
@@ -133,6 +133,10 @@ class Settling:
         for index, item in enumerate(self.items):
             if index not in self.outcomes:
                 self._settle(index, Outcome(item, Status.NOT_ATTEMPTED, reason))
+
+    def _unknown_ids(self) -> int:
+        """Registrations this run saw confirmed without their id (for the notice's count)."""
+        return sum(run_fate(o) == "registered_id_unknown" for o in self.outcomes.values())
 
 
 def blocked(item: Item, cause: Outcome, what: str) -> Outcome:

@@ -230,6 +230,7 @@ def test_a_removal_whose_registration_id_is_unknown_is_held_and_said_on_every_pr
     first = run_cli("sync", str(semester.write()), "--prune")
     assert first.exit_code == 0, first.output
     assert "a-0 (learner) in alg" in first.stderr and "said once" in first.stderr
+    assert "without their id (1 of them recorded before this run)" in first.stderr
     assert "kprov registrations resolve" in first.stderr
     assert ("a-0", "Class alg", "learner") in sandbox_env.enrolments()  # never guessed away
     again = run_cli("sync", str(semester.write()), "--prune")  # the notice is not repeated,

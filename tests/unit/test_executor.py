@@ -82,6 +82,8 @@ def test_only_already_registered_for_the_same_type_counts_as_done(state: LocalSt
         "registered_id_unknown": 1,
         "failed": 1,
     }
+    [notice] = [w for w in result.warnings if "without their id" in w]
+    assert notice.startswith("1 registration(s)") and "before this run" not in notice
     [flagged] = [o for o in result.outcomes if o.flagged]
     active = state.registry.registration_index.active
     assert active[(flagged.account_id, flagged.instance_id)].registration_id == ""
