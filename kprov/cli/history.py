@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -202,16 +201,15 @@ def _running(run: dict[str, Any], state_dir: Path) -> bool:
     was killed (or its machine stopped) before it could record its end."""
     if not run["unfinished"]:
         return False
-    from kprov.state.lock import current_holder
+    from kprov.state.lock import current_holder, process_alive
 
     holder = current_holder(state_dir)
     if not holder or holder.get("pid") != run["pid"] or holder.get("host") != run["host"]:
         return False
     try:
-        os.kill(int(run["pid"]), 0)
-    except (OSError, ValueError, TypeError):
+        return process_alive(int(run["pid"]))
+    except (ValueError, TypeError):
         return False
-    return True
 
 
 def parse_since(text: str, *, now: float | None = None) -> float:
