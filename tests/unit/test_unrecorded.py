@@ -99,3 +99,21 @@ def test_odd_or_damaged_journals_add_no_time_or_nothing_and_never_fail_the_view(
     assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
     (tmp_path / "mapping.csv").unlink()
     assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
+
+
+def test_the_search_finds_the_right_line_past_quoted_cells_look_alikes_and_blocks(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from kprov.provision import unrecorded
+
+    monkeypatch.setattr(unrecorded, "_BLOCK", 64)  # lines straddle every block's end
+    rows = [f"p1{n},{OTHER},2026-11-01T02:00:00Z,p1,created\n" for n in range(20)]  # look-alikes
+    state(tmp_path, "".join(rows) + f"p1,{ACCOUNT},2026-12-01T02:00:03Z,,created\n")
+    events = run(tmp_path, [item("create_account", "unfinished")])
+    assert (events[1]["origin"], events[1]["account_id"]) == ("mapping.csv:22", ACCOUNT)
+    quoted = f'"a,\nb",{OTHER},2026-11-01T02:00:00Z,,created\n'  # a cell over two lines
+    state(tmp_path, quoted + f"p1,{ACCOUNT},2026-12-01T02:00:03Z,,created\n")
+    events = run(tmp_path, [item("create_account", "unfinished")])
+    assert events[1]["origin"] == "mapping.csv:4"  # read row by row: the file's line
+    state(tmp_path, f"p1,{ACCOUNT},2026-12-01T02:00:03Z,\r,created\n")  # damaged: says nothing
+    assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
