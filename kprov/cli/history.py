@@ -112,8 +112,15 @@ def _person(ledger: Ledger | None, person: str, after: float | None, settings: S
 
     rows = queries.person_events(ledger, person.strip(), since=after) if ledger else []
     events = [event_record(r) for r in rows]
+    running: set[str] = set()  # a run still writing ended nothing: its outcomes are to come
+    for run_id in {e["run_id"] for e in events if e["run_ended_at"] is None}:
+        if ledger and _running(
+            queries.run_dict(queries.find_run(ledger, run_id)), settings.state_dir
+        ):
+            running.add(run_id)
     return person_events(
-        person, with_journal_events(events, settings.mapping_path, settings.state_dir)
+        person,
+        with_journal_events(events, settings.mapping_path, settings.state_dir, running=running),
     )
 
 

@@ -28,12 +28,17 @@ _BLOCK = 1 << 22  # characters of a journal searched at a time
 
 
 def with_journal_events(
-    events: Sequence[dict[str, Any]], mapping_path: Path, state_dir: Path
+    events: Sequence[dict[str, Any]],
+    mapping_path: Path,
+    state_dir: Path,
+    *,
+    running: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """*events* (one person's, oldest first), each account and registration whose last item
     is unfinished followed by the journal row that records it, if one does. No journal is
     read when every item has its outcome (the usual case); a journal that cannot be read
-    adds nothing here (the next run names what is wrong with it)."""
+    adds nothing here (the next run names what is wrong with it). An item of a run still
+    *running* (its ids) is not unfinished but pending: its run records its outcome."""
     from kprov.errors import ConfigError, StorageError
 
     accounts: dict[str, Mapping[str, Any]] = {}
@@ -43,9 +48,15 @@ def with_journal_events(
             accounts[event["person"]] = event
         elif event["action"] in (Action.REGISTER, Action.UNREGISTER):
             registrations[(event["person"], event["instance"])] = event
-    open_accounts = {p: e for p, e in accounts.items() if e["event"] == _UNFINISHED}
+    open_accounts = {
+        p: e
+        for p, e in accounts.items()
+        if e["event"] == _UNFINISHED and e["run_id"] not in running
+    }
     open_registrations = [
-        e for e in registrations.values() if e["event"] == _UNFINISHED and e["action"] == "register"
+        e
+        for e in registrations.values()
+        if e["event"] == _UNFINISHED and e["action"] == "register" and e["run_id"] not in running
     ]
     found: list[dict[str, Any]] = []
     try:
@@ -104,22 +115,30 @@ def _registered(state_dir: Path, unfinished: list[Mapping[str, Any]]) -> list[di
         if instance_id:
             wanted[(item["person"], instance_id)] = item
     last: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    made: dict[tuple[str, str], tuple[int, list[str]]] = {}
     path = state_dir / REGISTRY_FILES[1]
     people = {person for person, _instance in wanted}
     for line, row in _rows_naming(RegistrationJournal(path), people) if wanted else ():
         key = (row[4] if len(row) > 4 else "", row[1].lower())
         if key in wanted:
             last[key] = (line, row)  # its last row says where it stands now
+            if row[-1] == REGISTERED:
+                made[key] = (line, row)  # and its last registered row, when it was made
     found: list[dict[str, Any]] = []
     for key, (line, row) in last.items():
+        if row[-1] == NOTED and key in made:  # a notice's row is dated by the notice
+            line, row = made[key]
         account_id, instance_id, kind, registration_id, _person, created_at, status = (
             row + [""] * 7
         )[:7]
         if status not in (REGISTERED, NOTED):
             continue  # a request without its answer, or removed since: nothing to add
+        item = wanted[key]
+        if kind != item["role"] or _before(created_at, item["time"]):
+            continue  # one that was there before the run (a role change it never sent)
         said = f"registration {registration_id.lower()}" if registration_id else "a registration"
         why = f"the registry records {said} ({kind}, {created_at})"
-        found.append(_event(wanted[key], IN_REGISTRY, f"{path.name}:{line}", created_at, why,
+        found.append(_event(item, IN_REGISTRY, f"{path.name}:{line}", created_at, why,
                             account_id=account_id.lower(), instance_id=instance_id.lower(),
                             registration_id=registration_id.lower()))  # fmt: skip
     return found
@@ -160,6 +179,12 @@ def _rows_naming(journal: CsvJournal, texts: Collection[str]) -> Iterator[tuple[
                 yield number, row
             return
     yield from ((n, row) for n, row in journal.rows() if any(t in row for t in texts))
+
+
+def _before(stamp: str, start: str | None) -> bool:
+    """Whether a journal row's time is before its item's run began (both as kprov writes
+    them: UTC to the second, so the text order is the time order)."""
+    return bool(start) and _STAMP.fullmatch(stamp) is not None and stamp < str(start)
 
 
 def _event(

@@ -3,7 +3,12 @@ the run never wrote (``provision.unrecorded``): shown as the journal's, never th
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from kprov.provision.unrecorded import IN_MAPPING, IN_REGISTRY, with_journal_events
@@ -19,7 +24,7 @@ INSTANCES_HEADER = "key,instance_id,graph_id,name,start_date,end_date,created_at
 
 def item(action: str, event: str, person: str = "p1", **more: Any) -> dict[str, Any]:
     base = {"run_id": "kprov-killed", "time": "2026-12-01T02:00:00Z", "os_user": "kprov",
-            "host": "sis-01", "action": action, "event": event, "outcome": None,
+            "host": "sis-01", "action": action, "event": event, "outcome": None, "role": "learner",
             "person": person, "instance": "alg", "instance_id": "", "account_id": "",
             "registration_id": "", "origin": "alg.csv:2", "reason": "not in the mapping",
             "change": "", "detail": "", "recorded_by": "ledger"}  # fmt: skip
@@ -117,3 +122,72 @@ def test_the_search_finds_the_right_line_past_quoted_cells_look_alikes_and_block
     assert events[1]["origin"] == "mapping.csv:4"  # read row by row: the file's line
     state(tmp_path, f"p1,{ACCOUNT},2026-12-01T02:00:03Z,\r,created\n")  # damaged: says nothing
     assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
+
+
+def test_a_role_change_the_run_never_sent_is_not_told_by_the_registration_it_replaces(
+    tmp_path: Path,
+) -> None:
+    # registered as a learner in September; a killed run meant to remove that registration
+    # and register the person as an instructor, and sent neither
+    state(
+        tmp_path, registry=f"{ACCOUNT},{CLASS},learner,{REG},p1,2026-09-01T02:00:00Z,registered\n"
+    )
+    change = {"instance_id": CLASS, "role": "instructor", "change": "role change"}
+    asked = [item("unregister", "unfinished", **change), item("register", "unfinished", **change)]
+    assert run(tmp_path, asked) == asked
+    dated = [item("register", "unfinished", instance_id=CLASS)]  # learner, but older than it
+    assert run(tmp_path, dated) == dated
+
+
+def test_a_registration_noted_later_is_told_by_the_row_that_registered_it(
+    tmp_path: Path,
+) -> None:
+    rows = [f"{ACCOUNT},{CLASS},learner,,p1,2026-12-01T02:00:05Z,sent",
+            f"{ACCOUNT},{CLASS},learner,,p1,2026-12-01T02:00:06Z,registered",
+            f"{ACCOUNT},{CLASS},learner,,p1,2026-12-02T02:00:00Z,noted"]  # fmt: skip
+    state(tmp_path, registry="".join(row + "\n" for row in rows))
+    events = run(tmp_path, [item("register", "unfinished", instance_id=CLASS)])
+    assert [e["event"] for e in events] == ["unfinished", IN_REGISTRY]
+    assert events[1]["origin"] == "registrations.csv:3"  # not the notice, a night later
+    assert events[1]["time"] == "2026-12-01T02:00:06Z"
+
+
+def test_an_item_of_a_run_still_running_is_pending_not_ended(tmp_path: Path) -> None:
+    state(tmp_path, f"p1,{ACCOUNT},2026-12-01T02:00:03Z,,created\n",
+          f"{ACCOUNT},{CLASS},learner,{REG},p1,2026-12-01T02:00:06Z,registered\n")  # fmt: skip
+    asked = [
+        item("create_account", "unfinished"),
+        item("register", "unfinished", instance_id=CLASS),
+    ]
+    live = with_journal_events(asked, tmp_path / "mapping.csv", tmp_path, running={"kprov-killed"})
+    assert live == asked  # its run records their outcomes: nothing "ended before" them
+    assert len(run(tmp_path, asked)) == 4
+
+
+def test_history_person_names_no_end_for_a_run_that_holds_the_lock_and_lives(
+    tmp_path: Path,
+) -> None:
+    from kprov.cli.history import _person
+    from kprov.state.ledger import Ledger, RunStart
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    state(tmp_path, f"p1,{ACCOUNT},{stamp},,created\n")
+    ledger = Ledger.open(tmp_path)
+    assert ledger is not None
+    host = socket.gethostname()
+    ledger.begin_run(RunStart("kprov-live", "sync", "apply", time.time() - 1, "ops", host,
+                              os.getpid(), "0.4.0", "prod", "https://x.test/v0"))  # fmt: skip
+    ledger.add_items("kprov-live", [(0, "create_account", "p1", "", "learner", "alg", "Alg", "",
+                                     "", "", "alg.csv", 2, "not in the mapping", "", None, 0,
+                                     "")])  # fmt: skip
+    settings = SimpleNamespace(mapping_path=tmp_path / "mapping.csv", state_dir=tmp_path)
+    lock = tmp_path / "kprov.lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": host}))  # this process runs it
+    try:
+        shown = _person(ledger, "p1", None, settings)  # type: ignore[arg-type]
+        assert [e["event"] for e in shown.data()["events"]] == ["unfinished"]
+        lock.write_text("")  # released: the run was killed
+        shown = _person(ledger, "p1", None, settings)  # type: ignore[arg-type]
+        assert [e["event"] for e in shown.data()["events"]] == ["unfinished", IN_MAPPING]
+    finally:
+        ledger.close()
