@@ -159,10 +159,11 @@ def _rows_naming(journal: CsvJournal, texts: Collection[str]) -> Iterator[tuple[
             if '"' in block:
                 break
             for text in texts:
-                at = block.find(text)
+                at, counted, number = block.find(text), 0, lines_before + 1
                 while at >= 0:
                     begin = block.rfind("\n", 0, at) + 1
-                    number = lines_before + block.count("\n", 0, begin) + 1
+                    number += block.count("\n", counted, begin)  # from the last match on:
+                    counted = begin  # counting from the block's start each time was quadratic
                     end = block.find("\n", at) % (len(block) + 1)  # -1: the block's end
                     if number > 1:  # not the header
                         found[number] = block[begin:end]

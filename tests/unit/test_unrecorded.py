@@ -191,3 +191,45 @@ def test_history_person_names_no_end_for_a_run_that_holds_the_lock_and_lives(
         assert [e["event"] for e in shown.data()["events"]] == ["unfinished", IN_MAPPING]
     finally:
         ledger.close()
+
+
+class _Counted(str):
+    """A block of journal text that adds up how much of it ``count`` scans."""
+
+    scanned = 0
+
+    def __add__(self, other: str) -> _Counted:
+        return _Counted(str.__add__(self, other))
+
+    def count(self, sub: str, start: Any = 0, end: Any = None) -> int:
+        _Counted.scanned += (len(self) if end is None else end) - start
+        return str.count(self, sub, start, end)
+
+
+def test_a_short_id_on_every_line_is_searched_in_one_pass_not_one_per_line(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from contextlib import contextmanager
+    from io import StringIO
+
+    from kprov.state.mapping import MappingJournal
+
+    # "12" is on every line of December (2026-12-01): each match counted the lines before it
+    # from the block's start, a quadratic search (40,000 lines: 35 s for `history --person 12`)
+    rows = [f"p{n},{OTHER},2026-12-01T02:00:00Z,,created\n" for n in range(2000)]
+    state(tmp_path, "".join(rows) + f"12,{ACCOUNT},2026-12-01T02:00:03Z,,created\n")
+    text = (tmp_path / "mapping.csv").read_text()
+
+    class Handle(StringIO):
+        def read(self, size: int | None = -1) -> str:
+            return _Counted(super().read(size))
+
+    @contextmanager
+    def counted(self: MappingJournal, offset: int = 0) -> Any:
+        yield Handle(text)
+
+    monkeypatch.setattr(MappingJournal, "text", counted)
+    _Counted.scanned = 0
+    events = run(tmp_path, [item("create_account", "unfinished", person="12")])
+    assert events[1]["origin"] == "mapping.csv:2002" and events[1]["account_id"] == ACCOUNT
+    assert _Counted.scanned <= 3 * len(text)  # quadratic: about 1,000 times the text
