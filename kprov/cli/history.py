@@ -86,6 +86,8 @@ def history(
         raise InputError("--out is for `kprov history export`")
     if person is not None and run_id is not None:
         raise InputError("give a RUN_ID or --person, not both")
+    if person is not None and not person.strip():  # '' is the SIS id of everyone without one
+        raise InputError("--person needs an id: an external id or a SIS id")
     settings = g.settings()
     with opened_ledger(settings.state_dir, lock_timeout) as ledger:
         if person is not None:

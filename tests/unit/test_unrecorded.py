@@ -233,3 +233,25 @@ def test_a_short_id_on_every_line_is_searched_in_one_pass_not_one_per_line(
     events = run(tmp_path, [item("create_account", "unfinished", person="12")])
     assert events[1]["origin"] == "mapping.csv:2002" and events[1]["account_id"] == ACCOUNT
     assert _Counted.scanned <= 3 * len(text)  # quadratic: about 1,000 times the text
+
+
+def test_an_empty_person_is_refused_not_everyone_without_a_sis_id(
+    isolated_env: Path, monkeypatch: Any
+) -> None:
+    from kprov.state.ledger import Ledger, RunStart
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("KPROV_BASE_URL", "https://api.example.test/v0")
+    monkeypatch.setenv("KPROV_API_KEY", "key")
+    (isolated_env / "state").mkdir(mode=0o700)
+    ledger = Ledger.open(isolated_env / "state")
+    assert ledger is not None
+    ledger.begin_run(RunStart("kprov-1", "sync", "apply", time.time(), "ops", "sis-01"))
+    rows = [(n, "create_account", f"p{n}", "", "learner", "alg", "Alg", "", "", "", "alg.csv",
+             n + 2, "not in the mapping", "", None, 0, "") for n in range(2)]  # fmt: skip
+    ledger.add_items("kprov-1", rows)
+    ledger.close()
+    assert len(json.loads(run_cli("history", "--person", "p1", "--json").stdout)["events"]) == 1
+    for blank in ("", "  "):  # every item without a SIS id has '' for one: two people here
+        refused = run_cli("history", "--person", blank, "--json")
+        assert refused.exit_code == 2 and "--person needs an id" in refused.stdout
