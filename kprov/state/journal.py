@@ -90,8 +90,8 @@ class CsvJournal:
             if len(first) < TAIL_CHUNK and self._header_line().startswith(first):
                 return False  # a crash while the file was being created
             self._refuse_foreign()
-        line = first[: end + 1].decode("utf-8", "replace")
-        if tuple(next(csv.reader([line]), [])) != self.header:
+        if first[: end + 1] != self._header_line():  # byte for byte: the csv module would
+            line = first[: end + 1].decode("utf-8", "replace")  # read a CR LF header as ours
             plain = line.removeprefix("\ufeff").rstrip("\r\n")
             self._refuse_foreign(resaved=tuple(next(csv.reader([plain]), [])) == self.header)
         return True
@@ -105,8 +105,9 @@ class CsvJournal:
                 f"{self.path} was saved by a spreadsheet or editor (a byte order mark or CR LF "
                 f"line ends where kprov writes neither): it is not read, since the same save may "
                 f"have changed ids (leading zeros, 1.2E+05)",
-                hint=f"Restore the {self.what} from a backup (docs/state.md); to look at it, "
-                f"use `kprov mapping export` or a copy; {UNCHANGED}.",
+                hint=f"Restore the {self.what} from a backup (docs/state.md); if you know only "
+                f"its line ends changed (a copy through a Windows tool), `dos2unix` restores it; "
+                f"to look at it, use `kprov mapping export` or a copy; {UNCHANGED}.",
             )
         raise ConfigError(
             f"{self.path} is not a kprov {self.what}: it does not start with the header "

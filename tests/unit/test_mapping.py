@@ -88,6 +88,9 @@ def test_a_mapping_a_spreadsheet_saved_is_refused_as_such(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="saved by a spreadsheet or editor") as caught:
         MappingJournal(path).load()
     assert "backup" in (caught.value.hint or "")
+    path.write_bytes((",".join(HEADER) + f"\r\nb,{UUID},t,,created\r\n").encode())
+    with pytest.raises(ConfigError, match="saved by a spreadsheet or editor"):  # "CSV (Comma
+        MappingJournal(path).load()  # delimited)": CR LF, no mark; the csv module reads it as ours
     path.write_text("\ufeffid,name\n1,x\n")  # another file with a mark: foreign, as before
     with pytest.raises(ConfigError, match="is not a kprov mapping file"):
         MappingJournal(path).load()
