@@ -120,6 +120,9 @@ def _person(ledger: Ledger | None, person: str, after: float | None, settings: S
             queries.run_dict(queries.find_run(ledger, run_id)), settings.state_dir
         ):
             running.add(run_id)
+    for event in events:  # as the list of runs says it: not unfinished while it runs
+        if event["run_id"] in running and event["event"] == "unfinished":
+            event["event"] = "running"
     return person_events(
         person,
         with_journal_events(events, settings.mapping_path, settings.state_dir, running=running),

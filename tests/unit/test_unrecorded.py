@@ -185,7 +185,7 @@ def test_history_person_names_no_end_for_a_run_that_holds_the_lock_and_lives(
     lock.write_text(json.dumps({"pid": os.getpid(), "host": host}))  # this process runs it
     try:
         shown = _person(ledger, "p1", None, settings)  # type: ignore[arg-type]
-        assert [e["event"] for e in shown.data()["events"]] == ["unfinished"]
+        assert [e["event"] for e in shown.data()["events"]] == ["running"]  # as the run list
         lock.write_text("")  # released: the run was killed
         shown = _person(ledger, "p1", None, settings)  # type: ignore[arg-type]
         assert [e["event"] for e in shown.data()["events"]] == ["unfinished", IN_MAPPING]
