@@ -85,7 +85,9 @@ def _mapped(path: Path, unfinished: Mapping[str, Mapping[str, Any]]) -> list[dic
         item = left.get(person)
         if item is None or status not in (STATUS_CREATED, STATUS_RECOVERED):
             continue
-        del left[person]  # its first row: when the account entered the mapping
+        if _before(created_at, item["time"]):
+            continue  # there before the run (another mapping, or a backup restored since)
+        del left[person]  # its first row since the run: when the account entered the mapping
         why = f"the mapping records account {account_id.lower()} ({status} {created_at})"
         found.append(_event(item, IN_MAPPING, f"{path.name}:{line}", created_at, why,
                             account_id=account_id.lower()))  # fmt: skip

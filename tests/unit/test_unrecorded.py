@@ -139,6 +139,17 @@ def test_a_role_change_the_run_never_sent_is_not_told_by_the_registration_it_rep
     assert run(tmp_path, dated) == dated
 
 
+def test_a_mapping_row_older_than_the_run_does_not_tell_its_creation(tmp_path: Path) -> None:
+    # the run made p1's account (recovered: the API knew it) while its mapping lacked p1 (an
+    # old backup); a newer backup restored since holds p1's row of September, before that run
+    older = f"p1,{OTHER},2026-09-01T02:00:00Z,,created\n"
+    state(tmp_path, older + f"p1,{ACCOUNT},2026-12-01T02:00:04Z,,recovered\n")
+    events = run(tmp_path, [item("create_account", "unfinished")])
+    assert (events[1]["origin"], events[1]["account_id"]) == ("mapping.csv:3", ACCOUNT)
+    state(tmp_path, older)  # only the older row: nothing the run did is recorded
+    assert len(run(tmp_path, [item("create_account", "unfinished")])) == 1
+
+
 def test_a_registration_noted_later_is_told_by_the_row_that_registered_it(
     tmp_path: Path,
 ) -> None:
