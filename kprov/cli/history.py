@@ -213,7 +213,8 @@ def _running(run: dict[str, Any], state_dir: Path) -> bool:
     was killed (or its machine stopped) before it could record its end."""
     if not run["unfinished"]:
         return False
-    from kprov.state.lock import current_holder, process_alive
+    from kprov.state.lock import current_holder
+    from kprov.state.portable import process_alive
 
     holder = current_holder(state_dir)
     if not holder or holder.get("pid") != run["pid"] or holder.get("host") != run["host"]:

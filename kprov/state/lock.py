@@ -128,22 +128,6 @@ def current_holder(state_dir: Path) -> dict[str, object] | None:
     return holder if isinstance(holder, dict) else None
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process *pid* runs (on this host). A process killed but not yet reaped by its
-    parent (a zombie: a container whose first process reaps nobody keeps them) is dead too,
-    where /proc says so."""
-    try:
-        os.kill(pid, 0)
-    except (OSError, ValueError, OverflowError):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc here: kill(0) is all there is
-    return state not in (b"Z", b"X")
-
-
 class StateLock:
     """Context manager holding the state directory's lock (and the mapping's) for a command."""
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 fcntl: ModuleType | None
 msvcrt: ModuleType | None
@@ -100,3 +102,54 @@ def write_at(fd: int, data: bytes, offset: int) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.lseek(fd, where, os.SEEK_SET)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process *pid* runs on this host. POSIX: ``kill(pid, 0)``, where a process of
+    another user (EPERM) lives, and one killed but not yet reaped by its parent (a zombie: a
+    container whose first process reaps nobody keeps them) is dead where /proc says so.
+    Windows has no signal 0 (``os.kill(pid, 0)`` sends CTRL_C_EVENT to a console group: it
+    could interrupt the very run asked about), so its process is opened and its exit code
+    read instead."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # another user's: it exists
+    except (OSError, OverflowError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: kill(0) is all there is
+    return state not in (b"Z", b"X")
+
+
+_STILL_ACTIVE, _ACCESS_DENIED, _QUERY_LIMITED = 259, 5, 0x1000
+
+
+def _windows_process_alive(
+    pid: int, dll: Any = None, last_error: Callable[[], int] | None = None
+) -> bool:
+    """OpenProcess and GetExitCodeProcess (STILL_ACTIVE while it runs); a process that may
+    not be opened (access denied) exists. *dll*, *last_error*: kernel32 and its last error
+    (stand-ins in a test: this machine has neither)."""
+    import ctypes
+
+    if dll is None:
+        dll = getattr(ctypes, "WinDLL")("kernel32", use_last_error=True)  # noqa: B009
+        last_error = getattr(ctypes, "get_last_error")  # noqa: B009  (Windows only)
+    handle = dll.OpenProcess(_QUERY_LIMITED, False, pid)
+    if not handle:
+        return last_error is not None and last_error() == _ACCESS_DENIED
+    try:
+        code = ctypes.c_ulong(0)
+        if not dll.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True  # unknown: say it runs (history then says running, never "ended")
+        return code.value == _STILL_ACTIVE
+    finally:
+        dll.CloseHandle(handle)
