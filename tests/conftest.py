@@ -22,6 +22,15 @@ from kprov.sandbox.store import SandboxStore
 SANDBOX_KEY = "test-key"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """kprov compiled once, before the workers start: in a fresh clone each worker and each
+    `python -m kprov` of the first tests compiled it again, side by side."""
+    if not hasattr(config, "workerinput"):
+        import compileall
+
+        compileall.compile_dir(Path(__file__).parents[1] / "kprov", quiet=1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first: on two workers, a 10 s test handed out last is a 10 s tail."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
