@@ -107,7 +107,7 @@ class CsvJournal:
                 f"have changed ids (leading zeros, 1.2E+05)",
                 hint=f"Restore the {self.what} from a backup (docs/state.md); if you know only "
                 f"its line ends changed (a copy through a Windows tool), `dos2unix` restores it; "
-                f"to look at it, open a copy (kprov reads it no more than this); {UNCHANGED}.",
+                f"to look at it, open a copy in a text editor; {UNCHANGED}.",
             )
         raise ConfigError(
             f"{self.path} is not a kprov {self.what}: it does not start with the header "
