@@ -42,10 +42,9 @@ def ending(run: Mapping[str, Any]) -> str:
 def counts_text(counts: Mapping[str, int], *, sum_kept: bool = True) -> str:
     """A run's counts in words; lines already as asked summed as "unchanged N" in a list of
     runs (*sum_kept*), each by its own name (as the run printed it) in one run's view."""
-    changed = [f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items() if k not in KEPT]
-    kept = sum(v for k, v in counts.items() if k in KEPT)
-    if not sum_kept:
-        return ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "nothing"
+    summed = KEPT if sum_kept else ()
+    changed = [f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items() if k not in summed]
+    kept = sum(v for k, v in counts.items() if k in summed)
     if kept:
         changed.append(f"unchanged {kept:,}")
     return ", ".join(changed) or "nothing"

@@ -184,20 +184,12 @@ def _has_owner(settings: Settings) -> bool:
     """Whether the sandbox's state is bound to its port: an owner recorded over something
     recorded (a state that records nothing takes the next port's owner, as the run that
     failed here recorded its own owner before the port was probed)."""
-    from kprov.errors import StorageError
-    from kprov.state.files import open_fd
     from kprov.state.owner import OWNER_FILE, registry_holds_records
     from kprov.state.registry import REGISTRY_FILES
 
-    state_dir = settings.state_dir
+    state_dir, mapping = settings.state_dir, settings.mapping_path
     if not (state_dir / OWNER_FILE).exists():
         return False
-    try:  # a row after the mapping's header (never read through a link)
-        fd = open_fd(settings.mapping_path, os.O_RDONLY, doing="read")
-    except (OSError, StorageError):
-        pass
-    else:
-        with open(fd, "rb") as mapping:
-            if mapping.readline() and mapping.readline().strip():
-                return True
-    return registry_holds_records(state_dir, REGISTRY_FILES)
+    return registry_holds_records(mapping.parent, (mapping.name,)) or registry_holds_records(
+        state_dir, REGISTRY_FILES
+    )

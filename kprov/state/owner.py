@@ -123,9 +123,10 @@ def _remedy(key: str) -> str:
 
 
 def registry_holds_records(state_dir: Path, names: tuple[str, ...]) -> bool:
-    """Whether any registry journal records something (a torn line counts too). An instance
-    intent closed as abandoned records nothing: a run stopped before its first create reached
-    the API (a mistyped base URL answered 404) leaves exactly that, and binds nothing."""
+    """Whether any of the journals *names* (the registry's, or the mapping) records something
+    (a torn line counts too). An instance intent closed as abandoned records nothing: a run
+    stopped before its first create reached the API (a mistyped base URL answered 404) leaves
+    exactly that, and binds nothing."""
     for name in names:
         try:
             with (state_dir / name).open(encoding="utf-8", errors="replace", newline="") as f:
