@@ -177,6 +177,9 @@ def test_a_run_killed_with_kill_9_shows_as_unfinished_and_its_rerun_as_done(
             where = [e["event"] for e in events].index("unfinished")
             told = events[where + 1]
             assert told["event"] == "in the mapping" and told["recorded_by"] == "journal"
+            journal_words = {"in the mapping", "in the registry"}
+            assert all((e["recorded_by"] == "journal") == (e["event"] in journal_words)
+                       for e in events)  # fmt: skip
             assert told["account_id"] == mapping[item["person"]]
             assert told["origin"].startswith("mapping.csv:") and told["run_id"] == killed["run_id"]
             shown = run_cli("history", "--person", item["person"]).stdout

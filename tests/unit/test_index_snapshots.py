@@ -257,6 +257,23 @@ def test_a_snapshot_whose_damaged_count_exhausts_memory_is_ignored(
     same(_through_snapshot(path, caplog, USED), _full(path))
 
 
+def test_a_snapshot_whose_header_exhausts_memory_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header (read first) is marshal too: a damaged length there is the same case."""
+    path = _state(11, tmp_path)
+
+    class SmallMachine:
+        @staticmethod
+        def loads(packed: bytes) -> object:
+            raise MemoryError
+
+        dumps = staticmethod(snapshot.marshal.dumps)
+
+    monkeypatch.setattr(snapshot, "marshal", SmallMachine)
+    same(_through_snapshot(path, caplog, IGNORED), _full(path))
+
+
 def test_a_snapshot_that_cannot_be_written_fails_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

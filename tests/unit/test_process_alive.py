@@ -43,6 +43,8 @@ class _Kernel32:
         return pid if pid in self.codes else 0
 
     def GetExitCodeProcess(self, handle: int, code: Any) -> bool:
+        if self.codes[handle] < 0:
+            return False  # the call failed: nothing is known of its end
         code._obj.value = self.codes[handle]
         return True
 
@@ -62,6 +64,8 @@ def test_windows_asks_the_process_its_exit_code_and_never_sends_a_signal(
     alive = lambda pid: _windows_process_alive(pid, dll, lambda: next(denied))  # noqa: E731
     assert alive(40) and not alive(41) and dll.closed == 2
     assert alive(42) and not alive(43)  # another user's process exists; a missing one does not
+    unknown = _Kernel32({44: -1})
+    assert _windows_process_alive(44, unknown, lambda: 0) and unknown.closed == 1  # say running
 
     def no_signal(*_args: object) -> None:
         raise AssertionError("os.kill on Windows")
